@@ -1,0 +1,106 @@
+import { mkdirSync } from 'node:fs';
+import { systemClock } from './clock.ts';
+import type { Config } from './config.ts';
+import type { Logger } from './log.ts';
+import { SocketEngine } from './media/socket-engine.ts';
+import { detectPublicAddress } from './net.ts';
+import { RoomService } from './rooms.ts';
+import { boxSecret } from './secrets.ts';
+import { Directory } from './sip/directory.ts';
+import { Registrar } from './sip/registrar.ts';
+import { SipServer } from './sip/server.ts';
+import { Status } from './status.ts';
+import { connectStore } from './store/index.ts';
+
+const RESTART_BACKOFF_MS = [1000, 2000, 5000, 10000, 30000];
+
+/** The running box: config -> store -> conference -> media -> sip, stopped in reverse. */
+export async function runBox(config: Config, log: Logger): Promise<() => Promise<void>> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const status = new Status();
+  const clock = systemClock;
+  const publicAddress = config.publicAddress ?? detectPublicAddress(config.bind);
+
+  const { store, embedded } = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log });
+  const cleanups: Array<() => Promise<void> | void> = [async () => store.close(), async () => embedded?.stop()];
+  const stopAll = async () => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (e) {
+        log.warn('shutdown step failed', { err: e });
+      }
+    }
+  };
+  try {
+    log.info('database ready', { embedded: !!embedded, url: embedded ? embedded.socketPath : redact(config.db ?? '') });
+    let stopping = false;
+    if (embedded) superviseEmbedded(embedded, log, () => stopping);
+    cleanups.push(() => { stopping = true; });
+
+    let sip: SipServer | null = null;
+    const rooms = new RoomService(store, clock, log, status, {
+      warning: (c) => log.info('conference ends in one minute', { room: c.roomId, participants: c.participants.size }),
+      expired: (c) => {
+        rooms.expired(c);
+        sip?.hangUpConference(c, 'the conference has ended');
+      },
+      changed: () => undefined,
+    });
+    await rooms.start();
+    cleanups.push(async () => {
+      rooms.stop();
+      await store.live.clear().catch(() => undefined);
+    });
+    log.info('conference rules ready', { rooms: (await rooms.listRooms()).length, maxParticipants: rooms.settings().maxParticipants });
+
+    const engine = new SocketEngine(config.rtpPorts, config.bind, log);
+    cleanups.push(() => engine.close());
+    status.set({ media: 'ok' });
+    log.info('media ready', { rtpPorts: `${config.rtpPorts.min}-${config.rtpPorts.max}`, engine: 'socket' });
+
+    let registrar: Registrar | null = null;
+    const directory = new Directory(store, log, () => status.set({ trustedPeers: directory.peerCount() }));
+    await directory.start();
+    registrar = new Registrar(store, clock, log, () => status.set({ registeredExtensions: registrar?.registeredCount() ?? 0 }));
+    await registrar.start();
+    cleanups.push(() => { directory.stop(); registrar?.stop(); });
+
+    sip = new SipServer({
+      port: config.sipPort, bind: config.bind, publicAddress, codecs: ['PCMU', 'PCMA'],
+      nonceKey: boxSecret(config.dataDir, 'nonce'), confirmationMs: 1500,
+      log: log.child({ subsystem: 'sip' }), clock, rooms, directory, registrar, engine, status,
+    });
+    await sip.start();
+    const s = sip;
+    cleanups.push(() => s.stop());
+    status.set({ sip: 'ok', ready: true });
+    log.info('sip ready', { port: config.sipPort, bind: config.bind, publicAddress, transports: ['udp', 'tcp'] });
+    log.info('confbox ready');
+    return stopAll;
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}
+
+/** The embedded MariaDB is restarted when it dies; the store reconnects by itself. */
+function superviseEmbedded(db: NonNullable<Awaited<ReturnType<typeof connectStore>>['embedded']>, log: Logger, stopping: () => boolean): void {
+  let attempt = 0;
+  db.onExit((code) => {
+    if (stopping()) return;
+    const delay = RESTART_BACKOFF_MS[Math.min(attempt++, RESTART_BACKOFF_MS.length - 1)]!;
+    log.error('embedded MariaDB exited; restarting it', { code, inMs: delay });
+    setTimeout(() => {
+      if (stopping()) return;
+      db.restart().then(
+        () => { attempt = 0; log.info('embedded MariaDB restarted'); },
+        (e) => log.error('embedded MariaDB did not restart', { err: e }),
+      );
+    }, delay).unref();
+  });
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}

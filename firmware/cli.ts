@@ -1,0 +1,169 @@
+import type { Config } from './config.ts';
+import {
+  isSettingName, parseExtensionNumber, parseSetting, roomFromInput, parseRoomId, SETTINGS,
+  type Extension, type Settings,
+} from './conference/index.ts';
+import { BoxError } from './errors.ts';
+import type { Logger } from './log.ts';
+import { ha1 } from './sip/digest.ts';
+import { parseCidr } from './sip/netmatch.ts';
+import { connectStore, type Store } from './store/index.ts';
+
+export const CLI_USAGE = `Technician commands (same --db / --data-dir as the box):
+  confbox room add ID --pin PIN [--duration MIN] [--creator EXT] [--max-participants N]
+  confbox room list [--json]
+  confbox room delete ID
+  confbox extension add NUMBER --password PASSWORD [--name "Display name"]
+  confbox extension list [--json]
+  confbox extension delete NUMBER
+  confbox peer add ADDRESS-OR-CIDR [--description TEXT]
+  confbox peer list [--json]
+  confbox peer delete ADDRESS-OR-CIDR
+  confbox settings get [NAME] [--json]
+  confbox settings set NAME VALUE
+Settings: ${Object.keys(SETTINGS).join(', ')}`;
+
+type Out = (line: string) => void;
+
+export const CLI_GROUPS = new Set(['room', 'extension', 'peer', 'settings']);
+
+/** Runs one technician command; throws BoxError (a message naming what was wrong) on bad input. */
+export async function runCli(config: Config, words: string[], extra: Map<string, string | true>, log: Logger, out: Out): Promise<void> {
+  const [group, verb, ...args] = words;
+  const json = extra.get('json') === true;
+  const opt = (name: string): string | undefined => {
+    const v = extra.get(name);
+    if (v === true) throw new BoxError(400, `--${name} needs a value`, name);
+    return v;
+  };
+  const handler = commands[`${group} ${verb}`];
+  if (!handler) throw new BoxError(400, `unknown command "${words.join(' ')}"\n${CLI_USAGE}`);
+  const { store, embedded } = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log });
+  try {
+    await handler({ store, args, opt, json, out });
+  } finally {
+    await store.close();
+    await embedded?.stop();
+  }
+}
+
+interface Ctx {
+  store: Store;
+  args: string[];
+  opt(name: string): string | undefined;
+  json: boolean;
+  out: Out;
+}
+
+function arg(ctx: Ctx, i: number, what: string): string {
+  const v = ctx.args[i];
+  if (v === undefined) throw new BoxError(400, `missing ${what}`);
+  return v;
+}
+
+function table(out: Out, rows: string[][]): void {
+  if (rows.length === 0) return;
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  for (const r of rows) out(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
+}
+
+function validatePassword(p: string | undefined): string {
+  if (p === undefined || p.length === 0) throw new BoxError(400, 'a password is required (--password)', 'password');
+  if (p.length > 128 || /[\x00-\x1f\x7f]/.test(p)) throw new BoxError(400, 'password must be 1 to 128 printable characters', 'password');
+  return p;
+}
+
+function validateName(n: string | undefined): string {
+  const s = (n ?? '').trim();
+  if (s.length > 128 || /[\x00-\x1f\x7f]/.test(s)) throw new BoxError(400, 'display name must be at most 128 printable characters', 'name');
+  return s;
+}
+
+/** The HA1 hashes a phone's digest is checked against; the password itself is not stored. */
+export function extensionRecord(number: string, password: string, displayName: string, realm: string): Extension {
+  return { number, displayName, realm, ha1Md5: ha1('MD5', number, realm, password), ha1Sha256: ha1('SHA-256', number, realm, password) };
+}
+
+const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
+  async 'room add'(ctx) {
+    const room = roomFromInput(
+      { id: arg(ctx, 0, 'room number'), pin: ctx.opt('pin') ?? '', duration: ctx.opt('duration'), creator: ctx.opt('creator'), maxParticipants: ctx.opt('max-participants') },
+      'cli', new Date(),
+    );
+    await ctx.store.rooms.insert(room);
+    ctx.out(ctx.json ? JSON.stringify(room) : `room ${room.id} added: PIN ${room.pin}, ${room.duration} minutes${room.creator ? `, creator ${room.creator}` : ''}`);
+  },
+  async 'room list'(ctx) {
+    const [rooms, live] = await Promise.all([ctx.store.rooms.list(), ctx.store.live.list()]);
+    const count = new Map<number, number>();
+    for (const l of live) count.set(l.roomId, (count.get(l.roomId) ?? 0) + l.participants);
+    const view = rooms.map((r) => ({
+      id: r.id, pin: r.pin, duration: r.duration, creator: r.creator, maxParticipants: r.maxParticipants,
+      createdAt: r.createdAt.toISOString(), createdVia: r.createdVia, active: (count.get(r.id) ?? 0) > 0, participants: count.get(r.id) ?? 0,
+    }));
+    if (ctx.json) return ctx.out(JSON.stringify(view));
+    if (view.length === 0) return ctx.out('no rooms');
+    table(ctx.out, [['ROOM', 'PIN', 'MINUTES', 'CREATOR', 'MAX', 'VIA', 'IN USE'], ...view.map((r) => [
+      String(r.id), r.pin, String(r.duration), r.creator ?? '-', r.maxParticipants === null ? 'box' : String(r.maxParticipants), r.createdVia, r.active ? `${r.participants} in call` : '-',
+    ])]);
+  },
+  async 'room delete'(ctx) {
+    const id = parseRoomId(arg(ctx, 0, 'room number'));
+    if (!(await ctx.store.rooms.delete(id))) throw new BoxError(404, `room ${id} does not exist`, 'id');
+    ctx.out(`room ${id} deleted`);
+  },
+  async 'extension add'(ctx) {
+    const number = parseExtensionNumber(arg(ctx, 0, 'extension number'));
+    const settings = await ctx.store.settings.get();
+    const ext = extensionRecord(number, validatePassword(ctx.opt('password')), validateName(ctx.opt('name')), settings.realm);
+    await ctx.store.extensions.put(ext);
+    ctx.out(ctx.json ? JSON.stringify({ number, displayName: ext.displayName }) : `extension ${number} saved${ext.displayName ? ` (${ext.displayName})` : ''}`);
+  },
+  async 'extension list'(ctx) {
+    const list = (await ctx.store.extensions.list()).map((e) => ({ number: e.number, displayName: e.displayName }));
+    if (ctx.json) return ctx.out(JSON.stringify(list));
+    if (list.length === 0) return ctx.out('no extensions');
+    table(ctx.out, [['NUMBER', 'NAME'], ...list.map((e) => [e.number, e.displayName])]);
+  },
+  async 'extension delete'(ctx) {
+    const number = parseExtensionNumber(arg(ctx, 0, 'extension number'));
+    if (!(await ctx.store.extensions.delete(number))) throw new BoxError(404, `extension ${number} does not exist`, 'number');
+    ctx.out(`extension ${number} deleted`);
+  },
+  async 'peer add'(ctx) {
+    const c = parseCidr(arg(ctx, 0, 'address or CIDR'));
+    if (!c.ok) throw new BoxError(400, c.reason, 'cidr');
+    await ctx.store.peers.put({ cidr: c.cidr, description: validateName(ctx.opt('description')) });
+    ctx.out(`trusted peer ${c.cidr} saved`);
+  },
+  async 'peer list'(ctx) {
+    const list = await ctx.store.peers.list();
+    if (ctx.json) return ctx.out(JSON.stringify(list));
+    if (list.length === 0) return ctx.out('no trusted peers');
+    table(ctx.out, [['CIDR', 'DESCRIPTION'], ...list.map((p) => [p.cidr, p.description])]);
+  },
+  async 'peer delete'(ctx) {
+    const c = parseCidr(arg(ctx, 0, 'address or CIDR'));
+    if (!c.ok) throw new BoxError(400, c.reason, 'cidr');
+    if (!(await ctx.store.peers.delete(c.cidr))) throw new BoxError(404, `trusted peer ${c.cidr} does not exist`, 'cidr');
+    ctx.out(`trusted peer ${c.cidr} deleted`);
+  },
+  async 'settings get'(ctx) {
+    const s = await ctx.store.settings.get();
+    const name = ctx.args[0];
+    if (name !== undefined) {
+      if (!isSettingName(name)) throw new BoxError(400, `unknown setting "${name}"; known: ${Object.keys(SETTINGS).join(', ')}`, 'name');
+      return ctx.out(ctx.json ? JSON.stringify(s[name]) : String(s[name]));
+    }
+    if (ctx.json) return ctx.out(JSON.stringify(s));
+    table(ctx.out, (Object.keys(SETTINGS) as Array<keyof Settings>).map((k) => [k, String(s[k]), SETTINGS[k].help]));
+  },
+  async 'settings set'(ctx) {
+    const name = arg(ctx, 0, 'setting name');
+    if (!isSettingName(name)) throw new BoxError(400, `unknown setting "${name}"; known: ${Object.keys(SETTINGS).join(', ')}`, 'name');
+    const value = parseSetting(name, arg(ctx, 1, 'value'));
+    await ctx.store.settings.set(name, value);
+    ctx.out(`${name} = ${value}`);
+    if (name === 'realm') ctx.out('note: extension passwords were hashed for the old realm; set each again with "confbox extension add NUMBER --password ..."');
+  },
+};

@@ -1,0 +1,169 @@
+import type { Clock, Timer } from '../clock.ts';
+import { BoxError } from '../errors.ts';
+import type { FeatureCode } from './feature-code.ts';
+import type { Room, Settings } from './types.ts';
+
+const MINUTE = 60_000;
+const WARNING_BEFORE_END = MINUTE;
+
+export interface Participant {
+  /** Unique per call leg (the SIP side uses its dialog id). */
+  id: string;
+  /** Extension number or asserted identity of the caller. */
+  caller: string;
+  displayName: string;
+  source: string;
+  joinedAt: number;
+  muted: boolean;
+}
+
+/** A room in use. Survives the deletion of its room until the last participant leaves. */
+export interface Conference {
+  /** Unique for the life of the box: a room id reused after deletion gets a new key. */
+  readonly key: string;
+  readonly roomId: number;
+  readonly startedAt: number;
+  readonly endsAt: number;
+  readonly maxParticipants: number;
+  /** The room's configuration was deleted while people were in it. */
+  roomDeleted: boolean;
+  readonly participants: Map<string, Participant>;
+}
+
+export interface ConferenceEvents {
+  /** One minute before the end: everyone hears a warning. */
+  warning(conf: Conference): void;
+  /** Duration over: the SIP side hangs everyone up (each leave() follows). */
+  expired(conf: Conference): void;
+  /** Participants changed or a conference started or ended. */
+  changed(conf: Conference): void;
+}
+
+export type LeaveOutcome = { conference: Conference; ended: boolean; deleteRoom: number | null };
+
+/**
+ * The rules of rooms (SPEC.md sections 1–2), pure: rooms come in as data, decisions come out,
+ * time comes from the clock. Storage and SIP carry the decisions out.
+ */
+export class Conferences {
+  private readonly byRoom = new Map<number, Conference>();
+  private readonly all = new Map<string, Conference>();
+  private readonly timers = new Map<string, Timer[]>();
+  private seq = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly settings: () => Settings,
+    private readonly events: ConferenceEvents,
+  ) {}
+
+  /** The conference in progress in a configured room, if any. */
+  inRoom(roomId: number): Conference | undefined {
+    return this.byRoom.get(roomId);
+  }
+
+  get(key: string): Conference | undefined {
+    return this.all.get(key);
+  }
+
+  list(): Conference[] {
+    return [...this.all.values()];
+  }
+
+  /** A create request: the room to store, or the reason it cannot be. */
+  decideCreate(code: Extract<FeatureCode, { kind: 'create' }>, existing: Room | null, caller: string, now: Date): Room {
+    if (existing) throw new BoxError(403, `room ${code.room} already exists`, 'id', 'exists');
+    return { id: code.room, pin: code.pin, duration: code.duration, creator: caller, maxParticipants: null, createdAt: now, createdVia: 'phone' };
+  }
+
+  /** A delete request from a phone: throws the rejection, or returns normally when allowed. */
+  decideDelete(code: Extract<FeatureCode, { kind: 'delete' }>, room: Room | null, caller: string): void {
+    if (!room) throw notConfigured(code.room);
+    if (room.pin !== code.pin) throw wrongPin(code.room);
+    if (room.creator !== null && room.creator !== caller) {
+      throw new BoxError(403, `only the creator of room ${code.room} can delete it`, 'creator', 'not-creator');
+    }
+  }
+
+  /** The configuration is gone: the people in it stay, nobody new gets in, the id is free again. */
+  roomDeleted(roomId: number): void {
+    const conf = this.byRoom.get(roomId);
+    if (!conf) return;
+    conf.roomDeleted = true;
+    this.byRoom.delete(roomId);
+    this.events.changed(conf);
+  }
+
+  /** A join request: admits the participant (starting the conference if needed) or throws why not. */
+  join(room: Room | null, roomId: number, pin: string, who: Omit<Participant, 'joinedAt' | 'muted'>): Conference {
+    if (!room) throw notConfigured(roomId);
+    if (room.pin !== pin) throw wrongPin(roomId);
+    let conf = this.byRoom.get(roomId);
+    if (conf && conf.participants.size >= conf.maxParticipants) {
+      throw new BoxError(486, `room ${roomId} is full (${conf.maxParticipants} participants)`, 'id', 'full');
+    }
+    if (!conf) conf = this.start(room);
+    conf.participants.set(who.id, { ...who, joinedAt: this.clock.now(), muted: false });
+    this.events.changed(conf);
+    return conf;
+  }
+
+  /** A participant left (hung up, was removed, or was hung up at expiry). */
+  leave(key: string, participantId: string): LeaveOutcome | null {
+    const conf = this.all.get(key);
+    if (!conf || !conf.participants.delete(participantId)) return null;
+    if (conf.participants.size > 0) {
+      this.events.changed(conf);
+      return { conference: conf, ended: false, deleteRoom: null };
+    }
+    this.end(conf);
+    // Last one out deletes the room, unless it was deleted already (its id may belong to a new room).
+    return { conference: conf, ended: true, deleteRoom: conf.roomDeleted ? null : conf.roomId };
+  }
+
+  setMuted(key: string, participantId: string, muted: boolean): boolean {
+    const p = this.all.get(key)?.participants.get(participantId);
+    if (!p) return false;
+    p.muted = muted;
+    this.events.changed(this.all.get(key)!);
+    return true;
+  }
+
+  private start(room: Room): Conference {
+    const now = this.clock.now();
+    const conf: Conference = {
+      key: `${room.id}.${++this.seq}`,
+      roomId: room.id,
+      startedAt: now,
+      endsAt: now + room.duration * MINUTE,
+      maxParticipants: room.maxParticipants ?? this.settings().maxParticipants,
+      roomDeleted: false,
+      participants: new Map(),
+    };
+    this.byRoom.set(room.id, conf);
+    this.all.set(conf.key, conf);
+    const timers: Timer[] = [];
+    if (room.duration * MINUTE > WARNING_BEFORE_END) {
+      timers.push(this.clock.setTimeout(() => this.events.warning(conf), room.duration * MINUTE - WARNING_BEFORE_END));
+    }
+    timers.push(this.clock.setTimeout(() => this.events.expired(conf), room.duration * MINUTE));
+    this.timers.set(conf.key, timers);
+    return conf;
+  }
+
+  private end(conf: Conference): void {
+    for (const t of this.timers.get(conf.key) ?? []) this.clock.clearTimeout(t);
+    this.timers.delete(conf.key);
+    this.all.delete(conf.key);
+    if (this.byRoom.get(conf.roomId) === conf) this.byRoom.delete(conf.roomId);
+    this.events.changed(conf);
+  }
+}
+
+function notConfigured(roomId: number): BoxError {
+  return new BoxError(404, `room ${roomId} does not exist`, 'id', 'not-found');
+}
+
+function wrongPin(roomId: number): BoxError {
+  return new BoxError(403, `wrong PIN for room ${roomId}`, 'pin', 'wrong-pin');
+}

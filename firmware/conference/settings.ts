@@ -1,0 +1,48 @@
+import { BoxError } from '../errors.ts';
+import { PARTICIPANTS_MAX, PARTICIPANTS_MIN } from './validate.ts';
+import type { Settings } from './types.ts';
+
+type Parser<K extends keyof Settings> = (text: string) => Settings[K];
+
+function range(name: string, min: number, max: number, unit = ''): Parser<never> {
+  return ((text: string) => {
+    const s = String(text).trim();
+    const n = /^\d{1,9}$/.test(s) ? Number(s) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) throw new BoxError(400, `${name} must be a whole number from ${min} to ${max}${unit}, not "${s.slice(0, 24)}"`, name);
+    return n;
+  }) as Parser<never>;
+}
+
+/** Every box setting with its validation; the command line and the web page both use these. */
+export const SETTINGS: { [K in keyof Settings]: { help: string; parse: Parser<K> } } = {
+  maxParticipants: { help: 'participants allowed in one room', parse: range('maxParticipants', PARTICIPANTS_MIN, PARTICIPANTS_MAX) },
+  lockoutFailures: { help: 'failed passwords or PINs from one address that block it', parse: range('lockoutFailures', 1, 100) },
+  lockoutWindowMinutes: { help: 'minutes within which those failures count', parse: range('lockoutWindowMinutes', 1, 1440, ' minutes') },
+  lockoutBlockMinutes: { help: 'minutes an address stays blocked', parse: range('lockoutBlockMinutes', 1, 10080, ' minutes') },
+  realm: {
+    help: 'SIP digest realm (changing it means setting every extension password again)',
+    parse: (text) => {
+      const s = String(text).trim();
+      if (!/^[A-Za-z0-9][A-Za-z0-9.\-_]{0,63}$/.test(s)) throw new BoxError(400, `realm must be 1 to 64 letters, digits or . - _, not "${s.slice(0, 24)}"`, 'realm');
+      return s;
+    },
+  },
+  digestAlgorithms: {
+    help: 'digest algorithms offered to phones, in order: SHA-256,MD5 or MD5 or SHA-256 or MD5,SHA-256',
+    parse: (text) => {
+      const list = String(text).split(',').map((a) => a.trim().toUpperCase()).filter(Boolean);
+      const ok = list.length > 0 && list.length <= 2 && new Set(list).size === list.length && list.every((a) => a === 'MD5' || a === 'SHA-256');
+      if (!ok) throw new BoxError(400, `digestAlgorithms must list MD5 and/or SHA-256, e.g. "SHA-256,MD5", not "${String(text).slice(0, 24)}"`, 'digestAlgorithms');
+      return list.join(',');
+    },
+  },
+  rtpTimeoutSeconds: { help: 'seconds without audio after which a participant is hung up', parse: range('rtpTimeoutSeconds', 5, 3600, ' seconds') },
+};
+
+export function isSettingName(name: string): name is keyof Settings {
+  return Object.prototype.hasOwnProperty.call(SETTINGS, name);
+}
+
+export function parseSetting<K extends keyof Settings>(name: K, text: string): Settings[K] {
+  return SETTINGS[name].parse(text);
+}

@@ -1,0 +1,72 @@
+/** The product's nouns, shared by rules, storage, SIP and the web page. */
+
+export type CreatedVia = 'phone' | 'web' | 'cli';
+
+/** A stored room configuration (SPEC.md section 1). */
+export interface Room {
+  id: number;
+  pin: string;
+  /** Minutes, counted from the moment the conference starts. */
+  duration: number;
+  /** Extension number of the creator; null lets anyone with the PIN delete it. */
+  creator: string | null;
+  /** Per-room override of the box setting; null uses the box setting. */
+  maxParticipants: number | null;
+  createdAt: Date;
+  createdVia: CreatedVia;
+}
+
+export interface Settings {
+  maxParticipants: number;
+  /** Failed digest or PIN attempts from one address that trigger a block. */
+  lockoutFailures: number;
+  lockoutWindowMinutes: number;
+  lockoutBlockMinutes: number;
+  realm: string;
+  /** Digest algorithms offered in challenges, in order, e.g. "SHA-256,MD5" (RFC 8760); phones that only read the first challenge may need "MD5". */
+  digestAlgorithms: string;
+  /** Seconds without RTP after which a participant is hung up. */
+  rtpTimeoutSeconds: number;
+}
+
+export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
+  maxParticipants: 3,
+  lockoutFailures: 5,
+  lockoutWindowMinutes: 5,
+  lockoutBlockMinutes: 15,
+  realm: 'confbox',
+  digestAlgorithms: 'SHA-256,MD5',
+  rtpTimeoutSeconds: 30,
+});
+
+/** A local user: a desk phone that registers to the box. */
+export interface Extension {
+  number: string;
+  displayName: string;
+  /** Realm the password hashes were made for. */
+  realm: string;
+  /** MD5(number:realm:password), hex. */
+  ha1Md5: string;
+  /** SHA-256(number:realm:password), hex. */
+  ha1Sha256: string;
+}
+
+/** A trusted PBX: calls from it are accepted without a challenge. */
+export interface Peer {
+  /** Normalised CIDR, e.g. "192.168.1.0/24" or "10.0.0.5/32". */
+  cidr: string;
+  description: string;
+}
+
+export type CallAction = 'create' | 'join' | 'leave' | 'delete' | 'expire' | 'reject' | 'block';
+
+export interface CallLogEntry {
+  at: Date;
+  action: CallAction;
+  caller: string | null;
+  source: string;
+  room: number | null;
+  /** SIP status of the outcome (200 for success). */
+  status: number;
+  reason: string;
+}

@@ -1,0 +1,82 @@
+import { BoxError } from '../errors.ts';
+import type { Room } from './types.ts';
+
+/** The one set of room rules; phone codes, the command line and the web page all call these. */
+
+export const ROOM_ID_MIN = 1;
+export const ROOM_ID_MAX = 200;
+export const DURATION_MIN = 1;
+export const DURATION_MAX = 1440;
+export const DEFAULT_DURATION = 60;
+export const PARTICIPANTS_MIN = 2;
+export const PARTICIPANTS_MAX = 32;
+
+const ADDRESS_INCOMPLETE = 484;
+
+function integer(text: string | number, field: string, min: number, max: number, what: string): number {
+  const s = String(text).trim();
+  const n = /^\d{1,9}$/.test(s) ? Number(s) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new BoxError(ADDRESS_INCOMPLETE, `${what} must be a whole number from ${min} to ${max}, not "${clip(s)}"`, field);
+  }
+  return n;
+}
+
+function clip(s: string): string {
+  return s.length > 24 ? s.slice(0, 24) + '…' : s;
+}
+
+export function parseRoomId(text: string | number): number {
+  return integer(text, 'id', ROOM_ID_MIN, ROOM_ID_MAX, 'room number');
+}
+
+export function parsePin(text: string): string {
+  const s = String(text).trim();
+  if (!/^\d{1,16}$/.test(s)) throw new BoxError(ADDRESS_INCOMPLETE, `PIN must be 1 to 16 digits, not "${clip(s)}"`, 'pin');
+  return s;
+}
+
+export function parseDuration(text: string | number | undefined | null): number {
+  if (text === undefined || text === null || String(text).trim() === '') return DEFAULT_DURATION;
+  return integer(text, 'duration', DURATION_MIN, DURATION_MAX, 'duration in minutes');
+}
+
+export function parseMaxParticipants(text: string | number | undefined | null): number | null {
+  if (text === undefined || text === null || String(text).trim() === '') return null;
+  return integer(text, 'maxParticipants', PARTICIPANTS_MIN, PARTICIPANTS_MAX, 'maximum participants');
+}
+
+/** Extension numbers: what a desk phone registers as. */
+export function parseExtensionNumber(text: string, field = 'number'): string {
+  const s = String(text).trim();
+  if (!/^[0-9A-Za-z._+-]{1,32}$/.test(s)) {
+    throw new BoxError(400, `extension number must be 1 to 32 letters, digits or . _ + -, not "${clip(s)}"`, field);
+  }
+  return s;
+}
+
+export function parseCreator(text: string | undefined | null): string | null {
+  if (text === undefined || text === null || String(text).trim() === '') return null;
+  return parseExtensionNumber(text, 'creator');
+}
+
+export interface RoomInput {
+  id: string | number;
+  pin: string;
+  duration?: string | number | null;
+  creator?: string | null;
+  maxParticipants?: string | number | null;
+}
+
+/** Validates a whole room as a technician or the web page enters it; the first bad field is named. */
+export function roomFromInput(input: RoomInput, via: Room['createdVia'], now: Date): Room {
+  return {
+    id: parseRoomId(input.id),
+    pin: parsePin(input.pin),
+    duration: parseDuration(input.duration),
+    creator: parseCreator(input.creator),
+    maxParticipants: parseMaxParticipants(input.maxParticipants),
+    createdAt: now,
+    createdVia: via,
+  };
+}

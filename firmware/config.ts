@@ -1,0 +1,134 @@
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { LEVELS, type Level } from './log.ts';
+
+/** Start-up configuration; every option is also an environment variable CONFBOX_<NAME>. */
+export interface Config {
+  sipPort: number;
+  bind: string;
+  publicAddress: string | null;
+  httpPort: number;
+  rtpPorts: { min: number; max: number };
+  dataDir: string;
+  db: string | null;
+  logLevel: Level;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly option: string, message: string) {
+    super(`${option}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+interface OptionSpec {
+  key: keyof Config;
+  help: string;
+  parse(v: string, name: string): unknown;
+  fallback: string | null;
+}
+
+function port(v: string, name: string): number {
+  const n = /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ConfigError(name, `"${v}" is not a port number (1-65535)`);
+  return n;
+}
+
+export const OPTIONS: Record<string, OptionSpec> = {
+  'sip-port': { key: 'sipPort', help: 'SIP port, UDP and TCP', parse: port, fallback: '5060' },
+  bind: {
+    key: 'bind', help: 'address to listen on (default: all)', fallback: '0.0.0.0',
+    parse: (v, name) => {
+      if (!isIP(v)) throw new ConfigError(name, `"${v}" is not an IP address`);
+      return v;
+    },
+  },
+  'public-address': {
+    key: 'publicAddress', help: 'address phones reach the box at, used in Contact and SDP (default: detected)', fallback: null,
+    parse: (v, name) => {
+      if (!isIP(v) && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(v)) throw new ConfigError(name, `"${v}" is not an IP address or host name`);
+      return v;
+    },
+  },
+  'http-port': { key: 'httpPort', help: 'web page port', parse: port, fallback: '8080' },
+  'rtp-ports': {
+    key: 'rtpPorts', help: 'RTP port range, e.g. 20000-20999', fallback: '20000-20999',
+    parse: (v, name) => {
+      const m = /^(\d+)-(\d+)$/.exec(v);
+      if (!m) throw new ConfigError(name, `"${v}" is not a range like 20000-20999`);
+      const min = port(m[1]!, name), max = port(m[2]!, name);
+      if (min >= max) throw new ConfigError(name, `range ${v} is empty: the first port must be below the last`);
+      return { min, max };
+    },
+  },
+  'data-dir': { key: 'dataDir', help: 'where the box keeps its data (embedded database, state)', parse: (v) => resolve(v), fallback: './var' },
+  db: {
+    key: 'db', help: 'mysql://user:password@host:port/database (default: an embedded MariaDB under the data dir)', fallback: null,
+    parse: (v, name) => {
+      let u: URL;
+      try { u = new URL(v); } catch { throw new ConfigError(name, `"${v}" is not a URL like mysql://user:password@host/confbox`); }
+      if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') throw new ConfigError(name, `"${u.protocol}" is not mysql:`);
+      return v;
+    },
+  },
+  'log-level': {
+    key: 'logLevel', help: `one of ${LEVELS.join(', ')}`, fallback: 'info',
+    parse: (v, name) => {
+      if (!(LEVELS as string[]).includes(v)) throw new ConfigError(name, `"${v}" is not one of ${LEVELS.join(', ')}`);
+      return v;
+    },
+  },
+};
+
+export function envName(option: string): string {
+  return 'CONFBOX_' + option.toUpperCase().replace(/-/g, '_');
+}
+
+export interface ParsedArgs {
+  config: Config;
+  /** Words that are not options: the subcommand and its arguments. */
+  positional: string[];
+  /** Options not in OPTIONS, left to the subcommand (e.g. --pin, --json). */
+  extra: Map<string, string | true>;
+}
+
+/** Command-line options win over environment variables, which win over defaults. */
+export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ParsedArgs {
+  const given = new Map<string, string>();
+  const positional: string[] = [];
+  const extra = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') { positional.push(...argv.slice(i + 1)); break; }
+    if (!a.startsWith('--')) { positional.push(a); continue; }
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+    let value: string | true = true;
+    if (eq > 0) value = a.slice(eq + 1);
+    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--') && !isFlag(name)) value = argv[++i]!;
+    if (name in OPTIONS) {
+      if (value === true) throw new ConfigError(`--${name}`, 'needs a value');
+      given.set(name, value);
+    } else extra.set(name, value);
+  }
+  const config: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(OPTIONS)) {
+    const fromArg = given.get(name);
+    const fromEnv = env[envName(name)];
+    const raw = fromArg ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : spec.fallback);
+    const label = fromArg !== undefined ? `--${name}` : fromEnv ? envName(name) : `--${name}`;
+    config[spec.key] = raw === null ? null : spec.parse(raw, label);
+  }
+  return { config: config as unknown as Config, positional, extra };
+}
+
+const FLAGS = new Set(['json', 'help', 'version', 'yes']);
+function isFlag(name: string): boolean {
+  return FLAGS.has(name);
+}
+
+export function optionsHelp(): string {
+  return Object.entries(OPTIONS)
+    .map(([name, s]) => `  --${name.padEnd(16)} ${s.help}${s.fallback ? ` [${s.fallback}]` : ''}  (${envName(name)})`)
+    .join('\n');
+}

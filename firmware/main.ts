@@ -1,0 +1,94 @@
+import { runBox } from './box.ts';
+import { CLI_GROUPS, CLI_USAGE, runCli } from './cli.ts';
+import { ConfigError, optionsHelp, parseArgs } from './config.ts';
+import { BoxError, StoreUnavailable } from './errors.ts';
+import { createLogger } from './log.ts';
+
+declare const CONFBOX_VERSION: string | undefined;
+const VERSION = typeof CONFBOX_VERSION === 'string' ? CONFBOX_VERSION : 'dev';
+
+const USAGE = `confbox ${VERSION}: SIP conference box firmware
+
+  confbox [options]            run the box
+${CLI_USAGE.replace(/^/gm, '  ').replace(/^  Technician/, '\nTechnician')}
+
+Options (each also an environment variable):
+${optionsHelp()}
+  --json             machine-readable output for technician commands`;
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs(argv);
+  } catch (e) {
+    if (e instanceof ConfigError) return fail(`invalid option ${e.message}`, 2);
+    throw e;
+  }
+  const { config, positional, extra } = parsed;
+  if (extra.has('help') || positional[0] === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (extra.has('version')) {
+    process.stdout.write(VERSION + '\n');
+    return 0;
+  }
+  if (positional.length > 0) {
+    if (!CLI_GROUPS.has(positional[0]!)) return fail(`unknown command "${positional[0]}"; see confbox --help`, 2);
+    const log = createLogger(extra.has('verbose') ? 'debug' : 'warn', {}, (l) => process.stderr.write(l));
+    try {
+      await runCli(config, positional, extra, log, (line) => process.stdout.write(line + '\n'));
+      return 0;
+    } catch (e) {
+      if (e instanceof BoxError) return fail(e.message, 1);
+      if (e instanceof StoreUnavailable) return fail(`cannot reach the database: ${describe(e.cause)}`, 1);
+      return fail(describe(e), 1);
+    }
+  }
+  for (const [name] of extra) {
+    if (!['verbose'].includes(name)) return fail(`unknown option --${name}; see confbox --help`, 2);
+  }
+
+  const log = createLogger(config.logLevel, { subsystem: 'box' });
+  // Last line of defence: a fault in one call must not take every other call down.
+  process.on('uncaughtException', (e) => log.error('unexpected error', { err: e, stack: e.stack }));
+  process.on('unhandledRejection', (e) => log.error('unexpected rejection', { err: e }));
+  let stop: () => Promise<void>;
+  try {
+    stop = await runBox(config, log);
+  } catch (e) {
+    return fail(`cannot start: ${describe(e)}`, 1);
+  }
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: string) => {
+      log.info('stopping', { signal: sig });
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await stop();
+  log.info('stopped');
+  return 0;
+}
+
+function describe(e: unknown): string {
+  if (e instanceof StoreUnavailable) return `the database is unreachable (${describe(e.cause)})`;
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+function fail(message: string, code: number): number {
+  process.stderr.write(`confbox: ${message}\n`);
+  return code;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`confbox: ${describe(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,34 @@
+import type { CodecName } from '../sip/sdp.ts';
+
+/** The media plane as the control plane sees it: calls per leg, never per packet. */
+export interface LegOptions {
+  codec: CodecName;
+  payloadType: number;
+  ptime: number;
+  dtmfPayloadType: number | null;
+}
+
+export interface EngineEvents {
+  /** No RTP from the leg for the configured time. */
+  rtpTimeout(leg: number): void;
+  dtmf(leg: number, digit: string): void;
+}
+
+export interface EngineStats {
+  legs: number;
+  packetsIn: number;
+  packetsDropped: number;
+}
+
+export interface Engine {
+  /** Opens a leg on a free RTP port of the range; the port is bound when this resolves. */
+  openLeg(opts: LegOptions): Promise<{ leg: number; localPort: number }>;
+  /** Where the leg's RTP goes (from the SDP); also used after a re-INVITE. */
+  connectLeg(leg: number, address: string, port: number, opts: LegOptions): void;
+  joinConference(leg: number, conference: string): void;
+  leaveConference(leg: number): void;
+  setMuted(leg: number, muted: boolean): void;
+  closeLeg(leg: number): void;
+  stats(): EngineStats;
+  close(): Promise<void>;
+}

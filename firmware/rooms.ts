@@ -1,0 +1,245 @@
+import type { Clock } from './clock.ts';
+import {
+  Conferences, Lockout, roomFromInput,
+  type CallLogEntry, type Conference, type ConferenceEvents, type FeatureCode, type Participant, type Room, type RoomInput, type Settings,
+  DEFAULT_SETTINGS,
+} from './conference/index.ts';
+import { BoxError, StoreUnavailable } from './errors.ts';
+import type { Logger } from './log.ts';
+import type { Status } from './status.ts';
+import type { Store } from './store/types.ts';
+
+const HEALTH_INTERVAL_MS = 2000;
+
+export interface RoomView extends Room {
+  active: boolean;
+  participants: number;
+}
+
+/**
+ * Carries out the rules' decisions against storage: writes go to the database first and to the
+ * cache after they succeed; joins read the database when it answers and the cache when it does not.
+ */
+export class RoomService {
+  readonly conferences: Conferences;
+  readonly lockout: Lockout;
+  private rooms = new Map<number, Room>();
+  /** The room each conference started from, so that last-out deletes that room and no newer one. */
+  private origin = new Map<string, Room>();
+  private settingsCache: Settings = { ...DEFAULT_SETTINGS };
+  private healthTimer: NodeJS.Timeout | null = null;
+  private dbUp = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly status: Status,
+    events: ConferenceEvents,
+  ) {
+    this.conferences = new Conferences(clock, () => this.settingsCache, {
+      warning: (c) => events.warning(c),
+      expired: (c) => events.expired(c),
+      changed: (c) => {
+        this.status.set({ activeConferences: this.conferences.list().length });
+        this.publishLive(c);
+        events.changed(c);
+      },
+    });
+    this.lockout = new Lockout(clock, () => ({
+      failures: this.settingsCache.lockoutFailures,
+      windowMinutes: this.settingsCache.lockoutWindowMinutes,
+      blockMinutes: this.settingsCache.lockoutBlockMinutes,
+    }));
+  }
+
+  async start(): Promise<void> {
+    await this.reload();
+    await this.store.live.clear().catch(() => undefined);
+    this.setDb(true);
+    this.healthTimer = setInterval(() => void this.checkHealth(), HEALTH_INTERVAL_MS);
+    this.healthTimer.unref();
+  }
+
+  stop(): void {
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.healthTimer = null;
+  }
+
+  settings(): Settings {
+    return this.settingsCache;
+  }
+
+  get databaseUp(): boolean {
+    return this.dbUp;
+  }
+
+  /** A phone's create code. */
+  async create(code: Extract<FeatureCode, { kind: 'create' }>, caller: string, source: string): Promise<Room> {
+    const existing = await this.write(() => this.store.rooms.get(code.room));
+    const room = this.conferences.decideCreate(code, existing, caller, new Date(this.clock.now()));
+    await this.write(() => this.store.rooms.insert(room));
+    this.rooms.set(room.id, room);
+    this.record('create', caller, source, room.id, 200, `created for ${room.duration} minutes`);
+    return room;
+  }
+
+  /** A phone's delete code. */
+  async delete(code: Extract<FeatureCode, { kind: 'delete' }>, caller: string, source: string): Promise<void> {
+    const room = await this.write(() => this.store.rooms.get(code.room));
+    this.conferences.decideDelete(code, room, caller);
+    await this.removeRoom(code.room);
+    this.record('delete', caller, source, code.room, 200, 'deleted');
+  }
+
+  /** A phone's join code: admits the participant or throws the rejection. */
+  async join(code: Extract<FeatureCode, { kind: 'join' }>, who: Omit<Participant, 'joinedAt' | 'muted'>): Promise<Conference> {
+    const room = await this.lookup(code.room);
+    const before = this.conferences.inRoom(code.room);
+    const conf = this.conferences.join(room, code.room, code.pin, who);
+    if (conf !== before && room) this.origin.set(conf.key, room);
+    this.record('join', who.caller, who.source, code.room, 200, `joined (${conf.participants.size} in the room)`);
+    return conf;
+  }
+
+  /** A participant is gone; the last one out deletes the room. */
+  leave(conf: Conference, participantId: string, caller: string, source: string): void {
+    const out = this.conferences.leave(conf.key, participantId);
+    if (!out) return;
+    this.record('leave', caller, source, conf.roomId, 200, out.ended ? 'left; conference ended' : 'left');
+    const origin = this.origin.get(conf.key);
+    if (!out.ended) return;
+    this.origin.delete(conf.key);
+    if (out.deleteRoom !== null && origin) void this.deleteAfterLastLeft(origin);
+  }
+
+  /** Expiry: recorded once per conference; the SIP side hangs everyone up. */
+  expired(conf: Conference): void {
+    this.record('expire', null, '', conf.roomId, 200, `duration over; ${conf.participants.size} hung up`);
+  }
+
+  /** A rejected call, with the reason the caller got. */
+  rejected(caller: string | null, source: string, room: number | null, status: number, reason: string): void {
+    this.record('reject', caller, source, room, status, reason);
+  }
+
+  // --- the technician's operations (command line, web page) ---
+
+  async addRoom(input: RoomInput, via: Room['createdVia']): Promise<Room> {
+    const room = roomFromInput(input, via, new Date(this.clock.now()));
+    await this.write(() => this.store.rooms.insert(room));
+    this.rooms.set(room.id, room);
+    return room;
+  }
+
+  async removeRoom(id: number): Promise<void> {
+    const removed = await this.write(() => this.store.rooms.delete(id));
+    this.rooms.delete(id);
+    this.conferences.roomDeleted(id);
+    if (!removed) throw new BoxError(404, `room ${id} does not exist`, 'id', 'not-found');
+  }
+
+  async listRooms(): Promise<RoomView[]> {
+    const rooms = this.dbUp ? await this.store.rooms.list().catch(() => [...this.rooms.values()]) : [...this.rooms.values()];
+    return rooms.map((r) => {
+      const c = this.conferences.inRoom(r.id);
+      return { ...r, active: !!c, participants: c?.participants.size ?? 0 };
+    });
+  }
+
+  async setSetting<K extends keyof Settings>(key: K, value: Settings[K]): Promise<void> {
+    await this.write(() => this.store.settings.set(key, value));
+    this.settingsCache = { ...this.settingsCache, [key]: value };
+  }
+
+  /** Re-reads rooms and settings (at start-up and when the database comes back). */
+  async reload(): Promise<void> {
+    const [rooms, settings] = await Promise.all([this.store.rooms.list(), this.store.settings.get()]);
+    this.rooms = new Map(rooms.map((r) => [r.id, r]));
+    this.settingsCache = settings;
+  }
+
+  private async lookup(id: number): Promise<Room | null> {
+    if (!this.dbUp) return this.rooms.get(id) ?? null;
+    try {
+      const room = await this.store.rooms.get(id);
+      if (room) this.rooms.set(id, room);
+      else this.rooms.delete(id);
+      return room;
+    } catch (e) {
+      if (!(e instanceof StoreUnavailable)) throw e;
+      this.setDb(false);
+      return this.rooms.get(id) ?? null;
+    }
+  }
+
+  /** Changes need the database: while it is away they are refused with 503. */
+  private async write<T>(op: () => Promise<T>): Promise<T> {
+    if (!this.dbUp) throw unavailable();
+    try {
+      return await op();
+    } catch (e) {
+      if (e instanceof StoreUnavailable) {
+        this.setDb(false);
+        throw unavailable();
+      }
+      throw e;
+    }
+  }
+
+  private async deleteAfterLastLeft(origin: Room): Promise<void> {
+    try {
+      const current = await this.store.rooms.get(origin.id);
+      // Another box or a technician may have replaced the room meanwhile; delete only the one this conference used.
+      if (current && current.createdAt.getTime() === origin.createdAt.getTime()) await this.store.rooms.delete(origin.id);
+      if (this.rooms.get(origin.id)?.createdAt.getTime() === origin.createdAt.getTime()) this.rooms.delete(origin.id);
+      this.log.info('room deleted: last participant left', { room: origin.id });
+    } catch (e) {
+      this.rooms.delete(origin.id);
+      this.log.warn('room could not be deleted after the last participant left; retried when the database is back', { room: origin.id, err: e });
+      this.pendingDeletes.push(origin);
+    }
+  }
+
+  private pendingDeletes: Room[] = [];
+
+  private async checkHealth(): Promise<void> {
+    const up = await this.store.ping();
+    // Technicians change settings from the command line or another box: pick them up.
+    if (up && this.dbUp) this.settingsCache = await this.store.settings.get().catch(() => this.settingsCache);
+    if (up && !this.dbUp) {
+      try {
+        await this.reload();
+        const pending = this.pendingDeletes.splice(0);
+        for (const r of pending) await this.deleteAfterLastLeft(r);
+        for (const c of this.conferences.list()) this.publishLive(c);
+      } catch {
+        return;
+      }
+    }
+    this.setDb(up);
+  }
+
+  private setDb(up: boolean): void {
+    if (up === this.dbUp && this.status.get().database !== 'starting') return;
+    if (up !== this.dbUp) this.log[up ? 'info' : 'error'](up ? 'database reachable again' : 'database unreachable: joins use the last-known rooms, changes get 503');
+    this.dbUp = up;
+    this.status.set({ database: up ? 'ok' : 'down' });
+  }
+
+  private publishLive(c: Conference): void {
+    if (c.roomDeleted || !this.dbUp) return;
+    const n = this.conferences.get(c.key) ? c.participants.size : 0;
+    this.store.live.set(c.roomId, n, n ? new Date(c.startedAt) : null).catch(() => undefined);
+  }
+
+  private record(action: CallLogEntry['action'], caller: string | null, source: string, room: number | null, status: number, reason: string): void {
+    const entry: CallLogEntry = { at: new Date(this.clock.now()), action, caller, source, room, status, reason };
+    this.log.info(`call ${action}`, { caller, source, room, status, reason });
+    if (this.dbUp) this.store.callLog.append(entry).catch(() => undefined);
+  }
+}
+
+function unavailable(): BoxError {
+  return new BoxError(503, 'the box cannot change rooms right now: its database is unreachable', undefined, 'unavailable');
+}

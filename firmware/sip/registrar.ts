@@ -1,0 +1,116 @@
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../log.ts';
+import type { Binding, Store } from '../store/types.ts';
+
+const MIN_EXPIRES = 60;
+const MAX_EXPIRES = 3600;
+const DEFAULT_EXPIRES = 3600;
+
+export interface ContactRequest {
+  uri: string;
+  /** The contact's expires parameter, if any. */
+  expires: number | null;
+}
+
+export type RegisterResult =
+  | { ok: true; bindings: Array<{ contact: string; expires: number }> }
+  | { ok: false; status: 400 | 423; reason: string; minExpires?: number };
+
+/** The location table: which phone (contact) answers for which extension, until when. */
+export class Registrar {
+  private table = new Map<string, Map<string, Binding>>();
+  private sweeper: NodeJS.Timeout | null = null;
+
+  constructor(private readonly store: Store, private readonly clock: Clock, private readonly log: Logger, private readonly onChange: () => void) {}
+
+  /** Loads the bindings a previous run left, so phones stay reachable across a restart. */
+  async start(): Promise<void> {
+    try {
+      const now = this.clock.now();
+      for (const b of await this.store.bindings.list()) {
+        if (b.expiresAt.getTime() > now) this.put(b);
+      }
+    } catch (e) {
+      this.log.warn('registrations from the last run could not be loaded', { err: e });
+    }
+    this.sweeper = setInterval(() => this.sweep(), 10_000);
+    this.sweeper.unref();
+    this.onChange();
+  }
+
+  stop(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+  }
+
+  /** Applies a REGISTER for an authenticated extension (RFC 3261 section 10.3). */
+  register(aor: string, source: string, contacts: ContactRequest[] | '*', headerExpires: number | null): RegisterResult {
+    const now = this.clock.now();
+    if (contacts === '*') {
+      if (headerExpires !== 0) return { ok: false, status: 400, reason: 'Contact: * needs Expires: 0' };
+      for (const c of this.table.get(aor)?.keys() ?? []) this.remove(aor, c);
+      this.onChange();
+      return { ok: true, bindings: [] };
+    }
+    for (const c of contacts) {
+      const asked = c.expires ?? headerExpires ?? DEFAULT_EXPIRES;
+      if (asked !== 0 && asked < MIN_EXPIRES) return { ok: false, status: 423, reason: `registration interval ${asked} s is too brief`, minExpires: MIN_EXPIRES };
+    }
+    for (const c of contacts) {
+      const asked = c.expires ?? headerExpires ?? DEFAULT_EXPIRES;
+      if (asked === 0) {
+        this.remove(aor, c.uri);
+        continue;
+      }
+      const expires = Math.min(asked, MAX_EXPIRES);
+      const old = this.table.get(aor)?.get(c.uri);
+      const b: Binding = { aor, contact: c.uri, source, expiresAt: new Date(now + expires * 1000) };
+      this.put(b);
+      // Refreshes are frequent; the database only needs a binding when it is new or moved, or half-way to expiry.
+      if (!old || old.source !== source || old.expiresAt.getTime() < now + (expires * 1000) / 2) {
+        this.store.bindings.put(b).catch(() => undefined);
+      }
+    }
+    this.onChange();
+    return { ok: true, bindings: this.current(aor) };
+  }
+
+  current(aor: string): Array<{ contact: string; expires: number }> {
+    const now = this.clock.now();
+    return [...(this.table.get(aor)?.values() ?? [])]
+      .filter((b) => b.expiresAt.getTime() > now)
+      .map((b) => ({ contact: b.contact, expires: Math.max(0, Math.round((b.expiresAt.getTime() - now) / 1000)) }));
+  }
+
+  /** Extensions with at least one live binding. */
+  registeredCount(): number {
+    this.sweep();
+    return this.table.size;
+  }
+
+  private put(b: Binding): void {
+    let m = this.table.get(b.aor);
+    if (!m) this.table.set(b.aor, (m = new Map()));
+    m.set(b.contact, b);
+  }
+
+  private remove(aor: string, contact: string): void {
+    const m = this.table.get(aor);
+    if (!m?.delete(contact)) return;
+    if (m.size === 0) this.table.delete(aor);
+    this.store.bindings.delete(aor, contact).catch(() => undefined);
+  }
+
+  private sweep(): void {
+    const now = this.clock.now();
+    let changed = false;
+    for (const [aor, m] of this.table) {
+      for (const [c, b] of m) {
+        if (b.expiresAt.getTime() <= now) {
+          this.remove(aor, c);
+          changed = true;
+        }
+      }
+    }
+    if (changed) this.onChange();
+  }
+}

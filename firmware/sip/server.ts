@@ -1,0 +1,641 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock.ts';
+import { parseFeatureCode, type Conference, type FeatureCode } from '../conference/index.ts';
+import { BoxError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Engine, LegOptions } from '../media/engine.ts';
+import type { RoomService } from '../rooms.ts';
+import type { Status } from '../status.ts';
+import { DigestAuthority, parseAuthorization } from './digest.ts';
+import type { Directory } from './directory.ts';
+import type { ContactRequest, Registrar } from './registrar.ts';
+import { negotiate, type CodecName } from './sdp.ts';
+import { makeResponse, parseUri, SipTransport, type Message, type Remote } from './stack.ts';
+
+const T1 = 500;
+const T2 = 4000;
+const TIMER_H = 32_000;
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO';
+const SERVER = `confbox/${typeof CONFBOX_VERSION === 'string' ? CONFBOX_VERSION : 'dev'}`;
+const RETRY_AFTER_S = 30;
+
+declare const CONFBOX_VERSION: string | undefined;
+
+const REASONS: Record<number, string> = {
+  100: 'Trying', 180: 'Ringing', 183: 'Session Progress', 200: 'OK', 400: 'Bad Request', 401: 'Unauthorized',
+  403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 407: 'Proxy Authentication Required',
+  415: 'Unsupported Media Type', 416: 'Unsupported URI Scheme', 420: 'Bad Extension', 423: 'Interval Too Brief',
+  481: 'Call/Transaction Does Not Exist', 484: 'Address Incomplete', 486: 'Busy Here', 487: 'Request Terminated',
+  488: 'Not Acceptable Here', 491: 'Request Pending', 500: 'Server Internal Error', 501: 'Not Implemented',
+  503: 'Service Unavailable', 505: 'Version Not Supported',
+};
+
+export interface SipServerOptions {
+  port: number;
+  bind: string;
+  publicAddress: string;
+  codecs: CodecName[];
+  /** Secret for stateless digest nonces; the same key keeps challenges valid across a restart. */
+  nonceKey: Buffer;
+  /** How long a create/delete call stays up for its spoken confirmation before the box hangs up. */
+  confirmationMs: number;
+  log: Logger;
+  clock: Clock;
+  rooms: RoomService;
+  directory: Directory;
+  registrar: Registrar;
+  engine: Engine;
+  status: Status;
+}
+
+type CallState = 'proceeding' | 'accepted' | 'confirmed' | 'ended';
+
+/** One call to the box: an INVITE server transaction and, once answered, a UAS dialog. */
+interface Call {
+  key: string;
+  callId: string;
+  localTag: string;
+  remoteTag: string;
+  localUri: string;
+  remoteUri: string;
+  remoteTarget: string;
+  flow: Remote;
+  source: string;
+  caller: string;
+  displayName: string;
+  localSeq: number;
+  remoteSeq: number;
+  state: CallState;
+  /** The INVITE being answered (initial or re-INVITE) and its 2xx, retransmitted until ACK. */
+  invite: Message;
+  ok: Message | null;
+  retransmit: NodeJS.Timeout | null;
+  ackTimeout: NodeJS.Timeout | null;
+  hangupTimer: NodeJS.Timeout | null;
+  cancelled: boolean;
+  code: FeatureCode | null;
+  leg: number | null;
+  localPort: number;
+  legOptions: LegOptions | null;
+  sdpVersion: number;
+  sessionId: string;
+  conference: Conference | null;
+}
+
+export class SipServer {
+  private transport: SipTransport | null = null;
+  private calls = new Map<string, Call>();
+  private pending = new Map<string, Call>();
+  private digest: DigestAuthority;
+  private digestRealm: string;
+  private accepting = false;
+
+  constructor(private readonly o: SipServerOptions) {
+    this.digestRealm = o.rooms.settings().realm;
+    this.digest = this.makeDigest();
+  }
+
+  async start(): Promise<void> {
+    this.transport = await SipTransport.start(
+      { port: this.o.port, bind: this.o.bind, publicAddress: this.o.publicAddress, log: this.o.log },
+      (rq, remote) => this.onRequest(rq, remote),
+    );
+    this.accepting = true;
+  }
+
+  /** Stops taking calls and hangs up every call in progress, waiting briefly for the BYEs' answers. */
+  async stop(): Promise<void> {
+    this.accepting = false;
+    const byes = [...this.calls.values()].filter((c) => c.state !== 'ended').map((c) => this.hangUp(c, 'the box is shutting down'));
+    await Promise.race([Promise.all(byes), new Promise((r) => setTimeout(r, 2000))]);
+    for (const c of this.calls.values()) this.end(c, 'shutdown');
+    this.transport?.stop();
+    this.transport = null;
+  }
+
+  /** Active calls, for the web page and tests. */
+  callCount(): number {
+    return this.calls.size;
+  }
+
+  /** Hangs up every participant of a conference (expiry, or a technician ending it). */
+  hangUpConference(conf: Conference, reason: string): void {
+    for (const p of conf.participants.values()) {
+      const call = this.calls.get(p.id);
+      if (call) void this.hangUp(call, reason);
+    }
+  }
+
+  // --- requests ---
+
+  private onRequest(rq: Message, remote: Remote): void {
+    try {
+      this.dispatch(rq, remote);
+    } catch (e) {
+      this.o.log.error('request handling failed', { err: e, method: rq.method, source: `${remote.address}:${remote.port}` });
+      if (rq.method !== 'ACK') this.reply(rq, 500);
+    }
+  }
+
+  private dispatch(rq: Message, remote: Remote): void {
+    const method = rq.method!;
+    const source = remote.address;
+    const bad = this.malformed(rq);
+    if (bad) {
+      this.o.log.warn('malformed request', { source: `${remote.protocol}:${remote.address}:${remote.port}`, method, reason: bad.reason });
+      if (method !== 'ACK') this.reply(rq, bad.status, bad.reason);
+      return;
+    }
+    if (method === 'ACK') return this.onAck(rq);
+    if (method === 'CANCEL') return this.onCancel(rq);
+    const uri = rq.uri ?? '';
+    if (!/^sips?:/i.test(uri)) return this.reply(rq, 416, `the request URI scheme of "${uri.slice(0, 40)}" is not sip or sips`);
+    const require = headerText(rq, 'require');
+    if (require && method !== 'BYE') {
+      return this.reply(rq, 420, `extensions not supported: ${require}`, { unsupported: require });
+    }
+    if (rq.headers.to?.params.tag !== undefined) return this.inDialog(rq, remote);
+    switch (method) {
+      case 'INVITE': return void this.onInvite(rq, remote, source);
+      case 'REGISTER': return void this.onRegister(rq, remote, source);
+      case 'OPTIONS': return this.reply(rq, 200, undefined, { accept: 'application/sdp', 'accept-language': 'en' });
+      case 'BYE':
+      case 'INFO': return this.reply(rq, 481);
+      default: return this.reply(rq, 501, `${method.slice(0, 32)} is not supported`);
+    }
+  }
+
+  /** Checks the package leaves to us: version, CSeq method, scalar ranges, body length. */
+  private malformed(rq: Message): { status: number; reason: string } | null {
+    if (rq.version !== '2.0') return { status: 505, reason: `SIP version ${String(rq.version).slice(0, 16)} is not supported` };
+    const cseq = rq.headers.cseq;
+    if (!cseq || !Number.isInteger(cseq.seq) || cseq.seq < 0 || cseq.seq > 0xffffffff) return { status: 400, reason: 'CSeq number is invalid' };
+    if (cseq.method !== rq.method) return { status: 400, reason: 'CSeq method does not match the request method' };
+    const cl = rq.headers['content-length'];
+    if (cl !== undefined && (!Number.isFinite(cl) || cl < 0 || cl > (rq.content ?? '').length)) return { status: 400, reason: 'Content-Length does not match the body' };
+    const callId = rq.headers['call-id'];
+    if (typeof callId !== 'string' || callId.includes(',')) return { status: 400, reason: 'Call-ID is missing or repeated' };
+    if (!rq.headers.to?.uri || !rq.headers.from?.uri) return { status: 400, reason: 'To or From is invalid' };
+    const mf = rq.headers['max-forwards'];
+    if (mf !== undefined && !/^\s*\d{1,3}\s*$/.test(String(mf))) return { status: 400, reason: 'Max-Forwards is invalid' };
+    return null;
+  }
+
+  private async onInvite(rq: Message, remote: Remote, source: string): Promise<void> {
+    if (!this.accepting) return this.reply(rq, 503, 'the box is shutting down', { 'retry-after': String(RETRY_AFTER_S) });
+    const call = this.newCall(rq, remote);
+    this.pending.set(pendingKey(rq), call);
+    this.publishSetup();
+    this.send(this.response(rq, 100));
+    try {
+      await this.answerInvite(call, rq, source);
+    } catch (e) {
+      if (e instanceof BoxError) this.reject(call, e.sipStatus, e.message, e.sipStatus === 503 ? { 'retry-after': String(RETRY_AFTER_S) } : {});
+      else {
+        this.o.log.error('call failed', { err: e, source });
+        this.reject(call, 500, 'internal error');
+      }
+    } finally {
+      this.pending.delete(pendingKey(rq));
+      this.publishSetup();
+    }
+  }
+
+  private async answerInvite(call: Call, rq: Message, source: string): Promise<void> {
+    const rooms = this.o.rooms;
+    if (rooms.lockout.isBlocked(source)) throw new BoxError(403, 'too many failed attempts from this address; try again later', undefined, 'blocked');
+    const who = await this.identify(rq, source, 'invite');
+    if (!who) return;
+    call.caller = who.caller;
+    call.displayName = who.displayName;
+
+    const contentType = headerText(rq, 'content-type')?.toLowerCase().split(';')[0]?.trim();
+    if (!rq.content) throw new BoxError(488, 'an SDP offer is required in the INVITE');
+    if (contentType !== 'application/sdp') throw new BoxError(415, `body type ${contentType ?? '(none)'} is not supported; send application/sdp`);
+
+    const code = parseFeatureCode(dialedNumber(rq.uri!));
+    call.code = code;
+    if (code.kind === 'menu') throw new BoxError(484, 'dial *400*room*PIN to join a room');
+    const offer = negotiate(rq.content, { address: this.o.publicAddress, port: 9, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion });
+    if (!offer.ok) throw new BoxError(offer.status, offer.reason);
+
+    if (code.kind === 'create') await rooms.create(code, call.caller, source);
+    else if (code.kind === 'delete') await rooms.delete(code, call.caller, source);
+    else {
+      try {
+        call.conference = await rooms.join(code, { id: call.key, caller: call.caller, displayName: call.displayName, source });
+      } catch (e) {
+        if (e instanceof BoxError && e.code === 'wrong-pin') this.failedAttempt(source);
+        throw e;
+      }
+    }
+    if (call.cancelled) return this.afterCancel(call);
+
+    const media = offer.remote;
+    call.legOptions = { codec: media.codec, payloadType: media.payloadType, ptime: media.ptime, dtmfPayloadType: media.dtmfPayloadType };
+    const { leg, localPort } = await this.o.engine.openLeg(call.legOptions);
+    call.leg = leg;
+    call.localPort = localPort;
+    this.o.engine.connectLeg(leg, media.address, media.port, call.legOptions);
+    if (call.conference) this.o.engine.joinConference(leg, call.conference.key);
+    if (call.cancelled) return this.afterCancel(call);
+
+    const answer = negotiate(rq.content, { address: this.o.publicAddress, port: localPort, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion });
+    if (!answer.ok) throw new BoxError(answer.status, answer.reason);
+    this.accept(call, answer.answer);
+  }
+
+  /** Who is calling: a trusted peer's asserted identity, or an extension that proved its password. */
+  private async identify(rq: Message, source: string, kind: 'invite' | 'register'): Promise<{ caller: string; displayName: string } | null> {
+    if (kind === 'invite') {
+      const peer = this.o.directory.trustedPeer(source);
+      if (peer) {
+        const asserted = headerText(rq, 'p-asserted-identity');
+        const fromAsserted = asserted ? userOf(asserted.replace(/^[^<]*<|>.*$/g, '')) : null;
+        return { caller: fromAsserted ?? userOf(rq.headers.from!.uri) ?? 'unknown', displayName: rq.headers.from?.name?.replace(/^"|"$/g, '') ?? '' };
+      }
+    }
+    this.refreshDigest();
+    const header = kind === 'invite' ? 'proxy-authorization' : 'authorization';
+    const status = kind === 'invite' ? 407 : 401;
+    const raw = authHeaderValue(rq, header);
+    const creds = raw ? parseAuthorization(raw) : null;
+    const claimed = creds?.username ?? userOf(kind === 'register' ? rq.headers.to!.uri : rq.headers.from!.uri);
+    const ext = claimed ? await this.o.directory.extension(claimed) : undefined;
+    if (!ext) {
+      throw new BoxError(403, kind === 'register' ? `${claimed ?? 'this user'} is not an extension of this box` : 'calls are accepted from this box\'s extensions and trusted peers only', undefined, 'not-allowed');
+    }
+    if (!creds) {
+      this.challenge(rq, status, false);
+      return null;
+    }
+    const verdict = ext.realm === this.digestRealm ? this.digest.verify(creds, rq.method!, { md5: ext.ha1Md5, sha256: ext.ha1Sha256 }) : 'bad';
+    if (verdict === 'ok') return { caller: ext.number, displayName: ext.displayName };
+    if (verdict === 'stale') {
+      this.challenge(rq, status, true);
+      return null;
+    }
+    if (this.failedAttempt(source)) throw new BoxError(403, 'too many failed attempts from this address; try again later', undefined, 'blocked');
+    this.o.log.warn('digest authentication failed', { source, user: claimed });
+    this.challenge(rq, status, false);
+    return null;
+  }
+
+  /** Counts a failed password or PIN; returns true when it blocked the address. */
+  private failedAttempt(source: string): boolean {
+    const block = this.o.rooms.lockout.fail(source);
+    if (!block) return false;
+    this.o.log.warn('address blocked after repeated failures', { source, minutes: Math.round((block.until - block.since) / 60000) });
+    return true;
+  }
+
+  private challenge(rq: Message, status: 401 | 407, stale: boolean): void {
+    const name = status === 401 ? 'www-authenticate' : 'proxy-authenticate';
+    const algorithms = this.o.rooms.settings().digestAlgorithms.split(',') as Array<'SHA-256' | 'MD5'>;
+    const values = this.digest.challenge({ stale, algorithms });
+    const call = rq.method === 'INVITE' ? this.pending.get(pendingKey(rq)) : undefined;
+    if (call) {
+      this.finish(call, status, undefined, { [name]: values.map(authObject) });
+      return;
+    }
+    this.reply(rq, status, undefined, { [name]: values.map(authObject) });
+  }
+
+  private async onRegister(rq: Message, remote: Remote, source: string): Promise<void> {
+    try {
+      const toUri = parseUri(rq.headers.to!.uri);
+      if (!toUri || !/^sips?$/i.test(toUri.schema ?? '')) return this.reply(rq, 400, 'To must be a sip: address of record');
+      if (this.o.rooms.lockout.isBlocked(source)) return this.reply(rq, 403, 'too many failed attempts from this address; try again later');
+      const who = await this.identify(rq, source, 'register');
+      if (!who) return;
+      if (who.caller !== toUri.user) return this.reply(rq, 403, `${who.caller} may not register ${toUri.user ?? ''}`);
+      const contactHeader = rq.headers.contact;
+      const headerExpires = numberHeader(rq, 'expires');
+      let contacts: ContactRequest[] | '*' = [];
+      if (contactHeader === '*' || (Array.isArray(contactHeader) && contactHeader.some((c) => c.uri === '*'))) contacts = '*';
+      else if (Array.isArray(contactHeader)) {
+        contacts = contactHeader.map((c) => ({ uri: c.uri, expires: c.params.expires != null && /^\d{1,10}$/.test(String(c.params.expires)) ? Number(c.params.expires) : null }));
+      }
+      const res = this.o.registrar.register(who.caller, `${remote.protocol.toLowerCase()}:${remote.address}:${remote.port}`, contacts, headerExpires);
+      if (!res.ok) return this.reply(rq, res.status, res.reason, res.minExpires ? { 'min-expires': String(res.minExpires) } : {});
+      const contact = res.bindings.map((b) => ({ uri: b.contact, params: { expires: String(b.expires) } }));
+      this.reply(rq, 200, undefined, { contact: contact.length ? contact : undefined, date: new Date(this.o.clock.now()).toUTCString() });
+    } catch (e) {
+      if (e instanceof BoxError) return this.reply(rq, e.sipStatus, e.message);
+      throw e;
+    }
+  }
+
+  private onCancel(rq: Message): void {
+    const call = this.pending.get(pendingKey(rq));
+    if (!call) return this.reply(rq, 481);
+    this.reply(rq, 200);
+    if (call.state !== 'proceeding' || call.cancelled) return;
+    call.cancelled = true;
+    this.o.log.info('call cancelled by the caller', { source: call.source, callId: call.callId });
+    this.finish(call, 487);
+    this.end(call, 'cancelled');
+  }
+
+  /** The caller cancelled while the box was deciding: undo what the call started. */
+  private afterCancel(call: Call): void {
+    this.end(call, 'cancelled');
+  }
+
+  private inDialog(rq: Message, remote: Remote): void {
+    const key = dialogKey(rq.headers['call-id']!, String(rq.headers.to!.params.tag));
+    const call = this.calls.get(key);
+    if (!call || call.state === 'ended') return this.reply(rq, 481);
+    const seq = rq.headers.cseq!.seq;
+    if (seq <= call.remoteSeq && rq.method !== 'ACK') return this.reply(rq, 500, 'CSeq out of order');
+    call.remoteSeq = seq;
+    call.flow = remote;
+    switch (rq.method) {
+      case 'BYE':
+        this.reply(rq, 200);
+        this.o.log.info('caller hung up', { source: call.source, caller: call.caller, room: call.conference?.roomId });
+        this.end(call, 'hung up');
+        return;
+      case 'INVITE':
+        return this.reInvite(call, rq);
+      case 'OPTIONS':
+        return this.reply(rq, 200, undefined, { accept: 'application/sdp' });
+      case 'INFO':
+        return this.reply(rq, 200);
+      default:
+        return this.reply(rq, 501, `${rq.method!.slice(0, 32)} is not supported`);
+    }
+  }
+
+  /** Hold, unhold or new media: a new offer on the same leg and port. */
+  private reInvite(call: Call, rq: Message): void {
+    if (call.state === 'accepted') return this.reply(rq, 491, 'the previous INVITE is not acknowledged yet');
+    call.sdpVersion++;
+    let body = call.ok?.content ?? '';
+    if (rq.content) {
+      const res = negotiate(rq.content, { address: this.o.publicAddress, port: call.localPort, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion });
+      if (!res.ok) return this.reply(rq, res.status, res.reason);
+      body = res.answer;
+      call.legOptions = { codec: res.remote.codec, payloadType: res.remote.payloadType, ptime: res.remote.ptime, dtmfPayloadType: res.remote.dtmfPayloadType };
+      if (call.leg !== null) this.o.engine.connectLeg(call.leg, res.remote.address, res.remote.port, call.legOptions);
+    }
+    call.invite = rq;
+    const ok = this.response(rq, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(), params: {} }] }, call.localTag);
+    ok.content = body;
+    call.ok = ok;
+    call.state = 'accepted';
+    this.sendOk(call);
+  }
+
+  private onAck(rq: Message): void {
+    const tag = rq.headers.to?.params.tag;
+    if (tag === undefined) return;
+    const call = this.calls.get(dialogKey(rq.headers['call-id']!, String(tag)));
+    if (!call || call.state !== 'accepted' || rq.headers.cseq!.seq !== call.invite.headers.cseq!.seq) return;
+    this.stopRetransmit(call);
+    call.state = 'confirmed';
+    if (call.code?.kind === 'create' || call.code?.kind === 'delete') {
+      call.hangupTimer = setTimeout(() => void this.hangUp(call, 'confirmation played'), this.o.confirmationMs);
+    }
+  }
+
+  // --- answering ---
+
+  private newCall(rq: Message, remote: Remote): Call {
+    const localTag = randomUUID().replace(/-/g, '').slice(0, 16);
+    const contact = Array.isArray(rq.headers.contact) ? rq.headers.contact[0]?.uri : undefined;
+    return {
+      key: dialogKey(rq.headers['call-id']!, localTag),
+      callId: rq.headers['call-id']!,
+      localTag,
+      remoteTag: String(rq.headers.from!.params.tag ?? ''),
+      localUri: rq.headers.to!.uri,
+      remoteUri: rq.headers.from!.uri,
+      remoteTarget: contact ?? rq.headers.from!.uri,
+      flow: remote,
+      source: remote.address,
+      caller: '',
+      displayName: '',
+      localSeq: 1,
+      remoteSeq: rq.headers.cseq!.seq,
+      state: 'proceeding',
+      invite: rq,
+      ok: null,
+      retransmit: null,
+      ackTimeout: null,
+      hangupTimer: null,
+      cancelled: false,
+      code: null,
+      leg: null,
+      localPort: 0,
+      legOptions: null,
+      sdpVersion: 1,
+      sessionId: String(Math.floor(Math.random() * 1e9)),
+      conference: null,
+    };
+  }
+
+  private accept(call: Call, sdp: string): void {
+    const ok = this.response(call.invite, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(), params: {} }] }, call.localTag);
+    ok.content = sdp;
+    call.ok = ok;
+    call.state = 'accepted';
+    this.calls.set(call.key, call);
+    this.sendOk(call);
+  }
+
+  /** 2xx retransmission (RFC 3261 13.3.1.4): the package does not do it; BYE when no ACK comes. */
+  private sendOk(call: Call): void {
+    this.send(call.ok!);
+    if (call.flow.protocol === 'UDP') {
+      let interval = T1;
+      const again = () => {
+        if (call.state !== 'accepted') return;
+        this.send(call.ok!);
+        interval = Math.min(interval * 2, T2);
+        call.retransmit = setTimeout(again, interval);
+      };
+      call.retransmit = setTimeout(again, interval);
+    }
+    call.ackTimeout = setTimeout(() => {
+      if (call.state !== 'accepted') return;
+      this.o.log.warn('no ACK for the 200 OK: hanging up', { source: call.source, caller: call.caller });
+      void this.hangUp(call, 'no ACK');
+    }, TIMER_H);
+  }
+
+  private stopRetransmit(call: Call): void {
+    if (call.retransmit) clearTimeout(call.retransmit);
+    if (call.ackTimeout) clearTimeout(call.ackTimeout);
+    call.retransmit = call.ackTimeout = null;
+  }
+
+  /** A final rejection of an INVITE, logged with its source and reason. */
+  private reject(call: Call, status: number, reason: string, headers: Record<string, unknown> = {}): void {
+    if (call.state !== 'proceeding' || call.cancelled) return;
+    const room = call.code && call.code.kind !== 'menu' ? call.code.room : null;
+    this.o.rooms.rejected(call.caller || userOf(call.remoteUri), call.source, room, status, reason);
+    this.finish(call, status, reason, headers);
+    this.end(call, 'rejected');
+  }
+
+  private finish(call: Call, status: number, reason?: string, headers: Record<string, unknown> = {}): void {
+    if (call.state !== 'proceeding') return;
+    this.send(this.response(call.invite, status, reason, headers, call.localTag));
+    if (status >= 200) call.state = status < 300 ? 'accepted' : 'ended';
+  }
+
+  /** Sends BYE and ends the call; resolves when the phone answers or the transaction times out. */
+  private hangUp(call: Call, why: string): Promise<void> {
+    if (call.state === 'ended') return Promise.resolve();
+    if (call.state === 'proceeding') {
+      this.finish(call, 487);
+      this.end(call, why);
+      return Promise.resolve();
+    }
+    const bye: Message = {
+      method: 'BYE',
+      uri: call.remoteTarget,
+      version: '2.0',
+      headers: {
+        via: [],
+        to: { uri: call.remoteUri, params: { tag: call.remoteTag } },
+        from: { uri: call.localUri, params: { tag: call.localTag } },
+        'call-id': call.callId,
+        cseq: { seq: ++call.localSeq, method: 'BYE' },
+        'max-forwards': '70',
+        reason: `SIP;cause=200;text="${why}"`,
+        'user-agent': SERVER,
+      },
+    };
+    const flow = call.flow;
+    this.end(call, why);
+    return new Promise((resolve) => {
+      if (!this.transport) return resolve();
+      this.transport.request(bye, flow, (rs) => {
+        if ((rs.status ?? 0) >= 200) resolve();
+      });
+    });
+  }
+
+  /** Releases everything a call holds; safe to call twice. */
+  private end(call: Call, why: string): void {
+    if (call.hangupTimer) clearTimeout(call.hangupTimer);
+    this.stopRetransmit(call);
+    const wasEnded = call.state === 'ended' && !this.calls.has(call.key) && call.leg === null && !call.conference;
+    call.state = 'ended';
+    this.calls.delete(call.key);
+    if (wasEnded) return;
+    if (call.leg !== null) {
+      this.o.engine.closeLeg(call.leg);
+      call.leg = null;
+    }
+    if (call.conference) {
+      const conf = call.conference;
+      call.conference = null;
+      this.o.rooms.leave(conf, call.key, call.caller, call.source);
+    }
+    this.o.log.debug('call ended', { callId: call.callId, why });
+  }
+
+  // --- messages ---
+
+  private response(rq: Message, status: number, reason?: string, headers: Record<string, unknown> = {}, toTag?: string): Message {
+    const rs = makeResponse(rq, status, REASONS[status] ?? 'Unknown');
+    rs.headers.to = { ...rq.headers.to!, params: { ...rq.headers.to!.params } };
+    if (toTag && status > 100 && rs.headers.to.params.tag === undefined) rs.headers.to.params.tag = toTag;
+    rs.headers.server = SERVER;
+    if (status === 405 || status === 501 || (status === 200 && rq.method === 'OPTIONS')) rs.headers.allow = ALLOW;
+    if (status >= 300 && reason) rs.headers.warning = `399 ${this.o.publicAddress} "${reason.replace(/["\\\r\n]/g, "'")}"`;
+    for (const [k, v] of Object.entries(headers)) if (v !== undefined) rs.headers[k] = v;
+    return rs;
+  }
+
+  private reply(rq: Message, status: number, reason?: string, headers: Record<string, unknown> = {}): void {
+    this.send(this.response(rq, status, reason, headers, randomUUID().slice(0, 8)));
+  }
+
+  private send(rs: Message): void {
+    this.transport?.respond(rs);
+  }
+
+  private contactUri(): string {
+    const host = this.o.publicAddress.includes(':') ? `[${this.o.publicAddress}]` : this.o.publicAddress;
+    return `sip:confbox@${host}:${this.o.port}`;
+  }
+
+  private refreshDigest(): void {
+    const realm = this.o.rooms.settings().realm;
+    if (realm === this.digestRealm) return;
+    this.digestRealm = realm;
+    this.digest = this.makeDigest();
+  }
+
+  private makeDigest(): DigestAuthority {
+    return new DigestAuthority({ realm: this.digestRealm, key: this.o.nonceKey, clock: this.o.clock });
+  }
+
+  private publishSetup(): void {
+    this.o.status.set({ callsInSetup: this.pending.size });
+  }
+}
+
+function dialogKey(callId: string, localTag: string): string {
+  return `${callId}\n${localTag}`;
+}
+
+/** CANCEL carries the INVITE's Call-ID and top Via branch. */
+function pendingKey(rq: Message): string {
+  return `${rq.headers['call-id']}\n${rq.headers.via?.[0]?.params.branch ?? ''}`;
+}
+
+function headerText(rq: Message, name: string): string | undefined {
+  const v = rq.headers[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function numberHeader(rq: Message, name: string): number | null {
+  const v = headerText(rq, name)?.trim();
+  return v && /^\d{1,10}$/.test(v) ? Number(v) : null;
+}
+
+function userOf(uri: string): string | null {
+  const u = parseUri(uri.trim());
+  return u?.user ? safeDecode(u.user) : null;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** The dialed number: the Request-URI's user part, percent-decoded (%2A is *). */
+function dialedNumber(uri: string): string {
+  const u = parseUri(uri);
+  const user = u?.user ?? '';
+  try {
+    return decodeURIComponent(user);
+  } catch {
+    throw new BoxError(484, 'the dialed number has a broken %-escape');
+  }
+}
+
+/** The package parses auth headers into objects of raw values; our parser wants the header text back. */
+function authHeaderValue(rq: Message, name: 'authorization' | 'proxy-authorization'): string | null {
+  const list = rq.headers[name];
+  if (!Array.isArray(list)) return null;
+  const digest = list.find((a) => typeof a?.scheme === 'string' && a.scheme.toLowerCase() === 'digest');
+  if (!digest) return null;
+  return 'Digest ' + Object.entries(digest).filter(([k]) => k !== 'scheme').map(([k, v]) => `${k}=${v}`).join(', ');
+}
+
+/** A challenge header value back into the package's object form, so it stringifies it. */
+function authObject(value: string): Record<string, string> {
+  const sp = value.indexOf(' ');
+  const out: Record<string, string> = { scheme: value.slice(0, sp) };
+  for (const m of value.slice(sp + 1).matchAll(/([A-Za-z0-9-]+)=("(?:[^"\\]|\\.)*"|[^,\s]*)/g)) out[m[1]!] = m[2]!;
+  return out;
+}

@@ -1,0 +1,37 @@
+import { EventEmitter } from 'node:events';
+
+export type Health = 'starting' | 'ok' | 'down';
+
+export interface StatusSnapshot {
+  ready: boolean;
+  sip: Health;
+  database: Health;
+  media: Health;
+  registeredExtensions: number;
+  trustedPeers: number;
+  activeConferences: number;
+  callsInSetup: number;
+  startedAt: number;
+}
+
+/** The one status model: subsystems publish into it; the LEDs and the web page read it. */
+export class Status extends EventEmitter<{ change: [StatusSnapshot] }> {
+  private state: StatusSnapshot = {
+    ready: false, sip: 'starting', database: 'starting', media: 'starting',
+    registeredExtensions: 0, trustedPeers: 0, activeConferences: 0, callsInSetup: 0, startedAt: Date.now(),
+  };
+
+  get(): Readonly<StatusSnapshot> {
+    return this.state;
+  }
+
+  set(patch: Partial<StatusSnapshot>): void {
+    let changed = false;
+    for (const [k, v] of Object.entries(patch)) {
+      if ((this.state as unknown as Record<string, unknown>)[k] !== v) changed = true;
+    }
+    if (!changed) return;
+    this.state = { ...this.state, ...patch };
+    this.emit('change', this.state);
+  }
+}

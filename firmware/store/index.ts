@@ -1,0 +1,36 @@
+import type { Logger } from '../log.ts';
+import { startEmbeddedMariaDb, type EmbeddedDb } from './embedded.ts';
+import { openStore } from './mysql.ts';
+import type { Store } from './types.ts';
+
+export type { Binding, Store } from './types.ts';
+export type { EmbeddedDb, EmbeddedDbOptions } from './embedded.ts';
+export type { StoreOptions } from './mysql.ts';
+export { startEmbeddedMariaDb } from './embedded.ts';
+export { openStore } from './mysql.ts';
+export { migrate } from './migrations.ts';
+
+export interface ConnectOptions {
+  /** Database URL; when absent the box runs its own MariaDB under dataDir. */
+  db?: string;
+  dataDir: string;
+  log: Logger;
+  /** Names this box's rows in shared tables; defaults to the host name. */
+  boxId?: string;
+}
+
+/**
+ * The store as start-up needs it: the configured database, or the embedded one started
+ * first, with the schema migrated. `embedded` is null when a database was configured.
+ */
+export async function connectStore(opts: ConnectOptions): Promise<{ store: Store; embedded: EmbeddedDb | null }> {
+  const { log, boxId } = opts;
+  if (opts.db !== undefined) return { store: await openStore({ url: opts.db, log, boxId }), embedded: null };
+  const embedded = await startEmbeddedMariaDb({ dataDir: opts.dataDir, log });
+  try {
+    return { store: await openStore({ url: embedded.url, log, boxId }), embedded };
+  } catch (err) {
+    await embedded.stop();
+    throw err;
+  }
+}

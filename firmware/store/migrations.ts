@@ -1,0 +1,162 @@
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Logger } from '../log.ts';
+import { asStoreError, isServerGone } from './errors.ts';
+
+/** One step of the schema. Applied once, in order, and recorded in schema_version. */
+export interface Migration {
+  version: number;
+  name: string;
+  statements: string[];
+}
+
+const TABLE_OPTIONS = 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci';
+
+/** Ordered by version; never edit a released step, append a new one. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'rooms, extensions, peers, settings, call log, live conferences, bindings',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS rooms (
+        id SMALLINT NOT NULL PRIMARY KEY,
+        pin VARCHAR(16) NOT NULL,
+        duration INT NOT NULL,
+        creator VARCHAR(32) NULL,
+        max_participants INT NULL,
+        created_at DATETIME(3) NOT NULL,
+        created_via VARCHAR(8) NOT NULL
+      ) ${TABLE_OPTIONS}`,
+      `CREATE TABLE IF NOT EXISTS extensions (
+        number VARCHAR(32) NOT NULL PRIMARY KEY,
+        display_name VARCHAR(128) NOT NULL,
+        realm VARCHAR(128) NOT NULL,
+        ha1_md5 CHAR(32) NOT NULL,
+        ha1_sha256 CHAR(64) NOT NULL
+      ) ${TABLE_OPTIONS}`,
+      `CREATE TABLE IF NOT EXISTS peers (
+        cidr VARCHAR(64) NOT NULL PRIMARY KEY,
+        description VARCHAR(255) NOT NULL
+      ) ${TABLE_OPTIONS}`,
+      `CREATE TABLE IF NOT EXISTS settings (
+        name VARCHAR(64) NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL
+      ) ${TABLE_OPTIONS}`,
+      `CREATE TABLE IF NOT EXISTS call_log (
+        id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        at DATETIME(3) NOT NULL,
+        action VARCHAR(16) NOT NULL,
+        caller VARCHAR(128) NULL,
+        source VARCHAR(64) NOT NULL,
+        room INT NULL,
+        status SMALLINT NOT NULL,
+        reason VARCHAR(255) NOT NULL,
+        INDEX call_log_at (at)
+      ) ${TABLE_OPTIONS}`,
+      `CREATE TABLE IF NOT EXISTS live_conferences (
+        box VARCHAR(64) NOT NULL,
+        room_id SMALLINT NOT NULL,
+        participants INT NOT NULL,
+        started_at DATETIME(3) NULL,
+        PRIMARY KEY (box, room_id)
+      ) ${TABLE_OPTIONS}`,
+      // Binary collation: a contact is matched exactly as the phone sent it.
+      `CREATE TABLE IF NOT EXISTS bindings (
+        aor VARCHAR(32) NOT NULL,
+        contact VARCHAR(512) NOT NULL,
+        source VARCHAR(64) NOT NULL,
+        expires_at DATETIME(3) NOT NULL,
+        PRIMARY KEY (aor, contact)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+    ],
+  },
+];
+
+const LOCK_NAME = 'confbox_migrate';
+const LOCK_WAIT_SECONDS = 10;
+
+/**
+ * Brings the schema up to the newest version. Safe when several boxes start at once:
+ * they queue on a named lock, and every step is written to be harmless when repeated.
+ */
+export async function migrate(pool: Pool, log: Logger, migrations: readonly Migration[] = MIGRATIONS): Promise<void> {
+  let conn: PoolConnection;
+  try {
+    conn = await pool.getConnection();
+  } catch (err) {
+    throw asStoreError(err);
+  }
+  let broken = false;
+  try {
+    const locked = await takeLock(conn, log);
+    try {
+      await ensureVersionTable(conn);
+      const applied = await appliedVersions(conn);
+      warnIfNewer(applied, migrations, log);
+      for (const m of migrations) {
+        if (!applied.has(m.version)) await apply(conn, m, log);
+      }
+    } finally {
+      if (locked) await conn.query('DO RELEASE_LOCK(?)', [LOCK_NAME]);
+    }
+  } catch (err) {
+    broken = true;
+    throw asStoreError(err);
+  } finally {
+    // A connection that failed mid-migration may be in an open transaction: do not reuse it.
+    if (broken) conn.destroy();
+    else conn.release();
+  }
+}
+
+/** Resolves false when the server has no named locks (Galera): the steps are idempotent anyway. */
+async function takeLock(conn: PoolConnection, log: Logger): Promise<boolean> {
+  let got: unknown;
+  try {
+    const [rows] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS got', [LOCK_NAME, LOCK_WAIT_SECONDS]);
+    got = rows[0]?.got;
+  } catch (err) {
+    if (isServerGone(err)) throw err;
+    log.warn('schema migration runs without a lock: the server refused GET_LOCK', { err });
+    return false;
+  }
+  if (Number(got) === 1) return true;
+  throw new Error(`another process held the schema migration lock '${LOCK_NAME}' for more than ${LOCK_WAIT_SECONDS} s`);
+}
+
+async function ensureVersionTable(conn: PoolConnection): Promise<void> {
+  await conn.query(`CREATE TABLE IF NOT EXISTS schema_version (
+    version INT NOT NULL PRIMARY KEY,
+    name VARCHAR(255) NOT NULL,
+    applied_at DATETIME(3) NOT NULL
+  ) ${TABLE_OPTIONS}`);
+}
+
+async function appliedVersions(conn: PoolConnection): Promise<Set<number>> {
+  const [rows] = await conn.query<RowDataPacket[]>('SELECT version FROM schema_version');
+  return new Set(rows.map((r) => Number(r.version)));
+}
+
+/** A box with older firmware keeps working on a schema a newer box has already moved on. */
+function warnIfNewer(applied: Set<number>, migrations: readonly Migration[], log: Logger): void {
+  const known = Math.max(0, ...migrations.map((m) => m.version));
+  const newest = Math.max(0, ...applied);
+  if (newest > known) log.warn('the database schema is newer than this firmware knows', { schemaVersion: newest, firmwareVersion: known });
+}
+
+/** DDL commits implicitly in MySQL, so the transaction only keeps data steps and their record together. */
+async function apply(conn: PoolConnection, m: Migration, log: Logger): Promise<void> {
+  await conn.beginTransaction();
+  try {
+    for (const sql of m.statements) await conn.query(sql);
+    await conn.execute(
+      'INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE version = version',
+      [m.version, m.name],
+    );
+    await conn.commit();
+  } catch (err) {
+    await conn.rollback().catch(() => undefined);
+    if (isServerGone(err)) throw err;
+    throw new Error(`schema migration ${m.version} (${m.name}) failed: ${(err as Error).message}`, { cause: err });
+  }
+  log.info('schema migrated', { version: m.version, name: m.name });
+}

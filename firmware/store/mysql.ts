@@ -1,0 +1,436 @@
+import os from 'node:os';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { BoxError, StoreUnavailable } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { DEFAULT_SETTINGS } from '../conference/types.ts';
+import type { CallAction, CallLogEntry, CreatedVia, Extension, Peer, Room, Settings } from '../conference/types.ts';
+import type { Binding, Store } from './types.ts';
+import { asStoreError, isDuplicateKey, withDeadline } from './errors.ts';
+import { migrate } from './migrations.ts';
+
+/** How long one query may take before the caller hears "unavailable": a phone is waiting. */
+const QUERY_DEADLINE_MS = 3000;
+const CONNECT_TIMEOUT_MS = 3000;
+const POOL_SIZE = 4;
+const MAX_CALL_LOG_ROWS = 10_000;
+/** UTC timestamps and strict value checks, whatever the shared server's defaults are. */
+const SESSION_SQL = "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'";
+
+export interface StoreOptions {
+  /** mysql://user:pass@host:port/db, or mysql://user@localhost/db?socket=/path/to/sock */
+  url: string;
+  log: Logger;
+  /** Names this box's rows in tables that several boxes share; defaults to the host name. */
+  boxId?: string;
+}
+
+/** Where and as whom to connect, read from a database URL. */
+export interface DatabaseTarget {
+  host?: string;
+  port?: number;
+  socketPath?: string;
+  user: string;
+  password?: string;
+  database: string;
+}
+
+/** Opens the pool, migrates the schema and returns the store. Rejects with StoreUnavailable when the server cannot be reached. */
+export async function openStore(opts: StoreOptions): Promise<Store> {
+  const boxId = checkBoxId(opts.boxId ?? os.hostname());
+  const log = opts.log.child({ subsystem: 'store' });
+  const pool = openPool(opts.url, log);
+  try {
+    await migrate(pool, log);
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    log.error('cannot open the database', { url: redactUrl(opts.url), err: err instanceof StoreUnavailable ? err.cause : err });
+    throw err;
+  }
+  log.info('store ready', { url: redactUrl(opts.url), boxId });
+  return createStore(pool, log, boxId);
+}
+
+/** A mysql2 pool for the URL; every new connection is switched to UTC and strict mode. */
+export function openPool(url: string, log: Logger): Pool {
+  const target = parseDatabaseUrl(url);
+  const pool = mysql.createPool({
+    ...target,
+    connectionLimit: POOL_SIZE,
+    waitForConnections: true,
+    dateStrings: false,
+    timezone: 'Z',
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    enableKeepAlive: true,
+    charset: 'UTF8MB4_UNICODE_CI',
+  });
+  pool.on('connection', (conn) => {
+    // mysql2 hands this event its callback-style connection, whatever the typings say.
+    const core = conn as unknown as { query(sql: string, cb: (err: Error | null) => void): void };
+    core.query(SESSION_SQL, (err) => {
+      if (err) log.warn('could not set the database session to UTC and strict mode', { err });
+    });
+  });
+  return pool;
+}
+
+export function parseDatabaseUrl(url: string): DatabaseTarget {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw badUrl(url, 'it is not a URL');
+  }
+  if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') throw badUrl(url, `the scheme is ${u.protocol}, not mysql:`);
+  for (const key of u.searchParams.keys()) {
+    if (key !== 'socket') throw badUrl(url, `it has an unknown option "${key}"`);
+  }
+  const user = decodeURIComponent(u.username);
+  const password = u.password === '' ? undefined : decodeURIComponent(u.password);
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  if (user === '') throw badUrl(url, 'it names no user');
+  if (database === '' || database.includes('/')) throw badUrl(url, 'it names no database');
+  const socketPath = u.searchParams.get('socket');
+  if (socketPath !== null) {
+    if (!path.isAbsolute(socketPath)) throw badUrl(url, 'the socket is not an absolute path');
+    return { socketPath, user, password, database };
+  }
+  if (u.hostname === '') throw badUrl(url, 'it names no host');
+  const port = u.port === '' ? 3306 : Number(u.port);
+  // URL keeps the brackets of an IPv6 host.
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  return { host, port, user, password, database };
+}
+
+/** The URL with its password hidden, for logs and messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+function badUrl(url: string, why: string): Error {
+  return new Error(
+    `database URL ${redactUrl(url)} is not usable: ${why}; expected mysql://user:pass@host:port/db or mysql://user@localhost/db?socket=/path/to/sock`,
+  );
+}
+
+function checkBoxId(boxId: string): string {
+  if (boxId === '' || [...boxId].length > 64) throw new Error(`box id "${boxId}" must be 1..64 characters`);
+  return boxId;
+}
+
+type Param = string | number | Date | null;
+
+/** The two ways the store talks to the pool, both bounded by the query deadline. */
+interface Db {
+  rows(sql: string, params?: Param[]): Promise<RowDataPacket[]>;
+  /** Resolves the number of affected rows. */
+  run(sql: string, params?: Param[]): Promise<number>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+function createDb(pool: Pool, log: Logger): Db {
+  const health = healthReporter(log);
+  let closed: Promise<void> | undefined;
+  const execute = async <T>(work: (conn: PoolConnection) => Promise<T>): Promise<T> => {
+    try {
+      const result = await onConnection(pool, QUERY_DEADLINE_MS, work);
+      health.reachable();
+      return result;
+    } catch (err) {
+      const e = asStoreError(err);
+      if (e instanceof StoreUnavailable && closed === undefined) health.unreachable(err);
+      throw e;
+    }
+  };
+  return {
+    rows: (sql, params = []) => execute(async (c) => (await c.execute<RowDataPacket[]>(sql, params))[0]),
+    run: (sql, params = []) => execute(async (c) => (await c.execute<ResultSetHeader>(sql, params))[0].affectedRows),
+    ping: () => execute((c) => c.query('SELECT 1')).then(() => true, () => false),
+    close: () => (closed ??= pool.end()),
+  };
+}
+
+/**
+ * Runs `work` on a pooled connection. Past the deadline the caller is answered at once; a
+ * connection still busy then is destroyed, so a hung server cannot use up the pool.
+ */
+function onConnection<T>(pool: Pool, ms: number, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  let conn: PoolConnection | undefined;
+  let abandoned = false;
+  const attempt = (async () => {
+    const c = await pool.getConnection();
+    if (abandoned) {
+      c.release();
+      throw new StoreUnavailable();
+    }
+    conn = c;
+    try {
+      return await work(c);
+    } finally {
+      if (!abandoned) c.release();
+    }
+  })();
+  return withDeadline(attempt, ms, () => {
+    abandoned = true;
+    conn?.destroy();
+  });
+}
+
+/** One log line when the database goes away and one when it is back, not one per query. */
+function healthReporter(log: Logger): { reachable(): void; unreachable(err: unknown): void } {
+  let up = true;
+  return {
+    reachable() {
+      if (!up) log.info('database reachable again');
+      up = true;
+    },
+    unreachable(err) {
+      if (up) log.warn('database unreachable', { err: err instanceof StoreUnavailable ? err.cause : err });
+      up = false;
+    },
+  };
+}
+
+function createStore(pool: Pool, log: Logger, boxId: string): Store {
+  const db = createDb(pool, log);
+  return {
+    rooms: roomsTable(db),
+    extensions: extensionsTable(db),
+    peers: peersTable(db),
+    settings: settingsTable(db, log),
+    callLog: callLogTable(db),
+    live: liveTable(db, boxId),
+    bindings: bindingsTable(db),
+    ping: () => db.ping(),
+    close: () => db.close(),
+  };
+}
+
+function roomsTable(db: Db): Store['rooms'] {
+  const columns = 'id, pin, duration, creator, max_participants, created_at, created_via';
+  return {
+    list: async () => (await db.rows(`SELECT ${columns} FROM rooms ORDER BY id`)).map(toRoom),
+    get: async (id) => {
+      const [row] = await db.rows(`SELECT ${columns} FROM rooms WHERE id = ?`, [id]);
+      return row === undefined ? null : toRoom(row);
+    },
+    insert: async (room) => {
+      try {
+        await db.run(
+          `INSERT INTO rooms (${columns}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          [room.id, room.pin, room.duration, room.creator, room.maxParticipants, room.createdAt, room.createdVia],
+        );
+      } catch (err) {
+        // The primary key decides, so two boxes creating the same room cannot both win.
+        if (isDuplicateKey(err)) throw new BoxError(403, `room ${room.id} already exists`, 'id', 'exists');
+        throw err;
+      }
+    },
+    delete: async (id) => (await db.run('DELETE FROM rooms WHERE id = ?', [id])) > 0,
+  };
+}
+
+function toRoom(r: RowDataPacket): Room {
+  return {
+    id: Number(r.id),
+    pin: String(r.pin),
+    duration: Number(r.duration),
+    creator: r.creator === null ? null : String(r.creator),
+    maxParticipants: r.max_participants === null ? null : Number(r.max_participants),
+    createdAt: r.created_at as Date,
+    createdVia: String(r.created_via) as CreatedVia,
+  };
+}
+
+function extensionsTable(db: Db): Store['extensions'] {
+  const columns = 'number, display_name, realm, ha1_md5, ha1_sha256';
+  return {
+    list: async () => (await db.rows(`SELECT ${columns} FROM extensions ORDER BY number`)).map(toExtension),
+    get: async (number) => {
+      const [row] = await db.rows(`SELECT ${columns} FROM extensions WHERE number = ?`, [number]);
+      return row === undefined ? null : toExtension(row);
+    },
+    put: async (ext) => {
+      await db.run(
+        `INSERT INTO extensions (${columns}) VALUES (?, ?, ?, ?, ?)
+         ON DUPLICATE KEY UPDATE display_name = VALUES(display_name), realm = VALUES(realm),
+           ha1_md5 = VALUES(ha1_md5), ha1_sha256 = VALUES(ha1_sha256)`,
+        [ext.number, ext.displayName, ext.realm, ext.ha1Md5, ext.ha1Sha256],
+      );
+    },
+    delete: async (number) => (await db.run('DELETE FROM extensions WHERE number = ?', [number])) > 0,
+  };
+}
+
+function toExtension(r: RowDataPacket): Extension {
+  return {
+    number: String(r.number),
+    displayName: String(r.display_name),
+    realm: String(r.realm),
+    ha1Md5: String(r.ha1_md5),
+    ha1Sha256: String(r.ha1_sha256),
+  };
+}
+
+function peersTable(db: Db): Store['peers'] {
+  return {
+    list: async () =>
+      (await db.rows('SELECT cidr, description FROM peers ORDER BY cidr')).map(
+        (r): Peer => ({ cidr: String(r.cidr), description: String(r.description) }),
+      ),
+    put: async (peer) => {
+      await db.run(
+        'INSERT INTO peers (cidr, description) VALUES (?, ?) ON DUPLICATE KEY UPDATE description = VALUES(description)',
+        [peer.cidr, peer.description],
+      );
+    },
+    delete: async (cidr) => (await db.run('DELETE FROM peers WHERE cidr = ?', [cidr])) > 0,
+  };
+}
+
+function settingsTable(db: Db, log: Logger): Store['settings'] {
+  return {
+    get: async () => {
+      const settings: Settings = { ...DEFAULT_SETTINGS };
+      for (const row of await db.rows('SELECT name, value FROM settings')) {
+        applyStoredSetting(settings, String(row.name), String(row.value), log);
+      }
+      return settings;
+    },
+    set: async (key, value) => {
+      checkSetting(key, value);
+      await db.run(
+        'INSERT INTO settings (name, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)',
+        [key, JSON.stringify(value)],
+      );
+    },
+  };
+}
+
+function isSettingName(name: string): name is keyof Settings {
+  return Object.prototype.hasOwnProperty.call(DEFAULT_SETTINGS, name);
+}
+
+/** A row another firmware version wrote, or one edited by hand, must not break the box: it is skipped. */
+function applyStoredSetting(settings: Settings, name: string, text: string, log: Logger): void {
+  if (!isSettingName(name)) return;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    log.warn('ignoring a stored setting that is not JSON', { name });
+    return;
+  }
+  if (typeof value !== typeof DEFAULT_SETTINGS[name]) {
+    log.warn('ignoring a stored setting of the wrong type', { name });
+    return;
+  }
+  (settings as unknown as Record<string, unknown>)[name] = value;
+}
+
+function checkSetting(key: string, value: unknown): void {
+  if (!isSettingName(key)) throw new BoxError(400, `there is no setting called ${key}`, key);
+  const expected = typeof DEFAULT_SETTINGS[key];
+  if (typeof value !== expected || (typeof value === 'number' && !Number.isFinite(value))) {
+    throw new BoxError(400, `setting ${key} must be a ${expected}`, key);
+  }
+}
+
+function callLogTable(db: Db): Store['callLog'] {
+  return {
+    append: async (e) => {
+      // A log line is never refused for its length: long values are cut to the column.
+      await db.run(
+        'INSERT INTO call_log (at, action, caller, source, room, status, reason) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [e.at, e.action, e.caller === null ? null : clip(e.caller, 128), clip(e.source, 64), e.room, e.status, clip(e.reason, 255)],
+      );
+    },
+    recent: async (limit) => {
+      const n = Math.min(MAX_CALL_LOG_ROWS, Math.max(0, Math.trunc(limit) || 0));
+      if (n === 0) return [];
+      const rows = await db.rows(
+        'SELECT at, action, caller, source, room, status, reason FROM call_log ORDER BY at DESC, id DESC LIMIT ?',
+        [n],
+      );
+      return rows.map(toCallLogEntry);
+    },
+  };
+}
+
+/** Cuts by characters, as VARCHAR counts them, not by UTF-16 units. */
+function clip(s: string, max: number): string {
+  const chars = [...s];
+  return chars.length <= max ? s : chars.slice(0, max).join('');
+}
+
+function toCallLogEntry(r: RowDataPacket): CallLogEntry {
+  return {
+    at: r.at as Date,
+    action: String(r.action) as CallAction,
+    caller: r.caller === null ? null : String(r.caller),
+    source: String(r.source),
+    room: r.room === null ? null : Number(r.room),
+    status: Number(r.status),
+    reason: String(r.reason),
+  };
+}
+
+function liveTable(db: Db, boxId: string): Store['live'] {
+  return {
+    set: async (roomId, participants, startedAt) => {
+      // An empty room is no conference: its row goes.
+      if (participants <= 0) {
+        await db.run('DELETE FROM live_conferences WHERE box = ? AND room_id = ?', [boxId, roomId]);
+        return;
+      }
+      await db.run(
+        `INSERT INTO live_conferences (box, room_id, participants, started_at) VALUES (?, ?, ?, ?)
+         ON DUPLICATE KEY UPDATE participants = VALUES(participants), started_at = VALUES(started_at)`,
+        [boxId, roomId, participants, startedAt],
+      );
+    },
+    clear: async () => {
+      await db.run('DELETE FROM live_conferences WHERE box = ?', [boxId]);
+    },
+    list: async () =>
+      (await db.rows('SELECT room_id, participants, started_at FROM live_conferences WHERE box = ? ORDER BY room_id', [boxId])).map(
+        (r) => ({
+          roomId: Number(r.room_id),
+          participants: Number(r.participants),
+          startedAt: r.started_at === null ? null : (r.started_at as Date),
+        }),
+      ),
+  };
+}
+
+function bindingsTable(db: Db): Store['bindings'] {
+  return {
+    list: async () =>
+      (await db.rows('SELECT aor, contact, source, expires_at FROM bindings ORDER BY aor, contact')).map(
+        (r): Binding => ({
+          aor: String(r.aor),
+          contact: String(r.contact),
+          source: String(r.source),
+          expiresAt: r.expires_at as Date,
+        }),
+      ),
+    put: async (b) => {
+      await db.run(
+        `INSERT INTO bindings (aor, contact, source, expires_at) VALUES (?, ?, ?, ?)
+         ON DUPLICATE KEY UPDATE source = VALUES(source), expires_at = VALUES(expires_at)`,
+        [b.aor, b.contact, b.source, b.expiresAt],
+      );
+    },
+    delete: async (aor, contact) => {
+      await db.run('DELETE FROM bindings WHERE aor = ? AND contact = ?', [aor, contact]);
+    },
+  };
+}

@@ -1,0 +1,66 @@
+import type { CallLogEntry, Extension, Peer, Room, Settings } from '../conference/types.ts';
+
+/**
+ * The box's configuration in MySQL/MariaDB. Every method rejects with StoreUnavailable
+ * (firmware/errors.ts) when the database cannot be reached, and with BoxError for a
+ * rule the database enforces (a duplicate room id: sipStatus 403, code 'exists').
+ */
+export interface Store {
+  readonly rooms: {
+    list(): Promise<Room[]>;
+    get(id: number): Promise<Room | null>;
+    /** Inserts; rejects with BoxError(403, "room N already exists", 'id', 'exists') when the id is taken. */
+    insert(room: Room): Promise<void>;
+    /** Deletes; resolves false when no such room. */
+    delete(id: number): Promise<boolean>;
+  };
+  readonly extensions: {
+    list(): Promise<Extension[]>;
+    get(number: string): Promise<Extension | null>;
+    /** Inserts or replaces by number. */
+    put(ext: Extension): Promise<void>;
+    delete(number: string): Promise<boolean>;
+  };
+  readonly peers: {
+    list(): Promise<Peer[]>;
+    /** Inserts or replaces by cidr. */
+    put(peer: Peer): Promise<void>;
+    delete(cidr: string): Promise<boolean>;
+  };
+  readonly settings: {
+    /** Stored values over DEFAULT_SETTINGS. */
+    get(): Promise<Settings>;
+    set<K extends keyof Settings>(key: K, value: Settings[K]): Promise<void>;
+  };
+  readonly callLog: {
+    append(entry: CallLogEntry): Promise<void>;
+    /** Newest first. */
+    recent(limit: number): Promise<CallLogEntry[]>;
+  };
+  /** Which rooms have a conference in progress on this box, and how many are in each. */
+  readonly live: {
+    set(roomId: number, participants: number, startedAt: Date | null): Promise<void>;
+    /** Forget every live row this box wrote (at start-up and shutdown). */
+    clear(): Promise<void>;
+    list(): Promise<Array<{ roomId: number; participants: number; startedAt: Date | null }>>;
+  };
+  /** Registrar bindings, so that a restart keeps phones reachable. */
+  readonly bindings: {
+    list(): Promise<Binding[]>;
+    put(b: Binding): Promise<void>;
+    delete(aor: string, contact: string): Promise<void>;
+  };
+  /** Resolves true when a trivial query is answered. Never rejects. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface Binding {
+  /** Extension number. */
+  aor: string;
+  /** Contact URI as the phone sent it. */
+  contact: string;
+  /** Where the REGISTER came from: "udp:1.2.3.4:5060". */
+  source: string;
+  expiresAt: Date;
+}

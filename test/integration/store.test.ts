@@ -1,0 +1,297 @@
+// The store against a real MariaDB: the embedded server, started in a temp directory.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { RowDataPacket } from 'mysql2/promise';
+import { DEFAULT_SETTINGS, type CallLogEntry, type Room } from '../../firmware/conference/types.ts';
+import { BoxError, StoreUnavailable } from '../../firmware/errors.ts';
+import { createLogger } from '../../firmware/log.ts';
+import { connectStore, migrate, openStore, startEmbeddedMariaDb, type EmbeddedDb, type Store } from '../../firmware/store/index.ts';
+import { MIGRATIONS } from '../../firmware/store/migrations.ts';
+import { openPool } from '../../firmware/store/mysql.ts';
+
+const logLines: string[] = [];
+const log = createLogger('debug', {}, (line) => logLines.push(line));
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confbox-store-'));
+const started: EmbeddedDb[] = [];
+const opened: Store[] = [];
+let store: Store;
+let embedded: EmbeddedDb;
+
+/** Resolves the error a promise rejects with, and how long that took. */
+async function rejection(p: Promise<unknown>): Promise<{ err: unknown; ms: number }> {
+  const t0 = Date.now();
+  try {
+    await p;
+  } catch (err) {
+    return { err, ms: Date.now() - t0 };
+  }
+  throw new Error('expected a rejection');
+}
+
+function room(id: number, extra: Partial<Room> = {}): Room {
+  return { id, pin: '1234', duration: 60, creator: '201', maxParticipants: null, createdAt: new Date('2025-03-04T05:06:07.890Z'), createdVia: 'phone', ...extra };
+}
+
+async function rawRows(sql: string, params: Array<string | number> = []): Promise<RowDataPacket[]> {
+  const pool = openPool(embedded.url, log);
+  try {
+    return (await pool.query<RowDataPacket[]>(sql, params))[0];
+  } finally {
+    await pool.end();
+  }
+}
+
+test.before(async () => {
+  const connected = await connectStore({ dataDir, log, boxId: 'box-a' });
+  store = connected.store;
+  embedded = connected.embedded!;
+  started.push(embedded);
+  opened.push(store);
+});
+
+test.after(async () => {
+  for (const s of opened) await s.close();
+  for (const e of started) await e.stop();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('the embedded server keeps its files under <dataDir>/mariadb and logs when ready', () => {
+  assert.ok(fs.existsSync(path.join(dataDir, 'mariadb', 'data', 'mysql')));
+  assert.is(embedded.socketPath, path.join(dataDir, 'mariadb', 'mysqld.sock'));
+  assert.match(embedded.url, /^mysql:\/\/root@localhost\/confbox\?socket=/);
+  assert.ok(logLines.some((l) => l.includes('"embedded MariaDB ready"')));
+});
+
+test('migrate is idempotent, also when two run at once', async () => {
+  const pool = openPool(embedded.url, log);
+  try {
+    await migrate(pool, log);
+    await Promise.all([migrate(pool, log), migrate(pool, log)]);
+    const [versions] = await pool.query<RowDataPacket[]>('SELECT version FROM schema_version ORDER BY version');
+    assert.equal(versions.map((r) => r.version), MIGRATIONS.map((m) => m.version));
+    const [tables] = await pool.query<RowDataPacket[]>('SHOW TABLES');
+    const names = tables.map((r) => String(Object.values(r)[0])).sort();
+    assert.equal(names, ['bindings', 'call_log', 'extensions', 'live_conferences', 'peers', 'rooms', 'schema_version', 'settings']);
+  } finally {
+    await pool.end();
+  }
+});
+
+test('rooms: insert, get, list, delete', async () => {
+  await store.rooms.insert(room(2));
+  await store.rooms.insert(room(1, { creator: null, maxParticipants: 10, createdVia: 'web', duration: 1440 }));
+  assert.equal(await store.rooms.get(2), room(2));
+  assert.equal(await store.rooms.get(1), room(1, { creator: null, maxParticipants: 10, createdVia: 'web', duration: 1440 }));
+  assert.is(await store.rooms.get(3), null);
+  assert.equal((await store.rooms.list()).map((r) => r.id), [1, 2]);
+  assert.is(await store.rooms.delete(2), true);
+  assert.is(await store.rooms.delete(2), false);
+  assert.equal((await store.rooms.list()).map((r) => r.id), [1]);
+  await store.rooms.delete(1);
+});
+
+test('rooms: a taken id is refused with 403 "exists"', async () => {
+  await store.rooms.insert(room(7));
+  const { err } = await rejection(store.rooms.insert(room(7, { pin: '9999' })));
+  assert.instance(err, BoxError);
+  const e = err as BoxError;
+  assert.is(e.sipStatus, 403);
+  assert.is(e.httpStatus, 409);
+  assert.is(e.code, 'exists');
+  assert.is(e.field, 'id');
+  assert.is(e.message, 'room 7 already exists');
+  assert.is((await store.rooms.get(7))?.pin, '1234');
+  await store.rooms.delete(7);
+});
+
+test('extensions: put, replace, get, list, delete', async () => {
+  const ext = { number: '201', displayName: 'Alice', realm: 'confbox', ha1Md5: 'a'.repeat(32), ha1Sha256: 'b'.repeat(64) };
+  await store.extensions.put(ext);
+  await store.extensions.put({ ...ext, number: '202', displayName: 'Bob' });
+  assert.equal(await store.extensions.get('201'), ext);
+  await store.extensions.put({ ...ext, displayName: 'Alice Smith', ha1Md5: 'c'.repeat(32) });
+  assert.equal(await store.extensions.get('201'), { ...ext, displayName: 'Alice Smith', ha1Md5: 'c'.repeat(32) });
+  assert.equal((await store.extensions.list()).map((e) => e.number), ['201', '202']);
+  assert.is(await store.extensions.delete('202'), true);
+  assert.is(await store.extensions.delete('202'), false);
+  assert.is(await store.extensions.get('202'), null);
+  await store.extensions.delete('201');
+});
+
+test('peers: put, replace, list, delete', async () => {
+  await store.peers.put({ cidr: '192.168.1.0/24', description: 'office PBX' });
+  await store.peers.put({ cidr: '10.0.0.5/32', description: 'lab' });
+  await store.peers.put({ cidr: '192.168.1.0/24', description: 'office PBX (new)' });
+  assert.equal(await store.peers.list(), [
+    { cidr: '10.0.0.5/32', description: 'lab' },
+    { cidr: '192.168.1.0/24', description: 'office PBX (new)' },
+  ]);
+  assert.is(await store.peers.delete('10.0.0.5/32'), true);
+  assert.is(await store.peers.delete('10.0.0.5/32'), false);
+  assert.equal((await store.peers.list()).length, 1);
+  await store.peers.delete('192.168.1.0/24');
+});
+
+test('settings: defaults, set, and stored values over defaults', async () => {
+  assert.equal(await store.settings.get(), { ...DEFAULT_SETTINGS });
+  await store.settings.set('maxParticipants', 8);
+  await store.settings.set('realm', 'office.example');
+  await store.settings.set('maxParticipants', 12);
+  assert.equal(await store.settings.get(), { ...DEFAULT_SETTINGS, maxParticipants: 12, realm: 'office.example' });
+  const { err } = await rejection(store.settings.set('nonsense' as 'realm', 'x'));
+  assert.instance(err, BoxError);
+  const wrongType = await rejection(store.settings.set('maxParticipants', '5' as unknown as number));
+  assert.instance(wrongType.err, BoxError);
+});
+
+test('settings: a stored value of the wrong type is ignored, not fatal', async () => {
+  await rawRows("INSERT INTO settings (name, value) VALUES ('lockoutFailures', '\"many\"'), ('rtpTimeoutSeconds', 'not json'), ('retired', '1')");
+  const settings = await store.settings.get();
+  assert.is(settings.lockoutFailures, DEFAULT_SETTINGS.lockoutFailures);
+  assert.is(settings.rtpTimeoutSeconds, DEFAULT_SETTINGS.rtpTimeoutSeconds);
+  assert.not.ok('retired' in settings);
+});
+
+test('call log: append, recent newest first', async () => {
+  const entry = (at: string, reason: string): CallLogEntry => ({ at: new Date(at), action: 'join', caller: '201', source: 'udp:192.0.2.1:5060', room: 2, status: 200, reason });
+  await store.callLog.append(entry('2025-01-01T10:00:00.000Z', 'first'));
+  await store.callLog.append(entry('2025-01-01T12:00:00.000Z', 'third'));
+  await store.callLog.append(entry('2025-01-01T11:00:00.000Z', 'second'));
+  await store.callLog.append(entry('2025-01-01T12:00:00.000Z', 'fourth, same time as third'));
+  await store.callLog.append({ ...entry('2025-01-01T09:00:00.123Z', 'x'.repeat(300)), action: 'reject', caller: null, room: null, status: 484 });
+  const recent = await store.callLog.recent(3);
+  assert.equal(recent.map((e) => e.reason), ['fourth, same time as third', 'third', 'second']);
+  assert.equal(recent[1], entry('2025-01-01T12:00:00.000Z', 'third'));
+  const all = await store.callLog.recent(100);
+  assert.is(all.length, 5);
+  assert.equal(all[4], { at: new Date('2025-01-01T09:00:00.123Z'), action: 'reject', caller: null, source: 'udp:192.0.2.1:5060', room: null, status: 484, reason: 'x'.repeat(255) });
+  assert.equal(await store.callLog.recent(0), []);
+});
+
+test('live: set, update, list, clear; each box sees and clears only its own rows', async () => {
+  const other = await openStore({ url: embedded.url, log, boxId: 'box-b' });
+  opened.push(other);
+  const t = new Date('2025-05-06T07:08:09.010Z');
+  await store.live.set(3, 1, t);
+  await store.live.set(3, 2, t);
+  await store.live.set(4, 1, null);
+  await other.live.set(3, 5, t);
+  assert.equal(await store.live.list(), [
+    { roomId: 3, participants: 2, startedAt: t },
+    { roomId: 4, participants: 1, startedAt: null },
+  ]);
+  await store.live.set(4, 0, null);
+  assert.equal((await store.live.list()).map((l) => l.roomId), [3]);
+  await store.live.clear();
+  assert.equal(await store.live.list(), []);
+  assert.equal(await other.live.list(), [{ roomId: 3, participants: 5, startedAt: t }]);
+  await other.live.clear();
+});
+
+test('bindings: put, refresh, list, delete', async () => {
+  const b = { aor: '201', contact: '<sip:201@192.0.2.10:5060;transport=udp>', source: 'udp:192.0.2.10:5060', expiresAt: new Date('2025-06-07T08:09:10.111Z') };
+  await store.bindings.put(b);
+  await store.bindings.put({ ...b, contact: '<sip:201@192.0.2.11:5060>' });
+  await store.bindings.put({ ...b, expiresAt: new Date('2025-06-07T09:00:00.000Z') });
+  assert.equal(await store.bindings.list(), [
+    { ...b, expiresAt: new Date('2025-06-07T09:00:00.000Z') },
+    { ...b, contact: '<sip:201@192.0.2.11:5060>' },
+  ]);
+  await store.bindings.delete('201', b.contact);
+  await store.bindings.delete('201', 'sip:nobody@nowhere');
+  assert.equal((await store.bindings.list()).map((x) => x.contact), ['<sip:201@192.0.2.11:5060>']);
+  await store.bindings.delete('201', '<sip:201@192.0.2.11:5060>');
+});
+
+test('SQL metacharacters and 4-byte characters are stored literally', async () => {
+  const names = ["'; DROP TABLE rooms; --", 'Robert"); DROP TABLE extensions;--', 'back\\slash %_ \0 nul', 'Zoë 🎉'];
+  for (const [i, displayName] of names.entries()) {
+    await store.extensions.put({ number: `30${i}`, displayName, realm: "o'brien", ha1Md5: '0'.repeat(32), ha1Sha256: '1'.repeat(64) });
+  }
+  assert.equal((await store.extensions.list()).map((e) => e.displayName), names);
+  await store.peers.put({ cidr: "10.1.1.1/32' OR '1'='1", description: '"; DELETE FROM peers; --' });
+  assert.equal(await store.peers.list(), [{ cidr: "10.1.1.1/32' OR '1'='1", description: '"; DELETE FROM peers; --' }]);
+  assert.equal(await store.rooms.list(), []);
+  await store.rooms.insert(room(9, { creator: "' OR 1=1 --" }));
+  assert.is((await store.rooms.get(9))?.creator, "' OR 1=1 --");
+  for (const i of names.keys()) await store.extensions.delete(`30${i}`);
+  await store.peers.delete("10.1.1.1/32' OR '1'='1");
+  await store.rooms.delete(9);
+});
+
+test('a value too long for its column is a 400 naming the field', async () => {
+  const { err } = await rejection(store.extensions.put({ number: '401', displayName: 'x'.repeat(129), realm: 'r', ha1Md5: '0'.repeat(32), ha1Sha256: '1'.repeat(64) }));
+  assert.instance(err, BoxError);
+  assert.is((err as BoxError).field, 'displayName');
+  assert.is((err as BoxError).httpStatus, 400);
+  assert.match((err as BoxError).message, 'display name is too long');
+});
+
+test('database stopped: ping() is false, methods fail fast with StoreUnavailable; back after restart()', async () => {
+  const exits: Array<number | null> = [];
+  embedded.onExit((code) => exits.push(code));
+  await store.rooms.insert(room(11));
+  await embedded.stop();
+
+  const t0 = Date.now();
+  assert.is(await store.ping(), false);
+  assert.ok(Date.now() - t0 < 3500, 'ping answers within the deadline');
+  for (const p of [store.rooms.list(), store.rooms.insert(room(12)), store.settings.get(), store.live.clear()]) {
+    const { err, ms } = await rejection(p);
+    assert.instance(err, StoreUnavailable);
+    assert.ok(ms < 3500, `rejected after ${ms} ms`);
+  }
+  assert.ok(logLines.some((l) => l.includes('"database unreachable"')));
+
+  await embedded.restart();
+  assert.is(await store.ping(), true);
+  assert.equal(await store.rooms.get(11), room(11));
+  await store.rooms.delete(11);
+  assert.equal(exits, [], 'a requested stop is not an unexpected exit');
+});
+
+test('an unexpected exit is reported through onExit, and restart() brings the server back', async () => {
+  const exited = new Promise<number | null>((resolve) => embedded.onExit(resolve));
+  const pid = Number(fs.readFileSync(path.join(dataDir, 'mariadb', 'mysqld.pid'), 'utf8'));
+  process.kill(pid, 'SIGKILL');
+  assert.is(await exited, null);
+  assert.is(await store.ping(), false);
+  await embedded.restart();
+  assert.is(await store.ping(), true);
+  await store.rooms.insert(room(12));
+  assert.is((await store.rooms.get(12))?.id, 12);
+});
+
+test('a long data directory puts the socket in the temp directory; a leftover server is stopped, not fought', async () => {
+  const longDir = path.join(dataDir, 'a-rather-long-directory-name-for-the-box-data'.repeat(2));
+  const first = await startEmbeddedMariaDb({ dataDir: longDir, log });
+  started.push(first);
+  assert.ok(first.socketPath.startsWith(os.tmpdir()));
+  assert.ok(Buffer.byteLength(first.socketPath) <= 107);
+  assert.ok(logLines.some((l) => l.includes('too long for a unix socket')));
+
+  // As if the firmware had crashed: the first server still runs when a second start comes.
+  const second = await startEmbeddedMariaDb({ dataDir: longDir, log });
+  started.push(second);
+  assert.is(second.socketPath, first.socketPath);
+  assert.ok(logLines.some((l) => l.includes('left running on this data directory')));
+  const s = await openStore({ url: second.url, log, boxId: 'box-long' });
+  opened.push(s);
+  assert.is(await s.ping(), true);
+  await s.close();
+  await second.stop();
+  assert.not.ok(fs.existsSync(second.socketPath));
+});
+
+test('a bad database URL is refused with a message naming it, without the password', async () => {
+  const { err } = await rejection(openStore({ url: 'postgres://u:secret@h/db', log }));
+  assert.match((err as Error).message, 'postgres://u:***@h/db');
+  assert.not.match((err as Error).message, 'secret');
+  const noDb = await rejection(openStore({ url: 'mysql://u@h', log }));
+  assert.match((noDb.err as Error).message, 'names no database');
+});
+
+test.run();

@@ -1,0 +1,261 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BoxError } from '../../firmware/errors.ts';
+import { parseFeatureCode } from '../../firmware/conference/feature-code.ts';
+import {
+  DEFAULT_DURATION,
+  parseDuration,
+  parseMaxParticipants,
+  parsePin,
+  parseRoomId,
+  roomFromInput,
+} from '../../firmware/conference/validate.ts';
+
+/** Runs fn, expects a BoxError with that SIP status, and returns it for further checks. */
+function rejects(fn: () => unknown, sipStatus: number, message?: RegExp): BoxError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok(caught !== undefined, `expected a BoxError ${sipStatus}, but nothing was thrown`);
+  assert.instance(caught, BoxError);
+  const err = caught as BoxError;
+  assert.is(err.sipStatus, sipStatus, `status for "${err.message}"`);
+  if (message) assert.match(err.message, message);
+  return err;
+}
+
+// ---------------------------------------------------------------------------------------------
+const dial = suite('feature codes: the dial forms of SPEC section 2');
+
+dial('*400*room*PIN joins a room', () => {
+  assert.equal(parseFeatureCode('*400*2*5678'), { kind: 'join', room: 2, pin: '5678' });
+});
+
+dial('*401*room*PIN creates a room for 60 minutes', () => {
+  assert.equal(parseFeatureCode('*401*2*5678'), { kind: 'create', room: 2, pin: '5678', duration: 60 });
+});
+
+dial('*401*room*PIN*minutes creates a room with that duration', () => {
+  assert.equal(parseFeatureCode('*401*2*5678*120'), { kind: 'create', room: 2, pin: '5678', duration: 120 });
+});
+
+dial('*402*room*PIN deletes a room', () => {
+  assert.equal(parseFeatureCode('*402*2*5678'), { kind: 'delete', room: 2, pin: '5678' });
+});
+
+dial('*400 alone opens the voice menu', () => {
+  assert.equal(parseFeatureCode('*400'), { kind: 'menu' });
+});
+
+dial('a trailing # is ignored on every form', () => {
+  assert.equal(parseFeatureCode('*400*2*5678#'), { kind: 'join', room: 2, pin: '5678' });
+  assert.equal(parseFeatureCode('*401*2*5678#'), { kind: 'create', room: 2, pin: '5678', duration: 60 });
+  assert.equal(parseFeatureCode('*401*2*5678*120#'), { kind: 'create', room: 2, pin: '5678', duration: 120 });
+  assert.equal(parseFeatureCode('*402*2*5678#'), { kind: 'delete', room: 2, pin: '5678' });
+  assert.equal(parseFeatureCode('*400#'), { kind: 'menu' });
+});
+
+dial('the PIN keeps its leading zeros (it is a string of digits, not a number)', () => {
+  assert.equal(parseFeatureCode('*400*7*0042'), { kind: 'join', room: 7, pin: '0042' });
+});
+
+dial('bounds are accepted: room 1 and 200, 1- and 16-digit PINs, 1 and 1440 minutes', () => {
+  assert.equal(parseFeatureCode('*400*1*1'), { kind: 'join', room: 1, pin: '1' });
+  assert.equal(parseFeatureCode('*400*200*1234567890123456'), { kind: 'join', room: 200, pin: '1234567890123456' });
+  assert.equal(parseFeatureCode('*401*3*9*1'), { kind: 'create', room: 3, pin: '9', duration: 1 });
+  assert.equal(parseFeatureCode('*401*3*9*1440'), { kind: 'create', room: 3, pin: '9', duration: 1440 });
+});
+
+dial.run();
+
+// ---------------------------------------------------------------------------------------------
+const bad = suite('feature codes: malformed or out of range -> 484 naming the problem');
+
+bad('room 0 is out of range', () => {
+  const e = rejects(() => parseFeatureCode('*400*0*5678'), 484, /room number/);
+  assert.match(e.message, /1 to 200/);
+  assert.match(e.message, /"0"/);
+  assert.is(e.field, 'id');
+});
+
+bad('room 201 is out of range (join, create and delete alike)', () => {
+  for (const code of ['*400*201*5678', '*401*201*5678', '*401*201*5678*30', '*402*201*5678']) {
+    const e = rejects(() => parseFeatureCode(code), 484, /room number/);
+    assert.match(e.message, /201/);
+    assert.is(e.field, 'id');
+  }
+});
+
+bad('a room that is not a number is rejected', () => {
+  rejects(() => parseFeatureCode('*400*a*5678'), 484, /room number/);
+  rejects(() => parseFeatureCode('*400*-1*5678'), 484, /room number/);
+});
+
+bad('a PIN with letters is rejected', () => {
+  const e = rejects(() => parseFeatureCode('*400*2*12ab'), 484, /PIN/);
+  assert.match(e.message, /1 to 16 digits/);
+  assert.is(e.field, 'pin');
+});
+
+bad('a 17-digit PIN is rejected', () => {
+  const e = rejects(() => parseFeatureCode('*401*2*12345678901234567'), 484, /PIN/);
+  assert.match(e.message, /1 to 16 digits/);
+  assert.is(e.field, 'pin');
+});
+
+bad('duration 0 is rejected', () => {
+  const e = rejects(() => parseFeatureCode('*401*2*5678*0'), 484, /duration/);
+  assert.match(e.message, /1 to 1440/);
+  assert.is(e.field, 'duration');
+});
+
+bad('duration 1441 is rejected', () => {
+  const e = rejects(() => parseFeatureCode('*401*2*5678*1441'), 484, /duration/);
+  assert.match(e.message, /1441/);
+  assert.is(e.field, 'duration');
+});
+
+bad('a duration that is not a whole number is rejected', () => {
+  rejects(() => parseFeatureCode('*401*2*5678*1x'), 484, /duration/);
+});
+
+bad('missing fields: the message shows the form to dial', () => {
+  rejects(() => parseFeatureCode('*400*2'), 484, /\*400\*room\*PIN/);
+  rejects(() => parseFeatureCode('*401*2'), 484, /\*401\*room\*PIN/);
+  rejects(() => parseFeatureCode('*402*2'), 484, /\*402\*room\*PIN/);
+  rejects(() => parseFeatureCode('*401'), 484, /\*401\*room\*PIN/);
+  rejects(() => parseFeatureCode('*402'), 484, /\*402\*room\*PIN/);
+});
+
+bad('extra fields: the message shows the form to dial', () => {
+  rejects(() => parseFeatureCode('*400*2*5678*9'), 484, /\*400\*room\*PIN/);
+  rejects(() => parseFeatureCode('*402*2*5678*9'), 484, /\*402\*room\*PIN/);
+  rejects(() => parseFeatureCode('*401*2*5678*120*1'), 484, /\*401\*room\*PIN\*minutes/);
+});
+
+bad('empty fields are rejected, not silently defaulted', () => {
+  const e = rejects(() => parseFeatureCode('*401*2*5678*'), 484, /\*401\*room\*PIN/);
+  assert.match(e.message, /\*401\*2\*5678\*/, 'the message quotes what was dialed');
+  rejects(() => parseFeatureCode('*400*'), 484, /\*400\*room\*PIN/);
+  rejects(() => parseFeatureCode('*400**5678'), 484, /\*400\*room\*PIN/);
+  rejects(() => parseFeatureCode('*400*2*'), 484, /\*400\*room\*PIN/);
+  rejects(() => parseFeatureCode('*402*2**'), 484, /\*402\*room\*PIN/);
+});
+
+bad('an unknown star code (*403*1*1) is a malformed conference code', () => {
+  const e = rejects(() => parseFeatureCode('*403*1*1'), 484, /not a conference code/);
+  assert.match(e.message, /\*403\*1\*1/);
+  assert.match(e.message, /\*400, \*401 or \*402/);
+  rejects(() => parseFeatureCode('*4000*1*1'), 484, /not a conference code/);
+  rejects(() => parseFeatureCode('*'), 484);
+});
+
+bad('a plain number is not a feature code at all: 404', () => {
+  const e = rejects(() => parseFeatureCode('1234'), 404, /1234/);
+  assert.is(e.code, 'not-found');
+  rejects(() => parseFeatureCode('400*2*5678'), 404);
+});
+
+bad.run();
+
+// ---------------------------------------------------------------------------------------------
+const val = suite('shared validators');
+
+val('parseRoomId accepts 1..200 as text or number', () => {
+  assert.is(parseRoomId('1'), 1);
+  assert.is(parseRoomId('200'), 200);
+  assert.is(parseRoomId(' 42 '), 42);
+  assert.is(parseRoomId(17), 17);
+});
+
+val('parseRoomId rejects 0, 201, fractions, words and empty with 484 on field id', () => {
+  for (const v of ['0', '201', '1.5', 'abc', '', '-3', 2.5, 1e12]) {
+    const e = rejects(() => parseRoomId(v), 484, /room number must be a whole number from 1 to 200/);
+    assert.is(e.field, 'id');
+  }
+});
+
+val('parsePin accepts 1..16 digits and keeps them as text', () => {
+  assert.is(parsePin('0'), '0');
+  assert.is(parsePin('0007'), '0007');
+  assert.is(parsePin('1234567890123456'), '1234567890123456');
+});
+
+val('parsePin rejects letters, 17 digits, empty and signs with 484 on field pin', () => {
+  for (const v of ['12ab', '12345678901234567', '', '-1', '12 34', '1.5']) {
+    const e = rejects(() => parsePin(v), 484, /PIN must be 1 to 16 digits/);
+    assert.is(e.field, 'pin');
+  }
+});
+
+val('parseDuration defaults to 60 minutes when not given', () => {
+  assert.is(DEFAULT_DURATION, 60);
+  assert.is(parseDuration(undefined), 60);
+  assert.is(parseDuration(null), 60);
+  assert.is(parseDuration(''), 60);
+  assert.is(parseDuration('  '), 60);
+});
+
+val('parseDuration accepts 1..1440', () => {
+  assert.is(parseDuration('1'), 1);
+  assert.is(parseDuration(1440), 1440);
+  assert.is(parseDuration('120'), 120);
+});
+
+val('parseDuration rejects 0, 1441 and non-integers with 484 on field duration', () => {
+  for (const v of ['0', '1441', 0, 1441, '1.5', 'abc', '-5']) {
+    const e = rejects(() => parseDuration(v), 484, /duration in minutes must be a whole number from 1 to 1440/);
+    assert.is(e.field, 'duration');
+  }
+});
+
+val('parseMaxParticipants: empty means "use the box setting" (null), otherwise 2..32', () => {
+  assert.is(parseMaxParticipants(undefined), null);
+  assert.is(parseMaxParticipants(null), null);
+  assert.is(parseMaxParticipants(''), null);
+  assert.is(parseMaxParticipants('2'), 2);
+  assert.is(parseMaxParticipants(32), 32);
+  for (const v of ['1', '33', 0, 'many']) {
+    const e = rejects(() => parseMaxParticipants(v), 484, /maximum participants/);
+    assert.is(e.field, 'maxParticipants');
+  }
+});
+
+val('roomFromInput builds a complete room with defaults', () => {
+  const now = new Date(Date.UTC(2026, 0, 1, 9, 0));
+  const room = roomFromInput({ id: '12', pin: '0042' }, 'web', now);
+  assert.equal(room, {
+    id: 12,
+    pin: '0042',
+    duration: 60,
+    creator: null,
+    maxParticipants: null,
+    createdAt: now,
+    createdVia: 'web',
+  });
+  const full = roomFromInput({ id: 3, pin: '1', duration: '90', creator: '201', maxParticipants: '5' }, 'phone', now);
+  assert.is(full.duration, 90);
+  assert.is(full.creator, '201');
+  assert.is(full.maxParticipants, 5);
+  assert.is(full.createdVia, 'phone');
+});
+
+val('roomFromInput names the bad field in .field', () => {
+  const now = new Date(0);
+  const ok = { id: '2', pin: '5678' };
+  assert.is(rejects(() => roomFromInput({ ...ok, id: '201' }, 'web', now), 484).field, 'id');
+  assert.is(rejects(() => roomFromInput({ ...ok, pin: 'abcd' }, 'web', now), 484).field, 'pin');
+  assert.is(rejects(() => roomFromInput({ ...ok, duration: '1441' }, 'web', now), 484).field, 'duration');
+  assert.is(rejects(() => roomFromInput({ ...ok, maxParticipants: '99' }, 'web', now), 484).field, 'maxParticipants');
+  assert.is(rejects(() => roomFromInput({ ...ok, creator: 'bad number!' }, 'web', now), 400).field, 'creator');
+});
+
+val('roomFromInput names the first bad field when several are bad', () => {
+  const e = rejects(() => roomFromInput({ id: '0', pin: 'x', duration: '0' }, 'web', new Date(0)), 484);
+  assert.is(e.field, 'id');
+});
+
+val.run();
