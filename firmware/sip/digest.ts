@@ -245,8 +245,11 @@ export function answerChallenge(
   const variant = parseAlgorithm(algorithm);
   if (!variant) throw new Error(`answerChallenge: unsupported algorithm "${algorithm}"`);
   const offered = p.get('qop');
-  const qop = offered === undefined ? null : offered.split(',').some((q) => q.trim().toLowerCase() === 'auth') ? 'auth' : undefined;
-  if (qop === undefined) throw new Error(`answerChallenge: no supported qop in "${offered}"`);
+  // No qop at all means the RFC 2069 form; a qop list must include "auth".
+  const qop = offered === undefined ? null : 'auth';
+  if (offered !== undefined && !offered.split(',').some((q) => q.trim().toLowerCase() === 'auth')) {
+    throw new Error(`answerChallenge: no supported qop in "${offered}"`);
+  }
   if (variant.sess && qop === null) throw new Error('answerChallenge: a -sess algorithm needs qop');
   const cnonce = opts.cnonce ?? cryptoRandomBytes(12).toString('hex');
   const nc = (opts.nc ?? 1).toString(16).padStart(8, '0');

@@ -365,11 +365,19 @@ function exitOf(child: ChildProcess): Promise<void> {
 async function terminate(child: ChildProcess, log: Logger): Promise<void> {
   const exited = exitOf(child);
   child.kill('SIGTERM');
-  const inTime = await Promise.race([exited.then(() => true), sleep(STOP_GRACE_MS).then(() => false)]);
-  if (inTime) return;
+  if (await settlesWithin(exited, STOP_GRACE_MS)) return;
   log.warn('MariaDB did not stop within the grace period; killing it', { pid: child.pid, graceMs: STOP_GRACE_MS });
   child.kill('SIGKILL');
   await exited;
+}
+
+/** A timer that is cleared, so a quick exit does not keep the process alive for the whole grace period. */
+function settlesWithin(p: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  return Promise.race([p.then(() => true), late]).finally(() => clearTimeout(timer));
 }
 
 /** Like terminate(), for a server this process did not start and so cannot wait on. */

@@ -15,13 +15,13 @@ const LOCAL: LocalMedia = { address: '192.0.2.10', port: 40000, codecs: ['PCMU',
 const crlf = (...lines: string[]) => lines.join('\r\n') + '\r\n';
 
 function ok(r: Negotiation): { answer: string; remote: RemoteMedia } {
-  if (!r.ok) assert.unreachable(`expected an answer, got ${r.status} ${r.reason}`);
+  if (!r.ok) throw new assert.Assertion({ message: `expected an answer, got ${r.status} ${r.reason}`, operator: 'ok', expects: 'an answer', actual: r });
   checkAnswer(r.answer);
   return r;
 }
 
 function fail(r: Negotiation, status: 400 | 488, reason: RegExp | string): void {
-  if (r.ok) assert.unreachable(`expected ${status}, got an answer`);
+  if (r.ok) throw new assert.Assertion({ message: `expected ${status}, got an answer`, operator: 'not.ok', expects: status, actual: r.answer });
   assert.is(r.status, status, r.reason);
   assert.match(r.reason, reason);
   assert.match(r.reason, /^[\x20-\x7e]+$/, 'reason fits a Warning header');

@@ -1,0 +1,147 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const BUNDLE = join(ROOT, 'dist/confbox.mjs');
+/** Third-party conformance material, read in place at test time. */
+export const SHARED = join(ROOT, '../shared');
+
+/** A port free on 127.0.0.1 for both UDP and TCP. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const udpFree = await new Promise<boolean>((resolve) => {
+      const u = createSocket('udp4');
+      u.once('error', () => resolve(false));
+      u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)));
+    });
+    if (udpFree) return port;
+  }
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunningBox {
+  sipPort: number;
+  dataDir: string;
+  proc: ChildProcess;
+  /** Every line the box printed so far. */
+  output(): string;
+  /** Resolves with the first log record (parsed JSON) whose msg matches. */
+  waitForLog(match: RegExp | ((rec: Record<string, unknown>) => boolean), timeoutMs?: number): Promise<Record<string, unknown>>;
+  cli(...args: string[]): Promise<CliResult>;
+  /** Sends the signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  rss(): number;
+}
+
+export interface BoxOptions {
+  dataDir?: string;
+  sipPort?: number;
+  extraArgs?: string[];
+  logLevel?: string;
+}
+
+/** Starts the built bundle with its embedded MariaDB on loopback; resolves when it logs "confbox ready". */
+export async function startBox(opts: BoxOptions = {}): Promise<RunningBox> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'confbox-test-'));
+  const sipPort = opts.sipPort ?? (await freePort());
+  const rtpBase = 30000 + Math.floor(Math.random() * 300) * 100;
+  const args = [
+    BUNDLE, '--data-dir', dataDir, '--sip-port', String(sipPort), '--bind', '127.0.0.1', '--public-address', '127.0.0.1',
+    '--http-port', String(await freePort()), '--rtp-ports', `${rtpBase}-${rtpBase + 99}`, '--log-level', opts.logLevel ?? 'debug',
+    ...(opts.extraArgs ?? []),
+  ];
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const waiters: Array<{ test: (rec: Record<string, unknown>) => boolean; resolve: (rec: Record<string, unknown>) => void }> = [];
+  let partial = '';
+  const onData = (b: Buffer) => {
+    out += b.toString();
+    partial += b.toString();
+    const lines = partial.split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      let rec: Record<string, unknown>;
+      try {
+        rec = JSON.parse(line);
+      } catch {
+        rec = { msg: line };
+      }
+      for (const w of [...waiters]) {
+        if (w.test(rec)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(rec);
+        }
+      }
+    }
+  };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+
+  const waitForLog: RunningBox['waitForLog'] = (match, timeoutMs = 30_000) =>
+    new Promise((resolve, reject) => {
+      const test = typeof match === 'function' ? match : (rec: Record<string, unknown>) => match.test(String(rec.msg ?? ''));
+      const t = setTimeout(() => reject(new Error(`box did not log ${match} within ${timeoutMs} ms; output:\n${out.slice(-4000)}`)), timeoutMs);
+      waiters.push({ test, resolve: (rec) => { clearTimeout(t); resolve(rec); } });
+    });
+
+  const box: RunningBox = {
+    sipPort,
+    dataDir,
+    proc,
+    output: () => out,
+    waitForLog,
+    cli: (...cliArgs) => runCli(dataDir, cliArgs),
+    stop: async (signal = 'SIGTERM') => {
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      return exited;
+    },
+    rss: () => {
+      try {
+        const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
+        return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+      } catch {
+        return 0;
+      }
+    },
+  };
+  const ready = waitForLog(/^confbox ready$/, 90_000);
+  const early = exited.then((code) => { throw new Error(`box exited with ${code} before it was ready:\n${out.slice(-4000)}`); });
+  await Promise.race([ready, early]);
+  early.catch(() => undefined);
+  return box;
+}
+
+/** Runs a technician command against a box's data directory. */
+export function runCli(dataDir: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BUNDLE, ...args, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '', stderr = '';
+    p.stdout.on('data', (b) => (stdout += b));
+    p.stderr.on('data', (b) => (stderr += b));
+    p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+export function removeDataDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
