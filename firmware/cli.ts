@@ -38,7 +38,7 @@ export async function runCli(config: Config, words: string[], extra: Map<string,
   };
   const handler = commands[`${group} ${verb}`];
   if (!handler) throw new BoxError(400, `unknown command "${words.join(' ')}"\n${CLI_USAGE}`);
-  const { store, embedded } = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log });
+  const { store, embedded } = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log, attach: true });
   try {
     await handler({ store, args, opt, json, out });
   } finally {

@@ -518,14 +518,12 @@ export class SipServer {
     });
   }
 
-  /** Releases everything a call holds; safe to call twice. */
+  /** Releases everything a call holds; safe to call again when a late decision adds a leg or a place. */
   private end(call: Call, why: string): void {
     if (call.hangupTimer) clearTimeout(call.hangupTimer);
     this.stopRetransmit(call);
-    const wasEnded = call.state === 'ended' && !this.calls.has(call.key) && call.leg === null && !call.conference;
     call.state = 'ended';
     this.calls.delete(call.key);
-    if (wasEnded) return;
     if (call.leg !== null) {
       this.o.engine.closeLeg(call.leg);
       call.leg = null;

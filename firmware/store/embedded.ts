@@ -24,6 +24,11 @@ export interface EmbeddedDbOptions {
   /** The box's data directory; the server keeps its files under <dataDir>/mariadb/. */
   dataDir: string;
   log: Logger;
+  /**
+   * Use a server that a running box already has on this data directory instead of replacing it
+   * (technician commands); stop() then leaves it running. Without one, a server is started as usual.
+   */
+  attach?: boolean;
 }
 
 const DATABASE = 'confbox';
@@ -56,10 +61,35 @@ export async function startEmbeddedMariaDb(opts: EmbeddedDbOptions): Promise<Emb
   const user = osUserName();
   const files = serverFiles(path.resolve(opts.dataDir), log);
   prepareDirectories(files);
+  if (opts.attach && serversHolding(files).length > 0) {
+    try {
+      await createDatabase(files.socket, user);
+      return attached(files, user);
+    } catch (err) {
+      log.debug('the server on this data directory does not answer; starting one', { err });
+    }
+  }
   await initialise(files, programs, user, log);
   const db = new EmbeddedMariaDb(files, programs, user, log);
   await db.start();
   return db;
+}
+
+function urlFor(files: ServerFiles, user: string): string {
+  return `mysql://${encodeURIComponent(user)}@localhost/${DATABASE}?socket=${encodeURIComponent(files.socket)}`;
+}
+
+/** Another process owns this server: nothing to stop, restart or watch. */
+function attached(files: ServerFiles, user: string): EmbeddedDb {
+  return {
+    url: urlFor(files, user),
+    socketPath: files.socket,
+    stop: async () => undefined,
+    onExit: () => undefined,
+    restart: async () => {
+      throw new Error('the embedded MariaDB belongs to the running box; restart the box instead');
+    },
+  };
 }
 
 class EmbeddedMariaDb implements EmbeddedDb {
@@ -68,6 +98,7 @@ class EmbeddedMariaDb implements EmbeddedDb {
   private child: ChildProcess | null = null;
   private ready = false;
   private stopping: Promise<void> | null = null;
+  private restarting: Promise<void> = Promise.resolve();
   private readonly exitListeners: Array<(code: number | null) => void> = [];
 
   constructor(
@@ -77,7 +108,7 @@ class EmbeddedMariaDb implements EmbeddedDb {
     private readonly log: Logger,
   ) {
     this.socketPath = files.socket;
-    this.url = `mysql://${encodeURIComponent(user)}@localhost/${DATABASE}?socket=${encodeURIComponent(files.socket)}`;
+    this.url = urlFor(files, user);
   }
 
   async start(): Promise<void> {
@@ -116,9 +147,14 @@ class EmbeddedMariaDb implements EmbeddedDb {
     this.exitListeners.push(cb);
   }
 
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.start();
+  restart(): Promise<void> {
+    // One restart at a time: a second start would take the first one's server for a leftover.
+    const next = this.restarting.catch(() => undefined).then(async () => {
+      await this.stop();
+      await this.start();
+    });
+    this.restarting = next;
+    return next;
   }
 
   private exited(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
@@ -190,7 +226,7 @@ function socketPathFor(root: string, dataDir: string, log: Logger): string {
   return fallback;
 }
 
-/** Private directories: the socket lets in anyone who can reach it as the configured OS user. */
+/** Private directories: nobody but the box's own user needs the server's files or its socket. */
 function prepareDirectories(files: ServerFiles): void {
   fs.mkdirSync(files.root, { recursive: true, mode: 0o700 });
   const socketDir = path.dirname(files.socket);
@@ -208,7 +244,10 @@ function prepareDirectories(files: ServerFiles): void {
  * into place at the end, so an interrupted first start is redone, not mistaken for done.
  */
 async function initialise(files: ServerFiles, programs: Programs, user: string, log: Logger): Promise<void> {
-  if (fs.existsSync(files.data)) return;
+  if (fs.existsSync(path.join(files.data, 'mysql'))) return;
+  if (fs.existsSync(files.data) && fs.readdirSync(files.data).length > 0) {
+    throw new Error(`${files.data} holds files but no MariaDB system tables; move it away so the box can create a fresh one`);
+  }
   const staging = `${files.data}.installing`;
   fs.rmSync(staging, { recursive: true, force: true });
   log.debug('initialising the embedded MariaDB data directory', { dataDir: files.data });
@@ -303,7 +342,10 @@ function spawnServer(server: string, files: ServerFiles): ChildProcess {
   const out = fs.openSync(files.logFile, 'a');
   try {
     // Its own process group: a Ctrl-C meant for the firmware must not reach the database.
-    return spawn(server, args, { detached: true, stdio: ['ignore', out, out] });
+    const child = spawn(server, args, { detached: true, stdio: ['ignore', out, out] });
+    // A failed spawn leaves no pid; waitUntilReady reports it.
+    child.on('error', () => undefined);
+    return child;
   } finally {
     fs.closeSync(out);
   }
@@ -314,6 +356,7 @@ const NOT_UP_YET = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ET
 
 async function waitUntilReady(child: ChildProcess, files: ServerFiles, user: string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
+  if (child.pid === undefined) throw new Error(`could not run ${child.spawnfile}`);
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
       const how = child.exitCode !== null ? `exit code ${child.exitCode}` : `signal ${child.signalCode}`;
@@ -363,6 +406,7 @@ function exitOf(child: ChildProcess): Promise<void> {
 }
 
 async function terminate(child: ChildProcess, log: Logger): Promise<void> {
+  if (child.pid === undefined) return;
   const exited = exitOf(child);
   child.kill('SIGTERM');
   if (await settlesWithin(exited, STOP_GRACE_MS)) return;

@@ -17,6 +17,8 @@ export interface ConnectOptions {
   log: Logger;
   /** Names this box's rows in shared tables; defaults to the host name. */
   boxId?: string;
+  /** Share the embedded server of a box running on the same data directory (technician commands). */
+  attach?: boolean;
 }
 
 /**
@@ -26,7 +28,7 @@ export interface ConnectOptions {
 export async function connectStore(opts: ConnectOptions): Promise<{ store: Store; embedded: EmbeddedDb | null }> {
   const { log, boxId } = opts;
   if (opts.db !== undefined) return { store: await openStore({ url: opts.db, log, boxId }), embedded: null };
-  const embedded = await startEmbeddedMariaDb({ dataDir: opts.dataDir, log });
+  const embedded = await startEmbeddedMariaDb({ dataDir: opts.dataDir, log, attach: opts.attach });
   try {
     return { store: await openStore({ url: embedded.url, log, boxId }), embedded };
   } catch (err) {

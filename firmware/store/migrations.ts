@@ -85,27 +85,25 @@ export async function migrate(pool: Pool, log: Logger, migrations: readonly Migr
   } catch (err) {
     throw asStoreError(err);
   }
-  let broken = false;
   try {
-    const locked = await takeLock(conn, log);
-    try {
-      await ensureVersionTable(conn);
-      const applied = await appliedVersions(conn);
-      warnIfNewer(applied, migrations, log);
-      for (const m of migrations) {
-        if (!applied.has(m.version)) await apply(conn, m, log);
-      }
-    } finally {
-      if (locked) await conn.query('DO RELEASE_LOCK(?)', [LOCK_NAME]);
-    }
+    await migrateOn(conn, log, migrations);
+    conn.release();
   } catch (err) {
-    broken = true;
+    // Closing the connection also ends its lock and any transaction left open.
+    conn.destroy();
     throw asStoreError(err);
-  } finally {
-    // A connection that failed mid-migration may be in an open transaction: do not reuse it.
-    if (broken) conn.destroy();
-    else conn.release();
   }
+}
+
+async function migrateOn(conn: PoolConnection, log: Logger, migrations: readonly Migration[]): Promise<void> {
+  const locked = await takeLock(conn, log);
+  await ensureVersionTable(conn);
+  const applied = await appliedVersions(conn);
+  warnIfNewer(applied, migrations, log);
+  for (const m of migrations) {
+    if (!applied.has(m.version)) await apply(conn, m, log);
+  }
+  if (locked) await conn.query('DO RELEASE_LOCK(?)', [LOCK_NAME]);
 }
 
 /** Resolves false when the server has no named locks (Galera): the steps are idempotent anyway. */

@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import { DEFAULT_SETTINGS } from '../conference/types.ts';
 import type { CallAction, CallLogEntry, CreatedVia, Extension, Peer, Room, Settings } from '../conference/types.ts';
 import type { Binding, Store } from './types.ts';
-import { asStoreError, isDuplicateKey, withDeadline } from './errors.ts';
+import { asStoreError, isDuplicateKey, isServerGone, withDeadline } from './errors.ts';
 import { migrate } from './migrations.ts';
 
 /** How long one query may take before the caller hears "unavailable": a phone is waiting. */
@@ -172,10 +172,18 @@ function onConnection<T>(pool: Pool, ms: number, work: (conn: PoolConnection) =>
       throw new StoreUnavailable();
     }
     conn = c;
+    let reusable = true;
     try {
       return await work(c);
+    } catch (err) {
+      reusable = !isServerGone(err);
+      throw err;
     } finally {
-      if (!abandoned) c.release();
+      // Past the deadline the connection was destroyed already.
+      if (!abandoned) {
+        if (reusable) c.release();
+        else c.destroy();
+      }
     }
   })();
   return withDeadline(attempt, ms, () => {

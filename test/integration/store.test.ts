@@ -80,6 +80,19 @@ test('migrate is idempotent, also when two run at once', async () => {
   }
 });
 
+test('a failing migration names itself and is not recorded', async () => {
+  const pool = openPool(embedded.url, log);
+  try {
+    const broken = { version: 99, name: 'a step that cannot work', statements: ['ALTER TABLE no_such_table ADD x INT'] };
+    const { err } = await rejection(migrate(pool, log, [...MIGRATIONS, broken]));
+    assert.match((err as Error).message, 'schema migration 99 (a step that cannot work) failed');
+    const [rows] = await pool.query<RowDataPacket[]>('SELECT version FROM schema_version WHERE version = 99');
+    assert.is(rows.length, 0);
+  } finally {
+    await pool.end();
+  }
+});
+
 test('rooms: insert, get, list, delete', async () => {
   await store.rooms.insert(room(2));
   await store.rooms.insert(room(1, { creator: null, maxParticipants: 10, createdVia: 'web', duration: 1440 }));
@@ -251,6 +264,25 @@ test('database stopped: ping() is false, methods fail fast with StoreUnavailable
   assert.equal(await store.rooms.get(11), room(11));
   await store.rooms.delete(11);
   assert.equal(exits, [], 'a requested stop is not an unexpected exit');
+});
+
+test('a hung server: queries give up at the deadline, and the pool recovers when it answers again', async () => {
+  const pid = Number(fs.readFileSync(path.join(dataDir, 'mariadb', 'mysqld.pid'), 'utf8'));
+  await Promise.all([store.ping(), store.ping(), store.ping(), store.ping()]);
+  process.kill(pid, 'SIGSTOP');
+  try {
+    const pending = [store.ping(), ...[1, 2, 3, 4, 5].map(() => rejection(store.rooms.list()))];
+    const [pinged, ...failures] = await Promise.all(pending);
+    assert.is(pinged, false);
+    for (const f of failures as Array<{ err: unknown; ms: number }>) {
+      assert.instance(f.err, StoreUnavailable);
+      assert.ok(f.ms < 3500, `rejected after ${f.ms} ms`);
+    }
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  assert.is(await store.ping(), true);
+  assert.equal(await store.rooms.list(), []);
 });
 
 test('an unexpected exit is reported through onExit, and restart() brings the server back', async () => {

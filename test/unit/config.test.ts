@@ -1,0 +1,54 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError, parseArgs } from '../../firmware/config.ts';
+
+function error(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+test('defaults match the README', () => {
+  const { config } = parseArgs([], {});
+  assert.is(config.sipPort, 5060);
+  assert.is(config.bind, '0.0.0.0');
+  assert.is(config.publicAddress, null);
+  assert.is(config.httpPort, 8080);
+  assert.equal(config.rtpPorts, { min: 20000, max: 20999 });
+  assert.ok(config.dataDir.endsWith('/var'));
+  assert.is(config.db, null);
+  assert.is(config.logLevel, 'info');
+});
+
+test('options and environment variables; the command line wins', () => {
+  const env = { CONFBOX_SIP_PORT: '5070', CONFBOX_LOG_LEVEL: 'warn', CONFBOX_RTP_PORTS: '30000-30099' };
+  const { config } = parseArgs(['--sip-port', '5080', '--public-address=10.0.0.7'], env);
+  assert.is(config.sipPort, 5080);
+  assert.is(config.logLevel, 'warn');
+  assert.equal(config.rtpPorts, { min: 30000, max: 30099 });
+  assert.is(config.publicAddress, '10.0.0.7');
+});
+
+test('a bad value names the option it came from', () => {
+  assert.match(error(() => parseArgs(['--sip-port', '70000'], {})).message, /--sip-port: "70000" is not a port number/);
+  assert.match(error(() => parseArgs([], { CONFBOX_HTTP_PORT: 'eighty' })).message, /CONFBOX_HTTP_PORT: "eighty"/);
+  assert.match(error(() => parseArgs(['--rtp-ports', '20999-20000'], {})).message, /--rtp-ports: range 20999-20000 is empty/);
+  assert.match(error(() => parseArgs(['--rtp-ports', '20000'], {})).message, /--rtp-ports: "20000" is not a range/);
+  assert.match(error(() => parseArgs(['--bind', 'everywhere'], {})).message, /--bind: "everywhere" is not an IP address/);
+  assert.match(error(() => parseArgs(['--db', 'postgres://x/y'], {})).message, /--db: "postgres:" is not mysql:/);
+  assert.match(error(() => parseArgs(['--log-level', 'loud'], {})).message, /--log-level: "loud" is not one of/);
+  assert.match(error(() => parseArgs(['--sip-port'], {})).message, /--sip-port: needs a value/);
+});
+
+test('subcommand words and its own options are passed through', () => {
+  const { positional, extra } = parseArgs(['room', 'add', '2', '--pin', '5678', '--json'], {});
+  assert.equal(positional, ['room', 'add', '2']);
+  assert.is(extra.get('pin'), '5678');
+  assert.is(extra.get('json'), true);
+});
+
+test.run();
