@@ -14,13 +14,21 @@ export interface Logger {
 
 type Sink = (line: string) => void;
 
+let stdoutGone = false;
+/** When journald or a pipe reader goes away, writing on would only raise EPIPE again and again. */
+function stdoutSink(line: string): void {
+  if (stdoutGone) return;
+  if (process.stdout.listenerCount('error') === 0) process.stdout.on('error', () => { stdoutGone = true; });
+  process.stdout.write(line);
+}
+
 function serialise(v: unknown): unknown {
   if (v instanceof Error) return { name: v.name, message: v.message, code: (v as NodeJS.ErrnoException).code };
   if (typeof v === 'bigint') return v.toString();
   return v;
 }
 
-export function createLogger(level: Level = 'info', base: Record<string, unknown> = {}, sink: Sink = (l) => process.stdout.write(l)): Logger {
+export function createLogger(level: Level = 'info', base: Record<string, unknown> = {}, sink: Sink = stdoutSink): Logger {
   const min = rank[level];
   const emit = (lv: Level, msg: string, fields?: Record<string, unknown>) => {
     if (rank[lv] < min) return;

@@ -95,6 +95,7 @@ export class RoomService {
   /** A phone's join code: admits the participant or throws the rejection. */
   async join(code: Extract<FeatureCode, { kind: 'join' }>, who: Omit<Participant, 'joinedAt' | 'muted'>): Promise<Conference> {
     const room = await this.lookup(code.room);
+    this.forgetReplacedRoom(code.room, room);
     const before = this.conferences.inRoom(code.room);
     const conf = this.conferences.join(room, code.room, code.pin, who);
     if (conf !== before && room) this.origin.set(conf.key, room);
@@ -102,15 +103,29 @@ export class RoomService {
     return conf;
   }
 
-  /** A participant is gone; the last one out deletes the room. */
-  leave(conf: Conference, participantId: string, caller: string, source: string): void {
+  /**
+   * A participant is gone; the last one out deletes the room. A caller whose call was never
+   * answered (cancelled while the box decided) gives the place back without deleting anything.
+   */
+  leave(conf: Conference, participantId: string, caller: string, source: string, answered = true): void {
     const out = this.conferences.leave(conf.key, participantId);
     if (!out) return;
-    this.record('leave', caller, source, conf.roomId, 200, out.ended ? 'left; conference ended' : 'left');
+    if (answered) this.record('leave', caller, source, conf.roomId, 200, out.ended ? 'left; conference ended' : 'left');
     const origin = this.origin.get(conf.key);
     if (!out.ended) return;
     this.origin.delete(conf.key);
-    if (out.deleteRoom !== null && origin) void this.deleteAfterLastLeft(origin);
+    if (answered && out.deleteRoom !== null && origin) void this.deleteAfterLastLeft(origin);
+  }
+
+  /**
+   * The database no longer has the room this conference started from (a technician or another
+   * box deleted or replaced it): the conference carries on, but as a deleted room's.
+   */
+  private forgetReplacedRoom(id: number, current: Room | null): void {
+    const conf = this.conferences.inRoom(id);
+    const origin = conf && this.origin.get(conf.key);
+    if (!origin || (current && current.createdAt.getTime() === origin.createdAt.getTime())) return;
+    this.conferences.roomDeleted(id);
   }
 
   /** Expiry: recorded once per conference; the SIP side hangs everyone up. */

@@ -531,7 +531,7 @@ export class SipServer {
     if (call.conference) {
       const conf = call.conference;
       call.conference = null;
-      this.o.rooms.leave(conf, call.key, call.caller, call.source);
+      this.o.rooms.leave(conf, call.key, call.caller, call.source, call.ok !== null);
     }
     this.o.log.debug('call ended', { callId: call.callId, why });
   }

@@ -1,6 +1,5 @@
-import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
-import { isIPv6 } from 'node:net';
+import dgram, { createSocket, type Socket } from 'node:dgram';
+import net, { createServer, isIPv6, type Server } from 'node:net';
 import sip from 'sip';
 import type { Message, Remote, Stack, Uri } from 'sip';
 import type { Logger } from '../log.ts';
@@ -27,7 +26,10 @@ export class SipTransport {
     await probeUdp(opts.bind, opts.port);
     await probeTcp(opts.bind, opts.port);
     const log = opts.log;
-    const stack = sip.create(
+    // The package parses each datagram synchronously in its own 'message' listener and calls
+    // logger.recv for what it accepts; a listener added after it therefore sees what it dropped.
+    let accepted = false;
+    const { result: stack, udp, tcp } = capturingSockets(() => sip.create(
       {
         port: opts.port,
         address: opts.bind,
@@ -35,10 +37,25 @@ export class SipTransport {
         publicAddress: opts.publicAddress,
         logger: {
           error: (e: unknown) => log.warn('sip stack error', { err: e }),
+          recv: () => {
+            accepted = true;
+          },
         },
       },
       (rq, remote) => onRequest(rq, remote),
-    );
+    ));
+    const dropped = new DropLog(log);
+    for (const s of udp) {
+      s.on('message', (buf: Buffer, rinfo: { address: string; port: number }) => {
+        if (!accepted) dropped.note(`udp:${rinfo.address}:${rinfo.port}`, buf);
+        accepted = false;
+      });
+    }
+    // Without listeners these errors would be unhandled 'error' events that end the process.
+    for (const s of udp) s.on('error', (e) => log.error('SIP UDP socket error', { err: e }));
+    for (const s of tcp) s.on('error', (e) => log.error('SIP TCP server error', { err: e }));
+    // "ready" must mean that phones get answers: wait until both sockets are bound.
+    await Promise.all([...udp.map((s) => listening(s)), ...tcp.map((s) => listening(s))]);
     return new SipTransport(stack, log);
   }
 
@@ -88,6 +105,73 @@ export const stringifyUri = sip.stringifyUri;
 export const parseMessage = sip.parse;
 export const stringifyMessage = sip.stringify;
 export const generateBranch = (): string => 'z9hG4bK' + crypto.randomUUID().replace(/-/g, '');
+
+/** Runs fn and returns the UDP sockets and TCP servers it created. */
+function capturingSockets<T>(fn: () => T): { result: T; udp: Socket[]; tcp: Server[] } {
+  const udp: Socket[] = [];
+  const tcp: Server[] = [];
+  const origUdp = dgram.createSocket;
+  const origTcp = net.createServer;
+  const d = dgram as unknown as { createSocket: (...a: unknown[]) => Socket };
+  const n = net as unknown as { createServer: (...a: unknown[]) => Server };
+  d.createSocket = (...a) => {
+    const s = (origUdp as (...x: unknown[]) => Socket)(...a);
+    udp.push(s);
+    return s;
+  };
+  n.createServer = (...a) => {
+    const s = (origTcp as (...x: unknown[]) => Server)(...a);
+    tcp.push(s);
+    return s;
+  };
+  try {
+    return { result: fn(), udp, tcp };
+  } finally {
+    d.createSocket = origUdp as unknown as (...a: unknown[]) => Socket;
+    n.createServer = origTcp as unknown as (...a: unknown[]) => Server;
+  }
+}
+
+function listening(s: Socket | Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const isUdp = 'send' in s;
+    try {
+      if (isUdp) {
+        (s as Socket).address();
+        return resolve();
+      }
+      if ((s as Server).listening) return resolve();
+    } catch {
+      // not bound yet
+    }
+    s.once('listening', () => resolve());
+    s.once('error', reject);
+  });
+}
+
+/** Logs dropped datagrams with their source, at most one line per source every 10 s. */
+class DropLog {
+  private last = new Map<string, number>();
+  private suppressed = new Map<string, number>();
+
+  constructor(private readonly log: Logger) {}
+
+  note(source: string, buf: Buffer): void {
+    const now = Date.now();
+    const host = source.replace(/:\d+$/, '');
+    if ((this.last.get(host) ?? 0) > now - 10_000) {
+      this.suppressed.set(host, (this.suppressed.get(host) ?? 0) + 1);
+      return;
+    }
+    if (this.last.size > 1000) this.last.clear();
+    this.last.set(host, now);
+    const more = this.suppressed.get(host) ?? 0;
+    this.suppressed.delete(host);
+    this.log.warn('dropped a SIP datagram that is not a valid message', {
+      source, bytes: buf.length, start: buf.subarray(0, 40).toString('latin1').replace(/[^\x20-\x7e]/g, '.'), ...(more ? { alsoDropped: more } : {}),
+    });
+  }
+}
 
 function probeUdp(bind: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {

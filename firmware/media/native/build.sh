@@ -1,0 +1,76 @@
+#!/bin/sh
+# Builds and runs the media engine's C tests.
+#   ./build.sh          normal build (-O2), run every test
+#   ./build.sh asan     AddressSanitizer + UndefinedBehaviorSanitizer build, run every test
+#   ./build.sh cross    compile only, with $CC (default aarch64-linux-gnu-gcc) if it exists
+#   ./build.sh format   check the sources against .clang-format (if clang-format is installed)
+# Environment: CC (compiler), CONFORMANCE (the janus fuzzer corpora directory).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../.." && pwd)
+mode=${1:-normal}
+corpus=${CONFORMANCE:-$root/../shared/conformance/sdp-rtp/janus-fuzzer-corpora}
+
+flags="-std=c11 -Wall -Wextra -Werror -O2 -pthread"
+case "$mode" in
+normal) cc=${CC:-cc} ;;
+asan)
+    cc=${CC:-cc}
+    flags="$flags -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DFIXED_DEBUG"
+    ;;
+cross)
+    cc=${CC:-aarch64-linux-gnu-gcc}
+    if ! command -v "$cc" >/dev/null 2>&1; then
+        echo "skip: $cc not installed"
+        exit 0
+    fi
+    ;;
+format)
+    if ! command -v clang-format >/dev/null 2>&1; then
+        echo "skip: clang-format not installed"
+        exit 0
+    fi
+    clang-format --dry-run -Werror "$here"/src/*.[ch] "$here"/test/*.[ch]
+    echo "# formatting ok"
+    exit 0
+    ;;
+*)
+    echo "usage: $0 [normal|asan|cross|format]" >&2
+    exit 2
+    ;;
+esac
+
+out="$here/build/$mode"
+mkdir -p "$out"
+objs=""
+for src in "$here"/src/*.c; do
+    obj="$out/$(basename "$src" .c).o"
+    # shellcheck disable=SC2086
+    $cc $flags -c "$src" -o "$obj"
+    objs="$objs $obj"
+done
+ar rcs "$out/libconfbox_media.a" $objs
+
+tests=""
+for t in "$here"/test/test_*.c; do
+    name=$(basename "$t" .c)
+    # shellcheck disable=SC2086
+    $cc $flags "$t" "$out/libconfbox_media.a" -lm -o "$out/$name"
+    tests="$tests $name"
+done
+[ "$mode" = cross ] && { echo "cross-compiled with $cc into $out"; exit 0; }
+
+failed=0
+for name in $tests; do
+    echo "# $name"
+    if [ "$name" = test_rtp ]; then
+        "$out/$name" "$corpus" || failed=$((failed + 1))
+    else
+        "$out/$name" || failed=$((failed + 1))
+    fi
+done
+if [ "$failed" -ne 0 ]; then
+    echo "# $failed test program(s) failed ($mode)"
+    exit 1
+fi
+echo "# all test programs passed ($mode)"

@@ -1,0 +1,153 @@
+/* The media engine: RTP legs, conferences and playback, mixed on one real-time thread.
+ *
+ * engine_create() starts a thread that waits (epoll) on every leg's RTP and RTCP socket and on
+ * a 20 ms absolute timer; each tick it pulls one frame from every leg's jitter buffer, mixes
+ * every conference and sends one frame to every connected leg. Every other function is called
+ * by the host (the N-API binding) from any thread: they take the engine's lock, which the media
+ * thread holds only while it handles a packet or a tick, and never do I/O on its behalf.
+ *
+ * Events (DTMF digits, RTP timeouts, finished playbacks, late ticks) are queued by the media
+ * thread in a bounded lock-free ring; it then calls the host's notify callback, which must not
+ * block (the binding calls a thread-safe function), and the host drains the ring with
+ * engine_poll_events(). Functions returning int return 0 or a negative errno value. */
+#ifndef CONFBOX_ENGINE_H
+#define CONFBOX_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct engine engine;
+
+/** Codecs a leg can use (the values are the static RTP payload types). */
+typedef enum {
+    ENGINE_CODEC_PCMU = 0, /**< G.711 µ-law, 8 kHz */
+    ENGINE_CODEC_PCMA = 8, /**< G.711 A-law, 8 kHz */
+    ENGINE_CODEC_G722 = 9, /**< G.722, 16 kHz audio on an 8 kHz RTP clock */
+} engine_codec;
+
+/** Engine-wide settings for engine_create(). Zero fields take the default in brackets. */
+typedef struct {
+    const char *bind_address; /**< numeric IPv4 or IPv6 address for RTP sockets ["0.0.0.0"] */
+    uint16_t port_min;        /**< RTP port range, RTP on even ports, RTCP on the next [20000] */
+    uint16_t port_max;        /**< [20999] */
+    unsigned max_legs;        /**< legs open at once [1024] */
+    unsigned rtp_timeout_ms;  /**< default inactivity timeout of a leg [30000] */
+    unsigned vad_level;       /**< mean |sample| below which a frame is not mixed [0: off] */
+    const char *cname;        /**< RTCP CNAME ["confbox"] */
+    int rt_priority; /**< SCHED_FIFO priority of the media thread, if permitted [0: none] */
+    void (*notify)(
+        void *ctx);   /**< events are waiting; called on the media thread, must not block */
+    void *notify_ctx; /**< passed to notify */
+} engine_config;
+
+/** Per-leg media settings, from the SDP offer/answer. */
+typedef struct {
+    engine_codec codec;      /**< codec of audio sent and received */
+    uint8_t payload_type;    /**< RTP payload type of that codec (dynamic or static) */
+    int dtmf_payload_type;   /**< RFC 4733 telephone-event payload type, -1 if none */
+    unsigned ptime_ms;       /**< packet time we send, 10..60 in steps of 10 [20] */
+    unsigned rtp_timeout_ms; /**< inactivity timeout [engine default]; UINT32_MAX: never */
+    int symmetric;           /**< NAT: accept the first source from any host and send to it */
+} engine_leg_options;
+
+/** What a playback goes into. */
+typedef enum {
+    ENGINE_TARGET_LEG = 0,        /**< one leg */
+    ENGINE_TARGET_CONFERENCE = 1, /**< every member of a conference */
+} engine_target;
+
+/** Playback flags. */
+enum {
+    ENGINE_PLAY_LOOP = 1,    /**< start again at the end until stopped (waiting music) */
+    ENGINE_PLAY_REPLACE = 2, /**< heard instead of the conference, not mixed with it */
+};
+
+/** Kinds of events. */
+typedef enum {
+    ENGINE_EVENT_DTMF = 1, /**< leg pressed digit */
+    ENGINE_EVENT_RTP_TIMEOUT =
+        2,                    /**< no RTP from leg for its timeout (reported once per silence) */
+    ENGINE_EVENT_PLAYED = 3,  /**< playback finished (not sent for engine_stop or replacement) */
+    ENGINE_EVENT_OVERRUN = 4, /**< ticks were late: count says how many since the last report */
+} engine_event_type;
+
+/** One event. */
+typedef struct {
+    engine_event_type type;
+    uint32_t leg;        /**< DTMF, RTP_TIMEOUT, PLAYED into a leg */
+    uint32_t conference; /**< PLAYED into a conference */
+    uint32_t playback;   /**< PLAYED: the id engine_play() returned */
+    uint32_t count;      /**< OVERRUN: late ticks */
+    char digit;          /**< DTMF: one of 0-9 * # A-D */
+} engine_event;
+
+/** Engine-wide counters. */
+typedef struct {
+    uint32_t legs, conferences;
+    uint64_t ticks, late_ticks;       /**< ticks run; timer expirations missed */
+    uint64_t packets_in, packets_out; /**< RTP accepted; RTP sent */
+    uint64_t dropped_malformed;       /**< failed RTP/RTCP validation */
+    uint64_t dropped_foreign;         /**< from a source other than the leg's */
+    uint64_t dropped_other;           /**< unknown payload type, late or duplicate */
+    uint64_t events_dropped;          /**< the event ring was full */
+    uint32_t tick_max_us;             /**< longest tick since the last engine_stats() */
+} engine_stats;
+
+/** One leg's counters. */
+typedef struct {
+    uint64_t packets_in, packets_out, bytes_in, bytes_out;
+    uint64_t dropped_malformed, dropped_foreign, dropped_other;
+    uint32_t lost;      /**< RTP packets lost (RFC 3550 A.3) */
+    uint32_t jitter_ms; /**< interarrival jitter (RFC 3550 A.8) */
+    uint32_t buffer_ms; /**< jitter buffer depth */
+    uint32_t target_ms; /**< its adaptive target */
+    uint32_t concealed; /**< frames concealed */
+    uint32_t ssrc_changes;
+    uint32_t remote_lost;      /**< the remote's latest RTCP report about us: lost, */
+    uint32_t remote_jitter_ms; /**< and jitter */
+    uint16_t local_port;
+} engine_leg_stats;
+
+/** Starts an engine and its thread; *out receives it. */
+int engine_create(const engine_config *cfg, engine **out);
+/** Stops the thread, closes every leg and frees everything. */
+void engine_destroy(engine *e);
+
+/** Opens a leg on a free even port of the range (RTCP on the next); it is silent and drops
+ *  all RTP until connected. */
+int engine_open_leg(engine *e, const engine_leg_options *opts, uint32_t *leg, uint16_t *local_port);
+/** Sets where the leg's RTP goes (the SDP's address and port; RTCP to port + 1) and its media
+ *  settings; also for a re-INVITE. The strict-RTP source lock is released if the host changes.
+ *  Output SSRC, sequence and timestamp continue across calls. An unspecified address (0.0.0.0,
+ *  ::) puts the leg on hold: nothing is sent. */
+int engine_connect_leg(engine *e, uint32_t leg, const char *address, uint16_t port,
+                       const engine_leg_options *opts);
+/** Closes a leg (leaving its conference and stopping its playback). */
+int engine_close_leg(engine *e, uint32_t leg);
+
+/** Puts the leg into a conference (created on first join; a leg is in at most one). */
+int engine_join(engine *e, uint32_t leg, uint32_t conference);
+/** Takes the leg out of its conference (the conference, and any playback into it, ends with
+ *  its last member). */
+int engine_leave(engine *e, uint32_t leg);
+/** A muted leg still hears the conference but is not mixed into it. */
+int engine_set_muted(engine *e, uint32_t leg, int muted);
+
+/** Stores a sound (mono 16-bit PCM at 8000 or 16000 Hz; copied) for playback; *sound gets
+ *  its id. Sounds are kept until engine_destroy(). */
+int engine_add_sound(engine *e, const int16_t *pcm, size_t samples, unsigned rate, uint32_t *sound);
+/** Plays a sound into a leg or a conference, replacing what that target was playing (the
+ *  replaced playback sends no event). *playback (may be NULL) gets the id of the PLAYED event. */
+int engine_play(engine *e, engine_target target, uint32_t id, uint32_t sound, unsigned flags,
+                uint32_t *playback);
+/** Stops the target's playback, if any (no event). */
+int engine_stop(engine *e, engine_target target, uint32_t id);
+
+/** Reads the engine's counters (and resets tick_max_us). */
+int engine_get_stats(engine *e, engine_stats *out);
+/** Reads one leg's counters. */
+int engine_get_leg_stats(engine *e, uint32_t leg, engine_leg_stats *out);
+/** Moves up to max queued events into ev; returns how many. Call from one thread at a time. */
+size_t engine_poll_events(engine *e, engine_event *ev, size_t max);
+
+#endif

@@ -1,0 +1,165 @@
+/* Mixer exactness: sum - own, limiter, saturation without wrap, mute, shared frame, 32 members. */
+#include "../src/mixer.h"
+#include "check.h"
+
+#define N 160
+
+static void fill(int16_t *f, int16_t v) {
+    for (int i = 0; i < N; i++) f[i] = v;
+}
+
+static int all_equal(const int16_t *f, int v) {
+    for (int i = 0; i < N; i++)
+        if (f[i] != v) return 0;
+    return 1;
+}
+
+int main(void) {
+    mixer *m = mixer_create(N);
+    check(m != NULL, "mixer created for 160-sample frames");
+    int a = mixer_add(m), b = mixer_add(m), c = mixer_add(m), d = mixer_add(m);
+    int16_t fa[N], fb[N], fc[N];
+    int shared;
+
+    /* Small values: every listener gets exactly the sum of the others. */
+    for (int i = 0; i < N; i++) {
+        fa[i] = (int16_t)(i * 3 - 200);
+        fb[i] = (int16_t)(1000 - i * 7);
+        fc[i] = (int16_t)((i % 13) * 50 - 300);
+    }
+    mixer_put(m, a, fa);
+    mixer_put(m, b, fb);
+    mixer_put(m, c, fc);
+    mixer_mix(m);
+    const int16_t *oa = mixer_get(m, a, NULL, &shared);
+    int exact = !shared;
+    for (int i = 0; i < N; i++) exact &= oa[i] == fb[i] + fc[i];
+    const int16_t *ob = mixer_get(m, b, NULL, &shared);
+    for (int i = 0; i < N; i++) exact &= ob[i] == fa[i] + fc[i];
+    const int16_t *oc = mixer_get(m, c, NULL, &shared);
+    for (int i = 0; i < N; i++) exact &= oc[i] == fa[i] + fb[i];
+    check(exact, "each talker hears exactly sum - own (small values)");
+    const int16_t *od = mixer_get(m, d, NULL, &shared);
+    int full = shared;
+    for (int i = 0; i < N; i++) full &= od[i] == fa[i] + fb[i] + fc[i];
+    check(full, "a silent member hears the whole sum, from the shared frame");
+
+    /* Non-talkers share one frame (one pointer); a talker's frame is its own. */
+    int e = mixer_add(m);
+    mixer_put(m, a, fa);
+    mixer_mix(m);
+    int s1, s2, s3;
+    const int16_t *p1 = mixer_get(m, b, NULL, &s1), *p2 = mixer_get(m, e, NULL, &s2);
+    const int16_t *p3 = mixer_get(m, a, NULL, &s3);
+    check(s1 && s2 && p1 == p2 && !s3 && p3 != p1, "non-talkers share one output frame");
+    check(all_equal(p3, 0), "a lone talker hears silence, never itself");
+    int talkers = -1;
+    mixer_ctl(m, MIXER_GET_TALKERS, &talkers);
+    check(talkers == 1, "only members who put a frame are counted as talking (%d)", talkers);
+
+    /* Muted members are not summed but still hear the others. */
+    mixer_set_muted(m, b, 1);
+    fill(fa, 100);
+    fill(fb, 1000);
+    mixer_put(m, a, fa);
+    mixer_put(m, b, fb);
+    mixer_mix(m);
+    check(all_equal(mixer_get(m, c, NULL, &shared), 100), "muted member is not summed");
+    check(all_equal(mixer_get(m, b, NULL, &shared), 100), "muted member still hears the mix");
+    mixer_set_muted(m, b, 0);
+
+    /* Extra (a prompt for one member) is added before the single limit. */
+    int16_t extra[N];
+    fill(extra, 50);
+    fill(fa, 200);
+    mixer_put(m, a, fa);
+    mixer_mix(m);
+    const int16_t *px = mixer_get(m, c, extra, &shared);
+    check(!shared && all_equal(px, 250), "extra audio is added for one listener only");
+    check(all_equal(mixer_get(m, d, NULL, &shared), 200) && shared, "others do not hear the extra");
+
+    /* Limiter: identity to the knee, soft above, monotonic, bounded, no wrap. */
+    int ident = 1, mono = 1, bounded = 1;
+    int prev = -40000;
+    for (int32_t x = -2000000; x <= 2000000; x += 7) {
+        int y = mixer_limit(x, MIXER_DEFAULT_KNEE);
+        if (x >= -MIXER_DEFAULT_KNEE && x <= MIXER_DEFAULT_KNEE && y != x) ident = 0;
+        if (y < prev) mono = 0;
+        if ((x > 0 && y < 0) || (x < 0 && y > 0)) bounded = 0;
+        prev = y;
+    }
+    check(ident, "limiter is exact up to the knee (%d)", MIXER_DEFAULT_KNEE);
+    check(mono, "limiter is monotonic");
+    check(bounded, "limiter keeps the sign (no wrap-around)");
+    check(mixer_limit(30000, MIXER_DEFAULT_KNEE) < 30000 &&
+              mixer_limit(30000, MIXER_DEFAULT_KNEE) > MIXER_DEFAULT_KNEE,
+          "limiter compresses softly above the knee (30000 -> %d)",
+          mixer_limit(30000, MIXER_DEFAULT_KNEE));
+    check(mixer_limit(INT32_MAX / 2, MIXER_DEFAULT_KNEE) == 32767 &&
+              mixer_limit(-INT32_MAX / 2, MIXER_DEFAULT_KNEE) == -32768,
+          "limiter reaches +32767/-32768 only at the extreme");
+
+    /* Loud inputs with the limiter off: plain saturation at +32767/-32768, never wrapped. */
+    int knee = 32767;
+    check(mixer_ctl(m, MIXER_SET_KNEE, &knee) == 0, "limiter can be turned off");
+    fill(fa, 32767);
+    fill(fb, 32767);
+    fill(fc, 32767);
+    mixer_put(m, a, fa);
+    mixer_put(m, b, fb);
+    mixer_put(m, c, fc);
+    mixer_mix(m);
+    check(all_equal(mixer_get(m, a, NULL, &shared), 32767), "loud positive sum saturates at 32767");
+    check(all_equal(mixer_get(m, d, NULL, &shared), 32767), "shared loud frame saturates at 32767");
+    fill(fa, -32768);
+    fill(fb, -32768);
+    fill(fc, -32768);
+    mixer_put(m, a, fa);
+    mixer_put(m, b, fb);
+    mixer_put(m, c, fc);
+    mixer_mix(m);
+    check(all_equal(mixer_get(m, a, NULL, &shared), -32768),
+          "loud negative sum saturates at -32768");
+    /* A loud talker's own residue is removed exactly before saturation (not a 16-bit sum). */
+    fill(fa, 30000);
+    fill(fb, 30000);
+    fill(fc, -30000);
+    mixer_put(m, a, fa);
+    mixer_put(m, b, fb);
+    mixer_put(m, c, fc);
+    mixer_mix(m);
+    check(all_equal(mixer_get(m, c, NULL, &shared), 32767), "c hears a+b = 60000 saturated");
+    check(all_equal(mixer_get(m, a, NULL, &shared), 0), "a hears b+c = 0 exactly");
+    knee = MIXER_DEFAULT_KNEE;
+    mixer_ctl(m, MIXER_SET_KNEE, &knee);
+    mixer_destroy(m);
+
+    /* 32 members, all talking loudly at once: everyone hears the 31 others, bounded, no wrap. */
+    mixer *big = mixer_create(N);
+    int ids[32];
+    int16_t in[32][N];
+    for (int k = 0; k < 32; k++) {
+        ids[k] = mixer_add(big);
+        fill(in[k], (int16_t)(k + 1));
+    }
+    for (int k = 0; k < 32; k++) mixer_put(big, ids[k], in[k]);
+    mixer_mix(big);
+    int ok32 = 1;
+    for (int k = 0; k < 32; k++)
+        ok32 &= all_equal(mixer_get(big, ids[k], NULL, &shared), 528 - (k + 1));
+    check(ok32, "32 members: each hears exactly the sum of the 31 others");
+    for (int k = 0; k < 32; k++) {
+        fill(in[k], k % 2 ? -32768 : 32767);
+        in[k][0] = 32767;
+    }
+    for (int k = 0; k < 32; k++) mixer_put(big, ids[k], in[k]);
+    mixer_mix(big);
+    int okloud = 1;
+    for (int k = 0; k < 32; k++) {
+        const int16_t *o = mixer_get(big, ids[k], NULL, &shared);
+        okloud &= o[0] > 32000; /* 31 * 32767 limited, still positive */
+    }
+    check(okloud, "32 loud members: output limited, positive stays positive");
+    mixer_destroy(big);
+    return check_done();
+}

@@ -1,0 +1,148 @@
+// The box as registrar (SPEC.md section 3), over real UDP and TCP against the built bundle.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { removeDataDir, runCli, startBox, type RunningBox } from '../support/box.ts';
+import { Phone, type Transport } from '../support/phone.ts';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'confbox-registrar-'));
+let box: RunningBox;
+const phones: Phone[] = [];
+
+async function phone(transport: Transport, o: { user?: string; password?: string; localAddress?: string } = {}): Promise<Phone> {
+  const p = await Phone.open({ transport, boxPort: box.sipPort, user: o.user ?? '100', password: o.password ?? 's3cret', localAddress: o.localAddress });
+  phones.push(p);
+  return p;
+}
+
+test.before(async () => {
+  // Configured before the box runs: see the report about technician commands restarting the box's database.
+  for (const args of [
+    ['extension', 'add', '100', '--password', 's3cret', '--name', 'Front desk'],
+    ['extension', 'add', '101', '--password', 'other-pw', '--name', 'Back office'],
+  ]) {
+    const r = await runCli(dataDir, args);
+    assert.is(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+  }
+  box = await startBox({ dataDir });
+});
+
+test.after(async () => {
+  for (const p of phones) p.close();
+  await box?.stop();
+  removeDataDir(dataDir);
+});
+
+// Distinct source addresses keep failures of one test from counting towards another's lockout.
+const ADDRESSES: Record<Transport, { wrong: string; lockout: string }> = {
+  udp: { wrong: '127.0.0.7', lockout: '127.0.0.9' },
+  tcp: { wrong: '127.0.0.8', lockout: '127.0.0.10' },
+};
+
+for (const transport of ['udp', 'tcp'] as const) {
+  test(`${transport}: REGISTER with SHA-256 digest: 401 offers SHA-256 and MD5, then 200 with the Contact and its expires`, async () => {
+    const p = await phone(transport);
+    const { finals, final } = await p.register({ expires: 300, algorithm: 'SHA-256' });
+    assert.is(finals[0]!.status, 401, finals[0]!.describe());
+    const algorithms = finals[0]!.challenges().map((c) => /algorithm="?([\w-]+)/i.exec(c)?.[1]?.toUpperCase());
+    assert.equal(algorithms, ['SHA-256', 'MD5'], `challenges: ${finals[0]!.challenges().join(' | ')}`);
+    assert.is(final.status, 200, final.describe());
+    const mine = final.contacts().find((c) => c.uri === p.contactUri);
+    assert.ok(mine, `200 lists ${p.contactUri}; got ${final.getAll('contact').join(' | ')}`);
+    assert.ok(mine.expires !== null && mine.expires > 0 && mine.expires <= 300, `expires ${mine.expires}`);
+  });
+
+  test(`${transport}: REGISTER with MD5 digest succeeds too`, async () => {
+    const p = await phone(transport);
+    const { final } = await p.register({ expires: 600, algorithm: 'MD5' });
+    assert.is(final.status, 200, final.describe());
+    const mine = final.contacts().find((c) => c.uri === p.contactUri);
+    assert.ok(mine, `200 lists ${p.contactUri}; got ${final.getAll('contact').join(' | ')}`);
+    assert.ok(mine.expires !== null && mine.expires > 0 && mine.expires <= 600, `expires ${mine.expires}`);
+  });
+
+  test(`${transport}: a wrong password is challenged again (401)`, async () => {
+    const p = await phone(transport, { localAddress: ADDRESSES[transport].wrong });
+    const { finals, final } = await p.register({ expires: 300, password: 'wrong' });
+    assert.is(finals.length, 2);
+    assert.is(final.status, 401, final.describe());
+    assert.ok(final.challenges().length > 0, 'a fresh challenge comes with the 401');
+    const ok = await p.register({ expires: 300 });
+    assert.is(ok.final.status, 200, `the right password still works: ${ok.final.describe()}`);
+  });
+
+  test(`${transport}: an unknown user gets 403 without a challenge`, async () => {
+    const p = await phone(transport, { user: '999', password: 'whatever' });
+    const { finals, final } = await p.register({ expires: 300 });
+    assert.is(finals.length, 1, 'no challenge round');
+    assert.is(final.status, 403, final.describe());
+    assert.is(final.challenges().length, 0, 'no WWW-Authenticate');
+  });
+
+  test(`${transport}: Expires below 60 gets 423 with Min-Expires`, async () => {
+    const p = await phone(transport);
+    const { final } = await p.register({ expires: 30 });
+    assert.is(final.status, 423, final.describe());
+    const min = Number(final.get('min-expires'));
+    assert.ok(Number.isInteger(min) && min >= 60, `Min-Expires: ${final.get('min-expires')}`);
+    const again = await p.register({ expires: min });
+    assert.is(again.final.status, 200, `at Min-Expires: ${again.final.describe()}`);
+  });
+
+  test(`${transport}: unregister (Expires: 0) removes the binding`, async () => {
+    const p = await phone(transport);
+    const on = await p.register({ expires: 300 });
+    assert.is(on.final.status, 200, on.final.describe());
+    assert.ok(on.final.contacts().some((c) => c.uri === p.contactUri));
+    const off = await p.register({ expires: 0 });
+    assert.is(off.final.status, 200, off.final.describe());
+    assert.not.ok(off.final.contacts().some((c) => c.uri === p.contactUri), `still bound: ${off.final.getAll('contact').join(' | ')}`);
+    const query = await p.register({ contact: null });
+    assert.is(query.final.status, 200, query.final.describe());
+    assert.not.ok(query.final.contacts().some((c) => c.uri === p.contactUri), `a query still lists it: ${query.final.getAll('contact').join(' | ')}`);
+  });
+
+  test(`${transport}: 5 wrong passwords from one address block it (403, no challenge); other addresses are not blocked`, async () => {
+    const attacker = await phone(transport, { localAddress: ADDRESSES[transport].lockout });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const { final } = await attacker.register({ expires: 300, password: `wrong-${i}` });
+      statuses.push(final.status);
+    }
+    assert.equal(statuses.slice(0, 4), [401, 401, 401, 401], `answers to wrong passwords 1-4: ${statuses.join(', ')}`);
+    // Now blocked: even the right password gets 403 at once, without a challenge.
+    const blocked = await attacker.register({ expires: 300 });
+    assert.is(blocked.finals.length, 1, `no challenge round: ${blocked.finals.map((f) => f.describe()).join('; ')}`);
+    assert.is(blocked.final.status, 403, blocked.final.describe());
+    assert.is(blocked.final.challenges().length, 0, 'no WWW-Authenticate');
+    assert.ok(blocked.final.warning, `a Warning says why: ${blocked.final.warningHeader}`);
+    const other = await phone(transport);
+    const fine = await other.register({ expires: 300 });
+    assert.is(fine.final.status, 200, `another address: ${fine.final.describe()}`);
+  });
+}
+
+test('the registration and the extension survive a restart (SIGTERM, same data dir and SIP port)', async () => {
+  const p = await phone('udp');
+  const contact = 'sip:100@127.0.0.1:5999';
+  const before = await p.register({ expires: 900, contact });
+  assert.is(before.final.status, 200, before.final.describe());
+  const sipPort = box.sipPort;
+  const code = await box.stop('SIGTERM');
+  assert.is(code, 0, 'exit code after SIGTERM');
+  box = await startBox({ dataDir, sipPort });
+  assert.is(box.sipPort, sipPort);
+  // A REGISTER without Contact asks for the current bindings (RFC 3261 section 10.2.3).
+  const query = await p.register({ contact: null, algorithm: 'MD5' });
+  assert.is(query.final.status, 200, `the extension still authenticates: ${query.final.describe()}`);
+  const kept = query.final.contacts().find((c) => c.uri === contact);
+  assert.ok(kept, `the binding survived the restart; got ${query.final.getAll('contact').join(' | ') || 'no Contact'}`);
+  assert.ok(kept.expires !== null && kept.expires > 0 && kept.expires <= 900, `expires ${kept.expires}`);
+  const tcp = await phone('tcp');
+  const sha = await tcp.register({ expires: 300, algorithm: 'SHA-256' });
+  assert.is(sha.final.status, 200, sha.final.describe());
+});
+
+test.run();
