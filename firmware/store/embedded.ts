@@ -259,6 +259,7 @@ async function initialise(files: ServerFiles, programs: Programs, user: string, 
     `--auth-root-socket-user=${user}`,
     '--skip-test-db',
     '--skip-name-resolve',
+    '--innodb-log-file-size=16M',
   ];
   const result = await runProgram(programs.installer, args, INSTALL_TIMEOUT_MS);
   if (result.code !== 0) {
@@ -335,6 +336,8 @@ function spawnServer(server: string, files: ServerFiles): ChildProcess {
     `--pid-file=${files.pidFile}`,
     `--log-error=${files.logFile}`,
     '--innodb-buffer-pool-size=32M',
+    // The default 96 MB redo log is a lot for an SD card and for a box with a few hundred rooms.
+    '--innodb-log-file-size=16M',
   ];
   // mariadbd refuses to run as root unless told to.
   if (process.getuid?.() === 0) args.push('--user=root');

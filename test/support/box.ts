@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,7 +60,9 @@ export interface BoxOptions {
 
 /** Starts the built bundle with its embedded MariaDB on loopback; resolves when it logs "confbox ready". */
 export async function startBox(opts: BoxOptions = {}): Promise<RunningBox> {
+  const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'confbox-test-'));
+  if (ownDir) temporaryDirs.add(dataDir);
   const sipPort = opts.sipPort ?? (await freePort());
   const rtpBase = 30000 + Math.floor(Math.random() * 300) * 100;
   const args = [
@@ -69,6 +71,8 @@ export async function startBox(opts: BoxOptions = {}): Promise<RunningBox> {
     ...(opts.extraArgs ?? []),
   ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
   let out = '';
   const waiters: Array<{ test: (rec: Record<string, unknown>) => boolean; resolve: (rec: Record<string, unknown>) => void }> = [];
   let partial = '';
@@ -143,5 +147,44 @@ export function runCli(dataDir: string, args: string[], env: NodeJS.ProcessEnv =
 }
 
 export function removeDataDir(dir: string): void {
+  killServersOf(dir);
   rmSync(dir, { recursive: true, force: true });
+  temporaryDirs.delete(dir);
 }
+
+const running = new Set<ChildProcess>();
+const temporaryDirs = new Set<string>();
+
+/** A box killed with SIGKILL cannot stop its embedded MariaDB: find such servers by their data dir. */
+export function killServersOf(dataDir: string): void {
+  let pids: string[] = [];
+  try {
+    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return;
+  }
+  for (const pid of pids) {
+    let cmd = '';
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (/mariadbd|mysqld/.test(cmd.split('\0')[0] ?? '') && cmd.includes(`--datadir=${dataDir}/`)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+// A test file that ends (or fails) with boxes still running must not leave them, or their databases, behind.
+process.on('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+  for (const dir of temporaryDirs) {
+    killServersOf(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
