@@ -50,6 +50,20 @@ if (wants('typecheck')) {
   report('typecheck (tsc --noEmit)', r, r.code === 0 ? { passed: 1, failed: 0, skipped: 0 } : { passed: 0, failed: 1, skipped: 0 });
 }
 
+// The media engine's C unit tests: tiny programs, each ending with "N passed, N failed"; also under ASan + UBSan.
+for (const mode of ['normal', 'asan']) {
+  const label = `firmware/media/native C tests (${mode})`;
+  if (!wants(label)) continue;
+  const r = await run('bash', [join(root, 'firmware/media/native/build.sh'), ...(mode === 'asan' ? ['asan'] : [])], label);
+  const counts = { passed: 0, failed: 0, skipped: 0 };
+  for (const m of r.out.matchAll(/^(\d+) passed, (\d+) failed/gm)) {
+    counts.passed += Number(m[1]);
+    counts.failed += Number(m[2]);
+  }
+  if (r.code !== 0 && counts.failed === 0) counts.failed = 1;
+  report(label, r, counts);
+}
+
 for (const file of find(join(root, 'test'))) {
   const label = relative(root, file);
   if (!wants(label)) continue;

@@ -7,15 +7,15 @@ import type { Engine, LegOptions } from '../media/engine.ts';
 import type { RoomService } from '../rooms.ts';
 import type { Status } from '../status.ts';
 import { DigestAuthority, parseAuthorization } from './digest.ts';
+import { ALLOW } from './wire.ts';
 import type { Directory } from './directory.ts';
 import type { ContactRequest, Registrar } from './registrar.ts';
 import { negotiate, type CodecName } from './sdp.ts';
-import { makeResponse, parseUri, SipTransport, type Message, type Remote } from './stack.ts';
+import { makeResponse, parseUri, SipTransport, type Message, type Remote, type Wire } from './stack.ts';
 
 const T1 = 500;
 const T2 = 4000;
 const TIMER_H = 32_000;
-const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO';
 const SERVER = `confbox/${typeof CONFBOX_VERSION === 'string' ? CONFBOX_VERSION : 'dev'}`;
 const RETRY_AFTER_S = 30;
 
@@ -98,7 +98,7 @@ export class SipServer {
   async start(): Promise<void> {
     this.transport = await SipTransport.start(
       { port: this.o.port, bind: this.o.bind, publicAddress: this.o.publicAddress, log: this.o.log },
-      (rq, remote) => this.onRequest(rq, remote),
+      (rq, remote, wire) => this.onRequest(rq, remote, wire),
     );
     this.accepting = true;
   }
@@ -128,22 +128,28 @@ export class SipServer {
 
   // --- requests ---
 
-  private onRequest(rq: Message, remote: Remote): void {
+  private onRequest(rq: Message, remote: Remote, wire: Wire | null): void {
     try {
-      this.dispatch(rq, remote);
+      this.dispatch(rq, remote, wire);
     } catch (e) {
       this.o.log.error('request handling failed', { err: e, method: rq.method, source: `${remote.address}:${remote.port}` });
       if (rq.method !== 'ACK') this.reply(rq, 500);
     }
   }
 
-  private dispatch(rq: Message, remote: Remote): void {
+  private dispatch(rq: Message, remote: Remote, wire: Wire | null): void {
     const method = rq.method!;
     const source = remote.address;
-    const bad = this.malformed(rq);
+    const bad = wire?.verdict ?? this.malformed(rq);
     if (bad) {
       this.o.log.warn('malformed request', { source: `${remote.protocol}:${remote.address}:${remote.port}`, method, reason: bad.reason });
-      if (method !== 'ACK') this.reply(rq, bad.status, bad.reason);
+      if (method === 'ACK') return;
+      // The package rewrote the CSeq (unescaped its method, rounded its number): echo the bytes that came.
+      const rawCseq = wire?.raw?.headers.find((h) => h.name === 'cseq')?.value.replace(/\s+/g, ' ');
+      const parsed = rq.headers.cseq ? `${rq.headers.cseq.seq} ${rq.headers.cseq.method}` : '';
+      const warning = `399 ${this.o.publicAddress} "${bad.reason.replace(/["\\]/g, "'")}"`;
+      if (wire?.raw && rawCseq !== undefined && rawCseq !== parsed && this.transport?.respondStateless(wire.raw, bad.status, REASONS[bad.status]!, warning, remote)) return;
+      this.reply(rq, bad.status, bad.reason);
       return;
     }
     if (method === 'ACK') return this.onAck(rq);
@@ -177,7 +183,7 @@ export class SipServer {
     if (typeof callId !== 'string' || callId.includes(',')) return { status: 400, reason: 'Call-ID is missing or repeated' };
     if (!rq.headers.to?.uri || !rq.headers.from?.uri) return { status: 400, reason: 'To or From is invalid' };
     const mf = rq.headers['max-forwards'];
-    if (mf !== undefined && !/^\s*\d{1,3}\s*$/.test(String(mf))) return { status: 400, reason: 'Max-Forwards is invalid' };
+    if (mf !== undefined && !/^\s*\d{1,10}\s*$/.test(String(mf))) return { status: 400, reason: 'Max-Forwards is invalid' };
     return null;
   }
 
@@ -540,6 +546,8 @@ export class SipServer {
 
   private response(rq: Message, status: number, reason?: string, headers: Record<string, unknown> = {}, toTag?: string): Message {
     const rs = makeResponse(rq, status, REASONS[status] ?? 'Unknown');
+    // A 505 must still be readable by a SIP/2.0 client.
+    rs.version = '2.0';
     rs.headers.to = { ...rq.headers.to!, params: { ...rq.headers.to!.params } };
     if (toTag && status > 100 && rs.headers.to.params.tag === undefined) rs.headers.to.params.tag = toTag;
     rs.headers.server = SERVER;

@@ -3,6 +3,15 @@ import net, { createServer, isIPv6, type Server } from 'node:net';
 import sip from 'sip';
 import type { Message, Remote, Stack, Uri } from 'sip';
 import type { Logger } from '../log.ts';
+import { checkRequest, splitRequest, statelessResponse, StreamFraming, type RawRequest, type WireVerdict } from './wire.ts';
+
+export type { WireVerdict };
+
+/** What the raw bytes of a UDP request said, beside the package's parse of it. */
+export interface Wire {
+  verdict: WireVerdict | null;
+  raw: RawRequest | null;
+}
 
 export type { Message, Remote, Uri };
 
@@ -16,19 +25,20 @@ export interface TransportOptions {
 }
 
 export class SipTransport {
-  private constructor(private readonly stack: Stack, private readonly log: Logger) {}
+  private constructor(private readonly stack: Stack, private readonly log: Logger, private readonly udp: Socket[]) {}
 
   /**
    * Binds UDP and TCP on the port. A taken or forbidden port is reported as an Error naming it,
    * instead of the unhandled 'error' event with which the package would take the process down.
    */
-  static async start(opts: TransportOptions, onRequest: (rq: Message, remote: Remote) => void): Promise<SipTransport> {
+  static async start(opts: TransportOptions, onRequest: (rq: Message, remote: Remote, wire: Wire | null) => void): Promise<SipTransport> {
     await probeUdp(opts.bind, opts.port);
     await probeTcp(opts.bind, opts.port);
     const log = opts.log;
     // The package parses each datagram synchronously in its own 'message' listener and calls
     // logger.recv for what it accepts; a listener added after it therefore sees what it dropped.
     let accepted = false;
+    let wire: Wire | null = null;
     const { result: stack, udp, tcp } = capturingSockets(() => sip.create(
       {
         port: opts.port,
@@ -42,21 +52,57 @@ export class SipTransport {
           },
         },
       },
-      (rq, remote) => onRequest(rq, remote),
+      (rq, remote) => onRequest(rq, remote, remote.protocol === 'UDP' ? wire : null),
     ));
     const dropped = new DropLog(log);
     for (const s of udp) {
-      s.on('message', (buf: Buffer, rinfo: { address: string; port: number }) => {
-        if (!accepted) dropped.note(`udp:${rinfo.address}:${rinfo.port}`, buf);
+      // Runs before the package's listener: judges the raw bytes the package is about to parse.
+      s.prependListener('message', (buf: Buffer) => {
         accepted = false;
+        const raw = splitRequest(buf);
+        wire = { raw, verdict: raw ? checkRequest(raw) : null };
+      });
+      s.on('message', (buf: Buffer, rinfo: { address: string; port: number }) => {
+        if (accepted) return;
+        dropped.note(`udp:${rinfo.address}:${rinfo.port}`, buf);
+        const req = splitRequest(buf);
+        if (!req) return;
+        const why = checkRequest(req) ?? { status: 400, reason: 'the message could not be parsed' };
+        const host = opts.publicAddress;
+        const text = statelessResponse(req, why.status, why.status === 400 ? 'Bad Request' : 'Not Implemented', `399 ${host} "${why.reason}"`, crypto.randomUUID().slice(0, 8));
+        if (text) s.send(Buffer.from(text, 'latin1'), rinfo.port, rinfo.address);
       });
     }
     // Without listeners these errors would be unhandled 'error' events that end the process.
     for (const s of udp) s.on('error', (e) => log.error('SIP UDP socket error', { err: e }));
     for (const s of tcp) s.on('error', (e) => log.error('SIP TCP server error', { err: e }));
+    for (const s of tcp) {
+      s.on('connection', (sock: net.Socket) => {
+        const framing = new StreamFraming();
+        sock.prependListener('data', (chunk: string | Buffer) => {
+          const bad = framing.push(typeof chunk === 'string' ? chunk : chunk.toString('latin1'));
+          if (!bad) return;
+          const source = `tcp:${sock.remoteAddress}:${sock.remotePort}`;
+          log.warn('closing a SIP connection whose Content-Length cannot be trusted', { source });
+          const text = statelessResponse(bad, 400, 'Bad Request', `399 ${opts.publicAddress} "Content-Length is invalid or repeated"`, crypto.randomUUID().slice(0, 8));
+          if (text) sock.end(text, 'latin1');
+          else sock.end();
+          setTimeout(() => sock.destroy(), 1000).unref();
+        });
+      });
+    }
     // "ready" must mean that phones get answers: wait until both sockets are bound.
     await Promise.all([...udp.map((s) => listening(s)), ...tcp.map((s) => listening(s))]);
-    return new SipTransport(stack, log);
+    return new SipTransport(stack, log, udp);
+  }
+
+  /** Answers a datagram outside the package's transactions (for requests it mangled). */
+  respondStateless(raw: RawRequest, status: number, reasonPhrase: string, warning: string, remote: Remote): boolean {
+    const text = statelessResponse(raw, status, reasonPhrase, warning, crypto.randomUUID().slice(0, 8));
+    const socket = this.udp[0];
+    if (!text || !socket || remote.protocol !== 'UDP') return false;
+    socket.send(Buffer.from(text, 'latin1'), remote.port, remote.address);
+    return true;
   }
 
   /** Sends a response through the server transaction of its request. */

@@ -117,9 +117,9 @@ void engine_destroy(engine *e);
  *  all RTP until connected. */
 int engine_open_leg(engine *e, const engine_leg_options *opts, uint32_t *leg, uint16_t *local_port);
 /** Sets where the leg's RTP goes (the SDP's address and port; RTCP to port + 1) and its media
- *  settings; also for a re-INVITE. The strict-RTP source lock is released if the host changes.
- *  Output SSRC, sequence and timestamp continue across calls. An unspecified address (0.0.0.0,
- *  ::) puts the leg on hold: nothing is sent. */
+ *  settings (opts may be NULL to keep them); also for a re-INVITE. The strict-RTP source lock
+ *  is released if the host changes. Output SSRC, sequence and timestamp continue across calls.
+ *  An unspecified address (0.0.0.0 or ::) puts the leg on hold: nothing is sent. */
 int engine_connect_leg(engine *e, uint32_t leg, const char *address, uint16_t port,
                        const engine_leg_options *opts);
 /** Closes a leg (leaving its conference and stopping its playback). */
