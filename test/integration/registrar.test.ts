@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { removeDataDir, runCli, startBox, type RunningBox } from '../support/box.ts';
+import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
 import { Phone, type Transport } from '../support/phone.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'confbox-registrar-'));
@@ -18,14 +18,10 @@ async function phone(transport: Transport, o: { user?: string; password?: string
 }
 
 test.before(async () => {
-  // Configured before the box runs: see the report about technician commands restarting the box's database.
-  for (const args of [
+  await configure(dataDir, [
     ['extension', 'add', '100', '--password', 's3cret', '--name', 'Front desk'],
     ['extension', 'add', '101', '--password', 'other-pw', '--name', 'Back office'],
-  ]) {
-    const r = await runCli(dataDir, args);
-    assert.is(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-  }
+  ]);
   box = await startBox({ dataDir });
 });
 

@@ -146,6 +146,14 @@ export function runCli(dataDir: string, args: string[], env: NodeJS.ProcessEnv =
   });
 }
 
+/** Runs technician commands on a data directory; the first that fails throws with its message. */
+export async function configure(dataDir: string, commands: string[][]): Promise<void> {
+  for (const args of commands) {
+    const r = await runCli(dataDir, args);
+    if (r.code !== 0) throw new Error(`confbox ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  }
+}
+
 export function removeDataDir(dir: string): void {
   killServersOf(dir);
   rmSync(dir, { recursive: true, force: true });

@@ -1005,43 +1005,9 @@ export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 20_000
   }
 }
 
-/**
- * box.cli(), then waits until the box's own database is usable again. Works around the known issue that a
- * technician command can restart the box's embedded MariaDB (the box logs "embedded MariaDB exited unexpectedly").
- * Once that is fixed, this is box.cli() and nothing more.
- */
-export async function settledCli(box: RunningBox, ...args: string[]): Promise<CliResult> {
-  let r: CliResult = { code: 1, stdout: '', stderr: '' };
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const mark = box.output().length;
-    r = await box.cli(...args);
-    await settleDatabase(box, mark);
-    // The box restarting its database can kill the command's own server half-way; that is the same known issue.
-    if (r.code === 0 || !/database|MariaDB|ECONN|PROTOCOL_CONNECTION_LOST/i.test(r.stderr)) return r;
-  }
-  return r;
-}
-
-/** Counts how often settleDatabase saw the known issue (for the report). */
-export const knownIssue = { restarts: 0 };
-
-/** After a CLI command started at output offset `mark`: waits for an embedded MariaDB restart and reconnection. */
-export async function settleDatabase(box: RunningBox, mark: number, timeoutMs = 30_000): Promise<void> {
-  await sleep(50);
-  const since = () => box.output().slice(mark);
-  const exited = since().lastIndexOf('embedded MariaDB exited unexpectedly');
-  if (exited < 0) return;
-  knownIssue.restarts++;
-  if (!since().slice(exited).includes('"embedded MariaDB restarted"')) await box.waitForLog(/^embedded MariaDB restarted$/, timeoutMs);
-  // The box notices an outage at its next query or health check (every 2 s); give it one check, then wait for recovery.
-  await sleep(2500);
-  const down = since().lastIndexOf('"database unreachable');
-  if (down >= 0 && !since().slice(down).includes('"database reachable again"')) await box.waitForLog(/^database reachable again$/, timeoutMs);
-}
-
-/** `room list --json` through settledCli, parsed. */
+/** `room list --json`, parsed. */
 export async function roomList(box: RunningBox): Promise<Array<Record<string, unknown>>> {
-  const r = await settledCli(box, 'room', 'list', '--json');
+  const r = await box.cli('room', 'list', '--json');
   if (r.code !== 0) throw new Error(`room list --json failed (${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout) as Array<Record<string, unknown>>;
 }
