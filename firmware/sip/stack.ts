@@ -7,6 +7,8 @@ import { checkRequest, splitRequest, statelessResponse, StreamFraming, type RawR
 
 export type { WireVerdict };
 
+const UDP_RECEIVE_BUFFER = 4 * 1024 * 1024;
+
 /** What the raw bytes of a UDP request said, beside the package's parse of it. */
 export interface Wire {
   verdict: WireVerdict | null;
@@ -93,6 +95,14 @@ export class SipTransport {
     }
     // "ready" must mean that phones get answers: wait until both sockets are bound.
     await Promise.all([...udp.map((s) => listening(s)), ...tcp.map((s) => listening(s))]);
+    // A burst of REGISTERs overflows the default 208 KB receive buffer long before the CPU is busy.
+    for (const s of udp) {
+      try {
+        s.setRecvBufferSize(UDP_RECEIVE_BUFFER);
+      } catch (e) {
+        log.debug('could not enlarge the SIP receive buffer', { err: e });
+      }
+    }
     return new SipTransport(stack, log, udp);
   }
 

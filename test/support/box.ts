@@ -128,7 +128,8 @@ export async function startBox(opts: BoxOptions = {}): Promise<RunningBox> {
       }
     },
   };
-  const ready = waitForLog(/^confbox ready$/, 90_000);
+  // Ready means a phone gets answers, whatever the log level lets through.
+  const ready = answersOptions(sipPort, 90_000);
   const early = exited.then((code) => { throw new Error(`box exited with ${code} before it was ready:\n${out.slice(-4000)}`); });
   await Promise.race([ready, early]);
   early.catch(() => undefined);
@@ -143,6 +144,39 @@ export function runCli(dataDir: string, args: string[], env: NodeJS.ProcessEnv =
     p.stdout.on('data', (b) => (stdout += b));
     p.stderr.on('data', (b) => (stderr += b));
     p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+/** Resolves once the box answers an OPTIONS on its SIP port over UDP. */
+export function answersOptions(sipPort: number, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = createSocket('udp4');
+    const deadline = Date.now() + timeoutMs;
+    let timer: NodeJS.Timeout;
+    const done = (e?: Error) => {
+      clearTimeout(timer);
+      sock.close();
+      if (e) reject(e);
+      else resolve();
+    };
+    sock.on('message', (m) => {
+      if (m.toString('latin1').startsWith('SIP/2.0 200')) done();
+    });
+    sock.bind(0, '127.0.0.1', () => {
+      const port = (sock.address() as { port: number }).port;
+      const probe = () => {
+        if (Date.now() > deadline) return done(new Error(`the box did not answer OPTIONS on ${sipPort} within ${timeoutMs} ms`));
+        const id = Math.random().toString(36).slice(2);
+        const msg = [
+          `OPTIONS sip:127.0.0.1:${sipPort} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK${id};rport`,
+          `From: <sip:probe@127.0.0.1>;tag=${id}`, `To: <sip:127.0.0.1:${sipPort}>`, `Call-ID: ${id}@probe`, 'CSeq: 1 OPTIONS',
+          'Max-Forwards: 70', 'Content-Length: 0', '', '',
+        ].join('\r\n');
+        sock.send(msg, sipPort, '127.0.0.1');
+        timer = setTimeout(probe, 200);
+      };
+      probe();
+    });
   });
 }
 
