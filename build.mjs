@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// One build entry: `node build.mjs` bundles the firmware into dist/confbox.mjs.
+// One build entry: `node build.mjs` bundles the firmware into dist/confbox.mjs, after building the
+// media engine addon when a C toolchain is there; `node build.mjs native` builds only the addon.
 import { build } from 'esbuild';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
@@ -39,8 +41,89 @@ function copyNativeAddons() {
   for (const f of readdirSync(dir)) if (f.endsWith('.node')) copyFileSync(join(dir, f), join(dist, f));
 }
 
-if (target === 'bundle') await bundle();
+// --- the media engine addon (firmware/media/native/binding.gyp) with node-gyp, offline ---
+
+const nativeDir = join(root, 'firmware/media/native');
+
+function which(cmd) {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const p = join(dir, cmd);
+    if (dir && existsSync(p)) return p;
+  }
+  return null;
+}
+
+function runs(cmd, args) {
+  const r = spawnSync(cmd, args, { stdio: 'ignore' });
+  return !r.error && r.status === 0;
+}
+
+// node-gyp ships with npm (npm run sets npm_config_node_gyp); a project-local one wins if installed.
+function findNodeGyp() {
+  const npm = which('npm');
+  const candidates = [
+    process.env.npm_config_node_gyp,
+    join(root, 'node_modules/node-gyp/bin/node-gyp.js'),
+    join(dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
+    npm && join(dirname(realpathSync(npm)), '../node_modules/node-gyp/bin/node-gyp.js'),
+  ];
+  return candidates.find((p) => p && existsSync(p)) ?? null;
+}
+
+// Installed headers of this Node (so nothing is downloaded): npm_config_nodedir, the prefix of
+// the running node (/usr for /usr/bin/node), or node-gyp's own cache.
+function findNodeDir() {
+  const has = (dir) => existsSync(join(dir, 'include/node/node_api.h')) && existsSync(join(dir, 'include/node/common.gypi'));
+  const version = process.version.slice(1);
+  const cache = process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? '/', '.cache');
+  const candidates = [process.env.npm_config_nodedir, join(dirname(process.execPath), '..'), join(cache, 'node-gyp', version)];
+  return candidates.find((d) => d && has(d)) ?? null;
+}
+
+/** Why the addon cannot be built here, or null when the toolchain is complete. */
+function missingToolchain() {
+  const cc = process.env.CC ?? 'cc';
+  if (!runs(cc, ['--version'])) return `no C compiler (${cc})`;
+  if (!runs(process.env.PYTHON ?? 'python3', ['--version'])) return 'no python3 (node-gyp needs it)';
+  if (!which('make')) return 'no make';
+  if (!findNodeGyp()) return 'node-gyp not found (it ships with npm)';
+  if (!findNodeDir()) return `no Node headers for ${process.version} (set npm_config_nodedir)`;
+  return null;
+}
+
+/** Builds firmware/media/native/build/Release/confbox_engine.node. Returns false if skipped. */
+function native({ optional }) {
+  const missing = missingToolchain();
+  if (missing) {
+    const msg = `build.mjs: media engine addon not built: ${missing}`;
+    if (optional) {
+      console.warn(msg);
+      return false;
+    }
+    console.error(msg);
+    process.exit(1);
+  }
+  const gyp = findNodeGyp();
+  const nodedir = findNodeDir();
+  for (const step of [['configure'], ['build', '--jobs', 'max']]) {
+    // make's chatter (stdout) is shown only on failure; compiler diagnostics (stderr) always.
+    const r = spawnSync(process.execPath, [gyp, ...step, `--nodedir=${nodedir}`, '--loglevel=warn'], {
+      cwd: nativeDir, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8',
+    });
+    if (r.status !== 0) {
+      process.stderr.write(r.stdout ?? '');
+      console.error(`build.mjs: node-gyp ${step[0]} failed for ${nativeDir}`);
+      process.exit(1);
+    }
+  }
+  return true;
+}
+
+if (target === 'bundle') {
+  native({ optional: true });
+  await bundle();
+} else if (target === 'native') native({ optional: false });
 else {
-  console.error(`build.mjs: unknown target "${target}" (known: bundle)`);
+  console.error(`build.mjs: unknown target "${target}" (known: bundle, native)`);
   process.exit(2);
 }

@@ -7,6 +7,8 @@ packages=(
   mariadb-client
   sip-tester       # SIPp: the phones of the integration tests and benchmarks
   iproute2
+  build-essential  # the media engine: C compiler and make for the addon and its C tests
+  python3          # node-gyp
 )
 
 missing=()

@@ -1,0 +1,662 @@
+/**
+ * The media plane in C (firmware/media/native, confbox_engine.node) behind the control plane's
+ * `Engine` interface. This is the only module that loads the addon: options are validated here
+ * with messages that name them, the addon re-checks types and throws TypeErrors naming the
+ * argument. Events travel from the media thread through a thread-safe function that only wakes
+ * this thread; the events are then drained here and emitted on `events`.
+ */
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CodecName } from '../sip/sdp.ts';
+import type { Engine, EngineEvents, EngineStats, LegOptions } from './engine.ts';
+
+// ---------------------------------------------------------------------------------------------
+// The addon's own surface (binding/engine_napi.c), exactly as it is called.
+
+declare const handleBrand: unique symbol;
+/** The opaque engine the addon's create() returns (an N-API external). */
+export type EngineHandle = { readonly [handleBrand]: true };
+
+/** Engine-wide settings; a missing field takes the engine's default. */
+export interface AddonConfig {
+  bindAddress?: string;
+  portMin?: number;
+  portMax?: number;
+  maxLegs?: number;
+  rtpTimeoutMs?: number;
+  vadLevel?: number;
+  cname?: string;
+  rtPriority?: number;
+  /** Called on the JS thread when events wait; drain them with poll(). */
+  onEvents: () => void;
+}
+
+export interface AddonLegOptions {
+  /** Static payload type of the codec: 0 PCMU, 8 PCMA, 9 G722. */
+  codec: 0 | 8 | 9;
+  payloadType: number;
+  /** -1: no telephone events. */
+  dtmfPayloadType: number;
+  ptimeMs: number;
+  /** 0: the engine's default; 0xFFFFFFFF: never. */
+  rtpTimeoutMs?: number;
+  symmetric?: boolean;
+}
+
+export type AddonEvent =
+  | { type: 'dtmf'; leg: number; digit: string }
+  | { type: 'rtpTimeout'; leg: number }
+  | { type: 'played'; playback: number; target: 'leg' | 'conference'; id: number }
+  | { type: 'overrun'; count: number };
+
+export type AddonStats = Omit<MediaEngineStats, 'packetsDropped'>;
+
+export interface ConfboxEngineAddon {
+  create(config: AddonConfig): EngineHandle;
+  destroy(handle: EngineHandle): void;
+  openLeg(handle: EngineHandle, options: AddonLegOptions): { leg: number; localPort: number };
+  connectLeg(handle: EngineHandle, leg: number, address: string, port: number, options: AddonLegOptions | null): void;
+  closeLeg(handle: EngineHandle, leg: number): void;
+  join(handle: EngineHandle, leg: number, conference: number): void;
+  leave(handle: EngineHandle, leg: number): void;
+  setMuted(handle: EngineHandle, leg: number, muted: boolean): void;
+  addSound(handle: EngineHandle, pcm: Int16Array, rate: number): number;
+  play(handle: EngineHandle, target: 'leg' | 'conference', id: number, sound: number, options?: PlayOptions): number;
+  stop(handle: EngineHandle, target: 'leg' | 'conference', id: number): void;
+  stats(handle: EngineHandle): AddonStats;
+  legStats(handle: EngineHandle, leg: number): LegStats;
+  /** Up to POLL_MAX queued events, oldest first. */
+  poll(handle: EngineHandle): AddonEvent[];
+  readonly POLL_MAX: number;
+}
+
+const ADDON_FILE = 'confbox_engine.node';
+const ADDON_FUNCTIONS = [
+  'create', 'destroy', 'openLeg', 'connectLeg', 'closeLeg', 'join', 'leave', 'setMuted', 'addSound', 'play', 'stop',
+  'stats', 'legStats', 'poll',
+] as const;
+
+const here = dirname(fileURLToPath(import.meta.url));
+const requireAddon = createRequire(import.meta.url);
+
+/**
+ * Where confbox_engine.node is looked for, in order: beside this module (the bundle's directory, where build.mjs
+ * copies it), beside the entry script, and node-gyp's output when running from the sources.
+ */
+export function addonCandidates(): string[] {
+  const dirs = [here];
+  if (process.argv[1]) dirs.push(dirname(resolve(process.argv[1])));
+  dirs.push(join(here, 'native/build/Release'));
+  return [...new Set(dirs.map((d) => join(d, ADDON_FILE)))];
+}
+
+/** The first addon file that exists, or null when it has not been built. */
+export function findAddon(): string | null {
+  return addonCandidates().find((p) => existsSync(p)) ?? null;
+}
+
+/**
+ * Loads the addon: from a path, from the usual places (see addonCandidates), or checks and returns an addon the
+ * caller already loaded (bundlers move files; a test may bring its own).
+ */
+export function loadAddon(pathOrAddon?: string | ConfboxEngineAddon): ConfboxEngineAddon {
+  if (pathOrAddon !== undefined && typeof pathOrAddon !== 'string') return checkAddon(pathOrAddon, 'the given addon');
+  const path = pathOrAddon === undefined ? findAddon() : resolve(pathOrAddon);
+  if (path === null) {
+    throw new EngineError(
+      `${ADDON_FILE} not found (looked for ${addonCandidates().join(', ')}); build it with "node build.mjs native"`,
+      'ERR_CONFBOX_ADDON_NOT_FOUND',
+    );
+  }
+  let loaded: unknown;
+  try {
+    loaded = requireAddon(path);
+  } catch (e) {
+    throw new EngineError(`cannot load ${path}: ${e instanceof Error ? e.message : String(e)}`, 'ERR_CONFBOX_ADDON_LOAD', { cause: e });
+  }
+  return checkAddon(loaded, path);
+}
+
+function checkAddon(addon: unknown, from: string): ConfboxEngineAddon {
+  if (typeof addon !== 'object' || addon === null) throw new TypeError(`${from} is not a confbox engine addon`);
+  const a = addon as Record<string, unknown>;
+  const missing = ADDON_FUNCTIONS.filter((f) => typeof a[f] !== 'function');
+  if (missing.length > 0 || typeof a.POLL_MAX !== 'number') {
+    throw new TypeError(`${from} is not a confbox engine addon (missing ${missing.join(', ') || 'POLL_MAX'})`);
+  }
+  return addon as ConfboxEngineAddon;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine as the control plane sees it, with the additions proposed for engine.ts.
+
+/** An error of the engine with a code: ENOENT (no such leg), ERR_ENGINE_CLOSED, or the addon's errno code. */
+export class EngineError extends Error {
+  constructor(message: string, readonly code: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EngineError';
+  }
+}
+
+/** Leg settings: the SDP's (LegOptions) and the engine's own. */
+export interface MediaLegOptions extends LegOptions {
+  /** Inactivity before `rtpTimeout`, in ms; null: never; absent: the engine's `rtpTimeoutMs`. */
+  rtpTimeoutMs?: number | null;
+  /** NAT: accept the first source from any host and send to it instead of the SDP's address. */
+  symmetric?: boolean;
+}
+
+/** A playback goes into one leg (only its caller hears it) or into a conference (every member hears it). */
+export type PlayTarget = { leg: number } | { conference: string };
+
+export interface PlayOptions {
+  /** Start again at the end until stopped (waiting music). */
+  loop?: boolean;
+  /** Heard instead of the conference, not mixed with it. */
+  replace?: boolean;
+}
+
+export type SoundRate = 8000 | 16000;
+
+export interface MediaEngineEvents extends EngineEvents {
+  /** A playback finished by itself (not when stopped or replaced). */
+  played(playback: number, target: PlayTarget): void;
+  /** The media thread missed lateTicks 20 ms ticks since the last report (at most one report a second). */
+  overrun(lateTicks: number): void;
+}
+
+export interface MediaEngineStats extends EngineStats {
+  conferences: number;
+  ticks: number;
+  /** Timer expirations the media thread missed. */
+  lateTicks: number;
+  packetsOut: number;
+  /** packetsDropped = droppedMalformed + droppedForeign + droppedOther. */
+  droppedMalformed: number;
+  droppedForeign: number;
+  droppedOther: number;
+  /** Events lost because the engine's ring was full. */
+  eventsDropped: number;
+  /** Longest tick since the previous stats() call, in µs. */
+  tickMaxUs: number;
+}
+
+export interface LegStats {
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  droppedMalformed: number;
+  droppedForeign: number;
+  droppedOther: number;
+  /** RTP packets lost (RFC 3550 A.3). */
+  lost: number;
+  jitterMs: number;
+  /** Jitter buffer depth and its adaptive target. */
+  bufferMs: number;
+  targetMs: number;
+  concealed: number;
+  ssrcChanges: number;
+  /** What the remote's latest RTCP report says about our stream. */
+  remoteLost: number;
+  remoteJitterMs: number;
+  localPort: number;
+}
+
+// any[]: node:events takes listeners of any arguments; each event's are typed by E.
+type Listener = (...args: any[]) => void;
+type EventMap<E> = { [K in keyof E]: Listener };
+/** The arguments of an event's listener. */
+export type EventArgs<F> = F extends (...args: infer A) => void ? A : never;
+
+/** A typed face of node:events' EventEmitter. */
+export class EngineEventEmitter<E extends EventMap<E>> {
+  readonly #ee = new EventEmitter();
+
+  on<K extends keyof E & string>(event: K, listener: E[K]): this {
+    this.#ee.on(event, listener as Listener);
+    return this;
+  }
+
+  once<K extends keyof E & string>(event: K, listener: E[K]): this {
+    this.#ee.once(event, listener as Listener);
+    return this;
+  }
+
+  off<K extends keyof E & string>(event: K, listener: E[K]): this {
+    this.#ee.off(event, listener as Listener);
+    return this;
+  }
+
+  emit<K extends keyof E & string>(event: K, ...args: EventArgs<E[K]>): boolean {
+    return this.#ee.emit(event, ...args);
+  }
+
+  listenerCount(event: keyof E & string): number {
+    return this.#ee.listenerCount(event);
+  }
+
+  removeAllListeners(event?: keyof E & string): this {
+    if (event === undefined) this.#ee.removeAllListeners();
+    else this.#ee.removeAllListeners(event);
+    return this;
+  }
+}
+
+/** `Engine` with the additions proposed for engine.ts; NativeEngine and MockEngine implement it. */
+export interface MediaEngine extends Engine {
+  readonly events: EngineEventEmitter<MediaEngineEvents>;
+  openLeg(opts: MediaLegOptions): Promise<{ leg: number; localPort: number }>;
+  connectLeg(leg: number, address: string, port: number, opts: MediaLegOptions): void;
+  /** Stores a sound (mono 16-bit PCM) for playback until close(); returns its id. */
+  addSound(pcm: Int16Array, rate: SoundRate): number;
+  /** Plays a sound into a leg or a conference, replacing what that target was playing; returns the playback id. */
+  play(target: PlayTarget, sound: number, opts?: PlayOptions): number;
+  /** Stops the target's playback, if any (no `played` event). */
+  stop(target: PlayTarget): void;
+  legStats(leg: number): LegStats;
+  stats(): MediaEngineStats;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation, shared with MockEngine so code tested against the mock passes the same checks.
+
+const CODECS: Readonly<Record<CodecName, 0 | 8 | 9>> = { PCMU: 0, PCMA: 8, G722: 9 };
+const NEVER = 0xffffffff;
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
+  return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
+}
+
+function integer(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number') throw new TypeError(`Expected the "${name}" option to be a number, got ${describe(value)}`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`Expected the "${name}" option to be an integer from ${min} to ${max}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function boolean(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`Expected the "${name}" option to be a boolean, got ${describe(value)}`);
+  return value;
+}
+
+function object(value: unknown, name: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`Expected "${name}" to be an object, got ${describe(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Checks a leg's options and translates them for the addon. */
+export function validateLegOptions(opts: MediaLegOptions): AddonLegOptions {
+  const o = object(opts, 'options');
+  if (typeof o.codec !== 'string') throw new TypeError(`Expected the "codec" option to be a string, got ${describe(o.codec)}`);
+  const codec = Object.hasOwn(CODECS, o.codec) ? CODECS[o.codec as CodecName] : undefined;
+  if (codec === undefined) throw new RangeError(`Expected the "codec" option to be one of PCMU, PCMA, G722, got ${describe(o.codec)}`);
+  const payloadType = integer(o.payloadType, 'payloadType', 0, 127);
+  const ptimeMs = integer(o.ptime, 'ptime', 10, 60);
+  if (ptimeMs % 10 !== 0) throw new RangeError(`Expected the "ptime" option to be a multiple of 10 ms, got ${ptimeMs}`);
+  let dtmfPayloadType = -1;
+  if (o.dtmfPayloadType !== null) {
+    dtmfPayloadType = integer(o.dtmfPayloadType, 'dtmfPayloadType', 0, 127);
+    if (dtmfPayloadType === payloadType) {
+      throw new RangeError(`Expected the "dtmfPayloadType" option to differ from "payloadType" (${payloadType})`);
+    }
+  }
+  const out: AddonLegOptions = { codec, payloadType, dtmfPayloadType, ptimeMs };
+  if (o.rtpTimeoutMs === null) out.rtpTimeoutMs = NEVER;
+  else if (o.rtpTimeoutMs !== undefined) out.rtpTimeoutMs = integer(o.rtpTimeoutMs, 'rtpTimeoutMs', 1, NEVER - 1);
+  if (o.symmetric !== undefined) out.symmetric = boolean(o.symmetric, 'symmetric');
+  return out;
+}
+
+/** Checks where a leg's RTP goes: a numeric address (the engine resolves no names) and a port (0: nowhere). */
+export function validateRemote(address: unknown, port: unknown): { address: string; port: number } {
+  if (typeof address !== 'string') throw new TypeError(`Expected the "address" option to be a string, got ${describe(address)}`);
+  if (isIP(address) === 0) throw new RangeError(`Expected the "address" option to be a numeric IPv4 or IPv6 address, got ${describe(address)}`);
+  return { address, port: integer(port, 'port', 0, 65535) };
+}
+
+export function validateConferenceKey(key: unknown): string {
+  if (typeof key !== 'string') throw new TypeError(`Expected the "conference" option to be a string, got ${describe(key)}`);
+  if (key.length === 0) throw new RangeError('Expected the "conference" option to be a non-empty string');
+  return key;
+}
+
+export function validatePlayTarget(target: unknown): PlayTarget {
+  const t = object(target, 'target');
+  if ('leg' in t && !('conference' in t)) return { leg: integer(t.leg, 'target.leg', 0, NEVER) };
+  if ('conference' in t && !('leg' in t)) return { conference: validateConferenceKey(t.conference) };
+  throw new TypeError('Expected "target" to be { leg } or { conference }');
+}
+
+export function validatePlayOptions(opts: unknown): PlayOptions {
+  if (opts === undefined) return {};
+  const o = object(opts, 'play options');
+  const out: PlayOptions = {};
+  if (o.loop !== undefined) out.loop = boolean(o.loop, 'loop');
+  if (o.replace !== undefined) out.replace = boolean(o.replace, 'replace');
+  return out;
+}
+
+export function validateSound(pcm: unknown, rate: unknown): { pcm: Int16Array; rate: SoundRate } {
+  if (!(pcm instanceof Int16Array)) throw new TypeError(`Expected "pcm" to be an Int16Array, got ${describe(pcm)}`);
+  if (pcm.length === 0) throw new RangeError('Expected "pcm" to hold at least one sample');
+  if (rate !== 8000 && rate !== 16000) throw new RangeError(`Expected the "rate" option to be 8000 or 16000, got ${describe(rate)}`);
+  return { pcm, rate };
+}
+
+export interface NativeEngineOptions {
+  /** RTP port range: RTP on even ports, RTCP on the odd port above. */
+  rtpPorts: { min: number; max: number };
+  /** Numeric IPv4 or IPv6 address the RTP sockets bind to [0.0.0.0]. An IPv6 one also serves IPv4 peers. */
+  bindAddress?: string;
+  /** Legs open at once [1024]. */
+  maxLegs?: number;
+  /** A leg's default inactivity time before `rtpTimeout`, in ms [30000]. */
+  rtpTimeoutMs?: number;
+  /** Mean |sample| below which a talker's frame is not mixed [0: off]. */
+  vadLevel?: number;
+  /** RTCP CNAME ["confbox"]. */
+  cname?: string;
+  /** SCHED_FIFO priority of the media thread, if the process may [0: none]. */
+  rtPriority?: number;
+  /** The addon or its path; found beside the bundle (or in the build directory) by default. */
+  addon?: string | ConfboxEngineAddon;
+}
+
+/** Checks the engine's options and translates them for the addon (less onEvents). */
+export function validateEngineOptions(options: NativeEngineOptions): Omit<AddonConfig, 'onEvents'> {
+  const o = object(options, 'options');
+  const ports = object(o.rtpPorts, 'rtpPorts');
+  const min = integer(ports.min, 'rtpPorts.min', 1, 65535);
+  const max = integer(ports.max, 'rtpPorts.max', 1, 65535);
+  if (max - (min + (min % 2)) < 1) {
+    throw new RangeError(`Expected the "rtpPorts" option to hold an even and the next odd port, got ${min}-${max}`);
+  }
+  const out: Omit<AddonConfig, 'onEvents'> = { portMin: min, portMax: max };
+  if (o.bindAddress !== undefined) {
+    if (typeof o.bindAddress !== 'string' || isIP(o.bindAddress) === 0) {
+      throw new TypeError(`Expected the "bindAddress" option to be a numeric IPv4 or IPv6 address, got ${describe(o.bindAddress)}`);
+    }
+    out.bindAddress = o.bindAddress;
+  }
+  if (o.maxLegs !== undefined) out.maxLegs = integer(o.maxLegs, 'maxLegs', 1, 65535);
+  if (o.rtpTimeoutMs !== undefined) out.rtpTimeoutMs = integer(o.rtpTimeoutMs, 'rtpTimeoutMs', 1, NEVER - 1);
+  if (o.vadLevel !== undefined) out.vadLevel = integer(o.vadLevel, 'vadLevel', 0, 32767);
+  if (o.rtPriority !== undefined) out.rtPriority = integer(o.rtPriority, 'rtPriority', 0, 99);
+  if (o.cname !== undefined) {
+    if (typeof o.cname !== 'string' || !/^[\x21-\x7e]{1,63}$/.test(o.cname)) {
+      throw new RangeError(`Expected the "cname" option to be 1 to 63 printable ASCII characters, got ${describe(o.cname)}`);
+    }
+    out.cname = o.cname;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Conference {
+  id: number;
+  members: Set<number>;
+}
+
+function errnoOf(e: unknown): string | undefined {
+  const code: unknown = e instanceof Error ? (e as Error & { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * The C media engine: legs, conferences and playback mixed on its own real-time thread. Conference keys (the
+ * control plane's strings) are mapped to the engine's conference numbers here.
+ */
+export class NativeEngine implements MediaEngine {
+  readonly events = new EngineEventEmitter<MediaEngineEvents>();
+  readonly #addon: ConfboxEngineAddon;
+  readonly #handle: EngineHandle;
+  readonly #ports: { min: number; max: number };
+  readonly #maxLegs: number;
+  readonly #bindAddress: string;
+  #closed = false;
+  /** Open legs and the conference each is in. */
+  readonly #legs = new Map<number, string | null>();
+  readonly #conferences = new Map<string, Conference>();
+  /** Conference number -> key, kept one drain after the conference ends so its late events still name it. */
+  readonly #keys = new Map<number, string>();
+  #retired: number[] = [];
+  #nextConference = 1;
+
+  constructor(options: NativeEngineOptions) {
+    const config = validateEngineOptions(options);
+    this.#ports = { min: config.portMin ?? 0, max: config.portMax ?? 0 };
+    this.#maxLegs = config.maxLegs ?? 1024;
+    this.#bindAddress = config.bindAddress ?? '0.0.0.0';
+    this.#addon = loadAddon(options.addon);
+    this.#handle = this.#addon.create({ ...config, onEvents: () => this.#drain() });
+  }
+
+  /** Whether close() was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async openLeg(opts: MediaLegOptions): Promise<{ leg: number; localPort: number }> {
+    this.#open();
+    const o = validateLegOptions(opts);
+    try {
+      const r = this.#addon.openLeg(this.#handle, o);
+      this.#legs.set(r.leg, null);
+      return r;
+    } catch (e) {
+      const code = errnoOf(e);
+      if (code === 'EADDRINUSE') throw new EngineError(`no free RTP port pair in ${this.#ports.min}-${this.#ports.max}`, code, { cause: e });
+      if (code === 'EMFILE') throw new EngineError(`too many legs (maxLegs ${this.#maxLegs})`, code, { cause: e });
+      throw e;
+    }
+  }
+
+  connectLeg(leg: number, address: string, port: number, opts: MediaLegOptions): void {
+    this.#open();
+    this.#leg(leg);
+    const remote = validateRemote(address, port);
+    if (isIP(this.#bindAddress) === 4 && isIP(remote.address) === 6) {
+      throw new RangeError(`Expected the "address" option to be an IPv4 address (RTP is bound to ${this.#bindAddress}), got ${describe(address)}`);
+    }
+    this.#addon.connectLeg(this.#handle, leg, remote.address, remote.port, validateLegOptions(opts));
+  }
+
+  joinConference(leg: number, conference: string): void {
+    this.#open();
+    const current = this.#leg(leg);
+    const key = validateConferenceKey(conference);
+    if (current === key) return;
+    let c = this.#conferences.get(key);
+    const id = c?.id ?? this.#nextConference;
+    try {
+      this.#addon.join(this.#handle, leg, id);
+    } catch (e) {
+      // The engine takes the leg out of its conference before it finds or makes the new one.
+      if (current !== null && errnoOf(e) !== 'ENOENT') {
+        this.#forget(leg, current);
+        this.#legs.set(leg, null);
+      }
+      throw e;
+    }
+    if (current !== null) this.#forget(leg, current);
+    if (!c) {
+      c = { id, members: new Set() };
+      this.#nextConference = this.#nextConference >= NEVER ? 1 : this.#nextConference + 1;
+      this.#conferences.set(key, c);
+      this.#keys.set(id, key);
+    }
+    c.members.add(leg);
+    this.#legs.set(leg, key);
+  }
+
+  leaveConference(leg: number): void {
+    if (this.#closed || !this.#legs.has(leg)) return;
+    const current = this.#legs.get(leg) ?? null;
+    if (current === null) return;
+    this.#ignoreGone(() => this.#addon.leave(this.#handle, leg));
+    this.#forget(leg, current);
+    this.#legs.set(leg, null);
+  }
+
+  setMuted(leg: number, muted: boolean): void {
+    this.#open();
+    this.#leg(leg);
+    this.#addon.setMuted(this.#handle, leg, boolean(muted, 'muted'));
+  }
+
+  /** Closes the leg and frees its ports; unknown or already closed legs are ignored. */
+  closeLeg(leg: number): void {
+    if (this.#closed || !this.#legs.has(leg)) return;
+    const current = this.#legs.get(leg) ?? null;
+    this.#ignoreGone(() => this.#addon.closeLeg(this.#handle, leg));
+    this.#legs.delete(leg);
+    if (current !== null) this.#forget(leg, current);
+  }
+
+  addSound(pcm: Int16Array, rate: SoundRate): number {
+    this.#open();
+    const s = validateSound(pcm, rate);
+    return this.#addon.addSound(this.#handle, s.pcm, s.rate);
+  }
+
+  play(target: PlayTarget, sound: number, opts?: PlayOptions): number {
+    this.#open();
+    const [kind, id] = this.#target(validatePlayTarget(target), true);
+    integer(sound, 'sound', 0, NEVER);
+    const o = validatePlayOptions(opts);
+    try {
+      return this.#addon.play(this.#handle, kind, id, sound, o);
+    } catch (e) {
+      if (errnoOf(e) === 'EINVAL') throw new EngineError(`no sound ${sound}`, 'EINVAL', { cause: e });
+      throw e;
+    }
+  }
+
+  stop(target: PlayTarget): void {
+    if (this.#closed) return;
+    const [kind, id] = this.#target(validatePlayTarget(target), false);
+    if (id < 0) return;
+    this.#addon.stop(this.#handle, kind, id);
+  }
+
+  stats(): MediaEngineStats {
+    this.#open();
+    const s = this.#addon.stats(this.#handle);
+    return { ...s, packetsDropped: s.droppedMalformed + s.droppedForeign + s.droppedOther };
+  }
+
+  legStats(leg: number): LegStats {
+    this.#open();
+    this.#leg(leg);
+    return this.#addon.legStats(this.#handle, leg);
+  }
+
+  /** Stops the media thread and closes every leg. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#addon.destroy(this.#handle);
+    this.#legs.clear();
+    this.#conferences.clear();
+    this.#keys.clear();
+    this.#retired = [];
+  }
+
+  /** Teardown is idempotent: the engine not knowing the leg any more is what was asked. */
+  #ignoreGone(f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      if (errnoOf(e) !== 'ENOENT') throw e;
+    }
+  }
+
+  #open(): void {
+    if (this.#closed) throw new EngineError('the media engine is closed', 'ERR_ENGINE_CLOSED');
+  }
+
+  /** The leg's conference; throws for a leg that is not open. */
+  #leg(leg: number): string | null {
+    const c = this.#legs.get(leg);
+    if (c === undefined) throw new EngineError(`leg ${describe(leg)} is not open`, 'ENOENT');
+    return c;
+  }
+
+  /** The addon's target; id -1 (when not strict) for a conference without members or an unknown leg. */
+  #target(t: PlayTarget, strict: boolean): ['leg' | 'conference', number] {
+    if ('leg' in t) {
+      if (!this.#legs.has(t.leg)) {
+        if (strict) this.#leg(t.leg);
+        return ['leg', -1];
+      }
+      return ['leg', t.leg];
+    }
+    const c = this.#conferences.get(t.conference);
+    if (!c && strict) throw new EngineError(`conference ${describe(t.conference)} has no members`, 'ENOENT');
+    return ['conference', c?.id ?? -1];
+  }
+
+  /** The leg is out of the conference; the engine ends a conference with its last member. */
+  #forget(leg: number, key: string): void {
+    const c = this.#conferences.get(key);
+    if (!c) return;
+    c.members.delete(leg);
+    if (c.members.size > 0) return;
+    this.#conferences.delete(key);
+    this.#retired.push(c.id);
+  }
+
+  /** Drains the engine's event ring (woken by the media thread) and emits what concerns open legs. */
+  #drain(): void {
+    if (this.#closed) return;
+    const retired = this.#retired.length;
+    for (;;) {
+      const batch = this.#addon.poll(this.#handle);
+      for (const ev of batch) this.#dispatch(ev);
+      if (batch.length < this.#addon.POLL_MAX || this.#closed) break;
+    }
+    // Events of conferences that ended before this drain began were all in the ring: none can follow.
+    for (const id of this.#retired.splice(0, retired)) this.#keys.delete(id);
+  }
+
+  #dispatch(ev: AddonEvent): void {
+    try {
+      switch (ev.type) {
+        case 'dtmf':
+          if (this.#legs.has(ev.leg)) this.events.emit('dtmf', ev.leg, ev.digit);
+          break;
+        case 'rtpTimeout':
+          if (this.#legs.has(ev.leg)) this.events.emit('rtpTimeout', ev.leg);
+          break;
+        case 'played': {
+          if (ev.target === 'leg') {
+            if (this.#legs.has(ev.id)) this.events.emit('played', ev.playback, { leg: ev.id });
+          } else {
+            const key = this.#keys.get(ev.id);
+            if (key !== undefined) this.events.emit('played', ev.playback, { conference: key });
+          }
+          break;
+        }
+        case 'overrun':
+          this.events.emit('overrun', ev.count);
+          break;
+      }
+    } catch (e) {
+      // A throwing listener is an uncaught exception, as with any emitter, but the other events still go out.
+      process.nextTick(() => {
+        throw e;
+      });
+    }
+  }
+}

@@ -1,0 +1,39 @@
+# The media engine addon: the plain-C core (src/) and the thin N-API binding (binding/), built
+# by node-gyp into build/Release/confbox_engine.node. `node build.mjs native` runs it.
+{
+  "targets": [
+    {
+      "target_name": "confbox_engine",
+      "sources": [
+        "binding/engine_napi.c",
+        "src/engine.c",
+        "src/g711.c",
+        "src/g722.c",
+        "src/jitter.c",
+        "src/mixer.c",
+        "src/resample.c",
+        "src/rtp.c",
+      ],
+      "defines": ["NAPI_VERSION=8"],
+      # The flags of build.sh: node's common.gypi adds -O3 (Release) and -Wno-unused-parameter.
+      "cflags!": ["-Wno-unused-parameter"],
+      "cflags": ["-Wall", "-Wextra", "-Werror", "-pthread"],
+      "cflags_c": ["-std=c11"],
+      "configurations": {
+        "Release": {"cflags!": ["-O3"], "cflags": ["-O2"]},
+        "Debug": {"cflags!": ["-O0"], "cflags": ["-O0", "-g"]},
+      },
+      "ldflags": ["-pthread"],
+      "libraries": ["-lm"],
+      "conditions": [
+        ["OS=='mac'", {
+          "xcode_settings": {
+            "GCC_C_LANGUAGE_STANDARD": "c11",
+            "GCC_OPTIMIZATION_LEVEL": "2",
+            "WARNING_CFLAGS": ["-Wall", "-Wextra", "-Werror"],
+          },
+        }],
+      ],
+    },
+  ],
+}
