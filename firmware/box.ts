@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
-import { SocketEngine } from './media/socket-engine.ts';
+import { NativeEngine } from './media/index.ts';
 import { detectPublicAddress } from './net.ts';
 import { RoomService } from './rooms.ts';
 import { boxSecret } from './secrets.ts';
@@ -54,10 +54,19 @@ export async function runBox(config: Config, log: Logger): Promise<() => Promise
     });
     log.info('conference rules ready', { rooms: (await rooms.listRooms()).length, maxParticipants: rooms.settings().maxParticipants });
 
-    const engine = new SocketEngine(config.rtpPorts, config.bind, log);
+    let engine: NativeEngine;
+    try {
+      engine = new NativeEngine({ rtpPorts: config.rtpPorts, bindAddress: config.bind, rtpTimeoutMs: rooms.settings().rtpTimeoutSeconds * 1000 });
+    } catch (e) {
+      throw new Error(`media engine: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
     cleanups.push(() => engine.close());
+    engine.events.on('overrun', (late) => {
+      log.warn('media engine missed ticks', { lateTicks: late });
+      status.set({ media: 'ok' });
+    });
     status.set({ media: 'ok' });
-    log.info('media ready', { rtpPorts: `${config.rtpPorts.min}-${config.rtpPorts.max}`, engine: 'socket' });
+    log.info('media ready', { rtpPorts: `${config.rtpPorts.min}-${config.rtpPorts.max}`, engine: 'native' });
 
     let registrar: Registrar | null = null;
     const directory = new Directory(store, log, () => status.set({ trustedPeers: directory.peerCount() }));

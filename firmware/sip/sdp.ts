@@ -308,7 +308,8 @@ function asDirection(v: unknown): Direction | null {
 function clampPtime(v: unknown): number {
   const n = typeof v === 'number' ? v : typeof v === 'string' && v !== '' ? Number(v) : NaN;
   if (!Number.isFinite(n) || n <= 0) return 20;
-  return Math.min(60, Math.max(10, Math.round(n)));
+  // The engine frames audio in 10 ms steps.
+  return Math.min(60, Math.max(10, Math.round(n / 10) * 10));
 }
 
 // sdp-transform yields numbers for integer fields and strings for everything else.

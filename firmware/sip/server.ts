@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts';
 import { parseFeatureCode, type Conference, type FeatureCode } from '../conference/index.ts';
 import { BoxError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Engine, LegOptions } from '../media/engine.ts';
+import type { MediaEngine, MediaLegOptions } from '../media/index.ts';
 import type { RoomService } from '../rooms.ts';
 import type { Status } from '../status.ts';
 import { DigestAuthority, parseAuthorization } from './digest.ts';
@@ -44,7 +44,7 @@ export interface SipServerOptions {
   rooms: RoomService;
   directory: Directory;
   registrar: Registrar;
-  engine: Engine;
+  engine: MediaEngine;
   status: Status;
 }
 
@@ -74,9 +74,11 @@ interface Call {
   hangupTimer: NodeJS.Timeout | null;
   cancelled: boolean;
   code: FeatureCode | null;
+  /** The previous DTMF digit, for two-key commands like *6. */
+  lastDigit: string;
   leg: number | null;
   localPort: number;
-  legOptions: LegOptions | null;
+  legOptions: MediaLegOptions | null;
   sdpVersion: number;
   sessionId: string;
   conference: Conference | null;
@@ -86,6 +88,7 @@ export class SipServer {
   private transport: SipTransport | null = null;
   private calls = new Map<string, Call>();
   private pending = new Map<string, Call>();
+  private byLeg = new Map<number, Call>();
   private digest: DigestAuthority;
   private digestRealm: string;
   private accepting = false;
@@ -96,6 +99,16 @@ export class SipServer {
   }
 
   async start(): Promise<void> {
+    this.o.engine.events.on('rtpTimeout', (leg) => {
+      const call = this.byLeg.get(leg);
+      if (!call) return;
+      this.o.log.info('no audio from the phone: hanging up', { source: call.source, caller: call.caller, seconds: this.o.rooms.settings().rtpTimeoutSeconds });
+      void this.hangUp(call, 'no audio');
+    });
+    this.o.engine.events.on('dtmf', (leg, digit) => {
+      const call = this.byLeg.get(leg);
+      if (call) this.onDigit(call, digit);
+    });
     this.transport = await SipTransport.start(
       { port: this.o.port, bind: this.o.bind, publicAddress: this.o.publicAddress, log: this.o.log },
       (rq, remote, wire) => this.onRequest(rq, remote, wire),
@@ -238,11 +251,16 @@ export class SipServer {
     if (call.cancelled) return this.afterCancel(call);
 
     const media = offer.remote;
-    call.legOptions = { codec: media.codec, payloadType: media.payloadType, ptime: media.ptime, dtmfPayloadType: media.dtmfPayloadType };
+    call.legOptions = { codec: media.codec, payloadType: media.payloadType, ptime: media.ptime, dtmfPayloadType: media.dtmfPayloadType, rtpTimeoutMs: rooms.settings().rtpTimeoutSeconds * 1000 };
     const { leg, localPort } = await this.o.engine.openLeg(call.legOptions);
     call.leg = leg;
     call.localPort = localPort;
-    this.o.engine.connectLeg(leg, media.address, media.port, call.legOptions);
+    this.byLeg.set(leg, call);
+    try {
+      this.o.engine.connectLeg(leg, media.address, media.port, call.legOptions);
+    } catch (e) {
+      throw new BoxError(488, `the offered media address cannot be used: ${e instanceof Error ? e.message : String(e)}`);
+    }
     if (call.conference) this.o.engine.joinConference(leg, call.conference.key);
     if (call.cancelled) return this.afterCancel(call);
 
@@ -382,8 +400,12 @@ export class SipServer {
       const res = negotiate(rq.content, { address: this.o.publicAddress, port: call.localPort, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion });
       if (!res.ok) return this.reply(rq, res.status, res.reason);
       body = res.answer;
-      call.legOptions = { codec: res.remote.codec, payloadType: res.remote.payloadType, ptime: res.remote.ptime, dtmfPayloadType: res.remote.dtmfPayloadType };
-      if (call.leg !== null) this.o.engine.connectLeg(call.leg, res.remote.address, res.remote.port, call.legOptions);
+      call.legOptions = { ...call.legOptions, codec: res.remote.codec, payloadType: res.remote.payloadType, ptime: res.remote.ptime, dtmfPayloadType: res.remote.dtmfPayloadType };
+      try {
+        if (call.leg !== null) this.o.engine.connectLeg(call.leg, res.remote.address, res.remote.port, call.legOptions);
+      } catch (e) {
+        return this.reply(rq, 488, `the offered media address cannot be used: ${e instanceof Error ? e.message : String(e)}`);
+      }
     }
     call.invite = rq;
     const ok = this.response(rq, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(), params: {} }] }, call.localTag);
@@ -402,6 +424,22 @@ export class SipServer {
     call.state = 'confirmed';
     if (call.code?.kind === 'create' || call.code?.kind === 'delete') {
       call.hangupTimer = setTimeout(() => void this.hangUp(call, 'confirmation played'), this.o.confirmationMs);
+    }
+  }
+
+  /** In-call keys: *6 mutes or unmutes the caller, # tells how many are in the room. */
+  private onDigit(call: Call, digit: string): void {
+    const prev = call.lastDigit;
+    call.lastDigit = digit;
+    const conf = call.conference;
+    if (!conf || call.state !== 'confirmed' || call.leg === null) return;
+    if (prev === '*' && digit === '6') {
+      const p = conf.participants.get(call.key);
+      if (!p) return;
+      const muted = !p.muted;
+      this.o.rooms.conferences.setMuted(conf.key, call.key, muted);
+      this.o.engine.setMuted(call.leg, muted);
+      this.o.log.info(muted ? 'participant muted' : 'participant unmuted', { caller: call.caller, room: conf.roomId });
     }
   }
 
@@ -432,6 +470,7 @@ export class SipServer {
       hangupTimer: null,
       cancelled: false,
       code: null,
+      lastDigit: '',
       leg: null,
       localPort: 0,
       legOptions: null,
@@ -532,6 +571,7 @@ export class SipServer {
     this.calls.delete(call.key);
     if (call.leg !== null) {
       this.o.engine.closeLeg(call.leg);
+      this.byLeg.delete(call.leg);
       call.leg = null;
     }
     if (call.conference) {

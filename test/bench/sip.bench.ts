@@ -273,6 +273,8 @@ async function main(): Promise<number> {
   await configure(dataDir, [
     ['peer', 'add', '127.0.0.1', '--description', 'SIPp load generator'],
     ['settings', 'set', 'digestAlgorithms', 'MD5'],
+    // These phones send no RTP; calls held longer than the default 30 s must not be hung up for silence.
+    ['settings', 'set', 'rtpTimeoutSeconds', '3600'],
     ['settings', 'set', 'maxParticipants', '32'],
     ...Array.from({ length: EXTENSIONS }, (_, i) => ['extension', 'add', String(1000 + i), '--password', PASSWORD]),
   ]);

@@ -80,6 +80,8 @@ test.before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'confbox-sipp-test-'));
   await configure(dataDir, [
     ['settings', 'set', 'digestAlgorithms', 'MD5'],
+    // These phones send no RTP; calls held longer than the default 30 s must not be hung up for silence.
+    ['settings', 'set', 'rtpTimeoutSeconds', '3600'],
     ['extension', 'add', EXT.number, '--password', EXT.password, '--name', 'Front desk'],
     ['extension', 'add', EXT2.number, '--password', EXT2.password],
     ...Object.values(ROOMS).map((r) => ['room', 'add', String(r.id), '--pin', r.pin, ...('duration' in r ? ['--duration', String(r.duration)] : [])]),

@@ -1,0 +1,3 @@
+export type { Engine, EngineEvents, EngineStats, LegOptions } from './engine.ts';
+export type { MediaEngine, MediaEngineEvents, MediaLegOptions, PlayTarget, PlayOptions, LegStats, MediaEngineStats } from './native-engine.ts';
+export { NativeEngine, EngineError, findAddon } from './native-engine.ts';
