@@ -33,6 +33,8 @@ async function bundle() {
   });
   chmodSync(join(dist, 'confbox.mjs'), 0o755);
   copyNativeAddons();
+  // Prompts, tones and waiting music (cached); without espeak-ng the box still builds and logs that it has no prompts.
+  if (spawnSync(process.execPath, [join(root, 'scripts/prompts.mjs'), join(dist, 'prompts'), '--quiet'], { stdio: 'inherit' }).status !== 0) console.warn('build.mjs: dist/prompts not generated; the box will run without spoken prompts');
 }
 
 function copyNativeAddons() {

@@ -2,7 +2,12 @@ import { mkdirSync } from 'node:fs';
 import { systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { NativeEngine } from './media/index.ts';
+import { loadPrompts } from './media/prompts.ts';
+import { Voice } from './media/voice.ts';
 import { detectPublicAddress } from './net.ts';
 import { RoomService } from './rooms.ts';
 import { boxSecret } from './secrets.ts';
@@ -40,10 +45,13 @@ export async function runBox(config: Config, log: Logger): Promise<() => Promise
 
     let sip: SipServer | null = null;
     const rooms = new RoomService(store, clock, log, status, {
-      warning: (c) => log.info('conference ends in one minute', { room: c.roomId, participants: c.participants.size }),
+      warning: (c) => {
+        log.info('conference ends in one minute', { room: c.roomId, participants: c.participants.size });
+        sip?.warnConference(c);
+      },
       expired: (c) => {
         rooms.expired(c);
-        sip?.hangUpConference(c, 'the conference has ended');
+        void sip?.endConference(c);
       },
       changed: () => undefined,
     });
@@ -65,8 +73,13 @@ export async function runBox(config: Config, log: Logger): Promise<() => Promise
       log.warn('media engine missed ticks', { lateTicks: late });
       status.set({ media: 'ok' });
     });
+    const voice = new Voice(engine, log.child({ subsystem: 'voice' }));
+    const promptDir = findPromptDir();
+    const prompts = loadPrompts(promptDir);
+    const loaded = voice.load(prompts);
+    if (prompts.problems.length) log.warn('prompts incomplete: calls work, some announcements stay silent', { dir: promptDir, problems: prompts.problems.slice(0, 5) });
     status.set({ media: 'ok' });
-    log.info('media ready', { rtpPorts: `${config.rtpPorts.min}-${config.rtpPorts.max}`, engine: 'native' });
+    log.info('media ready', { rtpPorts: `${config.rtpPorts.min}-${config.rtpPorts.max}`, engine: 'native', prompts: loaded });
 
     let registrar: Registrar | null = null;
     const directory = new Directory(store, log, () => status.set({ trustedPeers: directory.peerCount() }));
@@ -77,7 +90,7 @@ export async function runBox(config: Config, log: Logger): Promise<() => Promise
 
     sip = new SipServer({
       port: config.sipPort, bind: config.bind, publicAddress, codecs: ['PCMU', 'PCMA'],
-      nonceKey: boxSecret(config.dataDir, 'nonce'), confirmationMs: 1500,
+      nonceKey: boxSecret(config.dataDir, 'nonce'), confirmationMs: 300, voice,
       log: log.child({ subsystem: 'sip' }), clock, rooms, directory, registrar, engine, status,
     });
     await sip.start();
@@ -108,6 +121,13 @@ function superviseEmbedded(db: NonNullable<Awaited<ReturnType<typeof connectStor
       );
     }, delay).unref();
   });
+}
+
+/** The prompts generated at build time: beside the bundle, or in dist/ when run from the sources. */
+function findPromptDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, 'prompts'), join(dirname(process.argv[1] ?? here), 'prompts'), join(here, '../dist/prompts')];
+  return candidates.find((d) => existsSync(join(d, 'index.json'))) ?? candidates[0]!;
 }
 
 function redact(url: string): string {

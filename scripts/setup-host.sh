@@ -9,6 +9,7 @@ packages=(
   iproute2
   build-essential  # the media engine: C compiler and make for the addon and its C tests
   python3          # node-gyp
+  espeak-ng        # the spoken prompts, generated at build time (scripts/prompts.mjs)
 )
 
 missing=()

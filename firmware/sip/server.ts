@@ -4,6 +4,8 @@ import { parseFeatureCode, type Conference, type FeatureCode } from '../conferen
 import { BoxError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { MediaEngine, MediaLegOptions } from '../media/index.ts';
+import type { Phrase, Voice } from '../media/voice.ts';
+import { parsePin, parseRoomId } from '../conference/index.ts';
 import type { RoomService } from '../rooms.ts';
 import type { Status } from '../status.ts';
 import { DigestAuthority, parseAuthorization } from './digest.ts';
@@ -45,8 +47,23 @@ export interface SipServerOptions {
   directory: Directory;
   registrar: Registrar;
   engine: MediaEngine;
+  voice: Voice;
   status: Status;
 }
+
+/** The voice menu of "*400" alone: room number, then PIN, each ended with #. */
+interface Menu {
+  stage: 'room' | 'pin';
+  digits: string;
+  room: number;
+  tries: number;
+  timer: NodeJS.Timeout | null;
+}
+
+const MENU_TRIES = 3;
+const MENU_DIGIT_TIMEOUT_MS = 20_000;
+/** Longest a rejection's spoken reason may hold the final answer back. */
+const EARLY_MEDIA_MAX_MS = 8000;
 
 type CallState = 'proceeding' | 'accepted' | 'confirmed' | 'ended';
 
@@ -76,6 +93,9 @@ interface Call {
   code: FeatureCode | null;
   /** The previous DTMF digit, for two-key commands like *6. */
   lastDigit: string;
+  menu: Menu | null;
+  /** The caller's negotiated media, once the offer was accepted. */
+  media: import('./sdp.ts').RemoteMedia | null;
   leg: number | null;
   localPort: number;
   legOptions: MediaLegOptions | null;
@@ -209,7 +229,10 @@ export class SipServer {
     try {
       await this.answerInvite(call, rq, source);
     } catch (e) {
-      if (e instanceof BoxError) this.reject(call, e.sipStatus, e.message, e.sipStatus === 503 ? { 'retry-after': String(RETRY_AFTER_S) } : {});
+      if (e instanceof BoxError) {
+        await this.speakRejection(call, e);
+        this.reject(call, e.sipStatus, e.message, e.sipStatus === 503 ? { 'retry-after': String(RETRY_AFTER_S) } : {});
+      }
       else {
         this.o.log.error('call failed', { err: e, source });
         this.reject(call, 500, 'internal error');
@@ -234,11 +257,12 @@ export class SipServer {
 
     const code = parseFeatureCode(dialedNumber(rq.uri!));
     call.code = code;
-    if (code.kind === 'menu') throw new BoxError(484, 'dial *400*room*PIN to join a room');
     const offer = negotiate(rq.content, { address: this.o.publicAddress, port: 9, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion });
     if (!offer.ok) throw new BoxError(offer.status, offer.reason);
+    call.media = offer.remote;
 
-    if (code.kind === 'create') await rooms.create(code, call.caller, source);
+    if (code.kind === 'menu') call.menu = { stage: 'room', digits: '', room: 0, tries: 0, timer: null };
+    else if (code.kind === 'create') await rooms.create(code, call.caller, source);
     else if (code.kind === 'delete') await rooms.delete(code, call.caller, source);
     else {
       try {
@@ -422,17 +446,161 @@ export class SipServer {
     if (!call || call.state !== 'accepted' || rq.headers.cseq!.seq !== call.invite.headers.cseq!.seq) return;
     this.stopRetransmit(call);
     call.state = 'confirmed';
-    if (call.code?.kind === 'create' || call.code?.kind === 'delete') {
-      call.hangupTimer = setTimeout(() => void this.hangUp(call, 'confirmation played'), this.o.confirmationMs);
+    const code = call.code;
+    if (code?.kind === 'create' || code?.kind === 'delete') void this.confirm(call, code);
+    else if (call.menu) void this.menuPrompt(call, { kind: 'menuRoom' });
+    else if (call.conference) this.joined(call, call.conference);
+  }
+
+  /** A create or delete: say what was done, then hang up. */
+  private async confirm(call: Call, code: Extract<FeatureCode, { kind: 'create' | 'delete' }>): Promise<void> {
+    const phrase: Phrase = code.kind === 'create' ? { kind: 'created', room: code.room, minutes: code.duration } : { kind: 'deleted', room: code.room };
+    if (call.leg !== null) await this.o.voice.say({ leg: call.leg }, phrase);
+    if (call.state === 'confirmed') call.hangupTimer = setTimeout(() => void this.hangUp(call, 'confirmation played'), this.o.confirmationMs);
+  }
+
+  /** A new member: the others hear the join tone; someone alone is told so and hears waiting music. */
+  private joined(call: Call, conf: Conference): void {
+    if (conf.participants.size === 1) {
+      void this.o.voice.say({ leg: call.leg! }, { kind: 'only' }).then(() => {
+        if (call.conference === conf && conf.participants.size === 1) this.o.voice.music(conf.key);
+      });
+      return;
     }
+    this.o.voice.stop({ conference: conf.key });
+    this.o.voice.tone({ conference: conf.key }, 'join-tone');
+  }
+
+  /** Someone left: the leave tone, and waiting music for whoever is now alone. */
+  private left(conf: Conference): void {
+    if (!this.o.rooms.conferences.get(conf.key)) return;
+    this.o.voice.tone({ conference: conf.key }, 'leave-tone');
+    if (conf.participants.size === 1) setTimeout(() => {
+      if (this.o.rooms.conferences.get(conf.key) && conf.participants.size === 1) this.o.voice.music(conf.key);
+    }, 600);
+  }
+
+  /** One minute before the end: everyone hears it. */
+  warnConference(conf: Conference): void {
+    void this.o.voice.say({ conference: conf.key }, { kind: 'oneMinute' });
+  }
+
+  /** Duration over: everyone hears that the conference has ended, then is hung up. */
+  async endConference(conf: Conference): Promise<void> {
+    await this.o.voice.say({ conference: conf.key }, { kind: 'ended' });
+    this.hangUpConference(conf, 'the conference has ended');
+  }
+
+  /**
+   * Where the caller offered audio and the box knows who it is, the reason is spoken as early
+   * media (183 with SDP) before the final answer, so a person on a desk phone hears why.
+   */
+  private async speakRejection(call: Call, e: BoxError): Promise<void> {
+    if (!call.media || !call.caller || call.state !== 'proceeding' || call.cancelled || e.sipStatus === 500) return;
+    try {
+      if (call.leg === null) {
+        const opts: MediaLegOptions = { codec: call.media.codec, payloadType: call.media.payloadType, ptime: call.media.ptime, dtmfPayloadType: call.media.dtmfPayloadType, rtpTimeoutMs: null };
+        const { leg, localPort } = await this.o.engine.openLeg(opts);
+        call.leg = leg;
+        call.localPort = localPort;
+        this.byLeg.set(leg, call);
+        this.o.engine.connectLeg(leg, call.media.address, call.media.port, opts);
+      }
+      const answer = negotiate(call.invite.content ?? '', { address: this.o.publicAddress, port: call.localPort, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion });
+      if (!answer.ok || call.state !== 'proceeding' || call.cancelled) return;
+      const early = this.response(call.invite, 183, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(), params: {} }] }, call.localTag);
+      early.content = answer.answer;
+      this.send(early);
+      const room = call.code && call.code.kind !== 'menu' ? call.code.room : undefined;
+      const said = this.o.voice.say({ leg: call.leg }, { kind: 'rejection', code: e.code, room });
+      await Promise.race([said, new Promise((r) => setTimeout(r, EARLY_MEDIA_MAX_MS))]);
+    } catch (err) {
+      this.o.log.debug('rejection not spoken', { err });
+    }
+  }
+
+  // --- the voice menu ---
+
+  private async menuPrompt(call: Call, phrase: Phrase): Promise<void> {
+    const menu = call.menu;
+    if (!menu || call.leg === null) return;
+    if (menu.timer) clearTimeout(menu.timer);
+    menu.timer = null;
+    await this.o.voice.say({ leg: call.leg }, phrase);
+    if (call.menu !== menu || call.state !== 'confirmed') return;
+    menu.timer = setTimeout(() => void this.menuFailed(call, null), MENU_DIGIT_TIMEOUT_MS);
+  }
+
+  private onMenuDigit(call: Call, menu: Menu, digit: string): void {
+    if (digit !== '#') {
+      if (/^[0-9]$/.test(digit) && menu.digits.length < 16) menu.digits += digit;
+      return;
+    }
+    const digits = menu.digits;
+    menu.digits = '';
+    try {
+      if (menu.stage === 'room') {
+        menu.room = parseRoomId(digits);
+        menu.stage = 'pin';
+        void this.menuPrompt(call, { kind: 'menuPin' });
+        return;
+      }
+      void this.menuJoin(call, menu, parsePin(digits));
+    } catch (e) {
+      void this.menuFailed(call, e instanceof BoxError ? e : null);
+    }
+  }
+
+  private async menuJoin(call: Call, menu: Menu, pin: string): Promise<void> {
+    if (menu.timer) clearTimeout(menu.timer);
+    try {
+      const conf = await this.o.rooms.join({ kind: 'join', room: menu.room, pin }, { id: call.key, caller: call.caller, displayName: call.displayName, source: call.source });
+      if (call.state !== 'confirmed' || call.leg === null) {
+        this.o.rooms.leave(conf, call.key, call.caller, call.source, false);
+        return;
+      }
+      call.menu = null;
+      call.conference = conf;
+      call.code = { kind: 'join', room: menu.room, pin };
+      this.o.engine.joinConference(call.leg, conf.key);
+      this.joined(call, conf);
+    } catch (e) {
+      if (e instanceof BoxError && e.code === 'wrong-pin') this.failedAttempt(call.source);
+      await this.menuFailed(call, e instanceof BoxError ? e : null);
+    }
+  }
+
+  /** A try went wrong (or timed out): say why and start again, or say goodbye after the third. */
+  private async menuFailed(call: Call, e: BoxError | null): Promise<void> {
+    const menu = call.menu;
+    if (!menu || call.leg === null) return;
+    if (menu.timer) clearTimeout(menu.timer);
+    menu.timer = null;
+    menu.tries++;
+    menu.stage = 'room';
+    menu.digits = '';
+    if (e) this.o.rooms.rejected(call.caller, call.source, menu.room || null, e.sipStatus, `voice menu: ${e.message}`);
+    const leg = { leg: call.leg };
+    await this.o.voice.say(leg, e ? { kind: 'rejection', code: e.code, room: menu.room || undefined } : { kind: 'menuRetry' });
+    if (menu.tries >= MENU_TRIES || this.o.rooms.lockout.isBlocked(call.source)) {
+      await this.o.voice.say(leg, { kind: 'goodbye' });
+      void this.hangUp(call, 'voice menu: no valid room and PIN');
+      return;
+    }
+    void this.menuPrompt(call, { kind: 'menuRoom' });
   }
 
   /** In-call keys: *6 mutes or unmutes the caller, # tells how many are in the room. */
   private onDigit(call: Call, digit: string): void {
     const prev = call.lastDigit;
     call.lastDigit = digit;
+    if (call.menu && call.state === 'confirmed') return this.onMenuDigit(call, call.menu, digit);
     const conf = call.conference;
     if (!conf || call.state !== 'confirmed' || call.leg === null) return;
+    if (digit === '#' && prev !== '*') {
+      void this.o.voice.say({ leg: call.leg }, { kind: 'participants', count: conf.participants.size });
+      return;
+    }
     if (prev === '*' && digit === '6') {
       const p = conf.participants.get(call.key);
       if (!p) return;
@@ -440,6 +608,7 @@ export class SipServer {
       this.o.rooms.conferences.setMuted(conf.key, call.key, muted);
       this.o.engine.setMuted(call.leg, muted);
       this.o.log.info(muted ? 'participant muted' : 'participant unmuted', { caller: call.caller, room: conf.roomId });
+      void this.o.voice.say({ leg: call.leg }, { kind: 'muted', on: muted });
     }
   }
 
@@ -471,6 +640,8 @@ export class SipServer {
       cancelled: false,
       code: null,
       lastDigit: '',
+      menu: null,
+      media: null,
       leg: null,
       localPort: 0,
       legOptions: null,
@@ -574,10 +745,13 @@ export class SipServer {
       this.byLeg.delete(call.leg);
       call.leg = null;
     }
+    if (call.menu?.timer) clearTimeout(call.menu.timer);
+    call.menu = null;
     if (call.conference) {
       const conf = call.conference;
       call.conference = null;
       this.o.rooms.leave(conf, call.key, call.caller, call.source, call.ok !== null);
+      this.left(conf);
     }
     this.o.log.debug('call ended', { callId: call.callId, why });
   }
