@@ -4,6 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { createSocket, type Socket } from 'node:dgram';
 import { freePort, ROOT } from './box.ts';
 
 export const SCENARIOS = join(ROOT, 'test/sipp');
@@ -90,13 +91,35 @@ export interface SippHandle {
   kill(): void;
 }
 
+/** SIPp binds audio RTP/RTCP and video RTP/RTCP at -mp, -mp+1, -mp+2, -mp+3: all four must be free. */
+async function freeMediaBase(): Promise<number> {
+  for (;;) {
+    const base = (await freePort()) & ~1;
+    if (base + 3 > 65535) continue;
+    const sockets: Socket[] = [];
+    let ok = true;
+    for (let p = base; p < base + 4 && ok; p++) {
+      ok = await new Promise<boolean>((resolve) => {
+        const u = createSocket('udp4');
+        u.once('error', () => resolve(false));
+        u.bind(p, '127.0.0.1', () => {
+          sockets.push(u);
+          resolve(true);
+        });
+      });
+    }
+    await Promise.all(sockets.map((u) => new Promise<void>((r) => u.close(() => r()))));
+    if (ok) return base;
+  }
+}
+
 /** Starts one scenario and returns at once; `done` resolves when SIPp exits. */
 export async function startSipp(o: SippOptions): Promise<SippHandle> {
   const dir = mkdtempSync(join(tmpdir(), 'confbox-sipp-'));
   const scenario = isAbsolute(o.scenario) ? o.scenario : join(SCENARIOS, o.scenario);
   const timeoutS = o.timeoutS ?? 60;
   const keepMessages = o.messages ?? true;
-  const [sipPort, mediaPort, controlPort] = [await freePort(), await freePort(), await freePort()];
+  const [sipPort, mediaPort, controlPort] = [await freePort(), await freeMediaBase(), await freePort()];
   const args = [
     `${o.host ?? '127.0.0.1'}:${o.port}`,
     '-sf', scenario,
