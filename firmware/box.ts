@@ -89,7 +89,7 @@ export async function runBox(config: Config, log: Logger): Promise<() => Promise
     cleanups.push(() => { directory.stop(); registrar?.stop(); });
 
     sip = new SipServer({
-      port: config.sipPort, bind: config.bind, publicAddress, codecs: ['PCMU', 'PCMA'],
+      port: config.sipPort, bind: config.bind, publicAddress, codecs: ['PCMU', 'PCMA', 'G722'],
       nonceKey: boxSecret(config.dataDir, 'nonce'), confirmationMs: 300, voice,
       log: log.child({ subsystem: 'sip' }), clock, rooms, directory, registrar, engine, status,
     });

@@ -36,6 +36,15 @@ export const SETTINGS: { [K in keyof Settings]: { help: string; parse: Parser<K>
       return list.join(',');
     },
   },
+  symmetricRtp: {
+    help: 'for phones behind NAT: send audio back to where it comes from (on/off)',
+    parse: (text) => {
+      const s = String(text).trim().toLowerCase();
+      if (['on', 'true', 'yes', '1'].includes(s)) return true;
+      if (['off', 'false', 'no', '0'].includes(s)) return false;
+      throw new BoxError(400, `symmetricRtp must be on or off, not "${s.slice(0, 24)}"`, 'symmetricRtp');
+    },
+  },
   rtpTimeoutSeconds: { help: 'seconds without audio after which a participant is hung up', parse: range('rtpTimeoutSeconds', 5, 3600, ' seconds') },
 };
 

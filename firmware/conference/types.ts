@@ -27,6 +27,8 @@ export interface Settings {
   digestAlgorithms: string;
   /** Seconds without RTP after which a participant is hung up. */
   rtpTimeoutSeconds: number;
+  /** For phones behind NAT: send RTP back to where it comes from instead of the SDP's address. */
+  symmetricRtp: boolean;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -37,6 +39,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   realm: 'confbox',
   digestAlgorithms: 'SHA-256,MD5',
   rtpTimeoutSeconds: 30,
+  symmetricRtp: false,
 });
 
 /** A local user: a desk phone that registers to the box. */

@@ -275,7 +275,7 @@ export class SipServer {
     if (call.cancelled) return this.afterCancel(call);
 
     const media = offer.remote;
-    call.legOptions = { codec: media.codec, payloadType: media.payloadType, ptime: media.ptime, dtmfPayloadType: media.dtmfPayloadType, rtpTimeoutMs: rooms.settings().rtpTimeoutSeconds * 1000 };
+    call.legOptions = { codec: media.codec, payloadType: media.payloadType, ptime: media.ptime, dtmfPayloadType: media.dtmfPayloadType, rtpTimeoutMs: rooms.settings().rtpTimeoutSeconds * 1000, symmetric: rooms.settings().symmetricRtp };
     const { leg, localPort } = await this.o.engine.openLeg(call.legOptions);
     call.leg = leg;
     call.localPort = localPort;

@@ -261,13 +261,14 @@ test('hold and direction: the answer mirrors the caller', () => {
   assert.is(held.remote.address, '0.0.0.0');
 });
 
-test('ptime is clamped to 10..60, default 20; the answer always says 20', () => {
+test('ptime is clamped to 10..60 in the engine\'s 10 ms steps, default 20; the answer always says 20', () => {
   const pt = (line: string[]) => ok(negotiate(simple(['m=audio 4000 RTP/AVP 0', ...line]), LOCAL));
   assert.is(pt([]).remote.ptime, 20);
   assert.is(pt(['a=ptime:30']).remote.ptime, 30);
   assert.is(pt(['a=ptime:5']).remote.ptime, 10);
   assert.is(pt(['a=ptime:200']).remote.ptime, 60);
-  assert.is(pt(['a=ptime:22.5']).remote.ptime, 23);
+  assert.is(pt(['a=ptime:22.5']).remote.ptime, 20);
+  assert.is(pt(['a=ptime:25']).remote.ptime, 30);
   assert.is(pt(['a=ptime:abc']).remote.ptime, 20);
   assert.is(pt(['a=ptime:0']).remote.ptime, 20);
   assert.match(pt(['a=ptime:40']).answer, 'a=ptime:20\r\n');
