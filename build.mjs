@@ -3,7 +3,7 @@
 // media engine addon when a C toolchain is there; `node build.mjs native` builds only the addon.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,7 +40,12 @@ async function bundle() {
 function copyNativeAddons() {
   const dir = join(root, 'firmware/media/native/build/Release');
   if (!existsSync(dir)) return;
-  for (const f of readdirSync(dir)) if (f.endsWith('.node')) copyFileSync(join(dir, f), join(dist, f));
+  // Copy, then rename over the old file: a running box keeps its loaded addon intact.
+  for (const f of readdirSync(dir)) {
+    if (!f.endsWith('.node')) continue;
+    copyFileSync(join(dir, f), join(dist, `${f}.new`));
+    renameSync(join(dist, `${f}.new`), join(dist, f));
+  }
 }
 
 // --- the media engine addon (firmware/media/native/binding.gyp) with node-gyp, offline ---
