@@ -80,12 +80,15 @@ export class DigestAuthority {
     this.opaque = createHmac('sha256', this.key).update('confbox opaque').digest().subarray(0, 12).toString('base64url');
   }
 
-  /** WWW-Authenticate / Proxy-Authenticate values, SHA-256 first (RFC 8760 section 2.4), all sharing one nonce. */
+  /**
+   * WWW-Authenticate / Proxy-Authenticate values in the order asked (by default SHA-256 first, RFC 8760
+   * section 2.4), all sharing one nonce. Phones that read only the first challenge get the first algorithm.
+   */
   challenge(opts: { stale?: boolean; algorithms?: DigestAlgorithm[] } = {}): string[] {
     const wanted = opts.algorithms ?? ['SHA-256', 'MD5'];
     const nonce = this.makeNonce();
-    return (['SHA-256', 'MD5'] as const)
-      .filter((a) => wanted.includes(a))
+    return [...new Set(wanted)]
+      .filter((a) => a === 'SHA-256' || a === 'MD5')
       .map((a) =>
         `Digest realm="${quote(this.realm)}", nonce="${nonce}", opaque="${this.opaque}", algorithm=${a}, qop="auth"` +
         (opts.stale ? ', stale=true' : ''),

@@ -94,7 +94,7 @@ test('challenge: SHA-256 first, then MD5, one nonce, quoted fields, stale on req
   assert.not.match(values[0] ?? '', 'stale');
   const stale = auth.challenge({ stale: true, algorithms: ['MD5', 'SHA-256'] });
   assert.ok(stale.every((v) => v.endsWith(', stale=true')));
-  assert.match(stale[0] ?? '', 'SHA-256');
+  assert.match(stale[0] ?? '', 'algorithm=MD5');
   const md5Only = auth.challenge({ algorithms: ['MD5'] });
   assert.is(md5Only.length, 1);
   assert.match(md5Only[0] ?? '', 'algorithm=MD5');
@@ -316,6 +316,13 @@ test('answerChallenge refuses what it cannot answer', () => {
   assert.throws(() => answerChallenge('Basic realm="x"', opts), /not a Digest challenge/);
   assert.throws(() => answerChallenge('Digest realm="x", nonce="n", algorithm=SHA-512', opts), /unsupported algorithm/);
   assert.throws(() => answerChallenge('Digest realm="x", nonce="n", qop="auth-int"', opts), /no supported qop/);
+});
+
+test('challenges come in the order the setting asks, so phones that read only the first get that one', () => {
+  const auth = new DigestAuthority({ realm: 'confbox', key: randomBytes(32), clock: new FakeClock() });
+  assert.equal(auth.challenge({ algorithms: ['MD5', 'SHA-256'] }).map((c) => /algorithm=([\w-]+)/.exec(c)?.[1]), ['MD5', 'SHA-256']);
+  assert.equal(auth.challenge().map((c) => /algorithm=([\w-]+)/.exec(c)?.[1]), ['SHA-256', 'MD5']);
+  assert.equal(auth.challenge({ algorithms: ['MD5'] }).map((c) => /algorithm=([\w-]+)/.exec(c)?.[1]), ['MD5']);
 });
 
 test.run();
