@@ -1,0 +1,181 @@
+/**
+ * baresip (a real, third-party SIP phone) for integration tests: runs it headless with its own config directory,
+ * one account, a sine tone as microphone (ausine) and its decoded/encoded audio dumped to WAV files (sndfile).
+ *
+ * Written against Debian 12's baresip 1.0.0, where:
+ *  - ausine needs 48 kHz stereo capture (ausrc_srate/ausrc_channels); its device string is the frequency in Hz,
+ *    baresip resamples it to the 8 kHz of G.711;
+ *  - aufile is a source only (no WAV player), so what the phone receives is recorded by the sndfile audio filter,
+ *    which writes <snd_path>/dump-<time>-dec.wav (received, decoded) and -enc.wav (sent), 8 kHz mono S16LE;
+ *  - the player is an aubridge device nobody reads (a sink); the alert player likewise;
+ *  - its digest client only knows MD5 and gives up on the first challenge with another algorithm (ENOSYS,
+ *    "Function not implemented"), so the box must offer MD5 alone (settings digestAlgorithms MD5);
+ *  - net_interface takes an IP address ("lo" fails: "could not get network address").
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './box.ts';
+
+export const BARESIP_MODULE_DIR = '/usr/lib/baresip/modules';
+const NEEDED_MODULES = ['g711.so', 'ausine.so', 'aubridge.so', 'sndfile.so', 'account.so', 'menu.so'];
+
+/** Null when baresip and the modules the tests need are there, else why not. */
+export function baresipMissing(): string | null {
+  const r = spawnSync('baresip', ['-h'], { encoding: 'utf8', timeout: 5000 });
+  if (r.error) return 'baresip not installed';
+  const absent = NEEDED_MODULES.filter((m) => !existsSync(join(BARESIP_MODULE_DIR, m)));
+  return absent.length ? `baresip not installed (modules missing in ${BARESIP_MODULE_DIR}: ${absent.join(' ')})` : null;
+}
+
+export interface BaresipOptions {
+  /** The box's SIP port on 127.0.0.1 (UDP). */
+  boxPort: number;
+  user: string;
+  password: string;
+  /** The user part to dial, e.g. "*400*10*1234". */
+  dial: string;
+  /** The frequency ausine sends, Hz. */
+  toneHz: number;
+  /** baresip quits (hanging up) after this many seconds from its start (-t). */
+  seconds: number;
+}
+
+export interface Wav {
+  sampleRate: number;
+  channels: number;
+  /** The first channel. */
+  pcm: Int16Array;
+}
+
+export interface BaresipResult {
+  code: number | null;
+  output: string;
+  /** What baresip received and decoded (sndfile "dec"), null if it wrote none. */
+  received: Wav | null;
+  /** What it sent (sndfile "enc"). */
+  sent: Wav | null;
+}
+
+export interface RunningBaresip {
+  dir: string;
+  sipPort: number;
+  proc: ChildProcess;
+  output(): string;
+  /** Resolves when a line of its output matches; rejects on timeout or exit. */
+  waitFor(match: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves when baresip exited (after `seconds`), with the WAV files it wrote; removes its directory. */
+  done(): Promise<BaresipResult>;
+  kill(): void;
+}
+
+/** Starts baresip with the account and dials at once; it hangs up and quits by itself after o.seconds. */
+export async function startBaresip(o: BaresipOptions): Promise<RunningBaresip> {
+  const dir = mkdtempSync(join(tmpdir(), 'confbox-baresip-'));
+  const recDir = join(dir, 'rec');
+  mkdirSync(recDir);
+  const sipPort = await freePort();
+  // The box takes its RTP ports from 30000–59999; baresip gets 20 of 20000–29999.
+  const rtpBase = 20000 + Math.floor(Math.random() * 500) * 20;
+  const config = [
+    `module_path ${BARESIP_MODULE_DIR}`,
+    // Without it baresip puts its first non-loopback address (eth0) in c= of its SDP while it sends from
+    // 127.0.0.1, and the box (symmetricRtp off) discards RTP whose source does not match the SDP.
+    'net_interface 127.0.0.1',
+    `sip_listen 127.0.0.1:${sipPort}`,
+    `rtp_ports ${rtpBase}-${rtpBase + 19}`,
+    `audio_source ausine,${o.toneHz}`,
+    'audio_player aubridge,confbox-sink',
+    'audio_alert aubridge,confbox-alert',
+    'ausrc_srate 48000',
+    'ausrc_channels 2',
+    `snd_path ${recDir}`,
+    'module g711.so',
+    'module ausine.so',
+    'module aubridge.so',
+    'module sndfile.so',
+    'module_tmp account.so',
+    'module_app menu.so',
+    '',
+  ].join('\n');
+  writeFileSync(join(dir, 'config'), config);
+  writeFileSync(
+    join(dir, 'accounts'),
+    `<sip:${o.user}@127.0.0.1:${o.boxPort};transport=udp>;auth_pass=${o.password};audio_codecs=pcmu;regint=60;answermode=manual\n`,
+  );
+  writeFileSync(join(dir, 'contacts'), '');
+  const args = ['-4', '-f', dir, '-t', String(o.seconds), '-e', `/dial sip:${o.dial}@127.0.0.1:${o.boxPort}`];
+  const proc = spawn('baresip', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const waiters: Array<{ re: RegExp; resolve: (line: string) => void }> = [];
+  const onData = (b: Buffer) => {
+    out += b.toString();
+    for (const w of [...waiters]) {
+      const m = w.re.exec(out);
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m[0]);
+      }
+    }
+  };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const tail = () => out.replace(/\[\d+:\d\d:\d\d\] audio=[^\n]*?\(bit\/s\)\s*/g, '').slice(-3000);
+
+  return {
+    dir,
+    sipPort,
+    proc,
+    output: () => out,
+    waitFor: (re, timeoutMs = 10_000) =>
+      new Promise((resolve, reject) => {
+        const m = re.exec(out);
+        if (m) return resolve(m[0]);
+        const t = setTimeout(() => reject(new Error(`baresip did not print ${re} within ${timeoutMs} ms; output:\n${tail()}`)), timeoutMs);
+        waiters.push({ re, resolve: (line) => { clearTimeout(t); resolve(line); } });
+        void exited.then((code) => { clearTimeout(t); if (!re.test(out)) reject(new Error(`baresip exited (${code}) without printing ${re}; output:\n${tail()}`)); });
+      }),
+    done: async () => {
+      const code = await exited;
+      const files = existsSync(recDir) ? readdirSync(recDir) : [];
+      const load = (suffix: string) => {
+        const f = files.find((n) => n.endsWith(suffix));
+        return f ? readWav(join(recDir, f)) : null;
+      };
+      const result = { code, output: out, received: load('-dec.wav'), sent: load('-enc.wav') };
+      rmSync(dir, { recursive: true, force: true });
+      return result;
+    },
+    kill: () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    },
+  };
+}
+
+/** A 16-bit PCM WAV file's first channel. A data chunk whose size was never written (0 or too large) runs to the end of the file. */
+export function readWav(path: string): Wav {
+  const b = readFileSync(path);
+  if (b.length < 12 || b.toString('latin1', 0, 4) !== 'RIFF' || b.toString('latin1', 8, 12) !== 'WAVE') throw new Error(`${path}: not a RIFF/WAVE file`);
+  let sampleRate = 0, channels = 0, bits = 0;
+  for (let off = 12; off + 8 <= b.length; ) {
+    const id = b.toString('latin1', off, off + 4);
+    let size = b.readUInt32LE(off + 4);
+    const body = off + 8;
+    if (id === 'fmt ') {
+      channels = b.readUInt16LE(body + 2);
+      sampleRate = b.readUInt32LE(body + 4);
+      bits = b.readUInt16LE(body + 14);
+    } else if (id === 'data') {
+      if (size === 0 || body + size > b.length) size = b.length - body;
+      if (bits !== 16 || channels < 1) throw new Error(`${path}: ${bits}-bit, ${channels} channel(s); only 16-bit PCM is read`);
+      const frames = Math.floor(size / (2 * channels));
+      const pcm = new Int16Array(frames);
+      for (let i = 0; i < frames; i++) pcm[i] = b.readInt16LE(body + i * 2 * channels);
+      return { sampleRate, channels, pcm };
+    }
+    off = body + size + (size & 1);
+  }
+  throw new Error(`${path}: no data chunk`);
+}
