@@ -3,7 +3,7 @@
 // media engine addon when a C toolchain is there; `node build.mjs native` builds only the addon.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,6 +32,8 @@ async function bundle() {
     },
   });
   chmodSync(join(dist, 'confbox.mjs'), 0o755);
+  // Board profiles travel with the bundle (firmware/hw looks beside it).
+  cpSync(join(root, 'board/profiles'), join(dist, 'board/profiles'), { recursive: true });
   copyNativeAddons();
   // Prompts, tones and waiting music (cached); without espeak-ng the box still builds and logs that it has no prompts.
   if (spawnSync(process.execPath, [join(root, 'scripts/prompts.mjs'), join(dist, 'prompts'), '--quiet'], { stdio: 'inherit' }).status !== 0) console.warn('build.mjs: dist/prompts not generated; the box will run without spoken prompts');

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeEngine } from './media/index.ts';
 import { loadPrompts } from './media/prompts.ts';
+import { createLedDriver, GpioUnavailable, LedController, MockLedDriver, resolveBoard } from './hw/index.ts';
 import { Voice } from './media/voice.ts';
 import { detectPublicAddress } from './net.ts';
 import { RoomService } from './rooms.ts';
@@ -26,8 +27,22 @@ export async function runBox(config: Config, log: Logger): Promise<() => Promise
   const clock = systemClock;
   const publicAddress = config.publicAddress ?? detectPublicAddress(config.bind);
 
+  // The LEDs read the status model from the start, so that power blinks while the rest comes up.
+  const board = resolveBoard(config.board ?? undefined);
+  let driver;
+  try {
+    driver = createLedDriver(board, { clock });
+  } catch (e) {
+    if (!(e instanceof GpioUnavailable)) throw e;
+    log.error('status LEDs unavailable on this board; running without them', { board: board.name, err: e });
+    driver = new MockLedDriver();
+  }
+  const leds = new LedController(driver, clock);
+  leds.start(status);
+  log.info('board ready', { board: board.name, audio: board.audio ? 'profile' : 'none' });
+
   const { store, embedded } = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log });
-  const cleanups: Array<() => Promise<void> | void> = [async () => store.close(), async () => embedded?.stop()];
+  const cleanups: Array<() => Promise<void> | void> = [() => leds.stop(), async () => store.close(), async () => embedded?.stop()];
   const stopAll = async () => {
     for (const c of cleanups.reverse()) {
       try {

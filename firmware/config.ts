@@ -12,6 +12,8 @@ export interface Config {
   dataDir: string;
   db: string | null;
   logLevel: Level;
+  /** Board profile name or path; null: detect from /proc/device-tree/model, else the mock board. */
+  board: string | null;
 }
 
 export class ConfigError extends Error {
@@ -68,6 +70,13 @@ export const OPTIONS: Record<string, OptionSpec> = {
       let u: URL;
       try { u = new URL(v); } catch { throw new ConfigError(name, `"${v}" is not a URL like mysql://user:password@host/confbox`); }
       if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') throw new ConfigError(name, `"${u.protocol}" is not mysql:`);
+      return v;
+    },
+  },
+  board: {
+    key: 'board', help: 'board profile (rpi3, rpi4, rpi5, mock or a path; default: detected)', fallback: null,
+    parse: (v, name) => {
+      if (!/^[A-Za-z0-9._/-]{1,200}$/.test(v)) throw new ConfigError(name, `"${v.slice(0, 40)}" is not a profile name or path`);
       return v;
     },
   },

@@ -3,6 +3,8 @@ import { CLI_GROUPS, CLI_USAGE, runCli } from './cli.ts';
 import { ConfigError, optionsHelp, parseArgs } from './config.ts';
 import { BoxError, StoreUnavailable } from './errors.ts';
 import { createLogger } from './log.ts';
+import { systemClock } from './clock.ts';
+import { createLedDriver, ledTest, resolveBoard } from './hw/index.ts';
 
 declare const CONFBOX_VERSION: string | undefined;
 const VERSION = typeof CONFBOX_VERSION === 'string' ? CONFBOX_VERSION : 'dev';
@@ -10,6 +12,7 @@ const VERSION = typeof CONFBOX_VERSION === 'string' ? CONFBOX_VERSION : 'dev';
 const USAGE = `confbox ${VERSION}: SIP conference box firmware
 
   confbox [options]            run the box
+  confbox led test             light each status LED in turn (for a technician)
 ${CLI_USAGE.replace(/^/gm, '  ').replace(/^  Technician/, '\nTechnician')}
 
 Options (each also an environment variable):
@@ -32,6 +35,21 @@ async function main(argv: string[]): Promise<number> {
   if (extra.has('version')) {
     process.stdout.write(VERSION + '\n');
     return 0;
+  }
+  if (positional[0] === 'led') {
+    if (positional[1] !== 'test') return fail('usage: confbox led test [--board NAME]', 2);
+    try {
+      const board = resolveBoard(config.board ?? undefined);
+      const driver = createLedDriver(board, { clock: systemClock });
+      process.stdout.write(`board ${board.name}: lighting each LED for one second\n`);
+      // systemClock's timers do not hold the process open; this command has nothing else to wait for.
+      const held = { ...systemClock, setTimeout: (fn: () => void, ms: number) => ({ id: setTimeout(fn, ms) }) };
+      await ledTest(driver, held, { onLed: (led) => process.stdout.write(`${led}\n`) });
+      driver.close();
+      return 0;
+    } catch (e) {
+      return fail(describe(e), 1);
+    }
   }
   if (positional.length > 0) {
     if (!CLI_GROUPS.has(positional[0]!)) return fail(`unknown command "${positional[0]}"; see confbox --help`, 2);

@@ -1,7 +1,7 @@
 // Operating the box (SPEC.md section 7): restart, shutdown with calls, the database going away, start-up errors, CLI.
 import { spawn } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -196,6 +196,18 @@ test('an invalid option (--sip-port 70000) stops start-up with a non-zero exit n
   assert.ok(r.code !== 0 && r.code !== null, `exit code ${r.code}; output: ${r.out}`);
   assert.match(r.out, /--sip-port/, r.out);
   assert.match(r.out, /70000/, r.out);
+});
+
+test('`confbox led test` lights each LED in turn on the mock board; a broken board profile stops start-up naming the field', async () => {
+  const r = await runBundle(['led', 'test', '--board', 'mock']);
+  assert.is(r.code, 0, r.out);
+  assert.match(r.out, /power\nsip\nconference\nfault\n/, r.out);
+  const dir = scratchDir();
+  const profile = join(dir, 'broken.json');
+  writeFileSync(profile, JSON.stringify({ name: 'broken', model: 'x', leds: { power: { pin: 17, activeLow: false }, sip: { pin: 27, activeLow: false }, conference: { pin: 22, activeLow: false }, fault: { pin: 'x', activeLow: false } }, audio: null }));
+  const bad = await runBundle(['--data-dir', dir, '--board', profile, '--bind', '127.0.0.1', '--sip-port', String(await freePort())]);
+  assert.ok(bad.code !== 0 && bad.code !== null, `exit code ${bad.code}; output: ${bad.out}`);
+  assert.match(bad.out, /leds\.fault\.pin/, bad.out);
 });
 
 test('a SIP port taken by another program stops start-up with a non-zero exit naming the port', async () => {

@@ -1,0 +1,219 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FakeClock } from '../../firmware/clock.ts';
+import { Status } from '../../firmware/status.ts';
+import { LedController, ledTest, type LedStatusSource } from '../../firmware/hw/led-controller.ts';
+import { GpioUnavailable, MockLedDriver, RpioLedDriver, createLedDriver, loadRpio, type RpioModule } from '../../firmware/hw/leds.ts';
+import { describePattern, ledPatterns, type LedInputs } from '../../firmware/hw/patterns.ts';
+import { loadProfile, type LedName } from '../../firmware/hw/profile.ts';
+
+/** A box on the mock board with a fake clock; `t(ms)` is a time relative to the start. */
+function box(extra: Partial<LedInputs> = {}) {
+  const clock = new FakeClock();
+  const t0 = clock.now();
+  const status = new Status();
+  const leds = MockLedDriver.withClock(clock);
+  const controller = new LedController(leds, clock);
+  const source = Object.assign(status, { get: () => ({ ...Status.prototype.get.call(status), ...extra }) });
+  return {
+    clock, status, leds, controller,
+    start: () => controller.start(source),
+    /** The on/off sequence one LED went through, with times relative to the start. */
+    seq: (led: LedName, from = 0) => leds.changes.filter((c) => c.led === led && c.at - t0 >= from).map((c) => `${c.on ? 'on' : 'off'}@${c.at - t0}`),
+    now: () => clock.now() - t0,
+    extra,
+  };
+}
+
+const up = { ready: true, sip: 'ok', database: 'ok', media: 'ok' } as const;
+
+test('start-up: power blinks 500/500 while starting, then stays on once ready', () => {
+  const b = box();
+  b.start();
+  b.clock.advance(2100);
+  assert.equal(b.seq('power'), ['on@0', 'off@500', 'on@1000', 'off@1500', 'on@2000']);
+  assert.equal(b.seq('sip'), []);
+  assert.equal(b.seq('fault'), [], 'a database still starting is not a fault');
+  b.clock.advance(500); // off at 2500, then ready at 2600
+  b.status.set(up);
+  b.clock.advance(5000);
+  assert.equal(b.seq('power', 2100), ['off@2500', 'on@2600']);
+  assert.equal(b.leds.state(), { power: true, sip: false, conference: false, fault: false });
+  assert.is(describePattern(b.controller.patterns().power), 'on');
+});
+
+test('first registration lights SIP; a trusted peer alone does too', () => {
+  const b = box();
+  b.start();
+  b.status.set(up);
+  b.clock.advance(1000);
+  assert.is(b.leds.state().sip, false);
+  b.status.set({ registeredExtensions: 1 });
+  assert.equal(b.seq('sip'), ['on@1000']);
+  b.clock.advance(1000);
+  b.status.set({ registeredExtensions: 0 });
+  assert.equal(b.seq('sip'), ['on@1000', 'off@2000']);
+  b.status.set({ trustedPeers: 1 });
+  assert.is(b.leds.state().sip, true);
+});
+
+test('a conference starting and ending: fast blink while the call is set up, on while active, off after', () => {
+  const b = box();
+  b.start();
+  b.status.set({ ...up, registeredExtensions: 2 });
+  b.clock.advance(1000);
+  b.status.set({ callsInSetup: 1 });
+  b.clock.advance(450);
+  assert.equal(b.seq('conference'), ['on@1000', 'off@1100', 'on@1200', 'off@1300', 'on@1400']);
+  b.status.set({ callsInSetup: 0, activeConferences: 1 }); // answered: the room is up
+  b.clock.advance(3000);
+  assert.equal(b.seq('conference', 1401), [], 'stays on (it was already lit at 1400)');
+  assert.is(b.leds.state().conference, true);
+  b.status.set({ callsInSetup: 1 }); // a second caller joining: blink again
+  b.clock.advance(150);
+  assert.equal(b.seq('conference', 4450), ['off@4550']);
+  b.status.set({ callsInSetup: 0, activeConferences: 0 });
+  assert.is(b.leds.state().conference, false);
+  b.clock.advance(5000);
+  assert.equal(b.seq('conference', 4551), [], 'nothing left blinking');
+  assert.is(b.clock.pending(), 0, 'no timers left for steady LEDs');
+});
+
+test('the database going away: fault shows code 1 (one flash per cycle), then goes dark when it is back', () => {
+  const b = box();
+  b.start();
+  b.status.set(up);
+  b.clock.advance(1000);
+  b.status.set({ database: 'down' });
+  b.clock.advance(4000); // cycle: 250 on, 1500 dark = 1750 ms
+  assert.equal(b.seq('fault'), ['on@1000', 'off@1250', 'on@2750', 'off@3000', 'on@4500', 'off@4750']);
+  assert.is(describePattern(b.controller.patterns().fault), 'code 1');
+  assert.is(b.leds.state().power, true, 'the box is still up');
+  b.status.set({ database: 'ok' });
+  b.clock.advance(5000);
+  assert.equal(b.seq('fault', 4751), []);
+  assert.is(b.leds.state().fault, false);
+});
+
+test('media down: fault shows code 2; with the database also down, code 1 wins', () => {
+  const b = box();
+  b.start();
+  b.status.set(up);
+  b.status.set({ media: 'down' });
+  b.clock.advance(2400); // 250 on, 250 off, 250 on, 1500 dark
+  assert.equal(b.seq('fault'), ['on@0', 'off@250', 'on@500', 'off@750', 'on@2250']);
+  b.status.set({ database: 'down' });
+  assert.is(describePattern(b.controller.patterns().fault), 'code 1');
+});
+
+test('disk nearly full (optional status field): fault shows code 3', () => {
+  const b = box({ diskFull: true });
+  b.start();
+  b.status.set(up);
+  b.clock.advance(1800);
+  assert.equal(b.seq('fault'), ['on@0', 'off@250', 'on@500', 'off@750', 'on@1000', 'off@1250']);
+  assert.is(describePattern(b.controller.patterns().fault), 'code 3');
+});
+
+test('patterns are pure data', () => {
+  const all: LedInputs = { ready: true, database: 'ok', media: 'ok', registeredExtensions: 0, trustedPeers: 0, activeConferences: 0, callsInSetup: 0 };
+  assert.equal(ledPatterns(all), { power: { kind: 'on' }, sip: { kind: 'off' }, conference: { kind: 'off' }, fault: { kind: 'off' } });
+  assert.equal(ledPatterns({ ...all, ready: false }).power, { kind: 'blink', onMs: 500, offMs: 500 });
+  assert.equal(ledPatterns({ ...all, callsInSetup: 1, activeConferences: 3 }).conference, { kind: 'blink', onMs: 100, offMs: 100 });
+  assert.equal(ledPatterns({ ...all, mediaOverrun: true }).fault, { kind: 'code', blinks: 2, onMs: 250, offMs: 250, pauseMs: 1500 });
+});
+
+test('the one status model plugs in as it is', () => {
+  const status: LedStatusSource = new Status(); // a compile-time check as much as a run-time one
+  const leds = new MockLedDriver();
+  const controller = new LedController(leds, new FakeClock());
+  controller.start(status);
+  assert.is(leds.state().power, true, 'blinking starts lit');
+  controller.stop();
+});
+
+test('stop() darkens every LED, cancels the blinking and stops following the status', () => {
+  const b = box();
+  b.start();
+  b.status.set({ registeredExtensions: 1, callsInSetup: 1, database: 'down' });
+  b.clock.advance(50);
+  b.controller.stop();
+  assert.equal(b.leds.state(), { power: false, sip: false, conference: false, fault: false });
+  assert.is(b.clock.pending(), 0);
+  const n = b.leds.changes.length;
+  b.status.set({ ready: true });
+  b.clock.advance(2000);
+  assert.is(b.leds.changes.length, n);
+});
+
+test('led test lights each LED alone, in turn', async () => {
+  const clock = new FakeClock();
+  const t0 = clock.now();
+  const leds = MockLedDriver.withClock(clock);
+  leds.set('fault', true); // whatever was lit before is darkened first
+  const done = ledTest(leds, clock, { ms: 1000 });
+  clock.advance(4000);
+  await done;
+  assert.equal(leds.changes.map((c) => `${c.led} ${c.on ? 'on' : 'off'}@${c.at - t0}`), [
+    'fault on@0', 'fault off@0',
+    'power on@0', 'power off@1000', 'sip on@1000', 'sip off@2000',
+    'conference on@2000', 'conference off@3000', 'fault on@3000', 'fault off@4000',
+  ]);
+});
+
+/** A scripted rpio: `board` false plays its silent fallback (a 'warn' event, then mock mode). */
+function fakeRpio(board: boolean) {
+  const writes: string[] = [];
+  const listeners: ((m: string) => void)[] = [];
+  const rpio: RpioModule = {
+    OUTPUT: 1, HIGH: 1, LOW: 0, PIN_PRESERVE: 0,
+    init: (o) => { writes.push(`init ${o.mapping}`); if (!board) for (const l of listeners) l('Hardware auto-detect failed, running in raspi-3 mock mode'); },
+    open: (pin, _mode, init) => writes.push(`open ${pin}=${init}`),
+    write: (pin, v) => writes.push(`${pin}=${v}`),
+    close: (pin) => writes.push(`close ${pin}`),
+    on: (_e, l) => listeners.push(l),
+    removeListener: (_e, l) => listeners.splice(listeners.indexOf(l), 1),
+  };
+  return { rpio, writes };
+}
+
+test('rpio driver: BCM pins with the profile polarity; all dark on close', () => {
+  const profile = loadProfile('rpi4');
+  profile.leds.fault.activeLow = true;
+  const { rpio, writes } = fakeRpio(true);
+  const d = new RpioLedDriver(profile, { load: () => rpio });
+  d.set('power', true);
+  d.set('fault', true);
+  d.close();
+  d.set('sip', true);
+  assert.equal(writes, [
+    'init gpio', 'open 17=0', 'open 27=0', 'open 22=0', 'open 23=1',
+    '17=1', '23=0',
+    '17=0', '27=0', '22=0', '23=1', 'close 17', 'close 27', 'close 22', 'close 23',
+  ]);
+});
+
+test("rpio's silent mock fallback on a Pi board is a fault", () => {
+  const { rpio } = fakeRpio(false);
+  try {
+    new RpioLedDriver(loadProfile('rpi4'), { load: () => rpio });
+    assert.unreachable('should refuse the fallback');
+  } catch (e) {
+    assert.instance(e, GpioUnavailable);
+    assert.match((e as Error).message, /rpio found no Raspberry Pi GPIO on board "rpi4"/);
+  }
+});
+
+test('the mock board is chosen explicitly; a Pi board without rpio installed says so', () => {
+  assert.instance(createLedDriver(loadProfile('mock')), MockLedDriver);
+  try {
+    loadRpio();
+    console.log('rpio is installed here; skipping the missing-rpio message check');
+  } catch (e) {
+    assert.instance(e, GpioUnavailable);
+    assert.match((e as Error).message, /"rpio" is not installed/);
+    assert.throws(() => createLedDriver(loadProfile('rpi5')), (e: unknown) => e instanceof GpioUnavailable && /rpio/.test((e as Error).message));
+  }
+});
+
+test.run();
