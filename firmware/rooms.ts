@@ -1,7 +1,7 @@
 import type { Clock } from './clock.ts';
 import {
-  Conferences, Lockout, roomFromInput,
-  type CallLogEntry, type Conference, type ConferenceEvents, type FeatureCode, type Participant, type Room, type RoomInput, type Settings,
+  Conferences, Lockout,
+  type CallLogEntry, type Conference, type ConferenceEvents, type FeatureCode, type Participant, type Room, type Settings,
   DEFAULT_SETTINGS,
 } from './conference/index.ts';
 import { BoxError, StoreUnavailable } from './errors.ts';
@@ -138,16 +138,7 @@ export class RoomService {
     this.record('reject', caller, source, room, status, reason);
   }
 
-  // --- the technician's operations (command line, web page) ---
-
-  async addRoom(input: RoomInput, via: Room['createdVia']): Promise<Room> {
-    const room = roomFromInput(input, via, new Date(this.clock.now()));
-    await this.write(() => this.store.rooms.insert(room));
-    this.rooms.set(room.id, room);
-    return room;
-  }
-
-  async removeRoom(id: number): Promise<void> {
+  private async removeRoom(id: number): Promise<void> {
     const removed = await this.write(() => this.store.rooms.delete(id));
     this.rooms.delete(id);
     this.conferences.roomDeleted(id);
@@ -160,11 +151,6 @@ export class RoomService {
       const c = this.conferences.inRoom(r.id);
       return { ...r, active: !!c, participants: c?.participants.size ?? 0 };
     });
-  }
-
-  async setSetting<K extends keyof Settings>(key: K, value: Settings[K]): Promise<void> {
-    await this.write(() => this.store.settings.set(key, value));
-    this.settingsCache = { ...this.settingsCache, [key]: value };
   }
 
   /** Re-reads rooms and settings (at start-up and when the database comes back). */

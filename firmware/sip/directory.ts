@@ -37,10 +37,6 @@ export class Directory {
     return this.extensions.get(number);
   }
 
-  knownExtension(number: string): Extension | undefined {
-    return this.extensions.get(number);
-  }
-
   trustedPeer(address: string): Peer | undefined {
     return this.peers.find((p) => cidrContains(p.cidr, address));
   }

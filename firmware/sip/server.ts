@@ -146,11 +146,6 @@ export class SipServer {
     this.transport = null;
   }
 
-  /** Active calls, for the web page and tests. */
-  callCount(): number {
-    return this.calls.size;
-  }
-
   /** Hangs up every participant of a conference (expiry, or a technician ending it). */
   hangUpConference(conf: Conference, reason: string): void {
     for (const p of conf.participants.values()) {

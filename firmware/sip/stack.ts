@@ -158,9 +158,6 @@ export const parseUri = (s: string): Uri | undefined => {
   }
 };
 export const stringifyUri = sip.stringifyUri;
-export const parseMessage = sip.parse;
-export const stringifyMessage = sip.stringify;
-export const generateBranch = (): string => 'z9hG4bK' + crypto.randomUUID().replace(/-/g, '');
 
 /** Runs fn and returns the UDP sockets and TCP servers it created. */
 function capturingSockets<T>(fn: () => T): { result: T; udp: Socket[]; tcp: Server[] } {
