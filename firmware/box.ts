@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
-import { existsSync } from 'node:fs';
+import { existsSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeEngine } from './media/index.ts';
@@ -19,6 +19,12 @@ import { Status } from './status.ts';
 import { connectStore } from './store/index.ts';
 
 const RESTART_BACKOFF_MS = [1000, 2000, 5000, 10000, 30000];
+/** How long a missed media tick keeps the fault LED on. */
+const OVERRUN_FAULT_MS = 60_000;
+const DISK_CHECK_MS = 60_000;
+/** Below this much free space the database and call log are at risk. */
+const DISK_MIN_FREE_BYTES = 64 * 1024 * 1024;
+const DISK_MIN_FREE_RATIO = 0.05;
 
 /** The running box: config -> store -> conference -> media -> sip, stopped in reverse. */
 export async function runBox(config: Config, log: Logger): Promise<() => Promise<void>> {
@@ -84,9 +90,20 @@ export async function runBox(config: Config, log: Logger): Promise<() => Promise
       throw new Error(`media engine: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
     cleanups.push(() => engine.close());
+    let overrunTimer: NodeJS.Timeout | null = null;
     engine.events.on('overrun', (late) => {
       log.warn('media engine missed ticks', { lateTicks: late });
-      status.set({ media: 'ok' });
+      status.set({ mediaOverrun: true });
+      if (overrunTimer) clearTimeout(overrunTimer);
+      overrunTimer = setTimeout(() => status.set({ mediaOverrun: false }), OVERRUN_FAULT_MS);
+      overrunTimer.unref();
+    });
+    const disk = setInterval(() => status.set({ diskFull: diskNearlyFull(config.dataDir) }), DISK_CHECK_MS);
+    disk.unref();
+    status.set({ diskFull: diskNearlyFull(config.dataDir) });
+    cleanups.push(() => {
+      clearInterval(disk);
+      if (overrunTimer) clearTimeout(overrunTimer);
     });
     const voice = new Voice(engine, log.child({ subsystem: 'voice' }));
     const promptDir = findPromptDir();
@@ -143,6 +160,16 @@ function findPromptDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   const candidates = [join(here, 'prompts'), join(dirname(process.argv[1] ?? here), 'prompts'), join(here, '../dist/prompts')];
   return candidates.find((d) => existsSync(join(d, 'index.json'))) ?? candidates[0]!;
+}
+
+function diskNearlyFull(dir: string): boolean {
+  try {
+    const s = statfsSync(dir);
+    const free = s.bavail * s.bsize;
+    return free < DISK_MIN_FREE_BYTES || free < s.blocks * s.bsize * DISK_MIN_FREE_RATIO;
+  } catch {
+    return false;
+  }
 }
 
 function redact(url: string): string {

@@ -11,6 +11,10 @@ export interface StatusSnapshot {
   trustedPeers: number;
   activeConferences: number;
   callsInSetup: number;
+  /** The media engine missed ticks within the last minute. */
+  mediaOverrun: boolean;
+  /** The data directory's file system is nearly full. */
+  diskFull: boolean;
   startedAt: number;
 }
 
@@ -18,7 +22,8 @@ export interface StatusSnapshot {
 export class Status extends EventEmitter<{ change: [StatusSnapshot] }> {
   private state: StatusSnapshot = {
     ready: false, sip: 'starting', database: 'starting', media: 'starting',
-    registeredExtensions: 0, trustedPeers: 0, activeConferences: 0, callsInSetup: 0, startedAt: Date.now(),
+    registeredExtensions: 0, trustedPeers: 0, activeConferences: 0, callsInSetup: 0,
+    mediaOverrun: false, diskFull: false, startedAt: Date.now(),
   };
 
   get(): Readonly<StatusSnapshot> {
