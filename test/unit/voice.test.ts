@@ -1,0 +1,49 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MockEngine } from '../../firmware/media/mock-engine.ts';
+import { PROMPT_NAMES, promptsFrom } from '../../firmware/media/prompts.ts';
+import { phraseClips, Voice, type Phrase } from '../../firmware/media/voice.ts';
+import { silentLogger } from '../../firmware/log.ts';
+
+const PHRASES: Phrase[] = [
+  { kind: 'created', room: 2, minutes: 120 }, { kind: 'created', room: 200, minutes: 1 }, { kind: 'deleted', room: 17 },
+  ...['not-found', 'wrong-pin', 'exists', 'full', 'blocked', 'not-creator', 'unavailable', 'not-allowed', 'invalid', 'something-else'].map(
+    (code) => ({ kind: 'rejection', code, room: 5 }) as Phrase,
+  ),
+  { kind: 'rejection', code: 'not-found' }, { kind: 'only' }, { kind: 'oneMinute' }, { kind: 'ended' },
+  { kind: 'participants', count: 1 }, { kind: 'participants', count: 32 }, { kind: 'muted', on: true }, { kind: 'muted', on: false },
+  { kind: 'menuRoom' }, { kind: 'menuPin' }, { kind: 'menuRetry' }, { kind: 'goodbye' },
+];
+
+test('every phrase the box says is made of clips the firmware ships', () => {
+  for (const p of PHRASES) {
+    const clips = phraseClips(p);
+    assert.ok(clips.length > 0, JSON.stringify(p));
+    for (const c of clips) assert.ok(PROMPT_NAMES.includes(c), `${JSON.stringify(p)}: clip "${c}" is not shipped`);
+  }
+});
+
+test('confirmations speak the room and the minutes', () => {
+  assert.equal(phraseClips({ kind: 'created', room: 2, minutes: 120 }), ['conference-room', 'two', 'created-for', 'one', 'hundred', 'twenty', 'minutes']);
+  assert.equal(phraseClips({ kind: 'created', room: 3, minutes: 1 }), ['conference-room', 'three', 'created-for', 'one', 'minute']);
+  assert.equal(phraseClips({ kind: 'rejection', code: 'full', room: 26 }), ['conference-room', 'twenty', 'six', 'is-full']);
+});
+
+test('a phrase plays clip after clip, each when the engine reports the previous one finished', async () => {
+  const engine = new MockEngine();
+  const clips = new Map(PROMPT_NAMES.map((n) => [n, new Int16Array(80).fill(1000)] as const));
+  const voice = new Voice(engine, silentLogger);
+  assert.is(voice.load(promptsFrom(clips)), PROMPT_NAMES.length);
+  const { leg } = await engine.openLeg({ codec: 'PCMU', payloadType: 0, ptime: 20, dtmfPayloadType: null });
+  const done = voice.say({ leg }, { kind: 'deleted', room: 2 });
+  for (let i = 0; i < 3; i++) {
+    await new Promise((r) => setImmediate(r));
+    const plays = engine.callsOf('play');
+    assert.is(plays.length, i + 1, `clip ${i + 1} started only after the previous one ended`);
+    engine.finishPlayback(engine.legs.get(leg)!.playing!.id);
+  }
+  await done;
+  assert.is(engine.callsOf('play').length, 3);
+});
+
+test.run();
