@@ -12,7 +12,7 @@ import { DigestAuthority, parseAuthorization } from './digest.ts';
 import { ALLOW } from './wire.ts';
 import type { Directory } from './directory.ts';
 import type { ContactRequest, Registrar } from './registrar.ts';
-import { negotiate, type CodecName } from './sdp.ts';
+import { negotiate, type CodecName, type RemoteMedia } from './sdp.ts';
 import { makeResponse, parseUri, SipTransport, type Message, type Remote, type Wire } from './stack.ts';
 
 const T1 = 500;
@@ -95,7 +95,7 @@ interface Call {
   lastDigit: string;
   menu: Menu | null;
   /** The caller's negotiated media, once the offer was accepted. */
-  media: import('./sdp.ts').RemoteMedia | null;
+  media: RemoteMedia | null;
   leg: number | null;
   localPort: number;
   legOptions: MediaLegOptions | null;
@@ -270,20 +270,12 @@ export class SipServer {
     if (call.cancelled) return this.afterCancel(call);
 
     const media = offer.remote;
-    call.legOptions = { codec: media.codec, payloadType: media.payloadType, ptime: media.ptime, dtmfPayloadType: media.dtmfPayloadType, rtpTimeoutMs: rooms.settings().rtpTimeoutSeconds * 1000, symmetric: rooms.settings().symmetricRtp };
-    const { leg, localPort } = await this.o.engine.openLeg(call.legOptions);
-    call.leg = leg;
-    call.localPort = localPort;
-    this.byLeg.set(leg, call);
-    try {
-      this.o.engine.connectLeg(leg, media.address, media.port, call.legOptions);
-    } catch (e) {
-      throw new BoxError(488, `the offered media address cannot be used: ${e instanceof Error ? e.message : String(e)}`);
-    }
+    const settings = rooms.settings();
+    const leg = await this.openMedia(call, media, { rtpTimeoutMs: settings.rtpTimeoutSeconds * 1000, symmetric: settings.symmetricRtp });
     if (call.conference) this.o.engine.joinConference(leg, call.conference.key);
     if (call.cancelled) return this.afterCancel(call);
 
-    const answer = negotiate(rq.content, { address: this.o.publicAddress, port: localPort, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion });
+    const answer = negotiate(rq.content, { address: this.o.publicAddress, port: call.localPort, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion });
     if (!answer.ok) throw new BoxError(answer.status, answer.reason);
     this.accept(call, answer.answer);
   }
@@ -419,7 +411,7 @@ export class SipServer {
       const res = negotiate(rq.content, { address: this.o.publicAddress, port: call.localPort, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion });
       if (!res.ok) return this.reply(rq, res.status, res.reason);
       body = res.answer;
-      call.legOptions = { ...call.legOptions, codec: res.remote.codec, payloadType: res.remote.payloadType, ptime: res.remote.ptime, dtmfPayloadType: res.remote.dtmfPayloadType };
+      call.legOptions = { ...call.legOptions, ...codecOf(res.remote) };
       try {
         if (call.leg !== null) this.o.engine.connectLeg(call.leg, res.remote.address, res.remote.port, call.legOptions);
       } catch (e) {
@@ -493,25 +485,33 @@ export class SipServer {
   private async speakRejection(call: Call, e: BoxError): Promise<void> {
     if (!call.media || !call.caller || call.state !== 'proceeding' || call.cancelled || e.sipStatus === 500) return;
     try {
-      if (call.leg === null) {
-        const opts: MediaLegOptions = { codec: call.media.codec, payloadType: call.media.payloadType, ptime: call.media.ptime, dtmfPayloadType: call.media.dtmfPayloadType, rtpTimeoutMs: null };
-        const { leg, localPort } = await this.o.engine.openLeg(opts);
-        call.leg = leg;
-        call.localPort = localPort;
-        this.byLeg.set(leg, call);
-        this.o.engine.connectLeg(leg, call.media.address, call.media.port, opts);
-      }
+      const leg = call.leg ?? (await this.openMedia(call, call.media, { rtpTimeoutMs: null }));
       const answer = negotiate(call.invite.content ?? '', { address: this.o.publicAddress, port: call.localPort, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion });
       if (!answer.ok || call.state !== 'proceeding' || call.cancelled) return;
       const early = this.response(call.invite, 183, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(), params: {} }] }, call.localTag);
       early.content = answer.answer;
       this.send(early);
       const room = call.code && call.code.kind !== 'menu' ? call.code.room : undefined;
-      const said = this.o.voice.say({ leg: call.leg }, { kind: 'rejection', code: e.code, room });
+      const said = this.o.voice.say({ leg }, { kind: 'rejection', code: e.code, room });
       await Promise.race([said, new Promise((r) => setTimeout(r, EARLY_MEDIA_MAX_MS))]);
     } catch (err) {
       this.o.log.debug('rejection not spoken', { err });
     }
+  }
+
+  /** Opens the call's leg on a port of the range and points it at the caller's media. */
+  private async openMedia(call: Call, media: RemoteMedia, extra: Pick<MediaLegOptions, 'rtpTimeoutMs' | 'symmetric'>): Promise<number> {
+    call.legOptions = { ...codecOf(media), ...extra };
+    const { leg, localPort } = await this.o.engine.openLeg(call.legOptions);
+    call.leg = leg;
+    call.localPort = localPort;
+    this.byLeg.set(leg, call);
+    try {
+      this.o.engine.connectLeg(leg, media.address, media.port, call.legOptions);
+    } catch (e) {
+      throw new BoxError(488, `the offered media address cannot be used: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    return leg;
   }
 
   // --- the voice menu ---
@@ -793,6 +793,11 @@ export class SipServer {
   private publishSetup(): void {
     this.o.status.set({ callsInSetup: this.pending.size });
   }
+}
+
+/** What the engine needs of the negotiated media to code a leg. */
+function codecOf(m: RemoteMedia): Pick<MediaLegOptions, 'codec' | 'payloadType' | 'ptime' | 'dtmfPayloadType'> {
+  return { codec: m.codec, payloadType: m.payloadType, ptime: m.ptime, dtmfPayloadType: m.dtmfPayloadType };
 }
 
 function dialogKey(callId: string, localTag: string): string {

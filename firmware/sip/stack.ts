@@ -67,9 +67,10 @@ export class SipTransport {
       s.on('message', (buf: Buffer, rinfo: { address: string; port: number }) => {
         if (accepted) return;
         dropped.note(`udp:${rinfo.address}:${rinfo.port}`, buf);
-        const req = splitRequest(buf);
+        // The same datagram the first listener judged: reuse its reading.
+        const req = wire?.raw;
         if (!req) return;
-        const why = checkRequest(req) ?? { status: 400, reason: 'the message could not be parsed' };
+        const why = wire?.verdict ?? { status: 400, reason: 'the message could not be parsed' };
         const host = opts.publicAddress;
         const text = statelessResponse(req, why.status, why.status === 400 ? 'Bad Request' : 'Not Implemented', `399 ${host} "${why.reason}"`, crypto.randomUUID().slice(0, 8));
         if (text) s.send(Buffer.from(text, 'latin1'), rinfo.port, rinfo.address);
