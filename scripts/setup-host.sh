@@ -10,6 +10,7 @@ packages=(
   build-essential  # the media engine: C compiler and make for the addon and its C tests
   python3          # node-gyp
   espeak-ng        # the spoken prompts, generated at build time (scripts/prompts.mjs)
+  chromium         # headless browser of the web page tests (driven by playwright-core)
   baresip-core     # baresip: a third-party SIP phone in test/integration/baresip.test.ts (g711, ausine, aubridge, sndfile modules)
 )
 

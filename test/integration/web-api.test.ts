@@ -196,7 +196,7 @@ test('a room added on the page is joinable at once; the live view and API show t
   await web.api('PUT', '/api/extensions/401', { password: 'desk-401', displayName: 'Reception' });
   const form = await web.post('/rooms', { id: '30', pin: '3030', duration: '45' });
   assert.is(form.status, 303, form.text);
-  const events = readEvents(web, (e) => e.data.conferences?.length > 0 || (typeof e.data.live === 'string' && e.data.live.includes('Reception')));
+  const events = readEvents(web, (e) => typeof e.data.live === 'string' && e.data.live.includes('Reception'));
   const p = await phone('401', 'desk-401');
   const call = await p.dial('*400*30*3030');
   assert.is(call.status, 200);
@@ -350,7 +350,8 @@ test('status: health, LEDs, version and uptime', async () => {
   assert.equal([s.ready, s.sip, s.database, s.media], [true, 'ok', 'ok', 'ok']);
   assert.equal(s.leds.power, { kind: 'on' });
   assert.equal(s.leds.sip, { kind: 'on' }, 'extensions are registered');
-  assert.equal(s.leds.fault, { kind: 'off' });
+  // A loaded test machine can make the media thread miss ticks (fault code 2 for a minute): the LED follows the model.
+  assert.is(s.leds.fault.kind === 'off', !s.mediaOverrun && !s.diskFull && s.database === 'ok', JSON.stringify(s));
   assert.match(s.version, /^\d+\.\d+\.\d+/);
   assert.ok(s.uptimeSeconds >= 0 && s.load.length === 3);
   const page = await web.get('/status');
