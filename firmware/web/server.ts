@@ -198,7 +198,7 @@ export class WebServer {
           allowed.push(r.method);
           continue;
         }
-        const params = m.slice(1).map((p) => decodeURIComponent(p));
+        const params = m.slice(1).map(decodePart);
         return await r.handler(rq, params);
       }
       if (allowed.length) {
@@ -209,6 +209,11 @@ export class WebServer {
       return this.page(rq, 404, pages.errorPage(404, 'There is no such page on this box.', rq.session ? this.pageContext(rq) : null));
     } catch (e) {
       if (rq && rq.path.startsWith('/api/')) return this.apiError(rq, e);
+      if (e instanceof BoxError && !res.headersSent) {
+        res.writeHead(e.httpStatus, { 'content-type': 'text/html; charset=utf-8', ...SECURITY_HEADERS });
+        res.end(pages.errorPage(e.httpStatus, e.message, null).text);
+        return;
+      }
       this.o.log.error('web request failed', { err: e, path: rq?.path });
       if (!res.headersSent) {
         const message = e instanceof StoreUnavailable ? 'The box cannot reach its database right now. Conferences go on; try again in a moment.' : 'The box could not do that. The details are in its log.';
@@ -673,6 +678,14 @@ function toBoxError(e: unknown): BoxError {
   if (e instanceof BoxError) return e;
   if (e instanceof StoreUnavailable) return new BoxError(503, 'the box cannot reach its database right now; try again in a moment', undefined, 'unavailable');
   return new BoxError(500, 'internal error; see the box log', undefined, 'internal');
+}
+
+function decodePart(p: string): string {
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    throw new BoxError(400, `"${p.slice(0, 40)}" in the address is not valid percent-encoding`, undefined, 'bad-path');
+  }
 }
 
 function parseCookies(header: string | undefined): Record<string, string> {

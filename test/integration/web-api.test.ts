@@ -1,10 +1,11 @@
 // The web page's JSON API and forms over real HTTP against the built bundle with its embedded
 // MariaDB: first use, login, CSRF, every endpoint with good and bad input, and what a phone sees.
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startBox, type RunningBox } from '../support/box.ts';
-import { Phone, type Call } from '../support/phone.ts';
+import { Phone } from '../support/phone.ts';
 import { readEvents, WebClient } from '../support/web.ts';
 
 const ADMIN_PASSWORD = 'office-manager-2026';
@@ -134,6 +135,24 @@ test('a form without the CSRF token gets 403 and changes nothing; so does an API
   errorOf(api, 403, null, /X-CSRF-Token/);
   const rooms = (await web.api('GET', '/api/rooms')).json as Array<{ id: number }>;
   assert.not.ok(rooms.some((x) => x.id === 150), 'room 150 was not added');
+});
+
+test('hostile requests get a clear 4xx and the box keeps serving', async () => {
+  errorOf(await web.api('GET', '/api/rooms/%E0%A4%A'), 400, null, /percent-encoding/);
+  assert.is((await web.get('/extensions/%zz')).status, 400);
+  assert.is((await web.get('/assets/../../etc/passwd')).status, 404);
+  assert.is((await web.get('/assets/app.js%00')).status, 404);
+  const long = await fetch(base() + '/rooms?' + 'x'.repeat(20_000)).catch(() => null);
+  assert.ok(long === null || long.status >= 400 || long.status === 303, 'an oversized request line is refused');
+  const raw = await new Promise<string>((resolve) => {
+    const s = connect(box.httpPort, '127.0.0.1', () => s.end('GARBAGE / HTTP/9.9\r\n\r\n'));
+    let text = '';
+    s.on('data', (c: Buffer) => (text += c));
+    s.on('close', () => resolve(text));
+    s.on('error', () => resolve(text));
+  });
+  assert.match(raw, /^HTTP\/1\.1 400/);
+  assert.is((await web.api('GET', '/api/status')).status, 200, 'still serving');
 });
 
 test('every API endpoint answers 401 without a session or token', async () => {
