@@ -17,6 +17,7 @@ import { Registrar } from './sip/registrar.ts';
 import { SipServer } from './sip/server.ts';
 import { Status } from './status.ts';
 import { connectStore } from './store/index.ts';
+import { Systemd } from './systemd.ts';
 
 const RESTART_BACKOFF_MS = [1000, 2000, 5000, 10000, 30000];
 /** How long a missed media tick keeps the fault LED on. */
@@ -31,6 +32,8 @@ export async function runBox(config: Config, log: Logger): Promise<() => Promise
   mkdirSync(config.dataDir, { recursive: true });
   const status = new Status();
   const clock = systemClock;
+  // Before any child process starts: it takes systemd's variables out of the environment.
+  const systemd = new Systemd({ log, status });
   const publicAddress = config.publicAddress ?? detectPublicAddress(config.bind);
 
   // The LEDs read the status model from the start, so that power blinks while the rest comes up.
@@ -131,6 +134,8 @@ export async function runBox(config: Config, log: Logger): Promise<() => Promise
     status.set({ sip: 'ok', ready: true });
     log.info('sip ready', { port: config.sipPort, bind: config.bind, publicAddress, transports: ['udp', 'tcp'] });
     log.info('confbox ready');
+    systemd.ready(() => engine.stats().ticks);
+    cleanups.push(() => systemd.stopping());
     return stopAll;
   } catch (e) {
     await stopAll();
