@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeEngine } from './media/index.ts';
 import { loadPrompts } from './media/prompts.ts';
-import { createLedDriver, GpioUnavailable, LedController, MockLedDriver, resolveBoard } from './hw/index.ts';
+import { createLedDriver, describePattern, GpioUnavailable, LedController, MockLedDriver, resolveBoard } from './hw/index.ts';
 import { Voice } from './media/voice.ts';
 import { detectPublicAddress } from './net.ts';
 import { RoomService } from './rooms.ts';
@@ -40,13 +40,13 @@ export async function runBox(config: Config, log: Logger): Promise<() => Promise
   const board = resolveBoard(config.board ?? undefined);
   let driver;
   try {
-    driver = createLedDriver(board, { clock });
+    driver = createLedDriver(board, { clock, onChange: (c) => log.debug('led', { led: c.led, on: c.on, at: c.at }) });
   } catch (e) {
     if (!(e instanceof GpioUnavailable)) throw e;
     log.error('status LEDs unavailable on this board; running without them', { board: board.name, err: e });
     driver = new MockLedDriver();
   }
-  const leds = new LedController(driver, clock);
+  const leds = new LedController(driver, clock, { onPattern: (led, p) => log.debug('led pattern', { led, pattern: p, shows: describePattern(p) }) });
   leds.start(status);
   log.info('board ready', { board: board.name, audio: board.audio ? 'profile' : 'none' });
 
