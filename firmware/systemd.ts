@@ -55,6 +55,8 @@ export class Systemd {
   private lastTicks: number | null = null;
   private stalled = false;
   private closed = false;
+  /** READY=1 was sent: until then the status says "starting", whatever the model says. */
+  private announced = false;
   private readonly onStatus = () => this.publishStatus();
 
   /** Reads and removes systemd's variables: construct it before any child process is started. */
@@ -94,6 +96,7 @@ export class Systemd {
    */
   ready(ticks: () => number): void {
     if (!this.socket || this.closed) return;
+    this.announced = true;
     this.notify(`READY=1\nSTATUS=${this.summary()}`);
     if (this.watchdogIntervalMs === null || this.ticks) return;
     this.ticks = ticks;
@@ -166,7 +169,9 @@ export class Systemd {
   }
 
   private summary(): string {
-    return this.status ? describeStatus(this.status.get()) : 'running';
+    if (!this.status) return this.announced ? 'running' : 'starting';
+    const s = this.status.get();
+    return describeStatus(this.announced ? s : { ...s, ready: false });
   }
 
   private notify(message: string): void {

@@ -1,10 +1,8 @@
 // systemd's notify protocol (firmware/systemd.ts): what is sent when, the watchdog fed only while the
 // media engine ticks, soft failure outside systemd; and the addon's sdNotify against a real socket.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeClock } from '../../firmware/clock.ts';
@@ -12,14 +10,10 @@ import { createLogger } from '../../firmware/log.ts';
 import { findAddon, loadAddon } from '../../firmware/media/native-engine.ts';
 import { Status } from '../../firmware/status.ts';
 import { Systemd, describeStatus } from '../../firmware/systemd.ts';
+import { notifySocket } from '../support/systemd.ts';
 
-const LISTENER = new URL('../support/notify-listener.py', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'confbox-systemd-'));
-const listeners: ChildProcess[] = [];
-test.after(() => {
-  for (const l of listeners) l.kill();
-  rmSync(tmp, { recursive: true, force: true });
-});
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A notifier with a fake clock, a recording transport and a captured log. */
 function notifier(env: NodeJS.ProcessEnv, o: { fail?: () => boolean; status?: Status } = {}) {
@@ -68,6 +62,7 @@ test('STATUS= follows the status model, READY=1 once every subsystem is up, STOP
   status.set({ callsInSetup: 0 });
   assert.equal(n.sent.slice(1), ['STATUS=starting (database ok, media starting, sip starting)'], 'only a changed text is sent');
   status.set({ media: 'ok', sip: 'ok', ready: true, trustedPeers: 1 });
+  assert.is(n.sent.at(-1), 'STATUS=starting (database ok, media ok, sip ok)', 'not "ready" before READY=1');
   n.systemd.ready(() => 0);
   assert.is(n.sent.at(-1), 'READY=1\nSTATUS=ready; 0 conferences, 0 registered phones, 1 trusted peer');
   status.set({ database: 'down', activeConferences: 2 });
@@ -169,46 +164,19 @@ test('describeStatus: faults first, then what the box is doing', () => {
 
 // --- the addon's sdNotify against a socket of our own ---
 
-interface Datagram {
-  pid: number;
-  message: string;
-}
-
-/** Starts test/support/notify-listener.py on an address; resolves once it is bound. */
-async function listen(address: string): Promise<{ next(): Promise<Datagram> }> {
-  const p = spawn('python3', [LISTENER, address], { stdio: ['ignore', 'pipe', 'inherit'] });
-  listeners.push(p);
-  const queue: Datagram[] = [];
-  const waiting: Array<(d: Datagram) => void> = [];
-  let bound: () => void;
-  const ready = new Promise<void>((resolve) => (bound = resolve));
-  createInterface({ input: p.stdout! }).on('line', (line) => {
-    const rec = JSON.parse(line);
-    if (rec.listening) return bound();
-    const w = waiting.shift();
-    if (w) w(rec);
-    else queue.push(rec);
-  });
-  await ready;
-  return {
-    next: () => {
-      const d = queue.shift();
-      return d ? Promise.resolve(d) : new Promise((resolve) => waiting.push(resolve));
-    },
-  };
-}
-
 test('sdNotify sends to a socket path and to an abstract name, from this process', async () => {
   assert.ok(findAddon(), 'the media engine addon is built (node build.mjs)');
   const addon = loadAddon();
   const path = join(tmp, 'notify.sock');
   const abstract = `@confbox-test-${process.pid}-${Date.now()}`;
-  const onPath = await listen(path);
-  const onAbstract = await listen(abstract);
+  const onPath = await notifySocket(path);
+  const onAbstract = await notifySocket(abstract);
   addon.sdNotify(path, 'READY=1\nSTATUS=ready');
   addon.sdNotify(abstract, 'WATCHDOG=1');
-  const a = await onPath.next();
-  const b = await onAbstract.next();
+  const a = await onPath.waitFor(() => true);
+  const b = await onAbstract.waitFor(() => true);
+  onPath.close();
+  onAbstract.close();
   assert.equal([a.message, a.pid], ['READY=1\nSTATUS=ready', process.pid], 'the kernel names this process as the sender');
   assert.equal([b.message, b.pid], ['WATCHDOG=1', process.pid]);
 });
@@ -234,11 +202,12 @@ test('sdNotify names what is wrong: a missing socket, a bad address or message',
 
 test('the notifier with the real addon: READY=1 reaches the socket; a socket nobody listens on is logged once', async () => {
   const path = join(tmp, 'box.sock');
-  const listener = await listen(path);
+  const listener = await notifySocket(path);
   const logs: Array<Record<string, unknown>> = [];
   const log = createLogger('debug', {}, (line) => logs.push(JSON.parse(line)));
   new Systemd({ log, env: { NOTIFY_SOCKET: path } }).ready(() => 1);
-  const got = await listener.next();
+  const got = await listener.waitFor(() => true);
+  listener.close();
   assert.equal([got.message, got.pid], ['READY=1\nSTATUS=running', process.pid]);
 
   const gone = new Systemd({ log, env: { NOTIFY_SOCKET: join(tmp, 'gone.sock') } });
