@@ -47,7 +47,7 @@ export class Systemd {
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly status: StatusFeed | undefined;
-  private send: SendNotification | null;
+  private readonly send: SendNotification | null;
   private failing = false;
   private lastStatus = '';
   private timer: Timer | null = null;
@@ -102,12 +102,6 @@ export class Systemd {
     this.ticks = ticks;
     this.lastTicks = this.readTicks();
     this.arm();
-  }
-
-  /** A STATUS= line for `systemctl status`. */
-  statusText(text: string): void {
-    if (!this.socket || this.closed) return;
-    this.notify(`STATUS=${oneLine(text)}`);
   }
 
   /** The box is shutting down: STOPPING=1; the watchdog and the status stop being followed. */
@@ -219,10 +213,6 @@ function addonSend(log: Logger): SendNotification {
     }
     send(socket, message);
   };
-}
-
-function oneLine(text: string): string {
-  return text.replace(/[\r\n]+/g, ' ').slice(0, 400);
 }
 
 function plural(n: number, one: string, many = `${one}s`): string {

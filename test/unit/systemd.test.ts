@@ -37,7 +37,6 @@ test('outside systemd (no NOTIFY_SOCKET) nothing is sent and nothing is complain
   assert.is(n.systemd.socket, null);
   assert.is(n.systemd.watchdogIntervalMs, null);
   n.systemd.ready(() => 1);
-  n.systemd.statusText('hello');
   n.clock.advance(60_000);
   n.systemd.stopping();
   assert.equal(n.sent, []);
@@ -212,7 +211,6 @@ test('the notifier with the real addon: READY=1 reaches the socket; a socket nob
 
   const gone = new Systemd({ log, env: { NOTIFY_SOCKET: join(tmp, 'gone.sock') } });
   gone.ready(() => 1);
-  gone.statusText('still here');
   gone.stopping();
   const warnings = logs.filter((l) => l.level === 'warn');
   assert.is(warnings.length, 1, JSON.stringify(warnings));
