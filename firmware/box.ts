@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeEngine } from './media/index.ts';
 import { loadPrompts } from './media/prompts.ts';
-import { createLedDriver, GpioUnavailable, LedController, MockLedDriver, resolveBoard } from './hw/index.ts';
+import { createLedDriver, describePattern, GpioUnavailable, LedController, MockLedDriver, resolveBoard } from './hw/index.ts';
 import { Voice } from './media/voice.ts';
 import { detectPublicAddress } from './net.ts';
 import { RoomService } from './rooms.ts';
@@ -21,6 +21,7 @@ import { connectStore } from './store/index.ts';
 import { AdminAuth } from './web/auth.ts';
 import { Operations } from './web/operations.ts';
 import { WebServer } from './web/server.ts';
+import { Systemd } from './systemd.ts';
 
 const RESTART_BACKOFF_MS = [1000, 2000, 5000, 10000, 30000];
 /** How long a missed media tick keeps the fault LED on. */
@@ -36,19 +37,21 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
   const tls = readTls(config);
   const status = new Status();
   const clock = systemClock;
+  // Before any child process starts: it takes systemd's variables out of the environment.
+  const systemd = new Systemd({ log, status });
   const publicAddress = config.publicAddress ?? detectPublicAddress(config.bind);
 
   // The LEDs read the status model from the start, so that power blinks while the rest comes up.
   const board = resolveBoard(config.board ?? undefined);
   let driver;
   try {
-    driver = createLedDriver(board, { clock });
+    driver = createLedDriver(board, { clock, onChange: (c) => log.debug('led', { led: c.led, on: c.on, at: c.at }) });
   } catch (e) {
     if (!(e instanceof GpioUnavailable)) throw e;
     log.error('status LEDs unavailable on this board; running without them', { board: board.name, err: e });
     driver = new MockLedDriver();
   }
-  const leds = new LedController(driver, clock);
+  const leds = new LedController(driver, clock, { onPattern: (led, p) => log.debug('led pattern', { led, pattern: p, shows: describePattern(p) }) });
   leds.start(status);
   log.info('board ready', { board: board.name, audio: board.audio ? 'profile' : 'none' });
 
@@ -151,6 +154,8 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     log.info('web page ready', { port: web.port, url: `${config.tlsCert ? 'https' : 'http'}://${publicAddress}:${web.port}/` });
     status.set({ sip: 'ok', ready: true });
     log.info('confbox ready');
+    systemd.ready(() => engine.stats().ticks);
+    cleanups.push(() => systemd.stopping());
     return stopAll;
   } catch (e) {
     await stopAll();

@@ -7,8 +7,9 @@ packages=(
   mariadb-client
   sip-tester       # SIPp: the phones of the integration tests and benchmarks
   iproute2
+  systemd          # systemd-analyze, systemd-sysusers, systemd-tmpfiles: the tests check board/rootfs with them
   build-essential  # the media engine: C compiler and make for the addon and its C tests
-  python3          # node-gyp
+  python3          # node-gyp; systemd's side of the supervision tests (test/support/*.py)
   espeak-ng        # the spoken prompts, generated at build time (scripts/prompts.mjs)
   chromium         # headless browser of the web page tests (driven by playwright-core)
   baresip-core     # baresip: a third-party SIP phone in test/integration/baresip.test.ts (g711, ausine, aubridge, sndfile modules)

@@ -22,8 +22,12 @@ export class LedController {
   private source: LedStatusSource | null = null;
   private readonly onChange = () => this.show(ledPatterns(this.source!.get()));
 
-  /** Does nothing until `start`. */
-  constructor(private readonly driver: LedDriver, private readonly clock: Clock) {}
+  /** Does nothing until `start`. `onPattern` hears each LED's new pattern as it starts (for the log). */
+  constructor(
+    private readonly driver: LedDriver,
+    private readonly clock: Clock,
+    private readonly options: { onPattern?: (led: LedName, pattern: LedPattern) => void } = {},
+  ) {}
 
   start(source: LedStatusSource): void {
     if (this.source) throw new Error('LedController already started');
@@ -41,6 +45,7 @@ export class LedController {
       if (p?.timer) this.clock.clearTimeout(p.timer);
       const player: Player = { pattern, step: 0, timer: null };
       this.players.set(led, player);
+      this.options.onPattern?.(led, pattern);
       this.play(led, player);
     }
   }

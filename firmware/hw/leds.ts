@@ -19,21 +19,29 @@ export interface LedChange {
 
 /** The mock board: records every change with its time, for tests and the status page. */
 export class MockLedDriver implements LedDriver {
+  /** The most recent changes, oldest first (at most MockLedDriver.KEEP: a box may blink for weeks). */
   readonly changes: LedChange[] = [];
+  static readonly KEEP = 10_000;
   private levels: Record<LedName, boolean> = { power: false, sip: false, conference: false, fault: false };
   private closed = false;
 
-  /** `now` stamps each change; pass the controller's clock so tests see fake time. */
-  constructor(private readonly now: () => number = Date.now) {}
+  /**
+   * `now` stamps each change; pass the controller's clock so tests see fake time. `onChange` hears each
+   * change as it is recorded (the box logs them, so that a test of the running bundle sees the board).
+   */
+  constructor(private readonly now: () => number = Date.now, private readonly onChange?: (change: LedChange) => void) {}
 
-  static withClock(clock: Pick<Clock, 'now'>): MockLedDriver {
-    return new MockLedDriver(() => clock.now());
+  static withClock(clock: Pick<Clock, 'now'>, onChange?: (change: LedChange) => void): MockLedDriver {
+    return new MockLedDriver(() => clock.now(), onChange);
   }
 
   set(led: LedName, on: boolean): void {
     if (this.closed || this.levels[led] === on) return;
     this.levels[led] = on;
-    this.changes.push({ led, on, at: this.now() });
+    const change = { led, on, at: this.now() };
+    this.changes.push(change);
+    if (this.changes.length > MockLedDriver.KEEP) this.changes.splice(0, this.changes.length - MockLedDriver.KEEP);
+    this.onChange?.(change);
   }
 
   /** What each LED shows now. */
@@ -124,8 +132,14 @@ export class RpioLedDriver implements LedDriver {
   }
 }
 
-/** The driver a profile asks for: the mock board is chosen explicitly, never by rpio's fallback. */
-export function createLedDriver(profile: BoardProfile, options: { clock?: Pick<Clock, 'now'>; loadRpio?: () => RpioModule } = {}): LedDriver {
-  if (profile.name === 'mock') return options.clock ? MockLedDriver.withClock(options.clock) : new MockLedDriver();
+/**
+ * The driver a profile asks for: the mock board is chosen explicitly, never by rpio's fallback.
+ * `onChange` hears every change the mock board records (real LEDs are not reported).
+ */
+export function createLedDriver(
+  profile: BoardProfile,
+  options: { clock?: Pick<Clock, 'now'>; loadRpio?: () => RpioModule; onChange?: (change: LedChange) => void } = {},
+): LedDriver {
+  if (profile.name === 'mock') return new MockLedDriver(options.clock ? () => options.clock!.now() : Date.now, options.onChange);
   return new RpioLedDriver(profile, options.loadRpio ? { load: options.loadRpio } : {});
 }

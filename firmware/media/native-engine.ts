@@ -72,12 +72,14 @@ export interface ConfboxEngineAddon {
   /** Up to POLL_MAX queued events, oldest first. */
   poll(handle: EngineHandle): AddonEvent[];
   readonly POLL_MAX: number;
+  /** One datagram of systemd's notify protocol to "/path" or "@abstract" (binding/notify.c); used by firmware/systemd.ts. */
+  sdNotify(socket: string, message: string): void;
 }
 
 const ADDON_FILE = 'confbox_engine.node';
 const ADDON_FUNCTIONS = [
   'create', 'destroy', 'openLeg', 'connectLeg', 'closeLeg', 'join', 'leave', 'setMuted', 'addSound', 'play', 'stop',
-  'stats', 'legStats', 'poll',
+  'stats', 'legStats', 'poll', 'sdNotify',
 ] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -146,6 +146,32 @@ test('stop() darkens every LED, cancels the blinking and stops following the sta
   assert.is(b.leds.changes.length, n);
 });
 
+test('the mock board reports each change it records and the controller each new pattern, for the log', () => {
+  const clock = new FakeClock();
+  const t0 = clock.now();
+  const heard: string[] = [];
+  const leds = createLedDriver(loadProfile('mock'), { clock, onChange: (c) => heard.push(`${c.led} ${c.on ? 'on' : 'off'} @${c.at - t0}`) });
+  const patterns: string[] = [];
+  const controller = new LedController(leds, clock, { onPattern: (led, p) => patterns.push(`${led} ${describePattern(p)}`) });
+  const status = new Status();
+  controller.start(status);
+  clock.advance(500);
+  status.set({ ready: true });
+  status.set({ registeredExtensions: 1 });
+  status.set({ registeredExtensions: 2 });
+  assert.equal(patterns, ['power blink 500/500 ms', 'sip off', 'conference off', 'fault off', 'power on', 'sip on'], 'an unchanged pattern is not repeated');
+  assert.equal(heard, ['power on @0', 'power off @500', 'power on @500', 'sip on @500']);
+  assert.equal(heard.length, (leds as MockLedDriver).changes.length, 'every recorded change is reported');
+  controller.stop();
+});
+
+test('the mock board keeps the most recent changes only: a box may blink for weeks', () => {
+  const leds = new MockLedDriver();
+  for (let i = 0; i < MockLedDriver.KEEP + 10; i++) leds.set('fault', i % 2 === 0);
+  assert.is(leds.changes.length, MockLedDriver.KEEP);
+  assert.is(leds.changes.at(-1)!.on, (MockLedDriver.KEEP + 9) % 2 === 0);
+});
+
 test('led test lights each LED alone, in turn', async () => {
   const clock = new FakeClock();
   const t0 = clock.now();

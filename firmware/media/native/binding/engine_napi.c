@@ -8,6 +8,7 @@
 #include <node_api.h>
 
 #include "../src/engine.h"
+#include "notify.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -726,6 +727,7 @@ NAPI_MODULE_INIT() {
         {"addSound", js_add_sound}, {"play", js_play},
         {"stop", js_stop},          {"stats", js_stats},
         {"legStats", js_leg_stats}, {"poll", js_poll},
+        {"sdNotify", confbox_sd_notify},
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         napi_value f;

@@ -1104,6 +1104,8 @@ int engine_create(const engine_config *cfg, engine **out) {
         rc = -rc;
         goto fail;
     }
+    /* Shown by top -H and ps -L; a supervisor or a test can find the media thread by it. */
+    pthread_setname_np(e->thread, ENGINE_THREAD_NAME);
     *out = e;
     return 0;
 fail:

@@ -108,6 +108,9 @@ typedef struct {
     uint16_t local_port;
 } engine_leg_stats;
 
+/** The media thread's name (at most 15 characters), as top -H and ps -L show it. */
+#define ENGINE_THREAD_NAME "confbox-media"
+
 /** Starts an engine and its thread; *out receives it. */
 int engine_create(const engine_config *cfg, engine **out);
 /** Stops the thread, closes every leg and frees everything. */

@@ -9,6 +9,7 @@
 #include "tone.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -137,6 +138,28 @@ static double level_db(const phone *p, double f, double amp, double seconds) {
     return 10 * log10(pw / (amp * amp / 4) + 1e-20);
 }
 
+/* Whether a thread of this process carries the name (/proc/self/task/<tid>/comm). */
+static int thread_named(const char *name) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return 0;
+    int found = 0;
+    struct dirent *de;
+    while (!found && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        char path[300], comm[32] = {0};
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (fgets(comm, sizeof comm, f)) {
+            comm[strcspn(comm, "\n")] = 0;
+            found = strcmp(comm, name) == 0;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return found;
+}
+
 int main(void) {
     engine_config cfg = {0};
     cfg.bind_address = "127.0.0.1";
@@ -146,6 +169,7 @@ int main(void) {
     engine *e = NULL;
     int rc = engine_create(&cfg, &e);
     if (!check(rc == 0, "engine starts (%d)", rc)) return check_done();
+    check(thread_named(ENGINE_THREAD_NAME), "the media thread is named %s", ENGINE_THREAD_NAME);
 
     phone ph[3] = {{0}};
     engine_codec codecs[3] = {ENGINE_CODEC_PCMU, ENGINE_CODEC_PCMA, ENGINE_CODEC_G722};
