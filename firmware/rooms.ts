@@ -250,11 +250,29 @@ export class RoomService {
     this.status.set({ database: up ? 'ok' : 'down' });
   }
 
+  /**
+   * Writes a room's live row. Writes of one room go one after another and each writes the room's
+   * state when it runs: a join's row can never land after the leave that followed it.
+   */
   private publishLive(c: Conference): void {
     if (c.roomDeleted || !this.dbUp) return;
-    const n = this.conferences.get(c.key) ? c.participants.size : 0;
-    this.store.live.set(c.roomId, n, n ? new Date(c.startedAt) : null).catch(() => undefined);
+    const id = c.roomId;
+    if (this.liveQueued.has(id)) return;
+    this.liveQueued.add(id);
+    const run = (this.liveWrites.get(id) ?? Promise.resolve()).then(async () => {
+      this.liveQueued.delete(id);
+      const now = this.conferences.inRoom(id);
+      const n = now ? now.participants.size : 0;
+      await this.store.live.set(id, n, now && n ? new Date(now.startedAt) : null).catch(() => undefined);
+    });
+    this.liveWrites.set(id, run);
+    void run.then(() => {
+      if (this.liveWrites.get(id) === run) this.liveWrites.delete(id);
+    });
   }
+
+  private liveWrites = new Map<number, Promise<void>>();
+  private liveQueued = new Set<number>();
 
   private record(action: CallLogEntry['action'], caller: string | null, source: string, room: number | null, status: number, reason: string): void {
     const entry: CallLogEntry = { at: new Date(this.clock.now()), action, caller, source, room, status, reason };
