@@ -9,6 +9,7 @@ packages=(
   iproute2
   build-essential  # the media engine: C compiler and make for the addon and its C tests
   python3          # node-gyp
+  libasound2-dev   # ALSA headers for the media engine's local leg (the box's own sound card); libasound2 itself is loaded at run time
   espeak-ng        # the spoken prompts, generated at build time (scripts/prompts.mjs)
   baresip-core     # baresip: a third-party SIP phone in test/integration/baresip.test.ts (g711, ausine, aubridge, sndfile modules)
 )
