@@ -9,6 +9,7 @@ import { NativeEngine } from './media/index.ts';
 import { loadPrompts } from './media/prompts.ts';
 import { createLedDriver, GpioUnavailable, LedController, MockLedDriver, resolveBoard } from './hw/index.ts';
 import { Voice } from './media/voice.ts';
+import { LocalAudio } from './local-audio.ts';
 import { detectPublicAddress } from './net.ts';
 import { RoomService } from './rooms.ts';
 import { boxSecret } from './secrets.ts';
@@ -65,6 +66,7 @@ export async function runBox(config: Config, log: Logger): Promise<() => Promise
     cleanups.push(() => { stopping = true; });
 
     let sip: SipServer | null = null;
+    let localAudio: LocalAudio | null = null;
     const rooms = new RoomService(store, clock, log, status, {
       warning: (c) => {
         log.info('conference ends in one minute', { room: c.roomId, participants: c.participants.size });
@@ -74,7 +76,7 @@ export async function runBox(config: Config, log: Logger): Promise<() => Promise
         rooms.expired(c);
         void sip?.endConference(c);
       },
-      changed: () => undefined,
+      changed: (c) => localAudio?.conferenceChanged(c),
     });
     await rooms.start();
     cleanups.push(async () => {
@@ -130,6 +132,14 @@ export async function runBox(config: Config, log: Logger): Promise<() => Promise
     cleanups.push(() => s.stop());
     status.set({ sip: 'ok', ready: true });
     log.info('sip ready', { port: config.sipPort, bind: config.bind, publicAddress, transports: ['udp', 'tcp'] });
+
+    const local = new LocalAudio({
+      engine, rooms, status, board, log: log.child({ subsystem: 'local-audio' }),
+      announce: { joined: (c) => s.participantJoined(c), left: (c) => s.participantLeft(c) },
+    });
+    localAudio = local;
+    local.start();
+    cleanups.push(() => local.stop());
     log.info('confbox ready');
     return stopAll;
   } catch (e) {
