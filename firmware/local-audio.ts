@@ -69,6 +69,7 @@ export class LocalAudio {
   private stopped = false;
   private blocked = '';
   private published = '';
+  private retriesLogged = 0;
 
   constructor(private readonly o: LocalAudioOptions) {}
 
@@ -170,6 +171,19 @@ export class LocalAudio {
 
     if (leg.state === 'ok') this.publish('ok', leg.message + (this.blocked ? `; ${this.blocked}` : ''), room);
     else if (leg.state === 'unavailable') this.publish('unavailable', leg.message, room);
+    this.logRetries(leg);
+  }
+
+  /** The engine reopens failed devices with back-off: each attempt is worth a debug line. */
+  private logRetries(leg: Leg): void {
+    if (leg.state !== 'unavailable') {
+      this.retriesLogged = 0;
+      return;
+    }
+    const st = this.o.engine.localStatus(leg.id);
+    if (st.attempts === this.retriesLogged) return;
+    this.retriesLogged = st.attempts;
+    this.o.log.debug('local audio devices tried again', { attempts: st.attempts, nextInMs: st.retryInMs, reason: st.message });
   }
 
   /** The settings' devices, else the board profile's; null when neither names one. */
@@ -244,7 +258,8 @@ export class LocalAudio {
     this.published = key;
     if (health === 'ok') this.o.log.info('local audio ready', { room, devices: reason });
     else if (health === 'off') this.o.log.info('local audio off', { reason });
-    else this.o.log.warn('local audio unavailable; the box runs without it', { room, reason });
+    // Without a room attached, a missing sound card is a fact of the board, not a fault.
+    else this.o.log[room === null ? 'info' : 'warn']('local audio unavailable; the box runs without it', { room, reason });
   }
 }
 

@@ -56,6 +56,8 @@ export interface BoxOptions {
   sipPort?: number;
   extraArgs?: string[];
   logLevel?: string;
+  /** Added to the box's environment (e.g. ALSA_CONFIG_PATH for test sound devices). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Starts the built bundle with its embedded MariaDB on loopback; resolves when it logs "confbox ready". */
@@ -70,7 +72,7 @@ export async function startBox(opts: BoxOptions = {}): Promise<RunningBox> {
     '--http-port', String(await freePort()), '--rtp-ports', `${rtpBase}-${rtpBase + 99}`, '--log-level', opts.logLevel ?? 'debug',
     ...(opts.extraArgs ?? []),
   ];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   running.add(proc);
   proc.once('exit', () => running.delete(proc));
   let out = '';
