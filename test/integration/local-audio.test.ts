@@ -152,8 +152,8 @@ test.after(async () => {
   for (const s of senders) s.stop();
   for (const c of calls) if (!c.ended && !c.received('BYE')) await c.bye(2000).catch(() => undefined);
   for (const p of phones) p.close();
-  speaker?.close();
   await box?.stop();
+  speaker?.close();
   if (process.env.CONFBOX_TEST_DUMP) console.log(box?.output());
   if (dataDir) removeDataDir(dataDir);
 });

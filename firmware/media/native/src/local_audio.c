@@ -25,6 +25,7 @@
 #define PERIOD_FRAMES 160  /* 10 ms */
 #define BUFFER_FRAMES 1280 /* 80 ms */
 #define IDLE_WAIT_MS  200  /* longest sleep between ticks or retries */
+#define STOP_WAIT_S   2    /* how long destroy waits for a device thread stuck in its driver */
 
 /* ---- libasound, resolved at run time ---- */
 
@@ -135,6 +136,7 @@ struct local_audio {
     pthread_t thread;
     int wakefd;
     atomic_int stop, changed, state; /* changed: a change not yet taken; state: st.state */
+    atomic_int finished; /* set by the thread and by destroy: the second one frees everything */
     ring cap, play;
     atomic_uint_fast64_t captured, played, capture_dropped, playback_dropped, xruns;
     pthread_mutex_t lock; /* st and next_try_ms */
@@ -402,6 +404,18 @@ static void wait_tick(local_audio *la, int timeout_ms) {
     }
 }
 
+/* Frees the device pair once its thread is gone. */
+static void release(local_audio *la) {
+    pthread_mutex_lock(&users_lock);
+    /* ALSA keeps its parsed configuration for the process; nobody needs it any more */
+    if (--users == 0 && !alsa_missing[0] && alsa.snd_config_update_free_global)
+        alsa.snd_config_update_free_global();
+    pthread_mutex_unlock(&users_lock);
+    pthread_mutex_destroy(&la->lock);
+    close(la->wakefd);
+    free(la);
+}
+
 static void *device_thread(void *arg) {
     local_audio *la = arg;
     pthread_once(&alsa_once, alsa_load);
@@ -460,6 +474,7 @@ static void *device_thread(void *arg) {
         }
     }
     close_devices(la);
+    if (atomic_exchange(&la->finished, 1)) release(la); /* destroy gave up waiting for it */
     return NULL;
 }
 
@@ -504,15 +519,16 @@ void local_audio_destroy(local_audio *la) {
     if (!la) return;
     atomic_store(&la->stop, 1);
     local_audio_tick(la);
-    pthread_join(la->thread, NULL);
-    pthread_mutex_lock(&users_lock);
-    /* ALSA keeps its parsed configuration for the process; nobody needs it any more */
-    if (--users == 0 && !alsa_missing[0] && alsa.snd_config_update_free_global)
-        alsa.snd_config_update_free_global();
-    pthread_mutex_unlock(&users_lock);
-    pthread_mutex_destroy(&la->lock);
-    close(la->wakefd);
-    free(la);
+    /* a driver that hangs (a dying USB card) must not hang the engine's host with it */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += STOP_WAIT_S;
+    if (pthread_timedjoin_np(la->thread, NULL, &deadline) == 0) {
+        release(la);
+        return;
+    }
+    pthread_detach(la->thread);
+    if (atomic_exchange(&la->finished, 1)) release(la); /* it finished meanwhile */
 }
 
 void local_audio_tick(local_audio *la) {

@@ -207,8 +207,10 @@ int main(void) {
              "pcm.test_speaker { type file slave.pcm { type null } file \"%s/speaker.raw\" "
              "format \"raw\" }\n"
              "pcm.test_fifo { type file slave.pcm { type null } file \"%s/dev/speaker.fifo\" "
+             "format \"raw\" }\n"
+             "pcm.test_stuck { type file slave.pcm { type null } file \"%s/stuck.fifo\" "
              "format \"raw\" }\n",
-             dir, dir, dir);
+             dir, dir, dir, dir);
     snprintf(path, sizeof path, "%s/asoundrc", dir);
     write_file(path, conf);
     setenv("ALSA_CONFIG_PATH", path, 1);
@@ -330,6 +332,19 @@ int main(void) {
     engine_close_leg(eng, lleg);
     atomic_store(&r2.stop, 1);
     pthread_join(r2.thread, NULL);
+
+    /* --- a device stuck in its driver (here: a FIFO nobody reads blocks its opening) --- */
+    snprintf(path, sizeof path, "%s/stuck.fifo", dir);
+    mkfifo(path, 0600);
+    local_audio_config stuck = {.playback = "test_stuck"};
+    check(engine_open_local_leg(eng, &stuck, &lleg) == 0, "a leg for a device that hangs opens");
+    sleep_ms(300);
+    check(status_of(lleg).state == LOCAL_AUDIO_OPENING, "its device thread is stuck opening it");
+    check(engine_close_leg(eng, lleg) == 0 && engine_get_local_status(eng, lleg, &st) == -ENOENT,
+          "closing the leg returns all the same: the engine is not held up by the driver");
+    int unblock = open(path, O_RDONLY | O_NONBLOCK); /* the stuck thread finishes and frees */
+    sleep_ms(500);
+    close(unblock);
 
     engine_close_leg(eng, pleg);
     engine_destroy(eng);
