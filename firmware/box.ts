@@ -10,6 +10,7 @@ import { NativeEngine } from './media/index.ts';
 import { loadPrompts } from './media/prompts.ts';
 import { createLedDriver, describePattern, GpioUnavailable, LedController, MockLedDriver, resolveBoard } from './hw/index.ts';
 import { Voice } from './media/voice.ts';
+import { LocalAudio } from './local-audio.ts';
 import { detectPublicAddress } from './net.ts';
 import { RoomService } from './rooms.ts';
 import { boxSecret } from './secrets.ts';
@@ -76,6 +77,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     /** Conferences or status changed: the web page's live view follows. */
     const changes = new EventEmitter<{ change: [] }>();
     status.on('change', () => changes.emit('change'));
+    let localAudio: LocalAudio | null = null;
     const rooms = new RoomService(store, clock, log, status, {
       warning: (c) => {
         log.info('conference ends in one minute', { room: c.roomId, participants: c.participants.size });
@@ -85,7 +87,10 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
         rooms.expired(c);
         void sip?.endConference(c);
       },
-      changed: () => changes.emit('change'),
+      changed: (c) => {
+        changes.emit('change');
+        localAudio?.conferenceChanged(c);
+      },
     });
     await rooms.start();
     cleanups.push(async () => {
@@ -141,9 +146,17 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     cleanups.push(() => s.stop());
     log.info('sip ready', { port: config.sipPort, bind: config.bind, publicAddress, transports: ['udp', 'tcp'] });
 
+    const local = new LocalAudio({
+      engine, rooms, status, board, log: log.child({ subsystem: 'local-audio' }),
+      announce: { joined: (c) => s.participantJoined(c), left: (c) => s.participantLeft(c) },
+    });
+    localAudio = local;
+    local.start();
+    cleanups.push(() => local.stop());
+
     const ops = new Operations({
       store, rooms, sip: s, directory, registrar, status, leds: () => leds.patterns(), version,
-      sipPort: config.sipPort, httpPort: config.httpPort, log: log.child({ subsystem: 'web' }),
+      sipPort: config.sipPort, httpPort: config.httpPort, log: log.child({ subsystem: 'web' }), localAudio: local,
     });
     const web = new WebServer({
       port: config.httpPort, bind: config.bind, tls, ops, auth: new AdminAuth(store), log: log.child({ subsystem: 'web' }),

@@ -125,6 +125,13 @@ export class RoomService {
     return conf;
   }
 
+  /** The box's own microphone and speaker join the conference in progress in a room (see Conferences.joinInProgress). */
+  joinLocal(roomId: number, who: Omit<Participant, 'joinedAt' | 'muted'>): Conference {
+    const conf = this.conferences.joinInProgress(roomId, who);
+    this.record('join', who.caller, who.source, roomId, 200, `joined (${conf.participants.size} in the room)`);
+    return conf;
+  }
+
   /**
    * A participant is gone; the last one out deletes the room. A caller whose call was never
    * answered (cancelled while the box decided) gives the place back without deleting anything.

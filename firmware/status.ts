@@ -2,6 +2,9 @@ import { EventEmitter } from 'node:events';
 
 export type Health = 'starting' | 'ok' | 'down';
 
+/** The box's own microphone and speaker: off (no room attached), ok (open), unavailable (no sound card, or it failed). */
+export type LocalAudioHealth = 'off' | 'ok' | 'unavailable';
+
 export interface StatusSnapshot {
   ready: boolean;
   sip: Health;
@@ -15,6 +18,13 @@ export interface StatusSnapshot {
   mediaOverrun: boolean;
   /** The data directory's file system is nearly full. */
   diskFull: boolean;
+  localAudio: LocalAudioHealth;
+  /** Why local audio is off or unavailable, or which devices it uses: for the status page and the logs. */
+  localAudioReason: string;
+  /** The room local audio is attached to (setting localAudioRoom), or null. */
+  localAudioRoom: number | null;
+  /** The box's microphone and speaker are a participant of that room's conference now. */
+  localAudioInConference: boolean;
   startedAt: number;
 }
 
@@ -23,7 +33,9 @@ export class Status extends EventEmitter<{ change: [StatusSnapshot] }> {
   private state: StatusSnapshot = {
     ready: false, sip: 'starting', database: 'starting', media: 'starting',
     registeredExtensions: 0, trustedPeers: 0, activeConferences: 0, callsInSetup: 0,
-    mediaOverrun: false, diskFull: false, startedAt: Date.now(),
+    mediaOverrun: false, diskFull: false,
+    localAudio: 'off', localAudioReason: 'starting', localAudioRoom: null, localAudioInConference: false,
+    startedAt: Date.now(),
   };
 
   get(): Readonly<StatusSnapshot> {

@@ -99,10 +99,22 @@ export class Conferences {
     if (!room) throw notConfigured(roomId);
     if (room.pin !== pin) throw wrongPin(roomId);
     let conf = this.byRoom.get(roomId);
-    if (conf && conf.participants.size >= conf.maxParticipants) {
-      throw new BoxError(486, `room ${roomId} is full (${conf.maxParticipants} participants)`, 'id', 'full');
-    }
+    if (conf && conf.participants.size >= conf.maxParticipants) throw full(roomId, conf.maxParticipants);
     if (!conf) conf = this.start(room);
+    conf.participants.set(who.id, { ...who, joinedAt: this.clock.now(), muted: false });
+    this.events.changed(conf);
+    return conf;
+  }
+
+  /**
+   * The box's own microphone and speaker join the conference in progress in a room (SPEC.md section 4): no PIN (a
+   * technician attached them to the room), the participant limit applies. Throws 404 when no conference runs there.
+   */
+  joinInProgress(roomId: number, who: Omit<Participant, 'joinedAt' | 'muted'>): Conference {
+    const conf = this.byRoom.get(roomId);
+    if (!conf) throw new BoxError(404, `room ${roomId} has no conference in progress`, 'id', 'not-found');
+    if (conf.participants.has(who.id)) return conf;
+    if (conf.participants.size >= conf.maxParticipants) throw full(roomId, conf.maxParticipants);
     conf.participants.set(who.id, { ...who, joinedAt: this.clock.now(), muted: false });
     this.events.changed(conf);
     return conf;
@@ -162,6 +174,10 @@ export class Conferences {
 
 function notConfigured(roomId: number): BoxError {
   return new BoxError(404, `room ${roomId} does not exist`, 'id', 'not-found');
+}
+
+function full(roomId: number, max: number): BoxError {
+  return new BoxError(486, `room ${roomId} is full (${max} participants)`, 'id', 'full');
 }
 
 function wrongPin(roomId: number): BoxError {

@@ -1,5 +1,5 @@
 import { BoxError } from '../errors.ts';
-import { PARTICIPANTS_MAX, PARTICIPANTS_MIN } from './validate.ts';
+import { PARTICIPANTS_MAX, PARTICIPANTS_MIN, ROOM_ID_MAX, ROOM_ID_MIN } from './validate.ts';
 import type { Settings } from './types.ts';
 
 type Parser<K extends keyof Settings> = (text: string) => Settings[K];
@@ -10,6 +10,18 @@ function range(name: string, min: number, max: number, unit = ''): Parser<never>
     const n = /^\d{1,9}$/.test(s) ? Number(s) : NaN;
     if (!Number.isInteger(n) || n < min || n > max) throw new BoxError(400, `${name} must be a whole number from ${min} to ${max}${unit}, not "${s.slice(0, 24)}"`, name);
     return n;
+  }) as Parser<never>;
+}
+
+/** An ALSA device name, or "" (also "board") for the board profile's device. */
+function alsaDevice(name: string): Parser<never> {
+  return ((text: string) => {
+    const s = String(text).trim();
+    if (s === '' || s.toLowerCase() === 'board') return '';
+    if (!/^[\x21-\x7e]{1,127}$/.test(s)) {
+      throw new BoxError(400, `${name} must be an ALSA device name such as plughw:1,0 (no spaces), or "board" for the board profile's, not "${s.slice(0, 24)}"`, name);
+    }
+    return s;
   }) as Parser<never>;
 }
 
@@ -46,6 +58,20 @@ export const SETTINGS: { [K in keyof Settings]: { help: string; parse: Parser<K>
     },
   },
   rtpTimeoutSeconds: { help: 'seconds without audio after which a participant is hung up', parse: range('rtpTimeoutSeconds', 5, 3600, ' seconds') },
+  localAudioRoom: {
+    help: 'room whose conferences the box\'s own microphone and speaker join, like a speakerphone (off: none)',
+    parse: (text) => {
+      const s = String(text).trim().toLowerCase();
+      if (['', 'off', 'none', '0'].includes(s)) return 0;
+      const n = /^\d{1,9}$/.test(s) ? Number(s) : NaN;
+      if (!Number.isInteger(n) || n < ROOM_ID_MIN || n > ROOM_ID_MAX) {
+        throw new BoxError(400, `localAudioRoom must be a room number from ${ROOM_ID_MIN} to ${ROOM_ID_MAX}, or off, not "${s.slice(0, 24)}"`, 'localAudioRoom');
+      }
+      return n;
+    },
+  },
+  localAudioCapture: { help: 'ALSA device of the box\'s microphone (board: the board profile\'s)', parse: alsaDevice('localAudioCapture') },
+  localAudioPlayback: { help: 'ALSA device of the box\'s speaker (board: the board profile\'s)', parse: alsaDevice('localAudioPlayback') },
 };
 
 export function isSettingName(name: string): name is keyof Settings {

@@ -29,6 +29,12 @@ export interface Settings {
   rtpTimeoutSeconds: number;
   /** For phones behind NAT: send RTP back to where it comes from instead of the SDP's address. */
   symmetricRtp: boolean;
+  /** The room whose conferences the box's own microphone and speaker take part in (SPEC.md section 4); 0: none. */
+  localAudioRoom: number;
+  /** ALSA device of the box's microphone; "": the board profile's. */
+  localAudioCapture: string;
+  /** ALSA device of the box's speaker; "": the board profile's. */
+  localAudioPlayback: string;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -40,6 +46,9 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   digestAlgorithms: 'SHA-256,MD5',
   rtpTimeoutSeconds: 30,
   symmetricRtp: false,
+  localAudioRoom: 0,
+  localAudioCapture: '',
+  localAudioPlayback: '',
 });
 
 /** A local user: a desk phone that registers to the box. */

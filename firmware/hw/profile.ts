@@ -14,7 +14,7 @@ export interface LedPin {
 }
 
 export interface AudioDevices {
-  /** ALSA device the room microphone is read from, e.g. "hw:1,0". */
+  /** ALSA device the room microphone is read from, e.g. "plughw:1,0" (plughw: converts to the 16 kHz mono the box uses). */
   capture: string;
   /** ALSA device the room speaker is played to. */
   playback: string;

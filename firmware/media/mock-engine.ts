@@ -8,12 +8,16 @@ import {
   EngineEventEmitter,
   validateConferenceKey,
   validateLegOptions,
+  validateLocalDevices,
   validatePlayOptions,
   validatePlayTarget,
   validateRemote,
   validateSound,
   type EventArgs,
   type LegStats,
+  type LocalAudioState,
+  type LocalAudioStatus,
+  type LocalDevices,
   type MediaEngine,
   type MediaEngineEvents,
   type MediaEngineStats,
@@ -24,7 +28,7 @@ import {
 } from './native-engine.ts';
 
 type Method = 'openLeg' | 'connectLeg' | 'joinConference' | 'leaveConference' | 'setMuted' | 'closeLeg' | 'addSound' |
-  'play' | 'stop' | 'stats' | 'legStats' | 'close';
+  'play' | 'stop' | 'stats' | 'legStats' | 'close' | 'openLocalLeg' | 'localStatus';
 
 /** One call as it was made (arguments as given, before any check). */
 export type MockCall = { [M in Method]: { method: M; args: Parameters<MediaEngine[M]> } }[Method];
@@ -37,6 +41,8 @@ export interface MockLeg {
   muted: boolean;
   /** What the leg is playing, until stopped, replaced or `finishPlayback`. */
   playing: MockPlayback | null;
+  /** A local leg's devices and the state `setLocalState` gave them ("opening" at first); null for RTP legs. */
+  local: { devices: LocalDevices; status: LocalAudioStatus } | null;
 }
 
 export interface MockPlayback {
@@ -123,14 +129,50 @@ export class MockEngine implements MediaEngine {
       throw new EngineError(`no free RTP port pair in ${this.#ports.min}-${this.#ports.max}`, 'EADDRINUSE');
     }
     const leg = this.#nextLeg++;
-    this.legs.set(leg, { localPort: port, options: opts, remote: null, conference: null, muted: false, playing: null });
+    this.legs.set(leg, { localPort: port, options: opts, remote: null, conference: null, muted: false, playing: null, local: null });
     return { leg, localPort: port };
+  }
+
+  openLocalLeg(devices: LocalDevices): number {
+    this.calls.push({ method: 'openLocalLeg', args: [devices] });
+    this.#open();
+    const d = validateLocalDevices(devices);
+    const leg = this.#nextLeg++;
+    const status: LocalAudioStatus = {
+      state: 'opening', error: 0, message: 'opening the devices', attempts: 0, retryInMs: 0, captureChannels: 0, playbackChannels: 0,
+      captured: 0, played: 0, captureDropped: 0, playbackDropped: 0, xruns: 0,
+    };
+    this.legs.set(leg, {
+      localPort: 0, options: { codec: 'G722', payloadType: 9, ptime: 20, dtmfPayloadType: null }, remote: null, conference: null,
+      muted: false, playing: null, local: { devices: d, status },
+    });
+    return leg;
+  }
+
+  localStatus(leg: number): LocalAudioStatus {
+    this.calls.push({ method: 'localStatus', args: [leg] });
+    this.#open();
+    const l = this.#leg(leg);
+    if (!l.local) throw new EngineError(`leg ${leg} is not a local leg`, 'EINVAL');
+    return { ...l.local.status };
+  }
+
+  /** Drives a local leg's devices as its device thread would: the new state and message, then `localAudio`. */
+  setLocalState(leg: number, state: LocalAudioState, message: string): void {
+    const l = this.#leg(leg);
+    if (!l.local) throw new Error(`leg ${leg} is not a local leg`);
+    const s = l.local.status;
+    if (state === 'unavailable') s.attempts++;
+    else if (state === 'ok') s.attempts = 0;
+    l.local.status = { ...s, state, message, error: state === 'ok' ? 0 : state === 'unavailable' ? -19 : 0 };
+    this.emit('localAudio', leg, state);
   }
 
   connectLeg(leg: number, address: string, port: number, opts: MediaLegOptions): void {
     this.calls.push({ method: 'connectLeg', args: [leg, address, port, opts] });
     this.#open();
     const l = this.#leg(leg);
+    if (l.local) throw new EngineError(`leg ${leg} is a local leg: it has no RTP to connect`, 'EINVAL');
     const remote = validateRemote(address, port);
     validateLegOptions(opts);
     l.remote = remote;

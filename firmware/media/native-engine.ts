@@ -48,6 +48,7 @@ export interface AddonLegOptions {
 }
 
 export type AddonEvent =
+  | { type: 'local'; leg: number; state: LocalAudioState }
   | { type: 'dtmf'; leg: number; digit: string }
   | { type: 'rtpTimeout'; leg: number }
   | { type: 'played'; playback: number; target: 'leg' | 'conference'; id: number }
@@ -71,6 +72,8 @@ export interface ConfboxEngineAddon {
   legStats(handle: EngineHandle, leg: number): LegStats;
   /** Up to POLL_MAX queued events, oldest first. */
   poll(handle: EngineHandle): AddonEvent[];
+  openLocalLeg(handle: EngineHandle, devices: LocalDevices): number;
+  localStatus(handle: EngineHandle, leg: number): LocalAudioStatus;
   readonly POLL_MAX: number;
   /** One datagram of systemd's notify protocol to "/path" or "@abstract" (binding/notify.c); used by firmware/systemd.ts. */
   sdNotify(socket: string, message: string): void;
@@ -79,7 +82,7 @@ export interface ConfboxEngineAddon {
 const ADDON_FILE = 'confbox_engine.node';
 const ADDON_FUNCTIONS = [
   'create', 'destroy', 'openLeg', 'connectLeg', 'closeLeg', 'join', 'leave', 'setMuted', 'addSound', 'play', 'stop',
-  'stats', 'legStats', 'poll', 'sdNotify',
+  'stats', 'legStats', 'poll', 'sdNotify', 'openLocalLeg', 'localStatus',
 ] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -164,7 +167,48 @@ export interface PlayOptions {
 
 export type SoundRate = 8000 | 16000;
 
+/**
+ * The box's own microphone and speaker (a local leg): ALSA PCM names, at least one of the two. The engine opens
+ * them at 16 kHz mono 16-bit on a thread of its own and reopens them with back-off when they fail or disappear.
+ */
+export interface LocalDevices {
+  /** The microphone's PCM, e.g. "plughw:1,0"; absent: none. */
+  capture?: string;
+  /** The speaker's PCM; absent: none. */
+  playback?: string;
+  /** Wait before the first reopen after a failure, ms [1000]; it doubles per failed attempt up to retryMaxMs [30000]. */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+}
+
+/** opening: the first attempt is under way; ok: every named device runs; unavailable: failed or lost, retried. */
+export type LocalAudioState = 'opening' | 'ok' | 'unavailable';
+
+export interface LocalAudioStatus {
+  state: LocalAudioState;
+  /** Negative errno of the last failure; 0 when ok. */
+  error: number;
+  /** The failure in words (device, step, ALSA's reason), or the devices in use. */
+  message: string;
+  /** Failed attempts since the last success. */
+  attempts: number;
+  /** While unavailable: ms to the next attempt. */
+  retryInMs: number;
+  captureChannels: number;
+  playbackChannels: number;
+  /** 20 ms frames read from the microphone and written to the speaker. */
+  captured: number;
+  played: number;
+  /** Frames dropped to keep the delay bounded when the card's clock and the engine's drift apart. */
+  captureDropped: number;
+  playbackDropped: number;
+  /** ALSA overruns and underruns recovered. */
+  xruns: number;
+}
+
 export interface MediaEngineEvents extends EngineEvents {
+  /** A local leg's sound card changed state (or failed differently); localStatus() tells the rest. */
+  localAudio(leg: number, state: LocalAudioState): void;
   /** A playback finished by itself (not when stopped or replaced). */
   played(playback: number, target: PlayTarget): void;
   /** The media thread missed lateTicks 20 ms ticks since the last report (at most one report a second). */
@@ -262,6 +306,10 @@ export interface MediaEngine extends Engine {
   stop(target: PlayTarget): void;
   legStats(leg: number): LegStats;
   stats(): MediaEngineStats;
+  /** Opens a local leg (the box's own sound card); it joins conferences, is muted and hears playback like any leg. */
+  openLocalLeg(devices: LocalDevices): number;
+  /** A local leg's device state and counters. */
+  localStatus(leg: number): LocalAudioStatus;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,6 +372,23 @@ export function validateRemote(address: unknown, port: unknown): { address: stri
   if (typeof address !== 'string') throw new TypeError(`Expected the "address" option to be a string, got ${describe(address)}`);
   if (isIP(address) === 0) throw new RangeError(`Expected the "address" option to be a numeric IPv4 or IPv6 address, got ${describe(address)}`);
   return { address, port: integer(port, 'port', 0, 65535) };
+}
+
+/** Checks a local leg's devices: ALSA PCM names of printable ASCII without spaces, at least one. */
+export function validateLocalDevices(devices: unknown): LocalDevices {
+  const o = object(devices, 'devices');
+  const out: LocalDevices = {};
+  for (const k of ['capture', 'playback'] as const) {
+    const v = o[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'string') throw new TypeError(`Expected the "${k}" option to be a string, got ${describe(v)}`);
+    if (!/^[\x21-\x7e]{1,127}$/.test(v)) throw new RangeError(`Expected the "${k}" option to be an ALSA device name (1 to 127 printable characters, no spaces), got ${describe(v)}`);
+    out[k] = v;
+  }
+  if (out.capture === undefined && out.playback === undefined) throw new TypeError('Expected the "capture" or the "playback" option to name a device');
+  if (o.retryMinMs !== undefined) out.retryMinMs = integer(o.retryMinMs, 'retryMinMs', 1, 3_600_000);
+  if (o.retryMaxMs !== undefined) out.retryMaxMs = integer(o.retryMaxMs, 'retryMaxMs', 1, 3_600_000);
+  return out;
 }
 
 export function validateConferenceKey(key: unknown): string {
@@ -564,6 +629,24 @@ export class NativeEngine implements MediaEngine {
     return this.#addon.legStats(this.#handle, leg);
   }
 
+  openLocalLeg(devices: LocalDevices): number {
+    this.#open();
+    const leg = this.#addon.openLocalLeg(this.#handle, validateLocalDevices(devices));
+    this.#legs.set(leg, null);
+    return leg;
+  }
+
+  localStatus(leg: number): LocalAudioStatus {
+    this.#open();
+    this.#leg(leg);
+    try {
+      return this.#addon.localStatus(this.#handle, leg);
+    } catch (e) {
+      if (errnoOf(e) === 'EINVAL') throw new EngineError(`leg ${leg} is not a local leg`, 'EINVAL', { cause: e });
+      throw e;
+    }
+  }
+
   /** Stops the media thread and closes every leg. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -652,6 +735,9 @@ export class NativeEngine implements MediaEngine {
         }
         case 'overrun':
           this.events.emit('overrun', ev.count);
+          break;
+        case 'local':
+          if (this.#legs.has(ev.leg)) this.events.emit('localAudio', ev.leg, ev.state);
           break;
       }
     } catch (e) {

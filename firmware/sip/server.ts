@@ -490,6 +490,17 @@ export class SipServer {
     }, 600);
   }
 
+  /** A participant that is not a call (the box's own microphone and speaker) joined: the others hear the join tone. */
+  participantJoined(conf: Conference): void {
+    this.o.voice.stop({ conference: conf.key });
+    this.o.voice.tone({ conference: conf.key }, 'join-tone');
+  }
+
+  /** A participant that is not a call left: the leave tone, and waiting music for whoever is now alone. */
+  participantLeft(conf: Conference): void {
+    this.left(conf);
+  }
+
   /** One minute before the end: everyone hears it. */
   warnConference(conf: Conference): void {
     void this.o.voice.say({ conference: conf.key }, { kind: 'oneMinute' });

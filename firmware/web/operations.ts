@@ -6,6 +6,7 @@ import {
 import { BoxError } from '../errors.ts';
 import type { LedPatterns } from '../hw/patterns.ts';
 import type { Logger } from '../log.ts';
+import { LOCAL_PARTICIPANT } from '../local-audio.ts';
 import { extensionRecord, parseCidrField, peerRecord, validateExtensionPassword, validateText } from '../records.ts';
 import type { RoomService } from '../rooms.ts';
 import type { Directory } from '../sip/directory.ts';
@@ -28,6 +29,8 @@ export interface RoomRow {
 
 export interface ParticipantRow {
   id: string;
+  /** The box's own microphone and speaker rather than a call. */
+  local: boolean;
   caller: string;
   displayName: string;
   joinedAt: string;
@@ -76,6 +79,8 @@ export interface BoxParts {
   sipPort: number;
   httpPort: number;
   log: Logger;
+  /** The box's own microphone and speaker, a participant like the callers. */
+  localAudio: { setMuted(muted: boolean): boolean } | null;
 }
 
 /** Who asked, for the call log: "web" plus the address of the browser or script. */
@@ -120,7 +125,7 @@ export class Operations {
         key: c.key, roomId: c.roomId, startedAt: new Date(c.startedAt).toISOString(), endsAt: new Date(c.endsAt).toISOString(),
         secondsLeft: Math.max(0, Math.round((c.endsAt - now) / 1000)), maxParticipants: c.maxParticipants, roomDeleted: c.roomDeleted,
         participants: [...c.participants.values()].map((p) => ({
-          id: p.id, caller: p.caller, displayName: p.displayName, joinedAt: new Date(p.joinedAt).toISOString(), muted: p.muted,
+          id: p.id, local: p.id === LOCAL_PARTICIPANT.id, caller: p.caller, displayName: p.displayName, joinedAt: new Date(p.joinedAt).toISOString(), muted: p.muted,
         })),
       }));
   }
@@ -140,6 +145,10 @@ export class Operations {
   setMuted(key: string, id: string, muted: unknown, by: Actor): void {
     if (typeof muted !== 'boolean') throw new BoxError(400, 'muted must be true or false', 'muted');
     const c = this.participant(key, id);
+    if (id === LOCAL_PARTICIPANT.id) {
+      if (!this.box.localAudio?.setMuted(muted)) throw new BoxError(409, 'the room microphone is not in this conference now', 'participant', 'not-ready');
+      return;
+    }
     if (!this.box.sip.setParticipantMuted(c, id, muted)) throw new BoxError(409, `participant ${id} has no audio to mute yet`, 'participant', 'not-ready');
     this.box.log.info(muted ? 'participant muted on the web page' : 'participant unmuted on the web page', { room: c.roomId, by: by.source });
   }
@@ -147,6 +156,9 @@ export class Operations {
   removeParticipant(key: string, id: string, by: Actor): void {
     const c = this.participant(key, id);
     const p = c.participants.get(id)!;
+    if (id === LOCAL_PARTICIPANT.id) {
+      throw new BoxError(409, 'the room microphone and speaker cannot be hung up; mute them, or set localAudioRoom to another room or off', 'participant', 'local');
+    }
     if (!this.box.sip.removeParticipant(c, id)) throw new BoxError(404, `participant ${id} is not in conference ${key}`, 'participant', 'not-found');
     this.box.log.info('participant removed on the web page', { room: c.roomId, caller: p.caller, by: by.source });
   }

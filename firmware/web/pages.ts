@@ -198,7 +198,7 @@ export function conferenceCards(ctx: PageContext, conferences: ConferenceRow[]):
     <span class="since muted">joined <time datetime="${p.joinedAt}">${clock(p.joinedAt)}</time></span>
     <span class="acts">
       <form method="post" action="/live/${encodeURIComponent(c.key)}/${encodeURIComponent(p.id)}/${p.muted ? 'unmute' : 'mute'}" class="inline">${csrfField(ctx)}<button class="small">${p.muted ? 'Unmute' : 'Mute'}</button></form>
-      <form method="post" action="/live/${encodeURIComponent(c.key)}/${encodeURIComponent(p.id)}/remove" class="inline">${csrfField(ctx)}<button class="danger small">Remove</button></form>
+      ${p.local ? '' : html`<form method="post" action="/live/${encodeURIComponent(c.key)}/${encodeURIComponent(p.id)}/remove" class="inline">${csrfField(ctx)}<button class="danger small">Remove</button></form>`}
     </span>
   </li>`)}</ul>
 </section>`)}`;
@@ -269,6 +269,9 @@ const SETTING_LABELS: Partial<Record<keyof Settings, string>> = {
   digestAlgorithms: 'Digest algorithms',
   rtpTimeoutSeconds: 'Hang up after silence (seconds)',
   symmetricRtp: 'Phones behind NAT (symmetric RTP)',
+  localAudioRoom: 'Local audio room',
+  localAudioCapture: 'Box microphone (ALSA device)',
+  localAudioPlayback: 'Box speaker (ALSA device)',
 };
 
 const SETTING_CHOICES: Partial<Record<keyof Settings, Array<[string, string]>>> = {
@@ -277,7 +280,12 @@ const SETTING_CHOICES: Partial<Record<keyof Settings, Array<[string, string]>>> 
 };
 
 export function settingsPage(ctx: PageContext, settings: Settings, sipPort: number, tokens: ApiToken[], newToken: string | null): Html {
-  const value = (k: keyof Settings) => (typeof settings[k] === 'boolean' ? (settings[k] ? 'on' : 'off') : String(settings[k]));
+  const value = (k: keyof Settings) => {
+    const v = settings[k];
+    if (typeof v === 'boolean') return v ? 'on' : 'off';
+    if (k === 'localAudioRoom' && v === 0) return 'off';
+    return String(v);
+  };
   return layout('Settings', '/settings', ctx, html`
 <section class="card">
   <h2>Box settings</h2>
@@ -361,12 +369,19 @@ export function statusBody(s: StatusView): Html {
     <dt>SIP</dt><dd>${health(s.sip)} port ${s.sipPort}, ${s.registeredExtensions} registered phone${s.registeredExtensions === 1 ? '' : 's'}, ${s.trustedPeers} trusted peer${s.trustedPeers === 1 ? '' : 's'}</dd>
     <dt>Database</dt><dd>${health(s.database)}${s.database === 'down' ? ' — conferences go on; rooms cannot be changed until it is back' : ''}</dd>
     <dt>Media engine</dt><dd>${health(s.media)}${s.mediaOverrun ? html` <span class="badge warn">missed audio ticks in the last minute</span>` : ''}</dd>
+    <dt>Local audio</dt><dd>${localAudio(s)}</dd>
     <dt>Disk</dt><dd>${s.diskFull ? html`<span class="badge bad">nearly full</span>` : html`<span class="badge ok">ok</span>`}</dd>
     <dt>Conferences</dt><dd>${s.activeConferences} running${s.callsInSetup ? `, ${s.callsInSetup} call${s.callsInSetup === 1 ? '' : 's'} being set up` : ''}</dd>
     <dt>Version</dt><dd><code>${s.version}</code></dd>
     <dt>Up for</dt><dd>${duration(s.uptimeSeconds)}</dd>
     <dt>Load</dt><dd>${s.load.join(' / ')} <span class="muted">(1, 5, 15 min)</span>, ${s.memoryMb} MB memory</dd>
   </dl>`;
+}
+
+function localAudio(s: StatusView): Html {
+  if (s.localAudio === 'off') return html`<span class="badge">off</span> <span class="muted">${s.localAudioReason}</span>`;
+  if (s.localAudio === 'unavailable') return html`<span class="badge bad">unavailable</span> ${s.localAudioReason}`;
+  return html`<span class="badge ok">ok</span> room ${s.localAudioRoom ?? '—'}, ${s.localAudioInConference ? 'in the conference now' : 'joins when a conference starts'} <span class="muted">(${s.localAudioReason})</span>`;
 }
 
 export function statusPage(ctx: PageContext, s: StatusView): Html {

@@ -3,6 +3,9 @@
 // NativeEngine and MockEngine alike. Without the built addon the file declares its tests skipped.
 import { spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -183,6 +186,7 @@ function recordEvents(engine: MediaEngine): Array<{ event: keyof MediaEngineEven
   engine.events.on('rtpTimeout', (...args) => seen.push({ event: 'rtpTimeout', args }));
   engine.events.on('played', (...args) => seen.push({ event: 'played', args }));
   engine.events.on('overrun', (...args) => seen.push({ event: 'overrun', args }));
+  engine.events.on('localAudio', (...args) => seen.push({ event: 'localAudio', args }));
   return seen;
 }
 
@@ -590,6 +594,30 @@ function contract(label: string, make: (ports: { min: number; max: number }) => 
     }
   }]);
 
+  cases.push([`${label}: local legs: devices validated and named; they join conferences but have no RTP`, async () => {
+    const engine = make(portRange());
+    try {
+      throwsNaming(() => engine.openLocalLeg({}), TypeError, '"capture" or the "playback"');
+      throwsNaming(() => engine.openLocalLeg({ capture: 'hw:1, 0' }), RangeError, '"capture"');
+      throwsNaming(() => engine.openLocalLeg({ playback: 7 as unknown as string }), TypeError, '"playback"');
+      throwsNaming(() => engine.openLocalLeg({ capture: 'test_mic', retryMinMs: 0 }), RangeError, '"retryMinMs"');
+      const local = engine.openLocalLeg({ capture: 'confbox_no_such_device', retryMinMs: 60_000 });
+      const { leg } = await engine.openLeg(PCMU);
+      throwsCode(() => engine.localStatus(leg), 'EINVAL', /not a local leg/);
+      throwsCode(() => engine.localStatus(local + 1000), 'ENOENT', /not open/);
+      throwsCode(() => engine.connectLeg(local, LOOPBACK, 4000, PCMU), 'EINVAL', /./);
+      engine.joinConference(local, 'room');
+      engine.joinConference(leg, 'room');
+      engine.setMuted(local, true);
+      assert.is(engine.stats().conferences, 1);
+      assert.is(engine.stats().legs, 2);
+      engine.closeLeg(local);
+      assert.is(engine.stats().legs, 1);
+    } finally {
+      await engine.close();
+    }
+  }]);
+
   cases.push([`${label}: after close, calls fail with ERR_ENGINE_CLOSED and teardown does nothing`, async () => {
     const engine = make(portRange());
     const { leg } = await engine.openLeg(PCMU);
@@ -630,6 +658,68 @@ cases.push(['MockEngine records calls and is driven with emit', async () => {
   engine.failNextOpen = new EngineError('no free RTP port', 'EADDRINUSE');
   await rejectsCode(engine.openLeg(PCMU), 'EADDRINUSE');
   await engine.openLeg(PCMU);
+}]);
+
+// ALSA without a sound card: the file plugin over the null device plays a tone file as the microphone.
+const alsaDir = mkdtempSync(join(tmpdir(), 'confbox-alsa-'));
+process.on('exit', () => rmSync(alsaDir, { recursive: true, force: true }));
+const MIC_TONE = 700;
+{
+  const pcm = new Int16Array(16000 * 20);
+  for (let i = 0; i < pcm.length; i++) pcm[i] = Math.round(AMPLITUDE * Math.sin((2 * Math.PI * MIC_TONE * i) / 16000));
+  writeFileSync(join(alsaDir, 'mic.raw'), pcm);
+  writeFileSync(join(alsaDir, 'asoundrc'), [
+    `pcm.test_mic { type file slave.pcm { type null } file "/dev/null" infile "${alsaDir}/mic.raw" format "raw" }`,
+    `pcm.test_speaker { type file slave.pcm { type null } file "${alsaDir}/speaker.raw" format "raw" }`, '',
+  ].join('\n'));
+  process.env.ALSA_CONFIG_PATH = join(alsaDir, 'asoundrc');
+}
+
+cases.push(['NativeEngine: a local leg reads the microphone into a conference and reports its devices', async () => {
+  const engine = new NativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
+  const phone = await Phone.open(TONE_B);
+  const seen = recordEvents(engine);
+  try {
+    const local = engine.openLocalLeg({ capture: 'test_mic', playback: 'test_speaker' });
+    const missing = engine.openLocalLeg({ playback: 'confbox_no_such_device', retryMinMs: 100, retryMaxMs: 200 });
+    const leg = await engine.openLeg(PCMU);
+    engine.connectLeg(leg.leg, LOOPBACK, phone.port, PCMU);
+    engine.joinConference(local, 'room');
+    engine.joinConference(leg.leg, 'room');
+    phone.start(leg.localPort);
+    await waitFor('both local legs to report their devices', () => seen.filter((e) => e.event === 'localAudio').length >= 2);
+    assert.equal(seen.filter((e) => e.event === 'localAudio').map((e) => e.args).sort(), [[local, 'ok'], [missing, 'unavailable']].sort());
+    const ok = engine.localStatus(local);
+    assert.is(ok.state, 'ok');
+    assert.match(ok.message, /microphone "test_mic", speaker "test_speaker" at 16000 Hz/);
+    const bad = engine.localStatus(missing);
+    assert.is(bad.state, 'unavailable');
+    assert.match(bad.message, /playback device "confbox_no_such_device" cannot be opened/);
+    assert.ok(bad.error < 0, `errno ${bad.error}`);
+    await sleep(1200);
+    const heard = phone.recent(3200);
+    const mic = toneAmplitude(heard, MIC_TONE);
+    assert.ok(Math.abs(mic - AMPLITUDE) < AMPLITUDE / 5, `the phone hears the microphone's ${MIC_TONE} Hz (amplitude ${mic.toFixed(0)} of ${AMPLITUDE})`);
+    const st = engine.localStatus(local);
+    assert.ok(st.captured > 40 && st.played > 40, `${st.captured} frames captured, ${st.played} played`);
+    assert.ok(engine.localStatus(missing).attempts >= 2, 'the missing device is retried');
+  } finally {
+    phone.close();
+    await engine.close();
+  }
+}]);
+
+cases.push(['MockEngine: local legs are driven with setLocalState', async () => {
+  const engine = new MockEngine();
+  const seen = recordEvents(engine);
+  const leg = engine.openLocalLeg({ capture: 'plughw:1,0', playback: 'plughw:1,0' });
+  assert.is(engine.localStatus(leg).state, 'opening');
+  engine.setLocalState(leg, 'unavailable', 'capture device "plughw:1,0" lost');
+  assert.equal(seen, [{ event: 'localAudio', args: [leg, 'unavailable'] }]);
+  assert.is(engine.localStatus(leg).attempts, 1);
+  engine.setLocalState(leg, 'ok', 'back');
+  assert.equal(engine.localStatus(leg), { ...engine.localStatus(leg), state: 'ok', attempts: 0, message: 'back' });
+  assert.equal(engine.legs.get(leg)?.local?.devices, { capture: 'plughw:1,0', playback: 'plughw:1,0' });
 }]);
 
 if (addonPath === null) {

@@ -11,6 +11,7 @@
         "src/g711.c",
         "src/g722.c",
         "src/jitter.c",
+        "src/local_audio.c",
         "src/mixer.c",
         "src/resample.c",
         "src/rtp.c",
@@ -25,7 +26,7 @@
         "Debug": {"cflags!": ["-O0"], "cflags": ["-O0", "-g"]},
       },
       "ldflags": ["-pthread"],
-      "libraries": ["-lm"],
+      "libraries": ["-lm", "-ldl"],
       "conditions": [
         ["OS=='mac'", {
           "xcode_settings": {

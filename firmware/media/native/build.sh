@@ -55,7 +55,7 @@ tests=""
 for t in "$here"/test/test_*.c; do
     name=$(basename "$t" .c)
     # shellcheck disable=SC2086
-    $cc $flags "$t" "$out/libconfbox_media.a" -lm -o "$out/$name"
+    $cc $flags "$t" "$out/libconfbox_media.a" -lm -ldl -o "$out/$name"
     tests="$tests $name"
 done
 [ "$mode" = cross ] && { echo "cross-compiled with $cc into $out"; exit 0; }

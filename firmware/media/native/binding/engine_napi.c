@@ -673,6 +673,73 @@ static napi_value js_leg_stats(napi_env env, napi_callback_info info) {
     return out;
 }
 
+/* ---- local legs: the box's own microphone and speaker ---- */
+
+static const char *local_state_name(int state) {
+    switch (state) {
+    case LOCAL_AUDIO_OK:
+        return "ok";
+    case LOCAL_AUDIO_UNAVAILABLE:
+        return "unavailable";
+    default:
+        return "opening";
+    }
+}
+
+/* openLocalLeg(handle, {capture?, playback?, retryMinMs?, retryMaxMs?}) -> leg */
+static napi_value js_open_local_leg(napi_env env, napi_callback_info info) {
+    napi_value argv[2], p, out;
+    handle *h = args(env, info, 2, argv);
+    if (!h || get_object(env, argv[1], "devices") != 0) return NULL;
+    char capture[LOCAL_AUDIO_NAME] = "", playback[LOCAL_AUDIO_NAME] = "";
+    local_audio_config c = {.capture = capture, .playback = playback};
+    if (get_prop(env, argv[1], "capture", &p) != 0 ||
+        (p && get_string(env, p, "devices.capture", capture, sizeof capture) != 0))
+        return NULL;
+    if (get_prop(env, argv[1], "playback", &p) != 0 ||
+        (p && get_string(env, p, "devices.playback", playback, sizeof playback) != 0))
+        return NULL;
+    if (!capture[0] && !playback[0])
+        return throw_type(env, "devices", "an object naming capture or playback"), NULL;
+    if (get_prop(env, argv[1], "retryMinMs", &p) != 0 ||
+        (p && get_uint(env, p, "devices.retryMinMs", 1, 3600000, &c.retry_min_ms) != 0))
+        return NULL;
+    if (get_prop(env, argv[1], "retryMaxMs", &p) != 0 ||
+        (p && get_uint(env, p, "devices.retryMaxMs", 1, 3600000, &c.retry_max_ms) != 0))
+        return NULL;
+    uint32_t leg;
+    int rc = engine_open_local_leg(h->e, &c, &leg);
+    if (rc) return throw_engine(env, "engine_open_local_leg", rc), NULL;
+    CHECK(env, napi_create_uint32(env, leg, &out));
+    return out;
+}
+
+/* localStatus(handle, leg) -> the local leg's device state and counters */
+static napi_value js_local_status(napi_env env, napi_callback_info info) {
+    napi_value argv[2], out;
+    handle *h = args(env, info, 2, argv);
+    uint32_t leg;
+    if (!h || get_uint(env, argv[1], "leg", 0, UINT32_MAX, &leg)) return NULL;
+    local_audio_status s;
+    int rc = engine_get_local_status(h->e, leg, &s);
+    if (rc) return throw_engine(env, "engine_get_local_status", rc), NULL;
+    CHECK(env, napi_create_object(env, &out));
+    if (set_str(env, out, "state", local_state_name(s.state), NAPI_AUTO_LENGTH) ||
+        set_num(env, out, "error", s.error) ||
+        set_str(env, out, "message", s.message, NAPI_AUTO_LENGTH) ||
+        set_num(env, out, "attempts", s.attempts) ||
+        set_num(env, out, "retryInMs", s.retry_in_ms) ||
+        set_num(env, out, "captureChannels", s.capture_channels) ||
+        set_num(env, out, "playbackChannels", s.playback_channels) ||
+        set_num(env, out, "captured", (double)s.captured) ||
+        set_num(env, out, "played", (double)s.played) ||
+        set_num(env, out, "captureDropped", (double)s.capture_dropped) ||
+        set_num(env, out, "playbackDropped", (double)s.playback_dropped) ||
+        set_num(env, out, "xruns", (double)s.xruns))
+        return throw_napi(env), NULL;
+    return out;
+}
+
 /* poll(handle) -> up to POLL_MAX events, oldest first; [] once destroyed */
 static napi_value js_poll(napi_env env, napi_callback_info info) {
     size_t argc = 1;
@@ -706,6 +773,11 @@ static napi_value js_poll(napi_env env, napi_callback_info info) {
             bad = bad || set_str(env, ev, "type", "overrun", NAPI_AUTO_LENGTH) ||
                   set_num(env, ev, "count", x->count);
             break;
+        case ENGINE_EVENT_LOCAL:
+            bad = bad || set_str(env, ev, "type", "local", NAPI_AUTO_LENGTH) ||
+                  set_num(env, ev, "leg", x->leg) ||
+                  set_str(env, ev, "state", local_state_name((int)x->count), NAPI_AUTO_LENGTH);
+            break;
         default:
             bad = bad || set_str(env, ev, "type", "unknown", NAPI_AUTO_LENGTH);
         }
@@ -728,6 +800,9 @@ NAPI_MODULE_INIT() {
         {"stop", js_stop},          {"stats", js_stats},
         {"legStats", js_leg_stats}, {"poll", js_poll},
         {"sdNotify", confbox_sd_notify},
+        /* the local leg (the box's own sound card) */
+        {"openLocalLeg", js_open_local_leg},
+        {"localStatus", js_local_status},
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         napi_value f;

@@ -91,6 +91,7 @@ typedef struct {
     uint64_t last_rx_us, next_rtcp_us;
     int timed_out;
     engine_leg_stats st;
+    local_audio *la; /* a local leg's sound card; NULL for RTP legs */
 } leg;
 
 struct engine {
@@ -290,6 +291,7 @@ static void free_leg(leg *l) {
     g722_decoder_destroy(l->dec);
     resampler_destroy(l->up);
     resampler_destroy(l->down);
+    local_audio_destroy(l->la);
     free(l);
 }
 
@@ -335,12 +337,10 @@ static int bind_pair(engine *e, leg *l) {
     return rc;
 }
 
-int engine_open_leg(engine *e, const engine_leg_options *opts, uint32_t *leg_id,
-                    uint16_t *local_port) {
-    int rc = check_options(opts);
-    if (rc) return rc;
+/* A leg with its codec state and jitter buffer, and no sockets yet. */
+static leg *new_leg(const engine_leg_options *opts) {
     leg *l = calloc(1, sizeof *l);
-    if (!l) return -ENOMEM;
+    if (!l) return NULL;
     l->rtp_fd = l->rtcp_fd = -1;
     l->o = *opts;
     l->wb = opts->codec == ENGINE_CODEC_G722;
@@ -356,12 +356,13 @@ int engine_open_leg(engine *e, const engine_leg_options *opts, uint32_t *leg_id,
     l->jb = new_jitter(l, l->wb);
     if (!l->enc || !l->dec || !l->up || !l->down || !l->jb) {
         free_leg(l);
-        return -ENOMEM;
+        return NULL;
     }
-    if ((rc = bind_pair(e, l)) != 0) {
-        free_leg(l);
-        return rc;
-    }
+    return l;
+}
+
+/* Gives the leg a slot and an id and lets the media thread see it; frees it on failure. */
+static int add_leg(engine *e, leg *l, uint32_t *leg_id) {
     pthread_mutex_lock(&e->lock);
     unsigned slot = 0;
     while (slot < e->max_legs && e->legs[slot]) slot++;
@@ -373,17 +374,60 @@ int engine_open_leg(engine *e, const engine_leg_options *opts, uint32_t *leg_id,
     if (++e->gen[slot] == 0) e->gen[slot] = 1;
     l->id = (uint32_t)e->gen[slot] << 16 | slot;
     l->st.local_port = l->port;
-    struct epoll_event ev = {.events = EPOLLIN};
-    ev.data.u64 = (uint64_t)l->id << 1;
-    epoll_ctl(e->epfd, EPOLL_CTL_ADD, l->rtp_fd, &ev);
-    ev.data.u64 = (uint64_t)l->id << 1 | 1;
-    epoll_ctl(e->epfd, EPOLL_CTL_ADD, l->rtcp_fd, &ev);
+    if (l->rtp_fd >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN};
+        ev.data.u64 = (uint64_t)l->id << 1;
+        epoll_ctl(e->epfd, EPOLL_CTL_ADD, l->rtp_fd, &ev);
+        ev.data.u64 = (uint64_t)l->id << 1 | 1;
+        epoll_ctl(e->epfd, EPOLL_CTL_ADD, l->rtcp_fd, &ev);
+    }
     e->legs[slot] = l;
     e->st.legs++;
     *leg_id = l->id;
-    if (local_port) *local_port = l->port;
     pthread_mutex_unlock(&e->lock);
     return 0;
+}
+
+int engine_open_leg(engine *e, const engine_leg_options *opts, uint32_t *leg_id,
+                    uint16_t *local_port) {
+    int rc = check_options(opts);
+    if (rc) return rc;
+    leg *l = new_leg(opts);
+    if (!l) return -ENOMEM;
+    if ((rc = bind_pair(e, l)) != 0) {
+        free_leg(l);
+        return rc;
+    }
+    uint16_t port = l->port;
+    if ((rc = add_leg(e, l, leg_id)) != 0) return rc;
+    if (local_port) *local_port = port;
+    return 0;
+}
+
+int engine_open_local_leg(engine *e, const local_audio_config *devices, uint32_t *leg_id) {
+    /* the sound card runs at 16 kHz: the leg is wideband, and never encodes or sends RTP */
+    engine_leg_options o = {.codec = ENGINE_CODEC_G722,
+                            .payload_type = ENGINE_CODEC_G722,
+                            .dtmf_payload_type = -1,
+                            .ptime_ms = 20,
+                            .rtp_timeout_ms = UINT32_MAX};
+    leg *l = new_leg(&o);
+    if (!l) return -ENOMEM;
+    int rc = local_audio_create(devices, &l->la);
+    if (rc) {
+        free_leg(l);
+        return rc;
+    }
+    return add_leg(e, l, leg_id);
+}
+
+int engine_get_local_status(engine *e, uint32_t id, local_audio_status *out) {
+    pthread_mutex_lock(&e->lock);
+    leg *l = find_leg(e, id);
+    int rc = !l ? -ENOENT : !l->la ? -EINVAL : 0;
+    if (rc == 0) local_audio_get_status(l->la, out);
+    pthread_mutex_unlock(&e->lock);
+    return rc;
 }
 
 static void conf_update_rate(engine *e, conference *c);
@@ -397,9 +441,9 @@ int engine_connect_leg(engine *e, uint32_t id, const char *address, uint16_t por
     if (opts && (rc = check_options(opts)) != 0) return rc;
     pthread_mutex_lock(&e->lock);
     leg *l = find_leg(e, id);
-    if (!l) {
+    if (!l || l->la) {
         pthread_mutex_unlock(&e->lock);
-        return -ENOENT;
+        return l ? -EINVAL : -ENOENT;
     }
     int wb = opts ? opts->codec == ENGINE_CODEC_G722 : l->wb;
     jitter *fresh = NULL;
@@ -556,8 +600,10 @@ int engine_close_leg(engine *e, uint32_t id) {
         leave_locked(e, l);
         e->legs[id & 0xFFFF] = NULL;
         e->st.legs--;
-        epoll_ctl(e->epfd, EPOLL_CTL_DEL, l->rtp_fd, NULL);
-        epoll_ctl(e->epfd, EPOLL_CTL_DEL, l->rtcp_fd, NULL);
+        if (l->rtp_fd >= 0) {
+            epoll_ctl(e->epfd, EPOLL_CTL_DEL, l->rtp_fd, NULL);
+            epoll_ctl(e->epfd, EPOLL_CTL_DEL, l->rtcp_fd, NULL);
+        }
     }
     pthread_mutex_unlock(&e->lock);
     free_leg(l); /* unreachable now: the media thread finds legs by id under the lock */
@@ -701,6 +747,10 @@ static void send_packets(engine *e, leg *l) {
 
 /* Encodes (unless pre-encoded) one tick of the leg's audio and sends what is due. */
 static void leg_output(engine *e, leg *l, const int16_t *pcm, const uint8_t *encoded) {
+    if (l->la) { /* the speaker takes the 16 kHz audio as it is */
+        if (pcm) local_audio_push(l->la, pcm);
+        return;
+    }
     uint8_t *q = l->outq + l->outq_len;
     if (encoded)
         memcpy(q, encoded, FRAME_NB);
@@ -716,7 +766,8 @@ static void leg_output(engine *e, leg *l, const int16_t *pcm, const uint8_t *enc
 
 /* Pulls the leg's next frame (leg rate) into e->in_leg; returns 1 if it should be mixed. */
 static int leg_input(engine *e, leg *l) {
-    jitter_status s = jitter_get(l->jb, e->in_leg);
+    jitter_status s = l->la ? (local_audio_pull(l->la, e->in_leg) ? JITTER_FRAME : JITTER_SILENCE)
+                            : jitter_get(l->jb, e->in_leg);
     if (s == JITTER_SILENCE || l->muted) return 0;
     if (!e->cfg.vad_level) return 1;
     int n = l->wb ? FRAME_WB : FRAME_NB;
@@ -783,7 +834,8 @@ static void conf_tick(engine *e, conference *c) {
             shared = 0;
         }
         int k = l->o.codec == ENGINE_CODEC_PCMA;
-        if (shared && l->o.codec != ENGINE_CODEC_G722) { /* G.711 is stateless: encode once */
+        if (shared && l->o.codec != ENGINE_CODEC_G722 &&
+            !l->la) { /* G.711 is stateless: encode once */
             if (!have_enc[k]) {
                 if (k)
                     g711_alaw_encode_buf(out, FRAME_NB, e->shared_enc[k]);
@@ -868,6 +920,15 @@ static void run_tick(engine *e) {
         leg *l = e->legs[i];
         if (!l) continue;
         if (l->conf < 0) solo_tick(e, l);
+        if (l->la) {
+            local_audio_tick(l->la);
+            local_audio_state state;
+            if (local_audio_take_changed(l->la, &state)) {
+                engine_event ev = {.type = ENGINE_EVENT_LOCAL, .leg = l->id, .count = state};
+                push_event(e, &ev);
+            }
+            continue;
+        }
         leg_housekeeping(e, l, start);
     }
     uint64_t took = mono_us() - start;

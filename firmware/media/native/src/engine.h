@@ -13,6 +13,8 @@
 #ifndef CONFBOX_ENGINE_H
 #define CONFBOX_ENGINE_H
 
+#include "local_audio.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,6 +71,8 @@ typedef enum {
         2,                    /**< no RTP from leg for its timeout (reported once per silence) */
     ENGINE_EVENT_PLAYED = 3,  /**< playback finished (not sent for engine_stop or replacement) */
     ENGINE_EVENT_OVERRUN = 4, /**< ticks were late: count says how many since the last report */
+    ENGINE_EVENT_LOCAL = 5,   /**< a local leg's sound card changed state: leg; count is the new
+                                   local_audio_state (engine_get_local_status tells the rest) */
 } engine_event_type;
 
 /** One event. */
@@ -122,9 +126,17 @@ int engine_open_leg(engine *e, const engine_leg_options *opts, uint32_t *leg, ui
 /** Sets where the leg's RTP goes (the SDP's address and port; RTCP to port + 1) and its media
  *  settings (opts may be NULL to keep them); also for a re-INVITE. The strict-RTP source lock
  *  is released if the host changes. Output SSRC, sequence and timestamp continue across calls.
- *  An unspecified address (0.0.0.0 or ::) puts the leg on hold: nothing is sent. */
+ *  An unspecified address (0.0.0.0 or ::) puts the leg on hold: nothing is sent. -EINVAL for a
+ *  local leg. */
 int engine_connect_leg(engine *e, uint32_t leg, const char *address, uint16_t port,
                        const engine_leg_options *opts);
+/** Opens a local leg: the box's own microphone and speaker (local_audio.h) instead of RTP. It
+ *  mixes at 16 kHz, joins conferences, is muted and hears playback like any leg, and opens its
+ *  devices on a thread of its own, reopening them with back-off when they fail or disappear
+ *  (each change of state is an ENGINE_EVENT_LOCAL). -EINVAL if neither device is named. */
+int engine_open_local_leg(engine *e, const local_audio_config *devices, uint32_t *leg);
+/** A local leg's device state and counters; -EINVAL for a leg that is not local. */
+int engine_get_local_status(engine *e, uint32_t leg, local_audio_status *out);
 /** Closes a leg (leaving its conference and stopping its playback). */
 int engine_close_leg(engine *e, uint32_t leg);
 
