@@ -12,6 +12,8 @@ export interface EmbeddedDb {
   /** mysql://<user>@localhost/confbox?socket=<socketPath>, for openStore. */
   readonly url: string;
   readonly socketPath: string;
+  /** The server's process id while this process runs it; null when attached to another's or stopped. */
+  readonly pid: number | null;
   /** Shuts the server down cleanly (SIGTERM; SIGKILL after 20 s). Resolves at once when it is not running. */
   stop(): Promise<void>;
   /** Called when the server exits without stop() having been asked; code is null when a signal ended it. */
@@ -84,6 +86,7 @@ function attached(files: ServerFiles, user: string): EmbeddedDb {
   return {
     url: urlFor(files, user),
     socketPath: files.socket,
+    pid: null,
     stop: async () => undefined,
     onExit: () => undefined,
     restart: async () => {
@@ -96,6 +99,10 @@ class EmbeddedMariaDb implements EmbeddedDb {
   readonly url: string;
   readonly socketPath: string;
   private child: ChildProcess | null = null;
+
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
   private ready = false;
   private stopping: Promise<void> | null = null;
   private restarting: Promise<void> = Promise.resolve();
