@@ -175,7 +175,8 @@ function check(value: unknown, schema: Schema, path: (string | number)[]): [(str
         if (!known.includes(k)) return [[...path, k], `unknown key (known here: ${known.join(', ')})`];
       }
       for (const k of known) {
-        if (!(k in value)) return [path.length ? path : [k], path.length ? `missing key "${k}"` : 'missing'];
+        // A missing section at the top is named by itself; deeper, the map that lacks the key is.
+        if (!(k in value)) return path.length ? [path, `missing key "${k}"`] : [[k], 'missing'];
         const p = check((value as Record<string, unknown>)[k], schema.fields[k]!, [...path, k]);
         if (p) return p;
       }
@@ -241,8 +242,10 @@ export function parseImageConfig(text: string, name = 'image.yml'): ImageConfig 
   const problem = check(value, SCHEMA, []) ?? crossCheck(value as ImageConfig);
   if (problem) {
     const [path, message] = problem;
-    const line = lineOf(doc, counter, path);
-    throw new ImageConfigError(`${name}${line === null ? '' : `:${line}`}: ${pathText(path)}: ${message}`, pathText(path), line);
+    const missingSection = path.length === 1 && message === 'missing';
+    const line = missingSection ? null : lineOf(doc, counter, path);
+    const where = path.length ? `${pathText(path)}: ` : '';
+    throw new ImageConfigError(`${name}${line === null ? '' : `:${line}`}: ${where}${message}`, pathText(path), line);
   }
   return value as ImageConfig;
 }
