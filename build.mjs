@@ -12,8 +12,20 @@ const dist = join(root, 'dist');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const target = process.argv[2] ?? 'bundle';
 
+/** The web page's stylesheet and script, minified, to be inlined into the bundle. */
+async function webAssets() {
+  const dir = join(root, 'firmware/web/assets');
+  const out = {};
+  for (const [key, file, loader] of [['js', 'app.js', 'js'], ['css', 'style.css', 'css']]) {
+    const r = await build({ entryPoints: [join(dir, file)], bundle: false, minify: true, write: false, loader: { [`.${loader}`]: loader }, target: ['chrome100', 'firefox100', 'safari15'], logLevel: 'warning' });
+    out[key] = r.outputFiles[0].text;
+  }
+  return out;
+}
+
 async function bundle() {
   mkdirSync(dist, { recursive: true });
+  const assets = await webAssets();
   await build({
     entryPoints: [join(root, 'firmware/main.ts')],
     outfile: join(dist, 'confbox.mjs'),
@@ -26,7 +38,7 @@ async function bundle() {
     logLevel: 'warning',
     // Native addons stay beside the bundle; they are copied, not inlined.
     external: ['*.node'],
-    define: { CONFBOX_VERSION: JSON.stringify(pkg.version) },
+    define: { CONFBOX_VERSION: JSON.stringify(pkg.version), CONFBOX_WEB_ASSETS: JSON.stringify(assets) },
     banner: {
       js: "#!/usr/bin/env node\nimport { createRequire as __confboxRequire } from 'node:module';\nconst require = __confboxRequire(import.meta.url);",
     },

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { systemClock } from './clock.ts';
 import type { Config } from './config.ts';
@@ -17,6 +18,9 @@ import { Registrar } from './sip/registrar.ts';
 import { SipServer } from './sip/server.ts';
 import { Status } from './status.ts';
 import { connectStore } from './store/index.ts';
+import { AdminAuth } from './web/auth.ts';
+import { Operations } from './web/operations.ts';
+import { WebServer } from './web/server.ts';
 
 const RESTART_BACKOFF_MS = [1000, 2000, 5000, 10000, 30000];
 /** How long a missed media tick keeps the fault LED on. */
@@ -27,7 +31,7 @@ const DISK_MIN_FREE_BYTES = 64 * 1024 * 1024;
 const DISK_MIN_FREE_RATIO = 0.05;
 
 /** The running box: config -> store -> conference -> media -> sip, stopped in reverse. */
-export async function runBox(config: Config, log: Logger): Promise<() => Promise<void>> {
+export async function runBox(config: Config, log: Logger, version = 'dev'): Promise<() => Promise<void>> {
   mkdirSync(config.dataDir, { recursive: true });
   const status = new Status();
   const clock = systemClock;
@@ -65,6 +69,9 @@ export async function runBox(config: Config, log: Logger): Promise<() => Promise
     cleanups.push(() => { stopping = true; });
 
     let sip: SipServer | null = null;
+    /** Conferences or status changed: the web page's live view follows. */
+    const changes = new EventEmitter<{ change: [] }>();
+    status.on('change', () => changes.emit('change'));
     const rooms = new RoomService(store, clock, log, status, {
       warning: (c) => {
         log.info('conference ends in one minute', { room: c.roomId, participants: c.participants.size });
@@ -74,7 +81,7 @@ export async function runBox(config: Config, log: Logger): Promise<() => Promise
         rooms.expired(c);
         void sip?.endConference(c);
       },
-      changed: () => undefined,
+      changed: () => changes.emit('change'),
     });
     await rooms.start();
     cleanups.push(async () => {
@@ -128,8 +135,20 @@ export async function runBox(config: Config, log: Logger): Promise<() => Promise
     await sip.start();
     const s = sip;
     cleanups.push(() => s.stop());
-    status.set({ sip: 'ok', ready: true });
     log.info('sip ready', { port: config.sipPort, bind: config.bind, publicAddress, transports: ['udp', 'tcp'] });
+
+    const ops = new Operations({
+      store, rooms, sip: s, directory, registrar, status, leds: () => leds.patterns(), version,
+      sipPort: config.sipPort, httpPort: config.httpPort, log: log.child({ subsystem: 'web' }),
+    });
+    const web = new WebServer({
+      port: config.httpPort, bind: config.bind, ops, auth: new AdminAuth(store), log: log.child({ subsystem: 'web' }),
+      onChange: (listener) => changes.on('change', listener),
+    });
+    await web.start();
+    cleanups.push(() => web.stop());
+    log.info('web page ready', { port: web.port, url: `http://${publicAddress}:${web.port}/` });
+    status.set({ sip: 'ok', ready: true });
     log.info('confbox ready');
     return stopAll;
   } catch (e) {

@@ -5,9 +5,9 @@ import {
 } from './conference/index.ts';
 import { BoxError } from './errors.ts';
 import type { Logger } from './log.ts';
-import { ha1 } from './sip/digest.ts';
-import { parseCidr } from './sip/netmatch.ts';
+import { extensionRecord, parseCidrField, peerRecord, validateExtensionPassword, validateText } from './records.ts';
 import { connectStore, type Store } from './store/index.ts';
+import { hashPassword, validateNewPassword } from './web/auth.ts';
 
 export const CLI_USAGE = `Technician commands (same --db / --data-dir as the box):
   confbox room add ID --pin PIN [--duration MIN] [--creator EXT] [--max-participants N]
@@ -21,11 +21,12 @@ export const CLI_USAGE = `Technician commands (same --db / --data-dir as the box
   confbox peer delete ADDRESS-OR-CIDR
   confbox settings get [NAME] [--json]
   confbox settings set NAME VALUE
+  confbox admin set-password [--password PASSWORD]   (else read from standard input)
 Settings: ${Object.keys(SETTINGS).join(', ')}`;
 
 type Out = (line: string) => void;
 
-export const CLI_GROUPS = new Set(['room', 'extension', 'peer', 'settings']);
+export const CLI_GROUPS = new Set(['room', 'extension', 'peer', 'settings', 'admin']);
 
 /** Runs one technician command; throws BoxError (a message naming what was wrong) on bad input. */
 export async function runCli(config: Config, words: string[], extra: Map<string, string | true>, log: Logger, out: Out): Promise<void> {
@@ -67,23 +68,6 @@ function table(out: Out, rows: string[][]): void {
   for (const r of rows) out(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
 }
 
-function validatePassword(p: string | undefined): string {
-  if (p === undefined || p.length === 0) throw new BoxError(400, 'a password is required (--password)', 'password');
-  if (p.length > 128 || /[\x00-\x1f\x7f]/.test(p)) throw new BoxError(400, 'password must be 1 to 128 printable characters', 'password');
-  return p;
-}
-
-function validateName(n: string | undefined): string {
-  const s = (n ?? '').trim();
-  if (s.length > 128 || /[\x00-\x1f\x7f]/.test(s)) throw new BoxError(400, 'display name must be at most 128 printable characters', 'name');
-  return s;
-}
-
-/** The HA1 hashes a phone's digest is checked against; the password itself is not stored. */
-export function extensionRecord(number: string, password: string, displayName: string, realm: string): Extension {
-  return { number, displayName, realm, ha1Md5: ha1('MD5', number, realm, password), ha1Sha256: ha1('SHA-256', number, realm, password) };
-}
-
 const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
   async 'room add'(ctx) {
     const room = roomFromInput(
@@ -115,7 +99,7 @@ const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
   async 'extension add'(ctx) {
     const number = parseExtensionNumber(arg(ctx, 0, 'extension number'));
     const settings = await ctx.store.settings.get();
-    const ext = extensionRecord(number, validatePassword(ctx.opt('password')), validateName(ctx.opt('name')), settings.realm);
+    const ext = extensionRecord(number, validateExtensionPassword(ctx.opt('password'), ' (--password)'), validateText(ctx.opt('name'), 'name', 'display name'), settings.realm);
     await ctx.store.extensions.put(ext);
     ctx.out(ctx.json ? JSON.stringify({ number, displayName: ext.displayName }) : `extension ${number} saved${ext.displayName ? ` (${ext.displayName})` : ''}`);
   },
@@ -131,10 +115,9 @@ const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
     ctx.out(`extension ${number} deleted`);
   },
   async 'peer add'(ctx) {
-    const c = parseCidr(arg(ctx, 0, 'address or CIDR'));
-    if (!c.ok) throw new BoxError(400, c.reason, 'cidr');
-    await ctx.store.peers.put({ cidr: c.cidr, description: validateName(ctx.opt('description')) });
-    ctx.out(`trusted peer ${c.cidr} saved`);
+    const peer = peerRecord(arg(ctx, 0, 'address or CIDR'), ctx.opt('description'));
+    await ctx.store.peers.put(peer);
+    ctx.out(`trusted peer ${peer.cidr} saved`);
   },
   async 'peer list'(ctx) {
     const list = await ctx.store.peers.list();
@@ -143,10 +126,9 @@ const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
     table(ctx.out, [['CIDR', 'DESCRIPTION'], ...list.map((p) => [p.cidr, p.description])]);
   },
   async 'peer delete'(ctx) {
-    const c = parseCidr(arg(ctx, 0, 'address or CIDR'));
-    if (!c.ok) throw new BoxError(400, c.reason, 'cidr');
-    if (!(await ctx.store.peers.delete(c.cidr))) throw new BoxError(404, `trusted peer ${c.cidr} does not exist`, 'cidr');
-    ctx.out(`trusted peer ${c.cidr} deleted`);
+    const cidr = parseCidrField(arg(ctx, 0, 'address or CIDR'));
+    if (!(await ctx.store.peers.delete(cidr))) throw new BoxError(404, `trusted peer ${cidr} does not exist`, 'cidr');
+    ctx.out(`trusted peer ${cidr} deleted`);
   },
   async 'settings get'(ctx) {
     const s = await ctx.store.settings.get();
@@ -158,6 +140,11 @@ const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
     if (ctx.json) return ctx.out(JSON.stringify(s));
     table(ctx.out, (Object.keys(SETTINGS) as Array<keyof Settings>).map((k) => [k, String(s[k]), SETTINGS[k].help]));
   },
+  async 'admin set-password'(ctx) {
+    const password = validateNewPassword(ctx.opt('password') ?? (await readLine()));
+    await ctx.store.admin.setPasswordHash(await hashPassword(password));
+    ctx.out('web page admin password set');
+  },
   async 'settings set'(ctx) {
     const name = arg(ctx, 0, 'setting name');
     if (!isSettingName(name)) throw new BoxError(400, `unknown setting "${name}"; known: ${Object.keys(SETTINGS).join(', ')}`, 'name');
@@ -167,3 +154,15 @@ const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
     if (name === 'realm') ctx.out('note: extension passwords were hashed for the old realm; set each again with "confbox extension add NUMBER --password ..."');
   },
 };
+
+/** The first line of standard input (a password piped in, or typed at a terminal). */
+async function readLine(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('New web page admin password: ');
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += String(chunk);
+    if (text.includes('\n')) break;
+  }
+  process.stdin.pause();
+  return text.split(/\r?\n/)[0] ?? '';
+}

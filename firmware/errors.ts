@@ -11,14 +11,12 @@ export class BoxError extends Error {
   }
 
   get httpStatus(): number {
-    switch (this.sipStatus) {
-      case 404: return 404;
-      case 403: return this.code === 'exists' ? 409 : 403;
-      case 486: return 409;
-      case 503: return 503;
-      case 484: return 400;
-      default: return this.sipStatus >= 500 ? 500 : 400;
-    }
+    const s = this.sipStatus;
+    if (s === 484) return 400;
+    if (s === 486) return 409;
+    if (s === 403) return this.code === 'exists' ? 409 : 403;
+    if ([400, 401, 404, 405, 409, 413, 415, 429, 503].includes(s)) return s;
+    return s >= 500 ? 500 : 400;
   }
 }
 

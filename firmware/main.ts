@@ -73,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
   process.on('unhandledRejection', (e) => log.error('unexpected rejection', { err: e }));
   let stop: () => Promise<void>;
   try {
-    stop = await runBox(config, log);
+    stop = await runBox(config, log, VERSION);
   } catch (e) {
     return fail(`cannot start: ${describe(e)}`, 1);
   }

@@ -92,6 +92,28 @@ export class RoomService {
     this.record('delete', caller, source, code.room, 200, 'deleted');
   }
 
+  /** A room a technician added on the web page. */
+  async addRoom(room: Room, who: string, source: string): Promise<void> {
+    await this.write(() => this.store.rooms.insert(room));
+    this.rooms.set(room.id, room);
+    this.record('create', who, source, room.id, 200, `created on the web page for ${room.duration} minutes`);
+  }
+
+  /** A technician's delete: no PIN or creator check; people in the room stay until they hang up. */
+  async deleteRoom(id: number, who: string, source: string): Promise<void> {
+    await this.removeRoom(id);
+    this.record('delete', who, source, id, 200, 'deleted on the web page');
+  }
+
+  /** Stores the changed settings, then the running box uses them. */
+  async updateSettings(patch: Partial<Settings>): Promise<Settings> {
+    await this.write(async () => {
+      for (const [k, v] of Object.entries(patch) as Array<[keyof Settings, Settings[keyof Settings]]>) await this.store.settings.set(k, v);
+    });
+    this.settingsCache = await this.write(() => this.store.settings.get());
+    return this.settingsCache;
+  }
+
   /** A phone's join code: admits the participant or throws the rejection. */
   async join(code: Extract<FeatureCode, { kind: 'join' }>, who: Omit<Participant, 'joinedAt' | 'muted'>): Promise<Conference> {
     const room = await this.lookup(code.room);
@@ -223,7 +245,7 @@ export class RoomService {
 
   private setDb(up: boolean): void {
     if (up === this.dbUp && this.status.get().database !== 'starting') return;
-    if (up !== this.dbUp) this.log[up ? 'info' : 'error'](up ? 'database reachable again' : 'database unreachable: joins use the last-known rooms, changes get 503');
+    if (up !== this.dbUp && this.status.get().database !== 'starting') this.log[up ? 'info' : 'error'](up ? 'database reachable again' : 'database unreachable: joins use the last-known rooms, changes get 503');
     this.dbUp = up;
     this.status.set({ database: up ? 'ok' : 'down' });
   }

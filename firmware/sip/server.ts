@@ -154,6 +154,29 @@ export class SipServer {
     }
   }
 
+  /** The web page removes someone: the box hangs up that call. */
+  removeParticipant(conf: Conference, participantId: string): boolean {
+    const call = this.calls.get(participantId);
+    if (!call || call.conference !== conf) return false;
+    void this.hangUp(call, 'removed by the administrator');
+    return true;
+  }
+
+  /** The web page mutes or unmutes someone, who hears the new state as after *6. */
+  setParticipantMuted(conf: Conference, participantId: string, muted: boolean): boolean {
+    const call = this.calls.get(participantId);
+    if (!call || call.conference !== conf || call.leg === null) return false;
+    this.applyMute(call, conf, muted);
+    return true;
+  }
+
+  private applyMute(call: Call, conf: Conference, muted: boolean): void {
+    this.o.rooms.conferences.setMuted(conf.key, call.key, muted);
+    this.o.engine.setMuted(call.leg!, muted);
+    this.o.log.info(muted ? 'participant muted' : 'participant unmuted', { caller: call.caller, room: conf.roomId });
+    void this.o.voice.say({ leg: call.leg! }, { kind: 'muted', on: muted });
+  }
+
   // --- requests ---
 
   private onRequest(rq: Message, remote: Remote, wire: Wire | null): void {
@@ -599,11 +622,7 @@ export class SipServer {
     if (prev === '*' && digit === '6') {
       const p = conf.participants.get(call.key);
       if (!p) return;
-      const muted = !p.muted;
-      this.o.rooms.conferences.setMuted(conf.key, call.key, muted);
-      this.o.engine.setMuted(call.leg, muted);
-      this.o.log.info(muted ? 'participant muted' : 'participant unmuted', { caller: call.caller, room: conf.roomId });
-      void this.o.voice.say({ leg: call.leg }, { kind: 'muted', on: muted });
+      this.applyMute(call, conf, !p.muted);
     }
   }
 

@@ -3,7 +3,7 @@ import { startEmbeddedMariaDb, type EmbeddedDb } from './embedded.ts';
 import { openStore } from './mysql.ts';
 import type { Store } from './types.ts';
 
-export type { Binding, Store } from './types.ts';
+export type { ApiToken, Binding, Store } from './types.ts';
 export type { EmbeddedDb, EmbeddedDbOptions } from './embedded.ts';
 export type { StoreOptions } from './mysql.ts';
 export { startEmbeddedMariaDb } from './embedded.ts';

@@ -69,6 +69,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
     ],
   },
+  {
+    version: 2,
+    name: 'web page admin password and API tokens',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS web_admin (
+        id TINYINT NOT NULL PRIMARY KEY,
+        password_hash VARCHAR(255) NOT NULL,
+        updated_at DATETIME(3) NOT NULL
+      ) ${TABLE_OPTIONS}`,
+      `CREATE TABLE IF NOT EXISTS api_tokens (
+        id VARCHAR(16) NOT NULL PRIMARY KEY,
+        token_hash CHAR(64) NOT NULL,
+        label VARCHAR(64) NOT NULL,
+        created_at DATETIME(3) NOT NULL,
+        UNIQUE KEY api_tokens_hash (token_hash)
+      ) ${TABLE_OPTIONS}`,
+    ],
+  },
 ];
 
 const LOCK_NAME = 'confbox_migrate';

@@ -6,7 +6,7 @@ import { BoxError, StoreUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { DEFAULT_SETTINGS } from '../conference/types.ts';
 import type { CallAction, CallLogEntry, CreatedVia, Extension, Peer, Room, Settings } from '../conference/types.ts';
-import type { Binding, Store } from './types.ts';
+import type { ApiToken, Binding, Store } from './types.ts';
 import { asStoreError, isDuplicateKey, isServerGone, withDeadline } from './errors.ts';
 import { migrate } from './migrations.ts';
 
@@ -217,6 +217,7 @@ function createStore(pool: Pool, log: Logger, boxId: string): Store {
     callLog: callLogTable(db),
     live: liveTable(db, boxId),
     bindings: bindingsTable(db),
+    admin: adminTables(db),
     ping: () => db.ping(),
     close: () => db.close(),
   };
@@ -440,5 +441,30 @@ function bindingsTable(db: Db): Store['bindings'] {
     delete: async (aor, contact) => {
       await db.run('DELETE FROM bindings WHERE aor = ? AND contact = ?', [aor, contact]);
     },
+  };
+}
+
+function adminTables(db: Db): Store['admin'] {
+  const toToken = (r: RowDataPacket): ApiToken => ({ id: String(r.id), label: String(r.label), createdAt: new Date(r.created_at) });
+  return {
+    passwordHash: async () => {
+      const [row] = await db.rows('SELECT password_hash FROM web_admin WHERE id = 1');
+      return row ? String(row.password_hash) : null;
+    },
+    setPasswordHash: async (hash) => {
+      await db.run(
+        'INSERT INTO web_admin (id, password_hash, updated_at) VALUES (1, ?, UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE password_hash = VALUES(password_hash), updated_at = VALUES(updated_at)',
+        [hash],
+      );
+    },
+    tokens: async () => (await db.rows('SELECT id, label, created_at FROM api_tokens ORDER BY created_at')).map(toToken),
+    tokenByHash: async (hash) => {
+      const [row] = await db.rows('SELECT id, label, created_at FROM api_tokens WHERE token_hash = ?', [hash]);
+      return row ? toToken(row) : null;
+    },
+    addToken: async (t) => {
+      await db.run('INSERT INTO api_tokens (id, token_hash, label, created_at) VALUES (?, ?, ?, ?)', [t.id, t.hash, t.label, t.createdAt]);
+    },
+    deleteToken: async (id) => (await db.run('DELETE FROM api_tokens WHERE id = ?', [id])) > 0,
   };
 }

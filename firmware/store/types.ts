@@ -50,6 +50,17 @@ export interface Store {
     put(b: Binding): Promise<void>;
     delete(aor: string, contact: string): Promise<void>;
   };
+  /** The web page's one admin account and the API tokens made on the page. */
+  readonly admin: {
+    /** The salted slow hash of the admin password; null until it is set. */
+    passwordHash(): Promise<string | null>;
+    setPasswordHash(hash: string): Promise<void>;
+    tokens(): Promise<ApiToken[]>;
+    /** The token whose SHA-256 (hex) this is, if any. */
+    tokenByHash(hash: string): Promise<ApiToken | null>;
+    addToken(token: ApiToken & { hash: string }): Promise<void>;
+    deleteToken(id: string): Promise<boolean>;
+  };
   /** Resolves true when a trivial query is answered. Never rejects. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -63,4 +74,10 @@ export interface Binding {
   /** Where the REGISTER came from: "udp:1.2.3.4:5060". */
   source: string;
   expiresAt: Date;
+}
+
+export interface ApiToken {
+  id: string;
+  label: string;
+  createdAt: Date;
 }

@@ -39,6 +39,8 @@ export interface CliResult {
 
 export interface RunningBox {
   sipPort: number;
+  /** The web page's port (--http-port). */
+  httpPort: number;
   dataDir: string;
   proc: ChildProcess;
   /** Every line the box printed so far. */
@@ -64,10 +66,11 @@ export async function startBox(opts: BoxOptions = {}): Promise<RunningBox> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'confbox-test-'));
   if (ownDir) temporaryDirs.add(dataDir);
   const sipPort = opts.sipPort ?? (await freePort());
+  const httpPort = await freePort();
   const rtpBase = 30000 + Math.floor(Math.random() * 300) * 100;
   const args = [
     BUNDLE, '--data-dir', dataDir, '--sip-port', String(sipPort), '--bind', '127.0.0.1', '--public-address', '127.0.0.1',
-    '--http-port', String(await freePort()), '--rtp-ports', `${rtpBase}-${rtpBase + 99}`, '--log-level', opts.logLevel ?? 'debug',
+    '--http-port', String(httpPort), '--rtp-ports', `${rtpBase}-${rtpBase + 99}`, '--log-level', opts.logLevel ?? 'debug',
     ...(opts.extraArgs ?? []),
   ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -109,6 +112,7 @@ export async function startBox(opts: BoxOptions = {}): Promise<RunningBox> {
 
   const box: RunningBox = {
     sipPort,
+    httpPort,
     dataDir,
     proc,
     output: () => out,

@@ -1,0 +1,33 @@
+import type { Extension, Peer } from './conference/types.ts';
+import { BoxError } from './errors.ts';
+import { ha1 } from './sip/digest.ts';
+import { parseCidr } from './sip/netmatch.ts';
+
+/** Extensions and trusted peers as a technician enters them, checked the same way on the command line and the web page. */
+
+export function validateExtensionPassword(p: string | undefined | null, hint = ''): string {
+  if (p === undefined || p === null || p.length === 0) throw new BoxError(400, `a password is required${hint}`, 'password');
+  if (p.length > 128 || /[\x00-\x1f\x7f]/.test(p)) throw new BoxError(400, 'password must be 1 to 128 printable characters', 'password');
+  return p;
+}
+
+export function validateText(n: string | undefined | null, field: string, what: string): string {
+  const s = String(n ?? '').trim();
+  if (s.length > 128 || /[\x00-\x1f\x7f]/.test(s)) throw new BoxError(400, `${what} must be at most 128 printable characters`, field);
+  return s;
+}
+
+/** The HA1 hashes a phone's digest is checked against; the password itself is not stored. */
+export function extensionRecord(number: string, password: string, displayName: string, realm: string): Extension {
+  return { number, displayName, realm, ha1Md5: ha1('MD5', number, realm, password), ha1Sha256: ha1('SHA-256', number, realm, password) };
+}
+
+export function peerRecord(address: string, description: string | undefined | null): Peer {
+  return { cidr: parseCidrField(address), description: validateText(description, 'description', 'description') };
+}
+
+export function parseCidrField(address: string): string {
+  const c = parseCidr(String(address ?? ''));
+  if (!c.ok) throw new BoxError(400, c.reason, 'cidr');
+  return c.cidr;
+}

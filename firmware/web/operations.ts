@@ -1,0 +1,254 @@
+import { loadavg } from 'node:os';
+import {
+  isSettingName, parseExtensionNumber, parseRoomId, parseSetting, roomFromInput, SETTINGS,
+  type Conference, type RoomInput, type Settings,
+} from '../conference/index.ts';
+import { BoxError } from '../errors.ts';
+import type { LedPatterns } from '../hw/patterns.ts';
+import type { Logger } from '../log.ts';
+import { extensionRecord, parseCidrField, peerRecord, validateExtensionPassword, validateText } from '../records.ts';
+import type { RoomService } from '../rooms.ts';
+import type { Directory } from '../sip/directory.ts';
+import type { Registrar } from '../sip/registrar.ts';
+import type { SipServer } from '../sip/server.ts';
+import type { Status, StatusSnapshot } from '../status.ts';
+import type { Store } from '../store/types.ts';
+
+export interface RoomRow {
+  id: number;
+  pin: string;
+  duration: number;
+  creator: string | null;
+  maxParticipants: number | null;
+  createdAt: string;
+  createdVia: string;
+  active: boolean;
+  participants: number;
+}
+
+export interface ParticipantRow {
+  id: string;
+  caller: string;
+  displayName: string;
+  joinedAt: string;
+  muted: boolean;
+}
+
+export interface ConferenceRow {
+  key: string;
+  roomId: number;
+  startedAt: string;
+  endsAt: string;
+  secondsLeft: number;
+  maxParticipants: number;
+  roomDeleted: boolean;
+  participants: ParticipantRow[];
+}
+
+export interface ExtensionRow {
+  number: string;
+  displayName: string;
+  registered: boolean;
+  contacts: Array<{ contact: string; expires: number }>;
+  /** The password was hashed for another realm than the box's: the phone cannot log in until it is set again. */
+  realmMismatch: boolean;
+}
+
+export interface StatusView extends StatusSnapshot {
+  version: string;
+  uptimeSeconds: number;
+  load: [number, number, number];
+  memoryMb: number;
+  sipPort: number;
+  httpPort: number;
+  leds: LedPatterns;
+}
+
+export interface BoxParts {
+  store: Store;
+  rooms: RoomService;
+  sip: SipServer;
+  directory: Directory;
+  registrar: Registrar;
+  status: Status;
+  leds: () => LedPatterns;
+  version: string;
+  sipPort: number;
+  httpPort: number;
+  log: Logger;
+}
+
+/** Who asked, for the call log: "web" plus the address of the browser or script. */
+export interface Actor {
+  name: string;
+  source: string;
+}
+
+/**
+ * What the web page and the JSON API can do to the box. Both call these, with the same validation
+ * as the phone codes and the command line; every change reaches the running box at once.
+ */
+export class Operations {
+  constructor(private readonly box: BoxParts) {}
+
+  async rooms(): Promise<RoomRow[]> {
+    return (await this.box.rooms.listRooms()).map((r) => ({
+      id: r.id, pin: r.pin, duration: r.duration, creator: r.creator, maxParticipants: r.maxParticipants,
+      createdAt: r.createdAt.toISOString(), createdVia: r.createdVia, active: r.active, participants: r.participants,
+    }));
+  }
+
+  async addRoom(input: RoomInput, by: Actor): Promise<RoomRow> {
+    const room = roomFromInput(input, 'web', new Date());
+    await this.box.rooms.addRoom(room, by.name, by.source);
+    return { ...room, createdAt: room.createdAt.toISOString(), active: false, participants: 0 };
+  }
+
+  /** Resolves with how many people were in the room; they stay until they hang up. */
+  async deleteRoom(id: string | number, by: Actor): Promise<number> {
+    const roomId = parseRoomId(id);
+    const people = this.box.rooms.conferences.inRoom(roomId)?.participants.size ?? 0;
+    await this.box.rooms.deleteRoom(roomId, by.name, by.source);
+    return people;
+  }
+
+  conferences(): ConferenceRow[] {
+    const now = Date.now();
+    return this.box.rooms.conferences.list()
+      .sort((a, b) => a.roomId - b.roomId || a.startedAt - b.startedAt)
+      .map((c) => ({
+        key: c.key, roomId: c.roomId, startedAt: new Date(c.startedAt).toISOString(), endsAt: new Date(c.endsAt).toISOString(),
+        secondsLeft: Math.max(0, Math.round((c.endsAt - now) / 1000)), maxParticipants: c.maxParticipants, roomDeleted: c.roomDeleted,
+        participants: [...c.participants.values()].map((p) => ({
+          id: p.id, caller: p.caller, displayName: p.displayName, joinedAt: new Date(p.joinedAt).toISOString(), muted: p.muted,
+        })),
+      }));
+  }
+
+  private conference(key: string): Conference {
+    const c = this.box.rooms.conferences.get(String(key));
+    if (!c) throw new BoxError(404, `conference ${key} is not running`, 'key', 'not-found');
+    return c;
+  }
+
+  private participant(key: string, id: string): Conference {
+    const c = this.conference(key);
+    if (!c.participants.has(String(id))) throw new BoxError(404, `participant ${id} is not in conference ${key}`, 'participant', 'not-found');
+    return c;
+  }
+
+  setMuted(key: string, id: string, muted: unknown, by: Actor): void {
+    if (typeof muted !== 'boolean') throw new BoxError(400, 'muted must be true or false', 'muted');
+    const c = this.participant(key, id);
+    if (!this.box.sip.setParticipantMuted(c, id, muted)) throw new BoxError(409, `participant ${id} has no audio to mute yet`, 'participant', 'not-ready');
+    this.box.log.info(muted ? 'participant muted on the web page' : 'participant unmuted on the web page', { room: c.roomId, by: by.source });
+  }
+
+  removeParticipant(key: string, id: string, by: Actor): void {
+    const c = this.participant(key, id);
+    const p = c.participants.get(id)!;
+    if (!this.box.sip.removeParticipant(c, id)) throw new BoxError(404, `participant ${id} is not in conference ${key}`, 'participant', 'not-found');
+    this.box.log.info('participant removed on the web page', { room: c.roomId, caller: p.caller, by: by.source });
+  }
+
+  endConference(key: string, by: Actor): void {
+    const c = this.conference(key);
+    this.box.log.info('conference ended on the web page', { room: c.roomId, participants: c.participants.size, by: by.source });
+    void this.box.sip.endConference(c);
+  }
+
+  async extensions(): Promise<ExtensionRow[]> {
+    const realm = this.box.rooms.settings().realm;
+    return (await this.box.store.extensions.list()).map((e) => {
+      const contacts = this.box.registrar.current(e.number);
+      return { number: e.number, displayName: e.displayName, registered: contacts.length > 0, contacts, realmMismatch: e.realm !== realm };
+    });
+  }
+
+  /** Adds an extension, or edits one: an empty password on an existing extension keeps its password. */
+  async putExtension(input: { number: string; displayName?: string | null; password?: string | null }): Promise<ExtensionRow> {
+    const number = parseExtensionNumber(String(input.number ?? ''));
+    const displayName = validateText(input.displayName, 'displayName', 'display name');
+    const realm = this.box.rooms.settings().realm;
+    const existing = await this.box.store.extensions.get(number);
+    let record;
+    if (!input.password && existing) {
+      record = { ...existing, displayName };
+    } else {
+      record = extensionRecord(number, validateExtensionPassword(input.password, ' for a new extension'), displayName, realm);
+    }
+    await this.box.store.extensions.put(record);
+    await this.box.directory.refresh();
+    const contacts = this.box.registrar.current(number);
+    return { number, displayName, registered: contacts.length > 0, contacts, realmMismatch: record.realm !== realm };
+  }
+
+  async deleteExtension(number: string): Promise<void> {
+    const n = parseExtensionNumber(String(number ?? ''));
+    if (!(await this.box.store.extensions.delete(n))) throw new BoxError(404, `extension ${n} does not exist`, 'number', 'not-found');
+    await this.box.directory.refresh();
+  }
+
+  peers() {
+    return this.box.store.peers.list();
+  }
+
+  async putPeer(input: { cidr: string; description?: string | null }) {
+    const peer = peerRecord(String(input.cidr ?? ''), input.description);
+    await this.box.store.peers.put(peer);
+    await this.box.directory.refresh();
+    return peer;
+  }
+
+  async deletePeer(cidr: string): Promise<void> {
+    const c = parseCidrField(String(cidr ?? ''));
+    if (!(await this.box.store.peers.delete(c))) throw new BoxError(404, `trusted peer ${c} does not exist`, 'cidr', 'not-found');
+    await this.box.directory.refresh();
+  }
+
+  settings(): Settings {
+    return this.box.rooms.settings();
+  }
+
+  /** Every value is checked before any is stored; the first bad one is named. */
+  async updateSettings(input: Record<string, unknown>): Promise<Settings> {
+    const patch: Partial<Record<keyof Settings, unknown>> = {};
+    for (const [name, value] of Object.entries(input)) {
+      if (!isSettingName(name)) throw new BoxError(400, `unknown setting "${name}"; known: ${Object.keys(SETTINGS).join(', ')}`, name);
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw new BoxError(400, `${name} needs a value`, name);
+      patch[name] = parseSetting(name, String(value));
+    }
+    const current = this.box.rooms.settings();
+    const changed = Object.fromEntries(Object.entries(patch).filter(([k, v]) => current[k as keyof Settings] !== v)) as Partial<Settings>;
+    if (Object.keys(changed).length === 0) return current;
+    const next = await this.box.rooms.updateSettings(changed);
+    this.box.log.info('settings changed on the web page', { changed });
+    return next;
+  }
+
+  blocked() {
+    return this.box.rooms.lockout.list().map((b) => ({
+      address: b.source, since: new Date(b.since).toISOString(), until: new Date(b.until).toISOString(), failures: b.failures,
+    }));
+  }
+
+  liftBlock(address: string, by: Actor): void {
+    const a = String(address ?? '').trim();
+    if (!this.box.rooms.lockout.lift(a)) throw new BoxError(404, `address ${a.slice(0, 64)} is not blocked`, 'address', 'not-found');
+    this.box.log.info('block lifted on the web page', { address: a, by: by.source });
+  }
+
+  status(): StatusView {
+    const s = this.box.status.get();
+    return {
+      ...s,
+      version: this.box.version,
+      uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000),
+      load: loadavg().map((n) => Math.round(n * 100) / 100) as [number, number, number],
+      memoryMb: Math.round(process.memoryUsage.rss() / 1048576),
+      sipPort: this.box.sipPort,
+      httpPort: this.box.httpPort,
+      leds: this.box.leds(),
+    };
+  }
+}

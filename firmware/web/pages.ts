@@ -1,0 +1,402 @@
+import {
+  DURATION_MAX, DURATION_MIN, PARTICIPANTS_MAX, PARTICIPANTS_MIN, ROOM_ID_MAX, ROOM_ID_MIN, SETTINGS,
+  type Settings,
+} from '../conference/index.ts';
+import type { LedPattern } from '../hw/patterns.ts';
+import { LED_NAMES, type LedName } from '../hw/profile.ts';
+import type { Peer } from '../conference/types.ts';
+import type { ApiToken } from '../store/types.ts';
+import { html, type Html } from './html.ts';
+import type { ConferenceRow, ExtensionRow, RoomRow, StatusView } from './operations.ts';
+
+/** What every page needs: the session's CSRF token, a one-time notice, errors and values of a form sent back. */
+export interface PageContext {
+  csrf: string;
+  notice?: string | null;
+  errors?: Record<string, string>;
+  values?: Record<string, string>;
+  /** A form-wide error with no field (the database is away, say). */
+  formError?: string | null;
+}
+
+const NAV: Array<[string, string]> = [
+  ['/rooms', 'Rooms'],
+  ['/live', 'Live'],
+  ['/extensions', 'Extensions'],
+  ['/peers', 'Trusted peers'],
+  ['/settings', 'Settings'],
+  ['/blocked', 'Blocked'],
+  ['/status', 'Status'],
+];
+
+export function layout(title: string, path: string, ctx: PageContext | null, body: Html): Html {
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · confbox</title>
+<link rel="stylesheet" href="/assets/style.css">
+<link rel="icon" href="data:,">
+${ctx ? html`<meta name="csrf-token" content="${ctx.csrf}">` : ''}
+<script src="/assets/app.js" defer></script>
+</head>
+<body>
+<header class="top">
+  <a class="brand" href="/rooms"><span class="logo" aria-hidden="true"></span>confbox</a>
+  ${ctx ? html`<nav aria-label="Main">${NAV.map(([href, label]) => html`<a href="${href}"${path === href ? html` aria-current="page"` : ''}>${label}</a>`)}</nav>
+  <form method="post" action="/logout" class="logout">${csrfField(ctx)}<button class="link">Log out</button></form>` : ''}
+</header>
+<main>
+<h1>${title}</h1>
+${ctx?.notice ? html`<p class="notice" role="status">${ctx.notice}</p>` : ''}
+${ctx?.formError ? html`<p class="error-box" role="alert">${ctx.formError}</p>` : ''}
+${body}
+</main>
+</body>
+</html>`;
+}
+
+function csrfField(ctx: PageContext): Html {
+  return html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
+}
+
+interface FieldOptions {
+  name: string;
+  label: string;
+  type?: string;
+  value?: string;
+  required?: boolean;
+  pattern?: string;
+  min?: number;
+  max?: number;
+  inputmode?: string;
+  placeholder?: string;
+  hint?: string;
+  autocomplete?: string;
+  /** The message the browser script shows for input the rule rejects (the server's wording). */
+  invalid?: string;
+  /** A choice instead of free text: [value, label]. */
+  options?: Array<[string, string]>;
+}
+
+/** A labelled input with its hint and, when the server rejected it, the message beside it. */
+function field(ctx: PageContext | null, o: FieldOptions): Html {
+  const error = ctx?.errors?.[o.name];
+  const value = ctx?.values?.[o.name] ?? o.value ?? '';
+  const id = `f-${o.name}`;
+  if (o.options) {
+    return html`<div class="field${error ? ' has-error' : ''}">
+  <label for="${id}">${o.label}</label>
+  <select id="${id}" name="${o.name}" aria-describedby="${id}-msg"${error ? html` aria-invalid="true"` : ''}>${o.options.map(([v, label]) => html`<option value="${v}"${v === value ? html` selected` : ''}>${label}</option>`)}</select>
+  <p class="msg" id="${id}-msg"${error ? html` role="alert"` : ''}>${error ?? o.hint ?? ''}</p>
+</div>`;
+  }
+  return html`<div class="field${error ? ' has-error' : ''}">
+  <label for="${id}">${o.label}</label>
+  <input id="${id}" name="${o.name}" type="${o.type ?? 'text'}" value="${o.type === 'password' ? '' : value}"${o.required ? html` required` : ''}${o.pattern ? html` pattern="${o.pattern}"` : ''}${o.min !== undefined ? html` min="${o.min}"` : ''}${o.max !== undefined ? html` max="${o.max}"` : ''}${o.inputmode ? html` inputmode="${o.inputmode}"` : ''}${o.placeholder ? html` placeholder="${o.placeholder}"` : ''}${o.autocomplete ? html` autocomplete="${o.autocomplete}"` : ''}${o.invalid ? html` data-invalid="${o.invalid}"` : ''} aria-describedby="${id}-msg"${error ? html` aria-invalid="true"` : ''}>
+  <p class="msg" id="${id}-msg"${error ? html` role="alert"` : ''}>${error ?? o.hint ?? ''}</p>
+</div>`;
+}
+
+// --- first use and login ---
+
+export function setupPage(ctx: PageContext): Html {
+  return layout('Welcome to your conference box', '/setup', null, html`
+<section class="card narrow">
+  <p>Choose the password for the box's administrator. You will need it to manage rooms, phones and settings.</p>
+  <form method="post" action="/setup" novalidate>
+    ${csrfField(ctx)}
+    ${field(ctx, { name: 'password', label: 'New password', type: 'password', required: true, autocomplete: 'new-password', hint: 'At least 8 characters.', invalid: 'the password must have at least 8 characters' })}
+    ${field(ctx, { name: 'confirm', label: 'Repeat the password', type: 'password', required: true, autocomplete: 'new-password' })}
+    <button class="primary">Set password and continue</button>
+  </form>
+</section>`);
+}
+
+export function loginPage(ctx: PageContext): Html {
+  return layout('Log in', '/login', null, html`
+<section class="card narrow">
+  <form method="post" action="/login" novalidate>
+    ${csrfField(ctx)}
+    ${field(ctx, { name: 'password', label: 'Administrator password', type: 'password', required: true, autocomplete: 'current-password' })}
+    <button class="primary">Log in</button>
+  </form>
+</section>`);
+}
+
+// --- rooms ---
+
+const ROOM_FIELDS = {
+  id: { label: 'Room number', hint: `${ROOM_ID_MIN} to ${ROOM_ID_MAX}`, invalid: `room number must be a whole number from ${ROOM_ID_MIN} to ${ROOM_ID_MAX}` },
+  pin: { label: 'PIN', hint: '1 to 16 digits', invalid: 'PIN must be 1 to 16 digits' },
+  duration: { label: 'Duration (minutes)', hint: `${DURATION_MIN} to ${DURATION_MAX}; counted from the first caller. Empty: 60.`, invalid: `duration in minutes must be a whole number from ${DURATION_MIN} to ${DURATION_MAX}` },
+  creator: { label: 'Creator extension', hint: 'Optional. Only the creator may delete the room by phone.', invalid: 'extension number must be 1 to 32 letters, digits or . _ + -' },
+  maxParticipants: { label: 'Max participants', hint: `Optional, ${PARTICIPANTS_MIN} to ${PARTICIPANTS_MAX}; empty uses the box setting.`, invalid: `maximum participants must be a whole number from ${PARTICIPANTS_MIN} to ${PARTICIPANTS_MAX}` },
+};
+
+export function roomsPage(ctx: PageContext, rooms: RoomRow[], boxMax: number): Html {
+  return layout('Rooms', '/rooms', ctx, html`
+<section class="card">
+  <h2>Configured rooms</h2>
+  ${rooms.length === 0 ? html`<p class="empty">No rooms yet. Add one below, or dial <code>*401*room*PIN*minutes</code> from a phone.</p>` : html`
+  <div class="table-wrap"><table class="rooms" data-live="rooms">
+    <thead><tr><th>Room</th><th>PIN</th><th>Minutes</th><th>Creator</th><th>Max</th><th>Created</th><th>In use</th><th><span class="sr">Actions</span></th></tr></thead>
+    <tbody>${rooms.map((r) => html`<tr data-room="${r.id}">
+      <td class="num">${r.id}</td><td><code>${r.pin}</code></td><td class="num">${r.duration}</td><td>${r.creator ?? '—'}</td>
+      <td class="num">${r.maxParticipants ?? html`<span class="muted">${boxMax}</span>`}</td>
+      <td><time datetime="${r.createdAt}">${shortTime(r.createdAt)}</time> <span class="muted">by ${r.createdVia}</span></td>
+      <td class="in-use">${r.active ? html`<a class="badge live" href="/live">${r.participants} in call</a>` : html`<span class="muted">—</span>`}</td>
+      <td><form method="post" action="/rooms/${r.id}/delete" class="inline">${csrfField(ctx)}<button class="danger small"${r.active ? html` data-confirm="Room ${r.id} has ${r.participants} people in it. They stay connected until they hang up, but nobody new can join. Delete it?"` : ''}>Delete</button></form></td>
+    </tr>`)}</tbody>
+  </table></div>`}
+</section>
+<section class="card">
+  <h2>Add a room</h2>
+  <form method="post" action="/rooms" class="grid" novalidate data-validate>
+    ${csrfField(ctx)}
+    ${field(ctx, { name: 'id', ...ROOM_FIELDS.id, required: true, inputmode: 'numeric', pattern: '\\d{1,3}', min: ROOM_ID_MIN, max: ROOM_ID_MAX })}
+    ${field(ctx, { name: 'pin', ...ROOM_FIELDS.pin, required: true, inputmode: 'numeric', pattern: '\\d{1,16}', autocomplete: 'off' })}
+    ${field(ctx, { name: 'duration', ...ROOM_FIELDS.duration, inputmode: 'numeric', pattern: '\\d{1,4}', min: DURATION_MIN, max: DURATION_MAX, placeholder: '60' })}
+    ${field(ctx, { name: 'creator', ...ROOM_FIELDS.creator, pattern: '[0-9A-Za-z._+\\-]{1,32}' })}
+    ${field(ctx, { name: 'maxParticipants', ...ROOM_FIELDS.maxParticipants, inputmode: 'numeric', pattern: '\\d{1,2}', min: PARTICIPANTS_MIN, max: PARTICIPANTS_MAX, placeholder: String(boxMax) })}
+    <div class="actions"><button class="primary">Add room</button></div>
+  </form>
+</section>`);
+}
+
+export function confirmDeleteRoomPage(ctx: PageContext, room: RoomRow): Html {
+  return layout(`Delete room ${room.id}?`, '/rooms', ctx, html`
+<section class="card narrow">
+  <p><strong>${room.participants} ${room.participants === 1 ? 'person is' : 'people are'} in room ${room.id} now.</strong>
+  They stay connected and keep talking until they hang up, but nobody new can join, and the room number is free again at once.</p>
+  <form method="post" action="/rooms/${room.id}/delete" class="row">
+    ${csrfField(ctx)}<input type="hidden" name="confirm" value="yes">
+    <button class="danger">Delete room ${room.id}</button>
+    <a class="button" href="/rooms">Keep it</a>
+  </form>
+</section>`);
+}
+
+// --- live conferences ---
+
+export function livePage(ctx: PageContext, conferences: ConferenceRow[]): Html {
+  return layout('Live conferences', '/live', ctx, html`
+<div id="live" data-live="conferences">${conferenceCards(ctx, conferences)}</div>`);
+}
+
+export function conferenceCards(ctx: PageContext, conferences: ConferenceRow[]): Html {
+  if (conferences.length === 0) return html`<section class="card"><p class="empty">No conference is running. This page updates by itself when someone joins.</p></section>`;
+  return html`${conferences.map((c) => html`<section class="card conference" data-key="${c.key}">
+  <div class="conf-head">
+    <h2>Room ${c.roomId}${c.roomDeleted ? html` <span class="badge">room deleted</span>` : ''}</h2>
+    <p class="muted"><span data-count>${c.participants.length}</span> of ${c.maxParticipants} · <span class="time-left" data-ends="${c.endsAt}">${minutesLeft(c.secondsLeft)}</span></p>
+    <form method="post" action="/live/${encodeURIComponent(c.key)}/end" class="inline">${csrfField(ctx)}<button class="danger small" data-confirm="End the conference in room ${c.roomId} and hang up everyone?">End conference</button></form>
+  </div>
+  <ul class="people">${c.participants.map((p) => html`<li data-participant="${p.id}">
+    <span class="who"><strong>${p.displayName || p.caller}</strong>${p.displayName ? html` <span class="muted">${p.caller}</span>` : ''}${p.muted ? html` <span class="badge">muted</span>` : ''}</span>
+    <span class="since muted">joined <time datetime="${p.joinedAt}">${clock(p.joinedAt)}</time></span>
+    <span class="acts">
+      <form method="post" action="/live/${encodeURIComponent(c.key)}/${encodeURIComponent(p.id)}/${p.muted ? 'unmute' : 'mute'}" class="inline">${csrfField(ctx)}<button class="small">${p.muted ? 'Unmute' : 'Mute'}</button></form>
+      <form method="post" action="/live/${encodeURIComponent(c.key)}/${encodeURIComponent(p.id)}/remove" class="inline">${csrfField(ctx)}<button class="danger small">Remove</button></form>
+    </span>
+  </li>`)}</ul>
+</section>`)}`;
+}
+
+// --- extensions ---
+
+export function extensionsPage(ctx: PageContext, list: ExtensionRow[], editing: ExtensionRow | null): Html {
+  return layout('Extensions', '/extensions', ctx, html`
+<section class="card">
+  <h2>Desk phones</h2>
+  ${list.length === 0 ? html`<p class="empty">No extensions yet. A phone registers to the box with its number and password.</p>` : html`
+  <div class="table-wrap"><table>
+    <thead><tr><th>Number</th><th>Name</th><th>Registration</th><th><span class="sr">Actions</span></th></tr></thead>
+    <tbody>${list.map((e) => html`<tr>
+      <td><strong>${e.number}</strong></td><td>${e.displayName || html`<span class="muted">—</span>`}</td>
+      <td>${e.registered ? html`<span class="badge ok">registered</span> <span class="muted">${e.contacts.length} phone${e.contacts.length === 1 ? '' : 's'}</span>` : html`<span class="badge">not registered</span>`}
+        ${e.realmMismatch ? html`<span class="badge warn" title="Set the password again: the realm changed">password needs resetting</span>` : ''}</td>
+      <td class="acts"><a class="button small" href="/extensions/${encodeURIComponent(e.number)}">Edit</a>
+        <form method="post" action="/extensions/${encodeURIComponent(e.number)}/delete" class="inline">${csrfField(ctx)}<button class="danger small" data-confirm="Remove extension ${e.number}?">Remove</button></form></td>
+    </tr>`)}</tbody>
+  </table></div>`}
+</section>
+<section class="card">
+  <h2>${editing ? html`Edit extension ${editing.number}` : 'Add an extension'}</h2>
+  <form method="post" action="/extensions" class="grid" novalidate data-validate>
+    ${csrfField(ctx)}
+    ${editing ? html`<input type="hidden" name="number" value="${editing.number}"><input type="hidden" name="editing" value="1">` : field(ctx, { name: 'number', label: 'Number', required: true, pattern: '[0-9A-Za-z._+\\-]{1,32}', hint: 'What the phone registers as, e.g. 201.', invalid: 'extension number must be 1 to 32 letters, digits or . _ + -' })}
+    ${field(ctx, { name: 'displayName', label: 'Display name', value: editing?.displayName, hint: 'Shown in the live view.' })}
+    ${field(ctx, { name: 'password', label: editing ? 'New password' : 'Password', type: 'password', required: !editing, autocomplete: 'new-password', hint: editing ? 'Leave empty to keep the current password.' : 'The phone\'s SIP password.' })}
+    <div class="actions"><button class="primary">${editing ? 'Save' : 'Add extension'}</button>${editing ? html` <a class="button" href="/extensions">Cancel</a>` : ''}</div>
+  </form>
+</section>`);
+}
+
+// --- trusted peers ---
+
+export function peersPage(ctx: PageContext, peers: Peer[]): Html {
+  return layout('Trusted peers', '/peers', ctx, html`
+<section class="card">
+  <h2>PBXs allowed to call without a password</h2>
+  ${peers.length === 0 ? html`<p class="empty">No trusted peers. Add the address of a PBX that forwards calls to the box.</p>` : html`
+  <div class="table-wrap"><table>
+    <thead><tr><th>Address</th><th>Description</th><th><span class="sr">Actions</span></th></tr></thead>
+    <tbody>${peers.map((p) => html`<tr><td><code>${p.cidr}</code></td><td>${p.description || html`<span class="muted">—</span>`}</td>
+      <td><form method="post" action="/peers/delete" class="inline">${csrfField(ctx)}<input type="hidden" name="cidr" value="${p.cidr}"><button class="danger small" data-confirm="Stop trusting ${p.cidr}?">Remove</button></form></td></tr>`)}</tbody>
+  </table></div>`}
+</section>
+<section class="card">
+  <h2>Add a trusted peer</h2>
+  <form method="post" action="/peers" class="grid" novalidate>
+    ${csrfField(ctx)}
+    ${field(ctx, { name: 'cidr', label: 'Address or network', required: true, placeholder: '192.168.1.10 or 10.0.0.0/24' })}
+    ${field(ctx, { name: 'description', label: 'Description', placeholder: 'Office PBX' })}
+    <div class="actions"><button class="primary">Add peer</button></div>
+  </form>
+</section>`);
+}
+
+// --- settings ---
+
+const SETTING_LABELS: Partial<Record<keyof Settings, string>> = {
+  maxParticipants: 'Participants per room',
+  lockoutFailures: 'Failed attempts before blocking',
+  lockoutWindowMinutes: 'Counting window (minutes)',
+  lockoutBlockMinutes: 'Block for (minutes)',
+  realm: 'SIP realm',
+  digestAlgorithms: 'Digest algorithms',
+  rtpTimeoutSeconds: 'Hang up after silence (seconds)',
+  symmetricRtp: 'Phones behind NAT (symmetric RTP)',
+};
+
+const SETTING_CHOICES: Partial<Record<keyof Settings, Array<[string, string]>>> = {
+  digestAlgorithms: [['SHA-256,MD5', 'SHA-256, then MD5 (recommended)'], ['MD5,SHA-256', 'MD5, then SHA-256'], ['SHA-256', 'SHA-256 only'], ['MD5', 'MD5 only (old phones)']],
+  symmetricRtp: [['off', 'off'], ['on', 'on']],
+};
+
+export function settingsPage(ctx: PageContext, settings: Settings, sipPort: number, tokens: ApiToken[], newToken: string | null): Html {
+  const value = (k: keyof Settings) => (typeof settings[k] === 'boolean' ? (settings[k] ? 'on' : 'off') : String(settings[k]));
+  return layout('Settings', '/settings', ctx, html`
+<section class="card">
+  <h2>Box settings</h2>
+  <form method="post" action="/settings" class="grid" novalidate>
+    ${csrfField(ctx)}
+    ${(Object.keys(SETTINGS) as Array<keyof Settings>).map((k) => field(ctx, { name: k, label: SETTING_LABELS[k] ?? k, value: value(k), hint: SETTINGS[k].help, options: SETTING_CHOICES[k] }))}
+    <div class="field"><label>SIP port</label><p class="static"><code>${sipPort}</code></p><p class="msg">Set when the box starts (<code>--sip-port</code>).</p></div>
+    <div class="actions"><button class="primary">Save settings</button></div>
+  </form>
+</section>
+<section class="card">
+  <h2>Administrator password</h2>
+  <form method="post" action="/settings/password" class="grid" novalidate>
+    ${csrfField(ctx)}
+    ${field(ctx, { name: 'current', label: 'Current password', type: 'password', required: true, autocomplete: 'current-password' })}
+    ${field(ctx, { name: 'password', label: 'New password', type: 'password', required: true, autocomplete: 'new-password', hint: 'At least 8 characters.' })}
+    ${field(ctx, { name: 'confirm', label: 'Repeat the new password', type: 'password', required: true, autocomplete: 'new-password' })}
+    <div class="actions"><button class="primary">Change password</button></div>
+  </form>
+</section>
+<section class="card">
+  <h2>API tokens</h2>
+  <p class="muted">Scripts use <code>Authorization: Bearer TOKEN</code> with the JSON API under <code>/api/</code>.</p>
+  ${newToken ? html`<p class="notice">New token (shown only now, copy it): <code class="token">${newToken}</code></p>` : ''}
+  ${tokens.length ? html`<ul class="tokens">${tokens.map((t) => html`<li><strong>${t.label}</strong> <span class="muted">created ${shortTime(t.createdAt.toISOString())}</span>
+    <form method="post" action="/settings/tokens/${t.id}/delete" class="inline">${csrfField(ctx)}<button class="danger small" data-confirm="Revoke the token ${t.label}?">Revoke</button></form></li>`)}</ul>` : ''}
+  <form method="post" action="/settings/tokens" class="row" novalidate>
+    ${csrfField(ctx)}
+    ${field(ctx, { name: 'label', label: 'Token name', required: true, placeholder: 'monitoring script' })}
+    <button class="primary">Create token</button>
+  </form>
+</section>`);
+}
+
+// --- blocked addresses ---
+
+export function blockedPage(ctx: PageContext, blocks: Array<{ address: string; since: string; until: string; failures: number }>, limits: Settings): Html {
+  return layout('Blocked addresses', '/blocked', ctx, html`
+<section class="card">
+  <p class="muted">An address is blocked for ${limits.lockoutBlockMinutes} minutes after ${limits.lockoutFailures} wrong passwords or PINs within ${limits.lockoutWindowMinutes} minutes.</p>
+  ${blocks.length === 0 ? html`<p class="empty">No address is blocked.</p>` : html`
+  <div class="table-wrap"><table>
+    <thead><tr><th>Address</th><th>Failures</th><th>Blocked until</th><th><span class="sr">Actions</span></th></tr></thead>
+    <tbody>${blocks.map((b) => html`<tr><td><code>${b.address}</code></td><td class="num">${b.failures}</td><td><time datetime="${b.until}">${clock(b.until)}</time></td>
+      <td><form method="post" action="/blocked/lift" class="inline">${csrfField(ctx)}<input type="hidden" name="address" value="${b.address}"><button class="small">Lift block</button></form></td></tr>`)}</tbody>
+  </table></div>`}
+</section>`);
+}
+
+// --- status ---
+
+const LED_LABELS: Record<LedName, string> = { power: 'Power / ready', sip: 'SIP', conference: 'Conference', fault: 'Fault' };
+
+export function ledClass(p: LedPattern): string {
+  switch (p.kind) {
+    case 'off': return 'led off';
+    case 'on': return 'led on';
+    case 'blink': return p.onMs >= 300 ? 'led blink-slow' : 'led blink-fast';
+    case 'code': return `led code-${Math.min(3, Math.max(1, p.blinks))}`;
+  }
+}
+
+export function ledText(p: LedPattern): string {
+  switch (p.kind) {
+    case 'off': return 'off';
+    case 'on': return 'on';
+    case 'blink': return p.onMs >= 300 ? 'blinking slowly' : 'blinking fast';
+    case 'code': return `${p.blinks} flash${p.blinks === 1 ? '' : 'es'}, then a pause`;
+  }
+}
+
+function health(h: string): Html {
+  const cls = h === 'ok' ? 'ok' : h === 'down' ? 'bad' : 'warn';
+  return html`<span class="badge ${cls}">${h}</span>`;
+}
+
+export function statusBody(s: StatusView): Html {
+  return html`<div class="leds" role="list" aria-label="Status LEDs">${LED_NAMES.map((n) => html`<div class="led-box" role="listitem" data-led="${n}">
+    <span class="${ledClass(s.leds[n])}" aria-hidden="true"></span><span class="led-name">${LED_LABELS[n]}</span><span class="led-state muted">${ledText(s.leds[n])}</span></div>`)}</div>
+  <dl class="facts">
+    <dt>SIP</dt><dd>${health(s.sip)} port ${s.sipPort}, ${s.registeredExtensions} registered phone${s.registeredExtensions === 1 ? '' : 's'}, ${s.trustedPeers} trusted peer${s.trustedPeers === 1 ? '' : 's'}</dd>
+    <dt>Database</dt><dd>${health(s.database)}${s.database === 'down' ? ' — conferences go on; rooms cannot be changed until it is back' : ''}</dd>
+    <dt>Media engine</dt><dd>${health(s.media)}${s.mediaOverrun ? html` <span class="badge warn">missed audio ticks in the last minute</span>` : ''}</dd>
+    <dt>Disk</dt><dd>${s.diskFull ? html`<span class="badge bad">nearly full</span>` : html`<span class="badge ok">ok</span>`}</dd>
+    <dt>Conferences</dt><dd>${s.activeConferences} running${s.callsInSetup ? `, ${s.callsInSetup} call${s.callsInSetup === 1 ? '' : 's'} being set up` : ''}</dd>
+    <dt>Version</dt><dd><code>${s.version}</code></dd>
+    <dt>Up for</dt><dd>${duration(s.uptimeSeconds)}</dd>
+    <dt>Load</dt><dd>${s.load.join(' / ')} <span class="muted">(1, 5, 15 min)</span>, ${s.memoryMb} MB memory</dd>
+  </dl>`;
+}
+
+export function statusPage(ctx: PageContext, s: StatusView): Html {
+  return layout('Status', '/status', ctx, html`<section class="card" id="status" data-live="status">${statusBody(s)}</section>`);
+}
+
+export function errorPage(status: number, message: string, loggedIn: PageContext | null): Html {
+  return layout(status === 404 ? 'Not found' : 'Something went wrong', '', loggedIn, html`<section class="card narrow"><p>${message}</p><p><a href="/rooms">Back to the rooms</a></p></section>`);
+}
+
+// --- formatting ---
+
+function shortTime(iso: string): string {
+  return iso.slice(0, 16).replace('T', ' ');
+}
+
+function clock(iso: string): string {
+  return iso.slice(11, 19);
+}
+
+export function minutesLeft(seconds: number): string {
+  if (seconds >= 120) return `${Math.floor(seconds / 60)} min left`;
+  return `${seconds} s left`;
+}
+
+function duration(s: number): string {
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d) return `${d} d ${h} h`;
+  if (h) return `${h} h ${m} min`;
+  return `${m} min ${s % 60} s`;
+}

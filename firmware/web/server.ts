@@ -1,0 +1,660 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { BoxError, StoreUnavailable } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { AdminAuth, type Session } from './auth.ts';
+import type { Html } from './html.ts';
+import type { Actor, Operations } from './operations.ts';
+import * as pages from './pages.ts';
+
+declare const CONFBOX_WEB_ASSETS: { js: string; css: string } | undefined;
+
+const MAX_BODY = 64 * 1024;
+const SESSION_COOKIE = 'confbox_session';
+/** Before login, forms carry a token that must match this cookie (double submit). */
+const PRE_COOKIE = 'confbox_form';
+const SSE_HEARTBEAT_MS = 15_000;
+const SSE_DEBOUNCE_MS = 100;
+const MAX_SSE_CLIENTS = 200;
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
+
+interface Asset {
+  body: Buffer;
+  type: string;
+  etag: string;
+}
+
+/** The stylesheet and script: bundled into the firmware by the build, read from the source tree otherwise. */
+function loadAssets(): Record<string, Asset> {
+  let js: string;
+  let css: string;
+  if (typeof CONFBOX_WEB_ASSETS === 'object' && CONFBOX_WEB_ASSETS) {
+    ({ js, css } = CONFBOX_WEB_ASSETS);
+  } else {
+    const dir = fileURLToPath(new URL('./assets/', import.meta.url));
+    js = readFileSync(dir + 'app.js', 'utf8');
+    css = readFileSync(dir + 'style.css', 'utf8');
+  }
+  const asset = (text: string, type: string): Asset => {
+    const body = Buffer.from(text);
+    return { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` };
+  };
+  return { '/assets/app.js': asset(js, 'text/javascript; charset=utf-8'), '/assets/style.css': asset(css, 'text/css; charset=utf-8') };
+}
+
+export interface WebServerOptions {
+  port: number;
+  bind: string;
+  ops: Operations;
+  auth: AdminAuth;
+  log: Logger;
+  /** Fires when conferences or the status change, for the live view. */
+  onChange(listener: () => void): void;
+}
+
+interface Req {
+  raw: IncomingMessage;
+  res: ServerResponse;
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  cookies: Record<string, string>;
+  session: Session | null;
+  /** Authenticated by a bearer token (scripts), not a browser session. */
+  bearer: boolean;
+  address: string;
+  secure: boolean;
+}
+
+type Form = Record<string, string>;
+type Handler = (rq: Req, params: string[]) => Promise<void> | void;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+}
+
+/** A flash message and the form sent back, kept in the session across one redirect. */
+interface SessionExtras {
+  notice?: string;
+  newToken?: string;
+}
+
+/**
+ * The box's web page and JSON API on node:http. Pages are rendered on the server and work without
+ * JavaScript; the script only adds the live view (server-sent events) and inline validation.
+ */
+export class WebServer {
+  private server: Server | null = null;
+  private readonly routes: Route[] = [];
+  private readonly assets = loadAssets();
+  private readonly sse = new Map<ServerResponse, string>();
+  private readonly extras = new WeakMap<Session, SessionExtras>();
+  private readonly sockets = new Set<Socket>();
+  private heartbeat: NodeJS.Timeout | null = null;
+  private pushTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly o: WebServerOptions) {
+    this.definePages();
+    this.defineApi();
+    o.onChange(() => this.schedulePush());
+  }
+
+  get port(): number {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? a.port : this.o.port;
+  }
+
+  async start(): Promise<void> {
+    const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 }, (req, res) => void this.handle(req, res));
+    server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    });
+    server.on('clientError', (err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      this.o.log.debug('bad HTTP request', { err: (err as Error).message });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.o.port, this.o.bind, () => {
+        server.off('error', reject);
+        server.on('error', (e) => this.o.log.error('web server error', { err: e }));
+        resolve();
+      });
+    }).catch((e: NodeJS.ErrnoException) => {
+      throw new Error(e.code === 'EADDRINUSE' ? `web page port ${this.o.port} is already in use (--http-port)` : `web page: ${e.message}`, { cause: e });
+    });
+    this.server = server;
+    this.heartbeat = setInterval(() => {
+      for (const res of this.sse.keys()) res.write(': keep-alive\n\n');
+    }, SSE_HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.pushTimer) clearTimeout(this.pushTimer);
+    for (const res of this.sse.keys()) res.end();
+    this.sse.clear();
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  // --- plumbing ---
+
+  private route(method: string, path: string, handler: Handler): void {
+    const pattern = new RegExp('^' + path.replace(/:[a-z]+/g, '([^/]+)') + '$');
+    this.routes.push({ method, pattern, handler });
+  }
+
+  private async handle(raw: IncomingMessage, res: ServerResponse): Promise<void> {
+    let rq: Req | null = null;
+    try {
+      const url = new URL(raw.url ?? '/', 'http://box');
+      const cookies = parseCookies(raw.headers.cookie);
+      const secure = (raw.socket as { encrypted?: boolean }).encrypted === true;
+      rq = {
+        raw, res, method: raw.method ?? 'GET', path: url.pathname, query: url.searchParams, cookies,
+        session: this.o.auth.session(cookies[SESSION_COOKIE]), bearer: false,
+        address: raw.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '', secure,
+      };
+      const asset = this.assets[rq.path];
+      if (asset && (rq.method === 'GET' || rq.method === 'HEAD')) return this.sendAsset(rq, asset);
+      const allowed: string[] = [];
+      for (const r of this.routes) {
+        const m = r.pattern.exec(rq.path);
+        if (!m) continue;
+        const method = rq.method === 'HEAD' ? 'GET' : rq.method;
+        if (r.method !== method) {
+          allowed.push(r.method);
+          continue;
+        }
+        const params = m.slice(1).map((p) => decodeURIComponent(p));
+        return await r.handler(rq, params);
+      }
+      if (allowed.length) {
+        if (rq.path.startsWith('/api/')) return this.json(rq, 405, { error: { code: 'method-not-allowed', message: `${rq.method} is not allowed here; use ${allowed.join(' or ')}`, field: null } }, { allow: allowed.join(', ') });
+        return this.page(rq, 405, pages.errorPage(405, `${rq.method} is not allowed here.`, this.pageContext(rq)));
+      }
+      if (rq.path.startsWith('/api/')) return this.apiError(rq, new BoxError(404, `no API endpoint ${rq.method} ${rq.path}`, undefined, 'not-found'));
+      return this.page(rq, 404, pages.errorPage(404, 'There is no such page on this box.', rq.session ? this.pageContext(rq) : null));
+    } catch (e) {
+      if (rq && rq.path.startsWith('/api/')) return this.apiError(rq, e);
+      this.o.log.error('web request failed', { err: e, path: rq?.path });
+      if (!res.headersSent) {
+        const message = e instanceof StoreUnavailable ? 'The box cannot reach its database right now. Conferences go on; try again in a moment.' : 'The box could not do that. The details are in its log.';
+        res.writeHead(e instanceof StoreUnavailable ? 503 : 500, { 'content-type': 'text/html; charset=utf-8', ...SECURITY_HEADERS });
+        res.end(pages.errorPage(500, message, null).text);
+      } else res.end();
+    }
+  }
+
+  private sendAsset(rq: Req, a: Asset): void {
+    const headers = { 'content-type': a.type, etag: a.etag, 'cache-control': 'public, max-age=3600', ...SECURITY_HEADERS };
+    if (rq.raw.headers['if-none-match'] === a.etag) {
+      rq.res.writeHead(304, headers);
+      rq.res.end();
+      return;
+    }
+    rq.res.writeHead(200, { ...headers, 'content-length': a.body.length });
+    rq.res.end(rq.method === 'HEAD' ? undefined : a.body);
+  }
+
+  private page(rq: Req, status: number, body: Html, headers: Record<string, string | string[]> = {}): void {
+    const buf = Buffer.from(body.text);
+    rq.res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'content-length': buf.length, 'cache-control': 'no-store', ...SECURITY_HEADERS, ...headers });
+    rq.res.end(rq.method === 'HEAD' ? undefined : buf);
+  }
+
+  private redirect(rq: Req, to: string, headers: Record<string, string | string[]> = {}): void {
+    rq.res.writeHead(303, { location: to, 'cache-control': 'no-store', ...headers });
+    rq.res.end();
+  }
+
+  private json(rq: Req, status: number, value: unknown, headers: Record<string, string> = {}): void {
+    const buf = Buffer.from(status === 204 ? '' : JSON.stringify(value));
+    rq.res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': buf.length, 'cache-control': 'no-store', ...SECURITY_HEADERS, ...headers });
+    rq.res.end(buf);
+  }
+
+  private apiError(rq: Req, e: unknown): void {
+    if (rq.res.headersSent) return void rq.res.end();
+    const err = toBoxError(e);
+    if (err.httpStatus >= 500 && !(e instanceof StoreUnavailable) && !(e instanceof BoxError)) this.o.log.error('API request failed', { err: e, path: rq.path });
+    const headers: Record<string, string> = {};
+    if (err.httpStatus === 503) headers['retry-after'] = '5';
+    if (err.httpStatus === 401) headers['www-authenticate'] = 'Bearer realm="confbox"';
+    this.json(rq, err.httpStatus, { error: { code: err.code, message: err.message, field: err.field ?? null } }, headers);
+  }
+
+  private async readBody(rq: Req): Promise<{ form: Form; json: unknown }> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of rq.raw as AsyncIterable<Buffer>) {
+      size += c.length;
+      if (size > MAX_BODY) throw new BoxError(413, `the request body is larger than ${MAX_BODY / 1024} KB`, undefined, 'too-large');
+      chunks.push(c);
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    const type = String(rq.raw.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type === 'application/json') {
+      if (text.trim() === '') return { form: {}, json: {} };
+      try {
+        return { form: {}, json: JSON.parse(text) };
+      } catch {
+        throw new BoxError(400, 'the request body is not valid JSON', undefined, 'bad-json');
+      }
+    }
+    if (type === 'application/x-www-form-urlencoded' || type === '') {
+      const form: Form = {};
+      for (const [k, v] of new URLSearchParams(text)) form[k] = v;
+      return { form, json: form };
+    }
+    throw new BoxError(415, `content type ${type} is not accepted; send JSON or a form`, undefined, 'unsupported-type');
+  }
+
+  private actor(rq: Req): Actor {
+    return { name: rq.bearer ? 'api' : 'web', source: `http:${rq.address}` };
+  }
+
+  private cookie(rq: Req, name: string, value: string, maxAge?: number): string {
+    return `${name}=${value}; Path=/; HttpOnly; SameSite=Strict${rq.secure ? '; Secure' : ''}${maxAge !== undefined ? `; Max-Age=${maxAge}` : ''}`;
+  }
+
+  // --- pages ---
+
+  private pageContext(rq: Req, extra: Partial<pages.PageContext> = {}): pages.PageContext {
+    const s = rq.session!;
+    const x = this.extras.get(s);
+    const notice = x?.notice ?? null;
+    if (x) delete x.notice;
+    return { csrf: s.csrf, notice, ...extra };
+  }
+
+  private flash(rq: Req, notice: string): void {
+    const x = this.extras.get(rq.session!) ?? {};
+    x.notice = notice;
+    this.extras.set(rq.session!, x);
+  }
+
+  /** A page that needs the admin: without a session, the login (or first-use) page. */
+  private guard(handler: (rq: Req, params: string[], form: Form) => Promise<void> | void): Handler {
+    return async (rq, params) => {
+      if (!rq.session) {
+        if (rq.method !== 'GET') {
+          // Drain, so that the connection can be reused.
+          await this.readBody(rq).catch(() => undefined);
+          return this.page(rq, 403, pages.errorPage(403, 'Your session has ended. Log in again, then repeat what you did.', null));
+        }
+        return this.redirect(rq, (await this.o.auth.passwordIsSet()) ? '/login' : '/setup');
+      }
+      let form: Form = {};
+      if (rq.method === 'POST') {
+        form = (await this.readBody(rq)).form;
+        if (!this.o.auth.checkCsrf(rq.session, form._csrf)) {
+          this.o.log.warn('web form without a valid CSRF token refused', { path: rq.path, from: rq.address });
+          return this.page(rq, 403, pages.errorPage(403, 'This form has expired or did not come from this page. Reload the page and try again.', this.pageContext(rq)));
+        }
+      }
+      return handler(rq, params, form);
+    };
+  }
+
+  /** Runs a form's action; a rejected value re-renders the form with the message beside its field. */
+  private async formAction(rq: Req, form: Form, action: () => Promise<string | null>, rerender: (ctx: pages.PageContext) => Promise<Html>, done: string): Promise<void> {
+    try {
+      const notice = await action();
+      if (notice) this.flash(rq, notice);
+      return this.redirect(rq, done);
+    } catch (e) {
+      const err = toBoxError(e);
+      if (err.httpStatus >= 500 && !(e instanceof StoreUnavailable) && !(e instanceof BoxError)) throw e;
+      const values = { ...form };
+      delete values._csrf;
+      const errors: Record<string, string> = {};
+      let formError: string | null = null;
+      if (err.field && err.field in form) errors[err.field] = capitalise(err.message);
+      else formError = capitalise(err.message);
+      return this.page(rq, err.httpStatus, await rerender(this.pageContext(rq, { errors, values, formError })));
+    }
+  }
+
+  private preForm(rq: Req): { token: string; setCookie: string | null } {
+    const existing = rq.cookies[PRE_COOKIE];
+    if (existing && /^[A-Za-z0-9_-]{32}$/.test(existing)) return { token: existing, setCookie: null };
+    const token = randomBytes(24).toString('base64url');
+    return { token, setCookie: this.cookie(rq, PRE_COOKIE, token) };
+  }
+
+  private async preFormCheck(rq: Req): Promise<Form | null> {
+    const { form } = await this.readBody(rq);
+    const want = rq.cookies[PRE_COOKIE];
+    if (!want || form._csrf !== want) {
+      this.page(rq, 403, pages.errorPage(403, 'This form has expired. Reload the page and try again.', null));
+      return null;
+    }
+    return form;
+  }
+
+  private definePages(): void {
+    const auth = this.o.auth;
+    const ops = this.o.ops;
+
+    this.route('GET', '/', async (rq) => this.redirect(rq, rq.session ? '/rooms' : (await auth.passwordIsSet()) ? '/login' : '/setup'));
+
+    this.route('GET', '/setup', async (rq) => {
+      if (await auth.passwordIsSet()) return this.redirect(rq, rq.session ? '/rooms' : '/login');
+      const pre = this.preForm(rq);
+      return this.page(rq, 200, pages.setupPage({ csrf: pre.token }), pre.setCookie ? { 'set-cookie': pre.setCookie } : {});
+    });
+    this.route('POST', '/setup', async (rq) => {
+      const form = await this.preFormCheck(rq);
+      if (!form) return;
+      try {
+        await auth.setFirstPassword(form.password ?? '', form.confirm ?? '');
+      } catch (e) {
+        const err = toBoxError(e);
+        if (err.code === 'exists') return this.redirect(rq, '/login');
+        return this.page(rq, err.httpStatus, pages.setupPage({ csrf: rq.cookies[PRE_COOKIE]!, errors: err.field ? { [err.field]: capitalise(err.message) } : {}, formError: err.field ? null : capitalise(err.message) }));
+      }
+      this.o.log.info('web admin password set', { from: rq.address });
+      const s = auth.newSession();
+      this.extras.set(s, { notice: 'Password set. Welcome! Start by adding a room or an extension.' });
+      return this.redirect(rq, '/rooms', { 'set-cookie': this.cookie(rq, SESSION_COOKIE, s.id) });
+    });
+
+    this.route('GET', '/login', async (rq) => {
+      if (rq.session) return this.redirect(rq, '/rooms');
+      if (!(await auth.passwordIsSet())) return this.redirect(rq, '/setup');
+      const pre = this.preForm(rq);
+      return this.page(rq, 200, pages.loginPage({ csrf: pre.token }), pre.setCookie ? { 'set-cookie': pre.setCookie } : {});
+    });
+    this.route('POST', '/login', async (rq) => {
+      const form = await this.preFormCheck(rq);
+      if (!form) return;
+      try {
+        const s = await auth.login(form.password ?? '', rq.address);
+        this.o.log.info('web admin logged in', { from: rq.address });
+        return this.redirect(rq, '/rooms', { 'set-cookie': this.cookie(rq, SESSION_COOKIE, s.id) });
+      } catch (e) {
+        const err = toBoxError(e);
+        if (err.code === 'not-set') return this.redirect(rq, '/setup');
+        if (err.code === 'wrong-password') this.o.log.warn('web login with a wrong password', { from: rq.address });
+        const headers: Record<string, string> = {};
+        if (err.httpStatus === 429) headers['retry-after'] = String(auth.waitSeconds(rq.address));
+        return this.page(rq, err.httpStatus, pages.loginPage({ csrf: rq.cookies[PRE_COOKIE]!, errors: { password: capitalise(err.message) } }), headers);
+      }
+    });
+    this.route('POST', '/logout', this.guard((rq) => {
+      auth.logout(rq.session!.id);
+      return this.redirect(rq, '/login', { 'set-cookie': this.cookie(rq, SESSION_COOKIE, '', 0) });
+    }));
+
+    // Rooms
+    const roomsView = async (ctx: pages.PageContext) => pages.roomsPage(ctx, await ops.rooms(), ops.settings().maxParticipants);
+    this.route('GET', '/rooms', this.guard(async (rq) => this.page(rq, 200, await roomsView(this.pageContext(rq)))));
+    this.route('POST', '/rooms', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
+      const r = await ops.addRoom({ id: form.id ?? '', pin: form.pin ?? '', duration: form.duration, creator: form.creator, maxParticipants: form.maxParticipants }, this.actor(rq));
+      return `Room ${r.id} added. Callers join with *400*${r.id}*${r.pin}.`;
+    }, roomsView, '/rooms')));
+    this.route('POST', '/rooms/:id/delete', this.guard(async (rq, [id], form) => {
+      const room = (await ops.rooms()).find((r) => String(r.id) === id);
+      if (room?.active && form.confirm !== 'yes') return this.page(rq, 200, pages.confirmDeleteRoomPage(this.pageContext(rq), room));
+      return this.formAction(rq, form, async () => {
+        const people = await ops.deleteRoom(id!, this.actor(rq));
+        return people ? `Room ${id} deleted. The ${people} people in it stay connected until they hang up.` : `Room ${id} deleted.`;
+      }, roomsView, '/rooms');
+    }));
+
+    // Live conferences
+    this.route('GET', '/live', this.guard((rq) => this.page(rq, 200, pages.livePage(this.pageContext(rq), ops.conferences()))));
+    const liveView = async (ctx: pages.PageContext) => pages.livePage(ctx, ops.conferences());
+    this.route('POST', '/live/:key/end', this.guard((rq, [key], form) => this.formAction(rq, form, async () => {
+      ops.endConference(key!, this.actor(rq));
+      return 'The conference is ending: everyone hears that it has ended, then is hung up.';
+    }, liveView, '/live')));
+    this.route('POST', '/live/:key/:id/:action', this.guard((rq, [key, id, action], form) => this.formAction(rq, form, async () => {
+      if (action === 'remove') {
+        ops.removeParticipant(key!, id!, this.actor(rq));
+        return 'Participant removed.';
+      }
+      if (action === 'mute' || action === 'unmute') {
+        ops.setMuted(key!, id!, action === 'mute', this.actor(rq));
+        return action === 'mute' ? 'Participant muted.' : 'Participant unmuted.';
+      }
+      throw new BoxError(404, `unknown action ${action}`, undefined, 'not-found');
+    }, liveView, '/live')));
+
+    // Extensions
+    const extView = (editing: string | null) => async (ctx: pages.PageContext) => {
+      const list = await ops.extensions();
+      return pages.extensionsPage(ctx, list, editing ? list.find((e) => e.number === editing) ?? null : null);
+    };
+    this.route('GET', '/extensions', this.guard(async (rq) => this.page(rq, 200, await extView(null)(this.pageContext(rq)))));
+    this.route('GET', '/extensions/:number', this.guard(async (rq, [number]) => {
+      const list = await ops.extensions();
+      if (!list.some((e) => e.number === number)) return this.page(rq, 404, pages.errorPage(404, `Extension ${number} does not exist.`, this.pageContext(rq)));
+      return this.page(rq, 200, await extView(number!)(this.pageContext(rq)));
+    }));
+    this.route('POST', '/extensions', this.guard(async (rq, _p, form) => {
+      const editing = form.editing ? form.number ?? null : null;
+      return this.formAction(rq, form, async () => {
+        const e = await ops.putExtension({ number: form.number ?? '', displayName: form.displayName, password: form.password });
+        return `Extension ${e.number} saved.`;
+      }, extView(editing), '/extensions');
+    }));
+    this.route('POST', '/extensions/:number/delete', this.guard((rq, [number], form) => this.formAction(rq, form, async () => {
+      await ops.deleteExtension(number!);
+      return `Extension ${number} removed.`;
+    }, extView(null), '/extensions')));
+
+    // Trusted peers
+    const peersView = async (ctx: pages.PageContext) => pages.peersPage(ctx, await ops.peers());
+    this.route('GET', '/peers', this.guard(async (rq) => this.page(rq, 200, await peersView(this.pageContext(rq)))));
+    this.route('POST', '/peers', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
+      const p = await ops.putPeer({ cidr: form.cidr ?? '', description: form.description });
+      return `Calls from ${p.cidr} are now accepted without a password.`;
+    }, peersView, '/peers')));
+    this.route('POST', '/peers/delete', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
+      await ops.deletePeer(form.cidr ?? '');
+      return `${form.cidr} is no longer trusted.`;
+    }, peersView, '/peers')));
+
+    // Settings, admin password, API tokens
+    const settingsView = async (ctx: pages.PageContext, rq?: Req) => {
+      const x = rq?.session ? this.extras.get(rq.session) : undefined;
+      const token = x?.newToken ?? null;
+      if (x) delete x.newToken;
+      return pages.settingsPage(ctx, ops.settings(), this.o.ops.status().sipPort, await auth.tokens(), token);
+    };
+    this.route('GET', '/settings', this.guard(async (rq) => this.page(rq, 200, await settingsView(this.pageContext(rq), rq))));
+    this.route('POST', '/settings', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
+      const input: Record<string, string> = {};
+      for (const [k, v] of Object.entries(form)) if (k !== '_csrf') input[k] = v;
+      await ops.updateSettings(input);
+      return 'Settings saved.';
+    }, (ctx) => settingsView(ctx), '/settings')));
+    this.route('POST', '/settings/password', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
+      await auth.changePassword(form.current ?? '', form.password ?? '', form.confirm ?? '');
+      return null;
+    }, (ctx) => settingsView(ctx), '/login')));
+    this.route('POST', '/settings/tokens', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
+      const { token, info } = await auth.createToken(form.label ?? '');
+      const x = this.extras.get(rq.session!) ?? {};
+      x.newToken = token;
+      this.extras.set(rq.session!, x);
+      this.o.log.info('API token created', { id: info.id, label: info.label, from: rq.address });
+      return `Token "${info.label}" created.`;
+    }, (ctx) => settingsView(ctx), '/settings')));
+    this.route('POST', '/settings/tokens/:id/delete', this.guard((rq, [id], form) => this.formAction(rq, form, async () => {
+      await auth.deleteToken(id!);
+      return 'Token revoked.';
+    }, (ctx) => settingsView(ctx), '/settings')));
+
+    // Blocked addresses
+    const blockedView = async (ctx: pages.PageContext) => pages.blockedPage(ctx, ops.blocked(), ops.settings());
+    this.route('GET', '/blocked', this.guard(async (rq) => this.page(rq, 200, await blockedView(this.pageContext(rq)))));
+    this.route('POST', '/blocked/lift', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
+      ops.liftBlock(form.address ?? '', this.actor(rq));
+      return `${form.address} may call again.`;
+    }, blockedView, '/blocked')));
+
+    // Status
+    this.route('GET', '/status', this.guard((rq) => this.page(rq, 200, pages.statusPage(this.pageContext(rq), ops.status()))));
+
+    // Live updates for the pages (server-sent events)
+    this.route('GET', '/events', (rq) => {
+      if (!rq.session) return this.json(rq, 401, { error: { code: 'unauthorized', message: 'log in first', field: null } });
+      if (this.sse.size >= MAX_SSE_CLIENTS) return this.json(rq, 503, { error: { code: 'busy', message: 'too many live views are open', field: null } }, { 'retry-after': '10' });
+      const res = rq.res;
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no', ...SECURITY_HEADERS });
+      res.write('retry: 2000\n\n');
+      const csrf = rq.session.csrf;
+      res.write(this.snapshotEvent(csrf));
+      this.sse.set(res, csrf);
+      rq.raw.socket.setTimeout(0);
+      const drop = () => this.sse.delete(res);
+      res.once('close', drop);
+      rq.raw.once('close', drop);
+    });
+  }
+
+  /** One client's view: its forms carry its own CSRF token, so the markup is rendered per session. */
+  private snapshotEvent(csrf: string, shared = this.sharedSnapshot()): string {
+    const data = { live: pages.conferenceCards({ csrf }, shared.conferences).text, status: shared.statusHtml, rooms: shared.rooms };
+    return `event: snapshot\ndata: ${JSON.stringify(data)}\n\n`;
+  }
+
+  private sharedSnapshot() {
+    const conferences = this.o.ops.conferences();
+    return { conferences, statusHtml: pages.statusBody(this.o.ops.status()).text, rooms: this.roomActivity(conferences) };
+  }
+
+  /** Which rooms are in use and by how many: the rooms page updates its "In use" column from this. */
+  private roomActivity(conferences: ReturnType<Operations['conferences']>): Array<{ id: number; participants: number }> {
+    return conferences.filter((c) => !c.roomDeleted).map((c) => ({ id: c.roomId, participants: c.participants.length }));
+  }
+
+  private schedulePush(): void {
+    if (this.pushTimer || this.sse.size === 0) return;
+    this.pushTimer = setTimeout(() => {
+      this.pushTimer = null;
+      if (this.sse.size === 0) return;
+      const shared = this.sharedSnapshot();
+      const byCsrf = new Map<string, string>();
+      for (const [res, csrf] of this.sse) {
+        let event = byCsrf.get(csrf);
+        if (event === undefined) byCsrf.set(csrf, (event = this.snapshotEvent(csrf, shared)));
+        res.write(event);
+      }
+    }, SSE_DEBOUNCE_MS);
+    this.pushTimer.unref();
+  }
+
+  // --- JSON API ---
+
+  /** API access: a bearer token, or the browser session plus its CSRF token in X-CSRF-Token for changes. */
+  private api(handler: (rq: Req, params: string[], body: Record<string, unknown>) => Promise<unknown> | unknown, status = 200): Handler {
+    return async (rq, params) => {
+      try {
+        const authz = String(rq.raw.headers.authorization ?? '');
+        if (authz) {
+          const m = /^Bearer\s+(\S+)$/i.exec(authz);
+          if (!m || !(await this.o.auth.tokenValid(m[1]!))) throw new BoxError(401, 'the API token is not valid', undefined, 'unauthorized');
+          rq.bearer = true;
+        } else if (!rq.session) {
+          throw new BoxError(401, 'log in on the page or send Authorization: Bearer TOKEN', undefined, 'unauthorized');
+        } else if (rq.method !== 'GET' && !this.o.auth.checkCsrf(rq.session, rq.raw.headers['x-csrf-token'])) {
+          throw new BoxError(403, 'changes from a browser session need the page\'s X-CSRF-Token header', undefined, 'csrf');
+        }
+        let body: Record<string, unknown> = {};
+        if (rq.method !== 'GET' && rq.method !== 'DELETE') {
+          const { json } = await this.readBody(rq);
+          if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new BoxError(400, 'the request body must be a JSON object', undefined, 'bad-json');
+          body = json as Record<string, unknown>;
+        }
+        const result = await handler(rq, params, body);
+        if (status === 204) return this.json(rq, 204, null);
+        return this.json(rq, status, result);
+      } catch (e) {
+        return this.apiError(rq, e);
+      }
+    };
+  }
+
+  private defineApi(): void {
+    const ops = this.o.ops;
+    const text = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'string' || typeof v === 'number' ? String(v) : '\u0000');
+    const optional = (v: unknown): string | null => (v === undefined || v === null ? null : text(v));
+
+    this.route('GET', '/api/rooms', this.api(() => ops.rooms()));
+    this.route('POST', '/api/rooms', this.api((rq, _p, b) => ops.addRoom(
+      { id: text(b.id), pin: text(b.pin), duration: optional(b.duration), creator: optional(b.creator), maxParticipants: optional(b.maxParticipants) }, this.actor(rq),
+    ), 201));
+    this.route('GET', '/api/rooms/:id', this.api(async (_rq, [id]) => {
+      const room = (await ops.rooms()).find((r) => String(r.id) === id);
+      if (!room) throw new BoxError(404, `room ${id} does not exist`, 'id', 'not-found');
+      return room;
+    }));
+    this.route('DELETE', '/api/rooms/:id', this.api(async (rq, [id]) => ({ deleted: Number(id), participantsStaying: await ops.deleteRoom(id!, this.actor(rq)) })));
+
+    this.route('GET', '/api/conferences', this.api(() => ops.conferences()));
+    this.route('DELETE', '/api/conferences/:key', this.api((rq, [key]) => ops.endConference(key!, this.actor(rq)), 204));
+    this.route('PATCH', '/api/conferences/:key/participants/:id', this.api((rq, [key, id], b) => {
+      ops.setMuted(key!, id!, b.muted, this.actor(rq));
+      return ops.conferences().find((c) => c.key === key)?.participants.find((p) => p.id === id) ?? null;
+    }));
+    this.route('DELETE', '/api/conferences/:key/participants/:id', this.api((rq, [key, id]) => ops.removeParticipant(key!, id!, this.actor(rq)), 204));
+
+    this.route('GET', '/api/extensions', this.api(() => ops.extensions()));
+    this.route('PUT', '/api/extensions/:number', this.api((_rq, [number], b) => ops.putExtension({ number: number!, displayName: optional(b.displayName), password: optional(b.password) })));
+    this.route('DELETE', '/api/extensions/:number', this.api((_rq, [number]) => ops.deleteExtension(number!), 204));
+
+    this.route('GET', '/api/peers', this.api(() => ops.peers()));
+    this.route('POST', '/api/peers', this.api((_rq, _p, b) => ops.putPeer({ cidr: text(b.cidr), description: optional(b.description) }), 201));
+    this.route('DELETE', '/api/peers/:cidr', this.api((_rq, [cidr]) => ops.deletePeer(cidr!), 204));
+
+    this.route('GET', '/api/settings', this.api(() => ops.settings()));
+    this.route('PATCH', '/api/settings', this.api((_rq, _p, b) => ops.updateSettings(b)));
+
+    this.route('GET', '/api/blocked', this.api(() => ops.blocked()));
+    this.route('DELETE', '/api/blocked/:address', this.api((rq, [address]) => ops.liftBlock(address!, this.actor(rq)), 204));
+
+    this.route('GET', '/api/status', this.api(() => ops.status()));
+  }
+}
+
+function toBoxError(e: unknown): BoxError {
+  if (e instanceof BoxError) return e;
+  if (e instanceof StoreUnavailable) return new BoxError(503, 'the box cannot reach its database right now; try again in a moment', undefined, 'unavailable');
+  return new BoxError(500, 'internal error; see the box log', undefined, 'internal');
+}
+
+function parseCookies(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (header ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i <= 0) continue;
+    out[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+  }
+  return out;
+}
+
+function capitalise(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? '' : '.');
+}

@@ -1,0 +1,112 @@
+// A script's or a browser's view of the box's web page over real HTTP: cookies, forms, CSRF, JSON.
+
+export interface WebResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  /** Parsed JSON body, when the box sent JSON. */
+  json: any;
+  location: string | null;
+}
+
+export class WebClient {
+  readonly cookies = new Map<string, string>();
+  /** The session's CSRF token, read from the last page's meta tag. */
+  csrf = '';
+  bearer: string | null = null;
+
+  constructor(readonly base: string) {}
+
+  async request(method: string, path: string, opts: { form?: Record<string, string>; json?: unknown; body?: string; headers?: Record<string, string>; csrfHeader?: boolean } = {}): Promise<WebResponse> {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    if (this.bearer) headers.authorization = `Bearer ${this.bearer}`;
+    if (opts.csrfHeader && this.csrf) headers['x-csrf-token'] = this.csrf;
+    let body: string | undefined = opts.body;
+    if (opts.form) {
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      body = new URLSearchParams(opts.form).toString();
+    } else if (opts.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(opts.json);
+    }
+    const res = await fetch(this.base + path, { method, headers, body, redirect: 'manual' });
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const i = pair!.indexOf('=');
+      const name = pair!.slice(0, i);
+      const value = pair!.slice(i + 1);
+      if (/Max-Age=0/i.test(c) || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    const text = await res.text();
+    const meta = /<meta name="csrf-token" content="([^"]+)"/.exec(text);
+    if (meta) this.csrf = meta[1]!;
+    let json: unknown = null;
+    if ((res.headers.get('content-type') ?? '').startsWith('application/json') && text) json = JSON.parse(text);
+    return { status: res.status, headers: res.headers, text, json, location: res.headers.get('location') };
+  }
+
+  get(path: string): Promise<WebResponse> {
+    return this.request('GET', path);
+  }
+
+  /** The hidden _csrf field of the first form on a page (login and first-use pages, before a session). */
+  static formToken(page: string): string {
+    const m = /name="_csrf" value="([^"]+)"/.exec(page);
+    if (!m) throw new Error('no _csrf field on the page');
+    return m[1]!;
+  }
+
+  /** Sends a form as the page would: with the session's token. */
+  post(path: string, form: Record<string, string>, withCsrf = true): Promise<WebResponse> {
+    return this.request('POST', path, { form: withCsrf ? { _csrf: this.csrf, ...form } : form });
+  }
+
+  /** API call with the browser session (CSRF header) or, when set, the bearer token. */
+  api(method: string, path: string, json?: unknown): Promise<WebResponse> {
+    return this.request(method, path, { json, csrfHeader: true });
+  }
+
+  /** First use: sets the admin password and keeps the session it opens. */
+  async setup(password: string): Promise<WebResponse> {
+    const page = await this.get('/setup');
+    return this.request('POST', '/setup', { form: { _csrf: WebClient.formToken(page.text), password, confirm: password } });
+  }
+
+  async login(password: string): Promise<WebResponse> {
+    const page = await this.get('/login');
+    const r = await this.request('POST', '/login', { form: { _csrf: WebClient.formToken(page.text), password } });
+    if (r.status === 303) await this.get('/rooms');
+    return r;
+  }
+}
+
+/** Reads server-sent events until `until` accepts one or the time runs out. */
+export async function readEvents(client: WebClient, until: (event: { event: string; data: any }) => boolean, timeoutMs = 10_000): Promise<{ event: string; data: any }> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  try {
+    const res = await fetch(client.base + '/events', { headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ') }, signal: ac.signal });
+    if (res.status !== 200) throw new Error(`/events answered ${res.status}`);
+    const decoder = new TextDecoder();
+    let buf = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += decoder.decode(chunk, { stream: true });
+      let end: number;
+      while ((end = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1] ?? 'message';
+        const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+        if (!data) continue;
+        const e = { event, data: JSON.parse(data) };
+        if (until(e)) return e;
+      }
+    }
+    throw new Error('the event stream ended');
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
+  }
+}
