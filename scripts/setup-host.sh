@@ -21,11 +21,12 @@ case "${1:-}" in
   image)
     packages+=(
       mmdebstrap debian-archive-keyring  # the image's base root file system (arm64 packages, configured under qemu-user)
+      zstd                               # the cached base root file system is a .tar.zst
       arch-test                          # tells whether arm64 programs run here
       dosfstools mtools                  # the boot partition (FAT), written without mounting
       e2fsprogs fdisk                    # the root partition (mke2fs -d) and the partition table (sfdisk)
       xz-utils bmap-tools                # the compressed image and its block map
-      qemu-system-arm                    # the image's boot test (qemu-system-aarch64)
+      qemu-system-arm qemu-utils         # the image's boot test (qemu-system-aarch64, qemu-img)
     )
     ;;
   *)

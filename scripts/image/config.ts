@@ -199,7 +199,7 @@ function crossCheck(c: ImageConfig): [(string | number)[], string] | null {
     if (!c.debian.packages.includes(needed)) return [['debian', 'packages'], `must include ${needed} (the image boots with it)`];
   }
   if (c.firstBoot.initDatabase && !c.debian.packages.includes('mariadb-server')) return [['firstBoot', 'initDatabase'], 'needs mariadb-server in debian.packages'];
-  if (c.firstBoot.growRootPartition && !c.debian.packages.includes('cloud-guest-utils')) return [['firstBoot', 'growRootPartition'], 'needs cloud-guest-utils (growpart) in debian.packages'];
+  if (c.firstBoot.growRootPartition && !c.debian.packages.includes('fdisk')) return [['firstBoot', 'growRootPartition'], 'needs fdisk (sfdisk) in debian.packages'];
   if (c.firstBoot.faultLed && !c.debian.packages.includes('gpiod')) return [['firstBoot', 'faultLed'], 'needs gpiod in debian.packages'];
   return null;
 }
