@@ -268,7 +268,10 @@ async function boot(c: ImageConfig, image: string, bootOffset: number, scratch: 
       }
     }
     check('HTTP: the web page answers through the forwarded port', http !== null && http.status < 400 && /<html/i.test(http.body) && /confbox/i.test(http.body), http ? `${http.status}${http.location ? ` -> ${http.location}` : ''}` : httpError || 'no answer');
-    const failedUnits = [...serial.matchAll(/\[FAILED\] Failed to start (.*)/g)].map((m) => m[1]!.trim());
+    // systemd colours its status lines; what a technician reads on the console is the text without them.
+    const plain = serial.replace(/\x1b\[[0-9;]*m/g, '');
+    check('mDNS: avahi-daemon started (it announces the host name as .local)', /\[\s*OK\s*\] Started avahi-daemon\.service/.test(plain));
+    const failedUnits = [...plain.matchAll(/\[FAILED\] Failed to start (.*)/g)].map((m) => m[1]!.trim());
     check('no unit failed during boot', failedUnits.length === 0, failedUnits.join('; '));
   } finally {
     qemu.kill('SIGTERM');
