@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
-import { existsSync, statfsSync } from 'node:fs';
+import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeEngine } from './media/index.ts';
@@ -33,6 +33,7 @@ const DISK_MIN_FREE_RATIO = 0.05;
 /** The running box: config -> store -> conference -> media -> sip, stopped in reverse. */
 export async function runBox(config: Config, log: Logger, version = 'dev'): Promise<() => Promise<void>> {
   mkdirSync(config.dataDir, { recursive: true });
+  const tls = readTls(config);
   const status = new Status();
   const clock = systemClock;
   const publicAddress = config.publicAddress ?? detectPublicAddress(config.bind);
@@ -142,12 +143,12 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
       sipPort: config.sipPort, httpPort: config.httpPort, log: log.child({ subsystem: 'web' }),
     });
     const web = new WebServer({
-      port: config.httpPort, bind: config.bind, ops, auth: new AdminAuth(store), log: log.child({ subsystem: 'web' }),
+      port: config.httpPort, bind: config.bind, tls, ops, auth: new AdminAuth(store), log: log.child({ subsystem: 'web' }),
       onChange: (listener) => changes.on('change', listener),
     });
     await web.start();
     cleanups.push(() => web.stop());
-    log.info('web page ready', { port: web.port, url: `http://${publicAddress}:${web.port}/` });
+    log.info('web page ready', { port: web.port, url: `${config.tlsCert ? 'https' : 'http'}://${publicAddress}:${web.port}/` });
     status.set({ sip: 'ok', ready: true });
     // The health line: a database query answered, the media engine ticking, what runs; the image's boot test reads it.
     const queried = Date.now();
@@ -162,6 +163,18 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     await stopAll();
     throw e;
   }
+}
+
+function readTls(config: Config): { cert: Buffer; key: Buffer } | null {
+  if (!config.tlsCert || !config.tlsKey) return null;
+  const read = (file: string, option: string) => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new Error(`${option} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e });
+    }
+  };
+  return { cert: read(config.tlsCert, '--tls-cert'), key: read(config.tlsKey, '--tls-key') };
 }
 
 /** The embedded MariaDB is restarted when it dies; the store reconnects by itself. */

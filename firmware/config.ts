@@ -14,6 +14,9 @@ export interface Config {
   logLevel: Level;
   /** Board profile name or path; null: detect from /proc/device-tree/model, else the mock board. */
   board: string | null;
+  /** PEM certificate chain and key files: the web page is then served over HTTPS. */
+  tlsCert: string | null;
+  tlsKey: string | null;
 }
 
 export class ConfigError extends Error {
@@ -80,6 +83,8 @@ export const OPTIONS: Record<string, OptionSpec> = {
       return v;
     },
   },
+  'tls-cert': { key: 'tlsCert', help: 'PEM certificate (chain) file: serve the web page over HTTPS (with --tls-key)', parse: (v) => resolve(v), fallback: null },
+  'tls-key': { key: 'tlsKey', help: 'PEM private key file of --tls-cert', parse: (v) => resolve(v), fallback: null },
   'log-level': {
     key: 'logLevel', help: `one of ${LEVELS.join(', ')}`, fallback: 'info',
     parse: (v, name) => {
@@ -128,7 +133,9 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     const label = fromArg !== undefined ? `--${name}` : fromEnv ? envName(name) : `--${name}`;
     config[spec.key] = raw === null ? null : spec.parse(raw, label);
   }
-  return { config: config as unknown as Config, positional, extra };
+  const c = config as unknown as Config;
+  if ((c.tlsCert === null) !== (c.tlsKey === null)) throw new ConfigError(c.tlsCert ? '--tls-key' : '--tls-cert', 'HTTPS needs both --tls-cert and --tls-key');
+  return { config: c, positional, extra };
 }
 
 const FLAGS = new Set(['json', 'help', 'version', 'yes']);

@@ -1,8 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { BoxError, StoreUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { AdminAuth, type Session } from './auth.ts';
@@ -29,8 +31,16 @@ const SECURITY_HEADERS: Record<string, string> = {
 
 interface Asset {
   body: Buffer;
+  gzip: Buffer;
   type: string;
   etag: string;
+}
+
+/** Bodies smaller than this are sent as they are: compressing them saves less than its headers cost. */
+const COMPRESS_MIN = 1024;
+
+function acceptsGzip(rq: IncomingMessage): boolean {
+  return /\bgzip\b/.test(String(rq.headers['accept-encoding'] ?? ''));
 }
 
 /** The stylesheet and script: bundled into the firmware by the build, read from the source tree otherwise. */
@@ -46,7 +56,7 @@ function loadAssets(): Record<string, Asset> {
   }
   const asset = (text: string, type: string): Asset => {
     const body = Buffer.from(text);
-    return { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` };
+    return { body, gzip: gzipSync(body, { level: 9 }), type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` };
   };
   return { '/assets/app.js': asset(js, 'text/javascript; charset=utf-8'), '/assets/style.css': asset(css, 'text/css; charset=utf-8') };
 }
@@ -54,6 +64,8 @@ function loadAssets(): Record<string, Asset> {
 export interface WebServerOptions {
   port: number;
   bind: string;
+  /** PEM certificate and key: HTTPS instead of HTTP. */
+  tls?: { cert: Buffer; key: Buffer } | null;
   ops: Operations;
   auth: AdminAuth;
   log: Logger;
@@ -116,8 +128,10 @@ export class WebServer {
   }
 
   async start(): Promise<void> {
-    const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 }, (req, res) => void this.handle(req, res));
-    server.on('connection', (s) => {
+    const options = { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    const server: Server = this.o.tls ? createHttpsServer({ ...options, cert: this.o.tls.cert, key: this.o.tls.key }, onRequest) : createServer(options, onRequest);
+    server.on(this.o.tls ? 'secureConnection' : 'connection', (s: Socket) => {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
     });
@@ -184,7 +198,7 @@ export class WebServer {
           allowed.push(r.method);
           continue;
         }
-        const params = m.slice(1).map((p) => decodeURIComponent(p));
+        const params = m.slice(1).map(decodePart);
         return await r.handler(rq, params);
       }
       if (allowed.length) {
@@ -195,6 +209,11 @@ export class WebServer {
       return this.page(rq, 404, pages.errorPage(404, 'There is no such page on this box.', rq.session ? this.pageContext(rq) : null));
     } catch (e) {
       if (rq && rq.path.startsWith('/api/')) return this.apiError(rq, e);
+      if (e instanceof BoxError && !res.headersSent) {
+        res.writeHead(e.httpStatus, { 'content-type': 'text/html; charset=utf-8', ...SECURITY_HEADERS });
+        res.end(pages.errorPage(e.httpStatus, e.message, null).text);
+        return;
+      }
       this.o.log.error('web request failed', { err: e, path: rq?.path });
       if (!res.headersSent) {
         const message = e instanceof StoreUnavailable ? 'The box cannot reach its database right now. Conferences go on; try again in a moment.' : 'The box could not do that. The details are in its log.';
@@ -205,20 +224,33 @@ export class WebServer {
   }
 
   private sendAsset(rq: Req, a: Asset): void {
-    const headers = { 'content-type': a.type, etag: a.etag, 'cache-control': 'public, max-age=3600', ...SECURITY_HEADERS };
+    const headers = { 'content-type': a.type, etag: a.etag, 'cache-control': 'public, max-age=3600', vary: 'accept-encoding', ...SECURITY_HEADERS };
     if (rq.raw.headers['if-none-match'] === a.etag) {
       rq.res.writeHead(304, headers);
       rq.res.end();
       return;
     }
-    rq.res.writeHead(200, { ...headers, 'content-length': a.body.length });
-    rq.res.end(rq.method === 'HEAD' ? undefined : a.body);
+    const gzip = acceptsGzip(rq.raw);
+    const body = gzip ? a.gzip : a.body;
+    rq.res.writeHead(200, { ...headers, 'content-length': body.length, ...(gzip ? { 'content-encoding': 'gzip' } : {}) });
+    rq.res.end(rq.method === 'HEAD' ? undefined : body);
+  }
+
+  /** Sends a body, compressed when the client takes gzip and it is worth it. */
+  private send(rq: Req, status: number, type: string, text: string, headers: Record<string, string | string[]>): void {
+    let body = Buffer.from(text);
+    const extra: Record<string, string | number> = { 'content-type': type, 'cache-control': 'no-store', vary: 'accept-encoding' };
+    if (body.length >= COMPRESS_MIN && acceptsGzip(rq.raw)) {
+      body = gzipSync(body, { level: 6 });
+      extra['content-encoding'] = 'gzip';
+    }
+    extra['content-length'] = body.length;
+    rq.res.writeHead(status, { ...extra, ...SECURITY_HEADERS, ...headers });
+    rq.res.end(rq.method === 'HEAD' ? undefined : body);
   }
 
   private page(rq: Req, status: number, body: Html, headers: Record<string, string | string[]> = {}): void {
-    const buf = Buffer.from(body.text);
-    rq.res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'content-length': buf.length, 'cache-control': 'no-store', ...SECURITY_HEADERS, ...headers });
-    rq.res.end(rq.method === 'HEAD' ? undefined : buf);
+    this.send(rq, status, 'text/html; charset=utf-8', body.text, headers);
   }
 
   private redirect(rq: Req, to: string, headers: Record<string, string | string[]> = {}): void {
@@ -227,9 +259,12 @@ export class WebServer {
   }
 
   private json(rq: Req, status: number, value: unknown, headers: Record<string, string> = {}): void {
-    const buf = Buffer.from(status === 204 ? '' : JSON.stringify(value));
-    rq.res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': buf.length, 'cache-control': 'no-store', ...SECURITY_HEADERS, ...headers });
-    rq.res.end(buf);
+    if (status === 204) {
+      rq.res.writeHead(204, { 'cache-control': 'no-store', ...SECURITY_HEADERS, ...headers });
+      rq.res.end();
+      return;
+    }
+    this.send(rq, status, 'application/json; charset=utf-8', JSON.stringify(value), headers);
   }
 
   private apiError(rq: Req, e: unknown): void {
@@ -643,6 +678,14 @@ function toBoxError(e: unknown): BoxError {
   if (e instanceof BoxError) return e;
   if (e instanceof StoreUnavailable) return new BoxError(503, 'the box cannot reach its database right now; try again in a moment', undefined, 'unavailable');
   return new BoxError(500, 'internal error; see the box log', undefined, 'internal');
+}
+
+function decodePart(p: string): string {
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    throw new BoxError(400, `"${p.slice(0, 40)}" in the address is not valid percent-encoding`, undefined, 'bad-path');
+  }
 }
 
 function parseCookies(header: string | undefined): Record<string, string> {

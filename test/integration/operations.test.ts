@@ -1,12 +1,11 @@
 // Operating the box (SPEC.md section 7): restart, shutdown with calls, the database going away, start-up errors, CLI.
-import { spawn } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BUNDLE, configure, freePort, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
+import { configure, freePort, removeDataDir, runBundle, startBox, type RunningBox } from '../support/box.ts';
 import { Phone, eventually, roomList, type Call, type Transport } from '../support/phone.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'confbox-ops-'));
@@ -53,24 +52,6 @@ async function logged(b: RunningBox, msg: RegExp, mark: number, timeoutMs = 30_0
   const since = b.output().slice(mark).split('\n');
   if (since.some((l) => { try { return msg.test(String(JSON.parse(l).msg)); } catch { return false; } })) return;
   await b.waitForLog(msg, timeoutMs);
-}
-
-/** Runs the bundle as the box would run, with a kill timer; resolves with its exit code and output. */
-function runBundle(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BUNDLE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (b) => (out += b));
-    p.stderr.on('data', (b) => (out += b));
-    const timer = setTimeout(() => {
-      out += `\n(killed after ${timeoutMs} ms: it did not exit)`;
-      p.kill('SIGKILL');
-    }, timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
 }
 
 function scratchDir(): string {

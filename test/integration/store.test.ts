@@ -74,7 +74,7 @@ test('migrate is idempotent, also when two run at once', async () => {
     assert.equal(versions.map((r) => r.version), MIGRATIONS.map((m) => m.version));
     const [tables] = await pool.query<RowDataPacket[]>('SHOW TABLES');
     const names = tables.map((r) => String(Object.values(r)[0])).sort();
-    assert.equal(names, ['bindings', 'call_log', 'extensions', 'live_conferences', 'peers', 'rooms', 'schema_version', 'settings']);
+    assert.equal(names, ['api_tokens', 'bindings', 'call_log', 'extensions', 'live_conferences', 'peers', 'rooms', 'schema_version', 'settings', 'web_admin']);
   } finally {
     await pool.end();
   }
@@ -241,6 +241,20 @@ test('a value too long for its column is a 400 naming the field', async () => {
   assert.is((err as BoxError).field, 'displayName');
   assert.is((err as BoxError).httpStatus, 400);
   assert.match((err as BoxError).message, 'display name is too long');
+});
+
+test('admin: the password hash is one row, replaced on change; API tokens are found by their hash only', async () => {
+  assert.is(await store.admin.passwordHash(), null);
+  await store.admin.setPasswordHash('scrypt$1$first');
+  await store.admin.setPasswordHash('scrypt$1$second');
+  assert.is(await store.admin.passwordHash(), 'scrypt$1$second');
+  const createdAt = new Date('2026-01-02T03:04:05.678Z');
+  await store.admin.addToken({ id: 'a1b2c3', label: "ops'; --", createdAt, hash: 'f'.repeat(64) });
+  assert.equal(await store.admin.tokenByHash('f'.repeat(64)), { id: 'a1b2c3', label: "ops'; --", createdAt });
+  assert.is(await store.admin.tokenByHash('e'.repeat(64)), null);
+  assert.equal((await store.admin.tokens()).map((t) => t.id), ['a1b2c3']);
+  assert.ok(await store.admin.deleteToken('a1b2c3'));
+  assert.not.ok(await store.admin.deleteToken('a1b2c3'));
 });
 
 test('database stopped: ping() is false, methods fail fast with StoreUnavailable; back after restart()', async () => {

@@ -234,3 +234,21 @@ process.on('exit', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** Runs the bundle as the box would run, with a kill timer; resolves with its exit code and output. */
+export function runBundle(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BUNDLE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (b) => (out += b));
+    p.stderr.on('data', (b) => (out += b));
+    const timer = setTimeout(() => {
+      out += `\n(killed after ${timeoutMs} ms: it did not exit)`;
+      p.kill('SIGKILL');
+    }, timeoutMs);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}

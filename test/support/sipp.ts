@@ -79,8 +79,12 @@ export interface SippResult {
 
 /** Runs one scenario to its end; never rejects for a failed call (look at ok/failed), only for a missing binary. */
 export async function runSipp(o: SippOptions): Promise<SippResult> {
-  const handle = await startSipp(o);
-  return handle.done;
+  // The ports are picked free, but another program on the machine may take one before SIPp binds it:
+  // SIPp then stops before placing a call, and the run is repeated on new ports.
+  for (let attempt = 1; ; attempt++) {
+    const r = await (await startSipp(o)).done;
+    if (attempt >= 3 || r.created > 0 || !/errno = 98|Address already in use/.test(r.errors)) return r;
+  }
 }
 
 export interface SippHandle {
