@@ -250,6 +250,16 @@ function writeFile(rootfs: string, path: string, text: string, mode = 0o644): vo
   chmodSync(file, mode);
 }
 
+/** Whether a configuration file in /etc/<dir> or /usr/lib/<dir> of the root file system has a matching line. */
+function declared(rootfs: string, dir: string, line: RegExp): boolean {
+  for (const base of ['etc', 'usr/lib']) {
+    const d = join(rootfs, base, dir);
+    if (!existsSync(d)) continue;
+    for (const f of readdirSync(d)) if (f.endsWith('.conf') && line.test(readFileSync(join(d, f), 'utf8'))) return true;
+  }
+  return false;
+}
+
 /** Everything that is not a Debian package: runtime, firmware, overlays, generated configuration, enabled units. */
 async function installPayload(c: ImageConfig, rootfs: string, runtime: string, engine: string, log: string): Promise<void> {
   const app = join(rootfs, c.install.app);
@@ -284,10 +294,11 @@ async function installPayload(c: ImageConfig, rootfs: string, runtime: string, e
     writeFile(rootfs, unitPath, firmwareUnit(c));
   }
   writeFile(rootfs, `/etc/systemd/system/${c.firmware.unit}.d/image.conf`, firmwareDropIn(c));
-  // The firmware's user, made now (so files can be owned by it) and again by systemd-sysusers if it were missing.
-  writeFile(rootfs, '/usr/lib/sysusers.d/confbox-image.conf', sysusers(c));
+  // The firmware's user and data directory, unless an overlay declares them already; the users are made now, so
+  // that the image's /etc/passwd is complete (systemd-sysusers would make them on boot otherwise).
+  if (!declared(rootfs, 'sysusers.d', new RegExp(`^u\\s+${c.firmware.user}\\s`, 'm'))) writeFile(rootfs, '/usr/lib/sysusers.d/confbox-image.conf', sysusers(c));
   await runLogged('systemd-sysusers', [`--root=${rootfs}`], log);
-  writeFile(rootfs, '/usr/lib/tmpfiles.d/confbox-image.conf', tmpfiles(c));
+  if (!declared(rootfs, 'tmpfiles.d', new RegExp(`^d\\s+${c.firmware.dataDir}\\s`, 'm'))) writeFile(rootfs, '/usr/lib/tmpfiles.d/confbox-image.conf', tmpfiles(c));
   writeFile(rootfs, '/etc/confbox/first-boot.conf', firstBootConfig(c));
   // Mounts, boot files (the Pi firmware reads config.txt and cmdline.txt), network, an empty machine id (first boot).
   writeFile(rootfs, '/etc/fstab', fstab(c));
