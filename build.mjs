@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // One build entry: `node build.mjs` bundles the firmware into dist/confbox.mjs, after building the
-// media engine addon when a C toolchain is there; `node build.mjs native` builds only the addon.
+// media engine addon when a C toolchain is there; `node build.mjs native` builds only the addon;
+// `node build.mjs image [--rebuild-base]` builds the flashable SD card image that image.yml declares.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync } from 'node:fs';
@@ -140,11 +141,18 @@ function native({ optional }) {
   return true;
 }
 
+/** The flashable image (image.yml): scripts/image/build.ts does the work, step by step. */
+function image(args) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'scripts/image/build.ts'), ...args], { cwd: root, stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+
 if (target === 'bundle') {
   native({ optional: true });
   await bundle();
 } else if (target === 'native') native({ optional: false });
+else if (target === 'image') image(process.argv.slice(3));
 else {
-  console.error(`build.mjs: unknown target "${target}" (known: bundle, native)`);
+  console.error(`build.mjs: unknown target "${target}" (known: bundle, native, image)`);
   process.exit(2);
 }

@@ -166,7 +166,14 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     cleanups.push(() => web.stop());
     log.info('web page ready', { port: web.port, url: `${config.tlsCert ? 'https' : 'http'}://${publicAddress}:${web.port}/` });
     status.set({ sip: 'ok', ready: true });
-    log.info('confbox ready');
+    // The health line: a database query answered, the media engine ticking, what runs; the image's boot test reads it.
+    const queried = Date.now();
+    const roomCount = (await store.rooms.list()).length;
+    log.info('confbox ready', {
+      version, node: process.version, arch: process.arch, board: board.name,
+      database: { answered: true, rooms: roomCount, ms: Date.now() - queried },
+      engine: { loaded: true, ticks: engine.stats().ticks },
+    });
     systemd.ready(() => engine.stats().ticks);
     cleanups.push(() => systemd.stopping());
     return stopAll;

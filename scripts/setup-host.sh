@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that confbox and its tests need. Idempotent; silent when all is there.
+#   scripts/setup-host.sh         what `npm start` and `npm test` need
+#   scripts/setup-host.sh image   also what `npm run image` and `npm run image:test` need
 set -euo pipefail
 
 packages=(
@@ -14,21 +16,62 @@ packages=(
   espeak-ng        # the spoken prompts, generated at build time (scripts/prompts.mjs)
   chromium         # headless browser of the web page tests (driven by playwright-core)
   baresip-core     # baresip: a third-party SIP phone in test/integration/baresip.test.ts (g711, ausine, aubridge, sndfile modules)
+  gcc-aarch64-linux-gnu g++-aarch64-linux-gnu  # the media engine cross-compiled for the box's arm64 boards
+  qemu-user-static # runs the arm64 engine tests and the arm64 Node runtime on this machine
 )
+case "${1:-}" in
+  '') ;;
+  image)
+    packages+=(
+      mmdebstrap debian-archive-keyring  # the image's base root file system (arm64 packages, configured under qemu-user)
+      zstd                               # the cached base root file system is a .tar.zst
+      arch-test                          # tells whether arm64 programs run here
+      dosfstools mtools                  # the boot partition (FAT), written without mounting
+      e2fsprogs fdisk                    # the root partition (mke2fs -d) and the partition table (sfdisk)
+      xz-utils bmap-tools                # the compressed image and its block map
+      qemu-system-arm qemu-utils         # the image's boot test (qemu-system-aarch64, qemu-img)
+    )
+    ;;
+  *)
+    echo "setup-host: unknown argument \"$1\" (known: image)" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
 
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup-host: missing packages: ${missing[*]}; run this script as root (or with sudo)" >&2
+    exit 1
+  fi
+  echo "setup-host: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq -o DPkg::Lock::Timeout=900 --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts the system MariaDB on install; the box runs its own server, so leave the system one as it was.
+  echo "setup-host: done"
+fi
+
+# arm64 programs (the engine's tests, the arm64 Node runtime, the image's package scripts) run through the
+# kernel's binfmt_misc rule for qemu-aarch64. Registrations do not survive a reboot, so this is checked every time.
+rule=/proc/sys/fs/binfmt_misc/qemu-aarch64
+if [ -e "$rule" ] && head -n1 "$rule" | grep -qx enabled; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "setup-host: missing packages: ${missing[*]}; run this script as root (or with sudo)" >&2
+  echo "setup-host: arm64 programs cannot run here: no enabled qemu-aarch64 rule in binfmt_misc; run this script as root (or with sudo)" >&2
   exit 1
 fi
-echo "setup-host: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts the system MariaDB on install; the box runs its own server, so leave the system one as it was.
-echo "setup-host: done"
+if ! mountpoint -q /proc/sys/fs/binfmt_misc && ! mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; then
+  echo "setup-host: cannot mount binfmt_misc (a container without that privilege?): arm64 programs cannot run here; register qemu-aarch64 on the host" >&2
+  exit 1
+fi
+if [ -e "$rule" ]; then
+  echo 1 >"$rule"
+elif ! cat /usr/lib/binfmt.d/qemu-aarch64.conf >/proc/sys/fs/binfmt_misc/register; then
+  echo "setup-host: the kernel refused the qemu-aarch64 binfmt rule: arm64 programs cannot run here" >&2
+  exit 1
+fi
+echo "setup-host: registered qemu-aarch64 for arm64 programs (binfmt_misc)"

@@ -50,9 +50,10 @@ if (wants('typecheck')) {
   report('typecheck (tsc --noEmit)', r, r.code === 0 ? { passed: 1, failed: 0, skipped: 0 } : { passed: 0, failed: 1, skipped: 0 });
 }
 
-// The media engine's C unit tests: tiny programs, each ending with "N passed, N failed"; also under ASan + UBSan.
-for (const mode of ['normal', 'asan']) {
-  const label = `firmware/media/native C tests (${mode})`;
+// The media engine's C unit tests: tiny programs, each ending with "N passed, N failed"; also under ASan + UBSan,
+// and cross-compiled for the box's arm64 boards, run under qemu-user.
+for (const mode of ['normal', 'asan', 'arm64']) {
+  const label = `firmware/media/native C tests (${mode === 'arm64' ? 'arm64, qemu-user' : mode})`;
   if (!wants(label)) continue;
   const r = await run('bash', [join(root, 'firmware/media/native/build.sh'), ...(mode === 'asan' ? ['asan'] : [])], label);
   const counts = { passed: 0, failed: 0, skipped: 0 };
@@ -64,10 +65,20 @@ for (const mode of ['normal', 'asan']) {
   report(label, r, counts);
 }
 
+// Test files that also run as the box runs them: by the arm64 Node runtime of image.yml under qemu-user, with the
+// media engine addon cross-compiled for arm64.
+const arm64Runs = { 'test/unit/native-engine.test.ts': 'scripts/image/arm64-test.ts' };
+
+const runs = [];
 for (const file of find(join(root, 'test'))) {
   const label = relative(root, file);
+  runs.push({ label, args: file.endsWith('.ts') ? ['--import', 'tsx', file] : [file] });
+  const arm64 = arm64Runs[label.split('\\').join('/')];
+  if (arm64) runs.push({ label: `${label} (arm64, qemu-user)`, args: ['--import', 'tsx', join(root, arm64)] });
+}
+
+for (const { label, args } of runs) {
   if (!wants(label)) continue;
-  const args = file.endsWith('.ts') ? ['--import', 'tsx', file] : [file];
   const r = await run(process.execPath, args, label);
   const total = Number(/Total:\s+(\d+)/.exec(r.out)?.[1] ?? 0);
   const ok = Number(/Passed:\s+(\d+)/.exec(r.out)?.[1] ?? 0);

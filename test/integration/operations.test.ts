@@ -78,6 +78,24 @@ test.after(async () => {
   for (const d of scratch) removeDataDir(d);
 });
 
+test('"confbox ready" is a health line: the version, a database query answered, the media engine loaded and ticking', () => {
+  const ready = box.output().split('\n').map((line) => {
+    try {
+      return JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return null;
+    }
+  }).find((rec) => rec?.msg === 'confbox ready') as { version: string; arch: string; database: { answered: boolean; rooms: number }; engine: { loaded: boolean; ticks: number } } | undefined;
+  assert.ok(ready, 'a "confbox ready" line');
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  assert.is(ready.version, pkg.version);
+  assert.is(ready.arch, process.arch);
+  assert.is(ready.database.answered, true);
+  assert.type(ready.database.rooms, 'number');
+  assert.is(ready.engine.loaded, true);
+  assert.ok(ready.engine.ticks > 0, `the engine ticked (${ready.engine.ticks})`);
+});
+
 test('a room created by phone survives a restart between create and join', async () => {
   const made = await dial('100', '*401*5*2468');
   assert.is(made.status, 200, describe(made));

@@ -3,6 +3,7 @@
 #   ./build.sh          normal build (-O2), run every test
 #   ./build.sh asan     AddressSanitizer + UndefinedBehaviorSanitizer build, run every test
 #   ./build.sh cross    compile only, with $CC (default aarch64-linux-gnu-gcc) if it exists
+#   ./build.sh arm64    cross-compile with $CC (default aarch64-linux-gnu-gcc), run every test under qemu-aarch64
 #   ./build.sh format   check the sources against .clang-format (if clang-format is installed)
 # Environment: CC (compiler), CONFORMANCE (the janus fuzzer corpora directory).
 set -eu
@@ -25,6 +26,23 @@ cross)
         exit 0
     fi
     ;;
+arm64)
+    cc=${CC:-aarch64-linux-gnu-gcc}
+    qemu=$(command -v qemu-aarch64-static || command -v qemu-aarch64 || true)
+    if ! command -v "$cc" >/dev/null 2>&1 || [ -z "$qemu" ]; then
+        echo "arm64 tests need $cc and qemu-aarch64-static: run scripts/setup-host.sh as root" >&2
+        exit 1
+    fi
+    # One arm64 C library: Debian's multiarch one when installed (mixing it with the cross toolchain's
+    # sysroot makes programs hang), otherwise the cross toolchain's sysroot.
+    if [ -n "${QEMU_LD_PREFIX:-}" ]; then
+        prefix=$QEMU_LD_PREFIX
+    elif [ -e /lib/ld-linux-aarch64.so.1 ]; then
+        prefix=/
+    else
+        prefix=/usr/aarch64-linux-gnu
+    fi
+    ;;
 format)
     if ! command -v clang-format >/dev/null 2>&1; then
         echo "skip: clang-format not installed"
@@ -35,7 +53,7 @@ format)
     exit 0
     ;;
 *)
-    echo "usage: $0 [normal|asan|cross|format]" >&2
+    echo "usage: $0 [normal|asan|cross|arm64|format]" >&2
     exit 2
     ;;
 esac
@@ -60,13 +78,15 @@ for t in "$here"/test/test_*.c; do
 done
 [ "$mode" = cross ] && { echo "cross-compiled with $cc into $out"; exit 0; }
 
+run=""
+[ "$mode" = arm64 ] && run="$qemu -L $prefix"
 failed=0
 for name in $tests; do
     echo "# $name"
     if [ "$name" = test_rtp ]; then
-        "$out/$name" "$corpus" || failed=$((failed + 1))
+        $run "$out/$name" "$corpus" || failed=$((failed + 1))
     else
-        "$out/$name" || failed=$((failed + 1))
+        $run "$out/$name" || failed=$((failed + 1))
     fi
 done
 if [ "$failed" -ne 0 ]; then
