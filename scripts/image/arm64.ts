@@ -79,10 +79,41 @@ export function qemuLdPrefix(): string | null {
   return '/usr/aarch64-linux-gnu';
 }
 
-/** The environment for arm64 programs run through binfmt_misc (children inherit it). */
-export function arm64Env(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+/**
+ * Debian's arm64 libasound2, unpacked into the cache, for the engine's local leg (it loads libasound.so.2 at run
+ * time) when the arm64 tests run here. apt fetches it with private lists and cache, checking Debian's signatures,
+ * without adding arm64 to the machine's architectures or installing anything. Null (with the reason said) when
+ * that fails: the local leg then reports ALSA missing, which the test names.
+ */
+export function arm64AlsaLibDir(say: (line: string) => void = () => undefined): string | null {
+  const dir = join(cacheDir(), 'arm64-libs');
+  const lib = join(dir, 'usr/lib/aarch64-linux-gnu');
+  if (existsSync(join(lib, 'libasound.so.2'))) return lib;
+  const work = join(cacheDir(), 'arm64-apt');
+  for (const d of ['lists/partial', 'cache/archives/partial', 'debs']) mkdirSync(join(work, d), { recursive: true });
+  const apt = ['-q', '-o', `Dir::State::Lists=${join(work, 'lists')}`, '-o', `Dir::Cache=${join(work, 'cache')}`, '-o', 'APT::Architectures::=arm64', '-o', 'APT::Architecture=arm64'];
+  say('fetching Debian\'s arm64 libasound2 for the local-leg tests');
+  const update = spawnSync('apt-get', [...apt, 'update'], { encoding: 'utf8' });
+  const download = update.status === 0 ? spawnSync('apt-get', [...apt, 'download', 'libasound2:arm64'], { cwd: join(work, 'debs'), encoding: 'utf8' }) : update;
+  const deb = readdirSync(join(work, 'debs')).find((f) => /^libasound2_.*_arm64\.deb$/.test(f));
+  if (download.status !== 0 || !deb) {
+    say(`arm64 libasound2 not fetched: ${(download.stderr || download.error?.message || 'no .deb').trim().split('\n').slice(-2).join(' | ')}`);
+    return null;
+  }
+  const x = spawnSync('dpkg-deb', ['-x', join(work, 'debs', deb), dir], { encoding: 'utf8' });
+  if (x.status !== 0 || !existsSync(join(lib, 'libasound.so.2'))) {
+    say(`arm64 libasound2 not unpacked: ${x.stderr.trim()}`);
+    return null;
+  }
+  return lib;
+}
+
+/** The environment for arm64 programs run through binfmt_misc (children inherit it); extra arm64 libraries from libDirs. */
+export function arm64Env(base: NodeJS.ProcessEnv = process.env, libDirs: string[] = []): NodeJS.ProcessEnv {
   const prefix = qemuLdPrefix();
-  return prefix ? { ...base, QEMU_LD_PREFIX: prefix } : { ...base };
+  const env: NodeJS.ProcessEnv = prefix ? { ...base, QEMU_LD_PREFIX: prefix } : { ...base };
+  if (libDirs.length) env.LD_LIBRARY_PATH = [...libDirs, ...(base.LD_LIBRARY_PATH ? [base.LD_LIBRARY_PATH] : [])].join(':');
+  return env;
 }
 
 /** Why arm64 programs cannot be started directly here, or null when binfmt_misc runs them through qemu-aarch64. */
