@@ -108,7 +108,10 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     cleanups.push(() => engine.close());
     let overrunTimer: NodeJS.Timeout | null = null;
     engine.events.on('overrun', (late) => {
-      log.warn('media engine missed ticks', { lateTicks: late });
+      const legs = engine.stats().legs;
+      log.warn('media engine missed ticks', { lateTicks: late, legs });
+      // Audio was lost only where legs were carrying it: a slow start-up or an idle box is no fault to flash.
+      if (legs === 0) return;
       status.set({ mediaOverrun: true });
       if (overrunTimer) clearTimeout(overrunTimer);
       overrunTimer = setTimeout(() => status.set({ mediaOverrun: false }), OVERRUN_FAULT_MS);
