@@ -18,7 +18,7 @@ import { baresipMissing, startBaresip, type RunningBaresip } from '../support/ba
 import { answersOptions, configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
 import { WebClient } from '../support/web.ts';
 import { Phone, type Call } from '../support/phone.ts';
-import { RtpReceiver, RtpSender, amplitudeOf, dbfsOfAmplitude, meanToneLevel, toneLevel, until } from '../support/rtp.ts';
+import { RtpReceiver, RtpSender, amplitudeOf, concatPcm, dbfsOfAmplitude, meanToneLevel, toneLevel, until } from '../support/rtp.ts';
 
 const WEB_PASSWORD = 'local-audio-admin';
 const PIN = '1234';
@@ -81,14 +81,7 @@ class Speaker {
   }
 
   between(from: number, to = Infinity): Int16Array {
-    const parts = this.chunks.filter((c) => c.at >= from && c.at < to);
-    const out = new Int16Array(parts.reduce((s, c) => s + c.pcm.length, 0));
-    let o = 0;
-    for (const c of parts) {
-      out.set(c.pcm, o);
-      o += c.pcm.length;
-    }
-    return out;
+    return concatPcm(this.chunks.filter((c) => c.at >= from && c.at < to).map((c) => c.pcm));
   }
 
   last(ms: number): Int16Array {

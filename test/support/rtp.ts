@@ -546,14 +546,7 @@ export class RtpReceiver {
 
   /** The decoded audio of the packets that arrived in [from, to), in arrival order. */
   pcmBetween(from: number, to = Infinity): Int16Array {
-    const parts = this.packetsBetween(from, to);
-    const out = new Int16Array(parts.reduce((n, p) => n + p.pcm.length, 0));
-    let o = 0;
-    for (const p of parts) {
-      out.set(p.pcm, o);
-      o += p.pcm.length;
-    }
-    return out;
+    return concatPcm(this.packetsBetween(from, to).map((p) => p.pcm));
   }
 
   /** The audio of the last `ms` milliseconds of arrivals. */
@@ -595,4 +588,15 @@ export async function until(fn: () => boolean, timeoutMs: number, intervalMs = 1
 export function telephoneEventPayloadType(sdp: string): number | null {
   const m = /^a=rtpmap:(\d+)\s+telephone-event\/8000/im.exec(sdp);
   return m ? Number(m[1]) : null;
+}
+
+/** Audio chunks one after another in one buffer. */
+export function concatPcm(parts: Int16Array[]): Int16Array {
+  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }

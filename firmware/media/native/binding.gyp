@@ -6,6 +6,7 @@
       "target_name": "confbox_engine",
       "sources": [
         "binding/engine_napi.c",
+        "binding/errno_name.c",
         "binding/notify.c",
         "src/engine.c",
         "src/g711.c",

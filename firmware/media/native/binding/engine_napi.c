@@ -8,6 +8,7 @@
 #include <node_api.h>
 
 #include "../src/engine.h"
+#include "errno_name.h"
 #include "notify.h"
 
 #include <errno.h>
@@ -66,35 +67,6 @@ static void throw_range(napi_env env, const char *name, const char *what) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
 }
 
-static const char *errno_code(int err) {
-    switch (err) {
-    case EINVAL:
-        return "EINVAL";
-    case ENOENT:
-        return "ENOENT";
-    case ENOMEM:
-        return "ENOMEM";
-    case EMFILE:
-        return "EMFILE";
-    case ENFILE:
-        return "ENFILE";
-    case EADDRINUSE:
-        return "EADDRINUSE";
-    case EADDRNOTAVAIL:
-        return "EADDRNOTAVAIL";
-    case EAFNOSUPPORT:
-        return "EAFNOSUPPORT";
-    case EACCES:
-        return "EACCES";
-    case EPERM:
-        return "EPERM";
-    case EAGAIN:
-        return "EAGAIN";
-    default:
-        return "EIO";
-    }
-}
-
 /* Throws an Error for an engine function's negative errno: message, code and errno (negative,
  * as Node's system errors have it). */
 static void throw_engine(napi_env env, const char *fn, int rc) {
@@ -102,7 +74,7 @@ static void throw_engine(napi_env env, const char *fn, int rc) {
     char msg[160];
     snprintf(msg, sizeof msg, "%s: %s", fn, strerror(err));
     napi_value code, text, error, num;
-    if (napi_create_string_utf8(env, errno_code(err), NAPI_AUTO_LENGTH, &code) != napi_ok ||
+    if (napi_create_string_utf8(env, confbox_errno_name(err), NAPI_AUTO_LENGTH, &code) != napi_ok ||
         napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text) != napi_ok ||
         napi_create_error(env, code, text, &error) != napi_ok ||
         napi_create_int32(env, rc, &num) != napi_ok ||

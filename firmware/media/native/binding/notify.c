@@ -12,6 +12,7 @@
  *   throws a TypeError or RangeError naming a bad argument, or an Error whose code is the errno
  *   name (ENOENT, ECONNREFUSED, EAGAIN, ...) when the datagram cannot be sent. */
 #define _GNU_SOURCE
+#include "errno_name.h"
 #include "notify.h"
 
 #include <errno.h>
@@ -26,44 +27,11 @@
 /* systemd reads at most this much of one notification. */
 #define MESSAGE_MAX 4096
 
-static const char *errno_name(int err) {
-    switch (err) {
-    case ENOENT:
-        return "ENOENT";
-    case ECONNREFUSED:
-        return "ECONNREFUSED";
-    case EAGAIN:
-        return "EAGAIN";
-    case EACCES:
-        return "EACCES";
-    case EPERM:
-        return "EPERM";
-    case ENOTDIR:
-        return "ENOTDIR";
-    case ENOTSOCK:
-        return "ENOTSOCK";
-    case EPROTOTYPE:
-        return "EPROTOTYPE";
-    case EMSGSIZE:
-        return "EMSGSIZE";
-    case ENOBUFS:
-        return "ENOBUFS";
-    case ENOMEM:
-        return "ENOMEM";
-    case EMFILE:
-        return "EMFILE";
-    case ENFILE:
-        return "ENFILE";
-    default:
-        return "EIO";
-    }
-}
-
 static void throw_errno(napi_env env, const char *what, int err) {
     char msg[200];
     snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
     napi_value code, text, error, num;
-    if (napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &code) == napi_ok &&
+    if (napi_create_string_utf8(env, confbox_errno_name(err), NAPI_AUTO_LENGTH, &code) == napi_ok &&
         napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text) == napi_ok &&
         napi_create_error(env, code, text, &error) == napi_ok &&
         napi_create_int32(env, -err, &num) == napi_ok &&
