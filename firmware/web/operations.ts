@@ -96,6 +96,10 @@ export interface Actor {
 export class Operations {
   constructor(private readonly box: BoxParts) {}
 
+  get sipPort(): number {
+    return this.box.sipPort;
+  }
+
   async rooms(): Promise<RoomRow[]> {
     return (await this.box.rooms.listRooms()).map((r) => ({
       id: r.id, pin: r.pin, duration: r.duration, creator: r.creator, maxParticipants: r.maxParticipants,

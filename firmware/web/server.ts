@@ -369,11 +369,12 @@ export class WebServer {
     }
   }
 
-  private preForm(rq: Req): { token: string; setCookie: string | null } {
+  /** A form shown before login (first use, login): its token is the one in the pre-login cookie, set here if missing. */
+  private preFormPage(rq: Req, render: (ctx: pages.PageContext) => Html): void {
     const existing = rq.cookies[PRE_COOKIE];
-    if (existing && /^[A-Za-z0-9_-]{32}$/.test(existing)) return { token: existing, setCookie: null };
+    if (existing && /^[A-Za-z0-9_-]{32}$/.test(existing)) return this.page(rq, 200, render({ csrf: existing }));
     const token = randomBytes(24).toString('base64url');
-    return { token, setCookie: this.cookie(rq, PRE_COOKIE, token) };
+    return this.page(rq, 200, render({ csrf: token }), { 'set-cookie': this.cookie(rq, PRE_COOKIE, token) });
   }
 
   private async preFormCheck(rq: Req): Promise<Form | null> {
@@ -394,8 +395,7 @@ export class WebServer {
 
     this.route('GET', '/setup', async (rq) => {
       if (await auth.passwordIsSet()) return this.redirect(rq, rq.session ? '/rooms' : '/login');
-      const pre = this.preForm(rq);
-      return this.page(rq, 200, pages.setupPage({ csrf: pre.token }), pre.setCookie ? { 'set-cookie': pre.setCookie } : {});
+      return this.preFormPage(rq, pages.setupPage);
     });
     this.route('POST', '/setup', async (rq) => {
       const form = await this.preFormCheck(rq);
@@ -416,8 +416,7 @@ export class WebServer {
     this.route('GET', '/login', async (rq) => {
       if (rq.session) return this.redirect(rq, '/rooms');
       if (!(await auth.passwordIsSet())) return this.redirect(rq, '/setup');
-      const pre = this.preForm(rq);
-      return this.page(rq, 200, pages.loginPage({ csrf: pre.token }), pre.setCookie ? { 'set-cookie': pre.setCookie } : {});
+      return this.preFormPage(rq, pages.loginPage);
     });
     this.route('POST', '/login', async (rq) => {
       const form = await this.preFormCheck(rq);
@@ -515,7 +514,7 @@ export class WebServer {
       const x = rq?.session ? this.extras.get(rq.session) : undefined;
       const token = x?.newToken ?? null;
       if (x) delete x.newToken;
-      return pages.settingsPage(ctx, ops.settings(), this.o.ops.status().sipPort, await auth.tokens(), token);
+      return pages.settingsPage(ctx, ops.settings(), ops.sipPort, await auth.tokens(), token);
     };
     this.route('GET', '/settings', this.guard(async (rq) => this.page(rq, 200, await settingsView(this.pageContext(rq), rq))));
     this.route('POST', '/settings', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
