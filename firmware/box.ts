@@ -160,6 +160,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     const ops = new Operations({
       store, rooms, sip: s, directory, registrar, status, leds: () => leds.patterns(), version,
       sipPort: config.sipPort, httpPort: config.httpPort, log: log.child({ subsystem: 'web' }), localAudio: local,
+      alsaDevices: () => engine.alsaDevices(),
     });
     const web = new WebServer({
       port: config.httpPort, bind: config.bind, tls, ops, auth: new AdminAuth(store), log: log.child({ subsystem: 'web' }),

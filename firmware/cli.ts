@@ -1,11 +1,12 @@
 import type { Config } from './config.ts';
 import {
-  isSettingName, parseExtensionNumber, parseSetting, roomFromInput, parseRoomId, SETTINGS,
+  ALSA_DEVICE_SETTINGS, checkAlsaDevice, isSettingName, parseExtensionNumber, parseSetting, roomFromInput, parseRoomId, SETTINGS,
   type Extension, type Settings,
 } from './conference/index.ts';
 import { BoxError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { extensionRecord, parseCidrField, peerRecord, validateExtensionPassword, validateText } from './records.ts';
+import { listAlsaDevices } from './media/native-engine.ts';
 import { connectStore, type Store } from './store/index.ts';
 import { hashPassword, validateNewPassword } from './web/auth.ts';
 
@@ -149,6 +150,7 @@ const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
     const name = arg(ctx, 0, 'setting name');
     if (!isSettingName(name)) throw new BoxError(400, `unknown setting "${name}"; known: ${Object.keys(SETTINGS).join(', ')}`, 'name');
     const value = parseSetting(name, arg(ctx, 1, 'value'));
+    if ((ALSA_DEVICE_SETTINGS as readonly string[]).includes(name)) checkAlsaDevice(name, String(value), listAlsaDevices());
     await ctx.store.settings.set(name, value);
     ctx.out(`${name} = ${value}`);
     if (name === 'realm') ctx.out('note: extension passwords were hashed for the old realm; set each again with "confbox extension add NUMBER --password ..."');

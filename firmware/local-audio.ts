@@ -13,7 +13,7 @@
  *   meanwhile the leg is out of the conference (callers alone hear waiting music again) and rejoins when it is back.
  */
 import type { AudioDevices } from './hw/index.ts';
-import type { Conference, Participant, Settings } from './conference/index.ts';
+import { checkAlsaDevice, type Conference, type Participant, type Settings } from './conference/index.ts';
 import { BoxError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { LocalAudioState, LocalDevices, MediaEngine } from './media/index.ts';
@@ -213,6 +213,11 @@ export class LocalAudio {
   }
 
   private openLeg(devices: LocalDevices, room: number): boolean {
+    const refused = this.refusedDevice(devices);
+    if (refused) {
+      this.publish('unavailable', refused, room);
+      return false;
+    }
     try {
       const id = this.o.engine.openLocalLeg(devices);
       this.leg = { id, devices, state: 'opening', message: 'opening the devices' };
@@ -223,6 +228,38 @@ export class LocalAudio {
       return false;
     }
   }
+
+  /**
+   * A stored device setting that is not a sound device of this box (written before the box checked
+   * them, or straight into a shared database) never reaches ALSA; the board profile's own names do.
+   */
+  private refusedDevice(devices: LocalDevices): string | null {
+    const settings = this.o.rooms.settings();
+    const asked: Array<[string, string]> = [['localAudioCapture', settings.localAudioCapture], ['localAudioPlayback', settings.localAudioPlayback]];
+    const used = [devices.capture, devices.playback];
+    const check = asked.filter(([, v]) => v !== '' && used.includes(v));
+    if (check.length === 0) {
+      this.refusal = null;
+      return null;
+    }
+    const key = check.map(([, v]) => v).join('\n');
+    if (this.refusal?.key === key) return this.refusal.message;
+    let listed: string[] | null = null;
+    for (const [name, value] of check) {
+      try {
+        checkAlsaDevice(name, value, listed ??= this.o.engine.alsaDevices());
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        this.o.log.warn('local audio device refused', { setting: name, device: value.slice(0, 64) });
+        this.refusal = { key, message };
+        return message;
+      }
+    }
+    this.refusal = null;
+    return null;
+  }
+
+  private refusal: { key: string; message: string } | null = null;
 
   private closeLeg(): void {
     if (!this.leg) return;

@@ -13,16 +13,49 @@ function range(name: string, min: number, max: number, unit = ''): Parser<never>
   }) as Parser<never>;
 }
 
+/**
+ * What an ALSA device name may look like before it is even considered: a PCM name, optionally with
+ * simple arguments (`plughw:1,0`, `hw:CARD=Device,DEV=0`). Never plugin definitions, quotes, paths or
+ * pipes: ALSA's file plugin runs any command a name like `file:'|cmd'` gives it.
+ */
+const ALSA_SHAPE = /^[A-Za-z_][A-Za-z0-9_]{0,31}(:[A-Za-z0-9_]{1,32}(=[A-Za-z0-9_]{1,32})?(,[A-Za-z0-9_]{1,32}(=[A-Za-z0-9_]{1,32})?){0,3})?$/;
+/** Names every ALSA installation resolves to a sound card: the default devices and a card's hardware, by number or name. */
+const ALSA_CARD_NAME = /^(default|sysdefault)$|^(hw|plughw|default|sysdefault|dsnoop|dmix|front):(\d{1,2}(,\d{1,2})?|CARD=[A-Za-z0-9_]{1,32}(,DEV=\d{1,2})?)$/;
+
 /** An ALSA device name, or "" (also "board") for the board profile's device. */
 function alsaDevice(name: string): Parser<never> {
   return ((text: string) => {
     const s = String(text).trim();
     if (s === '' || s.toLowerCase() === 'board') return '';
-    if (!/^[\x21-\x7e]{1,127}$/.test(s)) {
-      throw new BoxError(400, `${name} must be an ALSA device name such as plughw:1,0 (no spaces), or "board" for the board profile's, not "${s.slice(0, 24)}"`, name);
+    if (!ALSA_SHAPE.test(s)) {
+      throw new BoxError(400, `${name} must be an ALSA device name such as plughw:1,0 or hw:CARD=Device,DEV=0, or "board" for the board profile's (no spaces, quotes, paths, pipes or plugin settings), not "${s.slice(0, 24)}"`, name);
     }
     return s;
   }) as Parser<never>;
+}
+
+export const ALSA_DEVICE_SETTINGS = ['localAudioCapture', 'localAudioPlayback'] as const;
+
+/**
+ * Whether a device name may reach ALSA: a card's own name (`default`, `sysdefault`, `hw:`/`plughw:`
+ * and the like with a card and device), or a name that ALSA's configuration on this box lists
+ * (`listed`, as `aplay -L` shows them), which only root can change.
+ */
+export function alsaDeviceAllowed(device: string, listed: readonly string[]): boolean {
+  if (!ALSA_SHAPE.test(device)) return false;
+  return ALSA_CARD_NAME.test(device) || listed.includes(device);
+}
+
+/** Throws a BoxError naming the setting when a device name is not one alsaDeviceAllowed takes. */
+export function checkAlsaDevice(name: string, device: string, listed: readonly string[]): void {
+  if (device === '' || alsaDeviceAllowed(device, listed)) return;
+  const known = listed.filter((d) => ALSA_SHAPE.test(d)).slice(0, 12);
+  throw new BoxError(
+    400,
+    `${name} "${device.slice(0, 40)}" is not a sound device of this box: use default, sysdefault, hw:CARD,DEVICE or plughw:CARD,DEVICE` +
+      (known.length ? `, or one ALSA lists here (${known.join(', ')})` : ''),
+    name,
+  );
 }
 
 /** Every box setting with its validation; the command line and the web page both use these. */

@@ -149,6 +149,13 @@ export class MockEngine implements MediaEngine {
     return leg;
   }
 
+  /** What alsaDevices() answers: the names a sound card's ALSA configuration would list. */
+  alsaDeviceList: string[] = [];
+
+  alsaDevices(): string[] {
+    return [...this.alsaDeviceList];
+  }
+
   localStatus(leg: number): LocalAudioStatus {
     this.calls.push({ method: 'localStatus', args: [leg] });
     this.#open();

@@ -74,6 +74,8 @@ export interface ConfboxEngineAddon {
   poll(handle: EngineHandle): AddonEvent[];
   openLocalLeg(handle: EngineHandle, devices: LocalDevices): number;
   localStatus(handle: EngineHandle, leg: number): LocalAudioStatus;
+  /** "NAME\tIOID\n" lines of the PCMs ALSA's configuration lists; throws when ALSA cannot be used. */
+  alsaDevices(): string;
   readonly POLL_MAX: number;
   /** One datagram of systemd's notify protocol to "/path" or "@abstract" (binding/notify.c); used by firmware/systemd.ts. */
   sdNotify(socket: string, message: string): void;
@@ -82,7 +84,7 @@ export interface ConfboxEngineAddon {
 const ADDON_FILE = 'confbox_engine.node';
 const ADDON_FUNCTIONS = [
   'create', 'destroy', 'openLeg', 'connectLeg', 'closeLeg', 'join', 'leave', 'setMuted', 'addSound', 'play', 'stop',
-  'stats', 'legStats', 'poll', 'sdNotify', 'openLocalLeg', 'localStatus',
+  'stats', 'legStats', 'poll', 'sdNotify', 'openLocalLeg', 'localStatus', 'alsaDevices',
 ] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -310,6 +312,8 @@ export interface MediaEngine extends Engine {
   openLocalLeg(devices: LocalDevices): number;
   /** A local leg's device state and counters. */
   localStatus(leg: number): LocalAudioStatus;
+  /** The sound devices ALSA's configuration lists on this machine (as `aplay -L`); [] when ALSA cannot be used. */
+  alsaDevices(): string[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,6 +379,23 @@ export function validateRemote(address: unknown, port: unknown): { address: stri
 }
 
 /** Checks a local leg's devices: ALSA PCM names of printable ASCII without spaces, at least one. */
+/** A PCM name with simple arguments (plughw:1,0, hw:CARD=Device,DEV=0): nothing ALSA could read as a plugin definition, path or command. */
+const ALSA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,31}(:[A-Za-z0-9_=,]{1,94})?$/;
+
+/** The PCM names in the addon's alsaDevices() text. */
+export function parseAlsaDeviceList(text: string): string[] {
+  return [...new Set(text.split('\n').map((l) => l.split('\t')[0]!.trim()).filter((n) => n !== ''))];
+}
+
+/** The sound devices ALSA lists on this machine, through the addon; [] when either cannot be loaded. */
+export function listAlsaDevices(addon?: ConfboxEngineAddon): string[] {
+  try {
+    return parseAlsaDeviceList((addon ?? loadAddon()).alsaDevices());
+  } catch {
+    return [];
+  }
+}
+
 export function validateLocalDevices(devices: unknown): LocalDevices {
   const o = object(devices, 'devices');
   const out: LocalDevices = {};
@@ -382,7 +403,7 @@ export function validateLocalDevices(devices: unknown): LocalDevices {
     const v = o[k];
     if (v === undefined) continue;
     if (typeof v !== 'string') throw new TypeError(`Expected the "${k}" option to be a string, got ${describe(v)}`);
-    if (!/^[\x21-\x7e]{1,127}$/.test(v)) throw new RangeError(`Expected the "${k}" option to be an ALSA device name (1 to 127 printable characters, no spaces), got ${describe(v)}`);
+    if (!ALSA_NAME.test(v)) throw new RangeError(`Expected the "${k}" option to be an ALSA device name (a PCM name with simple arguments, no quotes, paths or plugin settings), got ${describe(v)}`);
     out[k] = v;
   }
   if (out.capture === undefined && out.playback === undefined) throw new TypeError('Expected the "capture" or the "playback" option to name a device');
@@ -634,6 +655,10 @@ export class NativeEngine implements MediaEngine {
     const leg = this.#addon.openLocalLeg(this.#handle, validateLocalDevices(devices));
     this.#legs.set(leg, null);
     return leg;
+  }
+
+  alsaDevices(): string[] {
+    return listAlsaDevices(this.#addon);
   }
 
   localStatus(leg: number): LocalAudioStatus {

@@ -1,6 +1,6 @@
 import { loadavg } from 'node:os';
 import {
-  isSettingName, parseExtensionNumber, parseRoomId, parseSetting, roomFromInput, SETTINGS,
+  ALSA_DEVICE_SETTINGS, checkAlsaDevice, isSettingName, parseExtensionNumber, parseRoomId, parseSetting, roomFromInput, SETTINGS,
   type Conference, type RoomInput, type Settings,
 } from '../conference/index.ts';
 import { BoxError } from '../errors.ts';
@@ -81,6 +81,8 @@ export interface BoxParts {
   log: Logger;
   /** The box's own microphone and speaker, a participant like the callers. */
   localAudio: { setMuted(muted: boolean): boolean } | null;
+  /** The sound devices ALSA lists on this box: device settings may name them. */
+  alsaDevices: () => string[];
 }
 
 /** Who asked, for the call log: "web" plus the address of the browser or script. */
@@ -233,6 +235,9 @@ export class Operations {
       if (!isSettingName(name)) throw new BoxError(400, `unknown setting "${name}"; known: ${Object.keys(SETTINGS).join(', ')}`, name);
       if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw new BoxError(400, `${name} needs a value`, name);
       patch[name] = parseSetting(name, String(value));
+    }
+    for (const name of ALSA_DEVICE_SETTINGS) {
+      if (patch[name] !== undefined) checkAlsaDevice(name, String(patch[name]), this.box.alsaDevices());
     }
     const current = this.box.rooms.settings();
     const changed = Object.fromEntries(Object.entries(patch).filter(([k, v]) => current[k as keyof Settings] !== v)) as Partial<Settings>;

@@ -15,7 +15,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { baresipMissing, startBaresip, type RunningBaresip } from '../support/baresip.ts';
-import { answersOptions, configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
+import { answersOptions, configure, removeDataDir, runCli, startBox, type RunningBox } from '../support/box.ts';
+import { existsSync } from 'node:fs';
+import { connectStore } from '../../firmware/store/index.ts';
+import { createLogger } from '../../firmware/log.ts';
 import { WebClient } from '../support/web.ts';
 import { Phone, type Call } from '../support/phone.ts';
 import { RtpReceiver, RtpSender, amplitudeOf, concatPcm, dbfsOfAmplitude, meanToneLevel, toneLevel, until } from '../support/rtp.ts';
@@ -45,6 +48,8 @@ mkdirSync(devDir);
   writeFileSync(join(dir, 'asoundrc'), [
     `pcm.confbox_test_mic { type file slave.pcm { type null } file "/dev/null" infile "${devDir}/mic.raw" format "raw" }`,
     `pcm.confbox_test_speaker { type file slave.pcm { type null } file "${fifo}" format "raw" }`,
+    // listed by ALSA (as aplay -L shows it), so the settings may name it
+    `pcm.confbox_test_room_mic { type file slave.pcm { type null } file "/dev/null" infile "${devDir}/mic.raw" format "raw" hint { show on description "test room microphone" } }`,
     '',
   ].join('\n'));
   writeFileSync(join(dir, 'board.json'), JSON.stringify({
@@ -271,12 +276,12 @@ test('a box whose sound devices do not exist runs without local audio and says w
       ['extension', 'add', '100', '--password', 's3cret'],
       ['room', 'add', '10', '--pin', PIN],
       ['settings', 'set', 'localAudioRoom', '10'],
-      ['settings', 'set', 'localAudioCapture', 'confbox_no_such_mic'],
-      ['settings', 'set', 'localAudioPlayback', 'confbox_no_such_speaker'],
+      ['settings', 'set', 'localAudioCapture', 'hw:CARD=NoSuchCard,DEV=0'],
+      ['settings', 'set', 'localAudioPlayback', 'plughw:7,0'],
     ]);
     b2 = await startBox({ dataDir: other, logLevel: 'debug', env, extraArgs: ['--board', 'mock'] });
     const why = await logSince(b2, 0, msg('local audio unavailable; the box runs without it'), 'that local audio is unavailable');
-    assert.match(String(why.reason), /capture device "confbox_no_such_mic" cannot be opened/);
+    assert.match(String(why.reason), /capture device "hw:CARD=NoSuchCard,DEV=0" cannot be opened/);
     const phone = await Phone.open({ boxPort: b2.sipPort, user: '100', password: 's3cret' });
     phones.push(phone);
     const call = await phone.invite(`*400*10*${PIN}`, { codecs: ['PCMU'] });
@@ -291,6 +296,63 @@ test('a box whose sound devices do not exist runs without local audio and says w
     await configure(other, [['settings', 'set', 'localAudioCapture', 'board'], ['settings', 'set', 'localAudioPlayback', 'board']]);
     const none = await logSince(b2, mark, (r) => /local audio unavailable/.test(String(r.msg)) && /no sound card/.test(String(r.reason)), 'that there is no sound card', 15_000);
     assert.match(String(none.reason), /the board profile "mock" names no ALSA devices/);
+  } finally {
+    await b2?.stop();
+    removeDataDir(other);
+  }
+});
+
+test('device names that would run a command are refused by the command line and the web API; one stored by other means never runs', async () => {
+  const other = mkdtempSync(join(tmpdir(), 'confbox-local-audio-attack-'));
+  const marker = join(other, 'ran');
+  const attack = `file:'|touch\${IFS}${marker}',raw`;
+  let b2: RunningBox | undefined;
+  try {
+    await configure(other, [
+      ['extension', 'add', '100', '--password', 's3cret'],
+      ['room', 'add', '11', '--pin', PIN],
+      ['settings', 'set', 'localAudioRoom', '11'],
+      ['settings', 'set', 'digestAlgorithms', 'MD5'],
+      ['admin', 'set-password', '--password', WEB_PASSWORD],
+    ]);
+    const cli = await runCli(other, ['settings', 'set', 'localAudioCapture', attack], env);
+    assert.is.not(cli.code, 0, 'the command line refuses it');
+    assert.match(cli.stderr, /localAudioCapture must be an ALSA device name/);
+    const plugin = await runCli(other, ['settings', 'set', 'localAudioPlayback', 'file:x,raw'], env);
+    assert.is.not(plugin.code, 0, 'a plugin with simple arguments too');
+    assert.match(plugin.stderr, /localAudioPlayback "file:x,raw" is not a sound device of this box/);
+    const listed = await runCli(other, ['settings', 'set', 'localAudioCapture', 'confbox_test_room_mic'], env);
+    assert.is(listed.code, 0, `a device ALSA lists is taken: ${listed.stderr}`);
+
+    b2 = await startBox({ dataDir: other, logLevel: 'debug', env, extraArgs: ['--board', join(dir, 'board.json')] });
+    const web = new WebClient(`http://127.0.0.1:${b2.httpPort}`);
+    assert.is((await web.login(WEB_PASSWORD)).status, 303);
+    for (const [name, value] of <Array<[string, string]>>[['localAudioCapture', attack], ['localAudioPlayback', 'file:x,raw'], ['localAudioPlayback', 'tee:{type file}']]) {
+      const r = await web.api('PATCH', '/api/settings', { [name]: value });
+      assert.is(r.status, 400, `PATCH ${name}=${value} is refused`);
+      assert.is(r.json.error.field, name);
+    }
+    const settings = (await web.api('GET', '/api/settings')).json;
+    assert.is(settings.localAudioCapture, 'confbox_test_room_mic', 'nothing stored before was changed');
+    assert.is(settings.localAudioPlayback, '');
+
+    // A value stored by other means (an older firmware, a shared database) is refused where the devices are opened.
+    const mark = b2.output().length;
+    const { store } = await connectStore({ dataDir: other, attach: true, log: createLogger('silent') });
+    await store.settings.set('localAudioCapture', attack);
+    await store.close();
+    const refused = await logSince(b2, mark, msg('local audio device refused'), 'that the stored device is refused', 15_000);
+    assert.is(refused.setting, 'localAudioCapture');
+    const phone = await Phone.open({ boxPort: b2.sipPort, user: '100', password: 's3cret' });
+    phones.push(phone);
+    const call = await phone.invite(`*400*11*${PIN}`, { codecs: ['PCMU'] });
+    assert.is((await call.final(10_000)).status, 200);
+    await sleep(3000);
+    const status = (await web.api('GET', '/api/status')).json;
+    assert.is(status.localAudio, 'unavailable');
+    assert.match(String(status.localAudioReason), /localAudioCapture ".*" is not a sound device of this box/);
+    assert.not.ok(existsSync(marker), 'the command in the device name never ran');
+    await call.bye();
   } finally {
     await b2?.stop();
     removeDataDir(other);

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeClock } from '../../firmware/clock.ts';
 import { Conferences, type Conference } from '../../firmware/conference/conferences.ts';
-import { parseSetting } from '../../firmware/conference/settings.ts';
+import { alsaDeviceAllowed, checkAlsaDevice, parseSetting } from '../../firmware/conference/settings.ts';
 import { DEFAULT_SETTINGS, type Room, type Settings } from '../../firmware/conference/types.ts';
 import { BoxError } from '../../firmware/errors.ts';
 import { LOCAL_PARTICIPANT, LocalAudio, type LocalAudioRooms } from '../../firmware/local-audio.ts';
@@ -235,6 +235,59 @@ test('the settings: localAudioRoom is a room number or off; the devices are ALSA
   assert.is(parseSetting('localAudioPlayback', 'board'), '');
   assert.is(parseSetting('localAudioPlayback', ''), '');
   assert.throws(() => parseSetting('localAudioCapture', 'hw:1, 0'), /localAudioCapture must be an ALSA device name/);
+});
+
+test('device settings that would run a command or name a plugin are refused with the setting named', () => {
+  const attacks = [
+    "file:'|touch${IFS}/tmp/x',raw", 'file:"|id",raw', "file:|id", 'plug:{type file file "|id"}', 'hw:0, 0', "hw:0,0'",
+    'file:/tmp/x,raw', '/dev/snd/pcmC0D0c', 'default;id', 'plughw:1,0|id', 'tee:{', 'x'.repeat(40),
+  ];
+  for (const bad of attacks) {
+    let refused = false;
+    try {
+      checkAlsaDevice('localAudioCapture', parseSetting('localAudioCapture', bad), []);
+    } catch (e) {
+      refused = true;
+      assert.instance(e, BoxError);
+      assert.is((e as BoxError).field, 'localAudioCapture', `the error of ${bad} names the setting`);
+      assert.is((e as BoxError).sipStatus, 400);
+    }
+    assert.ok(refused, `${bad} is refused`);
+  }
+  // simple arguments are a plugin's too: only the names of sound cards, or what ALSA itself lists, get through
+  assert.throws(() => checkAlsaDevice('localAudioPlayback', parseSetting('localAudioPlayback', 'file:x,raw'), ['hw:CARD=Device,DEV=0']),
+    /localAudioPlayback "file:x,raw" is not a sound device of this box: .*\(hw:CARD=Device,DEV=0\)/);
+});
+
+test('device settings take the names of sound cards and the names ALSA lists on the box', () => {
+  for (const ok of ['default', 'sysdefault', 'hw:0', 'hw:1,0', 'plughw:1,0', 'plughw:CARD=Device,DEV=0', 'sysdefault:CARD=Headphones', 'dsnoop:CARD=Device,DEV=0', 'front:1,0']) {
+    assert.ok(alsaDeviceAllowed(parseSetting('localAudioCapture', ok), []), `${ok} is allowed`);
+  }
+  for (const unlisted of ['pulse', 'confbox_room_mic', 'null', 'file:x', 'hw:CARD=a b']) assert.not.ok(alsaDeviceAllowed(unlisted, []), `${unlisted} needs listing`);
+  assert.ok(alsaDeviceAllowed('confbox_room_mic', ['null', 'confbox_room_mic']), 'a name ALSA lists');
+  assert.not.ok(alsaDeviceAllowed("file:'|id'", ["file:'|id'"]), 'never a listed name of the wrong shape');
+});
+
+test('a stored device setting that is not a sound device of the box never reaches the engine; the status says why', async () => {
+  const b = setup({ settings: { localAudioRoom: 5, localAudioCapture: "file:'|touch${IFS}/tmp/x',raw" } });
+  b.local.start();
+  await settle();
+  assert.is(b.localLegs().length, 0, 'no local leg opened');
+  assert.not.ok(b.engine.calls.some((c) => c.method === 'openLocalLeg'), 'the engine was never asked to open it');
+  assert.is(b.status.get().localAudio, 'unavailable');
+  assert.match(String(b.status.get().localAudioReason), /localAudioCapture "file:'\|touch\$\{IFS\}\/tmp\/x',raw" is not a sound device of this box/);
+
+  b.settings.localAudioCapture = 'room_mic';
+  b.local.refresh();
+  await settle();
+  assert.is(b.localLegs().length, 0, 'a name ALSA does not list is refused too');
+  b.engine.alsaDeviceList = ['null', 'room_mic'];
+  b.settings.localAudioCapture = '';
+  b.local.refresh();
+  b.settings.localAudioCapture = 'room_mic';
+  b.local.refresh();
+  assert.equal(b.engine.legs.get(b.leg())!.local!.devices, { capture: 'room_mic', playback: 'plughw:1,0' }, 'listed by ALSA: opened');
+  b.local.stop();
 });
 
 test.run();

@@ -670,10 +670,22 @@ const MIC_TONE = 700;
   writeFileSync(join(alsaDir, 'mic.raw'), pcm);
   writeFileSync(join(alsaDir, 'asoundrc'), [
     `pcm.test_mic { type file slave.pcm { type null } file "/dev/null" infile "${alsaDir}/mic.raw" format "raw" }`,
-    `pcm.test_speaker { type file slave.pcm { type null } file "${alsaDir}/speaker.raw" format "raw" }`, '',
+    `pcm.test_speaker { type file slave.pcm { type null } file "${alsaDir}/speaker.raw" format "raw" }`,
+    `pcm.test_listed { type null hint { show on description "a device aplay -L shows" } }`, '',
   ].join('\n'));
   process.env.ALSA_CONFIG_PATH = join(alsaDir, 'asoundrc');
 }
+
+cases.push(['NativeEngine: the sound devices ALSA lists are those its configuration shows, as aplay -L does', () => {
+  const engine = new NativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
+  try {
+    const listed = engine.alsaDevices();
+    assert.ok(listed.includes('test_listed'), `listed: ${listed.join(', ')}`);
+    assert.not.ok(listed.includes('test_mic'), 'a device without a hint is not listed');
+  } finally {
+    engine.close();
+  }
+}]);
 
 cases.push(['NativeEngine: a local leg reads the microphone into a conference and reports its devices', async () => {
   const engine = new NativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });

@@ -712,6 +712,22 @@ static napi_value js_local_status(napi_env env, napi_callback_info info) {
     return out;
 }
 
+/* alsaDevices() -> "NAME\tIOID\n" lines of the PCMs ALSA lists; throws with the reason when it
+ * cannot (no libasound) */
+static napi_value js_alsa_devices(napi_env env, napi_callback_info info) {
+    (void)info;
+    static char list[16384];
+    char why[LOCAL_AUDIO_REASON] = "";
+    int rc = local_audio_list_devices(list, sizeof list, why, sizeof why);
+    if (rc < 0) {
+        napi_throw_error(env, confbox_errno_name(-rc), why[0] ? why : "ALSA cannot list its devices");
+        return NULL;
+    }
+    napi_value out;
+    CHECK(env, napi_create_string_utf8(env, list, NAPI_AUTO_LENGTH, &out));
+    return out;
+}
+
 /* poll(handle) -> up to POLL_MAX events, oldest first; [] once destroyed */
 static napi_value js_poll(napi_env env, napi_callback_info info) {
     size_t argc = 1;
@@ -775,6 +791,7 @@ NAPI_MODULE_INIT() {
         /* the local leg (the box's own sound card) */
         {"openLocalLeg", js_open_local_leg},
         {"localStatus", js_local_status},
+        {"alsaDevices", js_alsa_devices},
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         napi_value f;

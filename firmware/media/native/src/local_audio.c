@@ -58,7 +58,10 @@
     X(snd_pcm_writei)                                                                              \
     X(snd_strerror)                                                                                \
     X(snd_lib_error_set_handler)                                                                   \
-    X(snd_config_update_free_global)
+    X(snd_config_update_free_global)                                                               \
+    X(snd_device_name_hint)                                                                        \
+    X(snd_device_name_get_hint)                                                                    \
+    X(snd_device_name_free_hint)
 
 static struct {
 #define X(f) __typeof__(f) *f;
@@ -98,6 +101,39 @@ static void alsa_load(void) {
     ALSA_FUNCTIONS(X)
 #undef X
     alsa.snd_lib_error_set_handler(alsa_error);
+}
+
+int local_audio_list_devices(char *out, size_t size, char *why, size_t why_size) {
+    pthread_once(&alsa_once, alsa_load);
+    if (alsa_missing[0]) {
+        snprintf(why, why_size, "%s", alsa_missing);
+        return -ENOSYS;
+    }
+    /* counted as a user, so that no device thread frees ALSA's configuration while it is read */
+    pthread_mutex_lock(&users_lock);
+    users++;
+    pthread_mutex_unlock(&users_lock);
+    void **hints = NULL;
+    int rc = alsa.snd_device_name_hint(-1, "pcm", &hints);
+    if (rc < 0) snprintf(why, why_size, "ALSA cannot list its devices: %s", alsa.snd_strerror(rc));
+    size_t used = 0;
+    if (size) out[0] = '\0';
+    for (void **h = hints; rc >= 0 && *h; h++) {
+        char *name = alsa.snd_device_name_get_hint(*h, "NAME");
+        char *ioid = alsa.snd_device_name_get_hint(*h, "IOID");
+        if (name) {
+            int n = snprintf(out + used, size - used, "%s\t%s\n", name, ioid ? ioid : "");
+            if (n > 0 && (size_t)n < size - used) used += (size_t)n;
+            else if (size > used) out[used] = '\0';
+        }
+        free(name);
+        free(ioid);
+    }
+    if (rc >= 0) alsa.snd_device_name_free_hint(hints);
+    pthread_mutex_lock(&users_lock);
+    if (--users == 0) alsa.snd_config_update_free_global();
+    pthread_mutex_unlock(&users_lock);
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- rings of frames (one producer, one consumer) ---- */

@@ -14,6 +14,7 @@
 #ifndef CONFBOX_LOCAL_AUDIO_H
 #define CONFBOX_LOCAL_AUDIO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define LOCAL_AUDIO_RATE   16000 /**< sample rate of the frames, Hz */
@@ -68,5 +69,10 @@ void local_audio_push(local_audio *la, const int16_t frame[LOCAL_AUDIO_FRAME]);
 int local_audio_take_changed(local_audio *la, local_audio_state *state);
 
 void local_audio_get_status(local_audio *la, local_audio_status *out);
+
+/** The PCM names ALSA's configuration lists (as `aplay -L` does), one "NAME\tIOID\n" a line
+ * (IOID: Input, Output or empty for both), truncated to size; 0, or a negative errno with the
+ * reason in why. Any thread may call it. */
+int local_audio_list_devices(char *out, size_t size, char *why, size_t why_size);
 
 #endif
