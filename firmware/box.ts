@@ -21,6 +21,7 @@ import { Status } from './status.ts';
 import { connectStore } from './store/index.ts';
 import { AdminAuth } from './web/auth.ts';
 import { Operations } from './web/operations.ts';
+import { SetupCode } from './web/setup-code.ts';
 import { WebServer } from './web/server.ts';
 import { Systemd } from './systemd.ts';
 
@@ -162,12 +163,15 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
       sipPort: config.sipPort, httpPort: config.httpPort, log: log.child({ subsystem: 'web' }), localAudio: local,
       alsaDevices: () => engine.alsaDevices(),
     });
+    const setupCode = SetupCode.open(config.dataDir, (await store.admin.passwordHash()) !== null);
     const web = new WebServer({
-      port: config.httpPort, bind: config.bind, tls, ops, auth: new AdminAuth(store), log: log.child({ subsystem: 'web' }),
+      port: config.httpPort, bind: config.bind, tls, ops, auth: new AdminAuth(store, setupCode), log: log.child({ subsystem: 'web' }),
       onChange: (listener) => changes.on('change', listener),
     });
     await web.start();
     cleanups.push(() => web.stop());
+    // Whoever sets the first admin password on the page must show they hold the box: this code.
+    if (setupCode.shown) log.info('web page setup code', { code: setupCode.shown, file: setupCode.file });
     log.info('web page ready', { port: web.port, url: `${config.tlsCert ? 'https' : 'http'}://${publicAddress}:${web.port}/` });
     status.set({ sip: 'ok', ready: true });
     // The health line: a database query answered, the media engine ticking, what runs; the image's boot test reads it.

@@ -451,6 +451,11 @@ function adminTables(db: Db): Store['admin'] {
       const [row] = await db.rows('SELECT password_hash FROM web_admin WHERE id = 1');
       return row ? String(row.password_hash) : null;
     },
+    setFirstPasswordHash: async (hash) => {
+      // The primary key decides: of two first-use requests at once, one inserts and the other changes nothing.
+      const inserted = await db.run('INSERT IGNORE INTO web_admin (id, password_hash, updated_at) VALUES (1, ?, UTC_TIMESTAMP(3))', [hash]);
+      return inserted === 1;
+    },
     setPasswordHash: async (hash) => {
       await db.run(
         'INSERT INTO web_admin (id, password_hash, updated_at) VALUES (1, ?, UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE password_hash = VALUES(password_hash), updated_at = VALUES(updated_at)',

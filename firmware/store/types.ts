@@ -55,6 +55,8 @@ export interface Store {
     /** The salted slow hash of the admin password; null until it is set. */
     passwordHash(): Promise<string | null>;
     setPasswordHash(hash: string): Promise<void>;
+    /** Stores the first password only if none exists, in one statement: false when another was set first. */
+    setFirstPasswordHash(hash: string): Promise<boolean>;
     tokens(): Promise<ApiToken[]>;
     /** The token whose SHA-256 (hex) this is, if any. */
     tokenByHash(hash: string): Promise<ApiToken | null>;

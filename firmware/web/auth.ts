@@ -1,6 +1,7 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { BoxError } from '../errors.ts';
 import type { ApiToken, Store } from '../store/types.ts';
+import type { SetupCode } from './setup-code.ts';
 
 /** scrypt cost: about 50 ms on a Raspberry Pi 4, 15 ms on a desktop; 16 MB of memory per check. */
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 } as const;
@@ -12,6 +13,8 @@ const MAX_SESSIONS = 64;
 const FREE_FAILURES = 3;
 const MAX_WAIT_S = 300;
 const TOKEN_PREFIX = 'cbx_';
+const SETUP_CODE_HELP =
+  "the setup code is wrong: it is in the box's log, on its console and in confbox-setup-code.txt on the SD card's boot partition";
 
 function scryptAsync(password: string, salt: Buffer, keylen: number, opts: { N: number; r: number; p: number }): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -72,17 +75,38 @@ export class AdminAuth {
   private sessions = new Map<string, Session>();
   private failures = new Map<string, { count: number; next: number }>();
 
-  constructor(private readonly store: Store, private readonly now: () => number = Date.now) {}
+  /** Sessions end (logout, password change): the server closes their live-update streams. */
+  onSessionsEnded: (ids: string[] | 'all') => void = () => undefined;
+
+  constructor(
+    private readonly store: Store,
+    /** The one-time code that proves first use comes from someone who holds the box; null: first use only from the command line. */
+    private readonly setupCode: SetupCode | null,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async passwordIsSet(): Promise<boolean> {
     return (await this.store.admin.passwordHash()) !== null;
   }
 
-  /** First use of the page: only while no password exists. */
-  async setFirstPassword(password: string, confirm: string): Promise<void> {
-    validateNewPassword(password, confirm);
+  /**
+   * First use of the page: only while no password exists, and only with the box's setup code. Wrong
+   * codes count like wrong passwords. Of two requests at once, the database lets exactly one set it.
+   */
+  async setFirstPassword(password: string, confirm: string, code: string, address: string): Promise<void> {
+    const wait = this.waitSeconds(address);
+    if (wait > 0) throw new BoxError(429, `too many wrong setup codes from this address; try again in ${wait} s`, 'code', 'rate-limited');
     if (await this.passwordIsSet()) throw new BoxError(403, 'the admin password is already set; log in instead', 'password', 'exists');
-    await this.store.admin.setPasswordHash(await hashPassword(password));
+    if (!this.setupCode?.matches(code)) {
+      this.failed(address);
+      throw new BoxError(403, this.setupCode?.shown ? SETUP_CODE_HELP : 'set the first password with "confbox admin set-password" on the box', 'code', 'wrong-code');
+    }
+    validateNewPassword(password, confirm);
+    if (!(await this.store.admin.setFirstPasswordHash(await hashPassword(password)))) {
+      throw new BoxError(403, 'the admin password is already set; log in instead', 'password', 'exists');
+    }
+    this.setupCode.consume();
+    this.failures.delete(address);
   }
 
   async changePassword(current: string, password: string, confirm: string): Promise<void> {
@@ -92,6 +116,7 @@ export class AdminAuth {
     await this.store.admin.setPasswordHash(await hashPassword(password));
     // Everyone else is logged out; the caller logs in again.
     this.sessions.clear();
+    this.onSessionsEnded('all');
   }
 
   /** Seconds an address must wait before its next attempt; 0 when it may try now. */
@@ -146,8 +171,15 @@ export class AdminAuth {
     return s;
   }
 
+  /** Whether a session is still open (without counting this as its use). */
+  alive(id: string): boolean {
+    const s = this.sessions.get(id);
+    return !!s && this.now() - s.lastSeen <= SESSION_IDLE_MS;
+  }
+
   logout(id: string): void {
     this.sessions.delete(id);
+    this.onSessionsEnded([id]);
   }
 
   checkCsrf(session: Session, token: unknown): boolean {

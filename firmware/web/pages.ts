@@ -105,8 +105,11 @@ export function setupPage(ctx: PageContext): Html {
   return layout('Welcome to your conference box', '/setup', null, html`
 <section class="card narrow">
   <p>Choose the password for the box's administrator. You will need it to manage rooms, phones and settings.</p>
+  <p>To show that you hold this box, type its setup code. It is in the file <code>confbox-setup-code.txt</code> on the
+  SD card's boot partition (put the card in a computer), on the box's serial console, and in its log.</p>
   <form method="post" action="/setup" novalidate>
     ${csrfField(ctx)}
+    ${field(ctx, { name: 'code', label: 'Setup code', type: 'text', required: true, autocomplete: 'off', hint: 'Twelve letters and digits, like ABCD-EFGH-JKLM.', invalid: 'the setup code has twelve letters and digits' })}
     ${field(ctx, { name: 'password', label: 'New password', type: 'password', required: true, autocomplete: 'new-password', hint: 'At least 8 characters.', invalid: 'the password must have at least 8 characters' })}
     ${field(ctx, { name: 'confirm', label: 'Repeat the password', type: 'password', required: true, autocomplete: 'new-password' })}
     <button class="primary">Set password and continue</button>

@@ -110,7 +110,8 @@ export class WebServer {
   private server: Server | null = null;
   private readonly routes: Route[] = [];
   private readonly assets = loadAssets();
-  private readonly sse = new Map<ServerResponse, string>();
+  /** Open live-update streams: the session each belongs to and the CSRF token its forms carry. */
+  private readonly sse = new Map<ServerResponse, { session: string; csrf: string }>();
   private readonly extras = new WeakMap<Session, SessionExtras>();
   private readonly sockets = new Set<Socket>();
   private heartbeat: NodeJS.Timeout | null = null;
@@ -120,6 +121,7 @@ export class WebServer {
     this.definePages();
     this.defineApi();
     o.onChange(() => this.schedulePush());
+    o.auth.onSessionsEnded = (ids) => this.endStreams(ids);
   }
 
   get port(): number {
@@ -151,6 +153,7 @@ export class WebServer {
     });
     this.server = server;
     this.heartbeat = setInterval(() => {
+      this.endStreams([...this.sse.values()].map((v) => v.session).filter((id) => !this.o.auth.alive(id)));
       for (const res of this.sse.keys()) res.write(': keep-alive\n\n');
     }, SSE_HEARTBEAT_MS);
     this.heartbeat.unref();
@@ -167,6 +170,15 @@ export class WebServer {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const s of this.sockets) s.destroy();
     await closed;
+  }
+
+  /** A session that ended (logout, password change, idle) stops receiving what the box does at once. */
+  private endStreams(ids: string[] | 'all'): void {
+    for (const [res, v] of this.sse) {
+      if (ids !== 'all' && !ids.includes(v.session)) continue;
+      this.sse.delete(res);
+      res.end();
+    }
   }
 
   // --- plumbing ---
@@ -401,11 +413,14 @@ export class WebServer {
       const form = await this.preFormCheck(rq);
       if (!form) return;
       try {
-        await auth.setFirstPassword(form.password ?? '', form.confirm ?? '');
+        await auth.setFirstPassword(form.password ?? '', form.confirm ?? '', form.code ?? '', rq.address);
       } catch (e) {
         const err = toBoxError(e);
         if (err.code === 'exists') return this.redirect(rq, '/login');
-        return this.page(rq, err.httpStatus, pages.setupPage({ csrf: rq.cookies[PRE_COOKIE]!, errors: err.field ? { [err.field]: capitalise(err.message) } : {}, formError: err.field ? null : capitalise(err.message) }));
+        if (err.code === 'wrong-code') this.o.log.warn('web first use with a wrong setup code', { from: rq.address });
+        const headers: Record<string, string> = err.httpStatus === 429 ? { 'retry-after': String(auth.waitSeconds(rq.address)) } : {};
+        const errors = err.field ? { [err.field]: capitalise(err.message) } : {};
+        return this.page(rq, err.httpStatus, pages.setupPage({ csrf: rq.cookies[PRE_COOKIE]!, errors, values: { code: form.code ?? '' }, formError: err.field ? null : capitalise(err.message) }), headers);
       }
       this.o.log.info('web admin password set', { from: rq.address });
       const s = auth.newSession();
@@ -560,7 +575,7 @@ export class WebServer {
       res.write('retry: 2000\n\n');
       const csrf = rq.session.csrf;
       res.write(this.snapshotEvent(csrf));
-      this.sse.set(res, csrf);
+      this.sse.set(res, { session: rq.session.id, csrf });
       rq.raw.socket.setTimeout(0);
       const drop = () => this.sse.delete(res);
       res.once('close', drop);
@@ -591,7 +606,7 @@ export class WebServer {
       if (this.sse.size === 0) return;
       const shared = this.sharedSnapshot();
       const byCsrf = new Map<string, string>();
-      for (const [res, csrf] of this.sse) {
+      for (const [res, { csrf }] of this.sse) {
         let event = byCsrf.get(csrf);
         if (event === undefined) byCsrf.set(csrf, (event = this.snapshotEvent(csrf, shared)));
         res.write(event);

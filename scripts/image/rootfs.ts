@@ -62,6 +62,7 @@ HOSTNAME_PREFIX=${c.firstBoot.hostnamePrefix}
 SECRETS="${c.firstBoot.secrets.join(' ')}"
 INIT_DATABASE=${yes(c.firstBoot.initDatabase)}
 FAULT_LED=${yes(c.firstBoot.faultLed)}
+BOOT_PARTITION=${c.partitions.boot.mount}
 `;
 }
 

@@ -118,6 +118,7 @@ function structure(c: ImageConfig, image: string, scratch: string): { bootOffset
     [`${app}/board/profiles/rpi4.json`, '0644', 0, 0],
     ['/usr/local/bin/confbox', '0755', 0, 0],
     ['/usr/lib/confbox/first-boot', '0755', 0, 0],
+    ['/usr/lib/confbox/setup-code', '0755', 0, 0],
     ['/etc/confbox/first-boot.conf', '0644', 0, 0],
     [`/etc/systemd/system/${c.firmware.unit}`, '0644', 0, 0],
     ['/etc/systemd/system/confbox-firstboot.service', '0644', 0, 0],

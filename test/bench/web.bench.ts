@@ -8,7 +8,7 @@ import { startBox } from '../support/box.ts';
 import { chromiumAvailable, launchBrowser, newPage } from '../support/browser.ts';
 import { Phone } from '../support/phone.ts';
 import { percentile } from '../support/sipp.ts';
-import { WebClient } from '../support/web.ts';
+import { setupCodeOf, WebClient } from '../support/web.ts';
 
 const ROOMS = 200;
 const SSE_CLIENTS = 50;
@@ -22,7 +22,7 @@ const box = await startBox({ logLevel: 'info' });
 const base = `http://127.0.0.1:${box.httpPort}`;
 try {
   const web = new WebClient(base);
-  await web.setup('bench-password-1');
+  await web.setup('bench-password-1', setupCodeOf(box.dataDir));
   await web.get('/rooms');
   for (let id = 1; id <= ROOMS; id++) {
     const r = await web.api('POST', '/api/rooms', { id, pin: String(1000 + id), duration: 60, creator: String(200 + (id % 10)) });

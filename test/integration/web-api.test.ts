@@ -1,12 +1,14 @@
 // The web page's JSON API and forms over real HTTP against the built bundle with its embedded
 // MariaDB: first use, login, CSRF, every endpoint with good and bad input, and what a phone sees.
 import { request as httpRequest } from 'node:http';
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startBox, type RunningBox } from '../support/box.ts';
 import { Phone } from '../support/phone.ts';
-import { readEvents, WebClient } from '../support/web.ts';
+import { readEvents, setupCodeOf, WebClient } from '../support/web.ts';
 
 const ADMIN_PASSWORD = 'office-manager-2026';
 /** Every character SQL treats specially, plus HTML's. */
@@ -69,16 +71,36 @@ test('before a password is set, every page leads to first use and the API answer
   assert.is((await anon.get('/rooms')).location, '/setup');
   assert.is((await anon.get('/login')).location, '/setup');
   errorOf(await anon.get('/api/rooms'), 401, null, /log in/);
-  const r = await anon.setup('short');
+  const code = setupCodeOf(box.dataDir);
+  const r = await anon.setup('short', code);
   assert.is(r.status, 400);
   assert.match(messageBeside(r.text, 'password'), /at least 8 characters/);
-  const differ = await anon.request('POST', '/setup', { form: { _csrf: anon.cookies.get('confbox_form')!, password: 'long enough 1', confirm: 'long enough 2' } });
+  const differ = await anon.request('POST', '/setup', { form: { _csrf: anon.cookies.get('confbox_form')!, code, password: 'long enough 1', confirm: 'long enough 2' } });
   assert.is(differ.status, 400);
   assert.match(messageBeside(differ.text, 'confirm'), /differ/);
 });
 
+test('first use needs the setup code the box shows in its log and data directory: a password alone makes nobody admin', async () => {
+  const code = setupCodeOf(box.dataDir);
+  assert.match(code, /^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$/);
+  const logged = box.output().split('\n').filter((l) => l.includes('"web page setup code"')).map((l) => JSON.parse(l));
+  assert.is(logged.length, 1, 'the code is in the log once');
+  assert.is(logged[0].code, code);
+  const stranger = new WebClient(base());
+  const page = await stranger.get('/setup');
+  assert.match(page.text, /confbox-setup-code\.txt/, 'the page says where the code is');
+  for (const form of <Array<Record<string, string>>>[{ password: 'stranger-pass', confirm: 'stranger-pass' }, { code: 'AAAA-BBBB-CCCC', password: 'stranger-pass', confirm: 'stranger-pass' }]) {
+    const r = await stranger.request('POST', '/setup', { form: { _csrf: stranger.cookies.get('confbox_form')!, ...form } });
+    assert.is(r.status, 403, r.text);
+    assert.match(messageBeside(r.text, 'code'), /setup code is wrong/);
+  }
+  assert.is((await stranger.get('/')).location, '/setup', 'still no admin');
+  assert.is((await stranger.get('/login')).location, '/setup', 'no password was set');
+});
+
 test('first use sets the password and opens an HttpOnly, SameSite=Strict session; nobody can set it again', async () => {
-  const r = await web.setup(ADMIN_PASSWORD);
+  const code = setupCodeOf(box.dataDir);
+  const r = await web.setup(ADMIN_PASSWORD, code.toLowerCase().replace(/-/g, ' '));
   assert.is(r.status, 303, r.text);
   assert.is(r.location, '/rooms');
   const cookie = r.headers.getSetCookie().find((c) => c.startsWith('confbox_session='));
@@ -97,6 +119,29 @@ test('first use sets the password and opens an HttpOnly, SameSite=Strict session
   assert.is(sneaky.status, 403);
   assert.is((await intruder.login('intruder-pass')).status, 403);
   assert.is((await new WebClient(base()).login(ADMIN_PASSWORD)).status, 303);
+  assert.not.ok(existsSync(join(box.dataDir, 'setup-code')), 'the code is spent');
+  const replay = await intruder.request('POST', '/setup', { form: { _csrf: intruder.cookies.get('confbox_form') ?? 'x', code, password: 'intruder-pass', confirm: 'intruder-pass' } });
+  assert.ok(replay.status === 303 || replay.status === 403, `the spent code sets nothing (${replay.status})`);
+  assert.is((await new WebClient(base()).login('intruder-pass')).status, 403);
+});
+
+test('two first-use requests at once with the code make exactly one admin', async () => {
+  const fresh = await startBox({ logLevel: 'info' });
+  try {
+    const url = `http://127.0.0.1:${fresh.httpPort}`;
+    const code = setupCodeOf(fresh.dataDir);
+    const clients = [new WebClient(url), new WebClient(url), new WebClient(url), new WebClient(url)];
+    const pages = await Promise.all(clients.map((c) => c.get('/setup')));
+    const results = await Promise.all(clients.map((c, i) => c.request('POST', '/setup', {
+      form: { _csrf: WebClient.formToken(pages[i]!.text), code, password: `first-admin-${i}`, confirm: `first-admin-${i}` },
+    })));
+    const winners = results.map((r, i) => (r.location === '/rooms' ? i : -1)).filter((i) => i >= 0);
+    assert.is(winners.length, 1, `exactly one set the password: ${results.map((r) => `${r.status} ${r.location}`).join(', ')}`);
+    const logins = await Promise.all(clients.map((_, i) => new WebClient(url).login(`first-admin-${i}`)));
+    assert.equal(logins.map((r) => r.status === 303), clients.map((_, i) => i === winners[0]), 'only the winner\'s password logs in');
+  } finally {
+    await fresh.stop();
+  }
 });
 
 test('a wrong password is refused beside the field, and repeated wrong passwords are slowed down', async () => {
@@ -397,22 +442,48 @@ test('API tokens: made on the page, shown once, work without a session, stop wor
   errorOf(await script.api('GET', '/api/rooms'), 401, null);
 });
 
+/** A live-update stream of a session; `ended` settles when the box closes it (or after ten seconds, as still open). */
+async function liveStream(client: WebClient): Promise<{ ended: Promise<'closed' | 'still open'> }> {
+  const ac = new AbortController();
+  const res = await fetch(client.base + '/events', { headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ') }, signal: ac.signal });
+  assert.is(res.status, 200);
+  const ended = (async () => {
+    const timer = setTimeout(() => ac.abort(), 10_000);
+    try {
+      for await (const _ of res.body as unknown as AsyncIterable<Uint8Array>);
+      return 'closed' as const;
+    } catch {
+      return 'still open' as const;
+    } finally {
+      clearTimeout(timer);
+    }
+  })();
+  return { ended };
+}
+
 test('changing the password logs everyone out; logout ends the session', async () => {
   const wrong = await web.post('/settings/password', { current: 'nope', password: 'new-password-1', confirm: 'new-password-1' });
   assert.is(wrong.status, 403);
   assert.match(messageBeside(wrong.text, 'current'), /current password is wrong/);
   const other = new WebClient(base());
   await other.login(ADMIN_PASSWORD);
+  const othersView = await liveStream(other);
   const ok = await web.post('/settings/password', { current: ADMIN_PASSWORD, password: 'new-password-1', confirm: 'new-password-1' });
   assert.is(ok.status, 303);
   assert.is(ok.location, '/login');
   errorOf(await other.api('GET', '/api/rooms'), 401, null);
+  assert.is(await othersView.ended, 'closed', 'the logged-out session\'s live view stops at once');
   assert.is((await web.login(ADMIN_PASSWORD)).status, 403);
   assert.is((await web.login('new-password-1')).status, 303);
   assert.is((await web.api('GET', '/api/rooms')).status, 200);
+  const bystander = new WebClient(base());
+  await bystander.login('new-password-1');
+  const [mine, theirs] = [await liveStream(web), await liveStream(bystander)];
   const out = await web.post('/logout', {});
   assert.is(out.status, 303);
   errorOf(await web.api('GET', '/api/rooms'), 401, null);
+  assert.is(await mine.ended, 'closed', 'logout ends its live view');
+  assert.is(await Promise.race([theirs.ended, new Promise((r) => setTimeout(() => r('open after logout'), 1000))]), 'open after logout', 'another session\'s stays');
   // The technician's command sets it too.
   const cli = await box.cli('admin', 'set-password', '--password', ADMIN_PASSWORD);
   assert.is(cli.code, 0, cli.stderr);

@@ -10,6 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
 import { chromiumAvailable, launchBrowser, newPage, screenshot } from '../support/browser.ts';
 import { describeRun, runSipp, sippAvailable, type SippResult } from '../support/sipp.ts';
+import { setupCodeOf } from '../support/web.ts';
 
 const ADMIN_PASSWORD = 'meeting-rooms-42';
 const EXT = { number: '100', password: 's3cret' };
@@ -62,6 +63,7 @@ t('first visit asks for the admin password, then opens the rooms page', async ()
   await page.goto(url + '/');
   assert.match(page.url(), /\/setup$/);
   await screenshot(page, 'setup');
+  await page.fill('#f-code', setupCodeOf(box.dataDir));
   await page.fill('#f-password', 'short');
   await page.fill('#f-confirm', 'short');
   await page.click('button.primary');

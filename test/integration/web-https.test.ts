@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { freePort, removeDataDir, runBundle, startBox, type RunningBox } from '../support/box.ts';
+import { setupCodeOf } from '../support/web.ts';
 
 let box: RunningBox;
 let dir = '';
@@ -51,7 +52,7 @@ test('over HTTPS the page is served with the certificate and every cookie is Sec
   const pre = (setup.headers['set-cookie'] as string[])[0]!;
   assert.match(pre, /; Secure/);
   const token = /name="_csrf" value="([^"]+)"/.exec(setup.text)![1]!;
-  const done = await httpsRequest('POST', '/setup', { cookie: pre.split(';')[0], body: new URLSearchParams({ _csrf: token, password: 'tls-password-1', confirm: 'tls-password-1' }).toString() });
+  const done = await httpsRequest('POST', '/setup', { cookie: pre.split(';')[0], body: new URLSearchParams({ _csrf: token, code: setupCodeOf(box.dataDir), password: 'tls-password-1', confirm: 'tls-password-1' }).toString() });
   assert.is(done.status, 303, done.text);
   const session = (done.headers['set-cookie'] as string[]).find((c) => c.startsWith('confbox_session='));
   assert.ok(session);

@@ -1,4 +1,6 @@
 // A script's or a browser's view of the box's web page over real HTTP: cookies, forms, CSRF, JSON.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface WebResponse {
   status: number;
@@ -68,10 +70,10 @@ export class WebClient {
     return this.request(method, path, { json, csrfHeader: true });
   }
 
-  /** First use: sets the admin password and keeps the session it opens. */
-  async setup(password: string): Promise<WebResponse> {
+  /** First use: sets the admin password with the box's setup code (see setupCodeOf) and keeps the session it opens. */
+  async setup(password: string, code: string): Promise<WebResponse> {
     const page = await this.get('/setup');
-    return this.request('POST', '/setup', { form: { _csrf: WebClient.formToken(page.text), password, confirm: password } });
+    return this.request('POST', '/setup', { form: { _csrf: WebClient.formToken(page.text), code, password, confirm: password } });
   }
 
   async login(password: string): Promise<WebResponse> {
@@ -80,6 +82,11 @@ export class WebClient {
     if (r.status === 303) await this.get('/rooms');
     return r;
   }
+}
+
+/** The one-time code a fresh box asks for on first use: what first boot or the box wrote into its data directory. */
+export function setupCodeOf(dataDir: string): string {
+  return readFileSync(join(dataDir, 'setup-code'), 'utf8').trim();
 }
 
 /** Reads server-sent events until `until` accepts one or the time runs out. */
