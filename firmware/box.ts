@@ -21,6 +21,7 @@ import { Status } from './status.ts';
 import { connectStore } from './store/index.ts';
 import { AdminAuth } from './web/auth.ts';
 import { Operations } from './web/operations.ts';
+import { HostNames } from './web/host-names.ts';
 import { SetupCode } from './web/setup-code.ts';
 import { WebServer } from './web/server.ts';
 import { Systemd } from './systemd.ts';
@@ -167,6 +168,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     const web = new WebServer({
       port: config.httpPort, bind: config.bind, tls, ops, auth: new AdminAuth(store, setupCode), log: log.child({ subsystem: 'web' }),
       onChange: (listener) => changes.on('change', listener),
+      hostNames: new HostNames([publicAddress, config.bind], () => rooms.settings().webHostNames),
     });
     await web.start();
     cleanups.push(() => web.stop());

@@ -105,6 +105,16 @@ export const SETTINGS: { [K in keyof Settings]: { help: string; parse: Parser<K>
   },
   localAudioCapture: { help: 'ALSA device of the box\'s microphone (board: the board profile\'s)', parse: alsaDevice('localAudioCapture') },
   localAudioPlayback: { help: 'ALSA device of the box\'s speaker (board: the board profile\'s)', parse: alsaDevice('localAudioPlayback') },
+  webHostNames: {
+    help: 'other names the web page answers to, e.g. confbox.office.lan (its addresses, localhost and its host name always work)',
+    parse: (text) => {
+      const names = String(text).split(/[\s,]+/).map((n) => n.toLowerCase().replace(/\.$/, '')).filter(Boolean);
+      const bad = names.find((n) => n.length > 253 || !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(n));
+      if (bad !== undefined) throw new BoxError(400, `webHostNames must be host names such as confbox.office.lan, separated by commas, not "${bad.slice(0, 40)}"`, 'webHostNames');
+      if (names.length > 16) throw new BoxError(400, 'webHostNames takes at most 16 names', 'webHostNames');
+      return [...new Set(names)].join(',');
+    },
+  },
 };
 
 export function isSettingName(name: string): name is keyof Settings {

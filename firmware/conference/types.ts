@@ -35,6 +35,8 @@ export interface Settings {
   localAudioCapture: string;
   /** ALSA device of the box's speaker; "": the board profile's. */
   localAudioPlayback: string;
+  /** Names the web page answers to besides the box's addresses, localhost and its host name (comma-separated DNS names). */
+  webHostNames: string;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -49,6 +51,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   localAudioRoom: 0,
   localAudioCapture: '',
   localAudioPlayback: '',
+  webHostNames: '',
 });
 
 /** A local user: a desk phone that registers to the box. */

@@ -275,6 +275,7 @@ const SETTING_LABELS: Partial<Record<keyof Settings, string>> = {
   localAudioRoom: 'Local audio room',
   localAudioCapture: 'Box microphone (ALSA device)',
   localAudioPlayback: 'Box speaker (ALSA device)',
+  webHostNames: 'Other names of this page',
 };
 
 const SETTING_CHOICES: Partial<Record<keyof Settings, Array<[string, string]>>> = {

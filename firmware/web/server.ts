@@ -8,6 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { BoxError, StoreUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { AdminAuth, type Session } from './auth.ts';
+import type { HostNames } from './host-names.ts';
 import type { Html } from './html.ts';
 import type { Actor, Operations } from './operations.ts';
 import * as pages from './pages.ts';
@@ -71,6 +72,8 @@ export interface WebServerOptions {
   log: Logger;
   /** Fires when conferences or the status change, for the live view. */
   onChange(listener: () => void): void;
+  /** The names requests may carry in Host; others are refused with 421. */
+  hostNames: HostNames;
 }
 
 interface Req {
@@ -190,6 +193,7 @@ export class WebServer {
 
   private async handle(raw: IncomingMessage, res: ServerResponse): Promise<void> {
     let rq: Req | null = null;
+    if (!this.o.hostNames.allows(raw.headers.host)) return this.misdirected(raw, res);
     try {
       const url = new URL(raw.url ?? '/', 'http://box');
       const cookies = parseCookies(raw.headers.cookie);
@@ -234,6 +238,17 @@ export class WebServer {
       } else res.end();
     }
   }
+
+  /** A request for another name (DNS rebinding, a stray proxy) gets nothing but this. */
+  private misdirected(raw: IncomingMessage, res: ServerResponse): void {
+    const host = String(raw.headers.host ?? '').slice(0, 64);
+    if (this.misdirectedLogged++ < 20) this.o.log.warn('web request for a name the box does not answer to refused', { host, from: raw.socket.remoteAddress });
+    const body = `This box does not answer to the name "${host}". Use its address, its host name or localhost, or add the name to the setting webHostNames.\n`;
+    res.writeHead(raw.headers.host === undefined ? 400 : 421, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', connection: 'close', ...SECURITY_HEADERS });
+    res.end(body);
+  }
+
+  private misdirectedLogged = 0;
 
   private sendAsset(rq: Req, a: Asset): void {
     const headers = { 'content-type': a.type, etag: a.etag, 'cache-control': 'public, max-age=3600', vary: 'accept-encoding', ...SECURITY_HEADERS };

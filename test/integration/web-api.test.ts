@@ -3,6 +3,7 @@
 import { request as httpRequest } from 'node:http';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -180,6 +181,43 @@ test('a form without the CSRF token gets 403 and changes nothing; so does an API
   errorOf(api, 403, null, /X-CSRF-Token/);
   const rooms = (await web.api('GET', '/api/rooms')).json as Array<{ id: number }>;
   assert.not.ok(rooms.some((x) => x.id === 150), 'room 150 was not added');
+});
+
+/** A request naming any host in Host (a browser sends the name from its address bar; DNS rebinding sends the attacker's). */
+function requestAs(host: string | null, method: string, path: string, cookie = ''): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = cookie ? { cookie } : {};
+    const rq = httpRequest({ host: '127.0.0.1', port: box.httpPort, method, path, headers, setHost: host !== null }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    if (host !== null) rq.setHeader('host', host);
+    rq.on('error', reject);
+    rq.end();
+  });
+}
+
+test('the page answers only to its own names: a foreign Host (DNS rebinding) gets 421 and nothing else', async () => {
+  const cookie = [...web.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  for (const host of ['evil.example', `evil.example:${box.httpPort}`, '10.9.8.7', '[2001:db8::1]:80', 'confbox.office.lan']) {
+    for (const [method, path] of [['GET', '/'], ['GET', '/rooms'], ['GET', '/api/rooms'], ['GET', '/assets/app.js'], ['POST', '/setup'], ['GET', '/events']]) {
+      const r = await requestAs(host, method!, path!, cookie);
+      assert.is(r.status, 421, `${method} ${path} as ${host}`);
+      assert.not.match(r.text, /room|csrf|<html/i, 'no page, no data');
+    }
+  }
+  assert.is((await requestAs(null, 'GET', '/api/rooms', cookie)).status, 400, 'no Host at all');
+  for (const host of [`127.0.0.1:${box.httpPort}`, '127.0.0.1', `localhost:${box.httpPort}`, hostname(), `${hostname()}.local:${box.httpPort}`, `LOCALHOST.:${box.httpPort}`]) {
+    assert.is((await requestAs(host, 'GET', '/api/rooms', cookie)).status, 200, `answers as ${host}`);
+  }
+  errorOf(await web.api('PATCH', '/api/settings', { webHostNames: 'confbox.office.lan, bad_name!' }), 400, 'webHostNames', /host names/);
+  assert.is((await web.api('PATCH', '/api/settings', { webHostNames: 'confbox.office.lan,Meeting-Box.corp' })).status, 200);
+  assert.is((await requestAs('confbox.office.lan', 'GET', '/api/rooms', cookie)).status, 200, 'a name the setting adds');
+  assert.is((await requestAs('meeting-box.corp:8080', 'GET', '/api/rooms', cookie)).status, 200);
+  assert.is((await requestAs('evil.example', 'GET', '/api/rooms', cookie)).status, 421);
+  assert.is((await web.api('PATCH', '/api/settings', { webHostNames: '' })).status, 200);
+  assert.is((await requestAs('confbox.office.lan', 'GET', '/api/rooms', cookie)).status, 421, 'and removes');
 });
 
 test('hostile requests get a clear 4xx and the box keeps serving', async () => {
