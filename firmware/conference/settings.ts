@@ -13,6 +13,15 @@ function range(name: string, min: number, max: number, unit = ''): Parser<never>
   }) as Parser<never>;
 }
 
+function onOff(name: string): Parser<never> {
+  return ((text: string) => {
+    const s = String(text).trim().toLowerCase();
+    if (['on', 'true', 'yes', '1'].includes(s)) return true;
+    if (['off', 'false', 'no', '0'].includes(s)) return false;
+    throw new BoxError(400, `${name} must be on or off, not "${s.slice(0, 24)}"`, name);
+  }) as Parser<never>;
+}
+
 /** An ALSA device name, or "" (also "board") for the board profile's device. */
 function alsaDevice(name: string): Parser<never> {
   return ((text: string) => {
@@ -48,15 +57,7 @@ export const SETTINGS: { [K in keyof Settings]: { help: string; parse: Parser<K>
       return list.join(',');
     },
   },
-  symmetricRtp: {
-    help: 'for phones behind NAT: send audio back to where it comes from (on/off)',
-    parse: (text) => {
-      const s = String(text).trim().toLowerCase();
-      if (['on', 'true', 'yes', '1'].includes(s)) return true;
-      if (['off', 'false', 'no', '0'].includes(s)) return false;
-      throw new BoxError(400, `symmetricRtp must be on or off, not "${s.slice(0, 24)}"`, 'symmetricRtp');
-    },
-  },
+  symmetricRtp: { help: 'for phones behind NAT: send audio back to where it comes from (on/off)', parse: onOff('symmetricRtp') },
   rtpTimeoutSeconds: { help: 'seconds without audio after which a participant is hung up', parse: range('rtpTimeoutSeconds', 5, 3600, ' seconds') },
   localAudioRoom: {
     help: 'room whose conferences the box\'s own microphone and speaker join, like a speakerphone (off: none)',
@@ -72,6 +73,7 @@ export const SETTINGS: { [K in keyof Settings]: { help: string; parse: Parser<K>
   },
   localAudioCapture: { help: 'ALSA device of the box\'s microphone (board: the board profile\'s)', parse: alsaDevice('localAudioCapture') },
   localAudioPlayback: { help: 'ALSA device of the box\'s speaker (board: the board profile\'s)', parse: alsaDevice('localAudioPlayback') },
+  httpRedirect: { help: 'plain HTTP sends browsers to the HTTPS page (on/off; off: HTTP serves the page too, passwords then cross the network in clear)', parse: onOff('httpRedirect') },
 };
 
 export function isSettingName(name: string): name is keyof Settings {

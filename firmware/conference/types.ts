@@ -35,6 +35,8 @@ export interface Settings {
   localAudioCapture: string;
   /** ALSA device of the box's speaker; "": the board profile's. */
   localAudioPlayback: string;
+  /** Plain HTTP (--http-port) sends browsers to HTTPS; off: it serves the page as HTTPS does. */
+  httpRedirect: boolean;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -49,6 +51,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   localAudioRoom: 0,
   localAudioCapture: '',
   localAudioPlayback: '',
+  httpRedirect: true,
 });
 
 /** A local user: a desk phone that registers to the box. */

@@ -240,7 +240,7 @@ test('the speaker is unplugged: reported and retried while the call goes on; plu
     `speaker ${level16k(speaker.last(1000), CALLER_HZ).toFixed(1)} dBFS, phone ${meanToneLevel(rx.last(1000), MIC_HZ).toFixed(1)} dBFS`);
 
   // The web page shows the room microphone as a participant and mutes it for real; it cannot be hung up.
-  const web = new WebClient(`http://127.0.0.1:${box!.httpPort}`);
+  const web = new WebClient(box!.webUrl, box!.certificate());
   assert.is((await web.login(WEB_PASSWORD)).status, 303);
   const status = (await web.api('GET', '/api/status')).json;
   assert.equal([status.localAudio, status.localAudioRoom, status.localAudioInConference], ['ok', 10, true]);

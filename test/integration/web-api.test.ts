@@ -1,6 +1,6 @@
-// The web page's JSON API and forms over real HTTP against the built bundle with its embedded
+// The web page's JSON API and forms over real HTTPS (the box's generated certificate) against the built bundle with its embedded
 // MariaDB: first use, login, CSRF, every endpoint with good and bad input, and what a phone sees.
-import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,7 +17,7 @@ let web: WebClient;
 const phones: Phone[] = [];
 
 function base(): string {
-  return `http://127.0.0.1:${box.httpPort}`;
+  return box.webUrl;
 }
 
 async function phone(user: string, password: string, localAddress?: string): Promise<Phone> {
@@ -43,7 +43,7 @@ function messageBeside(page: string, field: string): string {
 /** A request from another loopback address (fetch cannot choose its source address). */
 function postFrom(localAddress: string, path: string, body: string, cookie: string): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
   return new Promise((resolve, reject) => {
-    const rq = httpRequest(base() + path, { method: 'POST', localAddress, headers: { 'content-type': 'application/x-www-form-urlencoded', cookie } }, (res) => {
+    const rq = httpsRequest(base() + path, { method: 'POST', localAddress, ca: box.certificate(), headers: { 'content-type': 'application/x-www-form-urlencoded', cookie } }, (res) => {
       let text = '';
       res.on('data', (c) => (text += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
@@ -55,7 +55,7 @@ function postFrom(localAddress: string, path: string, body: string, cookie: stri
 
 test.before(async () => {
   box = await startBox({ logLevel: 'info' });
-  web = new WebClient(base());
+  web = new WebClient(base(), box.certificate());
 });
 
 test.after(async () => {
@@ -64,7 +64,7 @@ test.after(async () => {
 });
 
 test('before a password is set, every page leads to first use and the API answers 401', async () => {
-  const anon = new WebClient(base());
+  const anon = new WebClient(base(), box.certificate());
   assert.is((await anon.get('/')).location, '/setup');
   assert.is((await anon.get('/rooms')).location, '/setup');
   assert.is((await anon.get('/login')).location, '/setup');
@@ -90,17 +90,17 @@ test('first use sets the password and opens an HttpOnly, SameSite=Strict session
   assert.match(page.text, /Password set/);
   assert.ok(web.csrf.length > 20, 'the page carries a CSRF token');
 
-  const intruder = new WebClient(base());
+  const intruder = new WebClient(base(), box.certificate());
   const again = await intruder.get('/setup');
   assert.is(again.location, '/login');
   const sneaky = await intruder.request('POST', '/setup', { form: { _csrf: 'x', password: 'intruder-pass', confirm: 'intruder-pass' } });
   assert.is(sneaky.status, 403);
   assert.is((await intruder.login('intruder-pass')).status, 403);
-  assert.is((await new WebClient(base()).login(ADMIN_PASSWORD)).status, 303);
+  assert.is((await new WebClient(base(), box.certificate()).login(ADMIN_PASSWORD)).status, 303);
 });
 
 test('a wrong password is refused beside the field, and repeated wrong passwords are slowed down', async () => {
-  const c = new WebClient(base());
+  const c = new WebClient(base(), box.certificate());
   const wrong = await c.login('not the password');
   assert.is(wrong.status, 403);
   assert.match(messageBeside(wrong.text, 'password'), /Wrong password/);
@@ -123,7 +123,7 @@ test('a wrong password is refused beside the field, and repeated wrong passwords
   const right = await postFrom('127.0.0.9', '/login', new URLSearchParams({ _csrf: token, password: ADMIN_PASSWORD }).toString(), cookie);
   assert.is(right.status, 429);
   // Another address is not affected.
-  assert.is((await new WebClient(base()).login(ADMIN_PASSWORD)).status, 303);
+  assert.is((await new WebClient(base(), box.certificate()).login(ADMIN_PASSWORD)).status, 303);
 });
 
 test('a form without the CSRF token gets 403 and changes nothing; so does an API change without X-CSRF-Token', async () => {
@@ -142,7 +142,7 @@ test('hostile requests get a clear 4xx and the box keeps serving', async () => {
   assert.is((await web.get('/extensions/%zz')).status, 400);
   assert.is((await web.get('/assets/../../etc/passwd')).status, 404);
   assert.is((await web.get('/assets/app.js%00')).status, 404);
-  const long = await fetch(base() + '/rooms?' + 'x'.repeat(20_000)).catch(() => null);
+  const long = await new WebClient(base(), box.certificate()).get('/rooms?' + 'x'.repeat(20_000)).catch(() => null);
   assert.ok(long === null || long.status >= 400 || long.status === 303, 'an oversized request line is refused');
   const raw = await new Promise<string>((resolve) => {
     const s = connect(box.httpPort, '127.0.0.1', () => s.end('GARBAGE / HTTP/9.9\r\n\r\n'));
@@ -156,7 +156,7 @@ test('hostile requests get a clear 4xx and the box keeps serving', async () => {
 });
 
 test('every API endpoint answers 401 without a session or token', async () => {
-  const anon = new WebClient(base());
+  const anon = new WebClient(base(), box.certificate());
   const calls: Array<[string, string]> = [
     ['GET', '/api/rooms'], ['POST', '/api/rooms'], ['GET', '/api/rooms/1'], ['DELETE', '/api/rooms/1'],
     ['GET', '/api/conferences'], ['DELETE', '/api/conferences/1.1'], ['PATCH', '/api/conferences/1.1/participants/x'], ['DELETE', '/api/conferences/1.1/participants/x'],
@@ -169,9 +169,7 @@ test('every API endpoint answers 401 without a session or token', async () => {
     assert.is(r.status, 401, `${method} ${path}: ${r.text}`);
     assert.is(r.json.error.code, 'unauthorized');
   }
-  const sse = await fetch(base() + '/events');
-  assert.is(sse.status, 401);
-  await sse.body?.cancel();
+  assert.is((await anon.get('/events')).status, 401);
 });
 
 test('rooms: add, list, get, delete through the API with the phone codes\' validation', async () => {
@@ -386,7 +384,7 @@ test('API tokens: made on the page, shown once, work without a session, stop wor
   const token = /<code class="token">([^<]+)<\/code>/.exec(page.text)?.[1];
   assert.ok(token, 'the new token is shown');
   assert.not.ok((await web.get('/settings')).text.includes(token), 'and only once');
-  const script = new WebClient(base());
+  const script = new WebClient(base(), box.certificate());
   script.bearer = token;
   assert.is((await script.api('GET', '/api/rooms')).status, 200);
   const add = await script.request('POST', '/api/rooms', { json: { id: 50, pin: '5050' } });
@@ -401,7 +399,7 @@ test('changing the password logs everyone out; logout ends the session', async (
   const wrong = await web.post('/settings/password', { current: 'nope', password: 'new-password-1', confirm: 'new-password-1' });
   assert.is(wrong.status, 403);
   assert.match(messageBeside(wrong.text, 'current'), /current password is wrong/);
-  const other = new WebClient(base());
+  const other = new WebClient(base(), box.certificate());
   await other.login(ADMIN_PASSWORD);
   const ok = await web.post('/settings/password', { current: ADMIN_PASSWORD, password: 'new-password-1', confirm: 'new-password-1' });
   assert.is(ok.status, 303);
