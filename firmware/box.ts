@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
-import { existsSync, readFileSync, statfsSync } from 'node:fs';
+import { existsSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeEngine } from './media/index.ts';
@@ -25,6 +25,7 @@ import { HostNames } from './web/host-names.ts';
 import { SetupCode } from './web/setup-code.ts';
 import { WebServer } from './web/server.ts';
 import { Systemd } from './systemd.ts';
+import { loadTlsIdentity } from './tls-identity.ts';
 
 const RESTART_BACKOFF_MS = [1000, 2000, 5000, 10000, 30000];
 /** How long a missed media tick keeps the fault LED on. */
@@ -37,12 +38,17 @@ const DISK_MIN_FREE_RATIO = 0.05;
 /** The running box: config -> store -> conference -> media -> sip, stopped in reverse. */
 export async function runBox(config: Config, log: Logger, version = 'dev'): Promise<() => Promise<void>> {
   mkdirSync(config.dataDir, { recursive: true });
-  const tls = readTls(config);
   const status = new Status();
   const clock = systemClock;
   // Before any child process starts: it takes systemd's variables out of the environment.
   const systemd = new Systemd({ log, status });
   const publicAddress = config.publicAddress ?? detectPublicAddress(config.bind);
+  const tls = loadTlsIdentity({
+    dataDir: config.dataDir, certFile: config.tlsCert, keyFile: config.tlsKey, extraNames: [publicAddress, config.bind],
+    onReplaced: (file, why) => log.warn('the generated TLS certificate could not be used; making a new one', { file, why }),
+  });
+  status.set({ tlsFingerprint: tls.fingerprint, tlsGenerated: tls.source === 'generated' });
+  log.info('TLS certificate', { fingerprint: tls.fingerprint, source: tls.source, file: tls.certFile, validTo: tls.validTo, names: tls.names });
 
   // The LEDs read the status model from the start, so that power blinks while the rest comes up.
   const board = resolveBoard(config.board ?? undefined);
@@ -161,20 +167,22 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
 
     const ops = new Operations({
       store, rooms, sip: s, directory, registrar, status, leds: () => leds.patterns(), version,
-      sipPort: config.sipPort, httpPort: config.httpPort, log: log.child({ subsystem: 'web' }), localAudio: local,
+      sipPort: config.sipPort, sipTlsPort: config.sipTlsPort, httpPort: config.httpPort, httpsPort: config.httpsPort,
+      log: log.child({ subsystem: 'web' }), localAudio: local,
       alsaDevices: () => engine.alsaDevices(),
     });
     const setupCode = SetupCode.open(config.dataDir, (await store.admin.passwordHash()) !== null);
     const web = new WebServer({
-      port: config.httpPort, bind: config.bind, tls, ops, auth: new AdminAuth(store, setupCode), log: log.child({ subsystem: 'web' }),
-      onChange: (listener) => changes.on('change', listener),
+      port: config.httpPort, httpsPort: config.httpsPort, bind: config.bind, tls, httpRedirect: () => rooms.settings().httpRedirect,
+      ops, auth: new AdminAuth(store, setupCode), log: log.child({ subsystem: 'web' }), onChange: (listener) => changes.on('change', listener),
       hostNames: new HostNames([publicAddress, config.bind], () => rooms.settings().webHostNames),
     });
     await web.start();
     cleanups.push(() => web.stop());
+    const host = publicAddress.includes(':') ? `[${publicAddress}]` : publicAddress;
+    log.info('web page ready', { port: web.port, httpsPort: web.httpsPort, url: `https://${host}:${web.httpsPort}/`, fingerprint: tls.fingerprint, httpRedirect: rooms.settings().httpRedirect });
     // Whoever sets the first admin password on the page must show they hold the box: this code.
     if (setupCode.shown) log.info('web page setup code', { code: setupCode.shown, file: setupCode.file });
-    log.info('web page ready', { port: web.port, url: `${config.tlsCert ? 'https' : 'http'}://${publicAddress}:${web.port}/` });
     status.set({ sip: 'ok', ready: true });
     // The health line: a database query answered, the media engine ticking, what runs; the image's boot test reads it.
     const queried = Date.now();
@@ -191,18 +199,6 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     await stopAll();
     throw e;
   }
-}
-
-function readTls(config: Config): { cert: Buffer; key: Buffer } | null {
-  if (!config.tlsCert || !config.tlsKey) return null;
-  const read = (file: string, option: string) => {
-    try {
-      return readFileSync(file);
-    } catch (e) {
-      throw new Error(`${option} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e });
-    }
-  };
-  return { cert: read(config.tlsCert, '--tls-cert'), key: read(config.tlsKey, '--tls-key') };
 }
 
 /** The embedded MariaDB is restarted when it dies; the store reconnects by itself. */

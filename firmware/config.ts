@@ -7,14 +7,18 @@ export interface Config {
   sipPort: number;
   bind: string;
   publicAddress: string | null;
+  /** Plain HTTP: redirects to HTTPS unless the setting httpRedirect is off. */
   httpPort: number;
+  httpsPort: number;
+  /** SIP over TLS, with the same certificate as the web page. */
+  sipTlsPort: number;
   rtpPorts: { min: number; max: number };
   dataDir: string;
   db: string | null;
   logLevel: Level;
   /** Board profile name or path; null: detect from /proc/device-tree/model, else the mock board. */
   board: string | null;
-  /** PEM certificate chain and key files: the web page is then served over HTTPS. */
+  /** PEM certificate chain and key files for HTTPS and SIP over TLS; null: the one generated under the data dir. */
   tlsCert: string | null;
   tlsKey: string | null;
 }
@@ -55,7 +59,9 @@ export const OPTIONS: Record<string, OptionSpec> = {
       return v;
     },
   },
-  'http-port': { key: 'httpPort', help: 'web page port', parse: port, fallback: '8080' },
+  'http-port': { key: 'httpPort', help: 'web page over plain HTTP (redirects to HTTPS unless the setting httpRedirect is off)', parse: port, fallback: '8080' },
+  'https-port': { key: 'httpsPort', help: 'web page over HTTPS', parse: port, fallback: '8443' },
+  'sip-tls-port': { key: 'sipTlsPort', help: 'SIP over TLS', parse: port, fallback: '5061' },
   'rtp-ports': {
     key: 'rtpPorts', help: 'RTP port range, e.g. 20000-20999', fallback: '20000-20999',
     parse: (v, name) => {
@@ -83,7 +89,7 @@ export const OPTIONS: Record<string, OptionSpec> = {
       return v;
     },
   },
-  'tls-cert': { key: 'tlsCert', help: 'PEM certificate (chain) file: serve the web page over HTTPS (with --tls-key)', parse: (v) => resolve(v), fallback: null },
+  'tls-cert': { key: 'tlsCert', help: 'PEM certificate (chain) file for HTTPS and SIP over TLS, with --tls-key (default: generated under the data dir)', parse: (v) => resolve(v), fallback: null },
   'tls-key': { key: 'tlsKey', help: 'PEM private key file of --tls-cert', parse: (v) => resolve(v), fallback: null },
   'log-level': {
     key: 'logLevel', help: `one of ${LEVELS.join(', ')}`, fallback: 'info',
@@ -135,6 +141,11 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
   }
   const c = config as unknown as Config;
   if ((c.tlsCert === null) !== (c.tlsKey === null)) throw new ConfigError(c.tlsCert ? '--tls-key' : '--tls-cert', 'HTTPS needs both --tls-cert and --tls-key');
+  const ports: Array<[string, number]> = [['--http-port', c.httpPort], ['--https-port', c.httpsPort], ['--sip-tls-port', c.sipTlsPort], ['--sip-port', c.sipPort]];
+  for (const [i, [name, p]] of ports.entries()) {
+    const clash = ports.slice(i + 1).find(([, q]) => q === p);
+    if (clash) throw new ConfigError(name, `port ${p} is also ${clash[0]}`);
+  }
   return { config: c, positional, extra };
 }
 

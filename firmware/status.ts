@@ -25,6 +25,10 @@ export interface StatusSnapshot {
   localAudioRoom: number | null;
   /** The box's microphone and speaker are a participant of that room's conference now. */
   localAudioInConference: boolean;
+  /** SHA-256 fingerprint of the certificate of HTTPS and SIP over TLS, for comparing with what a browser or phone shows. */
+  tlsFingerprint: string;
+  /** The box made that certificate itself (no --tls-cert). */
+  tlsGenerated: boolean;
   startedAt: number;
 }
 
@@ -35,6 +39,7 @@ export class Status extends EventEmitter<{ change: [StatusSnapshot] }> {
     registeredExtensions: 0, trustedPeers: 0, activeConferences: 0, callsInSetup: 0,
     mediaOverrun: false, diskFull: false,
     localAudio: 'off', localAudioReason: 'starting', localAudioRoom: null, localAudioInConference: false,
+    tlsFingerprint: '', tlsGenerated: false,
     startedAt: Date.now(),
   };
 

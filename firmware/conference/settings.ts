@@ -22,6 +22,15 @@ const ALSA_SHAPE = /^[A-Za-z_][A-Za-z0-9_]{0,31}(:[A-Za-z0-9_]{1,32}(=[A-Za-z0-9
 /** Names every ALSA installation resolves to a sound card: the default devices and a card's hardware, by number or name. */
 const ALSA_CARD_NAME = /^(default|sysdefault)$|^(hw|plughw|default|sysdefault|dsnoop|dmix|front):(\d{1,2}(,\d{1,2})?|CARD=[A-Za-z0-9_]{1,32}(,DEV=\d{1,2})?)$/;
 
+function onOff(name: string): Parser<never> {
+  return ((text: string) => {
+    const s = String(text).trim().toLowerCase();
+    if (['on', 'true', 'yes', '1'].includes(s)) return true;
+    if (['off', 'false', 'no', '0'].includes(s)) return false;
+    throw new BoxError(400, `${name} must be on or off, not "${s.slice(0, 24)}"`, name);
+  }) as Parser<never>;
+}
+
 /** An ALSA device name, or "" (also "board") for the board profile's device. */
 function alsaDevice(name: string): Parser<never> {
   return ((text: string) => {
@@ -81,15 +90,7 @@ export const SETTINGS: { [K in keyof Settings]: { help: string; parse: Parser<K>
       return list.join(',');
     },
   },
-  symmetricRtp: {
-    help: 'for phones behind NAT: send audio back to where it comes from (on/off)',
-    parse: (text) => {
-      const s = String(text).trim().toLowerCase();
-      if (['on', 'true', 'yes', '1'].includes(s)) return true;
-      if (['off', 'false', 'no', '0'].includes(s)) return false;
-      throw new BoxError(400, `symmetricRtp must be on or off, not "${s.slice(0, 24)}"`, 'symmetricRtp');
-    },
-  },
+  symmetricRtp: { help: 'for phones behind NAT: send audio back to where it comes from (on/off)', parse: onOff('symmetricRtp') },
   rtpTimeoutSeconds: { help: 'seconds without audio after which a participant is hung up', parse: range('rtpTimeoutSeconds', 5, 3600, ' seconds') },
   localAudioRoom: {
     help: 'room whose conferences the box\'s own microphone and speaker join, like a speakerphone (off: none)',
@@ -115,6 +116,7 @@ export const SETTINGS: { [K in keyof Settings]: { help: string; parse: Parser<K>
       return [...new Set(names)].join(',');
     },
   },
+  httpRedirect: { help: 'plain HTTP sends browsers to the HTTPS page (on/off; off: HTTP serves the page too, passwords then cross the network in clear)', parse: onOff('httpRedirect') },
 };
 
 export function isSettingName(name: string): name is keyof Settings {

@@ -37,6 +37,8 @@ export interface Settings {
   localAudioPlayback: string;
   /** Names the web page answers to besides the box's addresses, localhost and its host name (comma-separated DNS names). */
   webHostNames: string;
+  /** Plain HTTP (--http-port) sends browsers to HTTPS; off: it serves the page as HTTPS does. */
+  httpRedirect: boolean;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -52,6 +54,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   localAudioCapture: '',
   localAudioPlayback: '',
   webHostNames: '',
+  httpRedirect: true,
 });
 
 /** A local user: a desk phone that registers to the box. */

@@ -63,7 +63,9 @@ export interface StatusView extends StatusSnapshot {
   load: [number, number, number];
   memoryMb: number;
   sipPort: number;
+  sipTlsPort: number;
   httpPort: number;
+  httpsPort: number;
   leds: LedPatterns;
 }
 
@@ -77,7 +79,9 @@ export interface BoxParts {
   leds: () => LedPatterns;
   version: string;
   sipPort: number;
+  sipTlsPort: number;
   httpPort: number;
+  httpsPort: number;
   log: Logger;
   /** The box's own microphone and speaker, a participant like the callers. */
   localAudio: { setMuted(muted: boolean): boolean } | null;
@@ -268,7 +272,9 @@ export class Operations {
       load: loadavg().map((n) => Math.round(n * 100) / 100) as [number, number, number],
       memoryMb: Math.round(process.memoryUsage.rss() / 1048576),
       sipPort: this.box.sipPort,
+      sipTlsPort: this.box.sipTlsPort,
       httpPort: this.box.httpPort,
+      httpsPort: this.box.httpsPort,
       leds: this.box.leds(),
     };
   }

@@ -276,11 +276,13 @@ const SETTING_LABELS: Partial<Record<keyof Settings, string>> = {
   localAudioCapture: 'Box microphone (ALSA device)',
   localAudioPlayback: 'Box speaker (ALSA device)',
   webHostNames: 'Other names of this page',
+  httpRedirect: 'Send plain HTTP to HTTPS',
 };
 
 const SETTING_CHOICES: Partial<Record<keyof Settings, Array<[string, string]>>> = {
   digestAlgorithms: [['SHA-256,MD5', 'SHA-256, then MD5 (recommended)'], ['MD5,SHA-256', 'MD5, then SHA-256'], ['SHA-256', 'SHA-256 only'], ['MD5', 'MD5 only (old phones)']],
   symmetricRtp: [['off', 'off'], ['on', 'on']],
+  httpRedirect: [['on', 'on (recommended)'], ['off', 'off']],
 };
 
 export function settingsPage(ctx: PageContext, settings: Settings, sipPort: number, tokens: ApiToken[], newToken: string | null): Html {
@@ -370,12 +372,13 @@ export function statusBody(s: StatusView): Html {
   return html`<div class="leds" role="list" aria-label="Status LEDs">${LED_NAMES.map((n) => html`<div class="led-box" role="listitem" data-led="${n}">
     <span class="${ledClass(s.leds[n])}" aria-hidden="true"></span><span class="led-name">${LED_LABELS[n]}</span><span class="led-state muted">${ledText(s.leds[n])}</span></div>`)}</div>
   <dl class="facts">
-    <dt>SIP</dt><dd>${health(s.sip)} port ${s.sipPort}, ${s.registeredExtensions} registered phone${s.registeredExtensions === 1 ? '' : 's'}, ${s.trustedPeers} trusted peer${s.trustedPeers === 1 ? '' : 's'}</dd>
+    <dt>SIP</dt><dd>${health(s.sip)} port ${s.sipPort} (UDP, TCP), ${s.sipTlsPort} (TLS), ${s.registeredExtensions} registered phone${s.registeredExtensions === 1 ? '' : 's'}, ${s.trustedPeers} trusted peer${s.trustedPeers === 1 ? '' : 's'}</dd>
     <dt>Database</dt><dd>${health(s.database)}${s.database === 'down' ? ' — conferences go on; rooms cannot be changed until it is back' : ''}</dd>
     <dt>Media engine</dt><dd>${health(s.media)}${s.mediaOverrun ? html` <span class="badge warn">missed audio ticks in the last minute</span>` : ''}</dd>
     <dt>Local audio</dt><dd>${localAudio(s)}</dd>
     <dt>Disk</dt><dd>${s.diskFull ? html`<span class="badge bad">nearly full</span>` : html`<span class="badge ok">ok</span>`}</dd>
     <dt>Conferences</dt><dd>${s.activeConferences} running${s.callsInSetup ? `, ${s.callsInSetup} call${s.callsInSetup === 1 ? '' : 's'} being set up` : ''}</dd>
+    <dt>Certificate</dt><dd><span class="muted">SHA-256</span> <code class="fingerprint">${s.tlsFingerprint}</code> <span class="muted">(${s.tlsGenerated ? 'made by the box' : 'from --tls-cert'}; HTTPS port ${s.httpsPort}, SIP TLS port ${s.sipTlsPort})</span></dd>
     <dt>Version</dt><dd><code>${s.version}</code></dd>
     <dt>Up for</dt><dd>${duration(s.uptimeSeconds)}</dd>
     <dt>Load</dt><dd>${s.load.join(' / ')} <span class="muted">(1, 5, 15 min)</span>, ${s.memoryMb} MB memory</dd>

@@ -11,6 +11,7 @@ import { AdminAuth, type Session } from './auth.ts';
 import type { HostNames } from './host-names.ts';
 import type { Html } from './html.ts';
 import type { Actor, Operations } from './operations.ts';
+import { redirectToHttps } from './https-redirect.ts';
 import * as pages from './pages.ts';
 
 declare const CONFBOX_WEB_ASSETS: { js: string; css: string } | undefined;
@@ -63,10 +64,14 @@ function loadAssets(): Record<string, Asset> {
 }
 
 export interface WebServerOptions {
+  /** Plain HTTP (--http-port): with TLS it redirects to HTTPS while httpRedirect() says so. */
   port: number;
   bind: string;
-  /** PEM certificate and key: HTTPS instead of HTTP. */
+  /** PEM certificate and key: the page is served over HTTPS on httpsPort. */
   tls?: { cert: Buffer; key: Buffer } | null;
+  httpsPort?: number;
+  /** Read for every plain HTTP request (the setting httpRedirect): true sends the browser to HTTPS. */
+  httpRedirect?: () => boolean;
   ops: Operations;
   auth: AdminAuth;
   log: Logger;
@@ -111,6 +116,7 @@ interface SessionExtras {
  */
 export class WebServer {
   private server: Server | null = null;
+  private tlsServer: Server | null = null;
   private readonly routes: Route[] = [];
   private readonly assets = loadAssets();
   /** Open live-update streams: the session each belongs to and the CSRF token its forms carry. */
@@ -127,34 +133,40 @@ export class WebServer {
     o.auth.onSessionsEnded = (ids) => this.endStreams(ids);
   }
 
+  /** The plain HTTP port. */
   get port(): number {
     const a = this.server?.address();
     return a && typeof a === 'object' ? a.port : this.o.port;
   }
 
+  /** The HTTPS port, or null without TLS. */
+  get httpsPort(): number | null {
+    if (!this.o.tls) return null;
+    const a = this.tlsServer?.address();
+    return a && typeof a === 'object' ? a.port : this.o.httpsPort ?? null;
+  }
+
   async start(): Promise<void> {
     const options = { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
     const onRequest = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
-    const server: Server = this.o.tls ? createHttpsServer({ ...options, cert: this.o.tls.cert, key: this.o.tls.key }, onRequest) : createServer(options, onRequest);
-    server.on(this.o.tls ? 'secureConnection' : 'connection', (s: Socket) => {
-      this.sockets.add(s);
-      s.once('close', () => this.sockets.delete(s));
-    });
-    server.on('clientError', (err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      this.o.log.debug('bad HTTP request', { err: (err as Error).message });
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.o.port, this.o.bind, () => {
-        server.off('error', reject);
-        server.on('error', (e) => this.o.log.error('web server error', { err: e }));
-        resolve();
-      });
-    }).catch((e: NodeJS.ErrnoException) => {
-      throw new Error(e.code === 'EADDRINUSE' ? `web page port ${this.o.port} is already in use (--http-port)` : `web page: ${e.message}`, { cause: e });
-    });
-    this.server = server;
+    const tls = this.o.tls;
+    if (tls) {
+      const onPlain = (req: IncomingMessage, res: ServerResponse) => {
+        if (!this.o.hostNames.allows(req.headers.host)) this.misdirected(req, res);
+        else if (this.o.httpRedirect?.() ?? true) redirectToHttps(req, res, this.httpsPort ?? 443);
+        else void this.handle(req, res);
+      };
+      this.tlsServer = await this.listen(createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, onRequest), this.o.httpsPort ?? 8443, '--https-port', 'secureConnection');
+      try {
+        this.server = await this.listen(createServer(options, onPlain), this.o.port, '--http-port', 'connection');
+      } catch (e) {
+        this.tlsServer.close();
+        this.tlsServer = null;
+        throw e;
+      }
+    } else {
+      this.server = await this.listen(createServer(options, onRequest), this.o.port, '--http-port', 'connection');
+    }
     this.heartbeat = setInterval(() => {
       this.endStreams([...this.sse.values()].map((v) => v.session).filter((id) => !this.o.auth.alive(id)));
       for (const res of this.sse.keys()) res.write(': keep-alive\n\n');
@@ -162,15 +174,39 @@ export class WebServer {
     this.heartbeat.unref();
   }
 
+  private async listen(server: Server, port: number, option: string, connectionEvent: 'connection' | 'secureConnection'): Promise<Server> {
+    server.on(connectionEvent, (s: Socket) => {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    });
+    server.on('clientError', (err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      this.o.log.debug('bad HTTP request', { err: (err as Error).message });
+    });
+    // A TLS handshake that fails (a browser refusing the certificate, a port scan) is no server fault.
+    server.on('tlsClientError', (err: Error) => this.o.log.debug('TLS handshake failed', { err: err.message }));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, this.o.bind, () => {
+        server.off('error', reject);
+        server.on('error', (e) => this.o.log.error('web server error', { err: e }));
+        resolve();
+      });
+    }).catch((e: NodeJS.ErrnoException) => {
+      throw new Error(e.code === 'EADDRINUSE' ? `web page port ${port} is already in use (${option})` : `web page ${option} ${port}: ${e.message}`, { cause: e });
+    });
+    return server;
+  }
+
   async stop(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.pushTimer) clearTimeout(this.pushTimer);
     for (const res of this.sse.keys()) res.end();
     this.sse.clear();
-    const server = this.server;
+    const servers = [this.server, this.tlsServer].filter((s): s is Server => s !== null);
     this.server = null;
-    if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    this.tlsServer = null;
+    const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     for (const s of this.sockets) s.destroy();
     await closed;
   }

@@ -14,7 +14,7 @@ export interface ImageConfig {
   };
   node: { package: string; version: string; integrity: string; strip: boolean; path: string };
   install: { app: string; overlays: string[] };
-  firmware: { user: string; dataDir: string; unit: string; httpPort: number; sipPort: number };
+  firmware: { user: string; dataDir: string; unit: string; httpPort: number; httpsPort: number; sipPort: number; sipTlsPort: number };
   services: { enable: string[]; disable: string[] };
   firstBoot: {
     growRootPartition: boolean;
@@ -94,7 +94,9 @@ const SCHEMA: Schema = obj({
     dataDir: ABS_PATH,
     unit: UNIT,
     httpPort: int(1, 65535),
+    httpsPort: int(1, 65535),
     sipPort: int(1, 65535),
+    sipTlsPort: int(1, 65535),
   }),
   services: obj({
     enable: list(UNIT),
@@ -190,6 +192,11 @@ function crossCheck(c: ImageConfig): [(string | number)[], string] | null {
   const both = c.services.enable.find((u) => c.services.disable.includes(u));
   if (both) return [['services', 'disable', c.services.disable.indexOf(both)], `"${both}" is also in services.enable`];
   if (!c.services.enable.includes(c.firmware.unit)) return [['services', 'enable'], `must enable the firmware's unit "${c.firmware.unit}"`];
+  const ports = (['httpPort', 'httpsPort', 'sipPort', 'sipTlsPort'] as const).map((k) => [k, c.firmware[k]] as const);
+  for (const [i, [k, p]] of ports.entries()) {
+    const clash = ports.slice(i + 1).find(([, q]) => q === p);
+    if (clash) return [['firmware', clash[0]], `port ${p} is also firmware.${k}`];
+  }
   for (const [i, p] of c.debian.packages.entries()) {
     if (!c.debian.components.includes('non-free-firmware') && p === 'raspi-firmware') {
       return [['debian', 'packages', i], 'raspi-firmware is in the non-free-firmware component, which debian.components lacks'];

@@ -2,7 +2,7 @@
 import type { ImageConfig } from './config.ts';
 
 function firmwareCommand(c: ImageConfig): string {
-  return `${c.node.path} ${c.install.app}/confbox.mjs --data-dir ${c.firmware.dataDir} --sip-port ${c.firmware.sipPort} --http-port ${c.firmware.httpPort}`;
+  return `${c.node.path} ${c.install.app}/confbox.mjs --data-dir ${c.firmware.dataDir} --sip-port ${c.firmware.sipPort} --sip-tls-port ${c.firmware.sipTlsPort} --http-port ${c.firmware.httpPort} --https-port ${c.firmware.httpsPort}`;
 }
 
 /** The firmware's unit for an image whose overlays bring none. */

@@ -1,14 +1,16 @@
 // `npm run image:test`: builds the image (with the base root file system cached this takes minutes), checks its
 // structure without mounting anything, then boots it under qemu-system-aarch64 (-M virt, -snapshot: the image is not
-// changed) and requires the firmware's health line on the serial console, a SIP OPTIONS answer and an HTTP answer
-// through qemu's user-mode network. Ends with "N passed, N failed".
+// changed) and requires the firmware's health line on the serial console, a SIP OPTIONS answer, an HTTP redirect and
+// the HTTPS page with the certificate whose fingerprint the box logged, through qemu's user-mode network. Ends with "N passed, N failed".
 //   node --import tsx scripts/image/test.ts [--image FILE.img[.xz]] [--boot-timeout SECONDS]
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import type { TLSSocket } from 'node:tls';
 import { basename, join, relative, resolve } from 'node:path';
 import { root, which } from './arm64.ts';
 import { buildImage } from './build.ts';
@@ -197,16 +199,17 @@ async function boot(c: ImageConfig, image: string, bootOffset: number, scratch: 
   if (!check('boot: a larger card made from the image (qemu-img overlay)', overlay.code === 0, overlay.err.trim())) return;
   const sipPort = await freePort();
   const httpPort = await freePort();
+  const httpsPort = await freePort();
   const args = [
     '-M', 'virt', '-cpu', 'cortex-a72', '-smp', '2', '-m', '2048', '-nographic', '-no-reboot', '-snapshot',
     '-kernel', join(scratch, kernel), '-initrd', join(scratch, initrd),
     '-append', `root=LABEL=${c.partitions.root.label} rw rootwait console=ttyAMA0 ${c.boot.cmdline.join(' ')}`,
     '-drive', `if=none,file=${card},format=qcow2,id=hd0`, '-device', 'virtio-blk-pci,drive=hd0',
-    '-netdev', `user,id=n0,hostfwd=udp:127.0.0.1:${sipPort}-:${c.firmware.sipPort},hostfwd=tcp:127.0.0.1:${httpPort}-:${c.firmware.httpPort}`,
+    '-netdev', `user,id=n0,hostfwd=udp:127.0.0.1:${sipPort}-:${c.firmware.sipPort},hostfwd=tcp:127.0.0.1:${httpPort}-:${c.firmware.httpPort},hostfwd=tcp:127.0.0.1:${httpsPort}-:${c.firmware.httpsPort}`,
     '-device', 'virtio-net-pci,netdev=n0,romfile=',
   ];
   console.log(`# booting: qemu-system-aarch64 ${args.join(' ')}`);
-  console.log(`# serial console: ${relative(root, logFile)}; SIP on udp 127.0.0.1:${sipPort}, HTTP on 127.0.0.1:${httpPort}`);
+  console.log(`# serial console: ${relative(root, logFile)}; SIP on udp 127.0.0.1:${sipPort}, HTTP on 127.0.0.1:${httpPort}, HTTPS on 127.0.0.1:${httpsPort}`);
   const started = Date.now();
   const qemu = spawn('nice', ['-n', '10', 'qemu-system-aarch64', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let serial = '';
@@ -255,20 +258,31 @@ async function boot(c: ImageConfig, image: string, bootOffset: number, scratch: 
     let answer: string | null = null;
     while (!answer && Date.now() < deadline && exited === undefined) answer = await options(sipPort, 2000);
     check('SIP OPTIONS answered 200 through the forwarded port', answer?.startsWith('SIP/2.0 200') === true, answer?.split('\r\n')[0] ?? 'no answer');
-    let http: { status: number; location: string | null; body: string } | null = null;
+    // Plain HTTP sends the browser to the box's HTTPS port (8443 inside the guest, forwarded here to httpsPort).
+    let redirect: { status: number; location: string | null } | null = null;
     let httpError = '';
-    while (!http && Date.now() < deadline && exited === undefined) {
+    while (!redirect && Date.now() < deadline && exited === undefined) {
       try {
         const first = await fetch(`http://127.0.0.1:${httpPort}/`, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
-        const location = first.headers.get('location');
-        const page = location ? await fetch(new URL(location, `http://127.0.0.1:${httpPort}/`), { signal: AbortSignal.timeout(10_000) }) : first;
-        http = { status: first.status, location, body: await page.text() };
+        redirect = { status: first.status, location: first.headers.get('location') };
+        await first.body?.cancel();
       } catch (e) {
         httpError = (e as Error).message;
         await new Promise((r) => setTimeout(r, 2000));
       }
     }
-    check('HTTP: the web page answers through the forwarded port', http !== null && http.status < 400 && /<html/i.test(http.body) && /confbox/i.test(http.body), http ? `${http.status}${http.location ? ` -> ${http.location}` : ''}` : httpError || 'no answer');
+    check('HTTP: redirects to the HTTPS page', redirect?.status === 301 && redirect.location === `https://127.0.0.1:${c.firmware.httpsPort}/`, redirect ? `${redirect.status} -> ${redirect.location}` : httpError || 'no answer');
+    // HTTPS with the certificate the box made at first boot: the one whose fingerprint it logged on the console.
+    const logged = jsonLines().find((r) => r.msg === 'TLS certificate') as { fingerprint?: string; source?: string } | undefined;
+    check('the generated certificate\'s fingerprint is on the console', logged?.source === 'generated' && /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/.test(logged.fingerprint ?? ''), JSON.stringify(logged ?? null));
+    const https = await httpsPage(httpsPort, '/').catch((e: Error) => ({ error: e.message }));
+    if ('error' in https) check('HTTPS: the web page answers through the forwarded port', false, https.error);
+    else {
+      const page = https.location ? await httpsPage(httpsPort, https.location).catch(() => null) : null;
+      check('HTTPS: served with the logged certificate', https.fingerprint === logged?.fingerprint, https.fingerprint);
+      check('HTTPS: the web page answers, first use at /setup', https.status === 303 && https.location === '/setup' && page !== null && /<html/i.test(page.body) && /confbox/i.test(page.body),
+        `${https.status}${https.location ? ` -> ${https.location}` : ''}`);
+    }
     // systemd colours its status lines; what a technician reads on the console is the text without them.
     const plain = serial.replace(/\x1b\[[0-9;]*m/g, '');
     check('mDNS: avahi-daemon started (it announces the host name as .local)', /\[\s*OK\s*\] Started avahi-daemon\.service/.test(plain));
@@ -278,6 +292,25 @@ async function boot(c: ImageConfig, image: string, bootOffset: number, scratch: 
     qemu.kill('SIGTERM');
     writeFileSync(logFile, serial);
   }
+}
+
+/**
+ * One GET over HTTPS that accepts any certificate and reports the one served, to be compared with the
+ * fingerprint the box logged (a technician's check of a self-signed certificate).
+ */
+function httpsPage(port: number, path: string): Promise<{ status: number; location: string | null; body: string; fingerprint: string }> {
+  return new Promise((resolve, reject) => {
+    const rq = httpsRequest({ host: '127.0.0.1', port, path, rejectUnauthorized: false, timeout: 10_000 }, (res) => {
+      const fingerprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location ?? null, body, fingerprint }));
+    });
+    rq.on('timeout', () => rq.destroy(new Error('no answer within 10 s')));
+    rq.on('error', reject);
+    rq.end();
+  });
 }
 
 async function main(): Promise<void> {

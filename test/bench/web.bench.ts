@@ -4,7 +4,10 @@
 // the same server and connection, is a static asset (the stylesheet), which needs no database.
 //   npm run bench          (also runs the SIP and media benchmarks)
 import { Agent, request } from 'node:http';
-import { startBox } from '../support/box.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configure, startBox } from '../support/box.ts';
 import { chromiumAvailable, launchBrowser, newPage } from '../support/browser.ts';
 import { Phone } from '../support/phone.ts';
 import { percentile } from '../support/sipp.ts';
@@ -18,7 +21,10 @@ const JOINS = 20;
 const log = (line = '') => process.stdout.write(line + '\n');
 const ms = (v: number) => v.toFixed(2);
 
-const box = await startBox({ logLevel: 'info' });
+// Plain HTTP (setting httpRedirect off): the figures are the page's and the API's, not TLS's.
+const dataDir = mkdtempSync(join(tmpdir(), 'confbox-web-bench-'));
+await configure(dataDir, [['settings', 'set', 'httpRedirect', 'off']]);
+const box = await startBox({ dataDir, logLevel: 'info' });
 const base = `http://127.0.0.1:${box.httpPort}`;
 try {
   const web = new WebClient(base);

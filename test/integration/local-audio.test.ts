@@ -245,7 +245,7 @@ test('the speaker is unplugged: reported and retried while the call goes on; plu
     `speaker ${level16k(speaker.last(1000), CALLER_HZ).toFixed(1)} dBFS, phone ${meanToneLevel(rx.last(1000), MIC_HZ).toFixed(1)} dBFS`);
 
   // The web page shows the room microphone as a participant and mutes it for real; it cannot be hung up.
-  const web = new WebClient(`http://127.0.0.1:${box!.httpPort}`);
+  const web = new WebClient(box!.webUrl, box!.certificate());
   assert.is((await web.login(WEB_PASSWORD)).status, 303);
   const status = (await web.api('GET', '/api/status')).json;
   assert.equal([status.localAudio, status.localAudioRoom, status.localAudioInConference], ['ok', 10, true]);
@@ -325,7 +325,7 @@ test('device names that would run a command are refused by the command line and 
     assert.is(listed.code, 0, `a device ALSA lists is taken: ${listed.stderr}`);
 
     b2 = await startBox({ dataDir: other, logLevel: 'debug', env, extraArgs: ['--board', join(dir, 'board.json')] });
-    const web = new WebClient(`http://127.0.0.1:${b2.httpPort}`);
+    const web = new WebClient(b2.webUrl, b2.certificate());
     assert.is((await web.login(WEB_PASSWORD)).status, 303);
     for (const [name, value] of <Array<[string, string]>>[['localAudioCapture', attack], ['localAudioPlayback', 'file:x,raw'], ['localAudioPlayback', 'tee:{type file}']]) {
       const r = await web.api('PATCH', '/api/settings', { [name]: value });

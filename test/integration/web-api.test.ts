@@ -1,7 +1,8 @@
-// The web page's JSON API and forms over real HTTP against the built bundle with its embedded
+// The web page's JSON API and forms over real HTTPS (the box's generated certificate) against the built bundle with its embedded
 // MariaDB: first use, login, CSRF, every endpoint with good and bad input, and what a phone sees.
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { existsSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startBox, type RunningBox } from '../support/box.ts';
 import { Phone } from '../support/phone.ts';
-import { readEvents, setupCodeOf, WebClient } from '../support/web.ts';
+import { rawRequest, readEvents, setupCodeOf, WebClient } from '../support/web.ts';
 
 const ADMIN_PASSWORD = 'office-manager-2026';
 /** Every character SQL treats specially, plus HTML's. */
@@ -20,7 +21,7 @@ let web: WebClient;
 const phones: Phone[] = [];
 
 function base(): string {
-  return `http://127.0.0.1:${box.httpPort}`;
+  return box.webUrl;
 }
 
 async function phone(user: string, password: string, localAddress?: string): Promise<Phone> {
@@ -46,7 +47,7 @@ function messageBeside(page: string, field: string): string {
 /** A request from another loopback address (fetch cannot choose its source address). */
 function postFrom(localAddress: string, path: string, body: string, cookie: string): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
   return new Promise((resolve, reject) => {
-    const rq = httpRequest(base() + path, { method: 'POST', localAddress, headers: { 'content-type': 'application/x-www-form-urlencoded', cookie } }, (res) => {
+    const rq = httpsRequest(base() + path, { method: 'POST', localAddress, ca: box.certificate(), headers: { 'content-type': 'application/x-www-form-urlencoded', cookie } }, (res) => {
       let text = '';
       res.on('data', (c) => (text += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
@@ -58,7 +59,7 @@ function postFrom(localAddress: string, path: string, body: string, cookie: stri
 
 test.before(async () => {
   box = await startBox({ logLevel: 'info' });
-  web = new WebClient(base());
+  web = new WebClient(base(), box.certificate());
 });
 
 test.after(async () => {
@@ -67,7 +68,7 @@ test.after(async () => {
 });
 
 test('before a password is set, every page leads to first use and the API answers 401', async () => {
-  const anon = new WebClient(base());
+  const anon = new WebClient(base(), box.certificate());
   assert.is((await anon.get('/')).location, '/setup');
   assert.is((await anon.get('/rooms')).location, '/setup');
   assert.is((await anon.get('/login')).location, '/setup');
@@ -87,7 +88,7 @@ test('first use needs the setup code the box shows in its log and data directory
   const logged = box.output().split('\n').filter((l) => l.includes('"web page setup code"')).map((l) => JSON.parse(l));
   assert.is(logged.length, 1, 'the code is in the log once');
   assert.is(logged[0].code, code);
-  const stranger = new WebClient(base());
+  const stranger = new WebClient(base(), box.certificate());
   const page = await stranger.get('/setup');
   assert.match(page.text, /confbox-setup-code\.txt/, 'the page says where the code is');
   for (const form of <Array<Record<string, string>>>[{ password: 'stranger-pass', confirm: 'stranger-pass' }, { code: 'AAAA-BBBB-CCCC', password: 'stranger-pass', confirm: 'stranger-pass' }]) {
@@ -113,32 +114,32 @@ test('first use sets the password and opens an HttpOnly, SameSite=Strict session
   assert.match(page.text, /Password set/);
   assert.ok(web.csrf.length > 20, 'the page carries a CSRF token');
 
-  const intruder = new WebClient(base());
+  const intruder = new WebClient(base(), box.certificate());
   const again = await intruder.get('/setup');
   assert.is(again.location, '/login');
   const sneaky = await intruder.request('POST', '/setup', { form: { _csrf: 'x', password: 'intruder-pass', confirm: 'intruder-pass' } });
   assert.is(sneaky.status, 403);
   assert.is((await intruder.login('intruder-pass')).status, 403);
-  assert.is((await new WebClient(base()).login(ADMIN_PASSWORD)).status, 303);
+  assert.is((await new WebClient(base(), box.certificate()).login(ADMIN_PASSWORD)).status, 303);
   assert.not.ok(existsSync(join(box.dataDir, 'setup-code')), 'the code is spent');
   const replay = await intruder.request('POST', '/setup', { form: { _csrf: intruder.cookies.get('confbox_form') ?? 'x', code, password: 'intruder-pass', confirm: 'intruder-pass' } });
   assert.ok(replay.status === 303 || replay.status === 403, `the spent code sets nothing (${replay.status})`);
-  assert.is((await new WebClient(base()).login('intruder-pass')).status, 403);
+  assert.is((await new WebClient(base(), box.certificate()).login('intruder-pass')).status, 403);
 });
 
 test('two first-use requests at once with the code make exactly one admin', async () => {
   const fresh = await startBox({ logLevel: 'info' });
   try {
-    const url = `http://127.0.0.1:${fresh.httpPort}`;
+    const url = fresh.webUrl;
     const code = setupCodeOf(fresh.dataDir);
-    const clients = [new WebClient(url), new WebClient(url), new WebClient(url), new WebClient(url)];
+    const clients = [new WebClient(url, fresh.certificate()), new WebClient(url, fresh.certificate()), new WebClient(url, fresh.certificate()), new WebClient(url, fresh.certificate())];
     const pages = await Promise.all(clients.map((c) => c.get('/setup')));
     const results = await Promise.all(clients.map((c, i) => c.request('POST', '/setup', {
       form: { _csrf: WebClient.formToken(pages[i]!.text), code, password: `first-admin-${i}`, confirm: `first-admin-${i}` },
     })));
     const winners = results.map((r, i) => (r.location === '/rooms' ? i : -1)).filter((i) => i >= 0);
     assert.is(winners.length, 1, `exactly one set the password: ${results.map((r) => `${r.status} ${r.location}`).join(', ')}`);
-    const logins = await Promise.all(clients.map((_, i) => new WebClient(url).login(`first-admin-${i}`)));
+    const logins = await Promise.all(clients.map((_, i) => new WebClient(url, fresh.certificate()).login(`first-admin-${i}`)));
     assert.equal(logins.map((r) => r.status === 303), clients.map((_, i) => i === winners[0]), 'only the winner\'s password logs in');
   } finally {
     await fresh.stop();
@@ -146,7 +147,7 @@ test('two first-use requests at once with the code make exactly one admin', asyn
 });
 
 test('a wrong password is refused beside the field, and repeated wrong passwords are slowed down', async () => {
-  const c = new WebClient(base());
+  const c = new WebClient(base(), box.certificate());
   const wrong = await c.login('not the password');
   assert.is(wrong.status, 403);
   assert.match(messageBeside(wrong.text, 'password'), /Wrong password/);
@@ -169,7 +170,7 @@ test('a wrong password is refused beside the field, and repeated wrong passwords
   const right = await postFrom('127.0.0.9', '/login', new URLSearchParams({ _csrf: token, password: ADMIN_PASSWORD }).toString(), cookie);
   assert.is(right.status, 429);
   // Another address is not affected.
-  assert.is((await new WebClient(base()).login(ADMIN_PASSWORD)).status, 303);
+  assert.is((await new WebClient(base(), box.certificate()).login(ADMIN_PASSWORD)).status, 303);
 });
 
 test('a form without the CSRF token gets 403 and changes nothing; so does an API change without X-CSRF-Token', async () => {
@@ -184,14 +185,16 @@ test('a form without the CSRF token gets 403 and changes nothing; so does an API
 });
 
 /** A request naming any host in Host (a browser sends the name from its address bar; DNS rebinding sends the attacker's). */
-function requestAs(host: string | null, method: string, path: string, cookie = ''): Promise<{ status: number; text: string }> {
+function requestAs(host: string | null, method: string, path: string, cookie = '', plain = false): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = cookie ? { cookie } : {};
-    const rq = httpRequest({ host: '127.0.0.1', port: box.httpPort, method, path, headers, setHost: host !== null }, (res) => {
+    const options = { host: '127.0.0.1', method, path, headers, setHost: host !== null };
+    const onResponse = (res: IncomingMessage) => {
       let text = '';
       res.on('data', (c) => (text += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
+    };
+    const rq = plain ? httpRequest({ ...options, port: box.httpPort }, onResponse) : httpsRequest({ ...options, port: box.httpsPort, ca: box.certificate() }, onResponse);
     if (host !== null) rq.setHeader('host', host);
     rq.on('error', reject);
     rq.end();
@@ -208,6 +211,8 @@ test('the page answers only to its own names: a foreign Host (DNS rebinding) get
     }
   }
   assert.is((await requestAs(null, 'GET', '/api/rooms', cookie)).status, 400, 'no Host at all');
+  assert.is((await requestAs('evil.example', 'GET', '/rooms', '', true)).status, 421, 'plain HTTP refuses it too, rather than redirecting');
+  assert.is((await requestAs(`127.0.0.1:${box.httpPort}`, 'GET', '/rooms', '', true)).status, 301, 'and redirects the box\'s own names');
   for (const host of [`127.0.0.1:${box.httpPort}`, '127.0.0.1', `localhost:${box.httpPort}`, hostname(), `${hostname()}.local:${box.httpPort}`, `LOCALHOST.:${box.httpPort}`]) {
     assert.is((await requestAs(host, 'GET', '/api/rooms', cookie)).status, 200, `answers as ${host}`);
   }
@@ -225,7 +230,7 @@ test('hostile requests get a clear 4xx and the box keeps serving', async () => {
   assert.is((await web.get('/extensions/%zz')).status, 400);
   assert.is((await web.get('/assets/../../etc/passwd')).status, 404);
   assert.is((await web.get('/assets/app.js%00')).status, 404);
-  const long = await fetch(base() + '/rooms?' + 'x'.repeat(20_000)).catch(() => null);
+  const long = await new WebClient(base(), box.certificate()).get('/rooms?' + 'x'.repeat(20_000)).catch(() => null);
   assert.ok(long === null || long.status >= 400 || long.status === 303, 'an oversized request line is refused');
   const raw = await new Promise<string>((resolve) => {
     const s = connect(box.httpPort, '127.0.0.1', () => s.end('GARBAGE / HTTP/9.9\r\n\r\n'));
@@ -239,7 +244,7 @@ test('hostile requests get a clear 4xx and the box keeps serving', async () => {
 });
 
 test('every API endpoint answers 401 without a session or token', async () => {
-  const anon = new WebClient(base());
+  const anon = new WebClient(base(), box.certificate());
   const calls: Array<[string, string]> = [
     ['GET', '/api/rooms'], ['POST', '/api/rooms'], ['GET', '/api/rooms/1'], ['DELETE', '/api/rooms/1'],
     ['GET', '/api/conferences'], ['DELETE', '/api/conferences/1.1'], ['PATCH', '/api/conferences/1.1/participants/x'], ['DELETE', '/api/conferences/1.1/participants/x'],
@@ -252,9 +257,7 @@ test('every API endpoint answers 401 without a session or token', async () => {
     assert.is(r.status, 401, `${method} ${path}: ${r.text}`);
     assert.is(r.json.error.code, 'unauthorized');
   }
-  const sse = await fetch(base() + '/events');
-  assert.is(sse.status, 401);
-  await sse.body?.cancel();
+  assert.is((await anon.get('/events')).status, 401);
 });
 
 test('rooms: add, list, get, delete through the API with the phone codes\' validation', async () => {
@@ -469,7 +472,7 @@ test('API tokens: made on the page, shown once, work without a session, stop wor
   const token = /<code class="token">([^<]+)<\/code>/.exec(page.text)?.[1];
   assert.ok(token, 'the new token is shown');
   assert.not.ok((await web.get('/settings')).text.includes(token), 'and only once');
-  const script = new WebClient(base());
+  const script = new WebClient(base(), box.certificate());
   script.bearer = token;
   assert.is((await script.api('GET', '/api/rooms')).status, 200);
   const add = await script.request('POST', '/api/rooms', { json: { id: 50, pin: '5050' } });
@@ -483,12 +486,12 @@ test('API tokens: made on the page, shown once, work without a session, stop wor
 /** A live-update stream of a session; `ended` settles when the box closes it (or after ten seconds, as still open). */
 async function liveStream(client: WebClient): Promise<{ ended: Promise<'closed' | 'still open'> }> {
   const ac = new AbortController();
-  const res = await fetch(client.base + '/events', { headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ') }, signal: ac.signal });
-  assert.is(res.status, 200);
+  const res = await rawRequest(client.base + '/events', { headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ') }, ca: client.ca, signal: ac.signal });
+  assert.is(res.statusCode, 200);
   const ended = (async () => {
     const timer = setTimeout(() => ac.abort(), 10_000);
     try {
-      for await (const _ of res.body as unknown as AsyncIterable<Uint8Array>);
+      for await (const _ of res as AsyncIterable<Buffer>);
       return 'closed' as const;
     } catch {
       return 'still open' as const;
@@ -503,7 +506,7 @@ test('changing the password logs everyone out; logout ends the session', async (
   const wrong = await web.post('/settings/password', { current: 'nope', password: 'new-password-1', confirm: 'new-password-1' });
   assert.is(wrong.status, 403);
   assert.match(messageBeside(wrong.text, 'current'), /current password is wrong/);
-  const other = new WebClient(base());
+  const other = new WebClient(base(), box.certificate());
   await other.login(ADMIN_PASSWORD);
   const othersView = await liveStream(other);
   const ok = await web.post('/settings/password', { current: ADMIN_PASSWORD, password: 'new-password-1', confirm: 'new-password-1' });
@@ -514,7 +517,7 @@ test('changing the password logs everyone out; logout ends the session', async (
   assert.is((await web.login(ADMIN_PASSWORD)).status, 403);
   assert.is((await web.login('new-password-1')).status, 303);
   assert.is((await web.api('GET', '/api/rooms')).status, 200);
-  const bystander = new WebClient(base());
+  const bystander = new WebClient(base(), box.certificate());
   await bystander.login('new-password-1');
   const [mine, theirs] = [await liveStream(web), await liveStream(bystander)];
   const out = await web.post('/logout', {});

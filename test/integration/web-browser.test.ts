@@ -1,6 +1,7 @@
 // The web page in headless Chromium (Debian's, driven by playwright-core) against the built bundle,
 // with SIPp as the phone in a conference: what a technician or office manager does and sees.
 // Screenshots of every page land in test/artifacts/.
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,7 +40,7 @@ test.before(async () => {
     ['extension', 'add', EXT.number, '--password', EXT.password, '--name', EVIL_NAME],
   ]);
   box = await startBox({ dataDir, logLevel: 'info' });
-  url = `http://127.0.0.1:${box.httpPort}`;
+  url = box.webUrl;
   browser = await launchBrowser();
   ({ context, page } = await newPage(browser));
   page.on('dialog', (d) => void d.accept());
@@ -59,9 +60,9 @@ function beside(p: Page, field: string): Promise<string> {
   return p.locator(`#f-${field}-msg`).innerText();
 }
 
-t('first visit asks for the admin password, then opens the rooms page', async () => {
-  await page.goto(url + '/');
-  assert.match(page.url(), /\/setup$/);
+t('first visit (plain HTTP, sent on to HTTPS) asks for the admin password, then opens the rooms page', async () => {
+  await page.goto(`http://127.0.0.1:${box.httpPort}/`);
+  assert.is(page.url(), `${url}/setup`);
   await screenshot(page, 'setup');
   await page.fill('#f-code', setupCodeOf(box.dataDir));
   await page.fill('#f-password', 'short');
@@ -107,7 +108,7 @@ t('add a room through the form; wrong input shows the message beside the field, 
   await screenshot(page, 'rooms-inline-error');
 
   // Without JavaScript: the box answers with the same message beside the field and keeps what was typed.
-  const noJs = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 860 } });
+  const noJs = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 860 }, ignoreHTTPSErrors: true });
   await noJs.addCookies(await context.cookies());
   const p = await noJs.newPage();
   await p.goto(url + '/rooms');
@@ -149,7 +150,7 @@ t('a SIPp caller joins: the live view shows the participant without a reload, na
 });
 
 t('deleting a room with people in it asks first (without JavaScript too)', async () => {
-  const noJs = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 860 } });
+  const noJs = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 860 }, ignoreHTTPSErrors: true });
   await noJs.addCookies(await context.cookies());
   const p = await noJs.newPage();
   await p.goto(url + '/rooms');
@@ -224,6 +225,8 @@ t('extensions, peers, settings, blocked and status pages work and show the LEDs'
   const fault = await page.locator('[data-led="fault"] .led').getAttribute('class');
   assert.is(fault, leds.fault.kind === 'off' ? 'led off' : `led code-${leds.fault.blinks}`);
   assert.match(await page.locator('.facts').innerText(), /Database\s+ok/);
+  const served = new X509Certificate(box.certificate()).fingerprint256;
+  assert.is(await page.locator('.facts .fingerprint').innerText(), served, 'the Status page shows the fingerprint of the certificate the box serves');
   await screenshot(page, 'status');
 });
 

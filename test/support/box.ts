@@ -39,8 +39,16 @@ export interface CliResult {
 
 export interface RunningBox {
   sipPort: number;
-  /** The web page's port (--http-port). */
+  /** Plain HTTP (--http-port): redirects to HTTPS unless the setting httpRedirect is off. */
   httpPort: number;
+  /** The web page over HTTPS (--https-port). */
+  httpsPort: number;
+  /** SIP over TLS (--sip-tls-port). */
+  sipTlsPort: number;
+  /** https://127.0.0.1:PORT of the web page. */
+  webUrl: string;
+  /** The certificate the box serves (PEM): the one it generated under its data dir, unless --tls-cert gave one. */
+  certificate(): Buffer;
   dataDir: string;
   proc: ChildProcess;
   /** Every line the box printed so far. */
@@ -71,10 +79,12 @@ export async function startBox(opts: BoxOptions = {}): Promise<RunningBox> {
   if (ownDir) temporaryDirs.add(dataDir);
   const sipPort = opts.sipPort ?? (await freePort());
   const httpPort = await freePort();
+  const httpsPort = await freePort();
+  const sipTlsPort = await freePort();
   const rtpBase = 30000 + Math.floor(Math.random() * 300) * 100;
   const args = [
     BUNDLE, '--data-dir', dataDir, '--sip-port', String(sipPort), '--bind', '127.0.0.1', '--public-address', '127.0.0.1',
-    '--http-port', String(httpPort), '--rtp-ports', `${rtpBase}-${rtpBase + 99}`, '--log-level', opts.logLevel ?? 'debug',
+    '--http-port', String(httpPort), '--https-port', String(httpsPort), '--sip-tls-port', String(sipTlsPort), '--rtp-ports', `${rtpBase}-${rtpBase + 99}`, '--log-level', opts.logLevel ?? 'debug',
     ...(opts.extraArgs ?? []),
   ];
   const env = { ...process.env };
@@ -118,9 +128,15 @@ export async function startBox(opts: BoxOptions = {}): Promise<RunningBox> {
       waiters.push({ test, resolve: (rec) => { clearTimeout(t); resolve(rec); } });
     });
 
+  const given = (opts.extraArgs ?? []).indexOf('--tls-cert');
+  const certFile = given >= 0 ? opts.extraArgs![given + 1]! : generatedCertificate(dataDir);
   const box: RunningBox = {
     sipPort,
     httpPort,
+    httpsPort,
+    sipTlsPort,
+    webUrl: `https://127.0.0.1:${httpsPort}`,
+    certificate: () => readFileSync(certFile),
     dataDir,
     proc,
     output: () => out,
@@ -146,6 +162,11 @@ export async function startBox(opts: BoxOptions = {}): Promise<RunningBox> {
   await Promise.race([ready, early]);
   early.catch(() => undefined);
   return box;
+}
+
+/** Where a box keeps the certificate it generated at its first start. */
+export function generatedCertificate(dataDir: string): string {
+  return join(dataDir, 'tls/cert.pem');
 }
 
 /** Runs a technician command against a box's data directory. */

@@ -1,6 +1,38 @@
-// A script's or a browser's view of the box's web page over real HTTP: cookies, forms, CSRF, JSON.
+// A script's or a browser's view of the box's web page over real HTTPS (or HTTP): cookies, forms, CSRF, JSON.
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
+/**
+ * One request with node:http(s), trusting `ca` (the box's certificate) over HTTPS; fetch() cannot be
+ * given a CA. Bodies are not decompressed: no Accept-Encoding is sent unless the caller adds it.
+ */
+export function rawRequest(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; ca?: Buffer | null; localAddress?: string; signal?: AbortSignal } = {}): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const send = u.protocol === 'https:' ? httpsRequest : httpRequest;
+    const rq = send(u, { method: opts.method ?? 'GET', headers: opts.headers, localAddress: opts.localAddress, signal: opts.signal, ...(opts.ca ? { ca: opts.ca } : {}) }, resolve);
+    rq.on('error', reject);
+    rq.end(opts.body);
+  });
+}
+
+/** Reads a whole response body as text. */
+export async function readBody(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of res as AsyncIterable<Buffer>) chunks.push(c);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function toHeaders(res: IncomingMessage): Headers {
+  const h = new Headers();
+  for (const [k, v] of Object.entries(res.headers)) {
+    if (Array.isArray(v)) for (const one of v) h.append(k, one);
+    else if (v !== undefined) h.set(k, v);
+  }
+  return h;
+}
 
 export interface WebResponse {
   status: number;
@@ -17,7 +49,8 @@ export class WebClient {
   csrf = '';
   bearer: string | null = null;
 
-  constructor(readonly base: string) {}
+  /** base: the page's URL (https://127.0.0.1:PORT); ca: the certificate to trust for it. */
+  constructor(readonly base: string, readonly ca: Buffer | null = null) {}
 
   async request(method: string, path: string, opts: { form?: Record<string, string>; json?: unknown; body?: string; headers?: Record<string, string>; csrfHeader?: boolean } = {}): Promise<WebResponse> {
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
@@ -32,7 +65,9 @@ export class WebClient {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(opts.json);
     }
-    const res = await fetch(this.base + path, { method, headers, body, redirect: 'manual' });
+    const raw = await rawRequest(this.base + path, { method, headers, body, ca: this.ca });
+    const text = await readBody(raw);
+    const res = { status: raw.statusCode ?? 0, headers: toHeaders(raw) };
     for (const c of res.headers.getSetCookie()) {
       const [pair] = c.split(';');
       const i = pair!.indexOf('=');
@@ -41,7 +76,6 @@ export class WebClient {
       if (/Max-Age=0/i.test(c) || value === '') this.cookies.delete(name);
       else this.cookies.set(name, value);
     }
-    const text = await res.text();
     const meta = /<meta name="csrf-token" content="([^"]+)"/.exec(text);
     if (meta) this.csrf = meta[1]!;
     let json: unknown = null;
@@ -94,11 +128,11 @@ export async function readEvents(client: WebClient, until: (event: { event: stri
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   try {
-    const res = await fetch(client.base + '/events', { headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ') }, signal: ac.signal });
-    if (res.status !== 200) throw new Error(`/events answered ${res.status}`);
+    const res = await rawRequest(client.base + '/events', { headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ') }, ca: client.ca, signal: ac.signal });
+    if (res.statusCode !== 200) throw new Error(`/events answered ${res.statusCode}`);
     const decoder = new TextDecoder();
     let buf = '';
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of res as AsyncIterable<Uint8Array>) {
       buf += decoder.decode(chunk, { stream: true });
       let end: number;
       while ((end = buf.indexOf('\n\n')) >= 0) {

@@ -18,6 +18,9 @@ test('defaults match the README', () => {
   assert.is(config.bind, '0.0.0.0');
   assert.is(config.publicAddress, null);
   assert.is(config.httpPort, 8080);
+  assert.is(config.httpsPort, 8443);
+  assert.is(config.sipTlsPort, 5061);
+  assert.is(config.tlsCert, null);
   assert.equal(config.rtpPorts, { min: 20000, max: 20999 });
   assert.ok(config.dataDir.endsWith('/var'));
   assert.is(config.db, null);
@@ -42,6 +45,14 @@ test('a bad value names the option it came from', () => {
   assert.match(error(() => parseArgs(['--db', 'postgres://x/y'], {})).message, /--db: "postgres:" is not mysql:/);
   assert.match(error(() => parseArgs(['--log-level', 'loud'], {})).message, /--log-level: "loud" is not one of/);
   assert.match(error(() => parseArgs(['--sip-port'], {})).message, /--sip-port: needs a value/);
+  assert.match(error(() => parseArgs([], { CONFBOX_HTTPS_PORT: '0' })).message, /CONFBOX_HTTPS_PORT: "0" is not a port number/);
+  assert.match(error(() => parseArgs(['--sip-tls-port', 'tls'], {})).message, /--sip-tls-port: "tls" is not a port number/);
+});
+
+test('two services on one port are refused, naming both options', () => {
+  assert.match(error(() => parseArgs(['--https-port', '8080'], {})).message, /--http-port: port 8080 is also --https-port/);
+  assert.match(error(() => parseArgs(['--sip-tls-port', '5060'], {})).message, /--sip-tls-port: port 5060 is also --sip-port/);
+  assert.is(parseArgs([], { CONFBOX_HTTPS_PORT: '9443', CONFBOX_SIP_TLS_PORT: '5071' }).config.httpsPort, 9443);
 });
 
 test('subcommand words and its own options are passed through', () => {

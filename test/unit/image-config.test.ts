@@ -98,6 +98,7 @@ test('settings that contradict each other are refused', () => {
   refused(edited('components:', '  components: [main]'), /raspi-firmware is in the non-free-firmware component/);
   refused(edited('- gpiod', ''), /firstBoot\.faultLed: needs gpiod/);
   refused(edited('- linux-image-arm64', ''), /debian\.packages: must include linux-image-arm64/);
+  refused(edited('httpsPort:', '  httpsPort: 8080'), /firmware\.httpsPort: port 8080 is also firmware\.httpPort/);
 });
 
 test('text that is not YAML, or has a key twice, is refused with its line', () => {
