@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import mysql from 'mysql2/promise';
@@ -173,7 +173,12 @@ test('as the unit runs it (its own user, no capabilities, no new privileges) the
   const asRoot = process.getuid?.() === 0;
   const dataDir = join(scratch, 'unprivileged');
   mkdirSync(dataDir, { recursive: true });
-  if (asRoot) run('chown', ['nobody:nogroup', scratch, dataDir]);
+  // The firmware as the image installs it, in a folder that user can read wherever this checkout lives.
+  const app = join(scratch, 'app');
+  const dist = dirname(BUNDLE);
+  cpSync(dist, app, { recursive: true, filter: (src) => src !== join(dist, 'image') });
+  const bundle = join(app, basename(BUNDLE));
+  if (asRoot) run('chown', ['-R', 'nobody:nogroup', scratch]);
   const ids = asRoot ? '--reuid=nobody --regid=nogroup --clear-groups' : '';
   const probe = `
     const s = require('node:dgram').createSocket('udp4');
@@ -194,7 +199,7 @@ test('as the unit runs it (its own user, no capabilities, no new privileges) the
   const script = `
     ip link set lo up
     setpriv ${ids} --no-new-privs --bounding-set=-all --inh-caps=-all --ambient-caps=-all \
-      "${process.execPath}" "${BUNDLE}" --data-dir "${dataDir}" --bind 127.0.0.1 --public-address 127.0.0.1 --board mock --log-level warn &
+      "${process.execPath}" "${bundle}" --data-dir "${dataDir}" --bind 127.0.0.1 --public-address 127.0.0.1 --board mock --log-level warn &
     box=$!
     "${process.execPath}" "${join(scratch, 'probe.cjs')}"
     grep -E '^(CapEff|CapPrm|NoNewPrivs|Uid):' /proc/$box/status
