@@ -2,6 +2,7 @@ import { runBox } from './box.ts';
 import { CLI_GROUPS, CLI_USAGE, runCli } from './cli.ts';
 import { ConfigError, optionsHelp, parseArgs } from './config.ts';
 import { BoxError, StoreUnavailable } from './errors.ts';
+import { fatalHandler } from './fatal.ts';
 import { createLogger } from './log.ts';
 import { systemClock } from './clock.ts';
 import { createLedDriver, ledTest, resolveBoard } from './hw/index.ts';
@@ -68,9 +69,9 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const log = createLogger(config.logLevel, { subsystem: 'box' });
-  // Last line of defence: a fault in one call must not take every other call down.
-  process.on('uncaughtException', (e) => log.error('unexpected error', { err: e, stack: e.stack }));
-  process.on('unhandledRejection', (e) => log.error('unexpected rejection', { err: e }));
+  const fatal = fatalHandler(log);
+  process.on('uncaughtException', (e, origin) => fatal(e, origin));
+  process.on('unhandledRejection', (e) => fatal(e, 'unhandledRejection'));
   let stop: () => Promise<void>;
   try {
     stop = await runBox(config, log, VERSION);

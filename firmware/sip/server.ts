@@ -130,7 +130,7 @@ export class SipServer {
       if (call) this.onDigit(call, digit);
     });
     this.transport = await SipTransport.start(
-      { port: this.o.port, bind: this.o.bind, publicAddress: this.o.publicAddress, log: this.o.log },
+      { port: this.o.port, bind: this.o.bind, publicAddress: this.o.publicAddress, log: this.o.log, trusted: (a) => !!this.o.directory.trustedPeer(a) },
       (rq, remote, wire) => this.onRequest(rq, remote, wire),
     );
     this.accepting = true;
@@ -199,7 +199,7 @@ export class SipServer {
       const rawCseq = wire?.raw?.headers.find((h) => h.name === 'cseq')?.value.replace(/\s+/g, ' ');
       const parsed = rq.headers.cseq ? `${rq.headers.cseq.seq} ${rq.headers.cseq.method}` : '';
       const warning = `399 ${this.o.publicAddress} "${bad.reason.replace(/["\\]/g, "'")}"`;
-      if (wire?.raw && rawCseq !== undefined && rawCseq !== parsed && this.transport?.respondStateless(wire.raw, bad.status, REASONS[bad.status]!, warning, remote)) return;
+      if (wire?.raw && rawCseq !== undefined && rawCseq !== parsed && this.transport?.respondStateless(rq, wire.raw, bad.status, REASONS[bad.status]!, warning, remote)) return;
       this.reply(rq, bad.status, bad.reason);
       return;
     }

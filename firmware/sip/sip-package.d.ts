@@ -56,6 +56,35 @@ declare module 'sip' {
     encodeFlowUri(flow: Remote): Uri;
     hostname(): string;
   }
+  /** One connection or datagram path to a remote, as the package's transports hand it out. */
+  export interface Connection {
+    send(m: Message): void;
+    release(): void;
+    protocol: string;
+  }
+  export interface Transport {
+    open(target: Remote, onError?: (e: unknown) => void): Connection;
+    get(target: Remote, onError?: (e: unknown) => void): Connection | undefined;
+    destroy(): void;
+  }
+  export interface ServerTransaction {
+    send(m: Message): void;
+    message?(m: Message, remote?: Remote): void;
+    shutdown(): void;
+  }
+  export interface ClientTransaction {
+    message(m: Message, remote?: Remote): void;
+    shutdown(): void;
+  }
+  export interface TransactionLayer {
+    createServerTransaction(rq: Message, cn: Connection | undefined): ServerTransaction;
+    createClientTransaction(cn: Connection, rq: Message, onResponse: (rs: Message) => void): ClientTransaction;
+    getServer(m: Message): ServerTransaction | undefined;
+    getClient(m: Message): ClientTransaction | undefined;
+    destroy(): void;
+  }
+  export function makeTransport(options: Record<string, unknown>, onMessage: (m: Message, remote: Remote) => void): Transport;
+  export function makeTransactionLayer(options: Record<string, unknown>, open: Transport['open']): TransactionLayer;
   export function create(options: Record<string, unknown>, onRequest: (rq: Message, remote: Remote) => void): Stack;
   export function makeResponse(rq: Message, status: number, reason?: string, ext?: { headers?: Record<string, unknown>; content?: string }): Message;
   export function parse(s: string | Buffer): Message | undefined;
@@ -65,6 +94,8 @@ declare module 'sip' {
   export function generateBranch(): string;
   const sip: {
     create: typeof create;
+    makeTransport: typeof makeTransport;
+    makeTransactionLayer: typeof makeTransactionLayer;
     makeResponse: typeof makeResponse;
     parse: typeof parse;
     stringify: typeof stringify;

@@ -1,8 +1,10 @@
 import dgram, { createSocket, type Socket } from 'node:dgram';
 import net, { createServer, isIPv6, type Server } from 'node:net';
 import sip from 'sip';
-import type { Message, Remote, Stack, Uri } from 'sip';
+import type { Message, Remote, Uri } from 'sip';
 import type { Logger } from '../log.ts';
+import { DropLog, ERROR_ANSWER_LIMITS, REPORT_MS, REQUEST_LIMITS, SourceRateLimit } from './rate-limit.ts';
+import { TransactionCore } from './transactions.ts';
 import { checkRequest, splitRequest, statelessResponse, StreamFraming, type RawRequest, type WireVerdict } from './wire.ts';
 
 export type { WireVerdict };
@@ -17,17 +19,19 @@ export interface Wire {
 
 export type { Message, Remote, Uri };
 
-/** The only module that touches the `sip` package; everything else sees plain messages. */
+/** The only module that touches the `sip` package (with transactions.ts, its private part); everything else sees plain messages. */
 export interface TransportOptions {
   port: number;
   bind: string;
-  /** What goes into Via; the stack also uses it as its own identity for flow tokens. */
+  /** What goes into Via. */
   publicAddress: string;
   log: Logger;
+  /** Sources that are never rate-limited: the trusted peers, which carry the calls of a whole office. */
+  trusted?: (address: string) => boolean;
 }
 
 export class SipTransport {
-  private constructor(private readonly stack: Stack, private readonly log: Logger, private readonly udp: Socket[]) {}
+  private constructor(private readonly core: TransactionCore, private readonly log: Logger, private readonly udp: Socket[], private readonly reporter: NodeJS.Timeout) {}
 
   /**
    * Binds UDP and TCP on the port. A taken or forbidden port is reported as an Error naming it,
@@ -37,47 +41,48 @@ export class SipTransport {
     await probeUdp(opts.bind, opts.port);
     await probeTcp(opts.bind, opts.port);
     const log = opts.log;
-    // The package parses each datagram synchronously in its own 'message' listener and calls
-    // logger.recv for what it accepts; a listener added after it therefore sees what it dropped.
+    // The package parses each datagram synchronously and reports what it accepted (onParsed) before dispatching it.
     let accepted = false;
     let wire: Wire | null = null;
-    const { result: stack, udp, tcp } = capturingSockets(() => sip.create(
-      {
+    const { result: core, udp, tcp } = capturingSockets(() => new TransactionCore({
+      stack: {
         port: opts.port,
         address: opts.bind,
-        // Also the stack's own identity: requests to it are decoded as flow tokens (see request()).
         publicAddress: opts.publicAddress,
-        logger: {
-          error: (e: unknown) => log.warn('sip stack error', { err: e }),
-          recv: () => {
-            accepted = true;
-          },
-        },
       },
-      (rq, remote) => onRequest(rq, remote, remote.protocol === 'UDP' ? wire : null),
-    ));
+      onParsed: () => {
+        accepted = true;
+      },
+      onError: (e: unknown) => log.warn('sip stack error', { err: e }),
+      onRequest: (rq, remote) => onRequest(rq, remote, remote.protocol === 'UDP' ? wire : null),
+    }));
+    const trusted = opts.trusted ?? (() => false);
+    const requests = new SourceRateLimit(REQUEST_LIMITS);
+    const errorAnswers = new SourceRateLimit(ERROR_ANSWER_LIMITS);
     const dropped = new DropLog(log);
-    for (const s of udp) {
-      // Runs before the package's listener: judges the raw bytes the package is about to parse.
-      s.prependListener('message', (buf: Buffer) => {
+    const reporter = setInterval(() => dropped.report(), REPORT_MS);
+    reporter.unref();
+    for (const { socket: s, parse } of udp) {
+      s.on('message', (buf: Buffer, rinfo: dgram.RemoteInfo) => {
+        // Before any parsing: a flood from one address costs a map lookup per datagram.
+        if (!trusted(rinfo.address) && !requests.take(rinfo.address)) return dropped.note('rate', rinfo.address, rinfo.port, buf);
         accepted = false;
         const raw = splitRequest(buf);
-        wire = { raw, verdict: raw ? checkRequest(raw) : null };
-      });
-      s.on('message', (buf: Buffer, rinfo: { address: string; port: number }) => {
+        const verdict = raw ? checkRequest(raw) : null;
+        wire = { raw, verdict };
+        parse(buf, rinfo);
+        wire = null;
         if (accepted) return;
-        dropped.note(`udp:${rinfo.address}:${rinfo.port}`, buf);
-        // The same datagram the first listener judged: reuse its reading.
-        const req = wire?.raw;
-        if (!req) return;
-        const why = wire?.verdict ?? { status: 400, reason: 'the message could not be parsed' };
+        dropped.note('invalid', rinfo.address, rinfo.port, buf);
+        if (!raw || !errorAnswers.take(rinfo.address)) return;
+        const why = verdict ?? { status: 400, reason: 'the message could not be parsed' };
         const host = opts.publicAddress;
-        const text = statelessResponse(req, why.status, why.status === 400 ? 'Bad Request' : 'Not Implemented', `399 ${host} "${why.reason}"`, crypto.randomUUID().slice(0, 8));
+        const text = statelessResponse(raw, why.status, why.status === 400 ? 'Bad Request' : 'Not Implemented', `399 ${host} "${why.reason}"`, crypto.randomUUID().slice(0, 8));
         if (text) s.send(Buffer.from(text, 'latin1'), rinfo.port, rinfo.address);
       });
     }
     // Without listeners these errors would be unhandled 'error' events that end the process.
-    for (const s of udp) s.on('error', (e) => log.error('SIP UDP socket error', { err: e }));
+    for (const { socket: s } of udp) s.on('error', (e) => log.error('SIP UDP socket error', { err: e }));
     for (const s of tcp) s.on('error', (e) => log.error('SIP TCP server error', { err: e }));
     for (const s of tcp) {
       s.on('connection', (sock: net.Socket) => {
@@ -95,31 +100,32 @@ export class SipTransport {
       });
     }
     // "ready" must mean that phones get answers: wait until both sockets are bound.
-    await Promise.all([...udp.map((s) => listening(s)), ...tcp.map((s) => listening(s))]);
+    await Promise.all([...udp.map(({ socket }) => listening(socket)), ...tcp.map((s) => listening(s))]);
     // A burst of REGISTERs overflows the default 208 KB receive buffer long before the CPU is busy.
-    for (const s of udp) {
+    for (const { socket: s } of udp) {
       try {
         s.setRecvBufferSize(UDP_RECEIVE_BUFFER);
       } catch (e) {
         log.debug('could not enlarge the SIP receive buffer', { err: e });
       }
     }
-    return new SipTransport(stack, log, udp);
+    return new SipTransport(core, log, udp.map(({ socket }) => socket), reporter);
   }
 
-  /** Answers a datagram outside the package's transactions (for requests it mangled). */
-  respondStateless(raw: RawRequest, status: number, reasonPhrase: string, warning: string, remote: Remote): boolean {
+  /** Answers a datagram outside the package's transactions (for requests it mangled); its transaction is let go. */
+  respondStateless(rq: Message, raw: RawRequest, status: number, reasonPhrase: string, warning: string, remote: Remote): boolean {
     const text = statelessResponse(raw, status, reasonPhrase, warning, crypto.randomUUID().slice(0, 8));
     const socket = this.udp[0];
     if (!text || !socket || remote.protocol !== 'UDP') return false;
     socket.send(Buffer.from(text, 'latin1'), remote.port, remote.address);
+    this.core.forget(rq);
     return true;
   }
 
   /** Sends a response through the server transaction of its request. */
   respond(rs: Message): void {
     try {
-      this.stack.send(rs);
+      this.core.respond(rs);
     } catch (e) {
       this.log.warn('could not send response', { err: e, status: rs.status });
     }
@@ -130,11 +136,8 @@ export class SipTransport {
    * whatever its Contact says: that reaches phones behind NAT and avoids the package's self-address trap.
    */
   request(rq: Message, flow: Remote, onResponse: (rs: Message) => void): void {
-    const route = this.stack.encodeFlowUri(flow);
-    route.params.lr = null;
-    rq.headers.route = [{ uri: sip.stringifyUri(route), params: {} }, ...(rq.headers.route ?? [])];
     try {
-      this.stack.send(rq, onResponse);
+      this.core.request(rq, flow, onResponse);
     } catch (e) {
       this.log.warn('could not send request', { err: e, method: rq.method });
       onResponse({ status: 503, reason: 'Service Unavailable', headers: {} });
@@ -142,8 +145,9 @@ export class SipTransport {
   }
 
   stop(): void {
+    clearInterval(this.reporter);
     try {
-      this.stack.destroy();
+      this.core.destroy();
     } catch (e) {
       this.log.debug('sip stack destroy', { err: e });
     }
@@ -160,17 +164,23 @@ export const parseUri = (s: string): Uri | undefined => {
 };
 export const stringifyUri = sip.stringifyUri;
 
-/** Runs fn and returns the UDP sockets and TCP servers it created. */
-function capturingSockets<T>(fn: () => T): { result: T; udp: Socket[]; tcp: Server[] } {
-  const udp: Socket[] = [];
+/** A UDP socket the package made, and its parser: called by our own listener once a datagram passed the limits. */
+interface PackageUdp {
+  socket: Socket;
+  parse: (buf: Buffer, rinfo: dgram.RemoteInfo) => void;
+}
+
+/** Runs fn and returns the UDP sockets (without the package's listener) and TCP servers it created. */
+function capturingSockets<T>(fn: () => T): { result: T; udp: PackageUdp[]; tcp: Server[] } {
+  const udp: PackageUdp[] = [];
   const tcp: Server[] = [];
   const origUdp = dgram.createSocket;
   const origTcp = net.createServer;
   const d = dgram as unknown as { createSocket: (...a: unknown[]) => Socket };
   const n = net as unknown as { createServer: (...a: unknown[]) => Server };
-  d.createSocket = (...a) => {
-    const s = (origUdp as (...x: unknown[]) => Socket)(...a);
-    udp.push(s);
+  d.createSocket = (type: unknown, listener?: unknown) => {
+    const s = (origUdp as (...x: unknown[]) => Socket)(type);
+    udp.push({ socket: s, parse: typeof listener === 'function' ? (listener as PackageUdp['parse']) : () => undefined });
     return s;
   };
   n.createServer = (...a) => {
@@ -201,30 +211,6 @@ function listening(s: Socket | Server): Promise<void> {
     s.once('listening', () => resolve());
     s.once('error', reject);
   });
-}
-
-/** Logs dropped datagrams with their source, at most one line per source every 10 s. */
-class DropLog {
-  private last = new Map<string, number>();
-  private suppressed = new Map<string, number>();
-
-  constructor(private readonly log: Logger) {}
-
-  note(source: string, buf: Buffer): void {
-    const now = Date.now();
-    const host = source.replace(/:\d+$/, '');
-    if ((this.last.get(host) ?? 0) > now - 10_000) {
-      this.suppressed.set(host, (this.suppressed.get(host) ?? 0) + 1);
-      return;
-    }
-    if (this.last.size > 1000) this.last.clear();
-    this.last.set(host, now);
-    const more = this.suppressed.get(host) ?? 0;
-    this.suppressed.delete(host);
-    this.log.warn('dropped a SIP datagram that is not a valid message', {
-      source, bytes: buf.length, start: buf.subarray(0, 40).toString('latin1').replace(/[^\x20-\x7e]/g, '.'), ...(more ? { alsoDropped: more } : {}),
-    });
-  }
 }
 
 function probeUdp(bind: string, port: number): Promise<void> {

@@ -65,6 +65,8 @@ export interface BoxOptions {
   dataDir?: string;
   sipPort?: number;
   extraArgs?: string[];
+  /** Options for node itself, before the bundle (the board's unit runs it with --max-old-space-size=192). */
+  nodeArgs?: string[];
   logLevel?: string;
   /** Added to the environment; systemd's NOTIFY_SOCKET and WATCHDOG_* reach the box only from here. */
   env?: NodeJS.ProcessEnv;
@@ -83,7 +85,7 @@ export async function startBox(opts: BoxOptions = {}): Promise<RunningBox> {
   const sipTlsPort = await freePort();
   const rtpBase = 30000 + Math.floor(Math.random() * 300) * 100;
   const args = [
-    BUNDLE, '--data-dir', dataDir, '--sip-port', String(sipPort), '--bind', '127.0.0.1', '--public-address', '127.0.0.1',
+    ...(opts.nodeArgs ?? []), BUNDLE, '--data-dir', dataDir, '--sip-port', String(sipPort), '--bind', '127.0.0.1', '--public-address', '127.0.0.1',
     '--http-port', String(httpPort), '--https-port', String(httpsPort), '--sip-tls-port', String(sipTlsPort), '--rtp-ports', `${rtpBase}-${rtpBase + 99}`, '--log-level', opts.logLevel ?? 'debug',
     ...(opts.extraArgs ?? []),
   ];

@@ -1,0 +1,117 @@
+import type { Logger } from '../log.ts';
+
+/**
+ * Limits on what one source address may send to the SIP port, checked before a datagram is parsed,
+ * so that a flood costs the box a map lookup per datagram and no memory that grows with it.
+ */
+
+export interface BucketLimits {
+  /** Tokens added per second: the sustained rate. */
+  perSecond: number;
+  /** Bucket size: the burst a source may send at once. */
+  burst: number;
+}
+
+/**
+ * Requests per source address. A desk phone sends a few requests a minute; an office NAT address with
+ * a few hundred phones behind it sends a registration burst of a few hundred after a power cut, and a few
+ * requests a second at the busiest hour. 200 a second with bursts of 1000 leaves such an address untouched,
+ * while one address cannot make the box parse thousands a second. Trusted peers (the office PBX, which
+ * carries every call of its phones) are not limited at all.
+ */
+export const REQUEST_LIMITS: BucketLimits = { perSecond: 200, burst: 1000 };
+/**
+ * Stateless error answers to datagrams that are not valid SIP, per source address: enough for a phone with
+ * a bug to read why, too few for forged sources to turn the box into a reflector of them.
+ */
+export const ERROR_ANSWER_LIMITS: BucketLimits = { perSecond: 5, burst: 20 };
+/** Source addresses tracked at once; the least recently seen is forgotten first (it then starts with a full bucket). */
+export const MAX_SOURCES = 10_000;
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/** A token bucket per source address, in a map of bounded size. */
+export class SourceRateLimit {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(private readonly limits: BucketLimits, private readonly now: () => number = Date.now, private readonly maxSources = MAX_SOURCES) {}
+
+  /** Takes a token for this source; false when its bucket is empty. */
+  take(source: string): boolean {
+    const now = this.now();
+    let b = this.buckets.get(source);
+    if (b) {
+      this.buckets.delete(source);
+      b.tokens = Math.min(this.limits.burst, b.tokens + ((now - b.at) / 1000) * this.limits.perSecond);
+      b.at = now;
+    } else {
+      b = { tokens: this.limits.burst, at: now };
+      if (this.buckets.size >= this.maxSources) this.buckets.delete(this.buckets.keys().next().value!);
+    }
+    // Re-inserted: the map's order is least recently seen first.
+    this.buckets.set(source, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  get size(): number {
+    return this.buckets.size;
+  }
+}
+
+/** At most this many detailed lines per report period; the rest are counted. */
+const DETAILED_PER_PERIOD = 5;
+export const REPORT_MS = 10_000;
+/** Distinct sources counted per period; past this the summary says "at least". */
+const MAX_COUNTED_SOURCES = 1000;
+
+export type DropReason = 'invalid' | 'rate';
+
+/**
+ * Logs dropped datagrams in a bounded way: a few with their source and first bytes, then one summary
+ * per period with how many more were dropped, why, and from how many addresses.
+ */
+export class DropLog {
+  private periodStart = 0;
+  private detailed = 0;
+  private counts: Record<DropReason, number> = { invalid: 0, rate: 0 };
+  private sources = new Set<string>();
+  /** Everything dropped since the start, by reason. */
+  readonly totals: Record<DropReason, number> = { invalid: 0, rate: 0 };
+
+  constructor(private readonly log: Logger, private readonly now: () => number = Date.now) {}
+
+  note(reason: DropReason, address: string, port: number, buf: Buffer): void {
+    const now = this.now();
+    this.totals[reason]++;
+    if (now - this.periodStart >= REPORT_MS) this.report(now);
+    if (this.sources.size < MAX_COUNTED_SOURCES) this.sources.add(address);
+    if (this.detailed < DETAILED_PER_PERIOD) {
+      this.detailed++;
+      this.log.warn(reason === 'rate' ? 'dropped a SIP datagram over the per-address rate limit' : 'dropped a SIP datagram that is not a valid message', {
+        source: `udp:${address}:${port}`, bytes: buf.length, start: buf.subarray(0, 40).toString('latin1').replace(/[^\x20-\x7e]/g, '.'),
+      });
+      return;
+    }
+    this.counts[reason]++;
+  }
+
+  /** Logs what the period dropped beyond its detailed lines, then starts a new period. */
+  report(now = this.now()): void {
+    const { invalid, rate } = this.counts;
+    if (invalid + rate > 0) {
+      const atLeast = this.sources.size >= MAX_COUNTED_SOURCES ? 'at least ' : '';
+      this.log.warn('dropped more SIP datagrams', {
+        invalid, overRateLimit: rate, sources: `${atLeast}${this.sources.size}`, seconds: Math.round((now - this.periodStart) / 1000),
+      });
+    }
+    this.periodStart = now;
+    this.detailed = 0;
+    this.counts = { invalid: 0, rate: 0 };
+    this.sources.clear();
+  }
+}

@@ -1,0 +1,164 @@
+import sip from 'sip';
+import type { Connection, Message, Remote, ServerTransaction, TransactionLayer, Transport } from 'sip';
+
+/**
+ * The package's transport and transaction layer, put together as its own `create()` does, but with a
+ * handle on each server transaction: the package keeps every finished one for 64 x T1 = 32 s, and one
+ * that is never answered for ever, so a flood of new Call-IDs and branches would hold them all.
+ */
+
+/** RFC 3261 timers H and J over UDP: how long a finished transaction may be needed for a retransmission. */
+const RETRANSMISSION_WINDOW_MS = 32_000;
+/**
+ * Finished transactions kept to answer retransmissions from memory. Older ones are let go early: a
+ * retransmission of their request is then answered anew, as a stateless UAS does (RFC 3261 8.2.7). Phones
+ * retransmit after 0.5, 1, 2 and 4 s; at the busiest real load (a few hundred requests a second) this many
+ * cover the whole window, while a flood cannot make the box hold more than this many.
+ */
+const MAX_FINISHED = 4096;
+/** A request the box has not answered within this long gets no answer any more: its transaction is let go. */
+const MAX_UNANSWERED_MS = 32_000;
+
+export interface CoreOptions {
+  /** The package's options (port, address, publicAddress, tls...), passed on unchanged. */
+  stack: Record<string, unknown>;
+  /** Called once per new request (not for retransmissions); ACKs without a transaction (for a 2xx) too. */
+  onRequest: (rq: Message, remote: Remote) => void;
+  /** Called for every message the package parsed, before it is matched to a transaction. */
+  onParsed: () => void;
+  onError: (e: unknown) => void;
+  now?: () => number;
+}
+
+interface Held {
+  transaction: ServerTransaction;
+  at: number;
+  /** What the layer finds the transaction by, without the request it was made for. */
+  key: Message;
+}
+
+export class TransactionCore {
+  private readonly transport: Transport;
+  private readonly layer: TransactionLayer;
+  private readonly now: () => number;
+  /** Server transactions without a final answer yet, oldest first. */
+  private readonly unanswered = new Map<string, Held>();
+  /** Server transactions that sent a final answer and wait for retransmissions or an ACK, oldest first. */
+  private readonly finished = new Map<string, Held>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly o: CoreOptions) {
+    this.now = o.now ?? Date.now;
+    this.transport = sip.makeTransport(o.stack, (m, remote) => {
+      o.onParsed();
+      this.received(m, remote);
+    });
+    this.layer = sip.makeTransactionLayer(o.stack, this.transport.open.bind(this.transport));
+    this.sweeper = setInterval(() => this.sweep(), 1000);
+    this.sweeper.unref();
+  }
+
+  private received(m: Message, remote: Remote): void {
+    try {
+      const t = m.method ? this.layer.getServer(m) : this.layer.getClient(m);
+      if (t) {
+        t.message?.(m, remote);
+        return;
+      }
+      if (m.method === 'ACK') return this.o.onRequest(m, remote);
+      if (!m.method) return;
+      const transaction = this.layer.createServerTransaction(m, this.transport.get(remote));
+      this.unanswered.set(transactionId(m), { transaction, at: this.now(), key: keyOf(m) });
+      try {
+        this.o.onRequest(m, remote);
+      } catch (e) {
+        this.respond(sip.makeResponse(m, 500, 'Internal Server Error'));
+        throw e;
+      }
+    } catch (e) {
+      this.o.onError(e);
+    }
+  }
+
+  /** Sends a response through its request's transaction; false when there is none (any more). */
+  respond(rs: Message): boolean {
+    const id = transactionId(rs);
+    const t = this.layer.getServer(rs);
+    if (!t) {
+      this.unanswered.delete(id);
+      return false;
+    }
+    t.send(rs);
+    const status = rs.status ?? 0;
+    if (status < 200) return true;
+    this.unanswered.delete(id);
+    // A 2xx to an INVITE starts the dialog: the package keeps it 32 s to absorb INVITE retransmissions (RFC 6026).
+    if (status < 300 && rs.headers.cseq?.method === 'INVITE') return true;
+    this.finished.delete(id);
+    this.finished.set(id, { transaction: t, at: this.now(), key: keyOf(rs) });
+    while (this.finished.size > MAX_FINISHED) this.letGo(this.finished, this.finished.keys().next().value!);
+    return true;
+  }
+
+  /** The request was answered outside its transaction: nothing to keep for it. */
+  forget(rq: Message): void {
+    const id = transactionId(rq);
+    this.unanswered.delete(id);
+    this.layer.getServer(rq)?.shutdown();
+  }
+
+  /** Sends a request to where a flow came from; the callback gets every response (408/503 made up locally). */
+  request(rq: Message, flow: Remote, onResponse: (rs: Message) => void): void {
+    rq.headers.via = [{ params: {} }, ...(rq.headers.via ?? [])];
+    let client: { message(m: Message): void } | null = null;
+    const connection: Connection = this.transport.open(flow, () => client?.message(sip.makeResponse(rq, 503)));
+    client = this.layer.createClientTransaction(connection, rq, onResponse);
+  }
+
+  /** How many server transactions the box holds: what a flood could swell. */
+  held(): { unanswered: number; finished: number } {
+    return { unanswered: this.unanswered.size, finished: this.finished.size };
+  }
+
+  destroy(): void {
+    clearInterval(this.sweeper);
+    this.unanswered.clear();
+    this.finished.clear();
+    this.layer.destroy();
+    this.transport.destroy();
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [id, held] of this.unanswered) {
+      if (now - held.at < MAX_UNANSWERED_MS) break;
+      this.letGo(this.unanswered, id);
+    }
+    // The package ends these itself after the window; only the references held here are dropped.
+    for (const [id, held] of this.finished) {
+      if (now - held.at < RETRANSMISSION_WINDOW_MS) break;
+      this.finished.delete(id);
+    }
+  }
+
+  private letGo(from: Map<string, Held>, id: string): void {
+    const held = from.get(id);
+    from.delete(id);
+    // Only while the layer still holds it: an ended transaction's id may already name a new one.
+    if (held && this.layer.getServer(held.key) === held.transaction) held.transaction.shutdown();
+  }
+}
+
+function keyOf(m: Message): Message {
+  const via = m.headers.via?.[0];
+  return {
+    method: m.method === 'ACK' ? 'INVITE' : m.headers.cseq?.method,
+    headers: { 'call-id': m.headers['call-id'], cseq: m.headers.cseq, via: via ? [{ params: { branch: via.params.branch } }] : [] },
+  };
+}
+
+/** The package's own transaction key: CSeq method (INVITE for an ACK), Call-ID and top Via branch. */
+function transactionId(m: Message): string {
+  const method = m.method === 'ACK' ? 'INVITE' : m.headers.cseq?.method;
+  return [method, m.headers['call-id'], m.headers.via?.[0]?.params.branch].join();
+}

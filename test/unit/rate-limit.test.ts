@@ -1,0 +1,70 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createLogger } from '../../firmware/log.ts';
+import { DropLog, REPORT_MS, REQUEST_LIMITS, SourceRateLimit } from '../../firmware/sip/rate-limit.ts';
+
+function clock(start = 1_000_000) {
+  const c = { t: start, now: () => c.t };
+  return c;
+}
+
+test('a source gets its burst at once, then the sustained rate', () => {
+  const c = clock();
+  const limit = new SourceRateLimit({ perSecond: 10, burst: 50 }, c.now);
+  let passed = 0;
+  for (let i = 0; i < 200; i++) if (limit.take('192.0.2.1')) passed++;
+  assert.is(passed, 50, 'the burst');
+  c.t += 1000;
+  passed = 0;
+  for (let i = 0; i < 200; i++) if (limit.take('192.0.2.1')) passed++;
+  assert.is(passed, 10, 'one second of the sustained rate');
+});
+
+test('one flooding address does not limit another', () => {
+  const c = clock();
+  const limit = new SourceRateLimit({ perSecond: 1, burst: 5 }, c.now);
+  for (let i = 0; i < 100; i++) limit.take('192.0.2.66');
+  assert.not.ok(limit.take('192.0.2.66'));
+  assert.ok(limit.take('192.0.2.7'));
+});
+
+test('the map of sources is bounded; the least recently seen is forgotten', () => {
+  const c = clock();
+  const limit = new SourceRateLimit({ perSecond: 1, burst: 2 }, c.now, 100);
+  limit.take('10.0.0.1');
+  limit.take('10.0.0.1');
+  assert.not.ok(limit.take('10.0.0.1'), 'empty bucket');
+  for (let i = 0; i < 1000; i++) limit.take(`10.1.${i >> 8}.${i & 255}`);
+  assert.is(limit.size, 100);
+  assert.ok(limit.take('10.0.0.1'), 'forgotten, so a full bucket again');
+});
+
+test('a PBX-sized address is not limited at a busy hour: a registration burst of 500 and 50 requests a second', () => {
+  const c = clock();
+  const limit = new SourceRateLimit(REQUEST_LIMITS, c.now);
+  for (let i = 0; i < 500; i++) assert.ok(limit.take('198.51.100.20'), `registration ${i}`);
+  for (let s = 0; s < 60; s++) {
+    c.t += 1000;
+    for (let i = 0; i < 50; i++) assert.ok(limit.take('198.51.100.20'), `second ${s}, request ${i}`);
+  }
+});
+
+test('dropped datagrams: a few logged in detail, the rest summed up once per period', () => {
+  const c = clock();
+  const lines: Array<Record<string, unknown>> = [];
+  const drops = new DropLog(createLogger('debug', {}, (l) => lines.push(JSON.parse(l))), c.now);
+  for (let i = 0; i < 10_000; i++) drops.note(i % 2 ? 'rate' : 'invalid', `127.9.${(i >> 8) & 255}.${i & 255}`, 5060, Buffer.from('\x00\x01junk'));
+  assert.is(lines.length, 5, 'five detailed lines, whatever the flood');
+  assert.is(lines[0]!.start, '..junk');
+  c.t += REPORT_MS;
+  drops.report();
+  assert.is(lines.length, 6);
+  assert.is(lines[5]!.msg, 'dropped more SIP datagrams');
+  assert.is(Number(lines[5]!.invalid) + Number(lines[5]!.overRateLimit), 9_995);
+  assert.is(lines[5]!.sources, 'at least 1000');
+  assert.equal(drops.totals, { invalid: 5000, rate: 5000 });
+  drops.report();
+  assert.is(lines.length, 6, 'a quiet period logs nothing');
+});
+
+test.run();

@@ -1,0 +1,94 @@
+// The server transactions the box holds, driven over loopback UDP: bounded in count whatever arrives.
+import { createSocket, type Socket } from 'node:dgram';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { makeResponse, type Message } from '../../firmware/sip/stack.ts';
+import { TransactionCore } from '../../firmware/sip/transactions.ts';
+import { freePort } from '../support/box.ts';
+
+const options = (port: number, i: number, branch = `z9hG4bK-${i}`) => Buffer.from([
+  `OPTIONS sip:box@127.0.0.1:${port} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:9;branch=${branch}`, `From: <sip:a@127.0.0.1>;tag=${i}`,
+  `To: <sip:box@127.0.0.1>`, `Call-ID: call-${i}`, 'CSeq: 1 OPTIONS', 'Content-Length: 0', '', '',
+].join('\r\n'));
+
+async function harness(answer: (core: TransactionCore, rq: Message) => void) {
+  const port = await freePort();
+  const clock = { t: 0 };
+  const seen: string[] = [];
+  const core: TransactionCore = new TransactionCore({
+    stack: { port, address: '127.0.0.1', publicAddress: 'box.test', tcp: false },
+    onParsed: () => undefined,
+    onError: (e) => { throw e; },
+    onRequest: (rq) => {
+      seen.push(rq.headers['call-id']!);
+      answer(core, rq);
+    },
+    now: () => clock.t,
+  });
+  const client: Socket = createSocket('udp4');
+  const answers: string[] = [];
+  client.on('message', (m) => answers.push(m.toString('latin1')));
+  await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+  const send = async (bufs: Buffer[]) => {
+    for (const b of bufs) await new Promise<void>((r) => client.send(b, port, '127.0.0.1', () => r()));
+  };
+  const settle = async (count: number) => {
+    for (let i = 0; i < 200 && seen.length < count; i++) await new Promise((r) => setTimeout(r, 25));
+  };
+  return { port, clock, seen, core, answers, send, settle, close: () => { client.close(); core.destroy(); } };
+}
+
+test('a retransmission of an answered request is answered from memory, not handed on again', async () => {
+  const h = await harness((core, rq) => core.respond(makeResponse(rq, 403, 'Forbidden')));
+  try {
+    await h.send([options(h.port, 1)]);
+    await h.settle(1);
+    await h.send([options(h.port, 1)]);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(h.seen, ['call-1']);
+    assert.is(h.answers.filter((a) => a.startsWith('SIP/2.0 403')).length, 2);
+  } finally {
+    h.close();
+  }
+});
+
+test('a flood of new requests: finished transactions held are bounded in count', async () => {
+  const h = await harness((core, rq) => core.respond(makeResponse(rq, 200, 'OK')));
+  try {
+    const n = 6000;
+    for (let i = 0; i < n; i += 100) {
+      await h.send(Array.from({ length: 100 }, (_, k) => options(h.port, i + k)));
+      await h.settle(i + 100);
+    }
+    assert.is(h.seen.length, n, 'every request handed on once');
+    assert.is(h.core.held().finished, 4096);
+    // The oldest was let go: its retransmission is a new request, answered anew (RFC 3261 8.2.7).
+    await h.send([options(h.port, 0)]);
+    await h.settle(n + 1);
+    assert.is(h.seen.at(-1), 'call-0');
+  } finally {
+    h.close();
+  }
+});
+
+test('a request answered outside its transaction, or never, is not held', async () => {
+  const h = await harness((core, rq) => {
+    if (rq.headers['call-id'] === 'call-1') core.forget(rq);
+  });
+  try {
+    await h.send([options(h.port, 1), options(h.port, 2)]);
+    await h.settle(2);
+    assert.equal(h.core.held(), { unanswered: 1, finished: 0 });
+    h.clock.t += 32_000;
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.equal(h.core.held(), { unanswered: 0, finished: 0 });
+    // Let go: the same request again is new.
+    await h.send([options(h.port, 2)]);
+    await h.settle(3);
+    assert.equal(h.seen, ['call-1', 'call-2', 'call-2']);
+  } finally {
+    h.close();
+  }
+});
+
+test.run();
