@@ -25,6 +25,14 @@ export interface StatusSnapshot {
   localAudioRoom: number | null;
   /** The box's microphone and speaker are a participant of that room's conference now. */
   localAudioInConference: boolean;
+  /** The media engine can encrypt calls (SRTP: libsrtp2 loads). */
+  srtpAvailable: boolean;
+  /** libsrtp2's version, or why SRTP is unavailable. */
+  srtpDetail: string;
+  /** Calls since start whose SRTP keys (SDES) crossed the network in clear: SIP over UDP or TCP, not TLS. */
+  srtpKeysInClear: number;
+  /** When the last of them was answered (ms since the epoch), or null. */
+  srtpKeysInClearAt: number | null;
   startedAt: number;
 }
 
@@ -35,6 +43,7 @@ export class Status extends EventEmitter<{ change: [StatusSnapshot] }> {
     registeredExtensions: 0, trustedPeers: 0, activeConferences: 0, callsInSetup: 0,
     mediaOverrun: false, diskFull: false,
     localAudio: 'off', localAudioReason: 'starting', localAudioRoom: null, localAudioInConference: false,
+    srtpAvailable: false, srtpDetail: 'starting', srtpKeysInClear: 0, srtpKeysInClearAt: null,
     startedAt: Date.now(),
   };
 
