@@ -4,6 +4,7 @@
 // box sends is captured on the way: the test phone's socket receives it raw, and baresip's RTP address is a relay
 // of the test's (baresip learns it from the test's STUN server and puts it in its SDP), which forwards and records
 // every packet. No packet from the box may be plain RTP. The setting srtp: required refuses a plain offer with 488.
+// And the box stops sending to a phone that never sent it RTP.
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,7 @@ import { cryptoLine, parseCrypto, SrtpContext, type Crypto } from '../support/sr
 import { WebClient } from '../support/web.ts';
 import { randomBytes } from 'node:crypto';
 
-const TESTS = 2;
+const TESTS = 3;
 const missing = baresipMissing();
 if (missing) console.log(`confbox-skipped: ${TESTS} ${missing}`);
 
@@ -259,6 +260,26 @@ if (!missing) {
     assert.is(ok.status, 200, ok.describe());
     assert.is(parseCrypto(ok.body)?.suite, 'AES_CM_128_HMAC_SHA1_32');
     await secure.bye().catch(() => undefined);
+  });
+
+  test('a phone that never sends RTP: the box sends to it at first, then stops (10 s), and the call stays up', async () => {
+    const web = new WebClient(`http://127.0.0.1:${box!.httpPort}`);
+    assert.is((await web.login(ADMIN)).status, 303, 'admin login');
+    assert.is((await web.api('PATCH', '/api/settings', { srtp: 'optional' })).status, 200);
+    assert.is((await web.api('POST', '/api/rooms', { id: 10, pin: PIN, duration: 60 })).status, 201, 'room 10 again');
+    phone ??= await Phone.open({ boxPort: box!.sipPort, user: '101', password: 'pw-101' });
+    const call = await phone.invite(`*400*10*${PIN}`, { codecs: ['PCMU'] });
+    assert.is((await call.final(10_000)).status, 200);
+    await sleep(3000);
+    const early = call.rtpIn.length;
+    await sleep(9000);
+    const stopped = call.rtpIn.length;
+    await sleep(2000);
+    const later = call.rtpIn.length - stopped;
+    assert.ok(early > 50, `the box sent its prompt and waiting music at first (${early} packets in 3 s)`);
+    assert.is(later, 0, `nothing in the 2 s after 12 s of silence from the phone (${later} packets)`);
+    assert.not.ok(call.received('BYE'), 'the call is still up (the RTP timeout is 30 s)');
+    await call.bye().catch(() => undefined);
   });
 }
 
