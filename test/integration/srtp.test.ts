@@ -15,7 +15,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { baresipMissing, startBaresip, type RunningBaresip } from '../support/baresip.ts';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
-import { Phone, parseSdp } from '../support/phone.ts';
+import { Phone, parseSdp, sdpOffer } from '../support/phone.ts';
 import { RtpReceiver, RtpSender, dominantTone, meanToneLevel, rmsDbfs, scheduler, ulawDecodeBuffer } from '../support/rtp.ts';
 import { cryptoLine, parseCrypto, SrtpContext, type Crypto } from '../support/srtp.ts';
 import { WebClient } from '../support/web.ts';
@@ -258,7 +258,23 @@ if (!missing) {
     const secure = await phone.invite(`*400*10*${PIN}`, { codecs: ['PCMU'], offer: { proto: 'RTP/SAVP', attributes: [cryptoLine(key)] } });
     const ok = await secure.final(10_000);
     assert.is(ok.status, 200, ok.describe());
-    assert.is(parseCrypto(ok.body)?.suite, 'AES_CM_128_HMAC_SHA1_32');
+    const first = parseCrypto(ok.body);
+    assert.is(first?.suite, 'AES_CM_128_HMAC_SHA1_32');
+
+    // Re-INVITEs: the phone's new key under the same suite keeps the box's; another suite gets a new one.
+    const offer = (c: Crypto | null, version: number) =>
+      sdpOffer({ address: '127.0.0.1', port: secure.rtpPort, codecs: ['PCMU'], version, ...(c ? { proto: 'RTP/SAVP', attributes: [cryptoLine(c)] } : {}) });
+    const rekeyed = await secure.reinvite(offer({ ...key, key: randomBytes(30) }, 2));
+    assert.is(rekeyed.status, 200, rekeyed.describe());
+    assert.equal(parseCrypto(rekeyed.body)?.key, first!.key, 'same suite: the box keeps its key');
+    const other = await secure.reinvite(offer({ tag: 2, suite: 'AES_CM_128_HMAC_SHA1_80', key: randomBytes(30) }, 3));
+    assert.is(other.status, 200, other.describe());
+    const second = parseCrypto(other.body);
+    assert.equal([second?.tag, second?.suite], [2, 'AES_CM_128_HMAC_SHA1_80']);
+    assert.not.equal(second?.key, first!.key, 'another suite: a new key of the box');
+    const downgrade = await secure.reinvite(offer(null, 4));
+    assert.is(downgrade.status, 488, `a plain re-INVITE under srtp required: ${downgrade.describe()}`);
+    assert.match(downgrade.get('warning') ?? '', /requires encrypted audio/);
     await secure.bye().catch(() => undefined);
   });
 
