@@ -760,7 +760,8 @@ static void play_advance(engine *e, playback *p, engine_target target, uint32_t 
 /* Whether the leg may send: it received RTP from its peer, or was connected to it only recently
  * (a forged offer cannot make the box send to a stranger for long). */
 static int answered(const engine *e, const leg *l, uint64_t now) {
-    return l->has_lock || now - l->connected_us < (uint64_t)e->cfg.unanswered_ms * 1000u;
+    return l->has_lock || now < l->connected_us ||
+           now - l->connected_us < (uint64_t)e->cfg.unanswered_ms * 1000u;
 }
 
 static void send_packets(engine *e, leg *l) {
