@@ -101,6 +101,8 @@ interface Call {
   legOptions: MediaLegOptions | null;
   /** The box's SRTP master key and salt for this call (30 octets), in its answers' a=crypto. */
   srtpKey: Uint8Array;
+  /** SRTP keys of this call crossed the network in clear (logged and counted once per call). */
+  keysInClear: boolean;
   sdpVersion: number;
   sessionId: string;
   conference: Conference | null;
@@ -317,7 +319,8 @@ export class SipServer {
 
   /** SDES keys travel in the SDP: over SIP without TLS anyone who captures the signalling can decrypt the audio. */
   private keysExchanged(call: Call, media: RemoteMedia): void {
-    if (!media.crypto || call.flow.protocol === 'TLS') return;
+    if (!media.crypto || call.flow.protocol === 'TLS' || call.keysInClear) return;
+    call.keysInClear = true;
     const s = this.o.status.get();
     this.o.status.set({ srtpKeysInClear: s.srtpKeysInClear + 1, srtpKeysInClearAt: this.o.clock.now() });
     this.o.log.warn(`SRTP keys were sent in clear over ${call.flow.protocol}: whoever captures this call's signalling can decrypt its audio; use SIP over TLS`, { source: call.source, caller: call.caller, transport: call.flow.protocol });
@@ -462,8 +465,7 @@ export class SipServer {
       }
       body = res.answer;
       call.legOptions = { ...call.legOptions, ...codecOf(res.remote, call.srtpKey) };
-      const keys = res.remote.crypto;
-      if (keys && (!before || before.suite !== keys.suite || !sameBytes(before.remote, keys.key))) this.keysExchanged(call, res.remote);
+      this.keysExchanged(call, res.remote);
       try {
         if (call.leg !== null) this.o.engine.connectLeg(call.leg, res.remote.address, res.remote.port, call.legOptions);
       } catch (e) {
@@ -701,6 +703,7 @@ export class SipServer {
       localPort: 0,
       legOptions: null,
       srtpKey: new Uint8Array(randomBytes(30)),
+      keysInClear: false,
       sdpVersion: 1,
       sessionId: String(Math.floor(Math.random() * 1e9)),
       conference: null,
@@ -860,10 +863,6 @@ export class SipServer {
 function codecOf(m: RemoteMedia, localKey: Uint8Array): Pick<MediaLegOptions, 'codec' | 'payloadType' | 'ptime' | 'dtmfPayloadType' | 'srtp'> {
   const srtp = m.crypto ? { suite: m.crypto.suite, local: localKey, remote: m.crypto.key } : null;
   return { codec: m.codec, payloadType: m.payloadType, ptime: m.ptime, dtmfPayloadType: m.dtmfPayloadType, srtp };
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 function dialogKey(callId: string, localTag: string): string {

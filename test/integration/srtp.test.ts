@@ -275,6 +275,9 @@ if (!missing) {
     const downgrade = await secure.reinvite(offer(null, 4));
     assert.is(downgrade.status, 488, `a plain re-INVITE under srtp required: ${downgrade.describe()}`);
     assert.match(downgrade.get('warning') ?? '', /requires encrypted audio/);
+    // Keys in clear are counted once per call, however often they change.
+    const status = (await web.api('GET', '/api/status')).json as Record<string, unknown>;
+    assert.is(status.srtpKeysInClear, 3, 'the first test\'s two calls and this one');
     await secure.bye().catch(() => undefined);
   });
 
