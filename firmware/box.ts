@@ -138,6 +138,9 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     const loaded = voice.load(prompts);
     if (prompts.problems.length) log.warn('prompts incomplete: calls work, some announcements stay silent', { dir: promptDir, problems: prompts.problems.slice(0, 5) });
     status.set({ media: 'ok' });
+    const srtp = engine.srtp();
+    status.set({ srtpAvailable: srtp.available, srtpDetail: srtp.available ? srtp.version : srtp.reason });
+    if (!srtp.available) log.warn('encrypted audio (SRTP) unavailable: calls offering it are refused', { reason: srtp.reason });
     log.info('media ready', { rtpPorts: `${config.rtpPorts.min}-${config.rtpPorts.max}`, engine: 'native', prompts: loaded });
 
     let registrar: Registrar | null = null;

@@ -29,6 +29,14 @@ export interface StatusSnapshot {
   tlsFingerprint: string;
   /** The box made that certificate itself (no --tls-cert). */
   tlsGenerated: boolean;
+  /** The media engine can encrypt calls (SRTP: libsrtp2 loads). */
+  srtpAvailable: boolean;
+  /** libsrtp2's version, or why SRTP is unavailable. */
+  srtpDetail: string;
+  /** Calls since start whose SRTP keys (SDES) crossed the network in clear: SIP over UDP or TCP, not TLS. */
+  srtpKeysInClear: number;
+  /** When the last of them was answered (ms since the epoch), or null. */
+  srtpKeysInClearAt: number | null;
   startedAt: number;
 }
 
@@ -39,7 +47,7 @@ export class Status extends EventEmitter<{ change: [StatusSnapshot] }> {
     registeredExtensions: 0, trustedPeers: 0, activeConferences: 0, callsInSetup: 0,
     mediaOverrun: false, diskFull: false,
     localAudio: 'off', localAudioReason: 'starting', localAudioRoom: null, localAudioInConference: false,
-    tlsFingerprint: '', tlsGenerated: false,
+    tlsFingerprint: '', tlsGenerated: false, srtpAvailable: false, srtpDetail: 'starting', srtpKeysInClear: 0, srtpKeysInClearAt: null,
     startedAt: Date.now(),
   };
 

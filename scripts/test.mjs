@@ -55,7 +55,7 @@ if (wants('typecheck')) {
 for (const mode of ['normal', 'asan', 'arm64']) {
   const label = `firmware/media/native C tests (${mode === 'arm64' ? 'arm64, qemu-user' : mode})`;
   if (!wants(label)) continue;
-  const r = await run('bash', [join(root, 'firmware/media/native/build.sh'), ...(mode === 'asan' ? ['asan'] : [])], label);
+  const r = await run('bash', [join(root, 'firmware/media/native/build.sh'), ...(mode === 'normal' ? [] : [mode])], label);
   const counts = { passed: 0, failed: 0, skipped: 0 };
   for (const m of r.out.matchAll(/^(\d+) passed, (\d+) failed/gm)) {
     counts.passed += Number(m[1]);

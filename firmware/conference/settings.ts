@@ -91,6 +91,14 @@ export const SETTINGS: { [K in keyof Settings]: { help: string; parse: Parser<K>
     },
   },
   symmetricRtp: { help: 'for phones behind NAT: send audio back to where it comes from (on/off)', parse: onOff('symmetricRtp') },
+  srtp: {
+    help: 'audio encryption (SRTP): optional = when the phone offers it, required = calls without it are refused, off = never',
+    parse: (text) => {
+      const s = String(text).trim().toLowerCase();
+      if (s === 'off' || s === 'optional' || s === 'required') return s;
+      throw new BoxError(400, `srtp must be off, optional or required, not "${s.slice(0, 24)}"`, 'srtp');
+    },
+  },
   rtpTimeoutSeconds: { help: 'seconds without audio after which a participant is hung up', parse: range('rtpTimeoutSeconds', 5, 3600, ' seconds') },
   localAudioRoom: {
     help: 'room whose conferences the box\'s own microphone and speaker join, like a speakerphone (off: none)',

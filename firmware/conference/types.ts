@@ -1,3 +1,5 @@
+import type { SrtpPolicy } from '../sip/sdp.ts';
+
 /** The product's nouns, shared by rules, storage, SIP and the web page. */
 
 export type CreatedVia = 'phone' | 'web' | 'cli';
@@ -29,6 +31,9 @@ export interface Settings {
   rtpTimeoutSeconds: number;
   /** For phones behind NAT: send RTP back to where it comes from instead of the SDP's address. */
   symmetricRtp: boolean;
+  /** Audio encryption (SRTP with SDES keys, RFC 4568): off (plain RTP only), optional (SRTP when the phone offers
+   * it), required (calls that do not offer it are refused with 488). */
+  srtp: SrtpPolicy;
   /** The room whose conferences the box's own microphone and speaker take part in (SPEC.md section 4); 0: none. */
   localAudioRoom: number;
   /** ALSA device of the box's microphone; "": the board profile's. */
@@ -50,6 +55,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   digestAlgorithms: 'SHA-256,MD5',
   rtpTimeoutSeconds: 30,
   symmetricRtp: false,
+  srtp: 'optional',
   localAudioRoom: 0,
   localAudioCapture: '',
   localAudioPlayback: '',

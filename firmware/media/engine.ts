@@ -1,4 +1,13 @@
-import type { CodecName } from '../sip/sdp.ts';
+import type { CodecName, SrtpSuite } from '../sip/sdp.ts';
+
+/** SRTP of a leg (RFC 3711 with SDES keys, RFC 4568): one suite, a master key and salt each way. */
+export interface SrtpKeys {
+  suite: SrtpSuite;
+  /** 30 octets (16 of key, 14 of salt): what the box sends is protected with it. */
+  local: Uint8Array;
+  /** 30 octets: what the phone sends must authenticate with it. */
+  remote: Uint8Array;
+}
 
 /** The media plane as the control plane sees it: calls per leg, never per packet. */
 export interface LegOptions {
@@ -6,6 +15,8 @@ export interface LegOptions {
   payloadType: number;
   ptime: number;
   dtmfPayloadType: number | null;
+  /** SRTP keys; absent or null: plain RTP. */
+  srtp?: SrtpKeys | null;
 }
 
 export interface EngineEvents {

@@ -1,6 +1,6 @@
-export type { Engine, EngineEvents, EngineStats, LegOptions } from './engine.ts';
+export type { Engine, EngineEvents, EngineStats, LegOptions, SrtpKeys } from './engine.ts';
 export type {
   MediaEngine, MediaEngineEvents, MediaLegOptions, PlayTarget, PlayOptions, LegStats, MediaEngineStats, LocalDevices, LocalAudioState,
-  LocalAudioStatus,
+  LocalAudioStatus, SrtpStatus,
 } from './native-engine.ts';
 export { NativeEngine, EngineError, findAddon } from './native-engine.ts';

@@ -25,10 +25,11 @@ import {
   type PlayOptions,
   type PlayTarget,
   type SoundRate,
+  type SrtpStatus,
 } from './native-engine.ts';
 
 type Method = 'openLeg' | 'connectLeg' | 'joinConference' | 'leaveConference' | 'setMuted' | 'closeLeg' | 'addSound' |
-  'play' | 'stop' | 'stats' | 'legStats' | 'close' | 'openLocalLeg' | 'localStatus';
+  'play' | 'stop' | 'stats' | 'legStats' | 'close' | 'openLocalLeg' | 'localStatus' | 'srtp';
 
 /** One call as it was made (arguments as given, before any check). */
 export type MockCall = { [M in Method]: { method: M; args: Parameters<MediaEngine[M]> } }[Method];
@@ -67,6 +68,8 @@ export class MockEngine implements MediaEngine {
   readonly sounds: Array<{ pcm: Int16Array; rate: SoundRate }> = [];
   /** Playback into each conference with members, by key. */
   readonly conferencePlayback = new Map<string, MockPlayback>();
+  /** What srtp() answers: SRTP available unless a test says otherwise. */
+  srtpStatus: SrtpStatus = { available: true, version: 'mock', reason: '' };
   /** The next openLeg rejects with this error (then it is cleared). */
   failNextOpen: Error | null = null;
   closed = false;
@@ -259,7 +262,7 @@ export class MockEngine implements MediaEngine {
     const conferences = new Set([...this.legs.values()].map((l) => l.conference).filter((c) => c !== null)).size;
     return {
       legs: this.legs.size, conferences, ticks: 0, lateTicks: 0, packetsIn: 0, packetsOut: 0, packetsDropped: 0,
-      droppedMalformed: 0, droppedForeign: 0, droppedOther: 0, eventsDropped: 0, tickMaxUs: 0,
+      droppedMalformed: 0, droppedForeign: 0, droppedOther: 0, droppedAuth: 0, eventsDropped: 0, tickMaxUs: 0,
     };
   }
 
@@ -269,9 +272,14 @@ export class MockEngine implements MediaEngine {
     const l = this.#leg(leg);
     return {
       packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, droppedMalformed: 0, droppedForeign: 0, droppedOther: 0,
-      lost: 0, jitterMs: 0, bufferMs: 0, targetMs: 0, concealed: 0, ssrcChanges: 0, remoteLost: 0, remoteJitterMs: 0,
+      droppedAuth: 0, relatches: 0, lost: 0, jitterMs: 0, bufferMs: 0, targetMs: 0, concealed: 0, ssrcChanges: 0, remoteLost: 0, remoteJitterMs: 0,
       localPort: l.localPort,
     };
+  }
+
+  srtp(): SrtpStatus {
+    this.calls.push({ method: 'srtp', args: [] });
+    return { ...this.srtpStatus };
   }
 
   async close(): Promise<void> {

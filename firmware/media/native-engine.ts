@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CodecName } from '../sip/sdp.ts';
+import type { CodecName, SrtpSuite } from '../sip/sdp.ts';
 import type { Engine, EngineEvents, EngineStats, LegOptions } from './engine.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -31,6 +31,8 @@ export interface AddonConfig {
   vadLevel?: number;
   cname?: string;
   rtPriority?: number;
+  latchQuietMs?: number;
+  unansweredMs?: number;
   /** Called on the JS thread when events wait; drain them with poll(). */
   onEvents: () => void;
 }
@@ -45,6 +47,8 @@ export interface AddonLegOptions {
   /** 0: the engine's default; 0xFFFFFFFF: never. */
   rtpTimeoutMs?: number;
   symmetric?: boolean;
+  /** suite 1: AES_CM_128_HMAC_SHA1_80, 2: _32; keys of 30 octets. */
+  srtp?: { suite: 1 | 2; txKey: Uint8Array; rxKey: Uint8Array };
 }
 
 export type AddonEvent =
@@ -77,6 +81,8 @@ export interface ConfboxEngineAddon {
   /** "NAME\tIOID\n" lines of the PCMs ALSA's configuration lists; throws when ALSA cannot be used. */
   alsaDevices(): string;
   readonly POLL_MAX: number;
+  /** Whether legs can use SRTP: libsrtp2 loads (its version), or why not. */
+  srtpStatus(): SrtpStatus;
   /** One datagram of systemd's notify protocol to "/path" or "@abstract" (binding/notify.c); used by firmware/systemd.ts. */
   sdNotify(socket: string, message: string): void;
 }
@@ -84,7 +90,7 @@ export interface ConfboxEngineAddon {
 const ADDON_FILE = 'confbox_engine.node';
 const ADDON_FUNCTIONS = [
   'create', 'destroy', 'openLeg', 'connectLeg', 'closeLeg', 'join', 'leave', 'setMuted', 'addSound', 'play', 'stop',
-  'stats', 'legStats', 'poll', 'sdNotify', 'openLocalLeg', 'localStatus', 'alsaDevices',
+  'stats', 'legStats', 'poll', 'sdNotify', 'openLocalLeg', 'localStatus', 'alsaDevices', 'srtpStatus',
 ] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -157,6 +163,15 @@ export interface MediaLegOptions extends LegOptions {
   symmetric?: boolean;
 }
 
+/** Whether the engine can encrypt calls (libsrtp2, loaded at run time). */
+export interface SrtpStatus {
+  available: boolean;
+  /** libsrtp2's version, e.g. "libsrtp2 2.5.0"; "" when unavailable. */
+  version: string;
+  /** Why SRTP is unavailable; "" when it is available. */
+  reason: string;
+}
+
 /** A playback goes into one leg (only its caller hears it) or into a conference (every member hears it). */
 export type PlayTarget = { leg: number } | { conference: string };
 
@@ -223,10 +238,12 @@ export interface MediaEngineStats extends EngineStats {
   /** Timer expirations the media thread missed. */
   lateTicks: number;
   packetsOut: number;
-  /** packetsDropped = droppedMalformed + droppedForeign + droppedOther. */
+  /** packetsDropped = droppedMalformed + droppedForeign + droppedOther + droppedAuth. */
   droppedMalformed: number;
   droppedForeign: number;
   droppedOther: number;
+  /** SRTP/SRTCP packets that failed authentication. */
+  droppedAuth: number;
   /** Events lost because the engine's ring was full. */
   eventsDropped: number;
   /** Longest tick since the previous stats() call, in µs. */
@@ -241,6 +258,10 @@ export interface LegStats {
   droppedMalformed: number;
   droppedForeign: number;
   droppedOther: number;
+  /** SRTP/SRTCP packets that failed authentication. */
+  droppedAuth: number;
+  /** Times another source took over the leg's stream after the locked one fell silent. */
+  relatches: number;
   /** RTP packets lost (RFC 3550 A.3). */
   lost: number;
   jitterMs: number;
@@ -314,12 +335,17 @@ export interface MediaEngine extends Engine {
   localStatus(leg: number): LocalAudioStatus;
   /** The sound devices ALSA's configuration lists on this machine (as `aplay -L`); [] when ALSA cannot be used. */
   alsaDevices(): string[];
+  /** Whether legs can use SRTP. */
+  srtp(): SrtpStatus;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Validation, shared with MockEngine so code tested against the mock passes the same checks.
 
 const CODECS: Readonly<Record<CodecName, 0 | 8 | 9>> = { PCMU: 0, PCMA: 8, G722: 9 };
+const SRTP_SUITES: Readonly<Record<SrtpSuite, 1 | 2>> = { AES_CM_128_HMAC_SHA1_80: 1, AES_CM_128_HMAC_SHA1_32: 2 };
+/** Master key (16 octets) and salt (14) of the AES_CM_128 suites. */
+export const SRTP_KEY_LENGTH = 30;
 const NEVER = 0xffffffff;
 
 function describe(v: unknown): string {
@@ -368,7 +394,19 @@ export function validateLegOptions(opts: MediaLegOptions): AddonLegOptions {
   if (o.rtpTimeoutMs === null) out.rtpTimeoutMs = NEVER;
   else if (o.rtpTimeoutMs !== undefined) out.rtpTimeoutMs = integer(o.rtpTimeoutMs, 'rtpTimeoutMs', 1, NEVER - 1);
   if (o.symmetric !== undefined) out.symmetric = boolean(o.symmetric, 'symmetric');
+  if (o.srtp !== undefined && o.srtp !== null) {
+    const s = object(o.srtp, 'srtp');
+    const suite = typeof s.suite === 'string' && Object.hasOwn(SRTP_SUITES, s.suite) ? SRTP_SUITES[s.suite as SrtpSuite] : undefined;
+    if (suite === undefined) throw new RangeError(`Expected the "srtp.suite" option to be one of ${Object.keys(SRTP_SUITES).join(', ')}, got ${describe(s.suite)}`);
+    out.srtp = { suite, txKey: srtpKey(s.local, 'srtp.local'), rxKey: srtpKey(s.remote, 'srtp.remote') };
+  }
   return out;
+}
+
+function srtpKey(value: unknown, name: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new TypeError(`Expected the "${name}" option to be a Uint8Array, got ${describe(value)}`);
+  if (value.length !== SRTP_KEY_LENGTH) throw new RangeError(`Expected the "${name}" option to be ${SRTP_KEY_LENGTH} octets (master key and salt), got ${value.length}`);
+  return value;
 }
 
 /** Checks where a leg's RTP goes: a numeric address (the engine resolves no names) and a port (0: nowhere). */
@@ -456,6 +494,10 @@ export interface NativeEngineOptions {
   cname?: string;
   /** SCHED_FIFO priority of the media thread, if the process may [0: none]. */
   rtPriority?: number;
+  /** A locked RTP source must be silent this long before another source of the peer takes its place, ms [2000]. */
+  latchQuietMs?: number;
+  /** A leg that has received no RTP this long after it was connected stops sending until RTP comes, ms [10000]. */
+  unansweredMs?: number;
   /** The addon or its path; found beside the bundle (or in the build directory) by default. */
   addon?: string | ConfboxEngineAddon;
 }
@@ -480,6 +522,8 @@ export function validateEngineOptions(options: NativeEngineOptions): Omit<AddonC
   if (o.rtpTimeoutMs !== undefined) out.rtpTimeoutMs = integer(o.rtpTimeoutMs, 'rtpTimeoutMs', 1, NEVER - 1);
   if (o.vadLevel !== undefined) out.vadLevel = integer(o.vadLevel, 'vadLevel', 0, 32767);
   if (o.rtPriority !== undefined) out.rtPriority = integer(o.rtPriority, 'rtPriority', 0, 99);
+  if (o.latchQuietMs !== undefined) out.latchQuietMs = integer(o.latchQuietMs, 'latchQuietMs', 1, 3_600_000);
+  if (o.unansweredMs !== undefined) out.unansweredMs = integer(o.unansweredMs, 'unansweredMs', 1, 3_600_000);
   if (o.cname !== undefined) {
     if (typeof o.cname !== 'string' || !/^[\x21-\x7e]{1,63}$/.test(o.cname)) {
       throw new RangeError(`Expected the "cname" option to be 1 to 63 printable ASCII characters, got ${describe(o.cname)}`);
@@ -546,6 +590,7 @@ export class NativeEngine implements MediaEngine {
       const code = errnoOf(e);
       if (code === 'EADDRINUSE') throw new EngineError(`no free RTP port pair in ${this.#ports.min}-${this.#ports.max}`, code, { cause: e });
       if (code === 'EMFILE') throw new EngineError(`too many legs (maxLegs ${this.#maxLegs})`, code, { cause: e });
+      if (code === 'ENOSYS') throw new EngineError(`SRTP is unavailable: ${this.srtp().reason}`, code, { cause: e });
       throw e;
     }
   }
@@ -557,7 +602,12 @@ export class NativeEngine implements MediaEngine {
     if (isIP(this.#bindAddress) === 4 && isIP(remote.address) === 6) {
       throw new RangeError(`Expected the "address" option to be an IPv4 address (RTP is bound to ${this.#bindAddress}), got ${describe(address)}`);
     }
-    this.#addon.connectLeg(this.#handle, leg, remote.address, remote.port, validateLegOptions(opts));
+    try {
+      this.#addon.connectLeg(this.#handle, leg, remote.address, remote.port, validateLegOptions(opts));
+    } catch (e) {
+      if (errnoOf(e) === 'ENOSYS') throw new EngineError(`SRTP is unavailable: ${this.srtp().reason}`, 'ENOSYS', { cause: e });
+      throw e;
+    }
   }
 
   joinConference(leg: number, conference: string): void {
@@ -641,7 +691,7 @@ export class NativeEngine implements MediaEngine {
   stats(): MediaEngineStats {
     this.#open();
     const s = this.#addon.stats(this.#handle);
-    return { ...s, packetsDropped: s.droppedMalformed + s.droppedForeign + s.droppedOther };
+    return { ...s, packetsDropped: s.droppedMalformed + s.droppedForeign + s.droppedOther + s.droppedAuth };
   }
 
   legStats(leg: number): LegStats {
@@ -670,6 +720,10 @@ export class NativeEngine implements MediaEngine {
       if (errnoOf(e) === 'EINVAL') throw new EngineError(`leg ${leg} is not a local leg`, 'EINVAL', { cause: e });
       throw e;
     }
+  }
+
+  srtp(): SrtpStatus {
+    return this.#addon.srtpStatus();
   }
 
   /** Stops the media thread and closes every leg. */

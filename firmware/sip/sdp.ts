@@ -1,12 +1,27 @@
 /**
- * SDP offer/answer (RFC 3264) for the box's one audio stream. Structure (levels, m= and c= lines) is checked
- * here; attributes are read with sdp-transform, which is lenient and never validates. Never throws.
+ * SDP offer/answer (RFC 3264) for the box's one audio stream, with SRTP keys exchanged by SDES (RFC 4568).
+ * Structure (levels, m= and c= lines, a=crypto) is checked here; other attributes are read with sdp-transform,
+ * which is lenient and never validates. Never throws.
  */
 import sdpTransform from 'sdp-transform';
 import type { MediaDescription, SessionDescription } from 'sdp-transform';
 import { parseAddress } from './netmatch.ts';
 
 export type CodecName = 'PCMU' | 'PCMA' | 'G722';
+
+/** SDES crypto suites the box speaks (RFC 4568 section 6.2). */
+export type SrtpSuite = 'AES_CM_128_HMAC_SHA1_80' | 'AES_CM_128_HMAC_SHA1_32';
+
+/** off: plain RTP only; optional: SRTP when the offer has usable a=crypto keys; required: nothing else. */
+export type SrtpPolicy = 'off' | 'optional' | 'required';
+
+/** The caller's SRTP parameters: the a=crypto line the box took. */
+export interface RemoteCrypto {
+  tag: number;
+  suite: SrtpSuite;
+  /** 30 octets: the caller's master key and salt (what it sends is protected with it). */
+  key: Uint8Array;
+}
 
 export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 
@@ -22,6 +37,8 @@ export interface RemoteMedia {
   ptime: number;
   /** The caller's direction; c=0.0.0.0 (RFC 2543 hold) turns sending towards the caller off. */
   direction: Direction;
+  /** SRTP: the caller's key and suite; null: plain RTP. */
+  crypto: RemoteCrypto | null;
 }
 
 export interface LocalMedia {
@@ -31,6 +48,9 @@ export interface LocalMedia {
   codecs: CodecName[];
   sessionId: string;
   sessionVersion: number;
+  /** SRTP: the policy, the box's own 30-octet master key and salt for this call (sent in the answer's a=crypto),
+   * and, when the media engine cannot encrypt, why. Absent: plain RTP only. */
+  srtp?: { policy: SrtpPolicy; key: Uint8Array; unavailable?: string };
 }
 
 export type Negotiation =
@@ -60,6 +80,8 @@ interface MLine {
   proto: string;
   formats: string[];
   connection: Connection | null;
+  /** The values of its a=crypto lines, in order. */
+  crypto: string[];
 }
 
 interface Connection {
@@ -92,21 +114,26 @@ function negotiateUnsafe(offer: string, local: LocalMedia): Negotiation {
   if (!Array.isArray(parsed.media) || parsed.media.length !== mlines.length) return bad('the SDP could not be parsed');
 
   const isAudio = (m: MLine) => m.type.toLowerCase() === 'audio' && m.port !== 0;
-  const candidates = mlines.filter((m) => isAudio(m) && /^RTP\/AVPF?$/i.test(m.proto));
+  const candidates = mlines.filter((m) => isAudio(m) && /^RTP\/S?AVPF?$/i.test(m.proto));
   if (candidates.length === 0) return unusableAudio(mlines);
 
-  let chosen: { mline: MLine; codec: CodecName; pt: number; media: MediaDescription } | null = null;
-  for (const m of candidates) {
-    const media = parsed.media[m.number - 1];
+  // Streams the policy allows, those with keys first; a refused one keeps why.
+  const options = candidates.map((m) => ({ mline: m, ...securityOf(m, local.srtp) }));
+  const allowed = [...options.filter((o) => o.refused === null && o.crypto), ...options.filter((o) => o.refused === null && !o.crypto)];
+  if (allowed.length === 0) return notAcceptable(options[0]!.refused!);
+
+  let chosen: { mline: MLine; codec: CodecName; pt: number; media: MediaDescription; crypto: RemoteCrypto | null } | null = null;
+  for (const o of allowed) {
+    const media = parsed.media[o.mline.number - 1];
     if (!media) continue;
-    const pick = pickCodec(m, media, local.codecs);
+    const pick = pickCodec(o.mline, media, local.codecs);
     if (pick) {
-      chosen = { mline: m, media, ...pick };
+      chosen = { mline: o.mline, media, crypto: o.crypto, ...pick };
       break;
     }
   }
   if (!chosen) {
-    const first = candidates[0];
+    const first = allowed[0]?.mline;
     const media = first ? parsed.media[first.number - 1] : undefined;
     const offered = first && media ? describeFormats(first, media) : [];
     return notAcceptable(`no common codec: offered ${offered.length ? offered.join(', ') : 'nothing'}`);
@@ -127,6 +154,7 @@ function negotiateUnsafe(offer: string, local: LocalMedia): Negotiation {
     dtmfPayloadType: dtmf,
     ptime: clampPtime(media.ptime ?? (parsed as { ptime?: unknown }).ptime),
     direction,
+    crypto: chosen.crypto,
   };
   return { ok: true, answer: buildAnswer(mlines, chosen.mline, remote, local), remote };
 }
@@ -140,7 +168,10 @@ function scan(offer: string): { sessionConnection: Connection | null; mlines: ML
   let sessionConnection: Connection | null = null;
   const mlines: MLine[] = [];
   for (const line of lines) {
-    if (line.startsWith('m=')) {
+    if (line.startsWith('a=crypto:')) {
+      // RFC 4568 defines a=crypto at media level only.
+      mlines[mlines.length - 1]?.crypto.push(line.slice('a=crypto:'.length));
+    } else if (line.startsWith('m=')) {
       const m = parseMLine(line, mlines.length + 1);
       if ('ok' in m) return m;
       mlines.push(m);
@@ -168,7 +199,7 @@ function parseMLine(line: string, number: number): MLine | Fail {
   if (!portMatch) return bad(`m= line ${number} has a non-numeric port ${show(portField)}`);
   const port = Number(portMatch[1]);
   if (port > 65535) return bad(`m= line ${number} has port ${port}, above 65535`);
-  return { number, type, port, proto, formats, connection: null };
+  return { number, type, port, proto, formats, connection: null, crypto: [] };
 }
 
 /** A Connection, or the reason the c= value is unusable. */
@@ -195,10 +226,12 @@ function isHostName(s: string): boolean {
   return /^[A-Za-z]/.test(last) && labels.every((l) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l));
 }
 
-/** Why no audio stream can be used, when no audio m= line has an active RTP/AVP(F) stream. */
+/** Why no audio stream can be used, when no audio m= line has an active RTP/AVP(F) or RTP/SAVP(F) stream. */
 function unusableAudio(mlines: MLine[]): Fail {
   const active = mlines.filter((m) => m.type.toLowerCase() === 'audio' && m.port !== 0);
-  if (active.some((m) => /SAVPF?$/i.test(m.proto))) return notAcceptable('secure RTP is not supported');
+  if (active.some((m) => /^UDP\/TLS\/RTP\/SAVPF?$/i.test(m.proto))) {
+    return notAcceptable(`DTLS-SRTP (${show(active.find((m) => /TLS/i.test(m.proto))!.proto)}) is not supported: offer RTP/SAVP with a=crypto keys`);
+  }
   const other = active[0];
   if (other) return notAcceptable(`unsupported transport ${show(other.proto)} for audio`);
   if (mlines.some((m) => m.type.toLowerCase() === 'audio')) return notAcceptable('the offered audio stream is disabled (port 0)');
@@ -297,8 +330,96 @@ function buildAnswer(mlines: MLine[], chosen: MLine, remote: RemoteMedia, local:
     }
     out.push('a=ptime:20');
     out.push(`a=${MIRROR[remote.direction]}`);
+    if (remote.crypto && local.srtp) {
+      out.push(`a=crypto:${remote.crypto.tag} ${remote.crypto.suite} inline:${Buffer.from(local.srtp.key).toString('base64')}`);
+    }
   }
   return out.join('\r\n') + '\r\n';
+}
+
+// --- SDES (RFC 4568) ---
+
+const SUITES: readonly SrtpSuite[] = ['AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'];
+/** Base64 of 30 octets: 40 characters, no padding. */
+const INLINE_KEY = /^[A-Za-z0-9+/]{40}$/;
+
+/**
+ * Whether the policy lets a stream be used, and with which keys: RTP/SAVP needs a usable a=crypto line; RTP/AVP
+ * with usable a=crypto lines (best-effort SRTP, as many phones offer it) gets SRTP too unless the policy is off.
+ */
+function securityOf(m: MLine, srtp: LocalMedia['srtp']): { crypto: RemoteCrypto | null; refused: string | null } {
+  const secure = /SAVP/i.test(m.proto);
+  const policy = srtp?.policy ?? 'off';
+  if (policy === 'off') return { crypto: null, refused: secure ? 'encrypted audio (RTP/SAVP) is turned off on this box (setting srtp)' : null };
+  if (srtp?.unavailable) {
+    const why = `encrypted audio is unavailable on this box: ${clean(srtp.unavailable, 80)}`;
+    return { crypto: null, refused: secure || policy === 'required' ? why : null };
+  }
+  const pick = pickCrypto(m.crypto);
+  if ('crypto' in pick) return { crypto: pick.crypto, refused: null };
+  if (secure) return { crypto: null, refused: pick.problem };
+  if (policy === 'required') {
+    const why = m.crypto.length ? `: ${pick.problem}` : '';
+    return { crypto: null, refused: `this box requires encrypted audio (SRTP with a=crypto keys, setting srtp)${why}` };
+  }
+  return { crypto: null, refused: null };
+}
+
+/** The first a=crypto line the box can use, or what was wrong with them: a malformed key is named first. */
+function pickCrypto(lines: string[]): { crypto: RemoteCrypto } | { problem: string } {
+  let malformed: string | null = null;
+  const unsupported: string[] = [];
+  for (const line of lines) {
+    const m = /^(\d{1,9})[ \t]+(\S+)[ \t]+(\S+)((?:[ \t]+\S+)*)[ \t]*$/.exec(line);
+    if (!m) {
+      malformed ??= `a=crypto line ${show('a=crypto:' + line)} is malformed`;
+      continue;
+    }
+    const tag = Number(m[1]);
+    const suite = SUITES.find((s) => s === m[2]);
+    if (!suite) {
+      unsupported.push(clean(m[2]!, 32));
+      continue;
+    }
+    // WSH (a window size hint) may be ignored; any other session parameter changes how SRTP works.
+    const session = (m[4] ?? '').trim().split(/[ \t]+/).filter(Boolean);
+    const unknown = session.find((p) => !/^WSH=\d{1,9}$/.test(p));
+    if (unknown !== undefined) {
+      unsupported.push(`${suite} with ${clean(unknown, 24)}`);
+      continue;
+    }
+    const keyParams = m[3]!.split(';');
+    if (keyParams.length > 1) {
+      unsupported.push(`${suite} with several keys`);
+      continue;
+    }
+    const [method, ...rest] = keyParams[0]!.split(':');
+    const info = rest.join(':').split('|');
+    if (method !== 'inline' || rest.length === 0) {
+      malformed ??= `a=crypto:${tag} has no inline key`;
+      continue;
+    }
+    if (!INLINE_KEY.test(info[0] ?? '')) {
+      malformed ??= `the inline key of a=crypto:${tag} is not 30 octets of base64 (${(info[0] ?? '').length} characters)`;
+      continue;
+    }
+    // Optional lifetime (2^n or a number of packets), then an optional MKI:length, which the box does not use.
+    const extra = info.slice(1);
+    const lifetime = extra[0] !== undefined && !extra[0].includes(':') ? extra.shift() : undefined;
+    if (lifetime !== undefined && !/^(2\^\d{1,2}|\d{1,15})$/.test(lifetime)) {
+      malformed ??= `a=crypto:${tag} has a malformed key lifetime ${show(lifetime)}`;
+      continue;
+    }
+    if (extra.length > 0) {
+      unsupported.push(`${suite} with an MKI`);
+      continue;
+    }
+    return { crypto: { tag, suite, key: new Uint8Array(Buffer.from(info[0]!, 'base64')) } };
+  }
+  if (malformed) return { problem: malformed };
+  if (lines.length === 0) return { problem: 'the RTP/SAVP stream has no a=crypto line (only SDES keys are supported)' };
+  const list = unsupported.slice(0, 4).join(', ');
+  return { problem: `no usable a=crypto line: offered ${list}; the box takes ${SUITES.join(' or ')} with one inline key` };
 }
 
 function asDirection(v: unknown): Direction | null {

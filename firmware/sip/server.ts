@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { parseFeatureCode, type Conference, type FeatureCode } from '../conference/index.ts';
 import { BoxError } from '../errors.ts';
@@ -12,7 +12,7 @@ import { DigestAuthority, parseAuthorization } from './digest.ts';
 import { ALLOW } from './wire.ts';
 import type { Directory } from './directory.ts';
 import type { ContactRequest, Registrar } from './registrar.ts';
-import { negotiate, type CodecName, type RemoteMedia } from './sdp.ts';
+import { negotiate, type CodecName, type LocalMedia, type RemoteMedia } from './sdp.ts';
 import { makeResponse, parseUri, SipTransport, type Message, type Remote, type Wire } from './stack.ts';
 
 const T1 = 500;
@@ -99,6 +99,10 @@ interface Call {
   leg: number | null;
   localPort: number;
   legOptions: MediaLegOptions | null;
+  /** The box's SRTP master key and salt for this call (30 octets), in its answers' a=crypto. */
+  srtpKey: Uint8Array;
+  /** SRTP keys of this call crossed the network in clear (logged and counted once per call). */
+  keysInClear: boolean;
   sdpVersion: number;
   sessionId: string;
   conference: Conference | null;
@@ -275,7 +279,7 @@ export class SipServer {
 
     const code = parseFeatureCode(dialedNumber(rq.uri!));
     call.code = code;
-    const offer = negotiate(rq.content, { address: this.o.publicAddress, port: 9, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion });
+    const offer = negotiate(rq.content, this.localMedia(call, 9));
     if (!offer.ok) throw new BoxError(offer.status, offer.reason);
     call.media = offer.remote;
 
@@ -298,9 +302,28 @@ export class SipServer {
     if (call.conference) this.o.engine.joinConference(leg, call.conference.key);
     if (call.cancelled) return this.afterCancel(call);
 
-    const answer = negotiate(rq.content, { address: this.o.publicAddress, port: call.localPort, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion });
+    const answer = negotiate(rq.content, this.localMedia(call, call.localPort));
     if (!answer.ok) throw new BoxError(answer.status, answer.reason);
     this.accept(call, answer.answer);
+    this.keysExchanged(call, answer.remote);
+  }
+
+  /** The box's side of an SDP answer for this call: address, port, codecs and SRTP policy and key. */
+  private localMedia(call: Call, port: number): LocalMedia {
+    const srtp = this.o.engine.srtp();
+    return {
+      address: this.o.publicAddress, port, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion,
+      srtp: { policy: this.o.rooms.settings().srtp, key: call.srtpKey, unavailable: srtp.available ? undefined : srtp.reason },
+    };
+  }
+
+  /** SDES keys travel in the SDP: over SIP without TLS anyone who captures the signalling can decrypt the audio. */
+  private keysExchanged(call: Call, media: RemoteMedia): void {
+    if (!media.crypto || call.flow.protocol === 'TLS' || call.keysInClear) return;
+    call.keysInClear = true;
+    const s = this.o.status.get();
+    this.o.status.set({ srtpKeysInClear: s.srtpKeysInClear + 1, srtpKeysInClearAt: this.o.clock.now() });
+    this.o.log.warn(`SRTP keys were sent in clear over ${call.flow.protocol}: whoever captures this call's signalling can decrypt its audio; use SIP over TLS`, { source: call.source, caller: call.caller, transport: call.flow.protocol });
   }
 
   /** Who is calling: a trusted peer's asserted identity, or an extension that proved its password. */
@@ -431,10 +454,18 @@ export class SipServer {
     call.sdpVersion++;
     let body = call.ok?.content ?? '';
     if (rq.content) {
-      const res = negotiate(rq.content, { address: this.o.publicAddress, port: call.localPort, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion });
+      let res = negotiate(rq.content, this.localMedia(call, call.localPort));
       if (!res.ok) return this.reply(rq, res.status, res.reason);
+      // A key is never used again under another suite or after a stretch of plain RTP: the new stream gets a new one.
+      const before = call.legOptions?.srtp ?? null;
+      if (res.remote.crypto && (!before || before.suite !== res.remote.crypto.suite)) {
+        call.srtpKey = new Uint8Array(randomBytes(30));
+        res = negotiate(rq.content, this.localMedia(call, call.localPort));
+        if (!res.ok) return this.reply(rq, res.status, res.reason);
+      }
       body = res.answer;
-      call.legOptions = { ...call.legOptions, ...codecOf(res.remote) };
+      call.legOptions = { ...call.legOptions, ...codecOf(res.remote, call.srtpKey) };
+      this.keysExchanged(call, res.remote);
       try {
         if (call.leg !== null) this.o.engine.connectLeg(call.leg, res.remote.address, res.remote.port, call.legOptions);
       } catch (e) {
@@ -520,11 +551,12 @@ export class SipServer {
     if (!call.media || !call.caller || call.state !== 'proceeding' || call.cancelled || e.sipStatus === 500) return;
     try {
       const leg = call.leg ?? (await this.openMedia(call, call.media, { rtpTimeoutMs: null }));
-      const answer = negotiate(call.invite.content ?? '', { address: this.o.publicAddress, port: call.localPort, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion });
+      const answer = negotiate(call.invite.content ?? '', this.localMedia(call, call.localPort));
       if (!answer.ok || call.state !== 'proceeding' || call.cancelled) return;
       const early = this.response(call.invite, 183, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(), params: {} }] }, call.localTag);
       early.content = answer.answer;
       this.send(early);
+      this.keysExchanged(call, answer.remote);
       const room = call.code && call.code.kind !== 'menu' ? call.code.room : undefined;
       const said = this.o.voice.say({ leg }, { kind: 'rejection', code: e.code, room });
       await Promise.race([said, new Promise((r) => setTimeout(r, EARLY_MEDIA_MAX_MS))]);
@@ -535,7 +567,7 @@ export class SipServer {
 
   /** Opens the call's leg on a port of the range and points it at the caller's media. */
   private async openMedia(call: Call, media: RemoteMedia, extra: Pick<MediaLegOptions, 'rtpTimeoutMs' | 'symmetric'>): Promise<number> {
-    call.legOptions = { ...codecOf(media), ...extra };
+    call.legOptions = { ...codecOf(media, call.srtpKey), ...extra };
     const { leg, localPort } = await this.o.engine.openLeg(call.legOptions);
     call.leg = leg;
     call.localPort = localPort;
@@ -670,6 +702,8 @@ export class SipServer {
       leg: null,
       localPort: 0,
       legOptions: null,
+      srtpKey: new Uint8Array(randomBytes(30)),
+      keysInClear: false,
       sdpVersion: 1,
       sessionId: String(Math.floor(Math.random() * 1e9)),
       conference: null,
@@ -825,9 +859,10 @@ export class SipServer {
   }
 }
 
-/** What the engine needs of the negotiated media to code a leg. */
-function codecOf(m: RemoteMedia): Pick<MediaLegOptions, 'codec' | 'payloadType' | 'ptime' | 'dtmfPayloadType'> {
-  return { codec: m.codec, payloadType: m.payloadType, ptime: m.ptime, dtmfPayloadType: m.dtmfPayloadType };
+/** What the engine needs of the negotiated media to code (and encrypt) a leg; localKey is the box's SRTP key. */
+function codecOf(m: RemoteMedia, localKey: Uint8Array): Pick<MediaLegOptions, 'codec' | 'payloadType' | 'ptime' | 'dtmfPayloadType' | 'srtp'> {
+  const srtp = m.crypto ? { suite: m.crypto.suite, local: localKey, remote: m.crypto.key } : null;
+  return { codec: m.codec, payloadType: m.payloadType, ptime: m.ptime, dtmfPayloadType: m.dtmfPayloadType, srtp };
 }
 
 function dialogKey(callId: string, localTag: string): string {

@@ -272,6 +272,7 @@ const SETTING_LABELS: Partial<Record<keyof Settings, string>> = {
   digestAlgorithms: 'Digest algorithms',
   rtpTimeoutSeconds: 'Hang up after silence (seconds)',
   symmetricRtp: 'Phones behind NAT (symmetric RTP)',
+  srtp: 'Audio encryption (SRTP)',
   localAudioRoom: 'Local audio room',
   localAudioCapture: 'Box microphone (ALSA device)',
   localAudioPlayback: 'Box speaker (ALSA device)',
@@ -283,6 +284,7 @@ const SETTING_CHOICES: Partial<Record<keyof Settings, Array<[string, string]>>> 
   digestAlgorithms: [['SHA-256,MD5', 'SHA-256, then MD5 (recommended)'], ['MD5,SHA-256', 'MD5, then SHA-256'], ['SHA-256', 'SHA-256 only'], ['MD5', 'MD5 only (old phones)']],
   symmetricRtp: [['off', 'off'], ['on', 'on']],
   httpRedirect: [['on', 'on (recommended)'], ['off', 'off']],
+  srtp: [['optional', 'optional: when the phone offers it (recommended)'], ['required', 'required: refuse calls without it'], ['off', 'off: plain RTP only']],
 };
 
 export function settingsPage(ctx: PageContext, settings: Settings, sipPort: number, tokens: ApiToken[], newToken: string | null): Html {
@@ -376,6 +378,7 @@ export function statusBody(s: StatusView): Html {
     <dt>Database</dt><dd>${health(s.database)}${s.database === 'down' ? ' — conferences go on; rooms cannot be changed until it is back' : ''}</dd>
     <dt>Media engine</dt><dd>${health(s.media)}${s.mediaOverrun ? html` <span class="badge warn">missed audio ticks in the last minute</span>` : ''}</dd>
     <dt>Local audio</dt><dd>${localAudio(s)}</dd>
+    <dt>Audio encryption</dt><dd>${srtpStatus(s)}</dd>
     <dt>Disk</dt><dd>${s.diskFull ? html`<span class="badge bad">nearly full</span>` : html`<span class="badge ok">ok</span>`}</dd>
     <dt>Conferences</dt><dd>${s.activeConferences} running${s.callsInSetup ? `, ${s.callsInSetup} call${s.callsInSetup === 1 ? '' : 's'} being set up` : ''}</dd>
     <dt>Certificate</dt><dd><span class="muted">SHA-256</span> <code class="fingerprint">${s.tlsFingerprint}</code> <span class="muted">(${s.tlsGenerated ? 'made by the box' : 'from --tls-cert'}; HTTPS port ${s.httpsPort}, SIP TLS port ${s.sipTlsPort})</span></dd>
@@ -383,6 +386,13 @@ export function statusBody(s: StatusView): Html {
     <dt>Up for</dt><dd>${duration(s.uptimeSeconds)}</dd>
     <dt>Load</dt><dd>${s.load.join(' / ')} <span class="muted">(1, 5, 15 min)</span>, ${s.memoryMb} MB memory</dd>
   </dl>`;
+}
+
+function srtpStatus(s: StatusView): Html {
+  const base = s.srtpAvailable ? html`<span class="badge ok">SRTP</span> <span class="muted">${s.srtpDetail}</span>` : html`<span class="badge bad">unavailable</span> ${s.srtpDetail}`;
+  if (!s.srtpKeysInClear) return base;
+  const at = s.srtpKeysInClearAt === null ? '' : `, the last at ${new Date(s.srtpKeysInClearAt).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  return html`${base} <span class="badge warn" data-srtp-keys-in-clear="${s.srtpKeysInClear}">keys sent in clear</span> ${s.srtpKeysInClear} call${s.srtpKeysInClear === 1 ? '' : 's'} exchanged SRTP keys over SIP without TLS${at}: whoever captured that signalling can decrypt their audio`;
 }
 
 function localAudio(s: StatusView): Html {

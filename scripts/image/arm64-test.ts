@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { arm64AlsaLibDir, arm64Env, binfmtProblem, crossBuildEngine, nodeRuntime, root } from './arm64.ts';
+import { arm64LibDir, arm64Env, binfmtProblem, crossBuildEngine, nodeRuntime, root } from './arm64.ts';
 import { loadImageConfig } from './config.ts';
 
 function fail(message: string): never {
@@ -46,8 +46,8 @@ await build({
 // The engine module looks for the addon beside itself, which in the bundle is this directory.
 copyFileSync(addon, join(out, 'confbox_engine.node'));
 
-const alsa = arm64AlsaLibDir((line) => console.log(`# ${line}`));
-const env = arm64Env(process.env, alsa ? [alsa] : []);
+const libs = arm64LibDir((line) => console.log(`# ${line}`));
+const env = arm64Env(process.env, libs ? [libs] : []);
 const probe = spawnSync(node, ['-p', 'process.arch + " " + process.version'], { env, encoding: 'utf8', timeout: 60_000 });
 if (probe.status !== 0 || !probe.stdout.startsWith('arm64 ')) fail(`the arm64 node does not run here: ${probe.error?.message ?? probe.stderr.trim()}`);
 console.log(`# ${probe.stdout.trim()} (qemu-user), addon cross-compiled with aarch64-linux-gnu-gcc`);

@@ -80,30 +80,47 @@ export function qemuLdPrefix(): string | null {
 }
 
 /**
- * Debian's arm64 libasound2, unpacked into the cache, for the engine's local leg (it loads libasound.so.2 at run
- * time) when the arm64 tests run here. apt fetches it with private lists and cache, checking Debian's signatures,
- * without adding arm64 to the machine's architectures or installing anything. Null (with the reason said) when
- * that fails: the local leg then reports ALSA missing, which the test names.
+ * Debian's arm64 packages of the libraries the media engine loads at run time, each with a file it must bring:
+ * libasound2 for the local leg, libsrtp2-1 for SRTP (and what libsrtp2 links: NSS, NSPR, SQLite).
  */
-export function arm64AlsaLibDir(say: (line: string) => void = () => undefined): string | null {
+const ARM64_LIBS: ReadonlyArray<[pkg: string, file: string]> = [
+  ['libasound2', 'libasound.so.2'],
+  ['libsrtp2-1', 'libsrtp2.so.1'],
+  ['libnss3', 'libnss3.so'],
+  ['libnspr4', 'libnspr4.so'],
+  ['libsqlite3-0', 'libsqlite3.so.0'],
+];
+
+/**
+ * Those libraries, unpacked into the cache, for the arm64 engine tests run here. apt fetches them with private
+ * lists and cache, checking Debian's signatures, without adding arm64 to the machine's architectures or installing
+ * anything. Null (with the reason said) when that fails: the local leg then reports ALSA missing and SRTP is
+ * unavailable, which the tests name.
+ */
+export function arm64LibDir(say: (line: string) => void = () => undefined): string | null {
   const dir = join(cacheDir(), 'arm64-libs');
   const lib = join(dir, 'usr/lib/aarch64-linux-gnu');
-  if (existsSync(join(lib, 'libasound.so.2'))) return lib;
+  const missing = ARM64_LIBS.filter(([, file]) => !existsSync(join(lib, file)));
+  if (missing.length === 0) return lib;
   const work = join(cacheDir(), 'arm64-apt');
   for (const d of ['lists/partial', 'cache/archives/partial', 'debs']) mkdirSync(join(work, d), { recursive: true });
   const apt = ['-q', '-o', `Dir::State::Lists=${join(work, 'lists')}`, '-o', `Dir::Cache=${join(work, 'cache')}`, '-o', 'APT::Architectures::=arm64', '-o', 'APT::Architecture=arm64'];
-  say('fetching Debian\'s arm64 libasound2 for the local-leg tests');
+  const names = missing.map(([pkg]) => pkg);
+  say(`fetching Debian's arm64 ${names.join(', ')} for the engine tests`);
   const update = spawnSync('apt-get', [...apt, 'update'], { encoding: 'utf8' });
-  const download = update.status === 0 ? spawnSync('apt-get', [...apt, 'download', 'libasound2:arm64'], { cwd: join(work, 'debs'), encoding: 'utf8' }) : update;
-  const deb = readdirSync(join(work, 'debs')).find((f) => /^libasound2_.*_arm64\.deb$/.test(f));
-  if (download.status !== 0 || !deb) {
-    say(`arm64 libasound2 not fetched: ${(download.stderr || download.error?.message || 'no .deb').trim().split('\n').slice(-2).join(' | ')}`);
+  const download = update.status === 0 ? spawnSync('apt-get', [...apt, 'download', ...names.map((n) => `${n}:arm64`)], { cwd: join(work, 'debs'), encoding: 'utf8' }) : update;
+  if (download.status !== 0) {
+    say(`arm64 ${names.join(', ')} not fetched: ${(download.stderr || download.error?.message || '').trim().split('\n').slice(-2).join(' | ')}`);
     return null;
   }
-  const x = spawnSync('dpkg-deb', ['-x', join(work, 'debs', deb), dir], { encoding: 'utf8' });
-  if (x.status !== 0 || !existsSync(join(lib, 'libasound.so.2'))) {
-    say(`arm64 libasound2 not unpacked: ${x.stderr.trim()}`);
-    return null;
+  const debs = readdirSync(join(work, 'debs'));
+  for (const [pkg, file] of missing) {
+    const deb = debs.find((f) => f.startsWith(`${pkg}_`) && f.endsWith('_arm64.deb'));
+    const x = deb ? spawnSync('dpkg-deb', ['-x', join(work, 'debs', deb), dir], { encoding: 'utf8' }) : null;
+    if (!x || x.status !== 0 || !existsSync(join(lib, file))) {
+      say(`arm64 ${pkg} not unpacked: ${x ? x.stderr.trim() : 'no .deb'}`);
+      return null;
+    }
   }
   return lib;
 }

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { freePort } from './box.ts';
 
 export const BARESIP_MODULE_DIR = '/usr/lib/baresip/modules';
-const NEEDED_MODULES = ['g711.so', 'ausine.so', 'aubridge.so', 'sndfile.so', 'account.so', 'menu.so'];
+const NEEDED_MODULES = ['g711.so', 'ausine.so', 'aubridge.so', 'sndfile.so', 'account.so', 'menu.so', 'srtp.so', 'stun.so'];
 
 /** Null when baresip and the modules the tests need are there, else why not. */
 export function baresipMissing(): string | null {
@@ -40,6 +40,12 @@ export interface BaresipOptions {
   toneHz: number;
   /** baresip quits (hanging up) after this many seconds from its start (-t). */
   seconds: number;
+  /** Media encryption of the account (srtp module): "srtp" (best effort), "srtp-mand" (RTP/SAVP only). */
+  mediaenc?: 'srtp' | 'srtp-mand';
+  /** A STUN server (host:port) baresip asks for the address its RTP is reached at, which goes into its SDP. */
+  stunServer?: string;
+  /** Print SIP messages (-s): the SDP both ways appears in its output. */
+  sipTrace?: boolean;
 }
 
 export interface Wav {
@@ -95,6 +101,8 @@ export async function startBaresip(o: BaresipOptions): Promise<RunningBaresip> {
     'module ausine.so',
     'module aubridge.so',
     'module sndfile.so',
+    ...(o.mediaenc ? ['module srtp.so'] : []),
+    ...(o.stunServer ? ['module stun.so'] : []),
     'module_tmp account.so',
     'module_app menu.so',
     '',
@@ -102,10 +110,11 @@ export async function startBaresip(o: BaresipOptions): Promise<RunningBaresip> {
   writeFileSync(join(dir, 'config'), config);
   writeFileSync(
     join(dir, 'accounts'),
-    `<sip:${o.user}@127.0.0.1:${o.boxPort};transport=udp>;auth_pass=${o.password};audio_codecs=pcmu;regint=60;answermode=manual\n`,
+    `<sip:${o.user}@127.0.0.1:${o.boxPort};transport=udp>;auth_pass=${o.password};audio_codecs=pcmu;regint=60;answermode=manual` +
+      (o.mediaenc ? `;mediaenc=${o.mediaenc}` : '') + (o.stunServer ? `;medianat=stun;stunserver=stun:${o.stunServer}` : '') + '\n',
   );
   writeFileSync(join(dir, 'contacts'), '');
-  const args = ['-4', '-f', dir, '-t', String(o.seconds), '-e', `/dial sip:${o.dial}@127.0.0.1:${o.boxPort}`];
+  const args = ['-4', '-f', dir, '-t', String(o.seconds), ...(o.sipTrace ? ['-s'] : []), '-e', `/dial sip:${o.dial}@127.0.0.1:${o.boxPort}`];
   const proc = spawn('baresip', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters: Array<{ re: RegExp; resolve: (line: string) => void }> = [];

@@ -231,6 +231,10 @@ export interface OfferOptions {
   direction?: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
   sessionId?: string;
   version?: number;
+  /** The m= line's transport; default RTP/AVP. */
+  proto?: string;
+  /** Extra media-level lines, e.g. a=crypto. */
+  attributes?: string[];
 }
 
 /** An audio offer like a desk phone's: PCMU/PCMA/telephone-event at 20 ms. */
@@ -245,11 +249,12 @@ export function sdpOffer(o: OfferOptions): string {
     's=phone',
     `c=IN IP4 ${o.address}`,
     't=0 0',
-    `m=audio ${o.port} RTP/AVP ${pts.join(' ')}`,
+    `m=audio ${o.port} ${o.proto ?? 'RTP/AVP'} ${pts.join(' ')}`,
     ...codecs.map((c) => `a=rtpmap:${PAYLOAD[c]!.pt} ${PAYLOAD[c]!.rtpmap}`),
     ...(dtmf ? ['a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-16'] : []),
     'a=ptime:20',
     `a=${o.direction ?? 'sendrecv'}`,
+    ...(o.attributes ?? []),
   ];
   return lines.join('\r\n') + '\r\n';
 }
@@ -380,6 +385,8 @@ export interface InviteOptions {
   contentType?: string;
   /** Codecs of the default offer. */
   codecs?: OfferOptions['codecs'];
+  /** Transport and extra lines of the default offer (SRTP: RTP/SAVP and a=crypto). */
+  offer?: Pick<OfferOptions, 'proto' | 'attributes'>;
   /** Answer a 407/401 with credentials (default: when the phone has a password). */
   auth?: boolean;
   algorithm?: Algorithm;
@@ -731,7 +738,7 @@ export class Call {
       s.on('error', (e) => (this.rtpError = e));
       this.rtp = s;
       this.rtpPort = s.address().port;
-      this.offer = sdpOffer({ address: this.phone.localAddress, port: this.rtpPort, codecs: this.o.codecs });
+      this.offer = sdpOffer({ address: this.phone.localAddress, port: this.rtpPort, codecs: this.o.codecs, ...this.o.offer });
     } else {
       this.offer = this.o.sdp;
     }

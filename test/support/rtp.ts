@@ -300,6 +300,8 @@ export interface SenderOptions {
   dtmfPayloadType?: number | null;
   ssrc?: number;
   scheduler?: RtpScheduler;
+  /** SRTP: turns each RTP packet into what goes on the wire. */
+  protect?: (rtp: Buffer) => Buffer;
 }
 
 export interface DtmfOptions {
@@ -457,8 +459,9 @@ export class RtpSender implements Ticking {
     this.transmit(b);
   }
 
-  private transmit(b: Buffer): void {
+  private transmit(rtp: Buffer): void {
     this.sent++;
+    const b = this.o.protect ? this.o.protect(rtp) : rtp;
     try {
       this.socket.send(b, this.o.port, this.o.address, (err) => {
         if (err) this.lastError = err;
@@ -495,9 +498,12 @@ export class RtpReceiver {
   readonly otherPayloads = new Map<number, number>();
   rtcp = 0;
   garbage = 0;
+  /** SRTP packets that did not authenticate (with `unprotect`). */
+  unauthenticated = 0;
   private readonly listener = (b: Buffer) => this.push(b, performance.now());
 
-  constructor(private readonly socket: UdpSocket, private readonly audioPayloadType = 0) {
+  /** unprotect: SRTP, the RTP inside a packet or null when it does not authenticate. */
+  constructor(private readonly socket: UdpSocket, private readonly audioPayloadType = 0, private readonly unprotect?: (srtp: Buffer) => Buffer | null) {
     socket.on('message', this.listener);
   }
 
@@ -512,13 +518,18 @@ export class RtpReceiver {
     this.socket.off('message', this.listener);
   }
 
-  private push(b: Buffer, at: number): void {
-    if (b.length < 12 || b[0]! >> 6 !== 2) {
+  private push(received: Buffer, at: number): void {
+    if (received.length < 12 || received[0]! >> 6 !== 2) {
       this.garbage++;
       return;
     }
-    if (b[1]! >= 192 && b[1]! <= 223) {
+    if (received[1]! >= 192 && received[1]! <= 223) {
       this.rtcp++;
+      return;
+    }
+    const b = this.unprotect ? this.unprotect(received) : received;
+    if (!b) {
+      this.unauthenticated++;
       return;
     }
     const cc = b[0]! & 0x0f;

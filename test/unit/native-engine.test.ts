@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { randomBytes } from 'node:crypto';
 import { MockEngine } from '../../firmware/media/mock-engine.ts';
 import {
   EngineError,
@@ -20,6 +21,7 @@ import {
   type MediaEngineEvents,
   type MediaLegOptions,
 } from '../../firmware/media/native-engine.ts';
+import { SrtpContext } from '../support/srtp.ts';
 
 const RATE = 8000;
 const FRAME = 160; // samples (and µ-law octets) per 20 ms
@@ -82,6 +84,10 @@ class Phone {
   packetsIn = 0;
   packetsOut = 0;
   talking = true;
+  /** SRTP: what the phone sends is protected with tx, what it receives must unprotect with rx. */
+  srtp: { tx: SrtpContext; rx: SrtpContext } | null = null;
+  /** Packets received that were not SRTP under rx's key. */
+  undecryptable = 0;
   readonly #ssrc = (Math.random() * 0x100000000) >>> 0;
   #seq = Math.floor(Math.random() * 0x10000);
   #timer: NodeJS.Timeout | null = null;
@@ -158,10 +164,16 @@ class Phone {
     header.writeUInt32BE(this.#ssrc, 8);
     this.#seq = (this.#seq + 1) & 0xffff;
     this.packetsOut++;
-    this.socket.send(Buffer.concat([header, payload]), port, LOOPBACK);
+    const packet = Buffer.concat([header, payload]);
+    this.socket.send(this.srtp ? this.srtp.tx.protect(packet) : packet, port, LOOPBACK);
   }
 
-  #receive(buf: Buffer): void {
+  #receive(received: Buffer): void {
+    const buf = this.srtp ? this.srtp.rx.unprotect(received) : received;
+    if (!buf) {
+      this.undecryptable++;
+      return;
+    }
     if (buf.length < 12 || buf[0]! >> 6 !== 2 || (buf[1]! & 0x7f) !== 0) return;
     const start = 12 + 4 * (buf[0]! & 0x0f);
     this.packetsIn++;
@@ -266,6 +278,67 @@ cases.push(['loadAddon: by path, already loaded, or refused with a reason', () =
   assert.is(loadAddon(addon), addon, 'an addon the caller loaded is taken as it is');
   throwsNaming(() => loadAddon({ create() {} } as unknown as ConfboxEngineAddon), TypeError, 'not a confbox engine addon');
   throwsCode(() => loadAddon('/nonexistent/confbox_engine.node'), 'ERR_CONFBOX_ADDON_LOAD', /cannot load/);
+}]);
+
+cases.push(['SRTP: phones speaking SRTP hear each other; plain and wrongly keyed packets are dropped and counted', async () => {
+  const engine = new NativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
+  const status = engine.srtp();
+  assert.ok(status.available, `libsrtp2 loads: ${status.reason}`);
+  assert.match(status.version, /^libsrtp2 2\./);
+  const phones = [await Phone.open(TONE_A), await Phone.open(TONE_B)];
+  try {
+    const suites = ['AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'] as const;
+    const legs: Array<{ leg: number; localPort: number }> = [];
+    for (const [i, phone] of phones.entries()) {
+      const suite = suites[i]!;
+      const keys = { suite, local: new Uint8Array(randomBytes(30)), remote: new Uint8Array(randomBytes(30)) };
+      phone.srtp = {
+        tx: new SrtpContext({ tag: 1, suite, key: Buffer.from(keys.remote) }),
+        rx: new SrtpContext({ tag: 1, suite, key: Buffer.from(keys.local) }),
+      };
+      const opts = { ...PCMU, srtp: keys };
+      const leg = await engine.openLeg(opts);
+      engine.connectLeg(leg.leg, LOOPBACK, phone.port, opts);
+      engine.joinConference(leg.leg, 'secure');
+      phone.start(leg.localPort);
+      legs.push(leg);
+    }
+    await sleep(1200);
+    const [a, b] = phones as [Phone, Phone];
+    assert.ok(toneAmplitude(a.recent(3200), TONE_B) > AMPLITUDE / 3, 'A (80-bit tags) hears B through SRTP');
+    assert.ok(toneAmplitude(b.recent(3200), TONE_A) > AMPLITUDE / 3, 'B (32-bit tags) hears A through SRTP');
+    assert.ok(a.packetsIn > 40 && a.undecryptable === 0, `every packet to A authenticates with its key (${a.packetsIn} in, ${a.undecryptable} not)`);
+    assert.is(b.undecryptable, 0);
+    assert.is(engine.legStats(legs[0]!.leg).droppedAuth, 0);
+
+    // A plain packet and one under another key, from A's own address, are dropped as failing authentication.
+    const plain = Buffer.alloc(12 + FRAME, 0xff);
+    plain[0] = 0x80;
+    plain.writeUInt32BE(0x1234, 8);
+    a.socket.send(plain, legs[0]!.localPort, LOOPBACK);
+    a.socket.send(new SrtpContext({ tag: 1, suite: 'AES_CM_128_HMAC_SHA1_80', key: randomBytes(30) }).protect(plain), legs[0]!.localPort, LOOPBACK);
+    await waitFor('two packets failing authentication', () => engine.legStats(legs[0]!.leg).droppedAuth === 2);
+    const s = engine.stats();
+    assert.is(s.droppedAuth, 2);
+    assert.is(s.packetsDropped, s.droppedMalformed + s.droppedForeign + s.droppedOther + s.droppedAuth);
+  } finally {
+    for (const p of phones) p.close();
+    await engine.close();
+  }
+}]);
+
+cases.push(['SRTP options are checked with messages naming them', async () => {
+  const engine = new NativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
+  try {
+    const key = new Uint8Array(30);
+    await rejectsNaming(() => engine.openLeg({ ...PCMU, srtp: { suite: 'F8_128' as never, local: key, remote: key } }), RangeError, 'srtp.suite');
+    await rejectsNaming(() => engine.openLeg({ ...PCMU, srtp: { suite: 'AES_CM_128_HMAC_SHA1_80', local: new Uint8Array(16), remote: key } }), RangeError, 'srtp.local');
+    await rejectsNaming(() => engine.openLeg({ ...PCMU, srtp: { suite: 'AES_CM_128_HMAC_SHA1_80', local: key, remote: 'x' as never } }), TypeError, 'srtp.remote');
+    const plain = await engine.openLeg({ ...PCMU, srtp: null });
+    assert.is(engine.legStats(plain.leg).droppedAuth, 0);
+  } finally {
+    await engine.close();
+  }
 }]);
 
 cases.push(['two phones in one conference hear each other and not themselves; stats count packets', async () => {
@@ -427,6 +500,12 @@ cases.push(['the addon re-checks every argument and names it in a TypeError', ()
     throwsNaming(call('openLeg', h, { codec: 0, payloadType: '0' }), TypeError, 'options.payloadType');
     throwsNaming(call('openLeg', h, { codec: 0, payloadType: 0, symmetric: 1 }), TypeError, 'options.symmetric');
     throwsNaming(call('openLeg', h, { codec: 0, payloadType: 0, ptimeMs: 25 }), RangeError, 'options.ptimeMs');
+    const key = new Uint8Array(30);
+    throwsNaming(call('openLeg', h, { codec: 0, payloadType: 0, srtp: 1 }), TypeError, 'options.srtp');
+    throwsNaming(call('openLeg', h, { codec: 0, payloadType: 0, srtp: { suite: 3, txKey: key, rxKey: key } }), RangeError, 'options.srtp.suite');
+    throwsNaming(call('openLeg', h, { codec: 0, payloadType: 0, srtp: { suite: 1, txKey: [1], rxKey: key } }), TypeError, 'options.srtp.txKey');
+    throwsNaming(call('openLeg', h, { codec: 0, payloadType: 0, srtp: { suite: 1, txKey: key, rxKey: new Uint8Array(29) } }), RangeError, 'options.srtp.rxKey');
+    throwsNaming(call('openLeg', h, { codec: 0, payloadType: 0, srtp: { suite: 1, txKey: key } }), TypeError, 'options.srtp.rxKey');
     throwsNaming(call('connectLeg', h, leg, 127001, 4000, null), TypeError, 'address');
     throwsNaming(call('connectLeg', h, leg, LOOPBACK, '4000', null), TypeError, 'port');
     throwsNaming(call('connectLeg', h, leg, LOOPBACK, 70000, null), RangeError, 'port');

@@ -133,7 +133,7 @@ const simple = (media: string[], session: string[] = ['c=IN IP4 203.0.113.5']) =
 test('Yealink-style offer: G722 when allowed, else PCMU; DTMF echoed with 0-16', () => {
   const wide = ok(negotiate(YEALINK, LOCAL));
   assert.equal(wide.remote, {
-    address: '192.168.1.50', port: 11780, codec: 'G722', payloadType: 9, dtmfPayloadType: 101, ptime: 20, direction: 'sendrecv',
+    address: '192.168.1.50', port: 11780, codec: 'G722', payloadType: 9, dtmfPayloadType: 101, ptime: 20, direction: 'sendrecv', crypto: null,
   });
   assert.is(
     wide.answer,
@@ -313,14 +313,92 @@ test('port counts and declined audio', () => {
   fail(negotiate(simple(['m=audio 4000 RTP/XAVP 0']), LOCAL), 488, "unsupported transport 'RTP/XAVP'");
 });
 
-test('secure RTP: SAVP-only is 488, an RTP/AVP alternative is taken', () => {
+test('srtp off: SAVP-only is 488 naming the setting, an RTP/AVP alternative is taken plain', () => {
   const crypto = 'a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ';
-  fail(negotiate(simple(['m=audio 4000 RTP/SAVP 0', crypto]), LOCAL), 488, 'secure RTP is not supported');
-  fail(negotiate(simple(['m=audio 4000 UDP/TLS/RTP/SAVPF 0']), LOCAL), 488, 'secure RTP is not supported');
+  fail(negotiate(simple(['m=audio 4000 RTP/SAVP 0', crypto]), LOCAL), 488, 'encrypted audio (RTP/SAVP) is turned off on this box (setting srtp)');
+  fail(negotiate(simple(['m=audio 4000 RTP/SAVP 0', crypto]), { ...LOCAL, srtp: { policy: 'off', key: BOX_KEY } }), 488, 'setting srtp');
+  fail(negotiate(simple(['m=audio 4000 UDP/TLS/RTP/SAVPF 0']), LOCAL), 488, "DTLS-SRTP ('UDP/TLS/RTP/SAVPF') is not supported");
   const both = ok(negotiate(simple(['m=audio 5000 RTP/SAVP 0', crypto, 'm=audio 4000 RTP/AVP 0']), LOCAL));
   assert.is(both.remote.port, 4000);
+  assert.is(both.remote.crypto, null);
   assert.match(both.answer, /^m=audio 0 RTP\/SAVP 0\r\nm=audio 40000 RTP\/AVP 0\r$/m);
   assert.not.match(both.answer, 'crypto');
+  // Best-effort SRTP (a=crypto on RTP/AVP) with srtp off: plain, and no a=crypto in the answer.
+  const avp = ok(negotiate(simple(['m=audio 4000 RTP/AVP 0', crypto]), { ...LOCAL, srtp: { policy: 'off', key: BOX_KEY } }));
+  assert.is(avp.remote.crypto, null);
+  assert.not.match(avp.answer, 'crypto');
+});
+
+const BOX_KEY = new Uint8Array(randomBytes(30));
+const PHONE_KEY = randomBytes(30);
+const OPTIONAL: LocalMedia = { ...LOCAL, srtp: { policy: 'optional', key: BOX_KEY } };
+const REQUIRED: LocalMedia = { ...LOCAL, srtp: { policy: 'required', key: BOX_KEY } };
+const inline = (key: Uint8Array = PHONE_KEY) => `inline:${Buffer.from(key).toString('base64')}`;
+
+test('srtp optional: an RTP/SAVP offer gets SRTP with one a=crypto of the box\'s key, same suite and tag', () => {
+  for (const suite of ['AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'] as const) {
+    const r = ok(negotiate(simple(['m=audio 4000 RTP/SAVP 0 101', 'a=rtpmap:101 telephone-event/8000', `a=crypto:7 ${suite} ${inline()}`]), OPTIONAL));
+    assert.equal(r.remote.crypto, { tag: 7, suite, key: new Uint8Array(PHONE_KEY) });
+    assert.match(r.answer, /^m=audio 40000 RTP\/SAVP 0 101\r$/m);
+    const lines = r.answer.split('\r\n').filter((l) => l.startsWith('a=crypto:'));
+    assert.equal(lines, [`a=crypto:7 ${suite} ${inline(BOX_KEY)}`]);
+    const parsed = sdpTransform.parse(r.answer);
+    assert.is(parsed.media[0]!.crypto?.[0]?.suite, suite);
+  }
+  // RTP/SAVPF is taken the same way.
+  const f = ok(negotiate(simple(['m=audio 4000 RTP/SAVPF 8', `a=crypto:1 AES_CM_128_HMAC_SHA1_80 ${inline()}`]), OPTIONAL));
+  assert.match(f.answer, /^m=audio 40000 RTP\/SAVPF 8\r$/m);
+});
+
+test('srtp optional: a plain offer gets plain RTP; best-effort a=crypto on RTP/AVP gets SRTP', () => {
+  const plain = ok(negotiate(simple(['m=audio 4000 RTP/AVP 0']), OPTIONAL));
+  assert.is(plain.remote.crypto, null);
+  assert.not.match(plain.answer, 'crypto');
+  const best = ok(negotiate(simple(['m=audio 4000 RTP/AVP 0', `a=crypto:2 AES_CM_128_HMAC_SHA1_32 ${inline()}`]), OPTIONAL));
+  assert.is(best.remote.crypto?.suite, 'AES_CM_128_HMAC_SHA1_32');
+  assert.match(best.answer, /^m=audio 40000 RTP\/AVP 0\r$/m);
+  assert.match(best.answer, `a=crypto:2 AES_CM_128_HMAC_SHA1_32 ${inline(BOX_KEY)}`);
+  // An offer with a SAVP and an AVP stream: the encrypted one is taken.
+  const both = ok(negotiate(simple(['m=audio 4000 RTP/AVP 0', 'm=audio 5000 RTP/SAVP 0', `a=crypto:1 AES_CM_128_HMAC_SHA1_80 ${inline()}`]), OPTIONAL));
+  assert.is(both.remote.port, 5000);
+  assert.match(both.answer, /^m=audio 0 RTP\/AVP 0\r\nm=audio 40000 RTP\/SAVP 0\r$/m);
+});
+
+test('srtp required: a plain offer is 488 with the reason; an encrypted one is answered', () => {
+  fail(negotiate(simple(['m=audio 4000 RTP/AVP 0']), REQUIRED), 488, 'this box requires encrypted audio (SRTP with a=crypto keys, setting srtp)');
+  ok(negotiate(simple(['m=audio 4000 RTP/SAVP 0', `a=crypto:1 AES_CM_128_HMAC_SHA1_80 ${inline()}`]), REQUIRED));
+  ok(negotiate(simple(['m=audio 4000 RTP/AVP 0', `a=crypto:1 AES_CM_128_HMAC_SHA1_80 ${inline()}`]), REQUIRED));
+  fail(negotiate(simple(['m=audio 4000 RTP/AVP 0', 'a=crypto:1 F8_128_HMAC_SHA1_80 inline:abc']), REQUIRED), 488, 'requires encrypted audio');
+});
+
+test('a=crypto: unknown suites and session parameters are skipped, malformed keys named', () => {
+  const offer = (...crypto: string[]) => simple(['m=audio 4000 RTP/SAVP 0', ...crypto]);
+  const r = ok(negotiate(offer(
+    `a=crypto:1 AEAD_AES_256_GCM ${inline()}`,
+    `a=crypto:2 AES_CM_128_HMAC_SHA1_80 ${inline()} UNENCRYPTED_SRTP`,
+    `a=crypto:3 AES_CM_128_HMAC_SHA1_80 ${inline()}|2^20|1:4`,
+    `a=crypto:4 AES_CM_128_HMAC_SHA1_32 ${inline()}|2^31 WSH=64`,
+  ), OPTIONAL));
+  assert.equal([r.remote.crypto?.tag, r.remote.crypto?.suite], [4, 'AES_CM_128_HMAC_SHA1_32']);
+  assert.match(r.answer, `a=crypto:4 AES_CM_128_HMAC_SHA1_32 ${inline(BOX_KEY)}\r\n`);
+  fail(negotiate(offer(`a=crypto:1 AEAD_AES_128_GCM ${inline()}`, `a=crypto:2 F8_128_HMAC_SHA1_80 ${inline()}`), OPTIONAL), 488,
+    'no usable a=crypto line: offered AEAD_AES_128_GCM, F8_128_HMAC_SHA1_80; the box takes AES_CM_128_HMAC_SHA1_80 or AES_CM_128_HMAC_SHA1_32');
+  fail(negotiate(offer('a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:c2hvcnQ='), OPTIONAL), 488, 'the inline key of a=crypto:1 is not 30 octets of base64 (8 characters)');
+  fail(negotiate(offer('a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!'), OPTIONAL), 488, 'not 30 octets of base64');
+  fail(negotiate(offer(`a=crypto:1 AES_CM_128_HMAC_SHA1_80 ${inline()}|2^x`), OPTIONAL), 488, "malformed key lifetime '2^x'");
+  fail(negotiate(offer('a=crypto:x'), OPTIONAL), 488, "a=crypto line 'a=crypto:x' is malformed");
+  fail(negotiate(offer(`a=crypto:1 AES_CM_128_HMAC_SHA1_80 ${inline().replace('inline', 'uri')}`), OPTIONAL), 488, 'a=crypto:1 has no inline key');
+  fail(negotiate(offer(), OPTIONAL), 488, 'the RTP/SAVP stream has no a=crypto line');
+  // A malformed line does not hide a good one after it.
+  ok(negotiate(offer('a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:c2hvcnQ=', `a=crypto:2 AES_CM_128_HMAC_SHA1_80 ${inline()}`), OPTIONAL));
+});
+
+test('srtp unavailable (no libsrtp2): SAVP offers are 488 saying why, plain ones work unless required', () => {
+  const unavailable = { ...OPTIONAL, srtp: { policy: 'optional' as const, key: BOX_KEY, unavailable: 'libsrtp2.so.1 cannot be loaded' } };
+  fail(negotiate(simple(['m=audio 4000 RTP/SAVP 0', `a=crypto:1 AES_CM_128_HMAC_SHA1_80 ${inline()}`]), unavailable), 488, 'encrypted audio is unavailable on this box: libsrtp2.so.1 cannot be loaded');
+  const best = ok(negotiate(simple(['m=audio 4000 RTP/AVP 0', `a=crypto:1 AES_CM_128_HMAC_SHA1_80 ${inline()}`]), unavailable));
+  assert.is(best.remote.crypto, null);
+  fail(negotiate(simple(['m=audio 4000 RTP/AVP 0']), { ...unavailable, srtp: { ...unavailable.srtp, policy: 'required' } }), 488, 'unavailable on this box');
 });
 
 test('IPv6 offer and IPv6 local address', () => {

@@ -16,6 +16,7 @@
         "src/mixer.c",
         "src/resample.c",
         "src/rtp.c",
+        "src/srtp.c",
       ],
       "defines": ["NAPI_VERSION=8"],
       # build.sh's warnings; node's common.gypi adds -Wno-unused-parameter. Release keeps node's -O3:

@@ -3,9 +3,11 @@
 #   ./build.sh          normal build (-O2), run every test
 #   ./build.sh asan     AddressSanitizer + UndefinedBehaviorSanitizer build, run every test
 #   ./build.sh cross    compile only, with $CC (default aarch64-linux-gnu-gcc) if it exists
-#   ./build.sh arm64    cross-compile with $CC (default aarch64-linux-gnu-gcc), run every test under qemu-aarch64
+#   ./build.sh arm64    cross-compile with $CC (default aarch64-linux-gnu-gcc), run every test under qemu-aarch64,
+#                       with Debian's arm64 libasound2 and libsrtp2-1 (scripts/image/arm64-libs.ts fetches them)
 #   ./build.sh format   check the sources against .clang-format (if clang-format is installed)
-# Environment: CC (compiler), CONFORMANCE (the janus fuzzer corpora directory).
+# Environment: CC (compiler), CONFORMANCE (the janus fuzzer corpora directory), CONFBOX_ARM64_LIBS (a directory of
+# arm64 libasound.so.2 and libsrtp2.so.1 for the arm64 tests, instead of the cached Debian packages).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -79,7 +81,11 @@ done
 [ "$mode" = cross ] && { echo "cross-compiled with $cc into $out"; exit 0; }
 
 run=""
-[ "$mode" = arm64 ] && run="$qemu -L $prefix"
+if [ "$mode" = arm64 ]; then
+    # The engine loads libasound.so.2 and libsrtp2.so.1 at run time: the arm64 ones, from Debian's packages.
+    libs=${CONFBOX_ARM64_LIBS:-$(cd "$root" && node --import tsx scripts/image/arm64-libs.ts || true)}
+    run="$qemu -L $prefix${libs:+ -E LD_LIBRARY_PATH=$libs}"
+fi
 failed=0
 for name in $tests; do
     echo "# $name"

@@ -208,7 +208,47 @@ static int get_target(napi_env env, napi_value v, engine_target *out) {
     return 0;
 }
 
-/* Leg options: {codec, payloadType, dtmfPayloadType, ptimeMs, rtpTimeoutMs?, symmetric?}. */
+/* A Uint8Array (or Buffer) of exactly len octets, copied into out. */
+static int get_bytes(napi_env env, napi_value v, const char *name, uint8_t *out, size_t len) {
+    bool is;
+    napi_typedarray_type type;
+    size_t n;
+    void *data;
+    if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
+        napi_get_typedarray_info(env, v, &type, &n, &data, NULL, NULL) != napi_ok ||
+        type != napi_uint8_array) {
+        throw_type(env, name, "a Uint8Array");
+        return -1;
+    }
+    if (n != len) {
+        char what[48];
+        snprintf(what, sizeof what, "%zu octets long", len);
+        throw_range(env, name, what);
+        return -1;
+    }
+    memcpy(out, data, len);
+    return 0;
+}
+
+/* SRTP of a leg: {suite: 1 (AES_CM_128_HMAC_SHA1_80) | 2 (_32), txKey, rxKey} (30 octets each). */
+static int get_srtp(napi_env env, napi_value v, engine_leg_options *o) {
+    napi_value p;
+    uint32_t u;
+    if (get_object(env, v, "options.srtp") != 0) return -1;
+    if (get_prop(env, v, "suite", &p) != 0) return -1;
+    if (!p) return throw_type(env, "options.srtp.suite", "a number"), -1;
+    if (get_uint(env, p, "options.srtp.suite", 1, 2, &u) != 0) return -1;
+    o->srtp = (rtpsec_suite)u;
+    if (get_prop(env, v, "txKey", &p) != 0) return -1;
+    if (!p) return throw_type(env, "options.srtp.txKey", "a Uint8Array"), -1;
+    if (get_bytes(env, p, "options.srtp.txKey", o->srtp_tx_key, RTPSEC_KEY_LEN) != 0) return -1;
+    if (get_prop(env, v, "rxKey", &p) != 0) return -1;
+    if (!p) return throw_type(env, "options.srtp.rxKey", "a Uint8Array"), -1;
+    return get_bytes(env, p, "options.srtp.rxKey", o->srtp_rx_key, RTPSEC_KEY_LEN);
+}
+
+/* Leg options: {codec, payloadType, dtmfPayloadType, ptimeMs, rtpTimeoutMs?, symmetric?,
+ * srtp?}. */
 static int get_leg_options(napi_env env, napi_value v, engine_leg_options *o) {
     napi_value p;
     uint32_t u;
@@ -253,6 +293,9 @@ static int get_leg_options(napi_env env, napi_value v, engine_leg_options *o) {
 
     if (get_prop(env, v, "symmetric", &p) != 0) return -1;
     if (p && get_bool(env, p, "options.symmetric", &o->symmetric) != 0) return -1;
+
+    if (get_prop(env, v, "srtp", &p) != 0) return -1;
+    if (p && get_srtp(env, p, o) != 0) return -1;
     return 0;
 }
 
@@ -373,6 +416,8 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     NUM_FIELD("rtpTimeoutMs", 1, UINT32_MAX, cfg.rtp_timeout_ms)
     NUM_FIELD("vadLevel", 0, 32767, cfg.vad_level)
     NUM_FIELD("rtPriority", 0, 99, cfg.rt_priority)
+    NUM_FIELD("latchQuietMs", 1, 3600000, cfg.latch_quiet_ms)
+    NUM_FIELD("unansweredMs", 1, 3600000, cfg.unanswered_ms)
 #undef NUM_FIELD
     if (get_prop(env, cfgv, "cname", &p) != 0) goto fail;
     if (p) {
@@ -611,6 +656,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
         set_num(env, out, "droppedMalformed", (double)s.dropped_malformed) ||
         set_num(env, out, "droppedForeign", (double)s.dropped_foreign) ||
         set_num(env, out, "droppedOther", (double)s.dropped_other) ||
+        set_num(env, out, "droppedAuth", (double)s.dropped_auth) ||
         set_num(env, out, "eventsDropped", (double)s.events_dropped) ||
         set_num(env, out, "tickMaxUs", s.tick_max_us))
         return throw_napi(env), NULL;
@@ -634,13 +680,28 @@ static napi_value js_leg_stats(napi_env env, napi_callback_info info) {
         set_num(env, out, "droppedMalformed", (double)s.dropped_malformed) ||
         set_num(env, out, "droppedForeign", (double)s.dropped_foreign) ||
         set_num(env, out, "droppedOther", (double)s.dropped_other) ||
-        set_num(env, out, "lost", s.lost) || set_num(env, out, "jitterMs", s.jitter_ms) ||
-        set_num(env, out, "bufferMs", s.buffer_ms) || set_num(env, out, "targetMs", s.target_ms) ||
-        set_num(env, out, "concealed", s.concealed) ||
+        set_num(env, out, "droppedAuth", (double)s.dropped_auth) ||
+        set_num(env, out, "relatches", s.relatches) || set_num(env, out, "lost", s.lost) ||
+        set_num(env, out, "jitterMs", s.jitter_ms) || set_num(env, out, "bufferMs", s.buffer_ms) ||
+        set_num(env, out, "targetMs", s.target_ms) || set_num(env, out, "concealed", s.concealed) ||
         set_num(env, out, "ssrcChanges", s.ssrc_changes) ||
         set_num(env, out, "remoteLost", s.remote_lost) ||
         set_num(env, out, "remoteJitterMs", s.remote_jitter_ms) ||
         set_num(env, out, "localPort", s.local_port))
+        return throw_napi(env), NULL;
+    return out;
+}
+
+/* srtpStatus() -> {available, version, reason}: whether legs can use SRTP (libsrtp2 loads) */
+static napi_value js_srtp_status(napi_env env, napi_callback_info info) {
+    (void)info;
+    napi_value out, b;
+    const char *why = rtpsec_unavailable();
+    CHECK(env, napi_create_object(env, &out));
+    if (napi_get_boolean(env, why == NULL, &b) != napi_ok ||
+        napi_set_named_property(env, out, "available", b) != napi_ok ||
+        set_str(env, out, "version", rtpsec_version(), NAPI_AUTO_LENGTH) ||
+        set_str(env, out, "reason", why ? why : "", NAPI_AUTO_LENGTH))
         return throw_napi(env), NULL;
     return out;
 }
@@ -780,18 +841,26 @@ NAPI_MODULE_INIT() {
         const char *name;
         napi_callback fn;
     } fns[] = {
-        {"create", js_create},      {"destroy", js_destroy},
-        {"openLeg", js_open_leg},   {"connectLeg", js_connect_leg},
-        {"closeLeg", js_close_leg}, {"join", js_join},
-        {"leave", js_leave},        {"setMuted", js_set_muted},
-        {"addSound", js_add_sound}, {"play", js_play},
-        {"stop", js_stop},          {"stats", js_stats},
-        {"legStats", js_leg_stats}, {"poll", js_poll},
+        {"create", js_create},
+        {"destroy", js_destroy},
+        {"openLeg", js_open_leg},
+        {"connectLeg", js_connect_leg},
+        {"closeLeg", js_close_leg},
+        {"join", js_join},
+        {"leave", js_leave},
+        {"setMuted", js_set_muted},
+        {"addSound", js_add_sound},
+        {"play", js_play},
+        {"stop", js_stop},
+        {"stats", js_stats},
+        {"legStats", js_leg_stats},
+        {"poll", js_poll},
         {"sdNotify", confbox_sd_notify},
         /* the local leg (the box's own sound card) */
         {"openLocalLeg", js_open_local_leg},
         {"localStatus", js_local_status},
         {"alsaDevices", js_alsa_devices},
+        {"srtpStatus", js_srtp_status},
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         napi_value f;

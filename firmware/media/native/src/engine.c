@@ -8,6 +8,7 @@
 #include "mixer.h"
 #include "resample.h"
 #include "rtp.h"
+#include "srtp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,6 +38,8 @@
 #define RTCP_INTERVAL_US  5000000
 #define OVERRUN_REPORT_US 1000000
 #define VAD_HANGOVER      10 /* ticks a talker stays mixed after falling below the VAD level */
+#define LATCH_QUIET_MS    2000
+#define UNANSWERED_MS     10000
 #define EV_TIMER          UINT64_MAX
 #define EV_WAKE           (UINT64_MAX - 1)
 
@@ -90,6 +93,8 @@ typedef struct {
     playback play;
     uint64_t last_rx_us, next_rtcp_us;
     int timed_out;
+    uint64_t connected_us;   /* when the leg was pointed at its current host */
+    rtpsec *tx_sec, *rx_sec; /* SRTP of what the leg sends and receives; NULL: plain RTP */
     engine_leg_stats st;
     local_audio *la; /* a local leg's sound card; NULL for RTP legs */
 } leg;
@@ -116,6 +121,7 @@ struct engine {
     atomic_uint ev_head, ev_tail;
     int notify_pending;
     uint64_t late_pending, last_overrun_us;
+    uint64_t now_us; /* start of the current tick */
     engine_stats st;
     /* media-thread scratch */
     int16_t in_leg[FRAME_WB], in_conf[FRAME_WB], out_leg[FRAME_WB], leg_play[FRAME_WB];
@@ -260,6 +266,9 @@ static int check_options(const engine_leg_options *o) {
     if (o->payload_type > 127 || o->dtmf_payload_type > 127 || o->dtmf_payload_type < -1)
         return -EINVAL;
     if (o->ptime_ms && (o->ptime_ms < 10 || o->ptime_ms > 60 || o->ptime_ms % 10)) return -EINVAL;
+    if (o->srtp != RTPSEC_NONE && o->srtp != RTPSEC_AES_CM_128_HMAC_SHA1_80 &&
+        o->srtp != RTPSEC_AES_CM_128_HMAC_SHA1_32)
+        return -EINVAL;
     return 0;
 }
 
@@ -292,6 +301,9 @@ static void free_leg(leg *l) {
     resampler_destroy(l->up);
     resampler_destroy(l->down);
     local_audio_destroy(l->la);
+    rtpsec_destroy(l->tx_sec);
+    rtpsec_destroy(l->rx_sec);
+    explicit_bzero(&l->o, sizeof l->o); /* the SRTP keys */
     free(l);
 }
 
@@ -334,6 +346,25 @@ static int bind_pair(engine *e, leg *l) {
         break;
     }
     pthread_mutex_unlock(&e->port_lock);
+    return rc;
+}
+
+/* The SRTP contexts opts asks for, made afresh only where the suite or a key differs from
+ * cur's (NULL: a new leg). *tx and *rx get a new context, or NULL to keep the current one. */
+static int make_srtp(const engine_leg_options *cur, const engine_leg_options *opts, rtpsec **tx,
+                     rtpsec **rx) {
+    *tx = *rx = NULL;
+    if (opts->srtp == RTPSEC_NONE) return 0;
+    int same = cur && cur->srtp == opts->srtp;
+    int rc = 0;
+    if (!same || memcmp(cur->srtp_tx_key, opts->srtp_tx_key, RTPSEC_KEY_LEN) != 0)
+        rc = rtpsec_create(opts->srtp, opts->srtp_tx_key, 1, tx);
+    if (rc == 0 && (!same || memcmp(cur->srtp_rx_key, opts->srtp_rx_key, RTPSEC_KEY_LEN) != 0))
+        rc = rtpsec_create(opts->srtp, opts->srtp_rx_key, 0, rx);
+    if (rc) {
+        rtpsec_destroy(*tx);
+        *tx = NULL;
+    }
     return rc;
 }
 
@@ -394,7 +425,7 @@ int engine_open_leg(engine *e, const engine_leg_options *opts, uint32_t *leg_id,
     if (rc) return rc;
     leg *l = new_leg(opts);
     if (!l) return -ENOMEM;
-    if ((rc = bind_pair(e, l)) != 0) {
+    if ((rc = make_srtp(NULL, opts, &l->tx_sec, &l->rx_sec)) != 0 || (rc = bind_pair(e, l)) != 0) {
         free_leg(l);
         return rc;
     }
@@ -445,22 +476,39 @@ int engine_connect_leg(engine *e, uint32_t id, const char *address, uint16_t por
         pthread_mutex_unlock(&e->lock);
         return l ? -EINVAL : -ENOENT;
     }
+    /* made under the lock, against the leg's current keys (a key schedule takes microseconds) */
+    rtpsec *tx = NULL, *rx = NULL;
+    if (opts && (rc = make_srtp(&l->o, opts, &tx, &rx)) != 0) {
+        pthread_mutex_unlock(&e->lock);
+        return rc;
+    }
     int wb = opts ? opts->codec == ENGINE_CODEC_G722 : l->wb;
     jitter *fresh = NULL;
     if (wb != l->wb || (opts && opts->codec != l->o.codec)) {
         fresh = new_jitter(l, wb); /* the codec changed: buffered payloads are of the old one */
         if (!fresh) {
             pthread_mutex_unlock(&e->lock);
+            rtpsec_destroy(tx);
+            rtpsec_destroy(rx);
             return -ENOMEM;
         }
     }
-    if (l->has_remote && !same_host(&l->remote, &addr)) l->has_lock = l->has_rtcp_src = 0;
+    uint64_t now = mono_us();
+    if (!l->has_remote || !same_host(&l->remote, &addr)) {
+        l->has_lock = l->has_rtcp_src = 0;
+        l->connected_us = now;
+    }
     l->remote = addr;
     l->remote_len = len;
     l->has_remote = !is_unspecified(&addr) && port != 0;
-    if (!l->connected) l->last_rx_us = mono_us();
+    if (!l->connected) l->last_rx_us = now;
     l->connected = 1;
-    if (opts) l->o = *opts;
+    rtpsec *old_tx = NULL, *old_rx = NULL;
+    if (opts) {
+        if (opts->srtp == RTPSEC_NONE || tx) old_tx = l->tx_sec, l->tx_sec = tx;
+        if (opts->srtp == RTPSEC_NONE || rx) old_rx = l->rx_sec, l->rx_sec = rx;
+        l->o = *opts;
+    }
     if (fresh) {
         jitter_destroy(l->jb);
         l->jb = fresh;
@@ -471,6 +519,8 @@ int engine_connect_leg(engine *e, uint32_t id, const char *address, uint16_t por
         if (l->conf >= 0) conf_update_rate(e, &e->confs[l->conf]);
     }
     pthread_mutex_unlock(&e->lock);
+    rtpsec_destroy(old_tx);
+    rtpsec_destroy(old_rx);
     return 0;
 }
 
@@ -707,19 +757,26 @@ static void play_advance(engine *e, playback *p, engine_target target, uint32_t 
 
 /* ---- media path ---- */
 
+/* Whether the leg may send: it received RTP from its peer, or was connected to it only recently
+ * (a forged offer cannot make the box send to a stranger for long). */
+static int answered(const engine *e, const leg *l, uint64_t now) {
+    return l->has_lock || now < l->connected_us ||
+           now - l->connected_us < (uint64_t)e->cfg.unanswered_ms * 1000u;
+}
+
 static void send_packets(engine *e, leg *l) {
     const struct sockaddr_storage *dst = NULL;
     socklen_t dlen = 0;
     if (l->o.symmetric && l->has_lock) {
         dst = &l->locked;
         dlen = l->locked_len;
-    } else if (l->has_remote) {
+    } else if (l->has_remote && answered(e, l, e->now_us)) {
         dst = &l->remote;
         dlen = l->remote_len;
     }
     unsigned plen = (l->o.ptime_ms ? l->o.ptime_ms : 20) * 8;
     while (l->outq_len >= plen) {
-        uint8_t pkt[12 + OUTQ];
+        _Alignas(8) uint8_t pkt[12 + OUTQ + RTPSEC_OVERHEAD];
         rtp_header h = {0};
         h.marker = (uint8_t)l->marker_next;
         h.payload_type = l->o.payload_type;
@@ -728,8 +785,10 @@ static void send_packets(engine *e, leg *l) {
         h.ssrc = l->out_ssrc;
         size_t hl = rtp_write_header(pkt, sizeof pkt, &h);
         memcpy(pkt + hl, l->outq, plen);
-        if (dst) {
-            if (sendto(l->rtp_fd, pkt, hl + plen, 0, (const struct sockaddr *)dst, dlen) >= 0) {
+        size_t n = hl + plen;
+        if (dst && l->tx_sec && rtpsec_protect(l->tx_sec, pkt, &n, sizeof pkt) != 0) n = 0;
+        if (dst && n) {
+            if (sendto(l->rtp_fd, pkt, n, 0, (const struct sockaddr *)dst, dlen) >= 0) {
                 l->st.packets_out++;
                 l->st.bytes_out += plen;
                 l->sent_packets++;
@@ -882,17 +941,18 @@ static void send_rtcp(engine *e, leg *l, uint64_t now) {
         dst = l->locked;
         dlen = l->locked_len;
         set_port(&dst, (uint16_t)(get_port(&l->locked) + 1));
-    } else if (l->has_remote) {
+    } else if (l->has_remote && answered(e, l, now)) {
         dst = l->remote;
         dlen = l->remote_len;
         set_port(&dst, (uint16_t)(get_port(&l->remote) + 1));
     } else {
         return;
     }
-    uint8_t buf[256];
+    _Alignas(8) uint8_t buf[256 + RTPSEC_OVERHEAD];
     rtcp_sender_info si = {ntp_now(), l->out_ts, l->sent_packets, l->sent_octets};
-    size_t n = rtcp_build_report(buf, sizeof buf, l->out_ssrc, l->sent_packets ? &si : NULL,
+    size_t n = rtcp_build_report(buf, 256, l->out_ssrc, l->sent_packets ? &si : NULL,
                                  l->have_ssrc ? &l->rx : NULL, now, e->cname);
+    if (n && l->tx_sec && rtpsec_protect_rtcp(l->tx_sec, buf, &n, sizeof buf) != 0) n = 0;
     if (n) sendto(l->rtcp_fd, buf, n, 0, (const struct sockaddr *)&dst, dlen);
 }
 
@@ -913,6 +973,7 @@ static void leg_housekeeping(engine *e, leg *l, uint64_t now) {
 
 static void run_tick(engine *e) {
     uint64_t start = mono_us();
+    e->now_us = start;
     e->st.ticks++;
     for (unsigned i = 0; i < e->max_legs; i++)
         if (e->confs[i].used) conf_tick(e, &e->confs[i]);
@@ -935,13 +996,32 @@ static void run_tick(engine *e) {
     if (took > e->st.tick_max_us) e->st.tick_max_us = (uint32_t)took;
 }
 
-static void handle_rtcp(engine *e, leg *l, const uint8_t *buf, size_t n,
+/* Counts an SRTP/SRTCP packet that did not unprotect. */
+static void srtp_refused(engine *e, leg *l, int rc) {
+    if (rc == -EBADMSG) {
+        l->st.dropped_auth++;
+        e->st.dropped_auth++;
+    } else if (rc == -EALREADY) {
+        l->st.dropped_other++;
+        e->st.dropped_other++;
+    } else {
+        l->st.dropped_malformed++;
+        e->st.dropped_malformed++;
+    }
+}
+
+static void handle_rtcp(engine *e, leg *l, uint8_t *buf, size_t n,
                         const struct sockaddr_storage *src, socklen_t slen, uint64_t now) {
     int from_peer = l->has_lock ? same_host(src, &l->locked)
                                 : l->o.symmetric || (l->has_remote && same_host(src, &l->remote));
     if (!from_peer) {
         l->st.dropped_foreign++;
         e->st.dropped_foreign++;
+        return;
+    }
+    int rc;
+    if (l->rx_sec && (rc = rtpsec_unprotect_rtcp(l->rx_sec, buf, &n)) != 0) {
+        srtp_refused(e, l, rc);
         return;
     }
     rtcp_info info;
@@ -964,18 +1044,26 @@ static void handle_rtcp(engine *e, leg *l, const uint8_t *buf, size_t n,
         }
 }
 
-static void handle_rtp(engine *e, leg *l, const uint8_t *buf, size_t n,
+static void handle_rtp(engine *e, leg *l, uint8_t *buf, size_t n,
                        const struct sockaddr_storage *src, socklen_t slen, uint64_t now) {
     if (rtp_is_rtcp(buf, n)) { /* RTCP multiplexed on the RTP port (RFC 5761) */
         handle_rtcp(e, l, buf, n, src, slen, now);
         return;
     }
-    /* strict RTP: the first source from the signalled host (any host, if symmetric) is kept */
-    int from_peer = l->has_lock ? same_endpoint(src, &l->locked)
-                                : l->o.symmetric || (l->has_remote && same_host(src, &l->remote));
-    if (!from_peer) {
+    /* strict RTP: the first source from the signalled host (any host, if symmetric) is kept;
+     * another one takes its place only when it has been silent for latch_quiet_ms, so a forged
+     * packet cannot take a running stream */
+    int locked = l->has_lock && same_endpoint(src, &l->locked);
+    int latch = !locked && (l->o.symmetric || (l->has_remote && same_host(src, &l->remote))) &&
+                (!l->has_lock || now - l->last_rx_us >= (uint64_t)e->cfg.latch_quiet_ms * 1000u);
+    if (!locked && !latch) {
         l->st.dropped_foreign++;
         e->st.dropped_foreign++;
+        return;
+    }
+    int rc;
+    if (l->rx_sec && (rc = rtpsec_unprotect(l->rx_sec, buf, &n)) != 0) {
+        srtp_refused(e, l, rc);
         return;
     }
     rtp_header h;
@@ -984,7 +1072,8 @@ static void handle_rtp(engine *e, leg *l, const uint8_t *buf, size_t n,
         e->st.dropped_malformed++;
         return;
     }
-    if (!l->has_lock) {
+    if (latch) {
+        if (l->has_lock) l->st.relatches++;
         l->locked = *src;
         l->locked_len = slen;
         l->has_lock = 1;
@@ -1116,6 +1205,8 @@ int engine_create(const engine_config *cfg, engine **out) {
     if (!e->cfg.port_max) e->cfg.port_max = 20999;
     if (!e->cfg.max_legs) e->cfg.max_legs = 1024;
     if (!e->cfg.rtp_timeout_ms) e->cfg.rtp_timeout_ms = 30000;
+    if (!e->cfg.latch_quiet_ms) e->cfg.latch_quiet_ms = LATCH_QUIET_MS;
+    if (!e->cfg.unanswered_ms) e->cfg.unanswered_ms = UNANSWERED_MS;
     int rc = -EINVAL;
     if (e->cfg.max_legs > 0xFFFF || e->cfg.port_max <= e->cfg.port_min) goto fail;
     snprintf(e->cname, sizeof e->cname, "%s", cfg->cname ? cfg->cname : "confbox");

@@ -14,6 +14,7 @@
 #define CONFBOX_ENGINE_H
 
 #include "local_audio.h"
+#include "srtp.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -36,7 +37,11 @@ typedef struct {
     unsigned rtp_timeout_ms;  /**< default inactivity timeout of a leg [30000] */
     unsigned vad_level;       /**< mean |sample| below which a frame is not mixed [0: off] */
     const char *cname;        /**< RTCP CNAME ["confbox"] */
-    int rt_priority; /**< SCHED_FIFO priority of the media thread, if permitted [0: none] */
+    int rt_priority;         /**< SCHED_FIFO priority of the media thread, if permitted [0: none] */
+    unsigned latch_quiet_ms; /**< a leg's locked RTP source must be silent this long before
+                                  another source of the peer may take its place [2000] */
+    unsigned unanswered_ms;  /**< a leg that has received no RTP this long after it was
+                                  connected stops sending until RTP comes [10000] */
     void (*notify)(
         void *ctx);   /**< events are waiting; called on the media thread, must not block */
     void *notify_ctx; /**< passed to notify */
@@ -50,6 +55,9 @@ typedef struct {
     unsigned ptime_ms;       /**< packet time we send, 10..60 in steps of 10 [20] */
     unsigned rtp_timeout_ms; /**< inactivity timeout [engine default]; UINT32_MAX: never */
     int symmetric;           /**< NAT: accept the first source from any host and send to it */
+    rtpsec_suite srtp;       /**< SRTP/SRTCP crypto suite [RTPSEC_NONE: plain RTP and RTCP] */
+    uint8_t srtp_tx_key[RTPSEC_KEY_LEN]; /**< master key and salt of what the leg sends */
+    uint8_t srtp_rx_key[RTPSEC_KEY_LEN]; /**< master key and salt of what it receives */
 } engine_leg_options;
 
 /** What a playback goes into. */
@@ -93,6 +101,7 @@ typedef struct {
     uint64_t dropped_malformed;       /**< failed RTP/RTCP validation */
     uint64_t dropped_foreign;         /**< from a source other than the leg's */
     uint64_t dropped_other;           /**< unknown payload type, late or duplicate */
+    uint64_t dropped_auth;            /**< failed SRTP/SRTCP authentication */
     uint64_t events_dropped;          /**< the event ring was full */
     uint32_t tick_max_us;             /**< longest tick since the last engine_stats() */
 } engine_stats;
@@ -100,7 +109,8 @@ typedef struct {
 /** One leg's counters. */
 typedef struct {
     uint64_t packets_in, packets_out, bytes_in, bytes_out;
-    uint64_t dropped_malformed, dropped_foreign, dropped_other;
+    uint64_t dropped_malformed, dropped_foreign, dropped_other, dropped_auth;
+    uint32_t relatches; /**< times another source took over the leg's stream */
     uint32_t lost;      /**< RTP packets lost (RFC 3550 A.3) */
     uint32_t jitter_ms; /**< interarrival jitter (RFC 3550 A.8) */
     uint32_t buffer_ms; /**< jitter buffer depth */
@@ -121,11 +131,16 @@ int engine_create(const engine_config *cfg, engine **out);
 void engine_destroy(engine *e);
 
 /** Opens a leg on a free even port of the range (RTCP on the next); it is silent and drops
- *  all RTP until connected. */
+ *  all RTP until connected. With opts->srtp it sends SRTP and SRTCP and accepts only packets
+ *  that authenticate with its receive key (-ENOSYS when libsrtp2 is unavailable). */
 int engine_open_leg(engine *e, const engine_leg_options *opts, uint32_t *leg, uint16_t *local_port);
 /** Sets where the leg's RTP goes (the SDP's address and port; RTCP to port + 1) and its media
  *  settings (opts may be NULL to keep them); also for a re-INVITE. The strict-RTP source lock
- *  is released if the host changes. Output SSRC, sequence and timestamp continue across calls.
+ *  is released if the host changes. Output SSRC, sequence and timestamp continue across calls;
+ *  an SRTP context is made afresh only for a direction whose suite or key changed.
+ *  Strict RTP: the leg takes RTP from the first source of the signalled host (any host if
+ *  symmetric) and then from that source only, until it has been silent for latch_quiet_ms.
+ *  Until a first packet came, the leg sends for unanswered_ms after this call, then stops.
  *  An unspecified address (0.0.0.0 or ::) puts the leg on hold: nothing is sent. -EINVAL for a
  *  local leg. */
 int engine_connect_leg(engine *e, uint32_t leg, const char *address, uint16_t port,

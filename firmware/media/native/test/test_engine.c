@@ -186,7 +186,10 @@ int main(void) {
         p->dec = g722_decoder_create();
         p->rx = calloc(SECONDS_MAX * 16000, sizeof(int16_t));
         p->fd = udp_socket(&p->port);
-        engine_leg_options o = {p->codec, (uint8_t)p->codec, 101, 20, 0, 0};
+        engine_leg_options o = {.codec = p->codec,
+                                .payload_type = (uint8_t)p->codec,
+                                .dtmf_payload_type = 101,
+                                .ptime_ms = 20};
         opened &= engine_open_leg(e, &o, &p->leg, &p->engine_port) == 0;
         even &= p->engine_port % 2 == 0 && p->engine_port >= 31000 && p->engine_port < 31200;
         opened &= engine_connect_leg(e, p->leg, "127.0.0.1", p->port, &o) == 0;
@@ -273,7 +276,8 @@ int main(void) {
           "no playback into an unknown conference");
 
     /* A leg that never sends: RTP timeout. */
-    engine_leg_options quiet = {ENGINE_CODEC_PCMU, 0, -1, 20, 200, 0};
+    engine_leg_options quiet = {
+        .codec = ENGINE_CODEC_PCMU, .dtmf_payload_type = -1, .ptime_ms = 20, .rtp_timeout_ms = 200};
     uint32_t qleg;
     uint16_t qport;
     engine_open_leg(e, &quiet, &qleg, &qport);
@@ -318,7 +322,7 @@ int main(void) {
     check(engine_close_leg(e, ph[0].leg) == 0 && engine_close_leg(e, ph[0].leg) == -ENOENT,
           "close, and a closed leg is gone");
     check(engine_join(e, ph[0].leg, 7) == -ENOENT, "a closed leg cannot join");
-    engine_leg_options bad = {ENGINE_CODEC_PCMU, 0, -1, 25, 0, 0};
+    engine_leg_options bad = {.codec = ENGINE_CODEC_PCMU, .dtmf_payload_type = -1, .ptime_ms = 25};
     uint32_t bl;
     check(engine_open_leg(e, &bad, &bl, NULL) == -EINVAL, "a bad ptime is refused");
     engine_destroy(e);
