@@ -75,9 +75,11 @@ export class Authenticator {
     // The owner's phone, registered from this address, still gets in while strangers guess its password.
     if (this.o.lockout.isBlocked(extTarget.key) && !(ext && this.o.registrar.boundFrom(ext.number, origin.address))) throw blockedError();
     if (!creds) return { ok: false, challenges: this.challenges(false) };
-    // An unknown user, or one whose password was hashed for another realm, is checked against a stand-in: the same work.
+    // An unknown user, or one whose password was hashed for another realm, is checked against a stand-in; the
+    // stand-in is made for every request, so that both take the same work.
+    const standIn = this.standIn(claimed);
     const known = ext !== undefined && ext.realm === this.realm;
-    const ha1 = known ? { md5: ext.ha1Md5, sha256: ext.ha1Sha256 } : this.standIn(claimed);
+    const ha1 = known ? { md5: ext.ha1Md5, sha256: ext.ha1Sha256 } : standIn;
     const verdict = this.digest.verify(creds, rq.method!, ha1);
     const uriOk = sameTarget(creds.uri, rq.uri ?? '');
     if (known && uriOk && verdict === 'ok') return { ok: true, caller: ext.number, displayName: ext.displayName };
