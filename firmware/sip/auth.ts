@@ -128,8 +128,10 @@ export class Authenticator {
  */
 export function sameTarget(digestUri: string, requestUri: string): boolean {
   if (digestUri === requestUri) return true;
-  const a = parseUri(digestUri.trim());
-  const b = parseUri(requestUri.trim());
+  // The package reads only a lower-case scheme.
+  const read = (u: string) => parseUri(u.trim().replace(/^sips?:/i, (m) => m.toLowerCase()));
+  const a = read(digestUri);
+  const b = read(requestUri);
   if (!a || !b || !a.schema || !b.schema) return false;
   const scheme = a.schema.toLowerCase();
   if (scheme !== b.schema.toLowerCase()) return false;
