@@ -18,7 +18,7 @@ export interface Room {
 
 export interface Settings {
   maxParticipants: number;
-  /** Failed digest or PIN attempts from one address that trigger a block. */
+  /** Failed digest or PIN attempts from one address or caller that trigger a block (see conference/lockout.ts). */
   lockoutFailures: number;
   lockoutWindowMinutes: number;
   lockoutBlockMinutes: number;
