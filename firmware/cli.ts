@@ -17,7 +17,7 @@ export const CLI_USAGE = `Technician commands (same --db / --data-dir as the box
   confbox extension add NUMBER --password PASSWORD [--name "Display name"]
   confbox extension list [--json]
   confbox extension delete NUMBER
-  confbox peer add ADDRESS-OR-CIDR [--description TEXT]
+  confbox peer add ADDRESS-OR-CIDR [--description TEXT] [--transport any|tcp|tls]   (tcp, tls: not trusted over UDP)
   confbox peer list [--json]
   confbox peer delete ADDRESS-OR-CIDR
   confbox settings get [NAME] [--json]
@@ -116,15 +116,15 @@ const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
     ctx.out(`extension ${number} deleted`);
   },
   async 'peer add'(ctx) {
-    const peer = peerRecord(arg(ctx, 0, 'address or CIDR'), ctx.opt('description'));
+    const peer = peerRecord(arg(ctx, 0, 'address or CIDR'), ctx.opt('description'), ctx.opt('transport'));
     await ctx.store.peers.put(peer);
-    ctx.out(`trusted peer ${peer.cidr} saved`);
+    ctx.out(`trusted peer ${peer.cidr} saved${peer.transport === 'any' ? '' : ` (trusted over ${peer.transport === 'tls' ? 'TLS only' : 'TCP and TLS'})`}`);
   },
   async 'peer list'(ctx) {
     const list = await ctx.store.peers.list();
     if (ctx.json) return ctx.out(JSON.stringify(list));
     if (list.length === 0) return ctx.out('no trusted peers');
-    table(ctx.out, [['CIDR', 'DESCRIPTION'], ...list.map((p) => [p.cidr, p.description])]);
+    table(ctx.out, [['CIDR', 'TRANSPORT', 'DESCRIPTION'], ...list.map((p) => [p.cidr, p.transport, p.description])]);
   },
   async 'peer delete'(ctx) {
     const cidr = parseCidrField(arg(ctx, 0, 'address or CIDR'));

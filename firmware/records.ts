@@ -1,4 +1,4 @@
-import type { Extension, Peer } from './conference/types.ts';
+import { PEER_TRANSPORTS, type Extension, type Peer, type PeerTransport } from './conference/types.ts';
 import { BoxError } from './errors.ts';
 import { ha1 } from './sip/digest.ts';
 import { parseCidr } from './sip/netmatch.ts';
@@ -22,8 +22,17 @@ export function extensionRecord(number: string, password: string, displayName: s
   return { number, displayName, realm, ha1Md5: ha1('MD5', number, realm, password), ha1Sha256: ha1('SHA-256', number, realm, password) };
 }
 
-export function peerRecord(address: string, description: string | undefined | null): Peer {
-  return { cidr: parseCidrField(address), description: validateText(description, 'description', 'description') };
+export function peerRecord(address: string, description: string | undefined | null, transport?: string | null): Peer {
+  return { cidr: parseCidrField(address), description: validateText(description, 'description', 'description'), transport: parsePeerTransport(transport) };
+}
+
+/** Absent means any transport, as before peers could be restricted. */
+export function parsePeerTransport(value: string | undefined | null): PeerTransport {
+  const v = String(value ?? '').trim().toLowerCase() || 'any';
+  if (!(PEER_TRANSPORTS as readonly string[]).includes(v)) {
+    throw new BoxError(400, `transport must be one of ${PEER_TRANSPORTS.join(', ')}, not "${String(value).slice(0, 32)}"`, 'transport');
+  }
+  return v as PeerTransport;
 }
 
 export function parseCidrField(address: string): string {

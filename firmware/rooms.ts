@@ -1,6 +1,6 @@
 import type { Clock } from './clock.ts';
 import {
-  Conferences, Lockout,
+  Conferences, Lockout, blockedError, describeBlock, targets,
   type CallLogEntry, type Conference, type ConferenceEvents, type FeatureCode, type Participant, type Room, type Settings,
   DEFAULT_SETTINGS,
 } from './conference/index.ts';
@@ -50,11 +50,20 @@ export class RoomService {
       failures: this.settingsCache.lockoutFailures,
       windowMinutes: this.settingsCache.lockoutWindowMinutes,
       blockMinutes: this.settingsCache.lockoutBlockMinutes,
-    }));
+    }), {
+      blocked: (b) => {
+        this.log.warn('blocked after repeated failures', { target: describeBlock(b), key: b.key, failures: b.failures, minutes: Math.round((b.until - b.since) / 60_000) });
+        this.store.blocks.put(b).catch((err) => this.log.warn('a block could not be stored; it holds until the box restarts', { target: b.key, err }));
+      },
+      lifted: (key) => {
+        this.store.blocks.delete(key).catch((err) => this.log.warn('a lifted block could not be removed from the database', { target: key, err }));
+      },
+    });
   }
 
   async start(): Promise<void> {
     await this.reload();
+    this.lockout.restore(await this.store.blocks.list(new Date(this.clock.now())));
     await this.store.live.clear().catch(() => undefined);
     this.setDb(true);
     this.healthTimer = setInterval(() => void this.checkHealth(), HEALTH_INTERVAL_MS);
@@ -87,6 +96,7 @@ export class RoomService {
   /** A phone's delete code. */
   async delete(code: Extract<FeatureCode, { kind: 'delete' }>, caller: string, source: string): Promise<void> {
     const room = await this.write(() => this.store.rooms.get(code.room));
+    this.checkRoomBlock(code.room, room, caller);
     this.conferences.decideDelete(code, room, caller);
     await this.removeRoom(code.room);
     this.record('delete', caller, source, code.room, 200, 'deleted');
@@ -117,12 +127,23 @@ export class RoomService {
   /** A phone's join code: admits the participant or throws the rejection. */
   async join(code: Extract<FeatureCode, { kind: 'join' }>, who: Omit<Participant, 'joinedAt' | 'muted'>): Promise<Conference> {
     const room = await this.lookup(code.room);
+    this.checkRoomBlock(code.room, room, who.caller);
     this.forgetReplacedRoom(code.room, room);
     const before = this.conferences.inRoom(code.room);
     const conf = this.conferences.join(room, code.room, code.pin, who);
     if (conf !== before && room) this.origin.set(conf.key, room);
     this.record('join', who.caller, who.source, code.room, 200, `joined (${conf.participants.size} in the room)`);
     return conf;
+  }
+
+  /**
+   * A room whose PIN is being guessed is closed for a short while; its creator still gets in, so a stranger's
+   * guesses cannot keep the owner out. A room that does not exist is closed the same way (no enumeration).
+   */
+  private checkRoomBlock(id: number, room: Room | null, caller: string): void {
+    if (!this.lockout.isBlocked(targets.room(id).key)) return;
+    if (room?.creator && room.creator === caller) return;
+    throw blockedError();
   }
 
   /** The box's own microphone and speaker join the conference in progress in a room (see Conferences.joinInProgress). */

@@ -172,8 +172,9 @@ export class Conferences {
   }
 }
 
+/** A room that does not exist is answered like a wrong PIN, so that rooms cannot be found by trying numbers. */
 function notConfigured(roomId: number): BoxError {
-  return new BoxError(404, `room ${roomId} does not exist`, 'id', 'not-found');
+  return wrongPin(roomId);
 }
 
 function full(roomId: number, max: number): BoxError {

@@ -70,9 +70,9 @@ export function checkAlsaDevice(name: string, device: string, listed: readonly s
 /** Every box setting with its validation; the command line and the web page both use these. */
 export const SETTINGS: { [K in keyof Settings]: { help: string; parse: Parser<K> } } = {
   maxParticipants: { help: 'participants allowed in one room', parse: range('maxParticipants', PARTICIPANTS_MIN, PARTICIPANTS_MAX) },
-  lockoutFailures: { help: 'failed passwords or PINs from one address that block it', parse: range('lockoutFailures', 1, 100) },
+  lockoutFailures: { help: 'failed passwords or PINs that block an address or a caller behind a peer (twice as many close an extension or a room, ten times a peer)', parse: range('lockoutFailures', 1, 100) },
   lockoutWindowMinutes: { help: 'minutes within which those failures count', parse: range('lockoutWindowMinutes', 1, 1440, ' minutes') },
-  lockoutBlockMinutes: { help: 'minutes an address stays blocked', parse: range('lockoutBlockMinutes', 1, 10080, ' minutes') },
+  lockoutBlockMinutes: { help: 'minutes an address or caller stays blocked (the longest block of an extension or a room)', parse: range('lockoutBlockMinutes', 1, 10080, ' minutes') },
   realm: {
     help: 'SIP digest realm (changing it means setting every extension password again)',
     parse: (text) => {

@@ -20,7 +20,7 @@ export interface Room {
 
 export interface Settings {
   maxParticipants: number;
-  /** Failed digest or PIN attempts from one address that trigger a block. */
+  /** Failed digest or PIN attempts from one address or caller that trigger a block (see conference/lockout.ts). */
   lockoutFailures: number;
   lockoutWindowMinutes: number;
   lockoutBlockMinutes: number;
@@ -75,11 +75,26 @@ export interface Extension {
   ha1Sha256: string;
 }
 
+/** Which SIP transports a trusted peer's calls are trusted over; 'tcp' includes TLS. */
+export type PeerTransport = 'any' | 'tcp' | 'tls';
+
+export const PEER_TRANSPORTS: readonly PeerTransport[] = ['any', 'tcp', 'tls'];
+
 /** A trusted PBX: calls from it are accepted without a challenge. */
 export interface Peer {
   /** Normalised CIDR, e.g. "192.168.1.0/24" or "10.0.0.5/32". */
   cidr: string;
   description: string;
+  /** UDP sources are easily forged: a peer restricted to TCP or TLS is a stranger over UDP. */
+  transport: PeerTransport;
+}
+
+/** Whether a peer is trusted over a transport as the SIP stack names it ("UDP", "TCP", "TLS"). */
+export function peerAccepts(peer: Peer, protocol: string): boolean {
+  const p = protocol.toUpperCase();
+  if (peer.transport === 'tls') return p === 'TLS';
+  if (peer.transport === 'tcp') return p === 'TCP' || p === 'TLS';
+  return true;
 }
 
 export type CallAction = 'create' | 'join' | 'leave' | 'delete' | 'expire' | 'reject' | 'block';

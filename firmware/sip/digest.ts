@@ -26,8 +26,17 @@ export interface DigestCredentials {
 
 export interface DigestAuthorityOptions {
   realm: string;
-  /** Secret for stateless nonces; the same key after a restart keeps issued nonces valid. At least 16 bytes. */
+  /**
+   * Secret for stateless nonces, at least 16 bytes. The same key after a restart lets the box recognise the nonces it
+   * issued before; they are then stale (see epoch), never bad, so phones are challenged again and no failure counts.
+   */
   key: Buffer;
+  /**
+   * Names this run of the box (4 bytes; random by default). The replay check's memory of nonce counts lives only as
+   * long as the run, so a nonce issued in another run is stale: an answer captured before a restart cannot be
+   * replayed after it.
+   */
+  epoch?: Buffer;
   clock: { now(): number };
   /** How long a nonce may be used before the client is told it is stale. Default 300000 (5 minutes). */
   nonceLifetimeMs?: number;
@@ -44,7 +53,8 @@ interface Variant {
 
 // Far above any real Authorization header; bounds the parser's work on hostile input.
 const MAX_HEADER_LENGTH = 8192;
-const NONCE_BODY = 16; // 8 bytes issue time (ms) + 8 random bytes
+const NONCE_BODY = 16; // 8 bytes issue time (ms) + 4 bytes epoch + 4 random bytes
+const EPOCH = 4;
 const NONCE_TAG = 16; // truncated HMAC-SHA-256
 const HEX = /^[0-9a-fA-F]+$/;
 
@@ -57,6 +67,7 @@ export class DigestAuthority {
   private readonly maxTracked: number;
   private readonly random: (size: number) => Buffer;
   private readonly opaque: string;
+  private readonly epoch: Buffer;
   /** Highest nc accepted per nonce; Map order doubles as LRU order. */
   private readonly counts = new Map<string, number>();
 
@@ -77,6 +88,10 @@ export class DigestAuthority {
     this.lifetimeMs = lifetime;
     this.maxTracked = Math.max(1, opts.maxTrackedNonces ?? 10_000);
     this.random = opts.randomBytes ?? cryptoRandomBytes;
+    if (opts.epoch !== undefined && (!Buffer.isBuffer(opts.epoch) || opts.epoch.length !== EPOCH)) {
+      throw new TypeError(`DigestAuthority: "epoch" must be a Buffer of ${EPOCH} bytes`);
+    }
+    this.epoch = Buffer.from(opts.epoch ?? cryptoRandomBytes(EPOCH));
     this.opaque = createHmac('sha256', this.key).update('confbox opaque').digest().subarray(0, 12).toString('base64url');
   }
 
@@ -121,8 +136,8 @@ export class DigestAuthority {
     } else if (variant.sess) {
       return 'bad'; // -sess needs a cnonce, which only comes with qop
     }
-    const issuedAt = this.nonceTime(creds.nonce);
-    if (issuedAt === null) return 'bad';
+    const issued = this.nonceOrigin(creds.nonce);
+    if (issued === null) return 'bad';
     const base = variant.hash === 'MD5' ? ha1s.md5 : ha1s.sha256;
     if (typeof base !== 'string' || !HEX.test(base)) return 'bad';
     const expected = digestResponse({
@@ -137,9 +152,9 @@ export class DigestAuthority {
       uri: creds.uri,
     });
     if (!equalHex(expected, creds.response)) return 'bad';
-    const age = this.clock.now() - issuedAt;
-    // Any nonce that verifies is ours, so a clock step (no RTC on the board) makes it stale, never bad.
-    if (age < 0 || age > this.lifetimeMs) return 'stale';
+    const age = this.clock.now() - issued.at;
+    // Any nonce that verifies is ours, so a clock step (no RTC on the board) or a restart makes it stale, never bad.
+    if (age < 0 || age > this.lifetimeMs || !issued.epoch.equals(this.epoch)) return 'stale';
     if (!this.acceptCount(creds.nonce, nc)) return 'stale';
     return 'ok';
   }
@@ -147,19 +162,20 @@ export class DigestAuthority {
   private makeNonce(): string {
     const body = Buffer.alloc(NONCE_BODY);
     body.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(this.clock.now()))), 0);
-    this.random(8).copy(body, 8, 0, 8);
+    this.epoch.copy(body, 8);
+    this.random(NONCE_BODY - 8 - EPOCH).copy(body, 8 + EPOCH, 0, NONCE_BODY - 8 - EPOCH);
     return Buffer.concat([body, this.tag(body)]).toString('base64url');
   }
 
-  /** Issue time of a nonce we made, or null for anything else. */
-  private nonceTime(nonce: string): number | null {
+  /** Issue time and epoch of a nonce we made, or null for anything else. */
+  private nonceOrigin(nonce: string): { at: number; epoch: Buffer } | null {
     if (!/^[A-Za-z0-9_-]{43}$/.test(nonce)) return null;
     const raw = Buffer.from(nonce, 'base64url');
     // Non-canonical spellings of the same bytes would slip past the replay check, which is keyed by text.
     if (raw.length !== NONCE_BODY + NONCE_TAG || raw.toString('base64url') !== nonce) return null;
     const body = raw.subarray(0, NONCE_BODY);
     if (!timingSafeEqual(raw.subarray(NONCE_BODY), this.tag(body))) return null;
-    return Number(body.readBigUInt64BE(0));
+    return { at: Number(body.readBigUInt64BE(0)), epoch: body.subarray(8, 8 + EPOCH) };
   }
 
   private tag(body: Buffer): Buffer {

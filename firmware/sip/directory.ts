@@ -1,10 +1,9 @@
-import type { Extension, Peer } from '../conference/types.ts';
+import { peerAccepts, type Extension, type Peer } from '../conference/types.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/types.ts';
 import { cidrContains } from './netmatch.ts';
 
 const REFRESH_MS = 5000;
-const MISS_REFRESH_MS = 1000;
 
 /**
  * Who may call: extensions and trusted peers, cached from the database so that a REGISTER flood
@@ -29,16 +28,30 @@ export class Directory {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** An extension by number; a miss re-reads the database (at most once a second). */
-  async extension(number: string): Promise<Extension | undefined> {
-    const hit = this.extensions.get(number);
-    if (hit) return hit;
-    if (Date.now() - this.lastRefresh > MISS_REFRESH_MS) await this.refresh();
+  /**
+   * An extension by number, from the cache alone: a made-up number costs no more than a real one (no database
+   * read a stranger could time). Changes made on the web page refresh the cache at once, others within seconds.
+   */
+  extension(number: string): Extension | undefined {
     return this.extensions.get(number);
   }
 
-  trustedPeer(address: string): Peer | undefined {
-    return this.peers.find((p) => cidrContains(p.cidr, address));
+  /**
+   * The trusted peer whose most specific CIDR holds the address; with a transport ("UDP", "TCP", "TLS"), only when
+   * that peer accepts it, so that a forged UDP source cannot pass as a peer restricted to TCP or TLS.
+   */
+  trustedPeer(address: string, protocol?: string): Peer | undefined {
+    let best: Peer | undefined;
+    let bestBits = -1;
+    for (const p of this.peers) {
+      const bits = Number(p.cidr.split('/')[1] ?? 128);
+      if (bits > bestBits && cidrContains(p.cidr, address)) {
+        best = p;
+        bestBits = bits;
+      }
+    }
+    if (!best || protocol === undefined) return best;
+    return peerAccepts(best, protocol) ? best : undefined;
   }
 
   peerCount(): number {

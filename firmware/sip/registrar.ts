@@ -81,6 +81,15 @@ export class Registrar {
       .map((b) => ({ contact: b.contact, expires: Math.max(0, Math.round((b.expiresAt.getTime() - now) / 1000)) }));
   }
 
+  /** Whether the extension has a live binding that was registered from this address (any port, any transport). */
+  boundFrom(aor: string, address: string): boolean {
+    const now = this.clock.now();
+    for (const b of this.table.get(aor)?.values() ?? []) {
+      if (b.expiresAt.getTime() > now && addressOf(b.source) === address) return true;
+    }
+    return false;
+  }
+
   /** Extensions with at least one live binding. */
   registeredCount(): number {
     this.sweep();
@@ -113,4 +122,9 @@ export class Registrar {
     }
     if (changed) this.onChange();
   }
+}
+
+/** "udp:192.0.2.1:5060" or "tcp:::1:5060" to the address. */
+function addressOf(source: string): string {
+  return source.slice(source.indexOf(':') + 1, source.lastIndexOf(':'));
 }

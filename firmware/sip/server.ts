@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
-import { parseFeatureCode, type Conference, type FeatureCode } from '../conference/index.ts';
+import { blockedError, parseFeatureCode, targets, type Conference, type FeatureCode } from '../conference/index.ts';
 import { BoxError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { MediaEngine, MediaLegOptions } from '../media/index.ts';
@@ -8,7 +8,7 @@ import type { Phrase, Voice } from '../media/voice.ts';
 import { parsePin, parseRoomId } from '../conference/index.ts';
 import type { RoomService } from '../rooms.ts';
 import type { Status } from '../status.ts';
-import { DigestAuthority, parseAuthorization } from './digest.ts';
+import { Authenticator, userOf, type Origin } from './auth.ts';
 import { ALLOW } from './wire.ts';
 import type { Directory } from './directory.ts';
 import type { ContactRequest, Registrar } from './registrar.ts';
@@ -78,6 +78,8 @@ interface Call {
   remoteTarget: string;
   flow: Remote;
   source: string;
+  /** Where the call comes from, as the lockout counts it. */
+  origin: Origin;
   caller: string;
   displayName: string;
   localSeq: number;
@@ -113,13 +115,14 @@ export class SipServer {
   private calls = new Map<string, Call>();
   private pending = new Map<string, Call>();
   private byLeg = new Map<number, Call>();
-  private digest: DigestAuthority;
-  private digestRealm: string;
+  private auth: Authenticator;
   private accepting = false;
 
   constructor(private readonly o: SipServerOptions) {
-    this.digestRealm = o.rooms.settings().realm;
-    this.digest = this.makeDigest();
+    this.auth = new Authenticator({
+      nonceKey: o.nonceKey, clock: o.clock, log: o.log, directory: o.directory, registrar: o.registrar,
+      lockout: o.rooms.lockout, settings: () => o.rooms.settings(),
+    });
   }
 
   async start(): Promise<void> {
@@ -267,9 +270,9 @@ export class SipServer {
 
   private async answerInvite(call: Call, rq: Message, source: string): Promise<void> {
     const rooms = this.o.rooms;
-    if (rooms.lockout.isBlocked(source)) throw new BoxError(403, 'too many failed attempts from this address; try again later', undefined, 'blocked');
-    const who = await this.identify(rq, source, 'invite');
-    if (!who) return;
+    if (this.auth.isBlocked(call.origin)) throw blockedError();
+    const who = await this.auth.identify(rq, call.origin, 'invite');
+    if (!who.ok) return this.challenge(rq, 407, who.challenges);
     call.caller = who.caller;
     call.displayName = who.displayName;
 
@@ -283,16 +286,15 @@ export class SipServer {
     if (!offer.ok) throw new BoxError(offer.status, offer.reason);
     call.media = offer.remote;
 
-    if (code.kind === 'menu') call.menu = { stage: 'room', digits: '', room: 0, tries: 0, timer: null };
-    else if (code.kind === 'create') await rooms.create(code, call.caller, source);
-    else if (code.kind === 'delete') await rooms.delete(code, call.caller, source);
-    else {
-      try {
-        call.conference = await rooms.join(code, { id: call.key, caller: call.caller, displayName: call.displayName, source });
-      } catch (e) {
-        if (e instanceof BoxError && e.code === 'wrong-pin') this.failedAttempt(source);
-        throw e;
-      }
+    try {
+      if (code.kind === 'menu') call.menu = { stage: 'room', digits: '', room: 0, tries: 0, timer: null };
+      else if (code.kind === 'create') await rooms.create(code, call.caller, source);
+      else if (code.kind === 'delete') await rooms.delete(code, call.caller, source);
+      else call.conference = await rooms.join(code, { id: call.key, caller: call.caller, displayName: call.displayName, source });
+    } catch (e) {
+      // A wrong PIN (or a room that does not exist) counts against the caller's origin and the room.
+      if (e instanceof BoxError && e.code === 'wrong-pin' && code.kind !== 'menu') this.auth.failed(call.origin, [targets.room(code.room)]);
+      throw e;
     }
     if (call.cancelled) return this.afterCancel(call);
 
@@ -326,54 +328,8 @@ export class SipServer {
     this.o.log.warn(`SRTP keys were sent in clear over ${call.flow.protocol}: whoever captures this call's signalling can decrypt its audio; use SIP over TLS`, { source: call.source, caller: call.caller, transport: call.flow.protocol });
   }
 
-  /** Who is calling: a trusted peer's asserted identity, or an extension that proved its password. */
-  private async identify(rq: Message, source: string, kind: 'invite' | 'register'): Promise<{ caller: string; displayName: string } | null> {
-    if (kind === 'invite') {
-      const peer = this.o.directory.trustedPeer(source);
-      if (peer) {
-        const asserted = headerText(rq, 'p-asserted-identity');
-        const fromAsserted = asserted ? userOf(asserted.replace(/^[^<]*<|>.*$/g, '')) : null;
-        return { caller: fromAsserted ?? userOf(rq.headers.from!.uri) ?? 'unknown', displayName: rq.headers.from?.name?.replace(/^"|"$/g, '') ?? '' };
-      }
-    }
-    this.refreshDigest();
-    const header = kind === 'invite' ? 'proxy-authorization' : 'authorization';
-    const status = kind === 'invite' ? 407 : 401;
-    const raw = authHeaderValue(rq, header);
-    const creds = raw ? parseAuthorization(raw) : null;
-    const claimed = creds?.username ?? userOf(kind === 'register' ? rq.headers.to!.uri : rq.headers.from!.uri);
-    const ext = claimed ? await this.o.directory.extension(claimed) : undefined;
-    if (!ext) {
-      throw new BoxError(403, kind === 'register' ? `${claimed ?? 'this user'} is not an extension of this box` : 'calls are accepted from this box\'s extensions and trusted peers only', undefined, 'not-allowed');
-    }
-    if (!creds) {
-      this.challenge(rq, status, false);
-      return null;
-    }
-    const verdict = ext.realm === this.digestRealm ? this.digest.verify(creds, rq.method!, { md5: ext.ha1Md5, sha256: ext.ha1Sha256 }) : 'bad';
-    if (verdict === 'ok') return { caller: ext.number, displayName: ext.displayName };
-    if (verdict === 'stale') {
-      this.challenge(rq, status, true);
-      return null;
-    }
-    if (this.failedAttempt(source)) throw new BoxError(403, 'too many failed attempts from this address; try again later', undefined, 'blocked');
-    this.o.log.warn('digest authentication failed', { source, user: claimed });
-    this.challenge(rq, status, false);
-    return null;
-  }
-
-  /** Counts a failed password or PIN; returns true when it blocked the address. */
-  private failedAttempt(source: string): boolean {
-    const block = this.o.rooms.lockout.fail(source);
-    if (!block) return false;
-    this.o.log.warn('address blocked after repeated failures', { source, minutes: Math.round((block.until - block.since) / 60000) });
-    return true;
-  }
-
-  private challenge(rq: Message, status: 401 | 407, stale: boolean): void {
+  private challenge(rq: Message, status: 401 | 407, values: string[]): void {
     const name = status === 401 ? 'www-authenticate' : 'proxy-authenticate';
-    const algorithms = this.o.rooms.settings().digestAlgorithms.split(',') as Array<'SHA-256' | 'MD5'>;
-    const values = this.digest.challenge({ stale, algorithms });
     const call = rq.method === 'INVITE' ? this.pending.get(pendingKey(rq)) : undefined;
     if (call) {
       this.finish(call, status, undefined, { [name]: values.map(authObject) });
@@ -386,9 +342,10 @@ export class SipServer {
     try {
       const toUri = parseUri(rq.headers.to!.uri);
       if (!toUri || !/^sips?$/i.test(toUri.schema ?? '')) return this.reply(rq, 400, 'To must be a sip: address of record');
-      if (this.o.rooms.lockout.isBlocked(source)) return this.reply(rq, 403, 'too many failed attempts from this address; try again later');
-      const who = await this.identify(rq, source, 'register');
-      if (!who) return;
+      const origin = this.auth.origin(rq, remote);
+      if (this.auth.isBlocked(origin)) throw blockedError();
+      const who = await this.auth.identify(rq, origin, 'register');
+      if (!who.ok) return this.challenge(rq, 401, who.challenges);
       if (who.caller !== toUri.user) return this.reply(rq, 403, `${who.caller} may not register ${toUri.user ?? ''}`);
       const contactHeader = rq.headers.contact;
       const headerExpires = numberHeader(rq, 'expires');
@@ -626,7 +583,7 @@ export class SipServer {
       this.o.engine.joinConference(call.leg, conf.key);
       this.joined(call, conf);
     } catch (e) {
-      if (e instanceof BoxError && e.code === 'wrong-pin') this.failedAttempt(call.source);
+      if (e instanceof BoxError && e.code === 'wrong-pin') this.auth.failed(call.origin, [targets.room(menu.room)]);
       await this.menuFailed(call, e instanceof BoxError ? e : null);
     }
   }
@@ -643,7 +600,7 @@ export class SipServer {
     if (e) this.o.rooms.rejected(call.caller, call.source, menu.room || null, e.sipStatus, `voice menu: ${e.message}`);
     const leg = { leg: call.leg };
     await this.o.voice.say(leg, e ? { kind: 'rejection', code: e.code, room: menu.room || undefined } : { kind: 'menuRetry' });
-    if (menu.tries >= MENU_TRIES || this.o.rooms.lockout.isBlocked(call.source)) {
+    if (menu.tries >= MENU_TRIES || this.auth.isBlocked(call.origin)) {
       await this.o.voice.say(leg, { kind: 'goodbye' });
       void this.hangUp(call, 'voice menu: no valid room and PIN');
       return;
@@ -684,6 +641,7 @@ export class SipServer {
       remoteTarget: contact ?? rq.headers.from!.uri,
       flow: remote,
       source: remote.address,
+      origin: this.auth.origin(rq, remote),
       caller: '',
       displayName: '',
       localSeq: 1,
@@ -843,17 +801,6 @@ export class SipServer {
     return `sip:confbox@${host}:${this.o.port}`;
   }
 
-  private refreshDigest(): void {
-    const realm = this.o.rooms.settings().realm;
-    if (realm === this.digestRealm) return;
-    this.digestRealm = realm;
-    this.digest = this.makeDigest();
-  }
-
-  private makeDigest(): DigestAuthority {
-    return new DigestAuthority({ realm: this.digestRealm, key: this.o.nonceKey, clock: this.o.clock });
-  }
-
   private publishSetup(): void {
     this.o.status.set({ callsInSetup: this.pending.size });
   }
@@ -884,19 +831,6 @@ function numberHeader(rq: Message, name: string): number | null {
   return v && /^\d{1,10}$/.test(v) ? Number(v) : null;
 }
 
-function userOf(uri: string): string | null {
-  const u = parseUri(uri.trim());
-  return u?.user ? safeDecode(u.user) : null;
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
-
 /** The dialed number: the Request-URI's user part, percent-decoded (%2A is *). */
 function dialedNumber(uri: string): string {
   const u = parseUri(uri);
@@ -906,15 +840,6 @@ function dialedNumber(uri: string): string {
   } catch {
     throw new BoxError(484, 'the dialed number has a broken %-escape');
   }
-}
-
-/** The package parses auth headers into objects of raw values; our parser wants the header text back. */
-function authHeaderValue(rq: Message, name: 'authorization' | 'proxy-authorization'): string | null {
-  const list = rq.headers[name];
-  if (!Array.isArray(list)) return null;
-  const digest = list.find((a) => typeof a?.scheme === 'string' && a.scheme.toLowerCase() === 'digest');
-  if (!digest) return null;
-  return 'Digest ' + Object.entries(digest).filter(([k]) => k !== 'scheme').map(([k, v]) => `${k}=${v}`).join(', ');
 }
 
 /** A challenge header value back into the package's object form, so it stringifies it. */

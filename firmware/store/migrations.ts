@@ -87,6 +87,29 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ${TABLE_OPTIONS}`,
     ],
   },
+  {
+    version: 3,
+    name: 'lockout blocks',
+    statements: [
+      // Binary collation: a key names an address, a caller or a target exactly as the box wrote it.
+      `CREATE TABLE IF NOT EXISTS lockout_blocks (
+        target VARCHAR(192) NOT NULL PRIMARY KEY,
+        kind VARCHAR(16) NOT NULL,
+        since DATETIME(3) NOT NULL,
+        until DATETIME(3) NOT NULL,
+        failures INT NOT NULL,
+        level INT NOT NULL,
+        INDEX lockout_blocks_until (until)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+    ],
+  },
+  {
+    version: 4,
+    name: 'transports a trusted peer is trusted over',
+    statements: [
+      "ALTER TABLE peers ADD COLUMN IF NOT EXISTS transport VARCHAR(8) NOT NULL DEFAULT 'any'",
+    ],
+  },
 ];
 
 const LOCK_NAME = 'confbox_migrate';

@@ -4,7 +4,8 @@ import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { BoxError, StoreUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { DEFAULT_SETTINGS } from '../conference/types.ts';
+import { DEFAULT_SETTINGS, PEER_TRANSPORTS, type PeerTransport } from '../conference/types.ts';
+import type { Block, BlockKind } from '../conference/lockout.ts';
 import type { CallAction, CallLogEntry, CreatedVia, Extension, Peer, Room, Settings } from '../conference/types.ts';
 import type { ApiToken, Binding, Store } from './types.ts';
 import { asStoreError, isDuplicateKey, isServerGone, withDeadline } from './errors.ts';
@@ -217,6 +218,7 @@ function createStore(pool: Pool, log: Logger, boxId: string): Store {
     callLog: callLogTable(db),
     live: liveTable(db, boxId),
     bindings: bindingsTable(db),
+    blocks: blocksTable(db),
     admin: adminTables(db),
     ping: () => db.ping(),
     close: () => db.close(),
@@ -292,17 +294,23 @@ function toExtension(r: RowDataPacket): Extension {
 function peersTable(db: Db): Store['peers'] {
   return {
     list: async () =>
-      (await db.rows('SELECT cidr, description FROM peers ORDER BY cidr')).map(
-        (r): Peer => ({ cidr: String(r.cidr), description: String(r.description) }),
+      (await db.rows('SELECT cidr, description, transport FROM peers ORDER BY cidr')).map(
+        (r): Peer => ({ cidr: String(r.cidr), description: String(r.description), transport: toPeerTransport(r.transport) }),
       ),
     put: async (peer) => {
       await db.run(
-        'INSERT INTO peers (cidr, description) VALUES (?, ?) ON DUPLICATE KEY UPDATE description = VALUES(description)',
-        [peer.cidr, peer.description],
+        'INSERT INTO peers (cidr, description, transport) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE description = VALUES(description), transport = VALUES(transport)',
+        [peer.cidr, peer.description, peer.transport],
       );
     },
     delete: async (cidr) => (await db.run('DELETE FROM peers WHERE cidr = ?', [cidr])) > 0,
   };
+}
+
+/** A value written by hand that the firmware does not know trusts the peer over nothing weaker than TLS. */
+function toPeerTransport(v: unknown): PeerTransport {
+  const t = String(v);
+  return (PEER_TRANSPORTS as readonly string[]).includes(t) ? (t as PeerTransport) : 'tls';
 }
 
 function settingsTable(db: Db, log: Logger): Store['settings'] {
@@ -440,6 +448,37 @@ function bindingsTable(db: Db): Store['bindings'] {
     },
     delete: async (aor, contact) => {
       await db.run('DELETE FROM bindings WHERE aor = ? AND contact = ?', [aor, contact]);
+    },
+  };
+}
+
+/** A finished block is kept a day: the next block of the same extension or room is longer. */
+const BLOCK_MEMORY_MS = 24 * 60 * 60 * 1000;
+
+function blocksTable(db: Db): Store['blocks'] {
+  return {
+    list: async (now) => {
+      await db.run('DELETE FROM lockout_blocks WHERE until < ?', [new Date(now.getTime() - BLOCK_MEMORY_MS)]);
+      return (await db.rows('SELECT target, kind, since, until, failures, level FROM lockout_blocks ORDER BY since')).map(
+        (r): Block => ({
+          key: String(r.target),
+          kind: String(r.kind) as BlockKind,
+          since: (r.since as Date).getTime(),
+          until: (r.until as Date).getTime(),
+          failures: Number(r.failures),
+          level: Number(r.level),
+        }),
+      );
+    },
+    put: async (b) => {
+      await db.run(
+        `INSERT INTO lockout_blocks (target, kind, since, until, failures, level) VALUES (?, ?, ?, ?, ?, ?)
+         ON DUPLICATE KEY UPDATE kind = VALUES(kind), since = VALUES(since), until = VALUES(until), failures = VALUES(failures), level = VALUES(level)`,
+        [clip(b.key, 192), b.kind, new Date(b.since), new Date(b.until), b.failures, b.level],
+      );
+    },
+    delete: async (key) => {
+      await db.run('DELETE FROM lockout_blocks WHERE target = ?', [key]);
     },
   };
 }

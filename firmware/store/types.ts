@@ -1,3 +1,4 @@
+import type { Block } from '../conference/lockout.ts';
 import type { CallLogEntry, Extension, Peer, Room, Settings } from '../conference/types.ts';
 
 /**
@@ -49,6 +50,14 @@ export interface Store {
     list(): Promise<Binding[]>;
     put(b: Binding): Promise<void>;
     delete(aor: string, contact: string): Promise<void>;
+  };
+  /** Lockout blocks, so that a restart does not lift them. */
+  readonly blocks: {
+    /** Blocks that ended less than a day ago or have not ended; older rows are deleted. */
+    list(now: Date): Promise<Block[]>;
+    /** Inserts or replaces by key. */
+    put(block: Block): Promise<void>;
+    delete(key: string): Promise<void>;
   };
   /** The web page's one admin account and the API tokens made on the page. */
   readonly admin: {

@@ -1,6 +1,6 @@
 import { loadavg } from 'node:os';
 import {
-  ALSA_DEVICE_SETTINGS, checkAlsaDevice, isSettingName, parseExtensionNumber, parseRoomId, parseSetting, roomFromInput, SETTINGS,
+  ALSA_DEVICE_SETTINGS, checkAlsaDevice, describeBlock, isSettingName, parseExtensionNumber, parseRoomId, parseSetting, roomFromInput, SETTINGS,
   type Conference, type RoomInput, type Settings,
 } from '../conference/index.ts';
 import { BoxError } from '../errors.ts';
@@ -215,8 +215,8 @@ export class Operations {
     return this.box.store.peers.list();
   }
 
-  async putPeer(input: { cidr: string; description?: string | null }) {
-    const peer = peerRecord(String(input.cidr ?? ''), input.description);
+  async putPeer(input: { cidr: string; description?: string | null; transport?: string | null }) {
+    const peer = peerRecord(String(input.cidr ?? ''), input.description, input.transport);
     await this.box.store.peers.put(peer);
     await this.box.directory.refresh();
     return peer;
@@ -253,13 +253,14 @@ export class Operations {
 
   blocked() {
     return this.box.rooms.lockout.list().map((b) => ({
-      address: b.source, since: new Date(b.since).toISOString(), until: new Date(b.until).toISOString(), failures: b.failures,
+      address: b.key, kind: b.kind, label: describeBlock(b),
+      since: new Date(b.since).toISOString(), until: new Date(b.until).toISOString(), failures: b.failures,
     }));
   }
 
   liftBlock(address: string, by: Actor): void {
     const a = String(address ?? '').trim();
-    if (!this.box.rooms.lockout.lift(a)) throw new BoxError(404, `address ${a.slice(0, 64)} is not blocked`, 'address', 'not-found');
+    if (!this.box.rooms.lockout.lift(a)) throw new BoxError(404, `${a.slice(0, 64)} is not blocked`, 'address', 'not-found');
     this.box.log.info('block lifted on the web page', { address: a, by: by.source });
   }
 

@@ -1,10 +1,10 @@
 import {
-  DURATION_MAX, DURATION_MIN, PARTICIPANTS_MAX, PARTICIPANTS_MIN, ROOM_ID_MAX, ROOM_ID_MIN, SETTINGS,
+  DURATION_MAX, DURATION_MIN, PARTICIPANTS_MAX, PARTICIPANTS_MIN, PEER_FACTOR, ROOM_ID_MAX, ROOM_ID_MIN, SETTINGS, TARGET_FACTOR,
   type Settings,
 } from '../conference/index.ts';
 import type { LedPattern } from '../hw/patterns.ts';
 import { LED_NAMES, type LedName } from '../hw/profile.ts';
-import type { Peer } from '../conference/types.ts';
+import type { Peer, PeerTransport } from '../conference/types.ts';
 import type { ApiToken } from '../store/types.ts';
 import { html, type Html } from './html.ts';
 import type { ConferenceRow, ExtensionRow, RoomRow, StatusView } from './operations.ts';
@@ -239,16 +239,19 @@ export function extensionsPage(ctx: PageContext, list: ExtensionRow[], editing: 
 
 // --- trusted peers ---
 
+const PEER_TRANSPORT_LABELS: Record<PeerTransport, string> = { any: 'UDP, TCP and TLS', tcp: 'TCP and TLS (not UDP)', tls: 'TLS only (not UDP)' };
+
 export function peersPage(ctx: PageContext, peers: Peer[]): Html {
   return layout('Trusted peers', '/peers', ctx, html`
 <section class="card">
   <h2>PBXs allowed to call without a password</h2>
   ${peers.length === 0 ? html`<p class="empty">No trusted peers. Add the address of a PBX that forwards calls to the box.</p>` : html`
   <div class="table-wrap"><table>
-    <thead><tr><th>Address</th><th>Description</th><th><span class="sr">Actions</span></th></tr></thead>
-    <tbody>${peers.map((p) => html`<tr><td><code>${p.cidr}</code></td><td>${p.description || html`<span class="muted">—</span>`}</td>
+    <thead><tr><th>Address</th><th>Description</th><th>Trusted over</th><th><span class="sr">Actions</span></th></tr></thead>
+    <tbody>${peers.map((p) => html`<tr><td><code>${p.cidr}</code></td><td>${p.description || html`<span class="muted">—</span>`}</td><td>${PEER_TRANSPORT_LABELS[p.transport]}</td>
       <td><form method="post" action="/peers/delete" class="inline">${csrfField(ctx)}<input type="hidden" name="cidr" value="${p.cidr}"><button class="danger small" data-confirm="Stop trusting ${p.cidr}?">Remove</button></form></td></tr>`)}</tbody>
   </table></div>`}
+  <p class="muted">A UDP source address is easily forged: on a shared network, restrict a peer to TCP or TLS. Over a transport it is not trusted over, a peer's address is treated like any stranger's.</p>
 </section>
 <section class="card">
   <h2>Add a trusted peer</h2>
@@ -256,6 +259,7 @@ export function peersPage(ctx: PageContext, peers: Peer[]): Html {
     ${csrfField(ctx)}
     ${field(ctx, { name: 'cidr', label: 'Address or network', required: true, placeholder: '192.168.1.10 or 10.0.0.0/24' })}
     ${field(ctx, { name: 'description', label: 'Description', placeholder: 'Office PBX' })}
+    ${field(ctx, { name: 'transport', label: 'Trusted over', value: 'any', options: Object.entries(PEER_TRANSPORT_LABELS) })}
     <div class="actions"><button class="primary">Add peer</button></div>
   </form>
 </section>`);
@@ -330,14 +334,15 @@ export function settingsPage(ctx: PageContext, settings: Settings, sipPort: numb
 
 // --- blocked addresses ---
 
-export function blockedPage(ctx: PageContext, blocks: Array<{ address: string; since: string; until: string; failures: number }>, limits: Settings): Html {
-  return layout('Blocked addresses', '/blocked', ctx, html`
+export function blockedPage(ctx: PageContext, blocks: Array<{ address: string; label: string; since: string; until: string; failures: number }>, limits: Settings): Html {
+  return layout('Blocked', '/blocked', ctx, html`
 <section class="card">
-  <p class="muted">An address is blocked for ${limits.lockoutBlockMinutes} minutes after ${limits.lockoutFailures} wrong passwords or PINs within ${limits.lockoutWindowMinutes} minutes.</p>
-  ${blocks.length === 0 ? html`<p class="empty">No address is blocked.</p>` : html`
+  <p class="muted">An address, or a caller behind a trusted peer, is blocked for ${limits.lockoutBlockMinutes} minutes after ${limits.lockoutFailures} wrong passwords or PINs within ${limits.lockoutWindowMinutes} minutes; a trusted peer as a whole after ${limits.lockoutFailures * PEER_FACTOR}.
+  ${limits.lockoutFailures * TARGET_FACTOR} failures against one extension's password or one room's PIN, from anywhere, close it for a minute, then 2, 4, 8… up to ${limits.lockoutBlockMinutes}; the extension's own registered phone and the room's creator still get in.</p>
+  ${blocks.length === 0 ? html`<p class="empty">Nothing is blocked.</p>` : html`
   <div class="table-wrap"><table>
-    <thead><tr><th>Address</th><th>Failures</th><th>Blocked until</th><th><span class="sr">Actions</span></th></tr></thead>
-    <tbody>${blocks.map((b) => html`<tr><td><code>${b.address}</code></td><td class="num">${b.failures}</td><td><time datetime="${b.until}">${clock(b.until)}</time></td>
+    <thead><tr><th>Blocked</th><th>Failures</th><th>Blocked until</th><th><span class="sr">Actions</span></th></tr></thead>
+    <tbody>${blocks.map((b) => html`<tr><td><code>${b.label}</code></td><td class="num">${b.failures}</td><td><time datetime="${b.until}">${clock(b.until)}</time></td>
       <td><form method="post" action="/blocked/lift" class="inline">${csrfField(ctx)}<input type="hidden" name="address" value="${b.address}"><button class="small">Lift block</button></form></td></tr>`)}</tbody>
   </table></div>`}
 </section>`);

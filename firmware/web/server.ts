@@ -567,7 +567,7 @@ export class WebServer {
     const peersView = async (ctx: pages.PageContext) => pages.peersPage(ctx, await ops.peers());
     this.route('GET', '/peers', this.guard(async (rq) => this.page(rq, 200, await peersView(this.pageContext(rq)))));
     this.route('POST', '/peers', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
-      const p = await ops.putPeer({ cidr: form.cidr ?? '', description: form.description });
+      const p = await ops.putPeer({ cidr: form.cidr ?? '', description: form.description, transport: form.transport });
       return `Calls from ${p.cidr} are now accepted without a password.`;
     }, peersView, '/peers')));
     this.route('POST', '/peers/delete', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
@@ -726,7 +726,7 @@ export class WebServer {
     this.route('DELETE', '/api/extensions/:number', this.api((_rq, [number]) => ops.deleteExtension(number!), 204));
 
     this.route('GET', '/api/peers', this.api(() => ops.peers()));
-    this.route('POST', '/api/peers', this.api((_rq, _p, b) => ops.putPeer({ cidr: text(b.cidr), description: optional(b.description) }), 201));
+    this.route('POST', '/api/peers', this.api((_rq, _p, b) => ops.putPeer({ cidr: text(b.cidr), description: optional(b.description), transport: optional(b.transport) }), 201));
     this.route('DELETE', '/api/peers/:cidr', this.api((_rq, [cidr]) => ops.deletePeer(cidr!), 204));
 
     this.route('GET', '/api/settings', this.api(() => ops.settings()));

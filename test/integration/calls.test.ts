@@ -21,6 +21,11 @@ const PIN = '5678';
 const TRUSTED = '127.0.0.2';
 /** Source address of the PIN brute-force test, so its failures count against nobody else. */
 const ATTACKER = '127.0.0.5';
+/**
+ * Each test that dials a room that does not exist calls from its own address: such a dial counts as a failure, and
+ * five from one address would block it.
+ */
+const MISDIAL = { unknownRoom: '127.0.0.21', deletedByCreator: '127.0.0.22', deletedByTechnician: '127.0.0.23', deletedByPhone: '127.0.0.24', wrongPin: '127.0.0.25' };
 
 async function phone(user: string, o: { transport?: Transport; localAddress?: string; password?: string | null } = {}): Promise<Phone> {
   const password = o.password === null ? undefined : o.password ?? PASSWORDS[user];
@@ -30,8 +35,8 @@ async function phone(user: string, o: { transport?: Transport; localAddress?: st
 }
 
 /** Dials from a fresh phone of that extension. */
-async function dial(user: string, code: string, o: Parameters<Phone['invite']>[1] & { transport?: Transport } = {}): Promise<Call> {
-  const p = await phone(user, { transport: o.transport });
+async function dial(user: string, code: string, o: Parameters<Phone['invite']>[1] & { transport?: Transport; localAddress?: string } = {}): Promise<Call> {
+  const p = await phone(user, { transport: o.transport, localAddress: o.localAddress });
   return p.dial(code, o);
 }
 
@@ -219,14 +224,14 @@ test('a trailing # is ignored (sent as %23 and as a raw #)', async () => {
   await b.bye();
 });
 
-test('join an unknown room: 404 "room 150 does not exist"', async () => {
-  const a = await dial('100', '*400*150*1234');
-  assertRejected(a, 404, /room 150 does not exist/);
+test('join an unknown room: answered exactly like a wrong PIN, 403 "wrong PIN for room 150"', async () => {
+  const a = await dial('100', '*400*150*1234', { localAddress: MISDIAL.unknownRoom });
+  assertRejected(a, 403, /^wrong PIN for room 150$/);
 });
 
 test('join with a wrong PIN: 403', async () => {
-  const a = await dial('100', '*400*25*0000');
-  assertRejected(a, 403, /wrong PIN for room 25/i);
+  const a = await dial('100', '*400*25*0000', { localAddress: MISDIAL.wrongPin });
+  assertRejected(a, 403, /^wrong PIN for room 25$/);
 });
 
 test('the 4th participant with the default limit 3: 486 "room 26 is full"', async () => {
@@ -291,14 +296,14 @@ test('delete by the creator: 200, the box hangs up, and the room is gone', async
   assertAccepted(c);
   await c.waitForRequest('BYE', 15_000);
   assert.is(await room(7), undefined, 'room 7 is no longer listed');
-  assertRejected(await dial('100', '*400*7*1234'), 404, /room 7 does not exist/);
+  assertRejected(await dial('100', '*400*7*1234', { localAddress: MISDIAL.deletedByCreator }), 403, /^wrong PIN for room 7$/);
 });
 
 // --- a room deleted while active ---
 
 let deleted: { a: Call; b: Call } | null = null;
 
-test('deleted while active (technician `room delete`): the members stay connected, a new joiner gets 404, the id can be created again', async () => {
+test('deleted while active (technician `room delete`): the members stay connected, a new joiner is refused like a wrong PIN, the id can be created again', async () => {
   const a = await dial('100', `*400*28*${PIN}`);
   const b = await dial('101', `*400*28*${PIN}`);
   assertAccepted(a);
@@ -306,7 +311,7 @@ test('deleted while active (technician `room delete`): the members stay connecte
   deleted = { a, b };
   const del = await box.cli('room', 'delete', '28');
   assert.is(del.code, 0, del.stderr);
-  assertRejected(await dial('102', `*400*28*${PIN}`), 404, /room 28 does not exist/);
+  assertRejected(await dial('102', `*400*28*${PIN}`, { localAddress: MISDIAL.deletedByTechnician }), 403, /^wrong PIN for room 28$/);
   const created = await dial('103', '*401*28*9999');
   assertAccepted(created);
   await created.waitForRequest('BYE', 15_000);
@@ -337,7 +342,7 @@ test('deleted while active: the re-created room 28 is a separate conference, and
   }
 });
 
-test('deleted while active (creator dials *402): the members stay, a new joiner gets 404, the re-created room is a separate conference', async () => {
+test('deleted while active (creator dials *402): the members stay, a new joiner is refused like a wrong PIN, the re-created room is a separate conference', async () => {
   const made = await dial('100', '*401*37*1234');
   assertAccepted(made);
   await made.waitForRequest('BYE', 15_000);
@@ -349,7 +354,7 @@ test('deleted while active (creator dials *402): the members stay, a new joiner 
     const del = await dial('100', '*402*37*1234');
     assertAccepted(del);
     await del.waitForRequest('BYE', 15_000);
-    assertRejected(await dial('103', '*400*37*1234'), 404, /room 37 does not exist/);
+    assertRejected(await dial('103', '*400*37*1234', { localAddress: MISDIAL.deletedByPhone }), 403, /^wrong PIN for room 37$/);
     const again = await dial('100', '*401*37*4321');
     assertAccepted(again);
     await again.waitForRequest('BYE', 15_000);
@@ -459,11 +464,14 @@ test('a trusted peer is not challenged; its P-Asserted-Identity becomes the crea
   await j.bye();
 });
 
-test('an unknown user from an untrusted address: 403', async () => {
-  const stranger = await phone('999', { password: null });
-  const c = await stranger.dial(`*400*20*${PIN}`);
-  assertRejected(c, 403, /./);
-  assert.not.ok(c.responses.some((r) => r.status === 407), 'no challenge for a user name that does not exist');
+test('an unknown user from an untrusted address is challenged like an extension, and its answer fails like a wrong password', async () => {
+  const stranger = await phone('999', { password: 'guess', localAddress: '127.0.0.26' });
+  const known = await phone('101', { password: 'guess', localAddress: '127.0.0.27' });
+  const a = await stranger.dial(`*400*20*${PIN}`);
+  const b = await known.dial(`*400*20*${PIN}`);
+  const rounds = (c: Call) => c.responses.filter((r) => r.status >= 200).map((r) => `${r.status} ${r.reason} ${r.challenges().length} challenges${r.warning === undefined ? '' : ` "${r.warning}"`}`);
+  assert.equal(rounds(a), ['407 Proxy Authentication Required 2 challenges', '407 Proxy Authentication Required 2 challenges'], describe(a));
+  assert.equal(rounds(a), rounds(b), `the made-up user ${describe(a)} / extension 101 with a wrong password ${describe(b)}`);
 });
 
 test('5 wrong PINs from one address block it: 403 without a challenge, even with the right PIN', async () => {

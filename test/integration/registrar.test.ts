@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
-import { Phone, type Transport } from '../support/phone.ts';
+import { Phone, type SipMessage, type Transport } from '../support/phone.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'confbox-registrar-'));
 let box: RunningBox;
@@ -21,6 +21,8 @@ test.before(async () => {
   await configure(dataDir, [
     ['extension', 'add', '100', '--password', 's3cret', '--name', 'Front desk'],
     ['extension', 'add', '101', '--password', 'other-pw', '--name', 'Back office'],
+    ['extension', 'add', '102', '--password', 'pw-102'],
+    ['extension', 'add', '103', '--password', 'pw-103'],
   ]);
   box = await startBox({ dataDir });
 });
@@ -32,10 +34,18 @@ test.after(async () => {
 });
 
 // Distinct source addresses keep failures of one test from counting towards another's lockout.
-const ADDRESSES: Record<Transport, { wrong: string; lockout: string }> = {
-  udp: { wrong: '127.0.0.7', lockout: '127.0.0.9' },
-  tcp: { wrong: '127.0.0.8', lockout: '127.0.0.10' },
+const ADDRESSES: Record<Transport, { wrong: string; lockout: string[]; unknown: string; stranger: string }> = {
+  udp: { wrong: '127.0.0.7', lockout: ['127.0.0.9', '127.0.0.15'], unknown: '127.0.0.11', stranger: '127.0.0.13' },
+  tcp: { wrong: '127.0.0.8', lockout: ['127.0.0.10', '127.0.0.16'], unknown: '127.0.0.12', stranger: '127.0.0.14' },
 };
+/** The extension each lockout test attacks: failures also count against the extension. */
+const TARGETS: Record<Transport, string> = { udp: '102', tcp: '103' };
+
+/** What a scanner compares between two answers: status, reason and every header but the per-request ones, nonces blanked. */
+function shape(m: SipMessage): string[] {
+  const perRequest = new Set(['via', 'from', 'to', 'call-id', 'cseq', 'contact', 'content-length']);
+  return [m.startLine, ...m.headers.filter(([k]) => !perRequest.has(k)).map(([k, v]) => `${k}: ${v.replace(/nonce="[^"]*"/g, 'nonce="…"')}`)];
+}
 
 for (const transport of ['udp', 'tcp'] as const) {
   test(`${transport}: REGISTER with SHA-256 digest: 401 offers SHA-256 and MD5, then 200 with the Contact and its expires`, async () => {
@@ -69,12 +79,18 @@ for (const transport of ['udp', 'tcp'] as const) {
     assert.is(ok.final.status, 200, `the right password still works: ${ok.final.describe()}`);
   });
 
-  test(`${transport}: an unknown user gets 403 without a challenge`, async () => {
-    const p = await phone(transport, { user: '999', password: 'whatever' });
-    const { finals, final } = await p.register({ expires: 300 });
-    assert.is(finals.length, 1, 'no challenge round');
-    assert.is(final.status, 403, final.describe());
-    assert.is(final.challenges().length, 0, 'no WWW-Authenticate');
+  test(`${transport}: an unknown user gets the challenge a real one gets (same status, same headers), and its answer fails like a wrong password`, async () => {
+    const real = await phone(transport, { localAddress: ADDRESSES[transport].unknown });
+    const madeUp = await phone(transport, { user: '999', password: 'whatever', localAddress: ADDRESSES[transport].unknown });
+    const a = await real.register({ expires: 300, auth: false });
+    const b = await madeUp.register({ expires: 300, auth: false });
+    assert.is(b.final.status, a.final.status, `${b.final.describe()} vs ${a.final.describe()}`);
+    assert.is(b.final.status, 401);
+    assert.equal(shape(b.final), shape(a.final), 'the same headers with the same parameters, nonces aside');
+    const answered = await madeUp.register({ expires: 300 });
+    assert.is(answered.finals.length, 2, 'the made-up user answers the challenge');
+    assert.is(answered.final.status, 401, `challenged again, as after a wrong password: ${answered.final.describe()}`);
+    assert.equal(shape(answered.final), shape(a.final));
   });
 
   test(`${transport}: Expires below 60 gets 423 with Min-Expires`, async () => {
@@ -100,23 +116,35 @@ for (const transport of ['udp', 'tcp'] as const) {
     assert.not.ok(query.final.contacts().some((c) => c.uri === p.contactUri), `a query still lists it: ${query.final.getAll('contact').join(' | ')}`);
   });
 
-  test(`${transport}: 5 wrong passwords from one address block it (403, no challenge); other addresses are not blocked`, async () => {
-    const attacker = await phone(transport, { localAddress: ADDRESSES[transport].lockout });
-    const statuses: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const { final } = await attacker.register({ expires: 300, password: `wrong-${i}` });
-      statuses.push(final.status);
+  test(`${transport}: 5 wrong passwords from one address block it (403, no challenge); 10 from two block the extension, but not for the owner's registered phone`, async () => {
+    const target = TARGETS[transport];
+    const owner = await phone(transport, { user: target, password: `pw-${target}` });
+    assert.is((await owner.register({ expires: 300 })).final.status, 200, 'the owner registers before the attack');
+    for (const address of ADDRESSES[transport].lockout) {
+      const attacker = await phone(transport, { user: target, localAddress: address });
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const { final } = await attacker.register({ expires: 300, password: `wrong-${i}` });
+        statuses.push(final.status);
+      }
+      assert.equal(statuses.slice(0, 4), [401, 401, 401, 401], `answers to wrong passwords 1-4 from ${address}: ${statuses.join(', ')}`);
+      // Now blocked: even the right password gets 403 at once, without a challenge.
+      const blocked = await attacker.register({ expires: 300, password: `pw-${target}` });
+      assert.is(blocked.finals.length, 1, `no challenge round: ${blocked.finals.map((f) => f.describe()).join('; ')}`);
+      assert.is(blocked.final.status, 403, blocked.final.describe());
+      assert.is(blocked.final.challenges().length, 0, 'no WWW-Authenticate');
+      assert.match(blocked.final.warning ?? '', /too many failed attempts/, `a Warning says why: ${blocked.final.warningHeader}`);
     }
-    assert.equal(statuses.slice(0, 4), [401, 401, 401, 401], `answers to wrong passwords 1-4: ${statuses.join(', ')}`);
-    // Now blocked: even the right password gets 403 at once, without a challenge.
-    const blocked = await attacker.register({ expires: 300 });
-    assert.is(blocked.finals.length, 1, `no challenge round: ${blocked.finals.map((f) => f.describe()).join('; ')}`);
-    assert.is(blocked.final.status, 403, blocked.final.describe());
-    assert.is(blocked.final.challenges().length, 0, 'no WWW-Authenticate');
-    assert.ok(blocked.final.warning, `a Warning says why: ${blocked.final.warningHeader}`);
-    const other = await phone(transport);
+    // The extension is closed to strangers for a while, from any address, even with the right password ...
+    const stranger = await phone(transport, { user: target, password: `pw-${target}`, localAddress: ADDRESSES[transport].stranger });
+    const refused = await stranger.register({ expires: 300 });
+    assert.is(refused.final.status, 403, `another address, right password, while the extension is blocked: ${refused.final.describe()}`);
+    // ... but its own phone, registered from its own address, still gets in, and other extensions are not affected.
+    const again = await owner.register({ expires: 300 });
+    assert.is(again.final.status, 200, `the owner's phone: ${again.final.describe()}`);
+    const other = await phone(transport, { user: '101', password: 'other-pw', localAddress: ADDRESSES[transport].stranger });
     const fine = await other.register({ expires: 300 });
-    assert.is(fine.final.status, 200, `another address: ${fine.final.describe()}`);
+    assert.is(fine.final.status, 200, `another extension from that address: ${fine.final.describe()}`);
   });
 }
 

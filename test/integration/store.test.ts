@@ -74,7 +74,7 @@ test('migrate is idempotent, also when two run at once', async () => {
     assert.equal(versions.map((r) => r.version), MIGRATIONS.map((m) => m.version));
     const [tables] = await pool.query<RowDataPacket[]>('SHOW TABLES');
     const names = tables.map((r) => String(Object.values(r)[0])).sort();
-    assert.equal(names, ['api_tokens', 'bindings', 'call_log', 'extensions', 'live_conferences', 'peers', 'rooms', 'schema_version', 'settings', 'web_admin']);
+    assert.equal(names, ['api_tokens', 'bindings', 'call_log', 'extensions', 'live_conferences', 'lockout_blocks', 'peers', 'rooms', 'schema_version', 'settings', 'web_admin']);
   } finally {
     await pool.end();
   }
@@ -134,13 +134,13 @@ test('extensions: put, replace, get, list, delete', async () => {
   await store.extensions.delete('201');
 });
 
-test('peers: put, replace, list, delete', async () => {
-  await store.peers.put({ cidr: '192.168.1.0/24', description: 'office PBX' });
-  await store.peers.put({ cidr: '10.0.0.5/32', description: 'lab' });
-  await store.peers.put({ cidr: '192.168.1.0/24', description: 'office PBX (new)' });
+test('peers: put, replace, list, delete; each keeps the transports it is trusted over', async () => {
+  await store.peers.put({ cidr: '192.168.1.0/24', description: 'office PBX', transport: 'any' });
+  await store.peers.put({ cidr: '10.0.0.5/32', description: 'lab', transport: 'tls' });
+  await store.peers.put({ cidr: '192.168.1.0/24', description: 'office PBX (new)', transport: 'tcp' });
   assert.equal(await store.peers.list(), [
-    { cidr: '10.0.0.5/32', description: 'lab' },
-    { cidr: '192.168.1.0/24', description: 'office PBX (new)' },
+    { cidr: '10.0.0.5/32', description: 'lab', transport: 'tls' },
+    { cidr: '192.168.1.0/24', description: 'office PBX (new)', transport: 'tcp' },
   ]);
   assert.is(await store.peers.delete('10.0.0.5/32'), true);
   assert.is(await store.peers.delete('10.0.0.5/32'), false);
@@ -219,14 +219,31 @@ test('bindings: put, refresh, list, delete', async () => {
   await store.bindings.delete('201', '<sip:201@192.0.2.11:5060>');
 });
 
+test('lockout blocks: put, replace, list, delete; rows finished more than a day ago are dropped', async () => {
+  const now = new Date('2026-03-04T05:06:07.890Z');
+  const t = now.getTime();
+  const block = { key: 'extension 100', kind: 'extension' as const, since: t - 60_000, until: t + 60_000, failures: 5, level: 1 };
+  await store.blocks.put(block);
+  await store.blocks.put({ key: '192.0.2.10/104', kind: 'caller', since: t, until: t + 900_000, failures: 5, level: 1 });
+  await store.blocks.put({ ...block, until: t + 120_000, level: 2 });
+  await store.blocks.put({ key: 'room 2', kind: 'room', since: t - 3 * 86_400_000, until: t - 2 * 86_400_000, failures: 5, level: 1 });
+  assert.equal(await store.blocks.list(now), [
+    { ...block, until: t + 120_000, level: 2 },
+    { key: '192.0.2.10/104', kind: 'caller', since: t, until: t + 900_000, failures: 5, level: 1 },
+  ]);
+  await store.blocks.delete('extension 100');
+  await store.blocks.delete('192.0.2.10/104');
+  assert.equal(await store.blocks.list(now), []);
+});
+
 test('SQL metacharacters and 4-byte characters are stored literally', async () => {
   const names = ["'; DROP TABLE rooms; --", 'Robert"); DROP TABLE extensions;--', 'back\\slash %_ \0 nul', 'Zoë 🎉'];
   for (const [i, displayName] of names.entries()) {
     await store.extensions.put({ number: `30${i}`, displayName, realm: "o'brien", ha1Md5: '0'.repeat(32), ha1Sha256: '1'.repeat(64) });
   }
   assert.equal((await store.extensions.list()).map((e) => e.displayName), names);
-  await store.peers.put({ cidr: "10.1.1.1/32' OR '1'='1", description: '"; DELETE FROM peers; --' });
-  assert.equal(await store.peers.list(), [{ cidr: "10.1.1.1/32' OR '1'='1", description: '"; DELETE FROM peers; --' }]);
+  await store.peers.put({ cidr: "10.1.1.1/32' OR '1'='1", description: '"; DELETE FROM peers; --', transport: 'any' });
+  assert.equal(await store.peers.list(), [{ cidr: "10.1.1.1/32' OR '1'='1", description: '"; DELETE FROM peers; --', transport: 'any' }]);
   assert.equal(await store.rooms.list(), []);
   await store.rooms.insert(room(9, { creator: "' OR 1=1 --" }));
   assert.is((await store.rooms.get(9))?.creator, "' OR 1=1 --");

@@ -371,7 +371,8 @@ test('extensions: add, edit without changing the password, registration state, d
   assert.is((await web.api('DELETE', '/api/extensions/500')).status, 204);
   errorOf(await web.api('DELETE', '/api/extensions/500'), 404, 'number');
   const p2 = await phone('500', 'pw-500');
-  assert.is((await p2.register({ expires: 600 })).final.status, 403, 'a removed extension cannot register');
+  const removed = await p2.register({ expires: 600 });
+  assert.equal(removed.finals.map((f) => f.status), [401, 401], 'a removed extension cannot register: challenged, and its answer fails like a wrong password');
 });
 
 test('a display name with markup is shown as text; SQL metacharacters are stored and shown literally', async () => {
@@ -409,8 +410,20 @@ test('trusted peers: add, list, delete with the CIDR rules', async () => {
   assert.is(add.status, 201);
   assert.is(add.json.cidr, '192.168.7.10/32');
   assert.ok(((await web.api('GET', '/api/peers')).json as Array<any>).some((p) => p.cidr === '192.168.7.10/32'));
+  assert.is(add.json.transport, 'any', 'trusted over every transport unless restricted');
   assert.is((await web.api('DELETE', `/api/peers/${encodeURIComponent('192.168.7.10/32')}`)).status, 204);
   errorOf(await web.api('DELETE', `/api/peers/${encodeURIComponent('192.168.7.10/32')}`), 404, 'cidr');
+  errorOf(await web.api('POST', '/api/peers', { cidr: '192.168.7.11', transport: 'udp' }), 400, 'transport', /any, tcp, tls/);
+  const tls = await web.api('POST', '/api/peers', { cidr: '192.168.7.11', description: 'PBX over TLS', transport: 'tls' });
+  assert.is(tls.status, 201);
+  assert.is(((await web.api('GET', '/api/peers')).json as Array<any>).find((p) => p.cidr === '192.168.7.11/32')?.transport, 'tls');
+  const form = await web.post('/peers', { cidr: '192.168.7.12', description: 'PBX over TCP', transport: 'tcp' });
+  assert.ok(form.status < 400, `the form adds a peer restricted to TCP: ${form.status}`);
+  const page = await web.get('/peers');
+  assert.match(page.text, /192\.168\.7\.11\/32<\/code><\/td><td>PBX over TLS<\/td><td>TLS only \(not UDP\)/);
+  assert.match(page.text, /192\.168\.7\.12\/32<\/code><\/td><td>PBX over TCP<\/td><td>TCP and TLS \(not UDP\)/);
+  assert.match(page.text, /10\.9\.8\.0\/24<\/code><\/td><td>.*?<\/td><td>UDP, TCP and TLS/s);
+  for (const cidr of ['192.168.7.11/32', '192.168.7.12/32']) assert.is((await web.api('DELETE', `/api/peers/${encodeURIComponent(cidr)}`)).status, 204);
   const status = (await web.api('GET', '/api/status')).json;
   assert.is(status.trustedPeers, 1, 'the 10.9.8.0/24 peer of the previous test');
 });
@@ -442,6 +455,7 @@ test('blocked addresses: a phone guessing passwords is listed, and lifting the b
   const b = blocked.find((x) => x.address === '127.0.0.7');
   assert.ok(b, JSON.stringify(blocked));
   assert.is(b.failures, 5);
+  assert.equal([b.kind, b.label], ['address', '127.0.0.7']);
   const page = await web.get('/blocked');
   assert.match(page.text, /127\.0\.0\.7/);
   assert.is((await web.api('DELETE', '/api/blocked/127.0.0.7')).status, 204);

@@ -213,7 +213,7 @@ t('extensions, peers, settings, blocked and status pages work and show the LEDs'
   await screenshot(page, 'settings');
 
   await page.goto(url + '/blocked');
-  assert.match(await page.locator('main').innerText(), /No address is blocked/);
+  assert.match(await page.locator('main').innerText(), /Nothing is blocked/);
   await screenshot(page, 'blocked');
 
   await page.goto(url + '/status');

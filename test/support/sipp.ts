@@ -144,6 +144,8 @@ export async function startSipp(o: SippOptions): Promise<SippHandle> {
   if (o.limit !== undefined) args.push('-l', String(o.limit));
   if (o.holdMs !== undefined) args.push('-d', String(o.holdMs));
   if (o.auth) args.push('-au', o.auth.user, '-ap', o.auth.password);
+  // The box takes a digest only for the Request-URI it was made for; SIPp's default uri is the box's address (a REGISTER's).
+  if (o.auth && o.service !== undefined) args.push('-auth_uri', `${o.service}@${o.host ?? '127.0.0.1'}:${o.port}`);
   for (const [k, v] of Object.entries(o.keys ?? {})) args.push('-key', k, v);
   if (o.injection) {
     const file = join(dir, 'inject.csv');

@@ -4,7 +4,7 @@ import { FakeClock } from '../../firmware/clock.ts';
 import { BoxError } from '../../firmware/errors.ts';
 import { Conferences, type Conference, type ConferenceEvents } from '../../firmware/conference/conferences.ts';
 import { parseFeatureCode } from '../../firmware/conference/feature-code.ts';
-import { Lockout, type LockoutLimits } from '../../firmware/conference/lockout.ts';
+import { Lockout, PEER_FACTOR, TARGET_FACTOR, describeBlock, targets, type Block, type LockoutLimits } from '../../firmware/conference/lockout.ts';
 import { DEFAULT_SETTINGS, type Room, type Settings } from '../../firmware/conference/types.ts';
 
 const SECOND = 1000;
@@ -131,10 +131,10 @@ joining('a second participant joins the same conference', () => {
   assert.is(first.startedAt + 10 * SECOND, first.participants.get('b')!.joinedAt);
 });
 
-joining('room not configured -> 404', () => {
+joining('room not configured: answered exactly like a wrong PIN (403, same text, same code), so rooms cannot be found by trying', () => {
   const b = box();
-  const e = rejects(() => b.join(null, 'a', 9, '5678'), 404, /room 9 does not exist/);
-  assert.is(e.code, 'not-found');
+  const e = rejects(() => b.join(null, 'a', 9, '5678'), 403, /^wrong PIN for room 9$/);
+  assert.is(e.code, 'wrong-pin');
   assert.is(b.confs.inRoom(9), undefined);
   assert.is(b.confs.list().length, 0);
 });
@@ -322,7 +322,7 @@ leaving.run();
 // ---------------------------------------------------------------------------------------------
 const deleted = suite('deleting a room while people are in it');
 
-deleted('the people stay, a new join is 404, the conference ends when the last leaves without deleting', () => {
+deleted('the people stay, a new join is refused like a wrong PIN, the conference ends when the last leaves without deleting', () => {
   const b = box();
   const room = b.room(2);
   const conf = b.join(room, 'a');
@@ -337,7 +337,7 @@ deleted('the people stay, a new join is 404, the conference ends when the last l
   assert.ok(b.count('changed', conf.key) > changedBefore, 'the change is reported');
 
   // The storage no longer has the room: the SIP side passes null.
-  rejects(() => b.join(null, 'c', 2, '5678'), 404, /room 2 does not exist/);
+  rejects(() => b.join(null, 'c', 2, '5678'), 403, /^wrong PIN for room 2$/);
   assert.is(conf.participants.size, 2);
 
   assert.equal(b.confs.leave(conf.key, 'a'), { conference: conf, ended: false, deleteRoom: null });
@@ -580,10 +580,10 @@ decisions('delete of a room without creator by anyone with the PIN is allowed', 
   b.confs.decideDelete(deleteCode('*402*2*5678'), room, 'pbx-user-77');
 });
 
-decisions('delete of a room that is not configured -> 404', () => {
+decisions('delete of a room that is not configured: answered like a wrong PIN (403)', () => {
   const b = box();
-  const e = rejects(() => b.confs.decideDelete(deleteCode('*402*9*5678'), null, '201'), 404, /room 9 does not exist/);
-  assert.is(e.code, 'not-found');
+  const e = rejects(() => b.confs.decideDelete(deleteCode('*402*9*5678'), null, '201'), 403, /^wrong PIN for room 9$/);
+  assert.is(e.code, 'wrong-pin');
 });
 
 decisions.run();
@@ -594,20 +594,23 @@ const lockout = suite('brute-force lockout');
 function lock(limits: Partial<LockoutLimits> = {}) {
   const clock = new FakeClock();
   const current: LockoutLimits = { failures: 5, windowMinutes: 5, blockMinutes: 15, ...limits };
-  const l = new Lockout(clock, () => current);
-  return { clock, limits: current, l };
+  const events: string[] = [];
+  const l = new Lockout(clock, () => current, { blocked: (b) => events.push(`blocked ${b.key}`), lifted: (k) => events.push(`lifted ${k}`) });
+  return { clock, limits: current, l, events };
 }
+
+const addr = (a: string) => targets.address(a);
 
 lockout('4 failures within 5 minutes do not block; the 5th does, for 15 minutes', () => {
   const { clock, l } = lock();
   for (let i = 0; i < 4; i++) {
-    assert.is(l.fail('198.51.100.7'), null);
+    assert.equal(l.fail(addr('198.51.100.7')), []);
     assert.is(l.isBlocked('198.51.100.7'), false, `not blocked after ${i + 1} failures`);
     clock.advance(30 * SECOND);
   }
-  const block = l.fail('198.51.100.7');
+  const [block] = l.fail(addr('198.51.100.7'));
   assert.ok(block, 'the 5th failure blocks');
-  assert.is(block.source, '198.51.100.7');
+  assert.is(block.key, '198.51.100.7');
   assert.is(block.failures, 5);
   assert.is(block.since, clock.now());
   assert.is(block.until, clock.now() + 15 * MINUTE);
@@ -625,7 +628,7 @@ lockout('failures spread over more than the window do not block', () => {
   const { clock, l } = lock();
   // One failure every 90 s: never 5 within any 5-minute window.
   for (let i = 0; i < 20; i++) {
-    assert.is(l.fail('198.51.100.7'), null, `failure ${i + 1}`);
+    assert.equal(l.fail(addr('198.51.100.7')), [], `failure ${i + 1}`);
     clock.advance(90 * SECOND);
   }
   assert.is(l.isBlocked('198.51.100.7'), false);
@@ -634,45 +637,45 @@ lockout('failures spread over more than the window do not block', () => {
 
 lockout('old failures fall out of the window', () => {
   const { clock, l } = lock();
-  for (let i = 0; i < 4; i++) l.fail('198.51.100.7');
+  for (let i = 0; i < 4; i++) l.fail(addr('198.51.100.7'));
   clock.advance(5 * MINUTE + 1);
-  assert.is(l.fail('198.51.100.7'), null, 'the 4 earlier failures no longer count');
-  for (let i = 0; i < 3; i++) l.fail('198.51.100.7');
+  assert.equal(l.fail(addr('198.51.100.7')), [], 'the 4 earlier failures no longer count');
+  for (let i = 0; i < 3; i++) l.fail(addr('198.51.100.7'));
   assert.is(l.isBlocked('198.51.100.7'), false);
-  assert.ok(l.fail('198.51.100.7'), '5 within the window block');
+  assert.is(l.fail(addr('198.51.100.7')).length, 1, '5 within the window block');
 });
 
 lockout('the block expires after 15 minutes, and counting starts afresh', () => {
   const { clock, l } = lock();
-  for (let i = 0; i < 5; i++) l.fail('198.51.100.7');
+  for (let i = 0; i < 5; i++) l.fail(addr('198.51.100.7'));
   assert.is(l.isBlocked('198.51.100.7'), true);
   clock.advance(15 * MINUTE - 1);
   assert.is(l.isBlocked('198.51.100.7'), true, 'still blocked just before 15 minutes');
-  assert.is(l.fail('198.51.100.7'), null, 'failures while blocked do not start a new block');
+  assert.equal(l.fail(addr('198.51.100.7')), [], 'failures while blocked do not start a new block');
   clock.advance(1);
   assert.is(l.isBlocked('198.51.100.7'), false, 'free after 15 minutes');
   assert.equal(l.list(), []);
-  for (let i = 0; i < 4; i++) assert.is(l.fail('198.51.100.7'), null);
+  for (let i = 0; i < 4; i++) assert.equal(l.fail(addr('198.51.100.7')), []);
   assert.is(l.isBlocked('198.51.100.7'), false);
 });
 
 lockout('lift() unblocks at once and forgets the failures', () => {
   const { l } = lock();
-  for (let i = 0; i < 5; i++) l.fail('198.51.100.7');
+  for (let i = 0; i < 5; i++) l.fail(addr('198.51.100.7'));
   assert.is(l.isBlocked('198.51.100.7'), true);
   assert.is(l.lift('198.51.100.7'), true);
   assert.is(l.isBlocked('198.51.100.7'), false);
   assert.equal(l.list(), []);
   assert.is(l.lift('198.51.100.7'), false, 'nothing left to lift');
-  for (let i = 0; i < 4; i++) assert.is(l.fail('198.51.100.7'), null);
+  for (let i = 0; i < 4; i++) assert.equal(l.fail(addr('198.51.100.7')), []);
   assert.is(l.isBlocked('198.51.100.7'), false);
 });
 
 lockout('lift() of an address with failures but no block clears its count', () => {
   const { l } = lock();
-  for (let i = 0; i < 4; i++) l.fail('198.51.100.7');
+  for (let i = 0; i < 4; i++) l.fail(addr('198.51.100.7'));
   assert.is(l.lift('198.51.100.7'), false);
-  assert.is(l.fail('198.51.100.7'), null);
+  assert.equal(l.fail(addr('198.51.100.7')), []);
   assert.is(l.isBlocked('198.51.100.7'), false);
 });
 
@@ -680,10 +683,10 @@ lockout('limits are read from the settings function: changed limits take effect'
   const { clock, limits, l } = lock();
   limits.failures = 3;
   limits.blockMinutes = 2;
-  l.fail('a');
-  l.fail('a');
+  l.fail(addr('a'));
+  l.fail(addr('a'));
   assert.is(l.isBlocked('a'), false);
-  const block = l.fail('a');
+  const [block] = l.fail(addr('a'));
   assert.ok(block, 'blocked after 3 with the lowered limit');
   assert.is(block.until - block.since, 2 * MINUTE);
   clock.advance(2 * MINUTE);
@@ -692,7 +695,7 @@ lockout('limits are read from the settings function: changed limits take effect'
   limits.failures = 5;
   limits.windowMinutes = 1;
   for (let i = 0; i < 5; i++) {
-    l.fail('b');
+    l.fail(addr('b'));
     clock.advance(20 * SECOND);
   }
   assert.is(l.isBlocked('b'), false, 'a 1-minute window does not hold 5 failures 20 s apart');
@@ -700,10 +703,10 @@ lockout('limits are read from the settings function: changed limits take effect'
   limits.windowMinutes = 10;
   limits.blockMinutes = 15;
   for (let i = 0; i < 4; i++) {
-    assert.is(l.fail('c'), null);
+    assert.equal(l.fail(addr('c')), []);
     clock.advance(2 * MINUTE);
   }
-  const c = l.fail('c');
+  const [c] = l.fail(addr('c'));
   assert.ok(c, 'a 10-minute window holds 5 failures 2 minutes apart');
   assert.is(c.until - c.since, 15 * MINUTE);
 });
@@ -711,18 +714,107 @@ lockout('limits are read from the settings function: changed limits take effect'
 lockout('sources are independent', () => {
   const { l } = lock();
   for (let i = 0; i < 4; i++) {
-    l.fail('198.51.100.7');
-    l.fail('198.51.100.8');
+    l.fail(addr('198.51.100.7'));
+    l.fail(addr('198.51.100.8'));
   }
   assert.is(l.isBlocked('198.51.100.7'), false);
   assert.is(l.isBlocked('198.51.100.8'), false);
-  assert.ok(l.fail('198.51.100.7'));
+  assert.is(l.fail(addr('198.51.100.7')).length, 1);
   assert.is(l.isBlocked('198.51.100.7'), true);
   assert.is(l.isBlocked('198.51.100.8'), false, 'the other address is not blocked');
   assert.is(l.isBlocked('203.0.113.1'), false);
-  assert.equal(l.list().map((b) => b.source), ['198.51.100.7']);
+  assert.equal(l.list().map((b) => b.key), ['198.51.100.7']);
   l.lift('198.51.100.7');
-  assert.ok(l.fail('198.51.100.8'), 'the other address keeps its own count');
+  assert.is(l.fail(addr('198.51.100.8')).length, 1, 'the other address keeps its own count');
+});
+
+lockout('behind a trusted peer each caller is blocked after 5 failures, the peer as a whole only after 10 times as many', () => {
+  const { l } = lock();
+  assert.is(PEER_FACTOR, 10);
+  const pbx = '192.0.2.10';
+  const from = (caller: string) => [targets.caller(pbx, caller), targets.peer(pbx)];
+  for (let i = 0; i < 4; i++) assert.equal(l.fail(from('104')), []);
+  const [block] = l.fail(from('104'));
+  assert.equal([block?.key, block?.kind], ['192.0.2.10/104', 'caller']);
+  assert.is(l.blockOf(from('104'))?.key, '192.0.2.10/104', 'the guessing caller is blocked');
+  assert.is(l.blockOf(from('105')), null, 'another caller through the same peer is not');
+  // 45 more failures from 9 more callers (5 each) make 50 against the peer.
+  let peerBlock: Block | undefined;
+  for (let c = 0; c < 9; c++) for (let i = 0; i < 5; i++) peerBlock = l.fail(from(`2${c}`)).find((b) => b.kind === 'peer') ?? peerBlock;
+  assert.ok(peerBlock, 'the peer is blocked after 50 failures in the window');
+  assert.is(peerBlock.failures, 5 * PEER_FACTOR);
+  assert.is(l.blockOf(from('105'))?.kind, 'peer', 'now every caller through it is refused');
+  assert.is(peerBlock.until - peerBlock.since, 15 * MINUTE);
+});
+
+lockout('an address and a peer at the same address over a forgeable transport are counted apart', () => {
+  const { l } = lock();
+  for (let i = 0; i < 5; i++) l.fail(targets.udpAddress('192.0.2.10'));
+  assert.is(l.isBlocked('udp:192.0.2.10'), true);
+  assert.is(l.blockOf([targets.caller('192.0.2.10', '104'), targets.peer('192.0.2.10')]), null, 'forged UDP guesses do not block the peer');
+});
+
+lockout('an extension or a room is blocked after 10 failures from anywhere, first for 1 minute, then 2, 4, 8, then the block setting', () => {
+  const { clock, l } = lock();
+  assert.is(TARGET_FACTOR, 2);
+  const ext = targets.extension('100');
+  const lengths: number[] = [];
+  for (let round = 0; round < 6; round++) {
+    let block: Block | undefined;
+    for (let i = 0; i < 10; i++) {
+      assert.is(l.isBlocked('extension 100'), false, `open before failure ${i + 1}`);
+      block = l.fail([targets.address(`198.51.100.${round * 10 + i}`), ext])[0] ?? block;
+    }
+    assert.ok(block, `round ${round + 1} blocks`);
+    assert.is(block.kind, 'extension');
+    lengths.push((block.until - block.since) / MINUTE);
+    assert.is(l.isBlocked('extension 100'), true);
+    for (let i = 0; i < 10; i++) assert.is(l.isBlocked(`198.51.100.${round * 10 + i}`), false, 'one failure per address blocks no address');
+    clock.advance(block.until - clock.now());
+    assert.is(l.isBlocked('extension 100'), false, `free after ${lengths.at(-1)} minutes`);
+  }
+  assert.equal(lengths, [1, 2, 4, 8, 15, 15]);
+  clock.advance(24 * 60 * MINUTE);
+  for (let i = 0; i < 10; i++) l.fail([targets.address(`203.0.113.${i}`), ext]);
+  const again = l.list().find((b) => b.key === 'extension 100');
+  assert.is(again && (again.until - again.since) / MINUTE, 1, 'a day without blocks starts again at 1 minute');
+
+  const room = targets.room(2);
+  for (let i = 0; i < 5; i++) l.fail([addr('192.0.2.50'), room]);
+  assert.is(l.isBlocked('192.0.2.50'), true, 'one guesser is blocked after 5 ...');
+  assert.is(l.isBlocked('room 2'), false, '... and the room stays open to everyone else');
+  for (let i = 0; i < 5; i++) l.fail(room);
+  const rb = l.list().find((b) => b.key === 'room 2');
+  assert.is(rb && (rb.until - rb.since) / MINUTE, 1);
+});
+
+lockout('restore(): blocks from before a restart hold again, and a finished one keeps the next block of its target longer', () => {
+  const { clock, l, events } = lock();
+  for (let i = 0; i < 10; i++) l.fail([addr('198.51.100.7'), targets.room(3)]);
+  assert.equal(events, ['blocked 198.51.100.7', 'blocked room 3']);
+  const saved = l.list();
+  clock.advance(2 * MINUTE);
+  const restarted = new Lockout(clock, () => ({ failures: 5, windowMinutes: 5, blockMinutes: 15 }));
+  restarted.restore(saved);
+  assert.is(restarted.isBlocked('198.51.100.7'), true, 'the address block holds after the restart');
+  assert.is(restarted.isBlocked('room 3'), false, 'the 1-minute room block is over');
+  for (let i = 0; i < 10; i++) restarted.fail(targets.room(3));
+  const rb = restarted.list().find((b) => b.key === 'room 3');
+  assert.is(rb && (rb.until - rb.since) / MINUTE, 2, 'the next room block is 2 minutes');
+  assert.is(rb?.level, 2);
+});
+
+lockout('lift() reports the lifted block; describeBlock() names each kind for the web page', () => {
+  const { l, events } = lock();
+  for (let i = 0; i < 10; i++) l.fail(targets.extension('100'));
+  assert.is(l.lift('extension 100'), true);
+  assert.equal(events, ['blocked extension 100', 'lifted extension 100']);
+  assert.is(describeBlock(targets.address('198.51.100.7')), '198.51.100.7');
+  assert.is(describeBlock(targets.udpAddress('192.0.2.10')), '192.0.2.10 over UDP');
+  assert.is(describeBlock(targets.peer('192.0.2.10')), 'trusted peer 192.0.2.10');
+  assert.is(describeBlock(targets.caller('192.0.2.10', '104')), 'caller 104 via 192.0.2.10');
+  assert.is(describeBlock(targets.extension('100')), 'extension 100');
+  assert.is(describeBlock(targets.room(2)), 'room 2');
 });
 
 lockout.run();

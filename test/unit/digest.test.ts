@@ -16,10 +16,12 @@ const REALM = 'confbox';
 const USER = '100';
 const PASSWORD = 'secret 100';
 const HA1 = { md5: ha1('MD5', USER, REALM, PASSWORD), sha256: ha1('SHA-256', USER, REALM, PASSWORD) };
+/** One run of the box. */
+const EPOCH = Buffer.from([1, 2, 3, 4]);
 
 function setup(extra: { nonceLifetimeMs?: number; maxTrackedNonces?: number } = {}) {
   const clock = new FakeClock();
-  const auth = new DigestAuthority({ realm: REALM, key: KEY, clock, ...extra });
+  const auth = new DigestAuthority({ realm: REALM, key: KEY, clock, epoch: EPOCH, ...extra });
   return { clock, auth };
 }
 
@@ -171,15 +173,24 @@ test('default lifetime is five minutes; a nonce from the future is stale', () =>
   const challenge = pick(auth.challenge({}), 'MD5');
   clock.advance(300_001);
   assert.is(auth.verify(answer(challenge), 'REGISTER', HA1), 'stale');
-  const later = new DigestAuthority({ realm: REALM, key: KEY, clock: { now: () => clock.now() - 3_600_000 } });
+  const later = new DigestAuthority({ realm: REALM, key: KEY, epoch: EPOCH, clock: { now: () => clock.now() - 3_600_000 } });
   assert.is(later.verify(answer(pick(auth.challenge({}), 'MD5')), 'REGISTER', HA1), 'stale');
 });
 
-test('nonces survive a restart with the same key; another key is bad', () => {
+test('after a restart (same key, new epoch) an answer from before it is stale, replayed or not; a wrong one is bad; another key is bad', () => {
   const { auth, clock } = setup();
   const challenge = pick(auth.challenge({}), 'SHA-256');
-  const restarted = new DigestAuthority({ realm: REALM, key: Buffer.from(KEY), clock });
-  assert.is(restarted.verify(answer(challenge), 'REGISTER', HA1), 'ok');
+  const captured = answer(challenge);
+  assert.is(auth.verify(captured, 'REGISTER', HA1), 'ok');
+  const restarted = new DigestAuthority({ realm: REALM, key: Buffer.from(KEY), clock, epoch: Buffer.from([9, 9, 9, 9]) });
+  assert.is(restarted.verify(captured, 'REGISTER', HA1), 'stale', 'the replayed answer is not accepted after the restart');
+  assert.is(restarted.verify(captured, 'REGISTER', HA1), 'stale', 'nor the second time');
+  assert.is(restarted.verify(answer(challenge, { nc: 2 }), 'REGISTER', HA1), 'stale', 'a fresh answer to the old nonce is stale: re-challenge');
+  assert.is(restarted.verify(answer(challenge, { nc: 3, password: 'guess' }), 'REGISTER', HA1), 'bad');
+  assert.is(restarted.verify(answer(pick(restarted.challenge({}), 'SHA-256')), 'REGISTER', HA1), 'ok', 'a new challenge works');
+  const sameRun = new DigestAuthority({ realm: REALM, key: Buffer.from(KEY), clock, epoch: EPOCH });
+  assert.is(sameRun.verify(answer(challenge, { nc: 4 }), 'REGISTER', HA1), 'ok', 'the same epoch and key accept the nonce');
+  assert.is(new DigestAuthority({ realm: REALM, key: KEY, clock }).verify(answer(challenge, { nc: 5 }), 'REGISTER', HA1), 'stale', 'the default epoch is new for each run');
   const forger = new DigestAuthority({ realm: REALM, key: Buffer.alloc(32, 8), clock });
   assert.is(auth.verify(answer(pick(forger.challenge({}), 'SHA-256')), 'REGISTER', HA1), 'bad');
 });
@@ -309,6 +320,7 @@ test('constructor rejects a short key and a realm with control characters', () =
   assert.throws(() => new DigestAuthority({ realm: REALM, key: Buffer.alloc(8), clock }), /"key"/);
   assert.throws(() => new DigestAuthority({ realm: 'a\r\nb', key: KEY, clock }), /"realm"/);
   assert.throws(() => new DigestAuthority({ realm: REALM, key: KEY, clock, nonceLifetimeMs: 0 }), /"nonceLifetimeMs"/);
+  assert.throws(() => new DigestAuthority({ realm: REALM, key: KEY, clock, epoch: Buffer.alloc(8) }), /"epoch"/);
 });
 
 test('answerChallenge refuses what it cannot answer', () => {
