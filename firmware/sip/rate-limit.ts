@@ -85,7 +85,9 @@ export class DropLog {
 
   constructor(private readonly log: Logger, private readonly now: () => number = Date.now) {}
 
-  note(reason: DropReason, address: string, port: number, buf: Buffer): void {
+  /** A dropped datagram, or (buf null) a request dropped from a connection. */
+  note(reason: DropReason, from: { protocol: string; address: string; port: number }, buf: Buffer | null): void {
+    const { address, port } = from;
     const now = this.now();
     this.totals[reason]++;
     if (now - this.periodStart >= REPORT_MS) this.report(now);
@@ -93,7 +95,8 @@ export class DropLog {
     if (this.detailed < DETAILED_PER_PERIOD) {
       this.detailed++;
       this.log.warn(reason === 'rate' ? 'dropped a SIP datagram over the per-address rate limit' : 'dropped a SIP datagram that is not a valid message', {
-        source: `udp:${address}:${port}`, bytes: buf.length, start: buf.subarray(0, 40).toString('latin1').replace(/[^\x20-\x7e]/g, '.'),
+        source: `${from.protocol.toLowerCase()}:${address}:${port}`,
+        ...(buf ? { bytes: buf.length, start: buf.subarray(0, 40).toString('latin1').replace(/[^\x20-\x7e]/g, '.') } : {}),
       });
       return;
     }

@@ -44,6 +44,10 @@ export class SipTransport {
     // The package parses each datagram synchronously and reports what it accepted (onParsed) before dispatching it.
     let accepted = false;
     let wire: Wire | null = null;
+    const trusted = opts.trusted ?? (() => false);
+    const requests = new SourceRateLimit(REQUEST_LIMITS);
+    const errorAnswers = new SourceRateLimit(ERROR_ANSWER_LIMITS);
+    const dropped = new DropLog(log);
     const { result: core, udp, tcp } = capturingSockets(() => new TransactionCore({
       stack: {
         port: opts.port,
@@ -53,19 +57,21 @@ export class SipTransport {
       onParsed: () => {
         accepted = true;
       },
+      // UDP datagrams were limited before parsing; requests over a connection are limited here, before a transaction.
+      admit: (remote) => {
+        if (remote.protocol === 'UDP' || trusted(remote.address) || requests.take(remote.address)) return true;
+        dropped.note('rate', remote, null);
+        return false;
+      },
       onError: (e: unknown) => log.warn('sip stack error', { err: e }),
       onRequest: (rq, remote) => onRequest(rq, remote, remote.protocol === 'UDP' ? wire : null),
     }));
-    const trusted = opts.trusted ?? (() => false);
-    const requests = new SourceRateLimit(REQUEST_LIMITS);
-    const errorAnswers = new SourceRateLimit(ERROR_ANSWER_LIMITS);
-    const dropped = new DropLog(log);
     const reporter = setInterval(() => dropped.report(), REPORT_MS);
     reporter.unref();
     for (const { socket: s, parse } of udp) {
       s.on('message', (buf: Buffer, rinfo: dgram.RemoteInfo) => {
         // Before any parsing: a flood from one address costs a map lookup per datagram.
-        if (!trusted(rinfo.address) && !requests.take(rinfo.address)) return dropped.note('rate', rinfo.address, rinfo.port, buf);
+        if (!trusted(rinfo.address) && !requests.take(rinfo.address)) return dropped.note('rate', { protocol: 'UDP', ...rinfo }, buf);
         accepted = false;
         const raw = splitRequest(buf);
         const verdict = raw ? checkRequest(raw) : null;
@@ -73,7 +79,7 @@ export class SipTransport {
         parse(buf, rinfo);
         wire = null;
         if (accepted) return;
-        dropped.note('invalid', rinfo.address, rinfo.port, buf);
+        dropped.note('invalid', { protocol: 'UDP', ...rinfo }, buf);
         if (!raw || !errorAnswers.take(rinfo.address)) return;
         const why = verdict ?? { status: 400, reason: 'the message could not be parsed' };
         const host = opts.publicAddress;

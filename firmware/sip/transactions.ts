@@ -26,6 +26,8 @@ export interface CoreOptions {
   onRequest: (rq: Message, remote: Remote) => void;
   /** Called for every message the package parsed, before it is matched to a transaction. */
   onParsed: () => void;
+  /** Whether a new request from this remote is taken on; one that is not gets no transaction and no answer. */
+  admit?: (remote: Remote) => boolean;
   onError: (e: unknown) => void;
   now?: () => number;
 }
@@ -66,7 +68,7 @@ export class TransactionCore {
         return;
       }
       if (m.method === 'ACK') return this.o.onRequest(m, remote);
-      if (!m.method) return;
+      if (!m.method || (this.o.admit && !this.o.admit(remote))) return;
       const transaction = this.layer.createServerTransaction(m, this.transport.get(remote));
       this.unanswered.set(transactionId(m), { transaction, at: this.now(), key: keyOf(m) });
       try {

@@ -53,9 +53,10 @@ test('dropped datagrams: a few logged in detail, the rest summed up once per per
   const c = clock();
   const lines: Array<Record<string, unknown>> = [];
   const drops = new DropLog(createLogger('debug', {}, (l) => lines.push(JSON.parse(l))), c.now);
-  for (let i = 0; i < 10_000; i++) drops.note(i % 2 ? 'rate' : 'invalid', `127.9.${(i >> 8) & 255}.${i & 255}`, 5060, Buffer.from('\x00\x01junk'));
+  for (let i = 0; i < 10_000; i++) drops.note(i % 2 ? 'rate' : 'invalid', { protocol: 'UDP', address: `127.9.${(i >> 8) & 255}.${i & 255}`, port: 5060 }, Buffer.from('\x00\x01junk'));
   assert.is(lines.length, 5, 'five detailed lines, whatever the flood');
   assert.is(lines[0]!.start, '..junk');
+  assert.is(lines[0]!.source, 'udp:127.9.0.0:5060');
   c.t += REPORT_MS;
   drops.report();
   assert.is(lines.length, 6);

@@ -11,13 +11,14 @@ const options = (port: number, i: number, branch = `z9hG4bK-${i}`) => Buffer.fro
   `To: <sip:box@127.0.0.1>`, `Call-ID: call-${i}`, 'CSeq: 1 OPTIONS', 'Content-Length: 0', '', '',
 ].join('\r\n'));
 
-async function harness(answer: (core: TransactionCore, rq: Message) => void) {
+async function harness(answer: (core: TransactionCore, rq: Message) => void, admit?: () => boolean) {
   const port = await freePort();
   const clock = { t: 0 };
   const seen: string[] = [];
   const core: TransactionCore = new TransactionCore({
     stack: { port, address: '127.0.0.1', publicAddress: 'box.test', tcp: false },
     onParsed: () => undefined,
+    admit,
     onError: (e) => { throw e; },
     onRequest: (rq) => {
       seen.push(rq.headers['call-id']!);
@@ -86,6 +87,24 @@ test('a request answered outside its transaction, or never, is not held', async 
     await h.send([options(h.port, 2)]);
     await h.settle(3);
     assert.equal(h.seen, ['call-1', 'call-2', 'call-2']);
+  } finally {
+    h.close();
+  }
+});
+
+test('a request that is not admitted gets no transaction and reaches nobody', async () => {
+  let open = false;
+  const h = await harness((core, rq) => core.respond(makeResponse(rq, 200, 'OK')), () => open);
+  try {
+    await h.send([options(h.port, 1)]);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(h.seen, []);
+    assert.equal(h.core.held(), { unanswered: 0, finished: 0 });
+    assert.equal(h.answers, []);
+    open = true;
+    await h.send([options(h.port, 1)]);
+    await h.settle(1);
+    assert.equal(h.seen, ['call-1'], 'admitted once the source may send again');
   } finally {
     h.close();
   }
