@@ -3,7 +3,7 @@ import net, { createServer, isIPv6, type Server } from 'node:net';
 import sip from 'sip';
 import type { Message, Remote, Uri } from 'sip';
 import type { Logger } from '../log.ts';
-import { DropLog, ERROR_ANSWER_LIMITS, REPORT_MS, REQUEST_LIMITS, SourceRateLimit } from './rate-limit.ts';
+import { DropLog, ERROR_ANSWER_LIMITS, REPORT_MS, REQUEST_LIMITS, SourceRateLimit, TokenBucket, UNTRUSTED_LIMITS } from './rate-limit.ts';
 import { TransactionCore } from './transactions.ts';
 import { checkRequest, splitRequest, statelessResponse, StreamFraming, type RawRequest, type WireVerdict } from './wire.ts';
 
@@ -44,6 +44,19 @@ export class SipTransport {
     // The package parses each datagram synchronously and reports what it accepted (onParsed) before dispatching it.
     let accepted = false;
     let wire: Wire | null = null;
+    const trusted = opts.trusted ?? (() => false);
+    const requests = new SourceRateLimit(REQUEST_LIMITS);
+    const untrusted = new TokenBucket(UNTRUSTED_LIMITS, Date.now());
+    /** Whether a request from this address is taken on, noting it when not. */
+    const admitted = (remote: { protocol: string; address: string; port: number }, buf: Buffer | null): boolean => {
+      if (trusted(remote.address)) return true;
+      if (!requests.take(remote.address)) dropped.note('rate', remote, buf);
+      else if (!untrusted.take(Date.now())) dropped.note('busy', remote, buf);
+      else return true;
+      return false;
+    };
+    const errorAnswers = new SourceRateLimit(ERROR_ANSWER_LIMITS);
+    const dropped = new DropLog(log);
     const { result: core, udp, tcp } = capturingSockets(() => new TransactionCore({
       stack: {
         port: opts.port,
@@ -53,19 +66,17 @@ export class SipTransport {
       onParsed: () => {
         accepted = true;
       },
+      // UDP datagrams were limited before parsing; requests over a connection are limited here, before a transaction.
+      admit: (remote) => remote.protocol === 'UDP' || admitted(remote, null),
       onError: (e: unknown) => log.warn('sip stack error', { err: e }),
       onRequest: (rq, remote) => onRequest(rq, remote, remote.protocol === 'UDP' ? wire : null),
     }));
-    const trusted = opts.trusted ?? (() => false);
-    const requests = new SourceRateLimit(REQUEST_LIMITS);
-    const errorAnswers = new SourceRateLimit(ERROR_ANSWER_LIMITS);
-    const dropped = new DropLog(log);
     const reporter = setInterval(() => dropped.report(), REPORT_MS);
     reporter.unref();
     for (const { socket: s, parse } of udp) {
       s.on('message', (buf: Buffer, rinfo: dgram.RemoteInfo) => {
         // Before any parsing: a flood from one address costs a map lookup per datagram.
-        if (!trusted(rinfo.address) && !requests.take(rinfo.address)) return dropped.note('rate', rinfo.address, rinfo.port, buf);
+        if (!admitted({ protocol: 'UDP', ...rinfo }, buf)) return;
         accepted = false;
         const raw = splitRequest(buf);
         const verdict = raw ? checkRequest(raw) : null;
@@ -73,7 +84,7 @@ export class SipTransport {
         parse(buf, rinfo);
         wire = null;
         if (accepted) return;
-        dropped.note('invalid', rinfo.address, rinfo.port, buf);
+        dropped.note('invalid', { protocol: 'UDP', ...rinfo }, buf);
         if (!raw || !errorAnswers.take(rinfo.address)) return;
         const why = verdict ?? { status: 400, reason: 'the message could not be parsed' };
         const host = opts.publicAddress;

@@ -10,12 +10,19 @@ import type { Connection, Message, Remote, ServerTransaction, TransactionLayer, 
 /** RFC 3261 timers H and J over UDP: how long a finished transaction may be needed for a retransmission. */
 const RETRANSMISSION_WINDOW_MS = 32_000;
 /**
- * Finished transactions kept to answer retransmissions from memory. Older ones are let go early: a
- * retransmission of their request is then answered anew, as a stateless UAS does (RFC 3261 8.2.7). Phones
- * retransmit after 0.5, 1, 2 and 4 s; at the busiest real load (a few hundred requests a second) this many
- * cover the whole window, while a flood cannot make the box hold more than this many.
+ * Final answers to non-INVITE requests over UDP, kept as text to answer retransmissions (timer J): about
+ * 1 KB each instead of a whole transaction with its timers. Older ones are forgotten early: a retransmission
+ * of their request is then answered anew, as a stateless UAS does (RFC 3261 8.2.7). Phones retransmit after
+ * 0.5, 1, 2 and 4 s; at the busiest real load (a few hundred requests a second) this many cover the whole
+ * window, while a flood cannot make the box hold more.
  */
-const MAX_FINISHED = 4096;
+const MAX_ANSWERS = 4096;
+/**
+ * INVITEs answered with an error keep their transaction: it retransmits the answer until the ACK comes
+ * (timer G), as a phone that got a provisional answer no longer retransmits its INVITE. Each holds timers,
+ * so fewer are kept; a flood's INVITEs from forged addresses would otherwise be answered again for 32 s.
+ */
+const MAX_REFUSED_INVITES = 1024;
 /** A request the box has not answered within this long gets no answer any more: its transaction is let go. */
 const MAX_UNANSWERED_MS = 32_000;
 
@@ -26,6 +33,8 @@ export interface CoreOptions {
   onRequest: (rq: Message, remote: Remote) => void;
   /** Called for every message the package parsed, before it is matched to a transaction. */
   onParsed: () => void;
+  /** Whether a new request from this remote is taken on; one that is not gets no transaction and no answer. */
+  admit?: (remote: Remote) => boolean;
   onError: (e: unknown) => void;
   now?: () => number;
 }
@@ -35,6 +44,14 @@ interface Held {
   at: number;
   /** What the layer finds the transaction by, without the request it was made for. */
   key: Message;
+  remote: Remote;
+}
+
+/** A final answer sent over UDP, for retransmissions of its request from the same place. */
+interface Answer {
+  text: string;
+  remote: Remote;
+  at: number;
 }
 
 export class TransactionCore {
@@ -43,8 +60,10 @@ export class TransactionCore {
   private readonly now: () => number;
   /** Server transactions without a final answer yet, oldest first. */
   private readonly unanswered = new Map<string, Held>();
-  /** Server transactions that sent a final answer and wait for retransmissions or an ACK, oldest first. */
-  private readonly finished = new Map<string, Held>();
+  /** INVITE transactions that sent an error answer and wait for the ACK, oldest first. */
+  private readonly refused = new Map<string, Held>();
+  /** Final answers to non-INVITE requests over UDP, oldest first. */
+  private readonly answers = new Map<string, Answer>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly o: CoreOptions) {
@@ -67,8 +86,12 @@ export class TransactionCore {
       }
       if (m.method === 'ACK') return this.o.onRequest(m, remote);
       if (!m.method) return;
+      const id = transactionId(m);
+      const answer = this.answers.get(id);
+      if (answer && sameSource(answer.remote, remote)) return this.resend(answer);
+      if (this.o.admit && !this.o.admit(remote)) return;
       const transaction = this.layer.createServerTransaction(m, this.transport.get(remote));
-      this.unanswered.set(transactionId(m), { transaction, at: this.now(), key: keyOf(m) });
+      this.unanswered.set(id, { transaction, at: this.now(), key: keyOf(m), remote });
       try {
         this.o.onRequest(m, remote);
       } catch (e) {
@@ -91,12 +114,22 @@ export class TransactionCore {
     t.send(rs);
     const status = rs.status ?? 0;
     if (status < 200) return true;
+    const held = this.unanswered.get(id);
     this.unanswered.delete(id);
-    // A 2xx to an INVITE starts the dialog: the package keeps it 32 s to absorb INVITE retransmissions (RFC 6026).
-    if (status < 300 && rs.headers.cseq?.method === 'INVITE') return true;
-    this.finished.delete(id);
-    this.finished.set(id, { transaction: t, at: this.now(), key: keyOf(rs) });
-    while (this.finished.size > MAX_FINISHED) this.letGo(this.finished, this.finished.keys().next().value!);
+    if (rs.headers.cseq?.method === 'INVITE') {
+      // A 2xx starts the dialog: the package keeps it 32 s to absorb INVITE retransmissions (RFC 6026).
+      if (status < 300) return true;
+      this.refused.delete(id);
+      this.refused.set(id, { transaction: t, at: this.now(), key: keyOf(rs), remote: held?.remote ?? NO_REMOTE });
+      while (this.refused.size > MAX_REFUSED_INVITES) this.letGo(this.refused, this.refused.keys().next().value!);
+      return true;
+    }
+    // Over a connection nothing is retransmitted (timer J is 0); over UDP the answer is kept as text.
+    t.shutdown();
+    if (held?.remote.protocol !== 'UDP') return true;
+    this.answers.delete(id);
+    this.answers.set(id, { text: sip.stringify(rs), remote: held.remote, at: this.now() });
+    if (this.answers.size > MAX_ANSWERS) this.answers.delete(this.answers.keys().next().value!);
     return true;
   }
 
@@ -115,15 +148,16 @@ export class TransactionCore {
     client = this.layer.createClientTransaction(connection, rq, onResponse);
   }
 
-  /** How many server transactions the box holds: what a flood could swell. */
-  held(): { unanswered: number; finished: number } {
-    return { unanswered: this.unanswered.size, finished: this.finished.size };
+  /** What the box holds for requests: what a flood could swell. */
+  held(): { unanswered: number; refusedInvites: number; answers: number } {
+    return { unanswered: this.unanswered.size, refusedInvites: this.refused.size, answers: this.answers.size };
   }
 
   destroy(): void {
     clearInterval(this.sweeper);
     this.unanswered.clear();
-    this.finished.clear();
+    this.refused.clear();
+    this.answers.clear();
     this.layer.destroy();
     this.transport.destroy();
   }
@@ -135,9 +169,24 @@ export class TransactionCore {
       this.letGo(this.unanswered, id);
     }
     // The package ends these itself after the window; only the references held here are dropped.
-    for (const [id, held] of this.finished) {
+    for (const [id, held] of this.refused) {
       if (now - held.at < RETRANSMISSION_WINDOW_MS) break;
-      this.finished.delete(id);
+      this.refused.delete(id);
+    }
+    for (const [id, answer] of this.answers) {
+      if (now - answer.at < RETRANSMISSION_WINDOW_MS) break;
+      this.answers.delete(id);
+    }
+  }
+
+  private resend(answer: Answer): void {
+    const rs = sip.parse(answer.text);
+    const cn = this.transport.get(answer.remote);
+    if (!rs || !cn) return;
+    try {
+      cn.send(rs);
+    } finally {
+      cn.release();
     }
   }
 
@@ -147,6 +196,12 @@ export class TransactionCore {
     // Only while the layer still holds it: an ended transaction's id may already name a new one.
     if (held && this.layer.getServer(held.key) === held.transaction) held.transaction.shutdown();
   }
+}
+
+const NO_REMOTE: Remote = { protocol: '', address: '', port: 0, local: { address: '', port: 0 } };
+
+function sameSource(a: Remote, b: Remote): boolean {
+  return a.protocol === b.protocol && a.address === b.address && a.port === b.port;
 }
 
 function keyOf(m: Message): Message {

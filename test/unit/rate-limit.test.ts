@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createLogger } from '../../firmware/log.ts';
-import { DropLog, REPORT_MS, REQUEST_LIMITS, SourceRateLimit } from '../../firmware/sip/rate-limit.ts';
+import { DropLog, REPORT_MS, REQUEST_LIMITS, SourceRateLimit, TokenBucket, UNTRUSTED_LIMITS } from '../../firmware/sip/rate-limit.ts';
 
 function clock(start = 1_000_000) {
   const c = { t: start, now: () => c.t };
@@ -49,20 +49,33 @@ test('a PBX-sized address is not limited at a busy hour: a registration burst of
   }
 });
 
+test('all untrusted addresses together: a registration storm of 1,500 passes, a flood gets the sustained rate only', () => {
+  const c = clock();
+  const all = new TokenBucket(UNTRUSTED_LIMITS, c.now());
+  for (let i = 0; i < 1500; i++) assert.ok(all.take(c.now()), `registration ${i}`);
+  let passed = 0;
+  for (let s = 0; s < 10; s++) {
+    c.t += 1000;
+    for (let i = 0; i < 4000; i++) if (all.take(c.now())) passed++;
+  }
+  assert.is(passed, 500 + 10 * UNTRUSTED_LIMITS.perSecond, 'what was left of the burst, then the rate');
+});
+
 test('dropped datagrams: a few logged in detail, the rest summed up once per period', () => {
   const c = clock();
   const lines: Array<Record<string, unknown>> = [];
   const drops = new DropLog(createLogger('debug', {}, (l) => lines.push(JSON.parse(l))), c.now);
-  for (let i = 0; i < 10_000; i++) drops.note(i % 2 ? 'rate' : 'invalid', `127.9.${(i >> 8) & 255}.${i & 255}`, 5060, Buffer.from('\x00\x01junk'));
+  for (let i = 0; i < 10_000; i++) drops.note(i % 2 ? 'rate' : 'invalid', { protocol: 'UDP', address: `127.9.${(i >> 8) & 255}.${i & 255}`, port: 5060 }, Buffer.from('\x00\x01junk'));
   assert.is(lines.length, 5, 'five detailed lines, whatever the flood');
   assert.is(lines[0]!.start, '..junk');
+  assert.is(lines[0]!.source, 'udp:127.9.0.0:5060');
   c.t += REPORT_MS;
   drops.report();
   assert.is(lines.length, 6);
   assert.is(lines[5]!.msg, 'dropped more SIP datagrams');
   assert.is(Number(lines[5]!.invalid) + Number(lines[5]!.overRateLimit), 9_995);
   assert.is(lines[5]!.sources, 'at least 1000');
-  assert.equal(drops.totals, { invalid: 5000, rate: 5000 });
+  assert.equal(drops.totals, { invalid: 5000, rate: 5000, busy: 0 });
   drops.report();
   assert.is(lines.length, 6, 'a quiet period logs nothing');
 });

@@ -11,13 +11,14 @@ const options = (port: number, i: number, branch = `z9hG4bK-${i}`) => Buffer.fro
   `To: <sip:box@127.0.0.1>`, `Call-ID: call-${i}`, 'CSeq: 1 OPTIONS', 'Content-Length: 0', '', '',
 ].join('\r\n'));
 
-async function harness(answer: (core: TransactionCore, rq: Message) => void) {
+async function harness(answer: (core: TransactionCore, rq: Message) => void, admit?: () => boolean) {
   const port = await freePort();
   const clock = { t: 0 };
   const seen: string[] = [];
   const core: TransactionCore = new TransactionCore({
     stack: { port, address: '127.0.0.1', publicAddress: 'box.test', tcp: false },
     onParsed: () => undefined,
+    admit,
     onError: (e) => { throw e; },
     onRequest: (rq) => {
       seen.push(rq.headers['call-id']!);
@@ -52,7 +53,7 @@ test('a retransmission of an answered request is answered from memory, not hande
   }
 });
 
-test('a flood of new requests: finished transactions held are bounded in count', async () => {
+test('a flood of new requests: the answers kept for retransmissions are bounded in count', async () => {
   const h = await harness((core, rq) => core.respond(makeResponse(rq, 200, 'OK')));
   try {
     const n = 6000;
@@ -61,7 +62,7 @@ test('a flood of new requests: finished transactions held are bounded in count',
       await h.settle(i + 100);
     }
     assert.is(h.seen.length, n, 'every request handed on once');
-    assert.is(h.core.held().finished, 4096);
+    assert.equal(h.core.held(), { unanswered: 0, refusedInvites: 0, answers: 4096 });
     // The oldest was let go: its retransmission is a new request, answered anew (RFC 3261 8.2.7).
     await h.send([options(h.port, 0)]);
     await h.settle(n + 1);
@@ -78,14 +79,50 @@ test('a request answered outside its transaction, or never, is not held', async 
   try {
     await h.send([options(h.port, 1), options(h.port, 2)]);
     await h.settle(2);
-    assert.equal(h.core.held(), { unanswered: 1, finished: 0 });
+    assert.equal(h.core.held(), { unanswered: 1, refusedInvites: 0, answers: 0 });
     h.clock.t += 32_000;
     await new Promise((r) => setTimeout(r, 1100));
-    assert.equal(h.core.held(), { unanswered: 0, finished: 0 });
+    assert.equal(h.core.held(), { unanswered: 0, refusedInvites: 0, answers: 0 });
     // Let go: the same request again is new.
     await h.send([options(h.port, 2)]);
     await h.settle(3);
     assert.equal(h.seen, ['call-1', 'call-2', 'call-2']);
+  } finally {
+    h.close();
+  }
+});
+
+const invite = (port: number, i: number) => Buffer.from([
+  `INVITE sip:*400@127.0.0.1:${port} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-i${i}`, `From: <sip:a@127.0.0.1>;tag=${i}`,
+  `To: <sip:*400@127.0.0.1>`, `Call-ID: invite-${i}`, 'CSeq: 1 INVITE', 'Content-Length: 0', '', '',
+].join('\r\n'));
+
+test('INVITEs answered with an error keep their transaction (it retransmits until the ACK), at most 1024 of them', async () => {
+  const h = await harness((core, rq) => core.respond(makeResponse(rq, 407, 'Proxy Authentication Required')));
+  try {
+    for (let i = 0; i < 1100; i += 100) {
+      await h.send(Array.from({ length: 100 }, (_, k) => invite(h.port, i + k)));
+      await h.settle(i + 100);
+    }
+    assert.equal(h.core.held(), { unanswered: 0, refusedInvites: 1024, answers: 0 });
+  } finally {
+    h.close();
+  }
+});
+
+test('a request that is not admitted gets no transaction and reaches nobody', async () => {
+  let open = false;
+  const h = await harness((core, rq) => core.respond(makeResponse(rq, 200, 'OK')), () => open);
+  try {
+    await h.send([options(h.port, 1)]);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(h.seen, []);
+    assert.equal(h.core.held(), { unanswered: 0, refusedInvites: 0, answers: 0 });
+    assert.equal(h.answers, []);
+    open = true;
+    await h.send([options(h.port, 1)]);
+    await h.settle(1);
+    assert.equal(h.seen, ['call-1'], 'admitted once the source may send again');
   } finally {
     h.close();
   }
