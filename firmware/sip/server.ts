@@ -34,6 +34,8 @@ const REASONS: Record<number, string> = {
 
 export interface SipServerOptions {
   port: number;
+  /** SIP over TLS: its port and the box's certificate; null: UDP and TCP only. */
+  tls: { port: number; cert: Buffer; key: Buffer } | null;
   bind: string;
   publicAddress: string;
   codecs: CodecName[];
@@ -130,7 +132,7 @@ export class SipServer {
       if (call) this.onDigit(call, digit);
     });
     this.transport = await SipTransport.start(
-      { port: this.o.port, bind: this.o.bind, publicAddress: this.o.publicAddress, log: this.o.log },
+      { port: this.o.port, bind: this.o.bind, publicAddress: this.o.publicAddress, tls: this.o.tls, log: this.o.log },
       (rq, remote, wire) => this.onRequest(rq, remote, wire),
     );
     this.accepting = true;
@@ -411,7 +413,7 @@ export class SipServer {
     switch (rq.method) {
       case 'BYE':
         this.reply(rq, 200);
-        this.o.log.info('caller hung up', { source: call.source, caller: call.caller, room: call.conference?.roomId });
+        this.o.log.info('caller hung up', { source: call.source, caller: call.caller, room: call.conference?.roomId, transport: remote.protocol.toLowerCase() });
         this.end(call, 'hung up');
         return;
       case 'INVITE':
@@ -442,7 +444,7 @@ export class SipServer {
       }
     }
     call.invite = rq;
-    const ok = this.response(rq, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(), params: {} }] }, call.localTag);
+    const ok = this.response(rq, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(call), params: {} }] }, call.localTag);
     ok.content = body;
     call.ok = ok;
     call.state = 'accepted';
@@ -522,7 +524,7 @@ export class SipServer {
       const leg = call.leg ?? (await this.openMedia(call, call.media, { rtpTimeoutMs: null }));
       const answer = negotiate(call.invite.content ?? '', { address: this.o.publicAddress, port: call.localPort, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion });
       if (!answer.ok || call.state !== 'proceeding' || call.cancelled) return;
-      const early = this.response(call.invite, 183, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(), params: {} }] }, call.localTag);
+      const early = this.response(call.invite, 183, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(call), params: {} }] }, call.localTag);
       early.content = answer.answer;
       this.send(early);
       const room = call.code && call.code.kind !== 'menu' ? call.code.room : undefined;
@@ -677,7 +679,7 @@ export class SipServer {
   }
 
   private accept(call: Call, sdp: string): void {
-    const ok = this.response(call.invite, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(), params: {} }] }, call.localTag);
+    const ok = this.response(call.invite, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(call), params: {} }] }, call.localTag);
     ok.content = sdp;
     call.ok = ok;
     call.state = 'accepted';
@@ -754,7 +756,9 @@ export class SipServer {
     return new Promise((resolve) => {
       if (!this.transport) return resolve();
       this.transport.request(bye, flow, (rs) => {
-        if ((rs.status ?? 0) >= 200) resolve();
+        if ((rs.status ?? 0) < 200) return;
+        this.o.log.debug('BYE answered', { caller: call.caller, status: rs.status, transport: flow.protocol.toLowerCase() });
+        resolve();
       });
     });
   }
@@ -804,9 +808,15 @@ export class SipServer {
     this.transport?.respond(rs);
   }
 
-  private contactUri(): string {
+  /**
+   * Where the phone sends its in-dialog requests: over TLS the TLS port with transport=tls, or a sips: URI
+   * when the phone asked for one (RFC 3261 12.1.1), so that its BYE comes back over TLS too.
+   */
+  private contactUri(call: Call): string {
     const host = this.o.publicAddress.includes(':') ? `[${this.o.publicAddress}]` : this.o.publicAddress;
-    return `sip:confbox@${host}:${this.o.port}`;
+    if (call.flow.protocol !== 'TLS' || !this.o.tls) return `sip:confbox@${host}:${this.o.port}`;
+    if (/^sips:/i.test(String(call.invite.uri))) return `sips:confbox@${host}:${this.o.tls.port}`;
+    return `sip:confbox@${host}:${this.o.tls.port};transport=tls`;
   }
 
   private refreshDigest(): void {

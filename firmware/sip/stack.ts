@@ -1,5 +1,6 @@
 import dgram, { createSocket, type Socket } from 'node:dgram';
 import net, { createServer, isIPv6, type Server } from 'node:net';
+import tls from 'node:tls';
 import sip from 'sip';
 import type { Message, Remote, Stack, Uri } from 'sip';
 import type { Logger } from '../log.ts';
@@ -23,6 +24,8 @@ export interface TransportOptions {
   bind: string;
   /** What goes into Via; the stack also uses it as its own identity for flow tokens. */
   publicAddress: string;
+  /** SIP over TLS on its own port, with this certificate; null: UDP and TCP only. */
+  tls: { port: number; cert: Buffer; key: Buffer } | null;
   log: Logger;
 }
 
@@ -35,22 +38,30 @@ export class SipTransport {
    */
   static async start(opts: TransportOptions, onRequest: (rq: Message, remote: Remote, wire: Wire | null) => void): Promise<SipTransport> {
     await probeUdp(opts.bind, opts.port);
-    await probeTcp(opts.bind, opts.port);
+    await probeTcp(opts.bind, opts.port, 'SIP port');
+    if (opts.tls) await probeTcp(opts.bind, opts.tls.port, 'SIP TLS port', '--sip-tls-port');
     const log = opts.log;
     // The package parses each datagram synchronously in its own 'message' listener and calls
     // logger.recv for what it accepts; a listener added after it therefore sees what it dropped.
     let accepted = false;
     let wire: Wire | null = null;
-    const { result: stack, udp, tcp } = capturingSockets(() => sip.create(
+    const tlsPort = opts.tls?.port;
+    const { result: stack, udp, tcp, tlsServers } = capturingSockets(() => sip.create(
       {
         port: opts.port,
         address: opts.bind,
         // Also the stack's own identity: requests to it are decoded as flow tokens (see request()).
         publicAddress: opts.publicAddress,
+        ...(opts.tls ? { tls: { cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' }, tls_port: opts.tls.port } : {}),
         logger: {
           error: (e: unknown) => log.warn('sip stack error', { err: e }),
           recv: () => {
             accepted = true;
+          },
+          // The package writes the UDP/TCP port into the Via of every request; over TLS it is the TLS port.
+          send: (m: Message, target: { protocol?: string }) => {
+            const via = m.method ? m.headers.via?.[0] : undefined;
+            if (via && tlsPort && String(target.protocol).toUpperCase() === 'TLS') via.port = tlsPort;
           },
         },
       },
@@ -79,13 +90,17 @@ export class SipTransport {
     // Without listeners these errors would be unhandled 'error' events that end the process.
     for (const s of udp) s.on('error', (e) => log.error('SIP UDP socket error', { err: e }));
     for (const s of tcp) s.on('error', (e) => log.error('SIP TCP server error', { err: e }));
-    for (const s of tcp) {
-      s.on('connection', (sock: net.Socket) => {
+    for (const s of tlsServers) s.on('error', (e) => log.error('SIP TLS server error', { err: e }));
+    // A phone that refuses the certificate, or a scan, ends in a failed handshake: no fault of the box.
+    for (const s of tlsServers) s.on('tlsClientError', (e: Error, sock: tls.TLSSocket) => log.debug('SIP TLS handshake failed', { source: `${sock.remoteAddress}:${sock.remotePort}`, err: e.message }));
+    const streams: ReadonlyArray<readonly [Server, string, 'connection' | 'secureConnection']> = [...tcp.map((s) => [s, 'tcp', 'connection'] as const), ...tlsServers.map((s) => [s, 'tls', 'secureConnection'] as const)];
+    for (const [s, protocol, event] of streams) {
+      s.on(event, (sock: net.Socket) => {
         const framing = new StreamFraming();
         sock.prependListener('data', (chunk: string | Buffer) => {
           const bad = framing.push(typeof chunk === 'string' ? chunk : chunk.toString('latin1'));
           if (!bad) return;
-          const source = `tcp:${sock.remoteAddress}:${sock.remotePort}`;
+          const source = `${protocol}:${sock.remoteAddress}:${sock.remotePort}`;
           log.warn('closing a SIP connection whose Content-Length cannot be trusted', { source });
           const text = statelessResponse(bad, 400, 'Bad Request', `399 ${opts.publicAddress} "Content-Length is invalid or repeated"`, crypto.randomUUID().slice(0, 8));
           if (text) sock.end(text, 'latin1');
@@ -95,7 +110,7 @@ export class SipTransport {
       });
     }
     // "ready" must mean that phones get answers: wait until both sockets are bound.
-    await Promise.all([...udp.map((s) => listening(s)), ...tcp.map((s) => listening(s))]);
+    await Promise.all([...udp.map((s) => listening(s)), ...tcp.map((s) => listening(s)), ...tlsServers.map((s) => listening(s))]);
     // A burst of REGISTERs overflows the default 208 KB receive buffer long before the CPU is busy.
     for (const s of udp) {
       try {
@@ -160,14 +175,17 @@ export const parseUri = (s: string): Uri | undefined => {
 };
 export const stringifyUri = sip.stringifyUri;
 
-/** Runs fn and returns the UDP sockets and TCP servers it created. */
-function capturingSockets<T>(fn: () => T): { result: T; udp: Socket[]; tcp: Server[] } {
+/** Runs fn and returns the UDP sockets, TCP servers and TLS servers it created. */
+function capturingSockets<T>(fn: () => T): { result: T; udp: Socket[]; tcp: Server[]; tlsServers: Server[] } {
   const udp: Socket[] = [];
   const tcp: Server[] = [];
+  const tlsServers: Server[] = [];
   const origUdp = dgram.createSocket;
   const origTcp = net.createServer;
+  const origTls = tls.createServer;
   const d = dgram as unknown as { createSocket: (...a: unknown[]) => Socket };
   const n = net as unknown as { createServer: (...a: unknown[]) => Server };
+  const t = tls as unknown as { createServer: (...a: unknown[]) => Server };
   d.createSocket = (...a) => {
     const s = (origUdp as (...x: unknown[]) => Socket)(...a);
     udp.push(s);
@@ -178,11 +196,17 @@ function capturingSockets<T>(fn: () => T): { result: T; udp: Socket[]; tcp: Serv
     tcp.push(s);
     return s;
   };
+  t.createServer = (...a) => {
+    const s = (origTls as (...x: unknown[]) => Server)(...a);
+    tlsServers.push(s);
+    return s;
+  };
   try {
-    return { result: fn(), udp, tcp };
+    return { result: fn(), udp, tcp, tlsServers };
   } finally {
     d.createSocket = origUdp as unknown as (...a: unknown[]) => Socket;
     n.createServer = origTcp as unknown as (...a: unknown[]) => Server;
+    t.createServer = origTls as unknown as (...a: unknown[]) => Server;
   }
 }
 
@@ -238,10 +262,10 @@ function probeUdp(bind: string, port: number): Promise<void> {
   });
 }
 
-function probeTcp(bind: string, port: number): Promise<void> {
+function probeTcp(bind: string, port: number, what: string, option?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const s = createServer();
-    s.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`SIP port ${port}/tcp on ${bind} cannot be used: ${portProblem(e)}`)));
+    s.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`${what} ${port}/tcp on ${bind} cannot be used${option ? ` (${option})` : ''}: ${portProblem(e)}`)));
     s.listen(port, bind, () => s.close(() => resolve()));
   });
 }
