@@ -32,7 +32,7 @@ test.after(async () => {
 });
 
 // Distinct source addresses keep failures of one test from counting towards another's lockout.
-const ADDRESSES: Record<Transport, { wrong: string; lockout: string }> = {
+const ADDRESSES: Record<'udp' | 'tcp', { wrong: string; lockout: string }> = {
   udp: { wrong: '127.0.0.7', lockout: '127.0.0.9' },
   tcp: { wrong: '127.0.0.8', lockout: '127.0.0.10' },
 };
