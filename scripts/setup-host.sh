@@ -15,6 +15,7 @@ packages=(
   libasound2-dev   # ALSA headers for the media engine's local leg (the box's own sound card); libasound2 itself is loaded at run time
   espeak-ng        # the spoken prompts, generated at build time (scripts/prompts.mjs)
   chromium         # headless browser of the web page tests (driven by playwright-core)
+  openssl          # certificates for the --tls-cert tests (the box makes its own without it)
   baresip-core     # baresip: a third-party SIP phone in test/integration/baresip.test.ts (g711, ausine, aubridge, sndfile modules)
   gcc-aarch64-linux-gnu g++-aarch64-linux-gnu  # the media engine cross-compiled for the box's arm64 boards
   qemu-user-static # runs the arm64 engine tests and the arm64 Node runtime on this machine
