@@ -104,6 +104,8 @@ interface Call {
   sdpVersion: number;
   sessionId: string;
   conference: Conference | null;
+  /** Lets go of the TCP or TLS connection the call came over (kept open while the call lasts). */
+  releaseFlow: (() => void) | null;
 }
 
 export class SipServer {
@@ -675,6 +677,7 @@ export class SipServer {
       sdpVersion: 1,
       sessionId: String(Math.floor(Math.random() * 1e9)),
       conference: null,
+      releaseFlow: null,
     };
   }
 
@@ -684,6 +687,7 @@ export class SipServer {
     call.ok = ok;
     call.state = 'accepted';
     this.calls.set(call.key, call);
+    call.releaseFlow ??= this.transport?.keepOpen(call.flow) ?? null;
     this.sendOk(call);
   }
 
@@ -769,6 +773,8 @@ export class SipServer {
     this.stopRetransmit(call);
     call.state = 'ended';
     this.calls.delete(call.key);
+    call.releaseFlow?.();
+    call.releaseFlow = null;
     if (call.leg !== null) {
       this.o.engine.closeLeg(call.leg);
       this.byLeg.delete(call.leg);

@@ -27,13 +27,21 @@ export interface TransportOptions {
   /** SIP over TLS on its own port, with this certificate; null: UDP and TCP only. */
   tls: { port: number; cert: Buffer; key: Buffer } | null;
   log: Logger;
+  /** A TCP or TLS connection idle this long is closed unless a call holds it (keepOpen); default 120 s. */
+  idleMs?: number;
 }
 
 export class SipTransport {
-  private constructor(private readonly stack: Stack, private readonly log: Logger, private readonly udp: Socket[]) {}
+  private constructor(
+    private readonly stack: Stack,
+    private readonly log: Logger,
+    private readonly udp: Socket[],
+    /** Connections (by flowKey) that calls still need, with how many calls hold each. */
+    private readonly held: Map<string, number>,
+  ) {}
 
   /**
-   * Binds UDP and TCP on the port. A taken or forbidden port is reported as an Error naming it,
+   * Binds UDP and TCP on the port, and TLS on its own when given. A taken or forbidden port is reported as an Error naming it,
    * instead of the unhandled 'error' event with which the package would take the process down.
    */
   static async start(opts: TransportOptions, onRequest: (rq: Message, remote: Remote, wire: Wire | null) => void): Promise<SipTransport> {
@@ -93,9 +101,20 @@ export class SipTransport {
     for (const s of tlsServers) s.on('error', (e) => log.error('SIP TLS server error', { err: e }));
     // A phone that refuses the certificate, or a scan, ends in a failed handshake: no fault of the box.
     for (const s of tlsServers) s.on('tlsClientError', (e: Error, sock: tls.TLSSocket) => log.debug('SIP TLS handshake failed', { source: `${sock.remoteAddress}:${sock.remotePort}`, err: e.message }));
+    const held = new Map<string, number>();
     const streams: ReadonlyArray<readonly [Server, string, 'connection' | 'secureConnection']> = [...tcp.map((s) => [s, 'tcp', 'connection'] as const), ...tlsServers.map((s) => [s, 'tls', 'secureConnection'] as const)];
     for (const [s, protocol, event] of streams) {
       s.on(event, (sock: net.Socket) => {
+        // The package closes a connection after 120 s without data. One that carries a call stays open until the
+        // call ends: the box's BYE goes over it, and the phone's source port behind it cannot be reached otherwise.
+        const key = flowKey(protocol, sock.remoteAddress ?? '', sock.remotePort ?? 0);
+        const idleMs = opts.idleMs ?? 120_000;
+        sock.removeAllListeners('timeout');
+        sock.setTimeout(idleMs);
+        sock.on('timeout', () => {
+          if (held.has(key)) sock.setTimeout(idleMs);
+          else sock.destroy();
+        });
         const framing = new StreamFraming();
         sock.prependListener('data', (chunk: string | Buffer) => {
           const bad = framing.push(typeof chunk === 'string' ? chunk : chunk.toString('latin1'));
@@ -119,7 +138,22 @@ export class SipTransport {
         log.debug('could not enlarge the SIP receive buffer', { err: e });
       }
     }
-    return new SipTransport(stack, log, udp);
+    return new SipTransport(stack, log, udp, held);
+  }
+
+  /** Keeps the TCP or TLS connection a call came over open until the returned function is called (once is enough). */
+  keepOpen(flow: Remote): () => void {
+    if (flow.protocol !== 'TCP' && flow.protocol !== 'TLS') return () => undefined;
+    const key = flowKey(flow.protocol, flow.address, flow.port);
+    this.held.set(key, (this.held.get(key) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.held.get(key) ?? 1) - 1;
+      if (n > 0) this.held.set(key, n);
+      else this.held.delete(key);
+    };
   }
 
   /** Answers a datagram outside the package's transactions (for requests it mangled). */
@@ -163,6 +197,10 @@ export class SipTransport {
       this.log.debug('sip stack destroy', { err: e });
     }
   }
+}
+
+function flowKey(protocol: string, address: string, port: number): string {
+  return `${protocol.toUpperCase()} ${address} ${port}`;
 }
 
 export const makeResponse = sip.makeResponse;
