@@ -151,14 +151,14 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     cleanups.push(() => { directory.stop(); registrar?.stop(); });
 
     sip = new SipServer({
-      port: config.sipPort, bind: config.bind, publicAddress, codecs: ['PCMU', 'PCMA', 'G722'],
+      port: config.sipPort, tls: { port: config.sipTlsPort, cert: tls.cert, key: tls.key }, bind: config.bind, publicAddress, codecs: ['PCMU', 'PCMA', 'G722'],
       nonceKey: boxSecret(config.dataDir, 'nonce'), confirmationMs: 300, voice,
       log: log.child({ subsystem: 'sip' }), clock, rooms, directory, registrar, engine, status,
     });
     await sip.start();
     const s = sip;
     cleanups.push(() => s.stop());
-    log.info('sip ready', { port: config.sipPort, bind: config.bind, publicAddress, transports: ['udp', 'tcp'] });
+    log.info('sip ready', { port: config.sipPort, tlsPort: config.sipTlsPort, bind: config.bind, publicAddress, transports: ['udp', 'tcp', 'tls'], fingerprint: tls.fingerprint });
 
     const local = new LocalAudio({
       engine, rooms, status, board, log: log.child({ subsystem: 'local-audio' }),

@@ -34,6 +34,8 @@ const REASONS: Record<number, string> = {
 
 export interface SipServerOptions {
   port: number;
+  /** SIP over TLS: its port and the box's certificate; null: UDP and TCP only. */
+  tls: { port: number; cert: Buffer; key: Buffer } | null;
   bind: string;
   publicAddress: string;
   codecs: CodecName[];
@@ -108,6 +110,8 @@ interface Call {
   sdpVersion: number;
   sessionId: string;
   conference: Conference | null;
+  /** Lets go of the TCP or TLS connection the call came over (kept open while the call lasts). */
+  releaseFlow: (() => void) | null;
 }
 
 export class SipServer {
@@ -137,7 +141,7 @@ export class SipServer {
       if (call) this.onDigit(call, digit);
     });
     this.transport = await SipTransport.start(
-      { port: this.o.port, bind: this.o.bind, publicAddress: this.o.publicAddress, log: this.o.log, trusted: (a) => !!this.o.directory.trustedPeer(a) },
+      { port: this.o.port, bind: this.o.bind, publicAddress: this.o.publicAddress, tls: this.o.tls, log: this.o.log, trusted: (a, protocol) => !!this.o.directory.trustedPeer(a, protocol) },
       (rq, remote, wire) => this.onRequest(rq, remote, wire),
     );
     this.accepting = true;
@@ -391,7 +395,7 @@ export class SipServer {
     switch (rq.method) {
       case 'BYE':
         this.reply(rq, 200);
-        this.o.log.info('caller hung up', { source: call.source, caller: call.caller, room: call.conference?.roomId });
+        this.o.log.info('caller hung up', { source: call.source, caller: call.caller, room: call.conference?.roomId, transport: remote.protocol.toLowerCase() });
         this.end(call, 'hung up');
         return;
       case 'INVITE':
@@ -430,7 +434,7 @@ export class SipServer {
       }
     }
     call.invite = rq;
-    const ok = this.response(rq, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(), params: {} }] }, call.localTag);
+    const ok = this.response(rq, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(call), params: {} }] }, call.localTag);
     ok.content = body;
     call.ok = ok;
     call.state = 'accepted';
@@ -510,7 +514,7 @@ export class SipServer {
       const leg = call.leg ?? (await this.openMedia(call, call.media, { rtpTimeoutMs: null }));
       const answer = negotiate(call.invite.content ?? '', this.localMedia(call, call.localPort));
       if (!answer.ok || call.state !== 'proceeding' || call.cancelled) return;
-      const early = this.response(call.invite, 183, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(), params: {} }] }, call.localTag);
+      const early = this.response(call.invite, 183, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(call), params: {} }] }, call.localTag);
       early.content = answer.answer;
       this.send(early);
       this.keysExchanged(call, answer.remote);
@@ -665,15 +669,17 @@ export class SipServer {
       sdpVersion: 1,
       sessionId: String(Math.floor(Math.random() * 1e9)),
       conference: null,
+      releaseFlow: null,
     };
   }
 
   private accept(call: Call, sdp: string): void {
-    const ok = this.response(call.invite, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(), params: {} }] }, call.localTag);
+    const ok = this.response(call.invite, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(call), params: {} }] }, call.localTag);
     ok.content = sdp;
     call.ok = ok;
     call.state = 'accepted';
     this.calls.set(call.key, call);
+    call.releaseFlow ??= this.transport?.keepOpen(call.flow) ?? null;
     this.sendOk(call);
   }
 
@@ -746,7 +752,9 @@ export class SipServer {
     return new Promise((resolve) => {
       if (!this.transport) return resolve();
       this.transport.request(bye, flow, (rs) => {
-        if ((rs.status ?? 0) >= 200) resolve();
+        if ((rs.status ?? 0) < 200) return;
+        this.o.log.debug('BYE answered', { caller: call.caller, status: rs.status, transport: flow.protocol.toLowerCase() });
+        resolve();
       });
     });
   }
@@ -757,6 +765,8 @@ export class SipServer {
     this.stopRetransmit(call);
     call.state = 'ended';
     this.calls.delete(call.key);
+    call.releaseFlow?.();
+    call.releaseFlow = null;
     if (call.leg !== null) {
       this.o.engine.closeLeg(call.leg);
       this.byLeg.delete(call.leg);
@@ -796,9 +806,15 @@ export class SipServer {
     this.transport?.respond(rs);
   }
 
-  private contactUri(): string {
+  /**
+   * Where the phone sends its in-dialog requests: over TLS the TLS port with transport=tls, or a sips: URI
+   * when the phone asked for one (RFC 3261 12.1.1), so that its BYE comes back over TLS too.
+   */
+  private contactUri(call: Call): string {
     const host = this.o.publicAddress.includes(':') ? `[${this.o.publicAddress}]` : this.o.publicAddress;
-    return `sip:confbox@${host}:${this.o.port}`;
+    if (call.flow.protocol !== 'TLS' || !this.o.tls) return `sip:confbox@${host}:${this.o.port}`;
+    if (/^sips:/i.test(String(call.invite.uri))) return `sips:confbox@${host}:${this.o.tls.port}`;
+    return `sip:confbox@${host}:${this.o.tls.port};transport=tls`;
   }
 
   private publishSetup(): void {

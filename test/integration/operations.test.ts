@@ -1,6 +1,7 @@
 // Operating the box (SPEC.md section 7): restart, shutdown with calls, the database going away, start-up errors, CLI.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -224,6 +225,23 @@ test('a SIP port taken by another program stops start-up with a non-zero exit na
     assert.match(r.out, new RegExp(`\\b${port}\\b`), `the message names port ${port}: ${r.out.slice(-2000)}`);
     const pid = mariadbPid(dir);
     assert.ok(pid === null || !alive(pid), `its embedded MariaDB (pid ${pid}) was stopped too`);
+  } finally {
+    blocker.close();
+  }
+});
+
+test('a SIP TLS port taken by another program stops start-up with a non-zero exit naming the port and its option', async () => {
+  const port = await freePort();
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', () => resolve()));
+  try {
+    const rtp = 40000 + Math.floor(Math.random() * 200) * 100;
+    const r = await runBundle([
+      '--data-dir', scratchDir(), '--sip-port', String(await freePort()), '--sip-tls-port', String(port), '--bind', '127.0.0.1', '--public-address', '127.0.0.1',
+      '--http-port', String(await freePort()), '--https-port', String(await freePort()), '--rtp-ports', `${rtp}-${rtp + 99}`,
+    ], 90_000);
+    assert.ok(r.code !== 0 && r.code !== null, `exit code ${r.code}; output: ${r.out.slice(-2000)}`);
+    assert.match(r.out, new RegExp(`SIP TLS port ${port}/tcp on 127\\.0\\.0\\.1 cannot be used \\(--sip-tls-port\\): another program is using it`), r.out.slice(-2000));
   } finally {
     blocker.close();
   }

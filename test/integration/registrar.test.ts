@@ -34,12 +34,12 @@ test.after(async () => {
 });
 
 // Distinct source addresses keep failures of one test from counting towards another's lockout.
-const ADDRESSES: Record<Transport, { wrong: string; lockout: string[]; unknown: string; stranger: string }> = {
+const ADDRESSES: Record<'udp' | 'tcp', { wrong: string; lockout: string[]; unknown: string; stranger: string }> = {
   udp: { wrong: '127.0.0.7', lockout: ['127.0.0.9', '127.0.0.15'], unknown: '127.0.0.11', stranger: '127.0.0.13' },
   tcp: { wrong: '127.0.0.8', lockout: ['127.0.0.10', '127.0.0.16'], unknown: '127.0.0.12', stranger: '127.0.0.14' },
 };
 /** The extension each lockout test attacks: failures also count against the extension. */
-const TARGETS: Record<Transport, string> = { udp: '102', tcp: '103' };
+const TARGETS: Record<'udp' | 'tcp', string> = { udp: '102', tcp: '103' };
 
 /** What a scanner compares between two answers: status, reason and every header but the per-request ones, nonces blanked. */
 function shape(m: SipMessage): string[] {

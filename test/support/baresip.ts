@@ -30,8 +30,12 @@ export function baresipMissing(): string | null {
 }
 
 export interface BaresipOptions {
-  /** The box's SIP port on 127.0.0.1 (UDP). */
+  /** The box's SIP port on 127.0.0.1: its UDP port, or its TLS port with transport 'tls'. */
   boxPort: number;
+  /** udp (default) or tls: registration and call over TLS, trusting the certificate in caFile. */
+  transport?: 'udp' | 'tls';
+  /** PEM file of the certificate baresip trusts for TLS (sip_cafile): the box's own. */
+  caFile?: string;
   user: string;
   password: string;
   /** The user part to dial, e.g. "*400*10*1234". */
@@ -91,6 +95,7 @@ export async function startBaresip(o: BaresipOptions): Promise<RunningBaresip> {
     'net_interface 127.0.0.1',
     `sip_listen 127.0.0.1:${sipPort}`,
     `rtp_ports ${rtpBase}-${rtpBase + 19}`,
+    ...(o.caFile ? [`sip_cafile ${o.caFile}`] : []),
     `audio_source ausine,${o.toneHz}`,
     'audio_player aubridge,confbox-sink',
     'audio_alert aubridge,confbox-alert',
@@ -110,10 +115,11 @@ export async function startBaresip(o: BaresipOptions): Promise<RunningBaresip> {
   writeFileSync(join(dir, 'config'), config);
   writeFileSync(
     join(dir, 'accounts'),
-    `<sip:${o.user}@127.0.0.1:${o.boxPort};transport=udp>;auth_pass=${o.password};audio_codecs=pcmu;regint=60;answermode=manual` +
+    `<sip:${o.user}@127.0.0.1:${o.boxPort};transport=${o.transport ?? 'udp'}>;auth_pass=${o.password};audio_codecs=pcmu;regint=60;answermode=manual` +
       (o.mediaenc ? `;mediaenc=${o.mediaenc}` : '') + (o.stunServer ? `;medianat=stun;stunserver=stun:${o.stunServer}` : '') + '\n',
   );
   writeFileSync(join(dir, 'contacts'), '');
+  // baresip adds the account's transport parameter to the dialled address itself.
   const args = ['-4', '-f', dir, '-t', String(o.seconds), ...(o.sipTrace ? ['-s'] : []), '-e', `/dial sip:${o.dial}@127.0.0.1:${o.boxPort}`];
   const proc = spawn('baresip', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -158,8 +158,12 @@ export async function startBox(opts: BoxOptions = {}): Promise<RunningBox> {
       }
     },
   };
-  // Ready means a phone gets answers, whatever the log level lets through.
-  const ready = answersOptions(sipPort, 90_000);
+  // Ready means a phone gets answers, whatever the log level lets through; where it lets "confbox ready" through,
+  // also that the rest (web page, health line) is up: SIP answers before the web page has started.
+  const level = opts.logLevel ?? 'debug';
+  const readyLine = ['warn', 'error', 'silent'].includes(level) ? Promise.resolve() : waitForLog((rec) => rec.msg === 'confbox ready', 90_000);
+  readyLine.catch(() => undefined);
+  const ready = Promise.all([answersOptions(sipPort, 90_000), readyLine]);
   const early = exited.then((code) => { throw new Error(`box exited with ${code} before it was ready:\n${out.slice(-4000)}`); });
   await Promise.race([ready, early]);
   early.catch(() => undefined);

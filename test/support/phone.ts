@@ -5,11 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket as TcpSocket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { answerChallenge } from '../../firmware/sip/digest.ts';
 import type { CliResult, RunningBox } from './box.ts';
 
-export type Transport = 'udp' | 'tcp';
+export type Transport = 'udp' | 'tcp' | 'tls';
 export type Algorithm = 'SHA-256' | 'MD5';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -338,6 +339,8 @@ export interface PhoneOptions {
   localAddress?: string;
   /** Retransmit requests over UDP as RFC 3261 timers A and E say (default true); never over TCP. */
   retransmit?: boolean;
+  /** Over TLS: the certificate to trust for the box (its generated one). */
+  ca?: Buffer;
 }
 
 const T1 = 500;
@@ -421,6 +424,7 @@ export class Phone {
   private registerTag = newTag();
   private closed = false;
   private readonly retransmit: boolean;
+  private readonly ca: Buffer | undefined;
   /** Client transactions being retransmitted over UDP, by branch + method. */
   private pendingTx = new Map<string, NodeJS.Timeout>();
   localPort = 0;
@@ -434,6 +438,7 @@ export class Phone {
     this.password = o.password;
     this.displayName = o.displayName ?? `Phone ${this.user}`;
     this.retransmit = o.retransmit ?? true;
+    this.ca = o.ca;
   }
 
   static async open(o: PhoneOptions): Promise<Phone> {
@@ -454,10 +459,13 @@ export class Phone {
     } else {
       const framer = new StreamFramer();
       const s = await new Promise<TcpSocket>((resolve, reject) => {
-        const c = connect({ host: p.boxAddress, port: p.boxPort, localAddress: p.localAddress }, () => {
+        const ready = () => {
           c.off('error', reject);
           resolve(c);
-        });
+        };
+        const c = p.transport === 'tls'
+          ? tlsConnect({ socket: connect({ host: p.boxAddress, port: p.boxPort, localAddress: p.localAddress }), host: p.boxAddress, ca: p.ca }, ready)
+          : connect({ host: p.boxAddress, port: p.boxPort, localAddress: p.localAddress }, ready);
         c.once('error', reject);
       });
       s.on('data', (chunk) => {
@@ -479,7 +487,7 @@ export class Phone {
   }
 
   get contactUri(): string {
-    return `sip:${this.user}@${this.localAddress}:${this.localPort}${this.transport === 'tcp' ? ';transport=tcp' : ''}`;
+    return `sip:${this.user}@${this.localAddress}:${this.localPort}${this.transport === 'udp' ? '' : `;transport=${this.transport}`}`;
   }
 
   via(branch: string): string {
