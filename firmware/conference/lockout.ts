@@ -43,7 +43,7 @@ export const TARGET_FACTOR = 2;
 /** A target block's length grows when it is blocked again within this time of the last block's end. */
 const LEVEL_MEMORY_MS = 24 * 60 * MINUTE;
 /** Bounds memory when a flood comes from many addresses or names many targets. */
-const MAX_TRACKED = 10_000;
+export const MAX_TRACKED = 10_000;
 
 export const targets = {
   address: (address: string): Target => ({ key: address, kind: 'address' }),
@@ -165,6 +165,20 @@ export class Lockout {
   private put(block: Block): void {
     this.blocked.set(block.key, block);
     if (block.kind === 'extension' || block.kind === 'room') this.remember(block);
+    if (this.blocked.size > MAX_TRACKED) this.evict();
+  }
+
+  /**
+   * Guesses from forged addresses could block without end: beyond MAX_TRACKED blocks the expired ones go, then the
+   * oldest block of an address. Extensions, rooms, callers and peers stay blocked.
+   */
+  private evict(): void {
+    const now = this.clock.now();
+    for (const [k, b] of this.blocked) if (b.until <= now) this.blocked.delete(k);
+    for (const [k, b] of this.blocked) {
+      if (this.blocked.size <= MAX_TRACKED) return;
+      if (b.kind === 'address') this.blocked.delete(k);
+    }
   }
 
   private remember(block: Block): void {

@@ -4,7 +4,7 @@ import { FakeClock } from '../../firmware/clock.ts';
 import { BoxError } from '../../firmware/errors.ts';
 import { Conferences, type Conference, type ConferenceEvents } from '../../firmware/conference/conferences.ts';
 import { parseFeatureCode } from '../../firmware/conference/feature-code.ts';
-import { Lockout, PEER_FACTOR, TARGET_FACTOR, describeBlock, targets, type Block, type LockoutLimits } from '../../firmware/conference/lockout.ts';
+import { Lockout, MAX_TRACKED, PEER_FACTOR, TARGET_FACTOR, describeBlock, targets, type Block, type LockoutLimits } from '../../firmware/conference/lockout.ts';
 import { DEFAULT_SETTINGS, type Room, type Settings } from '../../firmware/conference/types.ts';
 
 const SECOND = 1000;
@@ -802,6 +802,21 @@ lockout('restore(): blocks from before a restart hold again, and a finished one 
   const rb = restarted.list().find((b) => b.key === 'room 3');
   assert.is(rb && (rb.until - rb.since) / MINUTE, 2, 'the next room block is 2 minutes');
   assert.is(rb?.level, 2);
+});
+
+lockout('blocks of forged addresses stay bounded in number; an extension\'s block is never the one let go', () => {
+  const { l } = lock();
+  for (let i = 0; i < 10; i++) l.fail(targets.extension('100'));
+  for (let n = 0; n < MAX_TRACKED + 500; n++) {
+    const a = addr(`10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`);
+    for (let i = 0; i < 5; i++) l.fail(a);
+  }
+  const blocks = l.list();
+  assert.ok(blocks.length <= MAX_TRACKED, `${blocks.length} blocks kept`);
+  assert.ok(blocks.length >= MAX_TRACKED - 1, 'as many as may be kept');
+  assert.is(l.isBlocked('extension 100'), true, 'the extension stays blocked');
+  assert.is(l.isBlocked(`10.0.${(MAX_TRACKED + 499) >> 8 & 255}.${(MAX_TRACKED + 499) & 255}`), true, 'the newest address is blocked');
+  assert.is(l.isBlocked('10.0.0.0'), false, 'the oldest address block made room');
 });
 
 lockout('lift() reports the lifted block; describeBlock() names each kind for the web page', () => {
