@@ -6,6 +6,7 @@
 #include "../src/g722.h"
 #include "../src/rtp.h"
 #include "check.h"
+#include "loopback.h"
 #include "tone.h"
 
 #include <arpa/inet.h>
@@ -42,22 +43,6 @@ static atomic_int notified;
 static void on_notify(void *ctx) {
     (void)ctx;
     atomic_fetch_add(&notified, 1);
-}
-
-static int udp_socket(uint16_t *port) {
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(fd, (struct sockaddr *)&a, sizeof a);
-    socklen_t l = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &l);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
-static void send_to(int fd, uint16_t port, const uint8_t *buf, size_t n) {
-    struct sockaddr_in a = {
-        .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = htons(port)};
-    sendto(fd, buf, n, 0, (struct sockaddr *)&a, sizeof a);
 }
 
 static size_t rate_of(const phone *p) {
