@@ -2,7 +2,20 @@
 # Installs the Debian packages that confbox and its tests need. Idempotent; silent when all is there.
 #   scripts/setup-host.sh         what `npm start` and `npm test` need
 #   scripts/setup-host.sh image   also what `npm run image` and `npm run image:test` need
+# Run it as root, or as a user with sudo: when something needs root, it runs itself again through sudo.
 set -euo pipefail
+
+# Root is needed only to install packages or register qemu-aarch64: a user gets the same script again through sudo.
+as_root() {
+  [ "$(id -u)" -eq 0 ] && return 0
+  if command -v sudo >/dev/null 2>&1; then
+    echo "setup-host: $1; asking sudo" >&2
+    exec sudo -- bash "$0" "${args[@]}"
+  fi
+  echo "setup-host: $1; run this script as root (there is no sudo here)" >&2
+  exit 1
+}
+args=("$@")
 
 packages=(
   mariadb-server   # the embedded default database (the box runs its own mariadbd)
@@ -48,10 +61,7 @@ for p in "${packages[@]}"; do
 done
 
 if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "setup-host: missing packages: ${missing[*]}; run this script as root (or with sudo)" >&2
-    exit 1
-  fi
+  as_root "missing packages: ${missing[*]}"
   echo "setup-host: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -64,10 +74,7 @@ fi
 # kernel's binfmt_misc rule for qemu-aarch64. Registrations do not survive a reboot, so this is checked every time.
 rule=/proc/sys/fs/binfmt_misc/qemu-aarch64
 if [ -e "$rule" ] && head -n1 "$rule" | grep -qx enabled; then exit 0; fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "setup-host: arm64 programs cannot run here: no enabled qemu-aarch64 rule in binfmt_misc; run this script as root (or with sudo)" >&2
-  exit 1
-fi
+as_root "arm64 programs cannot run here yet: qemu-aarch64 is not registered in binfmt_misc"
 if ! mountpoint -q /proc/sys/fs/binfmt_misc && ! mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; then
   echo "setup-host: cannot mount binfmt_misc (a container without that privilege?): arm64 programs cannot run here; register qemu-aarch64 on the host" >&2
   exit 1
