@@ -57,9 +57,10 @@ for (const mode of ['normal', 'asan', 'arm64']) {
   if (!wants(label)) continue;
   const r = await run('bash', [join(root, 'firmware/media/native/build.sh'), ...(mode === 'normal' ? [] : [mode])], label);
   const counts = { passed: 0, failed: 0, skipped: 0 };
-  for (const m of r.out.matchAll(/^(\d+) passed, (\d+) failed/gm)) {
+  for (const m of r.out.matchAll(/^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/gm)) {
     counts.passed += Number(m[1]);
     counts.failed += Number(m[2]);
+    counts.skipped += Number(m[3] ?? 0);
   }
   if (r.code !== 0 && counts.failed === 0) counts.failed = 1;
   report(label, r, counts);

@@ -223,7 +223,7 @@ int main(int argc, char **argv) {
             check(rtp_parse(sb, sl, &h) == RTP_OK && h.extension, "the valid audio seed parses");
         }
     } else {
-        printf("ok # skip corpus not found at %s\n", corpus);
+        check_skip("the fuzzer corpora: not found at %s", corpus);
     }
 
     /* Random mutations of valid packets. */
