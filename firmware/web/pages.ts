@@ -106,7 +106,8 @@ export function setupPage(ctx: PageContext): Html {
 <section class="card narrow">
   <p>Choose the password for the box's administrator. You will need it to manage rooms, phones and settings.</p>
   <p>To show that you hold this box, type its setup code. It is in the file <code>confbox-setup-code.txt</code> on the
-  SD card's boot partition (put the card in a computer), on the box's serial console, and in its log.</p>
+  SD card's boot partition (put the card in a computer), on the box's serial console, in its log
+  (<code>web page setup code</code>) and in the file <code>setup-code</code> of its data directory.</p>
   <form method="post" action="/setup" novalidate>
     ${csrfField(ctx)}
     ${field(ctx, { name: 'code', label: 'Setup code', type: 'text', required: true, autocomplete: 'off', hint: 'Twelve letters and digits, like ABCD-EFGH-JKLM.', invalid: 'the setup code has twelve letters and digits' })}
