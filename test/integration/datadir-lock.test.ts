@@ -1,11 +1,11 @@
-// One box per data directory: a second box refuses to start.
+// One box per data directory: a second box refuses to start, and technician commands never take a running box's database from it.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { answersOptions, freePort, removeDataDir, runBundle, startBox } from '../support/box.ts';
+import { answersOptions, freePort, removeDataDir, runBundle, runCli, startBox, type CliResult } from '../support/box.ts';
 
 /** The log lines of a box or a command that show its embedded MariaDB was taken from it or replaced. */
 const FOUGHT = /database unreachable|left running on this data directory|embedded MariaDB exited/;
@@ -17,6 +17,38 @@ function deadPid(): Promise<number> {
     p.once('exit', () => resolve(p.pid!));
   });
 }
+
+test('a technician command run while the box is starting leaves the box and its MariaDB alone', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'confbox-lock-starting-'));
+  const started: { cli?: Promise<CliResult> } = {};
+  try {
+    // "board ready" comes before the box starts its database; "confbox ready" long after.
+    const box = await startBox({
+      dataDir,
+      onLog: (rec) => {
+        if (rec.msg === 'board ready') started.cli ??= runCli(dataDir, ['room', 'list']);
+      },
+    });
+    try {
+      assert.ok(started.cli, 'the command was started during the box start-up');
+      const r = await started.cli!;
+      assert.not.match(r.stderr, FOUGHT);
+      if (r.code === 0) assert.match(r.stdout, /no rooms/);
+      else assert.match(r.stderr, new RegExp(`^confbox: .*pid ${box.proc.pid}`), r.stderr);
+      assert.is(box.proc.exitCode, null, 'the box still runs');
+      assert.not.match(box.output(), FOUGHT);
+      assert.is(box.output().split('"embedded MariaDB ready"').length - 1, 1, 'the box started its MariaDB once');
+      const after = await box.cli('room', 'add', '7', '--pin', '4321');
+      assert.is(after.code, 0, after.stderr);
+      await answersOptions(box.sipPort, 5_000);
+    } finally {
+      await box.stop();
+    }
+  } finally {
+    await started.cli;
+    removeDataDir(dataDir);
+  }
+});
 
 test('a second box on the same data directory refuses to start, naming it and the running box', async () => {
   const box = await startBox();
