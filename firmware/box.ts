@@ -19,6 +19,7 @@ import { Registrar } from './sip/registrar.ts';
 import { SipServer } from './sip/server.ts';
 import { Status } from './status.ts';
 import { connectStore } from './store/index.ts';
+import { lockDataDir } from './datadir-lock.ts';
 import { AdminAuth } from './web/auth.ts';
 import { Operations } from './web/operations.ts';
 import { HostNames } from './web/host-names.ts';
@@ -38,6 +39,9 @@ const DISK_MIN_FREE_RATIO = 0.05;
 /** The running box: config -> store -> conference -> media -> sip, stopped in reverse. */
 export async function runBox(config: Config, log: Logger, version = 'dev'): Promise<() => Promise<void>> {
   mkdirSync(config.dataDir, { recursive: true });
+  // First of all: a second box on the same data directory would fight this one for its database.
+  const lock = lockDataDir(config.dataDir);
+  log.info('data directory locked', { dataDir: config.dataDir, file: lock.file });
   const status = new Status();
   const clock = systemClock;
   // Before any child process starts: it takes systemd's variables out of the environment.
@@ -64,8 +68,15 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
   leds.start(status);
   log.info('board ready', { board: board.name, audio: board.audio ? 'profile' : 'none' });
 
-  const { store, embedded } = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log });
-  const cleanups: Array<() => Promise<void> | void> = [() => leds.stop(), async () => store.close(), async () => embedded?.stop()];
+  let connected;
+  try {
+    connected = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log });
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+  const { store, embedded } = connected;
+  const cleanups: Array<() => Promise<void> | void> = [() => lock.release(), () => leds.stop(), async () => store.close(), async () => embedded?.stop()];
   const stopAll = async () => {
     for (const c of cleanups.reverse()) {
       try {

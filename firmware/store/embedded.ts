@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
+import { dataDirHolder } from '../datadir-lock.ts';
 import type { Logger } from '../log.ts';
 
 /** The box's own MariaDB server, used when no database is configured. */
@@ -28,7 +29,9 @@ export interface EmbeddedDbOptions {
   log: Logger;
   /**
    * Use a server that a running box already has on this data directory instead of replacing it
-   * (technician commands); stop() then leaves it running. Without one, a server is started as usual.
+   * (technician commands); stop() then leaves it running. While a box holds the data directory
+   * (datadir-lock.ts), its server is waited for, also during the box's start, and never stopped;
+   * without one, a server is started as usual.
    */
   attach?: boolean;
 }
@@ -63,6 +66,12 @@ export async function startEmbeddedMariaDb(opts: EmbeddedDbOptions): Promise<Emb
   const user = osUserName();
   const files = serverFiles(path.resolve(opts.dataDir), log);
   prepareDirectories(files);
+  const box = opts.attach ? dataDirHolder(opts.dataDir) : null;
+  if (box !== null) {
+    // The running box owns the server, also while it is still starting it: wait for it, never replace it.
+    await waitForBoxServer(files, user, box.pid, opts.dataDir, log);
+    return attached(files, user);
+  }
   if (opts.attach && serversHolding(files).length > 0) {
     try {
       await createDatabase(files.socket, user);
@@ -75,6 +84,28 @@ export async function startEmbeddedMariaDb(opts: EmbeddedDbOptions): Promise<Emb
   const db = new EmbeddedMariaDb(files, programs, user, log);
   await db.start();
   return db;
+}
+
+/** Until the server of the box holding the data directory answers; throws when it does not within READY_TIMEOUT_MS or the box stops. */
+async function waitForBoxServer(files: ServerFiles, user: string, pid: number, dataDir: string, log: Logger): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let logged = false;
+  for (;;) {
+    try {
+      await createDatabase(files.socket, user);
+      return;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === undefined || !NOT_UP_YET.has(code)) throw notReady(err, files, user);
+      if (!logged) log.debug('waiting for the database of the box running on this data directory', { pid, dataDir });
+      logged = true;
+    }
+    if (dataDirHolder(dataDir)?.pid !== pid) throw new Error(`the box (pid ${pid}) running on ${dataDir} stopped before its database answered; run the command again`);
+    if (Date.now() >= deadline) {
+      throw new Error(`the box (pid ${pid}) running on ${dataDir} has no embedded database answering after ${READY_TIMEOUT_MS / 1000} s (if it runs with --db, give the command the same --db); see ${files.logFile}`);
+    }
+    await sleep(200);
+  }
 }
 
 function urlFor(files: ServerFiles, user: string): string {
