@@ -208,12 +208,14 @@ export class TransactionCore {
 /**
  * The package reads and writes messages as binary strings (one character a byte), which keeps its Content-Length
  * a count of bytes; the box sees text, as RFC 3261 7.3.1 says it is: UTF-8. A string that is not valid UTF-8
- * is left as its bytes.
+ * is left as its bytes. Via and Call-ID, which find the transaction, are tokens and stay as they came, so that
+ * an answer finds its transaction whatever bytes they held.
  */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const AS_SENT = new Set(['via', 'call-id']);
 
-export function fromWire<T>(value: T): T {
-  return mapStrings(value, (s) => {
+export function fromWire(m: Message): Message {
+  return mapMessage(m, (s) => {
     if (!/[\x80-\xff]/.test(s)) return s;
     try {
       return UTF8.decode(Buffer.from(s, 'latin1'));
@@ -223,11 +225,17 @@ export function fromWire<T>(value: T): T {
   });
 }
 
-export function toWire<T>(value: T): T {
-  return mapStrings(value, (s) => (/[^\x00-\x7f]/.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s));
+export function toWire(m: Message): Message {
+  return mapMessage(m, (s) => (/[^\x00-\x7f]/.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s));
 }
 
-/** A copy of a message with each string passed through f. */
+function mapMessage(m: Message, f: (s: string) => string): Message {
+  const headers: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(m.headers)) headers[name] = AS_SENT.has(name) ? value : mapStrings(value, f);
+  return { ...mapStrings({ ...m, headers: {} }, f), headers };
+}
+
+/** A copy with each string passed through f. */
 function mapStrings<T>(value: T, f: (s: string) => string): T {
   if (typeof value === 'string') return f(value) as T;
   if (Array.isArray(value)) return value.map((v: unknown) => mapStrings(v, f)) as T;

@@ -171,11 +171,21 @@ test('over TCP, headers and bodies are UTF-8 and Content-Length counts bytes, bo
   }
 });
 
-test('text that is not valid UTF-8 keeps its bytes; UTF-8 text goes back to the same bytes', () => {
-  const wire = Buffer.from('Zoë Ünlü', 'utf8').toString('latin1');
-  assert.is(fromWire(wire), 'Zoë Ünlü');
-  assert.is(toWire(fromWire({ headers: { from: { name: wire, params: {} } } })).headers.from.name, wire);
-  assert.is(fromWire('caf\xe9'), 'caf\xe9');
+test('text that is not valid UTF-8 keeps its bytes, and Via and Call-ID stay as sent; UTF-8 text goes back to the same bytes', () => {
+  const bytes = (t: string) => Buffer.from(t, 'utf8').toString('latin1');
+  const wire: Message = {
+    method: 'INVITE', uri: 'sip:box@h', content: bytes('s=Zoë\r\n'),
+    headers: { from: { name: bytes('"Zoë Ünlü"'), uri: 'sip:100@h', params: {} }, 'call-id': bytes('ë'), subject: 'caf\xe9', via: [{ host: 'h', params: { branch: bytes('ë') } }] },
+  };
+  const text = fromWire(wire);
+  assert.is(text.headers.from?.name, '"Zoë Ünlü"');
+  assert.is(text.content, 's=Zoë\r\n');
+  assert.is(text.headers.subject, 'caf\xe9');
+  assert.is(text.headers['call-id'], bytes('ë'));
+  const back = toWire(text);
+  delete back.headers.subject;
+  delete wire.headers.subject;
+  assert.equal(back, wire);
 });
 
 test.run();
