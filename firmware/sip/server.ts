@@ -240,7 +240,7 @@ export class SipServer {
     if (!cseq || !Number.isInteger(cseq.seq) || cseq.seq < 0 || cseq.seq > 0xffffffff) return { status: 400, reason: 'CSeq number is invalid' };
     if (cseq.method !== rq.method) return { status: 400, reason: 'CSeq method does not match the request method' };
     const cl = rq.headers['content-length'];
-    if (cl !== undefined && (!Number.isFinite(cl) || cl < 0 || cl > (rq.content ?? '').length)) return { status: 400, reason: 'Content-Length does not match the body' };
+    if (cl !== undefined && (!Number.isFinite(cl) || cl < 0 || cl > Buffer.byteLength(rq.content ?? '', 'utf8'))) return { status: 400, reason: 'Content-Length does not match the body' };
     const callId = rq.headers['call-id'];
     if (typeof callId !== 'string' || callId.includes(',')) return { status: 400, reason: 'Call-ID is missing or repeated' };
     if (!rq.headers.to?.uri || !rq.headers.from?.uri) return { status: 400, reason: 'To or From is invalid' };

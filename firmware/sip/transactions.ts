@@ -84,7 +84,7 @@ export class TransactionCore {
         t.message?.(m, remote);
         return;
       }
-      if (m.method === 'ACK') return this.o.onRequest(m, remote);
+      if (m.method === 'ACK') return this.o.onRequest(fromWire(m), remote);
       if (!m.method) return;
       const id = transactionId(m);
       const answer = this.answers.get(id);
@@ -93,9 +93,9 @@ export class TransactionCore {
       const transaction = this.layer.createServerTransaction(m, this.transport.get(remote));
       this.unanswered.set(id, { transaction, at: this.now(), key: keyOf(m), remote });
       try {
-        this.o.onRequest(m, remote);
+        this.o.onRequest(fromWire(m), remote);
       } catch (e) {
-        this.respond(sip.makeResponse(m, 500, 'Internal Server Error'));
+        this.answer(sip.makeResponse(m, 500, 'Internal Server Error'));
         throw e;
       }
     } catch (e) {
@@ -105,6 +105,11 @@ export class TransactionCore {
 
   /** Sends a response through its request's transaction; false when there is none (any more). */
   respond(rs: Message): boolean {
+    return this.answer(toWire(rs));
+  }
+
+  /** respond() for a response already in the package's binary strings. */
+  private answer(rs: Message): boolean {
     const id = transactionId(rs);
     const t = this.layer.getServer(rs);
     if (!t) {
@@ -134,18 +139,20 @@ export class TransactionCore {
   }
 
   /** The request was answered outside its transaction: nothing to keep for it. */
-  forget(rq: Message): void {
+  forget(request: Message): void {
+    const rq = toWire(request);
     const id = transactionId(rq);
     this.unanswered.delete(id);
     this.layer.getServer(rq)?.shutdown();
   }
 
   /** Sends a request to where a flow came from; the callback gets every response (408/503 made up locally). */
-  request(rq: Message, flow: Remote, onResponse: (rs: Message) => void): void {
+  request(request: Message, flow: Remote, onResponse: (rs: Message) => void): void {
+    const rq = toWire(request);
     rq.headers.via = [{ params: {} }, ...(rq.headers.via ?? [])];
     let client: { message(m: Message): void } | null = null;
     const connection: Connection = this.transport.open(flow, () => client?.message(sip.makeResponse(rq, 503)));
-    client = this.layer.createClientTransaction(connection, rq, onResponse);
+    client = this.layer.createClientTransaction(connection, rq, (rs: Message) => onResponse(fromWire(rs)));
   }
 
   /** What the box holds for requests: what a flood could swell. */
@@ -196,6 +203,46 @@ export class TransactionCore {
     // Only while the layer still holds it: an ended transaction's id may already name a new one.
     if (held && this.layer.getServer(held.key) === held.transaction) held.transaction.shutdown();
   }
+}
+
+/**
+ * The package reads and writes messages as binary strings (one character a byte), which keeps its Content-Length
+ * a count of bytes; the box sees text, as RFC 3261 7.3.1 says it is: UTF-8. A string that is not valid UTF-8
+ * is left as its bytes. Via and Call-ID, which find the transaction, are tokens and stay as they came, so that
+ * an answer finds its transaction whatever bytes they held.
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const AS_SENT = new Set(['via', 'call-id']);
+
+export function fromWire(m: Message): Message {
+  return mapMessage(m, (s) => {
+    if (!/[\x80-\xff]/.test(s)) return s;
+    try {
+      return UTF8.decode(Buffer.from(s, 'latin1'));
+    } catch {
+      return s;
+    }
+  });
+}
+
+export function toWire(m: Message): Message {
+  return mapMessage(m, (s) => (/[^\x00-\x7f]/.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s));
+}
+
+function mapMessage(m: Message, f: (s: string) => string): Message {
+  const headers: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(m.headers)) headers[name] = AS_SENT.has(name) ? value : mapStrings(value, f);
+  return { ...mapStrings({ ...m, headers: {} }, f), headers };
+}
+
+/** A copy with each string passed through f. */
+function mapStrings<T>(value: T, f: (s: string) => string): T {
+  if (typeof value === 'string') return f(value) as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => mapStrings(v, f)) as T;
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = mapStrings(v, f);
+  return out as T;
 }
 
 const NO_REMOTE: Remote = { protocol: '', address: '', port: 0, local: { address: '', port: 0 } };

@@ -206,6 +206,11 @@ export function newCallId(): string {
   return randomBytes(12).toString('hex') + '@phone.test';
 }
 
+/** Text as its UTF-8 bytes, one character a byte: how it goes into a message that sendRaw sends as latin1. */
+export function utf8Bytes(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
+}
+
 /** Builds a request or response: start line, headers in the given order, then Content-Length and the body. */
 export function buildMessage(startLine: string, headers: Array<[string, string]>, body = ''): string {
   const lines = [startLine, ...headers.filter(([k]) => k.toLowerCase() !== 'content-length').map(([k, v]) => `${k}: ${v}`)];
@@ -551,7 +556,7 @@ export class Phone {
     const headers: Array<[string, string]> = [
       ['Via', this.via(branch)],
       ['Max-Forwards', '70'],
-      ['From', `"${this.displayName}" <${this.aor}>;tag=${o.fromTag ?? newTag()}`],
+      ['From', `"${utf8Bytes(this.displayName)}" <${this.aor}>;tag=${o.fromTag ?? newTag()}`],
       ['To', `<${uri}>${o.toTag ? `;tag=${o.toTag}` : ''}`],
       ['Call-ID', o.callId ?? newCallId()],
       ['CSeq', `${o.cseq ?? 1} ${method}`],
@@ -575,7 +580,7 @@ export class Phone {
       const headers: Array<[string, string]> = [
         ['Via', this.via(branch)],
         ['Max-Forwards', '70'],
-        ['From', `"${this.displayName}" <${this.aor}>;tag=${this.registerTag}`],
+        ['From', `"${utf8Bytes(this.displayName)}" <${this.aor}>;tag=${this.registerTag}`],
         ['To', `<${this.aor}>`],
         ['Call-ID', this.registerCallId],
         ['CSeq', `${++this.registerCseq} REGISTER`],
@@ -901,7 +906,7 @@ export class Call {
   }
 
   private from(): string {
-    return `"${this.phone.displayName}" <${this.phone.aor}>;tag=${this.fromTag}`;
+    return `"${utf8Bytes(this.phone.displayName)}" <${this.phone.aor}>;tag=${this.fromTag}`;
   }
 
   private to(): string {

@@ -1,9 +1,10 @@
 // The server transactions the box holds, driven over loopback UDP: bounded in count whatever arrives.
 import { createSocket, type Socket } from 'node:dgram';
+import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { makeResponse, type Message } from '../../firmware/sip/stack.ts';
-import { TransactionCore } from '../../firmware/sip/transactions.ts';
+import { fromWire, toWire, TransactionCore } from '../../firmware/sip/transactions.ts';
 import { freePort } from '../support/box.ts';
 
 const options = (port: number, i: number, branch = `z9hG4bK-${i}`) => Buffer.from([
@@ -126,6 +127,65 @@ test('a request that is not admitted gets no transaction and reaches nobody', as
   } finally {
     h.close();
   }
+});
+
+const utf8Invite = (port: number, callId: string, body: string) => [
+  `INVITE sip:box@127.0.0.1:${port} SIP/2.0`, `Via: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK-${callId}`, `From: "Zoë Ünlü" <sip:100@127.0.0.1>;tag=1`,
+  'To: "Zoë Ünlü" <sip:box@127.0.0.1>', `Call-ID: ${callId}`, 'CSeq: 1 INVITE', 'P-Asserted-Identity: "Zoë Ünlü" <sip:100@127.0.0.1>',
+  'Content-Type: application/sdp', `Content-Length: ${Buffer.byteLength(body)}`, '', body,
+].join('\r\n');
+
+test('over TCP, headers and bodies are UTF-8 and Content-Length counts bytes, both ways', async () => {
+  const port = await freePort();
+  const got: Message[] = [];
+  const core: TransactionCore = new TransactionCore({
+    stack: { port, address: '127.0.0.1', publicAddress: 'box.test' },
+    onParsed: () => undefined,
+    onError: (e) => { throw e; },
+    onRequest: (rq) => {
+      got.push(rq);
+      core.respond({ ...makeResponse(rq, 200, 'OK'), content: 's=Zoë\r\n' });
+    },
+  });
+  const sock = connect(port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  sock.on('data', (b: Buffer) => chunks.push(b));
+  try {
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    const body = 'v=0\r\ns=Zoë Ünlü\r\n';
+    sock.write(Buffer.from(utf8Invite(port, 'c1', body) + utf8Invite(port, 'c2', 'v=0\r\n'), 'utf8'));
+    for (let i = 0; i < 200 && (got.length < 2 || Buffer.concat(chunks).toString('latin1').split('SIP/2.0 200').length < 3); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(got.map((m) => m.headers['call-id']), ['c1', 'c2']);
+    assert.is(got[0]!.content, body);
+    assert.is(got[0]!.headers.from?.name, '"Zoë Ünlü"');
+    assert.is(got[0]!.headers.to?.name, '"Zoë Ünlü"');
+    assert.is(got[0]!.headers['p-asserted-identity'], '"Zoë Ünlü" <sip:100@127.0.0.1>');
+    const answers = Buffer.concat(chunks).toString('utf8').split(/(?=SIP\/2\.0 200)/);
+    assert.is(answers.length, 2);
+    assert.match(answers[0]!, /\r\nFrom: "Zoë Ünlü" <sip:100@127\.0\.0\.1>;tag=1\r\n/);
+    assert.match(answers[0]!, /\r\nTo: "Zoë Ünlü" <sip:box@127\.0\.0\.1>\r\n/);
+    assert.match(answers[0]!, new RegExp(`\r\nContent-Length: ${Buffer.byteLength('s=Zoë\r\n')}\r\n\r\ns=Zoë\r\n$`));
+  } finally {
+    sock.destroy();
+    core.destroy();
+  }
+});
+
+test('text that is not valid UTF-8 keeps its bytes, and Via and Call-ID stay as sent; UTF-8 text goes back to the same bytes', () => {
+  const bytes = (t: string) => Buffer.from(t, 'utf8').toString('latin1');
+  const wire: Message = {
+    method: 'INVITE', uri: 'sip:box@h', content: bytes('s=Zoë\r\n'),
+    headers: { from: { name: bytes('"Zoë Ünlü"'), uri: 'sip:100@h', params: {} }, 'call-id': bytes('ë'), subject: 'caf\xe9', via: [{ host: 'h', params: { branch: bytes('ë') } }] },
+  };
+  const text = fromWire(wire);
+  assert.is(text.headers.from?.name, '"Zoë Ünlü"');
+  assert.is(text.content, 's=Zoë\r\n');
+  assert.is(text.headers.subject, 'caf\xe9');
+  assert.is(text.headers['call-id'], bytes('ë'));
+  const back = toWire(text);
+  delete back.headers.subject;
+  delete wire.headers.subject;
+  assert.equal(back, wire);
 });
 
 test.run();

@@ -53,4 +53,17 @@ test('TCP framing: good messages pass, a negative or conflicting Content-Length 
   assert.ok(new StreamFraming().push('OPTIONS sip:u@h SIP/2.0\r\nl: 13\r\nContent-Length: 5\r\n\r\nhello'));
 });
 
+test('TCP framing counts Content-Length in bytes: a body in UTF-8 does not shift the next request', () => {
+  const f = new StreamFraming();
+  const body = 's=Zoë Ünlü\r\n';
+  const first = `INVITE sip:u@h SIP/2.0\r\nCall-ID: a\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const next = 'OPTIONS sip:u@h SIP/2.0\r\nCall-ID: b\r\nContent-Length: -1\r\n\r\n';
+  // As the connection hands them over: bytes read as latin1, split inside a multibyte character.
+  const bytes = Buffer.from(first + next, 'utf8');
+  const cut = Buffer.from(first, 'utf8').indexOf(0xc3) + 1;
+  assert.is(f.push(bytes.subarray(0, cut).toString('latin1')), null);
+  const bad = f.push(bytes.subarray(cut).toString('latin1'));
+  assert.is(bad?.headers.find((h) => h.name === 'call-id')?.value, 'b');
+});
+
 test.run();
