@@ -91,15 +91,9 @@ async function waitForBoxServer(files: ServerFiles, user: string, pid: number, d
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let logged = false;
   for (;;) {
-    try {
-      await createDatabase(files.socket, user);
-      return;
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === undefined || !NOT_UP_YET.has(code)) throw notReady(err, files, user);
-      if (!logged) log.debug('waiting for the database of the box running on this data directory', { pid, dataDir });
-      logged = true;
-    }
+    if (await databaseAnswers(files, user)) return;
+    if (!logged) log.debug('waiting for the database of the box running on this data directory', { pid, dataDir });
+    logged = true;
     if (dataDirHolder(dataDir)?.pid !== pid) throw new Error(`the box (pid ${pid}) running on ${dataDir} stopped before its database answered; run the command again`);
     if (Date.now() >= deadline) {
       throw new Error(`the box (pid ${pid}) running on ${dataDir} has no embedded database answering after ${READY_TIMEOUT_MS / 1000} s (if it runs with --db, give the command the same --db); see ${files.logFile}`);
@@ -395,6 +389,18 @@ function spawnServer(server: string, files: ServerFiles): ChildProcess {
 /** Codes that only mean "not listening yet". */
 const NOT_UP_YET = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'PROTOCOL_CONNECTION_LOST']);
 
+/** Creates the box's database if the server answers: true once it did, false while the server is not up yet. */
+async function databaseAnswers(files: ServerFiles, user: string): Promise<boolean> {
+  try {
+    await createDatabase(files.socket, user);
+    return true;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === undefined || !NOT_UP_YET.has(code)) throw notReady(err, files, user);
+    return false;
+  }
+}
+
 async function waitUntilReady(child: ChildProcess, files: ServerFiles, user: string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   if (child.pid === undefined) throw new Error(`could not run ${child.spawnfile}`);
@@ -403,13 +409,7 @@ async function waitUntilReady(child: ChildProcess, files: ServerFiles, user: str
       const how = child.exitCode !== null ? `exit code ${child.exitCode}` : `signal ${child.signalCode}`;
       throw new Error(`MariaDB stopped during start-up (${how}); see ${files.logFile}:\n${logTail(files)}`);
     }
-    try {
-      await createDatabase(files.socket, user);
-      return;
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === undefined || !NOT_UP_YET.has(code)) throw notReady(err, files, user);
-    }
+    if (await databaseAnswers(files, user)) return;
     await sleep(100);
   }
   throw new Error(`MariaDB did not accept connections on ${files.socket} within ${READY_TIMEOUT_MS / 1000} s; see ${files.logFile}:\n${logTail(files)}`);
