@@ -141,7 +141,8 @@ export function sameTarget(digestUri: string, requestUri: string): boolean {
     && port(a.port) === port(b.port);
 }
 
-function headerText(rq: Message, name: string): string | undefined {
+/** A header the package leaves as text (not parsed into objects), or undefined. */
+export function headerText(rq: Message, name: string): string | undefined {
   const v = rq.headers[name];
   return typeof v === 'string' ? v : undefined;
 }

@@ -8,7 +8,7 @@ import type { Phrase, Voice } from '../media/voice.ts';
 import { parsePin, parseRoomId } from '../conference/index.ts';
 import type { RoomService } from '../rooms.ts';
 import type { Status } from '../status.ts';
-import { Authenticator, userOf, type Origin } from './auth.ts';
+import { Authenticator, headerText, userOf, type Origin } from './auth.ts';
 import { ALLOW } from './wire.ts';
 import type { Directory } from './directory.ts';
 import type { ContactRequest, Registrar } from './registrar.ts';
@@ -835,11 +835,6 @@ function dialogKey(callId: string, localTag: string): string {
 /** CANCEL carries the INVITE's Call-ID and top Via branch. */
 function pendingKey(rq: Message): string {
   return `${rq.headers['call-id']}\n${rq.headers.via?.[0]?.params.branch ?? ''}`;
-}
-
-function headerText(rq: Message, name: string): string | undefined {
-  const v = rq.headers[name];
-  return typeof v === 'string' ? v : undefined;
 }
 
 function numberHeader(rq: Message, name: string): number | null {
