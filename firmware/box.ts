@@ -16,7 +16,8 @@ import { RoomService } from './rooms.ts';
 import { boxSecret } from './secrets.ts';
 import { Directory } from './sip/directory.ts';
 import { Registrar } from './sip/registrar.ts';
-import { SipServer } from './sip/server.ts';
+import { ConferenceCalls } from './calls/index.ts';
+import { SipUserAgent } from './sip/user-agent.ts';
 import { Status } from './status.ts';
 import { connectStore } from './store/index.ts';
 import { lockDataDir } from './datadir-lock.ts';
@@ -92,7 +93,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     if (embedded) superviseEmbedded(embedded, log, () => stopping);
     cleanups.push(() => { stopping = true; });
 
-    let sip: SipServer | null = null;
+    let sip: ConferenceCalls | null = null;
     /** Conferences or status changed: the web page's live view follows. */
     const changes = new EventEmitter<{ change: [] }>();
     status.on('change', () => changes.emit('change'));
@@ -161,14 +162,17 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     await registrar.start();
     cleanups.push(() => { directory.stop(); registrar?.stop(); });
 
-    sip = new SipServer({
+    const calls = new ConferenceCalls({ rooms, engine, voice, log: log.child({ subsystem: 'calls' }), confirmationMs: 300 });
+    const ua = new SipUserAgent({
       port: config.sipPort, tls: { port: config.sipTlsPort, cert: tls.cert, key: tls.key }, bind: config.bind, publicAddress, codecs: ['PCMU', 'PCMA', 'G722'],
-      nonceKey: boxSecret(config.dataDir, 'nonce'), confirmationMs: 300, voice,
-      log: log.child({ subsystem: 'sip' }), clock, rooms, directory, registrar, engine, status,
+      nonceKey: boxSecret(config.dataDir, 'nonce'), settings: () => rooms.settings(), lockout: rooms.lockout,
+      log: log.child({ subsystem: 'sip' }), clock, directory, registrar, engine, status,
     });
-    await sip.start();
-    const s = sip;
-    cleanups.push(() => s.stop());
+    calls.attach(ua);
+    await ua.start(calls);
+    sip = calls;
+    const s = calls;
+    cleanups.push(() => ua.stop());
     log.info('sip ready', { port: config.sipPort, tlsPort: config.sipTlsPort, bind: config.bind, publicAddress, transports: ['udp', 'tcp', 'tls'], fingerprint: tls.fingerprint });
 
     const local = new LocalAudio({

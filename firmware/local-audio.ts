@@ -46,7 +46,7 @@ export interface LocalAudioOptions {
   log: Logger;
   /** The board profile: its name and ALSA devices (null on a board without a sound card). */
   board: { name: string; audio: AudioDevices | null };
-  /** What the others in the conference hear when the local participant comes and goes (firmware/sip/server.ts). */
+  /** What the others in the conference hear when the local participant comes and goes (firmware/calls/). */
   announce: { joined(conf: Conference): void; left(conf: Conference): void };
   /** How often the settings are looked at, ms [1000]; 0: only on refresh(). */
   pollMs?: number;

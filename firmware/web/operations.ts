@@ -11,7 +11,7 @@ import { extensionRecord, parseCidrField, peerRecord, validateExtensionPassword,
 import type { RoomService } from '../rooms.ts';
 import type { Directory } from '../sip/directory.ts';
 import type { Registrar } from '../sip/registrar.ts';
-import type { SipServer } from '../sip/server.ts';
+import type { ConferenceCalls } from '../calls/index.ts';
 import type { Status, StatusSnapshot } from '../status.ts';
 import type { Store } from '../store/types.ts';
 
@@ -72,7 +72,7 @@ export interface StatusView extends StatusSnapshot {
 export interface BoxParts {
   store: Store;
   rooms: RoomService;
-  sip: SipServer;
+  sip: ConferenceCalls;
   directory: Directory;
   registrar: Registrar;
   status: Status;

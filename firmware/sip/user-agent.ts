@@ -1,38 +1,29 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
-import { blockedError, parseFeatureCode, targets, type Conference, type FeatureCode } from '../conference/index.ts';
+import { blockedError, targets, type Lockout } from '../conference/index.ts';
+import type { Settings } from '../conference/types.ts';
 import { BoxError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { MediaEngine, MediaLegOptions } from '../media/index.ts';
-import type { Phrase, Voice } from '../media/voice.ts';
-import { parsePin, parseRoomId } from '../conference/index.ts';
-import type { RoomService } from '../rooms.ts';
 import type { Status } from '../status.ts';
-import { Authenticator, headerText, userOf, type Origin } from './auth.ts';
-import { ALLOW } from './wire.ts';
+import { Authenticator, headerText } from './auth.ts';
 import type { Directory } from './directory.ts';
+import { authObject, codecOf, numberHeader, REASONS, SERVER } from './messages.ts';
 import type { ContactRequest, Registrar } from './registrar.ts';
+import { copiedRecordRoute, dialogPath, hopAddress, recordRoutes } from './routes.ts';
 import { negotiate, type CodecName, type LocalMedia, type RemoteMedia } from './sdp.ts';
+import { dialedNumber, dialogKey, pendingKey, type Call, type CallApplication, type Session } from './session.ts';
 import { makeResponse, parseUri, SipTransport, type Message, type Remote, type Wire } from './stack.ts';
+import { ALLOW } from './wire.ts';
 
 const T1 = 500;
 const T2 = 4000;
 const TIMER_H = 32_000;
-const SERVER = `confbox/${typeof CONFBOX_VERSION === 'string' ? CONFBOX_VERSION : 'dev'}`;
 const RETRY_AFTER_S = 30;
+/** Longest a rejection's spoken reason may hold the final answer back. */
+const EARLY_MEDIA_MAX_MS = 8000;
 
-declare const CONFBOX_VERSION: string | undefined;
-
-const REASONS: Record<number, string> = {
-  100: 'Trying', 180: 'Ringing', 183: 'Session Progress', 200: 'OK', 400: 'Bad Request', 401: 'Unauthorized',
-  403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 407: 'Proxy Authentication Required',
-  415: 'Unsupported Media Type', 416: 'Unsupported URI Scheme', 420: 'Bad Extension', 423: 'Interval Too Brief',
-  481: 'Call/Transaction Does Not Exist', 484: 'Address Incomplete', 486: 'Busy Here', 487: 'Request Terminated',
-  488: 'Not Acceptable Here', 491: 'Request Pending', 500: 'Server Internal Error', 501: 'Not Implemented',
-  503: 'Service Unavailable', 505: 'Version Not Supported',
-};
-
-export interface SipServerOptions {
+export interface UserAgentOptions {
   port: number;
   /** SIP over TLS: its port and the box's certificate; null: UDP and TCP only. */
   tls: { port: number; cert: Buffer; key: Buffer } | null;
@@ -41,104 +32,49 @@ export interface SipServerOptions {
   codecs: CodecName[];
   /** Secret for stateless digest nonces; the same key keeps challenges valid across a restart. */
   nonceKey: Buffer;
-  /** How long a create/delete call stays up for its spoken confirmation before the box hangs up. */
-  confirmationMs: number;
   log: Logger;
   clock: Clock;
-  rooms: RoomService;
+  settings: () => Settings;
+  lockout: Lockout;
   directory: Directory;
   registrar: Registrar;
   engine: MediaEngine;
-  voice: Voice;
   status: Status;
 }
 
-/** The voice menu of "*400" alone: room number, then PIN, each ended with #. */
-interface Menu {
-  stage: 'room' | 'pin';
-  digits: string;
-  room: number;
-  tries: number;
-  timer: NodeJS.Timeout | null;
-}
-
-const MENU_TRIES = 3;
-const MENU_DIGIT_TIMEOUT_MS = 20_000;
-/** Longest a rejection's spoken reason may hold the final answer back. */
-const EARLY_MEDIA_MAX_MS = 8000;
-
-type CallState = 'proceeding' | 'accepted' | 'confirmed' | 'ended';
-
-/** One call to the box: an INVITE server transaction and, once answered, a UAS dialog. */
-interface Call {
-  key: string;
-  callId: string;
-  localTag: string;
-  remoteTag: string;
-  localUri: string;
-  remoteUri: string;
-  remoteTarget: string;
-  flow: Remote;
-  source: string;
-  /** Where the call comes from, as the lockout counts it. */
-  origin: Origin;
-  caller: string;
-  displayName: string;
-  localSeq: number;
-  remoteSeq: number;
-  state: CallState;
-  /** The INVITE being answered (initial or re-INVITE) and its 2xx, retransmitted until ACK. */
-  invite: Message;
-  ok: Message | null;
-  retransmit: NodeJS.Timeout | null;
-  ackTimeout: NodeJS.Timeout | null;
-  hangupTimer: NodeJS.Timeout | null;
-  cancelled: boolean;
-  code: FeatureCode | null;
-  /** The previous DTMF digit, for two-key commands like *6. */
-  lastDigit: string;
-  menu: Menu | null;
-  /** The caller's negotiated media, once the offer was accepted. */
-  media: RemoteMedia | null;
-  leg: number | null;
-  localPort: number;
-  legOptions: MediaLegOptions | null;
-  /** The box's SRTP master key and salt for this call (30 octets), in its answers' a=crypto. */
-  srtpKey: Uint8Array;
-  /** SRTP keys of this call crossed the network in clear (logged and counted once per call). */
-  keysInClear: boolean;
-  sdpVersion: number;
-  sessionId: string;
-  conference: Conference | null;
-  /** Lets go of the TCP or TLS connection the call came over (kept open while the call lasts). */
-  releaseFlow: (() => void) | null;
-}
-
-export class SipServer {
+/**
+ * The box's SIP layer: transports, transactions, the registrar, authentication, dialogs, offer/answer and the
+ * calls' media legs. What a call is for is the application's (CallApplication), which sees only answered or
+ * answerable calls and the keys pressed in them.
+ */
+export class SipUserAgent {
   private transport: SipTransport | null = null;
-  private calls = new Map<string, Call>();
-  private pending = new Map<string, Call>();
-  private byLeg = new Map<number, Call>();
+  private calls = new Map<string, Session>();
+  private pending = new Map<string, Session>();
+  private byLeg = new Map<number, Session>();
   private auth: Authenticator;
   private accepting = false;
+  private app: CallApplication | null = null;
 
-  constructor(private readonly o: SipServerOptions) {
+  constructor(private readonly o: UserAgentOptions) {
     this.auth = new Authenticator({
       nonceKey: o.nonceKey, clock: o.clock, log: o.log, directory: o.directory, registrar: o.registrar,
-      lockout: o.rooms.lockout, settings: () => o.rooms.settings(),
+      lockout: o.lockout, settings: o.settings,
     });
   }
 
-  async start(): Promise<void> {
+  /** Starts taking requests; calls go to the application. */
+  async start(app: CallApplication): Promise<void> {
+    this.app = app;
     this.o.engine.events.on('rtpTimeout', (leg) => {
       const call = this.byLeg.get(leg);
       if (!call) return;
-      this.o.log.info('no audio from the phone: hanging up', { source: call.source, caller: call.caller, seconds: this.o.rooms.settings().rtpTimeoutSeconds });
+      this.o.log.info('no audio from the phone: hanging up', { source: call.source, caller: call.caller, ...this.app?.describe(call), seconds: this.o.settings().rtpTimeoutSeconds });
       void this.hangUp(call, 'no audio');
     });
     this.o.engine.events.on('dtmf', (leg, digit) => {
       const call = this.byLeg.get(leg);
-      if (call) this.onDigit(call, digit);
+      if (call && call.state === 'confirmed') this.app?.digit(call, digit);
     });
     this.transport = await SipTransport.start(
       { port: this.o.port, bind: this.o.bind, publicAddress: this.o.publicAddress, tls: this.o.tls, log: this.o.log, trusted: (a, protocol) => !!this.o.directory.trustedPeer(a, protocol) },
@@ -157,35 +93,19 @@ export class SipServer {
     this.transport = null;
   }
 
-  /** Hangs up every participant of a conference (expiry, or a technician ending it). */
-  hangUpConference(conf: Conference, reason: string): void {
-    for (const p of conf.participants.values()) {
-      const call = this.calls.get(p.id);
-      if (call) void this.hangUp(call, reason);
-    }
+  /** The call by its key, while it lasts. */
+  call(key: string): Call | undefined {
+    return this.calls.get(key) ?? [...this.pending.values()].find((c) => c.key === key);
   }
 
-  /** The web page removes someone: the box hangs up that call. */
-  removeParticipant(conf: Conference, participantId: string): boolean {
-    const call = this.calls.get(participantId);
-    if (!call || call.conference !== conf) return false;
-    void this.hangUp(call, 'removed by the administrator');
-    return true;
+  /** A wrong PIN (or a room that does not exist) counts against the caller's origin and the room. */
+  wrongPin(call: Session, room: number): void {
+    this.auth.failed(call.origin, [targets.room(room)]);
   }
 
-  /** The web page mutes or unmutes someone, who hears the new state as after *6. */
-  setParticipantMuted(conf: Conference, participantId: string, muted: boolean): boolean {
-    const call = this.calls.get(participantId);
-    if (!call || call.conference !== conf || call.leg === null) return false;
-    this.applyMute(call, conf, muted);
-    return true;
-  }
-
-  private applyMute(call: Call, conf: Conference, muted: boolean): void {
-    this.o.rooms.conferences.setMuted(conf.key, call.key, muted);
-    this.o.engine.setMuted(call.leg!, muted);
-    this.o.log.info(muted ? 'participant muted' : 'participant unmuted', { caller: call.caller, room: conf.roomId });
-    void this.o.voice.say({ leg: call.leg! }, { kind: 'muted', on: muted });
+  /** The caller's origin is blocked by the lockout. */
+  isBlocked(call: Session): boolean {
+    return this.auth.isBlocked(call.origin);
   }
 
   // --- requests ---
@@ -256,7 +176,7 @@ export class SipServer {
     this.publishSetup();
     this.send(this.response(rq, 100));
     try {
-      await this.answerInvite(call, rq, source);
+      await this.answerInvite(call, rq);
     } catch (e) {
       if (e instanceof BoxError) {
         await this.speakRejection(call, e);
@@ -272,8 +192,8 @@ export class SipServer {
     }
   }
 
-  private async answerInvite(call: Call, rq: Message, source: string): Promise<void> {
-    const rooms = this.o.rooms;
+  private async answerInvite(call: Session, rq: Message): Promise<void> {
+    const app = this.app!;
     if (this.auth.isBlocked(call.origin)) throw blockedError();
     const who = await this.auth.identify(rq, call.origin, 'invite');
     if (!who.ok) return this.challenge(rq, 407, who.challenges);
@@ -284,28 +204,21 @@ export class SipServer {
     if (!rq.content) throw new BoxError(488, 'an SDP offer is required in the INVITE');
     if (contentType !== 'application/sdp') throw new BoxError(415, `body type ${contentType ?? '(none)'} is not supported; send application/sdp`);
 
-    const code = parseFeatureCode(dialedNumber(rq.uri!));
-    call.code = code;
+    const dialed = dialedNumber(rq.uri!);
+    if (dialed === null) throw new BoxError(484, 'the dialed number has a broken %-escape');
+    call.dialed = dialed;
+    app.route(call);
     const offer = negotiate(rq.content, this.localMedia(call, 9));
     if (!offer.ok) throw new BoxError(offer.status, offer.reason);
     call.media = offer.remote;
 
-    try {
-      if (code.kind === 'menu') call.menu = { stage: 'room', digits: '', room: 0, tries: 0, timer: null };
-      else if (code.kind === 'create') await rooms.create(code, call.caller, source);
-      else if (code.kind === 'delete') await rooms.delete(code, call.caller, source);
-      else call.conference = await rooms.join(code, { id: call.key, caller: call.caller, displayName: call.displayName, source });
-    } catch (e) {
-      // A wrong PIN (or a room that does not exist) counts against the caller's origin and the room.
-      if (e instanceof BoxError && e.code === 'wrong-pin' && code.kind !== 'menu') this.auth.failed(call.origin, [targets.room(code.room)]);
-      throw e;
-    }
+    await app.decide(call);
     if (call.cancelled) return this.afterCancel(call);
 
     const media = offer.remote;
-    const settings = rooms.settings();
-    const leg = await this.openMedia(call, media, { rtpTimeoutMs: settings.rtpTimeoutSeconds * 1000, symmetric: settings.symmetricRtp });
-    if (call.conference) this.o.engine.joinConference(leg, call.conference.key);
+    const settings = this.o.settings();
+    await this.openMedia(call, media, { rtpTimeoutMs: settings.rtpTimeoutSeconds * 1000, symmetric: settings.symmetricRtp });
+    app.answering(call);
     if (call.cancelled) return this.afterCancel(call);
 
     const answer = negotiate(rq.content, this.localMedia(call, call.localPort));
@@ -315,16 +228,16 @@ export class SipServer {
   }
 
   /** The box's side of an SDP answer for this call: address, port, codecs and SRTP policy and key. */
-  private localMedia(call: Call, port: number): LocalMedia {
+  private localMedia(call: Session, port: number): LocalMedia {
     const srtp = this.o.engine.srtp();
     return {
       address: this.o.publicAddress, port, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion,
-      srtp: { policy: this.o.rooms.settings().srtp, key: call.srtpKey, unavailable: srtp.available ? undefined : srtp.reason },
+      srtp: { policy: this.o.settings().srtp, key: call.srtpKey, unavailable: srtp.available ? undefined : srtp.reason },
     };
   }
 
   /** SDES keys travel in the SDP: over SIP without TLS anyone who captures the signalling can decrypt the audio. */
-  private keysExchanged(call: Call, media: RemoteMedia): void {
+  private keysExchanged(call: Session, media: RemoteMedia): void {
     if (!media.crypto || call.flow.protocol === 'TLS' || call.keysInClear) return;
     call.keysInClear = true;
     const s = this.o.status.get();
@@ -380,7 +293,7 @@ export class SipServer {
   }
 
   /** The caller cancelled while the box was deciding: undo what the call started. */
-  private afterCancel(call: Call): void {
+  private afterCancel(call: Session): void {
     this.end(call, 'cancelled');
   }
 
@@ -395,7 +308,7 @@ export class SipServer {
     switch (rq.method) {
       case 'BYE':
         this.reply(rq, 200);
-        this.o.log.info('caller hung up', { source: call.source, caller: call.caller, room: call.conference?.roomId, transport: remote.protocol.toLowerCase() });
+        this.o.log.info('caller hung up', { source: call.source, caller: call.caller, ...this.app?.describe(call), transport: remote.protocol.toLowerCase() });
         this.end(call, 'hung up');
         return;
       case 'INVITE':
@@ -410,7 +323,7 @@ export class SipServer {
   }
 
   /** Hold, unhold or new media: a new offer on the same leg and port. */
-  private reInvite(call: Call, rq: Message): void {
+  private reInvite(call: Session, rq: Message): void {
     if (call.state === 'accepted') return this.reply(rq, 491, 'the previous INVITE is not acknowledged yet');
     call.sdpVersion++;
     let body = call.ok?.content ?? '';
@@ -433,6 +346,8 @@ export class SipServer {
         return this.reply(rq, 488, `the offered media address cannot be used: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
+    const contact = Array.isArray(rq.headers.contact) ? rq.headers.contact[0]?.uri : undefined;
+    if (contact) call.remoteTarget = contact;
     call.invite = rq;
     const ok = this.response(rq, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(call), params: {} }] }, call.localTag);
     ok.content = body;
@@ -448,86 +363,32 @@ export class SipServer {
     if (!call || call.state !== 'accepted' || rq.headers.cseq!.seq !== call.invite.headers.cseq!.seq) return;
     this.stopRetransmit(call);
     call.state = 'confirmed';
-    const code = call.code;
-    if (code?.kind === 'create' || code?.kind === 'delete') void this.confirm(call, code);
-    else if (call.menu) void this.menuPrompt(call, { kind: 'menuRoom' });
-    else if (call.conference) this.joined(call, call.conference);
-  }
-
-  /** A create or delete: say what was done, then hang up. */
-  private async confirm(call: Call, code: Extract<FeatureCode, { kind: 'create' | 'delete' }>): Promise<void> {
-    const phrase: Phrase = code.kind === 'create' ? { kind: 'created', room: code.room, minutes: code.duration } : { kind: 'deleted', room: code.room };
-    if (call.leg !== null) await this.o.voice.say({ leg: call.leg }, phrase);
-    if (call.state === 'confirmed') call.hangupTimer = setTimeout(() => void this.hangUp(call, 'confirmation played'), this.o.confirmationMs);
-  }
-
-  /** A new member: the others hear the join tone; someone alone is told so and hears waiting music. */
-  private joined(call: Call, conf: Conference): void {
-    if (conf.participants.size === 1) {
-      void this.o.voice.say({ leg: call.leg! }, { kind: 'only' }).then(() => {
-        if (call.conference === conf && conf.participants.size === 1) this.o.voice.music(conf.key);
-      });
-      return;
-    }
-    this.o.voice.stop({ conference: conf.key });
-    this.o.voice.tone({ conference: conf.key }, 'join-tone');
-  }
-
-  /** Someone left: the leave tone, and waiting music for whoever is now alone. */
-  private left(conf: Conference): void {
-    if (!this.o.rooms.conferences.get(conf.key)) return;
-    this.o.voice.tone({ conference: conf.key }, 'leave-tone');
-    if (conf.participants.size === 1) setTimeout(() => {
-      if (this.o.rooms.conferences.get(conf.key) && conf.participants.size === 1) this.o.voice.music(conf.key);
-    }, 600);
-  }
-
-  /** A participant that is not a call (the box's own microphone and speaker) joined: the others hear the join tone. */
-  participantJoined(conf: Conference): void {
-    this.o.voice.stop({ conference: conf.key });
-    this.o.voice.tone({ conference: conf.key }, 'join-tone');
-  }
-
-  /** A participant that is not a call left: the leave tone, and waiting music for whoever is now alone. */
-  participantLeft(conf: Conference): void {
-    this.left(conf);
-  }
-
-  /** One minute before the end: everyone hears it. */
-  warnConference(conf: Conference): void {
-    void this.o.voice.say({ conference: conf.key }, { kind: 'oneMinute' });
-  }
-
-  /** Duration over: everyone hears that the conference has ended, then is hung up. */
-  async endConference(conf: Conference): Promise<void> {
-    await this.o.voice.say({ conference: conf.key }, { kind: 'ended' });
-    this.hangUpConference(conf, 'the conference has ended');
+    this.app?.confirmed(call);
   }
 
   /**
    * Where the caller offered audio and the box knows who it is, the reason is spoken as early
    * media (183 with SDP) before the final answer, so a person on a desk phone hears why.
    */
-  private async speakRejection(call: Call, e: BoxError): Promise<void> {
+  private async speakRejection(call: Session, e: BoxError): Promise<void> {
     if (!call.media || !call.caller || call.state !== 'proceeding' || call.cancelled || e.sipStatus === 500) return;
     try {
       const leg = call.leg ?? (await this.openMedia(call, call.media, { rtpTimeoutMs: null }));
       const answer = negotiate(call.invite.content ?? '', this.localMedia(call, call.localPort));
       if (!answer.ok || call.state !== 'proceeding' || call.cancelled) return;
-      const early = this.response(call.invite, 183, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(call), params: {} }] }, call.localTag);
+      const early = this.response(call.invite, 183, undefined, this.dialogHeaders(call), call.localTag);
       early.content = answer.answer;
       this.send(early);
       this.keysExchanged(call, answer.remote);
-      const room = call.code && call.code.kind !== 'menu' ? call.code.room : undefined;
-      const said = this.o.voice.say({ leg }, { kind: 'rejection', code: e.code, room });
-      await Promise.race([said, new Promise((r) => setTimeout(r, EARLY_MEDIA_MAX_MS))]);
+      if (leg === null) return;
+      await Promise.race([this.app!.explain(call, e), new Promise((r) => setTimeout(r, EARLY_MEDIA_MAX_MS))]);
     } catch (err) {
       this.o.log.debug('rejection not spoken', { err });
     }
   }
 
   /** Opens the call's leg on a port of the range and points it at the caller's media. */
-  private async openMedia(call: Call, media: RemoteMedia, extra: Pick<MediaLegOptions, 'rtpTimeoutMs' | 'symmetric'>): Promise<number> {
+  private async openMedia(call: Session, media: RemoteMedia, extra: Pick<MediaLegOptions, 'rtpTimeoutMs' | 'symmetric'>): Promise<number> {
     call.legOptions = { ...codecOf(media, call.srtpKey), ...extra };
     const { leg, localPort } = await this.o.engine.openLeg(call.legOptions);
     call.leg = leg;
@@ -541,98 +402,9 @@ export class SipServer {
     return leg;
   }
 
-  // --- the voice menu ---
-
-  private async menuPrompt(call: Call, phrase: Phrase): Promise<void> {
-    const menu = call.menu;
-    if (!menu || call.leg === null) return;
-    if (menu.timer) clearTimeout(menu.timer);
-    menu.timer = null;
-    await this.o.voice.say({ leg: call.leg }, phrase);
-    if (call.menu !== menu || call.state !== 'confirmed') return;
-    menu.timer = setTimeout(() => void this.menuFailed(call, null), MENU_DIGIT_TIMEOUT_MS);
-  }
-
-  private onMenuDigit(call: Call, menu: Menu, digit: string): void {
-    if (digit !== '#') {
-      if (/^[0-9]$/.test(digit) && menu.digits.length < 16) menu.digits += digit;
-      return;
-    }
-    const digits = menu.digits;
-    menu.digits = '';
-    try {
-      if (menu.stage === 'room') {
-        menu.room = parseRoomId(digits);
-        menu.stage = 'pin';
-        void this.menuPrompt(call, { kind: 'menuPin' });
-        return;
-      }
-      void this.menuJoin(call, menu, parsePin(digits));
-    } catch (e) {
-      void this.menuFailed(call, e instanceof BoxError ? e : null);
-    }
-  }
-
-  private async menuJoin(call: Call, menu: Menu, pin: string): Promise<void> {
-    if (menu.timer) clearTimeout(menu.timer);
-    try {
-      const conf = await this.o.rooms.join({ kind: 'join', room: menu.room, pin }, { id: call.key, caller: call.caller, displayName: call.displayName, source: call.source });
-      if (call.state !== 'confirmed' || call.leg === null) {
-        this.o.rooms.leave(conf, call.key, call.caller, call.source, false);
-        return;
-      }
-      call.menu = null;
-      call.conference = conf;
-      call.code = { kind: 'join', room: menu.room, pin };
-      this.o.engine.joinConference(call.leg, conf.key);
-      this.joined(call, conf);
-    } catch (e) {
-      if (e instanceof BoxError && e.code === 'wrong-pin') this.auth.failed(call.origin, [targets.room(menu.room)]);
-      await this.menuFailed(call, e instanceof BoxError ? e : null);
-    }
-  }
-
-  /** A try went wrong (or timed out): say why and start again, or say goodbye after the third. */
-  private async menuFailed(call: Call, e: BoxError | null): Promise<void> {
-    const menu = call.menu;
-    if (!menu || call.leg === null) return;
-    if (menu.timer) clearTimeout(menu.timer);
-    menu.timer = null;
-    menu.tries++;
-    menu.stage = 'room';
-    menu.digits = '';
-    if (e) this.o.rooms.rejected(call.caller, call.source, menu.room || null, e.sipStatus, `voice menu: ${e.message}`);
-    const leg = { leg: call.leg };
-    await this.o.voice.say(leg, e ? { kind: 'rejection', code: e.code, room: menu.room || undefined } : { kind: 'menuRetry' });
-    if (menu.tries >= MENU_TRIES || this.auth.isBlocked(call.origin)) {
-      await this.o.voice.say(leg, { kind: 'goodbye' });
-      void this.hangUp(call, 'voice menu: no valid room and PIN');
-      return;
-    }
-    void this.menuPrompt(call, { kind: 'menuRoom' });
-  }
-
-  /** In-call keys: *6 mutes or unmutes the caller, # tells how many are in the room. */
-  private onDigit(call: Call, digit: string): void {
-    const prev = call.lastDigit;
-    call.lastDigit = digit;
-    if (call.menu && call.state === 'confirmed') return this.onMenuDigit(call, call.menu, digit);
-    const conf = call.conference;
-    if (!conf || call.state !== 'confirmed' || call.leg === null) return;
-    if (digit === '#' && prev !== '*') {
-      void this.o.voice.say({ leg: call.leg }, { kind: 'participants', count: conf.participants.size });
-      return;
-    }
-    if (prev === '*' && digit === '6') {
-      const p = conf.participants.get(call.key);
-      if (!p) return;
-      this.applyMute(call, conf, !p.muted);
-    }
-  }
-
   // --- answering ---
 
-  private newCall(rq: Message, remote: Remote): Call {
+  private newCall(rq: Message, remote: Remote): Session {
     const localTag = randomUUID().replace(/-/g, '').slice(0, 16);
     const contact = Array.isArray(rq.headers.contact) ? rq.headers.contact[0]?.uri : undefined;
     return {
@@ -643,11 +415,13 @@ export class SipServer {
       localUri: rq.headers.to!.uri,
       remoteUri: rq.headers.from!.uri,
       remoteTarget: contact ?? rq.headers.from!.uri,
+      routeSet: recordRoutes(rq),
       flow: remote,
       source: remote.address,
       origin: this.auth.origin(rq, remote),
       caller: '',
       displayName: '',
+      dialed: '',
       localSeq: 1,
       remoteSeq: rq.headers.cseq!.seq,
       state: 'proceeding',
@@ -655,11 +429,7 @@ export class SipServer {
       ok: null,
       retransmit: null,
       ackTimeout: null,
-      hangupTimer: null,
       cancelled: false,
-      code: null,
-      lastDigit: '',
-      menu: null,
       media: null,
       leg: null,
       localPort: 0,
@@ -668,13 +438,17 @@ export class SipServer {
       keysInClear: false,
       sdpVersion: 1,
       sessionId: String(Math.floor(Math.random() * 1e9)),
-      conference: null,
       releaseFlow: null,
     };
   }
 
-  private accept(call: Call, sdp: string): void {
-    const ok = this.response(call.invite, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(call), params: {} }] }, call.localTag);
+  /** Headers of a response that makes the dialog (183, 200): the box's Contact and the route set the caller's proxies asked for. */
+  private dialogHeaders(call: Session): Record<string, unknown> {
+    return { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(call), params: {} }], 'record-route': copiedRecordRoute(call.invite) };
+  }
+
+  private accept(call: Session, sdp: string): void {
+    const ok = this.response(call.invite, 200, undefined, this.dialogHeaders(call), call.localTag);
     ok.content = sdp;
     call.ok = ok;
     call.state = 'accepted';
@@ -684,7 +458,7 @@ export class SipServer {
   }
 
   /** 2xx retransmission (RFC 3261 13.3.1.4): the package does not do it; BYE when no ACK comes. */
-  private sendOk(call: Call): void {
+  private sendOk(call: Session): void {
     this.send(call.ok!);
     if (call.flow.protocol === 'UDP') {
       let interval = T1;
@@ -698,70 +472,93 @@ export class SipServer {
     }
     call.ackTimeout = setTimeout(() => {
       if (call.state !== 'accepted') return;
-      this.o.log.warn('no ACK for the 200 OK: hanging up', { source: call.source, caller: call.caller });
+      this.o.log.warn('no ACK for the 200 OK: hanging up', { source: call.source, caller: call.caller, ...this.app?.describe(call) });
       void this.hangUp(call, 'no ACK');
     }, TIMER_H);
   }
 
-  private stopRetransmit(call: Call): void {
+  private stopRetransmit(call: Session): void {
     if (call.retransmit) clearTimeout(call.retransmit);
     if (call.ackTimeout) clearTimeout(call.ackTimeout);
     call.retransmit = call.ackTimeout = null;
   }
 
   /** A final rejection of an INVITE, logged with its source and reason. */
-  private reject(call: Call, status: number, reason: string, headers: Record<string, unknown> = {}): void {
+  private reject(call: Session, status: number, reason: string, headers: Record<string, unknown> = {}): void {
     if (call.state !== 'proceeding' || call.cancelled) return;
-    const room = call.code && call.code.kind !== 'menu' ? call.code.room : null;
-    this.o.rooms.rejected(call.caller || userOf(call.remoteUri), call.source, room, status, reason);
+    this.app?.rejected(call, status, reason);
     this.finish(call, status, reason, headers);
     this.end(call, 'rejected');
   }
 
-  private finish(call: Call, status: number, reason?: string, headers: Record<string, unknown> = {}): void {
+  private finish(call: Session, status: number, reason?: string, headers: Record<string, unknown> = {}): void {
     if (call.state !== 'proceeding') return;
     this.send(this.response(call.invite, status, reason, headers, call.localTag));
     if (status >= 200) call.state = status < 300 ? 'accepted' : 'ended';
   }
 
-  /** Sends BYE and ends the call; resolves when the phone answers or the transaction times out. */
-  private hangUp(call: Call, why: string): Promise<void> {
+  /** Sends BYE and ends the call (or rejects it while it is still being set up); resolves when the phone answers or the transaction times out. */
+  hangUp(c: Call, why: string): Promise<void> {
+    const call = this.calls.get(c.key) ?? [...this.pending.values()].find((p) => p.key === c.key);
+    if (!call) return Promise.resolve();
     if (call.state === 'ended') return Promise.resolve();
     if (call.state === 'proceeding') {
       this.finish(call, 487);
       this.end(call, why);
       return Promise.resolve();
     }
-    const bye: Message = {
-      method: 'BYE',
-      uri: call.remoteTarget,
+    const flow = call.flow;
+    const sent = this.dialogRequest(call, 'BYE', { reason: `SIP;cause=200;text="${why}"` }, flow);
+    this.end(call, why);
+    return sent.then((rs) => {
+      this.o.log.debug('BYE answered', { caller: call.caller, status: rs.status, transport: flow.protocol.toLowerCase() });
+    });
+  }
+
+  /**
+   * Sends a request of the box within a dialog (RFC 3261 12.2.1.1): through the dialog's route set when proxies
+   * record-routed it, otherwise back where the caller last spoke from. Resolves with the final response (a 408 or
+   * 503 made up here when none comes).
+   */
+  private async dialogRequest(call: Session, method: string, headers: Record<string, unknown>, flow = call.flow, body?: { type: string; content: string }): Promise<Message> {
+    const path = dialogPath(call.routeSet, call.remoteTarget);
+    const rq: Message = {
+      method,
+      uri: path.uri,
       version: '2.0',
       headers: {
         via: [],
         to: { uri: call.remoteUri, params: { tag: call.remoteTag } },
         from: { uri: call.localUri, params: { tag: call.localTag } },
         'call-id': call.callId,
-        cseq: { seq: ++call.localSeq, method: 'BYE' },
+        cseq: { seq: ++call.localSeq, method },
         'max-forwards': '70',
-        reason: `SIP;cause=200;text="${why}"`,
+        ...(path.route.length ? { route: path.route.map((uri) => ({ uri, params: {} })) } : {}),
+        ...headers,
         'user-agent': SERVER,
+        ...(body ? { 'content-type': body.type } : {}),
       },
+      ...(body ? { content: body.content } : {}),
     };
-    const flow = call.flow;
-    this.end(call, why);
+    let target: Remote = flow;
+    if (path.nextHop) {
+      try {
+        const hop = await hopAddress(path.nextHop);
+        if (hop.protocol !== flow.protocol || hop.address !== flow.address || hop.port !== flow.port) target = { ...hop, local: flow.local };
+      } catch (e) {
+        this.o.log.warn('the route of the dialog cannot be resolved: sending where the caller last spoke from', { err: e, method, route: path.nextHop });
+      }
+    }
     return new Promise((resolve) => {
-      if (!this.transport) return resolve();
-      this.transport.request(bye, flow, (rs) => {
-        if ((rs.status ?? 0) < 200) return;
-        this.o.log.debug('BYE answered', { caller: call.caller, status: rs.status, transport: flow.protocol.toLowerCase() });
-        resolve();
+      if (!this.transport) return resolve({ status: 503, reason: 'Service Unavailable', headers: {} });
+      this.transport.request(rq, target, (rs) => {
+        if ((rs.status ?? 0) >= 200) resolve(rs);
       });
     });
   }
 
   /** Releases everything a call holds; safe to call again when a late decision adds a leg or a place. */
-  private end(call: Call, why: string): void {
-    if (call.hangupTimer) clearTimeout(call.hangupTimer);
+  private end(call: Session, why: string): void {
     this.stopRetransmit(call);
     call.state = 'ended';
     this.calls.delete(call.key);
@@ -772,14 +569,7 @@ export class SipServer {
       this.byLeg.delete(call.leg);
       call.leg = null;
     }
-    if (call.menu?.timer) clearTimeout(call.menu.timer);
-    call.menu = null;
-    if (call.conference) {
-      const conf = call.conference;
-      call.conference = null;
-      this.o.rooms.leave(conf, call.key, call.caller, call.source, call.ok !== null);
-      this.left(conf);
-    }
+    this.app?.ended(call, why, call.ok !== null);
     this.o.log.debug('call ended', { callId: call.callId, why });
   }
 
@@ -810,7 +600,7 @@ export class SipServer {
    * Where the phone sends its in-dialog requests: over TLS the TLS port with transport=tls, or a sips: URI
    * when the phone asked for one (RFC 3261 12.1.1), so that its BYE comes back over TLS too.
    */
-  private contactUri(call: Call): string {
+  private contactUri(call: Session): string {
     const host = this.o.publicAddress.includes(':') ? `[${this.o.publicAddress}]` : this.o.publicAddress;
     if (call.flow.protocol !== 'TLS' || !this.o.tls) return `sip:confbox@${host}:${this.o.port}`;
     if (/^sips:/i.test(String(call.invite.uri))) return `sips:confbox@${host}:${this.o.tls.port}`;
@@ -822,41 +612,3 @@ export class SipServer {
   }
 }
 
-/** What the engine needs of the negotiated media to code (and encrypt) a leg; localKey is the box's SRTP key. */
-function codecOf(m: RemoteMedia, localKey: Uint8Array): Pick<MediaLegOptions, 'codec' | 'payloadType' | 'ptime' | 'dtmfPayloadType' | 'srtp'> {
-  const srtp = m.crypto ? { suite: m.crypto.suite, local: localKey, remote: m.crypto.key } : null;
-  return { codec: m.codec, payloadType: m.payloadType, ptime: m.ptime, dtmfPayloadType: m.dtmfPayloadType, srtp };
-}
-
-function dialogKey(callId: string, localTag: string): string {
-  return `${callId}\n${localTag}`;
-}
-
-/** CANCEL carries the INVITE's Call-ID and top Via branch. */
-function pendingKey(rq: Message): string {
-  return `${rq.headers['call-id']}\n${rq.headers.via?.[0]?.params.branch ?? ''}`;
-}
-
-function numberHeader(rq: Message, name: string): number | null {
-  const v = headerText(rq, name)?.trim();
-  return v && /^\d{1,10}$/.test(v) ? Number(v) : null;
-}
-
-/** The dialed number: the Request-URI's user part, percent-decoded (%2A is *). */
-function dialedNumber(uri: string): string {
-  const u = parseUri(uri);
-  const user = u?.user ?? '';
-  try {
-    return decodeURIComponent(user);
-  } catch {
-    throw new BoxError(484, 'the dialed number has a broken %-escape');
-  }
-}
-
-/** A challenge header value back into the package's object form, so it stringifies it. */
-function authObject(value: string): Record<string, string> {
-  const sp = value.indexOf(' ');
-  const out: Record<string, string> = { scheme: value.slice(0, sp) };
-  for (const m of value.slice(sp + 1).matchAll(/([A-Za-z0-9-]+)=("(?:[^"\\]|\\.)*"|[^,\s]*)/g)) out[m[1]!] = m[2]!;
-  return out;
-}

@@ -1,0 +1,254 @@
+import { parseFeatureCode, type Conference, type FeatureCode } from '../conference/index.ts';
+import { BoxError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { MediaEngine } from '../media/index.ts';
+import type { Phrase, Voice } from '../media/voice.ts';
+import type { RoomService } from '../rooms.ts';
+import { userOf } from '../sip/auth.ts';
+import type { Call, CallApplication } from '../sip/session.ts';
+import { VoiceMenu, type MenuHost } from './voice-menu.ts';
+
+/** What the application needs of the SIP layer under it. */
+export interface CallControl {
+  /** Sends BYE (or rejects a call still being set up). */
+  hangUp(call: Call, why: string): Promise<void>;
+  call(key: string): Call | undefined;
+  wrongPin(call: Call, room: number): void;
+  isBlocked(call: Call): boolean;
+}
+
+export interface ConferenceCallsOptions {
+  rooms: RoomService;
+  engine: MediaEngine;
+  voice: Voice;
+  log: Logger;
+  /** How long a create/delete call stays up for its spoken confirmation before the box hangs up. */
+  confirmationMs: number;
+}
+
+/** What the application keeps of one call. */
+interface CallPlace {
+  code: FeatureCode;
+  /** The previous DTMF digit, for two-key commands like *6. */
+  lastDigit: string;
+  menu: VoiceMenu | null;
+  conference: Conference | null;
+  hangupTimer: NodeJS.Timeout | null;
+}
+
+/**
+ * The conference box as a call application: feature codes (*400 join, *401 create, *402 delete), the voice menu,
+ * the in-call keys, the prompts and tones, and what the web page does to calls. Knows nothing of SIP dialects.
+ */
+export class ConferenceCalls implements CallApplication {
+  private places = new Map<string, CallPlace>();
+  private sip: CallControl | null = null;
+
+  constructor(private readonly o: ConferenceCallsOptions) {}
+
+  /** The SIP layer this application hangs calls up through. */
+  attach(sip: CallControl): void {
+    this.sip = sip;
+  }
+
+  route(call: Call): void {
+    this.places.set(call.key, { code: parseFeatureCode(call.dialed), lastDigit: '', menu: null, conference: null, hangupTimer: null });
+  }
+
+  async decide(call: Call): Promise<void> {
+    const place = this.place(call);
+    const code = place.code;
+    const rooms = this.o.rooms;
+    try {
+      if (code.kind === 'menu') place.menu = new VoiceMenu(call, this.menuHost());
+      else if (code.kind === 'create') await rooms.create(code, call.caller, call.source);
+      else if (code.kind === 'delete') await rooms.delete(code, call.caller, call.source);
+      else place.conference = await rooms.join(code, { id: call.key, caller: call.caller, displayName: call.displayName, source: call.source });
+    } catch (e) {
+      if (e instanceof BoxError && e.code === 'wrong-pin' && code.kind !== 'menu') this.sip?.wrongPin(call, code.room);
+      throw e;
+    }
+  }
+
+  answering(call: Call): void {
+    const place = this.places.get(call.key);
+    if (place?.conference && call.leg !== null) this.o.engine.joinConference(call.leg, place.conference.key);
+  }
+
+  async explain(call: Call, e: BoxError): Promise<void> {
+    if (call.leg === null) return;
+    const code = this.places.get(call.key)?.code;
+    const room = code && code.kind !== 'menu' ? code.room : undefined;
+    await this.o.voice.say({ leg: call.leg }, { kind: 'rejection', code: e.code, room });
+  }
+
+  rejected(call: Call, status: number, reason: string): void {
+    const code = this.places.get(call.key)?.code;
+    const room = code && code.kind !== 'menu' ? code.room : null;
+    this.o.rooms.rejected(call.caller || userOf(call.remoteUri), call.source, room, status, reason);
+  }
+
+  confirmed(call: Call): void {
+    const place = this.places.get(call.key);
+    if (!place) return;
+    const code = place.code;
+    if (code.kind === 'create' || code.kind === 'delete') void this.confirm(call, place, code);
+    else if (place.menu) void place.menu.start();
+    else if (place.conference) this.joined(call, place.conference);
+  }
+
+  /** In-call keys: *6 mutes or unmutes the caller, # tells how many are in the room; in the voice menu, its digits. */
+  digit(call: Call, digit: string): void {
+    const place = this.places.get(call.key);
+    if (!place) return;
+    const prev = place.lastDigit;
+    place.lastDigit = digit;
+    if (place.menu) return place.menu.digit(digit);
+    const conf = place.conference;
+    if (!conf || call.leg === null) return;
+    if (digit === '#' && prev !== '*') {
+      void this.o.voice.say({ leg: call.leg }, { kind: 'participants', count: conf.participants.size });
+      return;
+    }
+    if (prev === '*' && digit === '6') {
+      const p = conf.participants.get(call.key);
+      if (!p) return;
+      this.applyMute(call, conf, !p.muted);
+    }
+  }
+
+  describe(call: Call): Record<string, unknown> {
+    const room = this.places.get(call.key)?.conference?.roomId;
+    return room === undefined ? {} : { room };
+  }
+
+  ended(call: Call, _why: string, answered: boolean): void {
+    const place = this.places.get(call.key);
+    if (!place) return;
+    this.places.delete(call.key);
+    if (place.hangupTimer) clearTimeout(place.hangupTimer);
+    place.menu?.close();
+    place.menu = null;
+    if (place.conference) {
+      const conf = place.conference;
+      place.conference = null;
+      this.o.rooms.leave(conf, call.key, call.caller, call.source, answered);
+      this.left(conf);
+    }
+  }
+
+  // --- what the rest of the box does to calls ---
+
+  /** Hangs up every participant of a conference (expiry, or a technician ending it). */
+  hangUpConference(conf: Conference, reason: string): void {
+    for (const p of conf.participants.values()) {
+      const call = this.sip?.call(p.id);
+      if (call) void this.sip!.hangUp(call, reason);
+    }
+  }
+
+  /** The web page removes someone: the box hangs up that call. */
+  removeParticipant(conf: Conference, participantId: string): boolean {
+    const call = this.sip?.call(participantId);
+    if (!call || this.places.get(call.key)?.conference !== conf) return false;
+    void this.sip!.hangUp(call, 'removed by the administrator');
+    return true;
+  }
+
+  /** The web page mutes or unmutes someone, who hears the new state as after *6. */
+  setParticipantMuted(conf: Conference, participantId: string, muted: boolean): boolean {
+    const call = this.sip?.call(participantId);
+    if (!call || this.places.get(call.key)?.conference !== conf || call.leg === null) return false;
+    this.applyMute(call, conf, muted);
+    return true;
+  }
+
+  /** A participant that is not a call (the box's own microphone and speaker) joined: the others hear the join tone. */
+  participantJoined(conf: Conference): void {
+    this.o.voice.stop({ conference: conf.key });
+    this.o.voice.tone({ conference: conf.key }, 'join-tone');
+  }
+
+  /** A participant that is not a call left: the leave tone, and waiting music for whoever is now alone. */
+  participantLeft(conf: Conference): void {
+    this.left(conf);
+  }
+
+  /** One minute before the end: everyone hears it. */
+  warnConference(conf: Conference): void {
+    void this.o.voice.say({ conference: conf.key }, { kind: 'oneMinute' });
+  }
+
+  /** Duration over: everyone hears that the conference has ended, then is hung up. */
+  async endConference(conf: Conference): Promise<void> {
+    await this.o.voice.say({ conference: conf.key }, { kind: 'ended' });
+    this.hangUpConference(conf, 'the conference has ended');
+  }
+
+  // --- inside ---
+
+  private place(call: Call): CallPlace {
+    const place = this.places.get(call.key);
+    if (!place) throw new Error(`call ${call.callId} was not routed`);
+    return place;
+  }
+
+  private applyMute(call: Call, conf: Conference, muted: boolean): void {
+    this.o.rooms.conferences.setMuted(conf.key, call.key, muted);
+    this.o.engine.setMuted(call.leg!, muted);
+    this.o.log.info(muted ? 'participant muted' : 'participant unmuted', { caller: call.caller, room: conf.roomId });
+    void this.o.voice.say({ leg: call.leg! }, { kind: 'muted', on: muted });
+  }
+
+  /** A create or delete: say what was done, then hang up. */
+  private async confirm(call: Call, place: CallPlace, code: Extract<FeatureCode, { kind: 'create' | 'delete' }>): Promise<void> {
+    const phrase: Phrase = code.kind === 'create' ? { kind: 'created', room: code.room, minutes: code.duration } : { kind: 'deleted', room: code.room };
+    if (call.leg !== null) await this.o.voice.say({ leg: call.leg }, phrase);
+    if (call.state === 'confirmed') place.hangupTimer = setTimeout(() => void this.sip?.hangUp(call, 'confirmation played'), this.o.confirmationMs);
+  }
+
+  /** A new member: the others hear the join tone; someone alone is told so and hears waiting music. */
+  private joined(call: Call, conf: Conference): void {
+    if (conf.participants.size === 1) {
+      void this.o.voice.say({ leg: call.leg! }, { kind: 'only' }).then(() => {
+        if (this.places.get(call.key)?.conference === conf && conf.participants.size === 1) this.o.voice.music(conf.key);
+      });
+      return;
+    }
+    this.o.voice.stop({ conference: conf.key });
+    this.o.voice.tone({ conference: conf.key }, 'join-tone');
+  }
+
+  /** Someone left: the leave tone, and waiting music for whoever is now alone. */
+  private left(conf: Conference): void {
+    if (!this.o.rooms.conferences.get(conf.key)) return;
+    this.o.voice.tone({ conference: conf.key }, 'leave-tone');
+    if (conf.participants.size === 1) setTimeout(() => {
+      if (this.o.rooms.conferences.get(conf.key) && conf.participants.size === 1) this.o.voice.music(conf.key);
+    }, 600);
+  }
+
+  /** What the voice menu needs: speaking, joining, counting wrong PINs and hanging up. */
+  private menuHost(): MenuHost {
+    return {
+      say: (call, phrase) => (call.leg === null ? Promise.resolve() : this.o.voice.say({ leg: call.leg }, phrase)),
+      join: async (call, room, pin) => {
+        const conf = await this.o.rooms.join({ kind: 'join', room, pin }, { id: call.key, caller: call.caller, displayName: call.displayName, source: call.source });
+        const place = this.places.get(call.key);
+        if (!place || call.state !== 'confirmed' || call.leg === null) {
+          this.o.rooms.leave(conf, call.key, call.caller, call.source, false);
+          return;
+        }
+        place.menu = null;
+        place.conference = conf;
+        place.code = { kind: 'join', room, pin };
+        this.o.engine.joinConference(call.leg, conf.key);
+        this.joined(call, conf);
+      },
+      wrongPin: (call, room) => this.sip?.wrongPin(call, room),
+      rejected: (call, room, e) => this.o.rooms.rejected(call.caller, call.source, room, e.sipStatus, `voice menu: ${e.message}`),
+      isBlocked: (call) => this.sip?.isBlocked(call) ?? false,
+      hangUp: (call, why) => void this.sip?.hangUp(call, why),
+    };
+  }
+}

@@ -1,0 +1,1 @@
+export { ConferenceCalls, type CallControl, type ConferenceCallsOptions } from './conference-calls.ts';

@@ -1,0 +1,100 @@
+import type { BoxError } from '../errors.ts';
+import type { MediaLegOptions } from '../media/index.ts';
+import type { Origin } from './auth.ts';
+import type { RouteHop } from './routes.ts';
+import type { RemoteMedia } from './sdp.ts';
+import { parseUri, type Message, type Remote } from './stack.ts';
+
+export type SessionState = 'proceeding' | 'accepted' | 'confirmed' | 'ended';
+
+/** One call to the box: an INVITE server transaction and, once answered, a UAS dialog with its media leg. */
+export interface Session {
+  key: string;
+  callId: string;
+  localTag: string;
+  remoteTag: string;
+  localUri: string;
+  remoteUri: string;
+  /** Where the caller takes in-dialog requests: its Contact, updated by target refreshes. */
+  remoteTarget: string;
+  /** The proxies that record-routed the dialog; the box's own requests go through them. */
+  routeSet: RouteHop[];
+  /** Where the caller last spoke from: the box answers there and, without a route set, sends its requests there. */
+  flow: Remote;
+  source: string;
+  /** Where the call comes from, as the lockout counts it. */
+  origin: Origin;
+  caller: string;
+  displayName: string;
+  /** The Request-URI's user part, percent-decoded: what the caller dialed. */
+  dialed: string;
+  localSeq: number;
+  remoteSeq: number;
+  state: SessionState;
+  /** The INVITE being answered (initial or re-INVITE) and its 2xx, retransmitted until ACK. */
+  invite: Message;
+  ok: Message | null;
+  retransmit: NodeJS.Timeout | null;
+  ackTimeout: NodeJS.Timeout | null;
+  cancelled: boolean;
+  /** The caller's negotiated media, once the offer was accepted. */
+  media: RemoteMedia | null;
+  leg: number | null;
+  localPort: number;
+  legOptions: MediaLegOptions | null;
+  /** The box's SRTP master key and salt for this call (30 octets), in its answers' a=crypto. */
+  srtpKey: Uint8Array;
+  /** SRTP keys of this call crossed the network in clear (logged and counted once per call). */
+  keysInClear: boolean;
+  sdpVersion: number;
+  sessionId: string;
+  /** Lets go of the TCP or TLS connection the call came over (kept open while the call lasts). */
+  releaseFlow: (() => void) | null;
+}
+
+/** What the call application may read of a session; the SIP layer alone changes it. */
+export type Call = Readonly<Pick<Session, 'key' | 'callId' | 'remoteUri' | 'source' | 'origin' | 'caller' | 'displayName' | 'dialed' | 'state' | 'cancelled' | 'leg'>>;
+
+/**
+ * The application on top of the SIP layer: it decides what a call is for and what happens in it. It sees calls that
+ * are authenticated and carry usable media; transactions, dialogs, offer/answer and timers are the SIP layer's.
+ */
+export interface CallApplication {
+  /** Checks what was dialed before anything else is looked at; a BoxError rejects the call. */
+  route(call: Call): void;
+  /** Does what the call asks (join, create, delete, the voice menu); a BoxError rejects the call, its reason spoken first. */
+  decide(call: Call): Promise<void>;
+  /** The call's media leg is open and it is about to be answered. */
+  answering(call: Call): void;
+  /** Says why the call is rejected, on its leg as early media; resolves when said. */
+  explain(call: Call, e: BoxError): Promise<void>;
+  /** A call was rejected with this final answer. */
+  rejected(call: Call, status: number, reason: string): void;
+  /** The caller acknowledged the answer: the call is up. */
+  confirmed(call: Call): void;
+  /** A key the caller pressed, by whichever method it was sent, once. */
+  digit(call: Call, digit: string): void;
+  /** What the application adds to the SIP layer's log lines about this call (e.g. its room). */
+  describe(call: Call): Record<string, unknown>;
+  /** The call is over (either side hung up, or it was never answered): release what it holds. */
+  ended(call: Call, why: string, answered: boolean): void;
+}
+
+export function dialogKey(callId: string, localTag: string): string {
+  return `${callId}\n${localTag}`;
+}
+
+/** CANCEL carries the INVITE's Call-ID and top Via branch. */
+export function pendingKey(rq: Message): string {
+  return `${rq.headers['call-id']}\n${rq.headers.via?.[0]?.params.branch ?? ''}`;
+}
+
+/** The dialed number: the Request-URI's user part, percent-decoded (%2A is *); null when its %-escapes are broken. */
+export function dialedNumber(uri: string): string | null {
+  const user = parseUri(uri)?.user ?? '';
+  try {
+    return decodeURIComponent(user);
+  } catch {
+    return null;
+  }
+}
