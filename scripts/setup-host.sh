@@ -32,6 +32,7 @@ packages=(
   zzuf             # mutates the SIP datagrams of the flood test and benchmark (test/support/flood.ts)
   sipvicious       # svwar and svcrack: the attacker's tools of test/integration/sip-auth.test.ts (enumeration, password guessing)
   openssl          # certificates for the --tls-cert tests (the box makes its own without it)
+  kamailio         # a record-routing SIP proxy in front of the box: test/integration/proxy.test.ts
   baresip-core     # baresip: a third-party SIP phone in test/integration/baresip.test.ts (g711, ausine, aubridge, sndfile modules)
   gcc-aarch64-linux-gnu g++-aarch64-linux-gnu  # the media engine cross-compiled for the box's arm64 boards
   qemu-user-static # runs the arm64 engine tests and the arm64 Node runtime on this machine

@@ -597,11 +597,12 @@ export class SipUserAgent {
   }
 
   /**
-   * Where the phone sends its in-dialog requests: over TLS the TLS port with transport=tls, or a sips: URI
+   * Where the phone sends its in-dialog requests: over TCP with transport=tcp, over TLS the TLS port with transport=tls, or a sips: URI
    * when the phone asked for one (RFC 3261 12.1.1), so that its BYE comes back over TLS too.
    */
   private contactUri(call: Session): string {
     const host = this.o.publicAddress.includes(':') ? `[${this.o.publicAddress}]` : this.o.publicAddress;
+    if (call.flow.protocol === 'TCP') return `sip:confbox@${host}:${this.o.port};transport=tcp`;
     if (call.flow.protocol !== 'TLS' || !this.o.tls) return `sip:confbox@${host}:${this.o.port}`;
     if (/^sips:/i.test(String(call.invite.uri))) return `sips:confbox@${host}:${this.o.tls.port}`;
     return `sip:confbox@${host}:${this.o.tls.port};transport=tls`;
