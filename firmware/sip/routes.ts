@@ -73,5 +73,6 @@ export async function hopAddress(uri: string): Promise<Pick<Remote, 'protocol' |
   const protocol = secure || transport === 'tls' ? 'TLS' : transport === 'tcp' ? 'TCP' : 'UDP';
   const host = parsed.host.replace(/^\[(.*)\]$/, '$1');
   const address = isIP(host) ? host : (await lookup(host)).address;
-  return { protocol, address, port: parsed.port ?? (protocol === 'TLS' ? 5061 : 5060) };
+  const port = Number(parsed.port);
+  return { protocol, address, port: Number.isInteger(port) && port > 0 && port < 65536 ? port : protocol === 'TLS' ? 5061 : 5060 };
 }

@@ -1,0 +1,49 @@
+// Route sets of the box's dialogs (RFC 3261 12.2.1.1): where the box's own in-dialog requests (BYE on expiry, removal,
+// shutdown; refreshes) go when proxies record-routed the call.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { dialogPath, hopAddress, recordRoutes } from '../../firmware/sip/routes.ts';
+import { parseUri, type Message } from '../../firmware/sip/stack.ts';
+
+/** An INVITE as the SIP package hands it over: each Record-Route entry with its URI parsed. */
+function invite(recordRoute: string[]): Message {
+  const entries = recordRoute.flatMap((h) => h.split(/,\s*/)).map((e) => ({ uri: parseUri(/<([^>]*)>/.exec(e)![1]!) as unknown as string, params: {} }));
+  return { method: 'INVITE', uri: 'sip:*400*2*5678@192.0.2.1', version: '2.0', headers: entries.length ? { 'record-route': entries } : {} };
+}
+
+test('no Record-Route: the request goes to the remote target, without Route headers, back where the caller spoke from', () => {
+  assert.equal(recordRoutes(invite([])), []);
+  assert.equal(dialogPath([], 'sip:100@192.0.2.50:5062'), { uri: 'sip:100@192.0.2.50:5062', route: [], nextHop: null });
+});
+
+test('loose routers (;lr), in the order of the Record-Route headers: Request-URI is the remote target, Route lists them all, the first is the next hop', () => {
+  const rq = invite(['<sip:192.0.2.7:5070;transport=tcp;r2=on;lr>, <sip:192.0.2.7;r2=on;lr>', '<sip:pbx.example;lr>']);
+  const set = recordRoutes(rq);
+  assert.equal(set.map((h) => h.loose), [true, true, true]);
+  const path = dialogPath(set, 'sip:100@192.0.2.50:5062');
+  assert.is(path.uri, 'sip:100@192.0.2.50:5062');
+  assert.is(path.route.length, 3);
+  assert.match(path.route[0]!, /^sip:192\.0\.2\.7:5070;transport=tcp;r2=on;lr/);
+  assert.match(path.route[2]!, /^sip:pbx\.example;lr/);
+  assert.match(path.nextHop!, /^sip:192\.0\.2\.7:5070;transport=tcp/);
+});
+
+test('a strict router (no ;lr, RFC 2543): its URI is the Request-URI, the remote target goes last in Route', () => {
+  const set = recordRoutes(invite(['<sip:192.0.2.8:5080;method=INVITE>', '<sip:192.0.2.9;lr>']));
+  assert.equal(set.map((h) => h.loose), [false, true]);
+  const path = dialogPath(set, 'sip:100@192.0.2.50:5062');
+  assert.is(path.uri, 'sip:192.0.2.8:5080', 'without the method parameter, which a Request-URI may not carry');
+  assert.equal(path.route.slice(-1), ['sip:100@192.0.2.50:5062']);
+  assert.match(path.route[0]!, /^sip:192\.0\.2\.9;lr/);
+  assert.match(path.nextHop!, /^sip:192\.0\.2\.8:5080/);
+});
+
+test('the next hop of a route: transport parameter, sips, default ports', async () => {
+  assert.equal(await hopAddress('sip:192.0.2.7:5070;transport=tcp;lr'), { protocol: 'TCP', address: '192.0.2.7', port: 5070 });
+  assert.equal(await hopAddress('sip:192.0.2.7;lr'), { protocol: 'UDP', address: '192.0.2.7', port: 5060 });
+  assert.equal(await hopAddress('sips:192.0.2.7;lr'), { protocol: 'TLS', address: '192.0.2.7', port: 5061 });
+  assert.equal(await hopAddress('sip:localhost:5090;lr'), { protocol: 'UDP', address: '127.0.0.1', port: 5090 });
+  await hopAddress('sip:;lr').then(() => assert.unreachable('a route without a host'), (e: Error) => assert.match(e.message, /has no host/));
+});
+
+test.run();
