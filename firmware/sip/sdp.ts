@@ -337,6 +337,53 @@ function buildAnswer(mlines: MLine[], chosen: MLine, remote: RemoteMedia, local:
   return out.join('\r\n') + '\r\n';
 }
 
+// --- the box's own offer (delayed offer: an INVITE without SDP, RFC 3261 13.2.1; RFC 6337 section 5) ---
+
+/** RFC 3551 payload types of the box's codecs, as it offers them. */
+export const STATIC_PAYLOAD_TYPES: Readonly<Record<CodecName, number>> = { PCMU: 0, PCMA: 8, G722: 9 };
+/** The payload type the box offers telephone-event (RFC 4733) on. */
+export const OFFERED_DTMF_PT = 101;
+
+/**
+ * The box's offer for a caller that sent none: its codecs (local.codecs, in order), telephone-event, its bound
+ * port and the direction. With SRTP optional or required (and available) it carries an a=crypto key: on RTP/SAVP
+ * when required, on RTP/AVP (best-effort, as phones do) when optional.
+ */
+export function makeOffer(local: LocalMedia, direction: Direction = 'sendrecv'): string {
+  const ip = local.address.includes(':') ? 'IP6' : 'IP4';
+  const policy = local.srtp && !local.srtp.unavailable ? local.srtp.policy : 'off';
+  const proto = policy === 'required' ? 'RTP/SAVP' : 'RTP/AVP';
+  const pts = local.codecs.map((c) => STATIC_PAYLOAD_TYPES[c]);
+  const out = [
+    'v=0',
+    `o=confbox ${local.sessionId} ${local.sessionVersion} IN ${ip} ${local.address}`,
+    's=confbox',
+    `c=IN ${ip} ${local.address}`,
+    't=0 0',
+    `m=audio ${local.port} ${proto} ${[...pts, OFFERED_DTMF_PT].join(' ')}`,
+    ...local.codecs.map((c) => `a=rtpmap:${STATIC_PAYLOAD_TYPES[c]} ${c}/${CLOCK_RATE}`),
+    `a=rtpmap:${OFFERED_DTMF_PT} telephone-event/${CLOCK_RATE}`,
+    `a=fmtp:${OFFERED_DTMF_PT} 0-16`,
+    'a=ptime:20',
+    `a=${direction}`,
+  ];
+  if (policy !== 'off' && local.srtp) out.push(`a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${Buffer.from(local.srtp.key).toString('base64')}`);
+  return out.join('\r\n') + '\r\n';
+}
+
+/**
+ * Reads the caller's answer to the box's offer (in the ACK of a delayed offer, or of an offerless re-INVITE): the
+ * codec it chose among those offered, its address, port, telephone-event, ptime, direction and SRTP key.
+ */
+export function acceptAnswer(answer: string, local: LocalMedia): { ok: true; remote: RemoteMedia } | Fail {
+  const res = negotiate(answer, local);
+  if (!res.ok) return res;
+  if (local.srtp && !local.srtp.unavailable && local.srtp.policy !== 'off' && res.remote.crypto && res.remote.crypto.suite !== 'AES_CM_128_HMAC_SHA1_80') {
+    return notAcceptable(`the answer took SRTP suite ${res.remote.crypto.suite}, which was not offered`);
+  }
+  return { ok: true, remote: res.remote };
+}
+
 // --- SDES (RFC 4568) ---
 
 const SUITES: readonly SrtpSuite[] = ['AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'];

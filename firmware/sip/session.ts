@@ -48,6 +48,10 @@ export interface Session {
   keysInClear: boolean;
   sdpVersion: number;
   sessionId: string;
+  /** The box's last 2xx carried an offer (the INVITE had none): the caller's answer comes in the ACK. */
+  offerPending: boolean;
+  /** The caller acknowledged the dialog's first 2xx: the call is up. */
+  acknowledged: boolean;
   /** Lets go of the TCP or TLS connection the call came over (kept open while the call lasts). */
   releaseFlow: (() => void) | null;
 }

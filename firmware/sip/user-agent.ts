@@ -11,7 +11,7 @@ import type { Directory } from './directory.ts';
 import { authObject, codecOf, numberHeader, REASONS, SERVER } from './messages.ts';
 import type { ContactRequest, Registrar } from './registrar.ts';
 import { copiedRecordRoute, dialogPath, hopAddress, recordRoutes } from './routes.ts';
-import { negotiate, type CodecName, type LocalMedia, type RemoteMedia } from './sdp.ts';
+import { acceptAnswer, makeOffer, negotiate, OFFERED_DTMF_PT, STATIC_PAYLOAD_TYPES, type CodecName, type LocalMedia, type RemoteMedia } from './sdp.ts';
 import { dialedNumber, dialogKey, pendingKey, type Call, type CallApplication, type Session } from './session.ts';
 import { makeResponse, parseUri, SipTransport, type Message, type Remote, type Wire } from './stack.ts';
 import { ALLOW } from './wire.ts';
@@ -201,27 +201,35 @@ export class SipUserAgent {
     call.displayName = who.displayName;
 
     const contentType = headerText(rq, 'content-type')?.toLowerCase().split(';')[0]?.trim();
-    if (!rq.content) throw new BoxError(488, 'an SDP offer is required in the INVITE');
-    if (contentType !== 'application/sdp') throw new BoxError(415, `body type ${contentType ?? '(none)'} is not supported; send application/sdp`);
+    // No body: a delayed offer (RFC 3261 13.2.1, as CUCM and many trunks send it); the box offers in its 200.
+    const delayed = !rq.content;
+    if (!delayed && contentType !== 'application/sdp') throw new BoxError(415, `body type ${contentType ?? '(none)'} is not supported; send application/sdp`);
 
     const dialed = dialedNumber(rq.uri!);
     if (dialed === null) throw new BoxError(484, 'the dialed number has a broken %-escape');
     call.dialed = dialed;
     app.route(call);
-    const offer = negotiate(rq.content, this.localMedia(call, 9));
-    if (!offer.ok) throw new BoxError(offer.status, offer.reason);
-    call.media = offer.remote;
+    if (!delayed) {
+      const offer = negotiate(rq.content!, this.localMedia(call, 9));
+      if (!offer.ok) throw new BoxError(offer.status, offer.reason);
+      call.media = offer.remote;
+    }
 
     await app.decide(call);
     if (call.cancelled) return this.afterCancel(call);
 
-    const media = offer.remote;
     const settings = this.o.settings();
-    await this.openMedia(call, media, { rtpTimeoutMs: settings.rtpTimeoutSeconds * 1000, symmetric: settings.symmetricRtp });
+    const timing = { rtpTimeoutMs: settings.rtpTimeoutSeconds * 1000, symmetric: settings.symmetricRtp };
+    if (call.media) await this.openMedia(call, call.media, timing);
+    else await this.openLeg(call, { ...this.provisionalCodec(), ...timing });
     app.answering(call);
     if (call.cancelled) return this.afterCancel(call);
 
-    const answer = negotiate(rq.content, this.localMedia(call, call.localPort));
+    if (delayed) {
+      call.offerPending = true;
+      return this.accept(call, makeOffer(this.localMedia(call, call.localPort)));
+    }
+    const answer = negotiate(rq.content!, this.localMedia(call, call.localPort));
     if (!answer.ok) throw new BoxError(answer.status, answer.reason);
     this.accept(call, answer.answer);
     this.keysExchanged(call, answer.remote);
@@ -327,7 +335,12 @@ export class SipUserAgent {
     if (call.state === 'accepted') return this.reply(rq, 491, 'the previous INVITE is not acknowledged yet');
     call.sdpVersion++;
     let body = call.ok?.content ?? '';
-    if (rq.content) {
+    if (!rq.content) {
+      // RFC 6337 5.3: an offer of what the call has now (its codec, telephone-event), answered in the ACK.
+      const local = this.localMedia(call, call.localPort);
+      body = makeOffer(call.media ? { ...local, codecs: [call.media.codec] } : local);
+      call.offerPending = true;
+    } else {
       let res = negotiate(rq.content, this.localMedia(call, call.localPort));
       if (!res.ok) return this.reply(rq, res.status, res.reason);
       // A key is never used again under another suite or after a stretch of plain RTP: the new stream gets a new one.
@@ -362,7 +375,14 @@ export class SipUserAgent {
     const call = this.calls.get(dialogKey(rq.headers['call-id']!, String(tag)));
     if (!call || call.state !== 'accepted' || rq.headers.cseq!.seq !== call.invite.headers.cseq!.seq) return;
     this.stopRetransmit(call);
+    if (call.offerPending) {
+      call.offerPending = false;
+      if (!this.takeAnswer(call, rq)) return;
+    }
     call.state = 'confirmed';
+    // The ACK of a re-INVITE's 200 changes nothing for the application.
+    if (call.acknowledged) return;
+    call.acknowledged = true;
     this.app?.confirmed(call);
   }
 
@@ -389,17 +409,62 @@ export class SipUserAgent {
 
   /** Opens the call's leg on a port of the range and points it at the caller's media. */
   private async openMedia(call: Session, media: RemoteMedia, extra: Pick<MediaLegOptions, 'rtpTimeoutMs' | 'symmetric'>): Promise<number> {
-    call.legOptions = { ...codecOf(media, call.srtpKey), ...extra };
-    const { leg, localPort } = await this.o.engine.openLeg(call.legOptions);
-    call.leg = leg;
-    call.localPort = localPort;
-    this.byLeg.set(leg, call);
+    const leg = await this.openLeg(call, { ...codecOf(media, call.srtpKey), ...extra });
     try {
-      this.o.engine.connectLeg(leg, media.address, media.port, call.legOptions);
+      this.o.engine.connectLeg(leg, media.address, media.port, call.legOptions!);
     } catch (e) {
       throw new BoxError(488, `the offered media address cannot be used: ${e instanceof Error ? e.message : String(e)}`);
     }
     return leg;
+  }
+
+  /** Opens the call's leg on a port of the range, not yet sending anywhere. */
+  private async openLeg(call: Session, options: MediaLegOptions): Promise<number> {
+    call.legOptions = options;
+    const { leg, localPort } = await this.o.engine.openLeg(options);
+    call.leg = leg;
+    call.localPort = localPort;
+    this.byLeg.set(leg, call);
+    return leg;
+  }
+
+  /** The leg's coding until the caller answers the box's offer: the box's first codec, as offered. */
+  private provisionalCodec(): Pick<MediaLegOptions, 'codec' | 'payloadType' | 'ptime' | 'dtmfPayloadType' | 'srtp'> {
+    const codec = this.o.codecs[0] ?? 'PCMU';
+    return { codec, payloadType: STATIC_PAYLOAD_TYPES[codec], ptime: 20, dtmfPayloadType: OFFERED_DTMF_PT, srtp: null };
+  }
+
+  /**
+   * The caller's answer to the box's offer, in the ACK (delayed offer, or an offerless re-INVITE): the leg is pointed at
+   * it. Without a usable answer a new call is ended with BYE; a running call keeps the media it had.
+   */
+  private takeAnswer(call: Session, ack: Message): boolean {
+    const contentType = headerText(ack, 'content-type')?.toLowerCase().split(';')[0]?.trim();
+    let problem: string | null = null;
+    if (!ack.content) problem = 'the ACK carries no SDP answer to the box\'s offer';
+    else if (contentType !== 'application/sdp') problem = `the ACK's body is ${contentType ?? '(untyped)'}, not an SDP answer`;
+    let remote: RemoteMedia | null = null;
+    if (!problem) {
+      const res = acceptAnswer(ack.content!, this.localMedia(call, call.localPort));
+      if (res.ok) remote = res.remote;
+      else problem = `the SDP answer in the ACK cannot be used: ${res.reason}`;
+    }
+    if (remote) {
+      const options = { ...call.legOptions!, ...codecOf(remote, call.srtpKey) };
+      try {
+        if (call.leg !== null) this.o.engine.connectLeg(call.leg, remote.address, remote.port, options);
+        call.media = remote;
+        call.legOptions = options;
+        this.keysExchanged(call, remote);
+        return true;
+      } catch (e) {
+        problem = `the answered media address cannot be used: ${e instanceof Error ? e.message : String(e)}`;
+      }
+    }
+    const established = call.media !== null;
+    this.o.log.warn(established ? `${problem}: the call keeps its media` : `${problem}: hanging up`, { source: call.source, caller: call.caller, ...this.app?.describe(call) });
+    if (!established) void this.hangUp(call, problem!);
+    return established;
   }
 
   // --- answering ---
@@ -439,6 +504,8 @@ export class SipUserAgent {
       sdpVersion: 1,
       sessionId: String(Math.floor(Math.random() * 1e9)),
       releaseFlow: null,
+      offerPending: false,
+      acknowledged: false,
     };
   }
 
