@@ -10,7 +10,7 @@ export const SERVER = `confbox/${typeof CONFBOX_VERSION === 'string' ? CONFBOX_V
 
 export const REASONS: Record<number, string> = {
   100: 'Trying', 180: 'Ringing', 183: 'Session Progress', 200: 'OK', 400: 'Bad Request', 401: 'Unauthorized',
-  403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 407: 'Proxy Authentication Required',
+  403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 406: 'Not Acceptable', 407: 'Proxy Authentication Required',
   415: 'Unsupported Media Type', 416: 'Unsupported URI Scheme', 420: 'Bad Extension', 422: 'Session Interval Too Small',
   423: 'Interval Too Brief', 480: 'Temporarily Unavailable', 481: 'Call/Transaction Does Not Exist', 484: 'Address Incomplete',
   486: 'Busy Here', 487: 'Request Terminated', 488: 'Not Acceptable Here', 491: 'Request Pending', 500: 'Server Internal Error',

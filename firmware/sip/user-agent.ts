@@ -23,6 +23,21 @@ const RETRY_AFTER_S = 30;
 /** Longest a rejection's spoken reason may hold the final answer back. */
 const EARLY_MEDIA_MAX_MS = 8000;
 
+/** Headers that tell the caller what to do about a rejection: when to try again, which body to send. */
+const REJECTION_HEADERS: Record<number, Record<string, string>> = {
+  503: { 'retry-after': String(RETRY_AFTER_S) },
+  415: { accept: 'application/sdp' },
+};
+
+/** Whether an Accept header (RFC 3261 20.1) allows application/sdp; an empty one allows no body at all. */
+function acceptsSdp(accept: string): boolean {
+  return accept.split(',').some((range) => {
+    const [type = '', ...params] = range.trim().toLowerCase().split(';');
+    const q = params.map((p) => /^\s*q\s*=\s*([\d.]+)\s*$/.exec(p)?.[1]).find((v) => v !== undefined);
+    return ['application/sdp', 'application/*', '*/*'].includes(type.trim()) && (q === undefined || Number(q) > 0);
+  });
+}
+
 export interface UserAgentOptions {
   port: number;
   /** SIP over TLS: its port and the box's certificate; null: UDP and TCP only. */
@@ -180,7 +195,7 @@ export class SipUserAgent {
     } catch (e) {
       if (e instanceof BoxError) {
         await this.speakRejection(call, e);
-        this.reject(call, e.sipStatus, e.message, e.sipStatus === 503 ? { 'retry-after': String(RETRY_AFTER_S) } : {});
+        this.reject(call, e.sipStatus, e.message, REJECTION_HEADERS[e.sipStatus] ?? {});
       }
       else {
         this.o.log.error('call failed', { err: e, source });
@@ -204,6 +219,8 @@ export class SipUserAgent {
     // No body: a delayed offer (RFC 3261 13.2.1, as CUCM and many trunks send it); the box offers in its 200.
     const delayed = !rq.content;
     if (!delayed && contentType !== 'application/sdp') throw new BoxError(415, `body type ${contentType ?? '(none)'} is not supported; send application/sdp`);
+    const accept = headerText(rq, 'accept');
+    if (accept !== undefined && !acceptsSdp(accept)) throw new BoxError(406, `the box answers in application/sdp, which the INVITE's Accept (${accept.slice(0, 60)}) leaves out`);
 
     const dialed = dialedNumber(rq.uri!);
     if (dialed === null) throw new BoxError(484, 'the dialed number has a broken %-escape');

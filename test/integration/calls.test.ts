@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
 import {
-  Phone, buildMessage, eventually, newBranch, newCallId, newTag, roomList, rtpRange, sdpOffer, udpPortBound,
+  Phone, buildMessage, eventually, parseSdp, newBranch, newCallId, newTag, roomList, rtpRange, sdpOffer, udpPortBound,
   type Call, type SipMessage, type Transport,
 } from '../support/phone.ts';
 
@@ -426,9 +426,18 @@ test('re-INVITE to hold (a=sendonly): answer a=recvonly on the same port, 200 re
 
 // --- bodies ---
 
-test('INVITE without SDP: 488 with a Warning asking for an offer (the box\'s documented answer)', async () => {
-  const a = await dial('100', `*400*20*${PIN}`, { sdp: null });
-  assertRejected(a, 488, /SDP/);
+test('INVITE without SDP (delayed offer): the 200 carries the box\'s offer; an ACK without an answer ends the call with BYE saying why', async () => {
+  assert.is((await box.cli('room', 'add', '36', '--pin', PIN)).code, 0);
+  const a = await dial('100', `*400*36*${PIN}`, { sdp: null });
+  assertAccepted(a);
+  const ok = a.responses.find((r) => r.status === 200 && r.cseq.seq === a.cseq)!;
+  assert.is(ok.contentType, 'application/sdp');
+  const offer = parseSdp(ok.body);
+  assert.ok(offer && offer.port > 0, `an offer with a bound port: ${ok.body}`);
+  assert.match(ok.body, /^a=rtpmap:\d+ telephone-event\/8000\r?$/m);
+  await eventually(() => byeReceived(a), 10_000, 100, 'BYE from the box');
+  const bye = a.requests.find((r) => r.method === 'BYE')!;
+  assert.match(bye.get('reason') ?? '', /no SDP answer/);
 });
 
 test('SDP with no common codec (only G729): 488 with Warning', async () => {

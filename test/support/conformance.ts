@@ -234,11 +234,12 @@ export class UdpClient {
     sock.on('error', () => undefined);
   }
 
-  static open(): Promise<UdpClient> {
+  /** address: the source address (any 127.x.y.z on Linux loopback; a trusted peer's, say). */
+  static open(address = '127.0.0.1'): Promise<UdpClient> {
     return new Promise((resolve, reject) => {
       const sock = createSocket('udp4');
       sock.once('error', reject);
-      sock.bind(0, '127.0.0.1', () => {
+      sock.bind(0, address, () => {
         sock.removeListener('error', reject);
         resolve(new UdpClient(sock, sock.address().port));
       });
@@ -457,8 +458,8 @@ export interface Observation {
  * OPTIONS is answered every synchronous answer to `buf` is out; paths that wait for the database
  * (INVITE, REGISTER) get up to answerWaitMs more. A non-2xx final answer to an INVITE is ACKed.
  */
-export async function observeDatagram(boxPort: number, buf: Buffer, o: { answerWaitMs: number; extraWaitMs?: number; silent?: boolean }): Promise<Observation> {
-  const udp = await UdpClient.open();
+export async function observeDatagram(boxPort: number, buf: Buffer, o: { answerWaitMs: number; extraWaitMs?: number; silent?: boolean; from?: string }): Promise<Observation> {
+  const udp = await UdpClient.open(o.from);
   try {
     await udp.send(buf, boxPort);
     const live = await optionsAlive(boxPort);
