@@ -84,7 +84,7 @@ test.after(async () => {
 
 const t = enabled ? test : test.skip;
 
-t('a call through the proxy: the 200 carries its Record-Route, the ACK reaches the box, the caller\'s BYE gets 200', async () => {
+t('a call through the proxy: the 200 carries its Record-Route; ACK, hold re-INVITE, INFO and the caller\'s BYE reach the box through it', async () => {
   const joined = box.waitForLog((r) => r.msg === 'call join' && r.room === ROOMS.call.id, 20_000);
   const hungUp = box.waitForLog((l) => l.msg === 'caller hung up' && l.room === ROOMS.call.id, 30_000);
   const r = await runSipp(viaProxy({ scenario: 'proxy-call.xml', service: joinCode(ROOMS.call), holdMs: 3000 }));
