@@ -296,7 +296,7 @@ async function initialise(files: ServerFiles, programs: Programs, user: string, 
   const result = await runProgram(programs.installer, args, INSTALL_TIMEOUT_MS);
   if (result.code !== 0) {
     fs.rmSync(staging, { recursive: true, force: true });
-    throw new Error(`${path.basename(programs.installer)} failed (${result.code === null ? 'timed out' : `exit ${result.code}`}) for ${files.data}:\n${lastLines(result.output)}`);
+    throw new Error(`${path.basename(programs.installer)} failed (${result.code === null ? 'timed out' : `exit ${result.code}`}) for ${files.data}:\n${installerErrors(result.output)}`);
   }
   fs.renameSync(staging, files.data);
 }
@@ -435,6 +435,12 @@ async function createDatabase(socketPath: string, user: string): Promise<void> {
 
 function logTail(files: ServerFiles): string {
   return lastLines(readOr(files.logFile, '(the log file is empty or missing)'));
+}
+
+/** What the installer said went wrong: the server's [ERROR] lines (its closing advice says nothing), else its last lines. */
+export function installerErrors(text: string): string {
+  const errors = text.split('\n').filter((l) => /\[ERROR\]|^ERROR|failed|Aborting/i.test(l));
+  return errors.length ? errors.slice(-12).join('\n') : lastLines(text);
 }
 
 function lastLines(text: string, count = 12): string {
