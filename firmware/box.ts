@@ -78,7 +78,10 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
   }
   const { store, embedded } = connected;
   const cleanups: Array<() => Promise<void> | void> = [() => lock.release(), () => leds.stop(), async () => store.close(), async () => embedded?.stop()];
+  /** Run first when the box stops, before anything is taken down. */
+  const beforeStop: Array<() => void> = [];
   const stopAll = async () => {
+    for (const b of beforeStop) b();
     for (const c of cleanups.reverse()) {
       try {
         await c();
@@ -113,6 +116,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
       },
     });
     await rooms.start();
+    beforeStop.push(() => rooms.closing());
     cleanups.push(async () => {
       rooms.stop();
       await store.live.clear().catch(() => undefined);

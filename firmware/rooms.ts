@@ -70,6 +70,16 @@ export class RoomService {
     this.healthTimer.unref();
   }
 
+  /**
+   * The box is stopping (shutdown, restart, update): people are hung up because the box goes, not because they
+   * left, so the rooms they were in stay (SPEC.md 1 deletes a room when its last participant leaves).
+   */
+  closing(): void {
+    this.isClosing = true;
+  }
+
+  private isClosing = false;
+
   stop(): void {
     if (this.healthTimer) clearInterval(this.healthTimer);
     this.healthTimer = null;
@@ -160,11 +170,12 @@ export class RoomService {
   leave(conf: Conference, participantId: string, caller: string, source: string, answered = true): void {
     const out = this.conferences.leave(conf.key, participantId);
     if (!out) return;
-    if (answered) this.record('leave', caller, source, conf.roomId, 200, out.ended ? 'left; conference ended' : 'left');
+    const why = this.isClosing ? 'hung up: the box is stopping' : 'left';
+    if (answered) this.record('leave', caller, source, conf.roomId, 200, out.ended ? `${why}; conference ended` : why);
     const origin = this.origin.get(conf.key);
     if (!out.ended) return;
     this.origin.delete(conf.key);
-    if (answered && out.deleteRoom !== null && origin) void this.deleteAfterLastLeft(origin);
+    if (answered && !this.isClosing && out.deleteRoom !== null && origin) void this.deleteAfterLastLeft(origin);
   }
 
   /**
