@@ -1,6 +1,6 @@
 import type { Config } from './config.ts';
 import {
-  ALSA_DEVICE_SETTINGS, checkAlsaDevice, isSettingName, parseExtensionNumber, parseSetting, roomFromInput, parseRoomId, SETTINGS,
+  ALSA_DEVICE_SETTINGS, checkAlsaDevice, isSettingName, parseExtensionNumber, parseSetting, roomFromInput, roomWithChanges, parseRoomId, SETTINGS,
   type Extension, type Settings,
 } from './conference/index.ts';
 import { BoxError } from './errors.ts';
@@ -11,7 +11,8 @@ import { connectStore, type Store } from './store/index.ts';
 import { hashPassword, validateNewPassword } from './web/auth.ts';
 
 export const CLI_USAGE = `Technician commands (same --db / --data-dir as the box):
-  confbox room add ID --pin PIN [--duration MIN] [--creator EXT] [--max-participants N]
+  confbox room add ID --pin PIN [--duration MIN] [--creator EXT] [--max-participants N] [--keep yes|no]
+  confbox room edit ID [--pin PIN] [--duration MIN] [--creator EXT] [--max-participants N] [--keep yes|no]
   confbox room list [--json]
   confbox room delete ID
   confbox extension add NUMBER --password PASSWORD [--name "Display name"]
@@ -42,7 +43,7 @@ export async function runCli(config: Config, words: string[], extra: Map<string,
   if (!handler) throw new BoxError(400, `unknown command "${words.join(' ')}"\n${CLI_USAGE}`);
   const { store, embedded } = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log, attach: true });
   try {
-    await handler({ store, args, opt, json, out });
+    await handler({ store, args, opt, flag: (name) => extra.get(name), json, out });
   } finally {
     await store.close();
     await embedded?.stop();
@@ -53,6 +54,8 @@ interface Ctx {
   store: Store;
   args: string[];
   opt(name: string): string | undefined;
+  /** An option that may be given bare (--keep) or with a value (--keep no). */
+  flag(name: string): string | boolean | undefined;
   json: boolean;
   out: Out;
 }
@@ -61,6 +64,10 @@ function arg(ctx: Ctx, i: number, what: string): string {
   const v = ctx.args[i];
   if (v === undefined) throw new BoxError(400, `missing ${what}`);
   return v;
+}
+
+function keptOrNot(room: { keep: boolean }): string {
+  return room.keep ? 'kept after its meetings' : 'deleted when its first meeting ends';
 }
 
 function table(out: Out, rows: string[][]): void {
@@ -72,11 +79,22 @@ function table(out: Out, rows: string[][]): void {
 const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
   async 'room add'(ctx) {
     const room = roomFromInput(
-      { id: arg(ctx, 0, 'room number'), pin: ctx.opt('pin') ?? '', duration: ctx.opt('duration'), creator: ctx.opt('creator'), maxParticipants: ctx.opt('max-participants') },
+      { id: arg(ctx, 0, 'room number'), pin: ctx.opt('pin') ?? '', duration: ctx.opt('duration'), creator: ctx.opt('creator'), maxParticipants: ctx.opt('max-participants'), keep: ctx.flag('keep') },
       'cli', new Date(),
     );
     await ctx.store.rooms.insert(room);
-    ctx.out(ctx.json ? JSON.stringify(room) : `room ${room.id} added: PIN ${room.pin}, ${room.duration} minutes${room.creator ? `, creator ${room.creator}` : ''}`);
+    ctx.out(ctx.json ? JSON.stringify(room) : `room ${room.id} added: PIN ${room.pin}, ${room.duration} minutes${room.creator ? `, creator ${room.creator}` : ''}, ${keptOrNot(room)}`);
+  },
+  async 'room edit'(ctx) {
+    const id = parseRoomId(arg(ctx, 0, 'room number'));
+    const current = await ctx.store.rooms.get(id);
+    if (!current) throw new BoxError(404, `room ${id} does not exist`, 'id');
+    const changes = { pin: ctx.opt('pin'), duration: ctx.opt('duration'), creator: ctx.opt('creator'), maxParticipants: ctx.opt('max-participants'), keep: ctx.flag('keep') };
+    if (Object.values(changes).every((v) => v === undefined)) throw new BoxError(400, 'nothing to change: give --pin, --duration, --creator, --max-participants or --keep');
+    const room = roomWithChanges(current, changes);
+    if (!(await ctx.store.rooms.update(room))) throw new BoxError(404, `room ${id} does not exist`, 'id');
+    const inUse = (await ctx.store.live.list()).some((l) => l.roomId === id && l.participants > 0);
+    ctx.out(ctx.json ? JSON.stringify(room) : `room ${id} changed: PIN ${room.pin}, ${room.duration} minutes${room.creator ? `, creator ${room.creator}` : ''}, ${keptOrNot(room)}${inUse ? ' (in use: the change applies to new joiners; the meeting in progress keeps its end)' : ''}`);
   },
   async 'room list'(ctx) {
     const [rooms, live] = await Promise.all([ctx.store.rooms.list(), ctx.store.live.list()]);
@@ -84,12 +102,12 @@ const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
     for (const l of live) count.set(l.roomId, (count.get(l.roomId) ?? 0) + l.participants);
     const view = rooms.map((r) => ({
       id: r.id, pin: r.pin, duration: r.duration, creator: r.creator, maxParticipants: r.maxParticipants,
-      createdAt: r.createdAt.toISOString(), createdVia: r.createdVia, active: (count.get(r.id) ?? 0) > 0, participants: count.get(r.id) ?? 0,
+      createdAt: r.createdAt.toISOString(), createdVia: r.createdVia, keep: r.keep, active: (count.get(r.id) ?? 0) > 0, participants: count.get(r.id) ?? 0,
     }));
     if (ctx.json) return ctx.out(JSON.stringify(view));
     if (view.length === 0) return ctx.out('no rooms');
-    table(ctx.out, [['ROOM', 'PIN', 'MINUTES', 'CREATOR', 'MAX', 'VIA', 'IN USE'], ...view.map((r) => [
-      String(r.id), r.pin, String(r.duration), r.creator ?? '-', r.maxParticipants === null ? 'box' : String(r.maxParticipants), r.createdVia, r.active ? `${r.participants} in call` : '-',
+    table(ctx.out, [['ROOM', 'PIN', 'MINUTES', 'CREATOR', 'MAX', 'VIA', 'AFTER MEETING', 'IN USE'], ...view.map((r) => [
+      String(r.id), r.pin, String(r.duration), r.creator ?? '-', r.maxParticipants === null ? 'box' : String(r.maxParticipants), r.createdVia, r.keep ? 'kept' : 'deleted', r.active ? `${r.participants} in call` : '-',
     ])]);
   },
   async 'room delete'(ctx) {

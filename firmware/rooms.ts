@@ -1,7 +1,7 @@
 import type { Clock } from './clock.ts';
 import {
-  Conferences, Lockout, blockedError, describeBlock, targets,
-  type CallLogEntry, type Conference, type ConferenceEvents, type FeatureCode, type Participant, type Room, type Settings,
+  Conferences, Lockout, blockedError, describeBlock, roomWithChanges, targets,
+  type CallLogEntry, type Conference, type ConferenceEvents, type FeatureCode, type Participant, type Room, type RoomChanges, type Settings,
   DEFAULT_SETTINGS,
 } from './conference/index.ts';
 import { BoxError, StoreUnavailable } from './errors.ts';
@@ -117,6 +117,24 @@ export class RoomService {
     await this.write(() => this.store.rooms.insert(room));
     this.rooms.set(room.id, room);
     this.record('create', who, source, room.id, 200, `created on the web page for ${room.duration} minutes`);
+  }
+
+  /**
+   * A technician's change to a room (PIN, duration, creator, maximum, keep), validated as when it is added. A room in
+   * use keeps its running meeting (its end and who is in it); new joiners need the new PIN, and the keep option
+   * decides what happens when the meeting ends. Resolves with the room as stored.
+   */
+  async editRoom(id: number, changes: RoomChanges, who: string, source: string): Promise<{ room: Room; inUse: boolean }> {
+    const current = await this.write(() => this.store.rooms.get(id));
+    if (!current) throw new BoxError(404, `room ${id} does not exist`, 'id', 'not-found');
+    const room = roomWithChanges(current, changes);
+    if (!(await this.write(() => this.store.rooms.update(room)))) throw new BoxError(404, `room ${id} does not exist`, 'id', 'not-found');
+    this.rooms.set(id, room);
+    const conf = this.conferences.inRoom(id);
+    if (conf && this.origin.get(conf.key)?.createdAt.getTime() === room.createdAt.getTime()) this.origin.set(conf.key, room);
+    const changed = (Object.keys(changes) as Array<keyof RoomChanges>).filter((k) => changes[k] !== undefined).join(', ');
+    this.record('edit', who, source, id, 200, `changed ${changed || 'nothing'}${conf ? ' (applies to new joiners; the meeting in progress keeps its end)' : ''}`);
+    return { room, inUse: conf !== undefined };
   }
 
   /** A technician's delete: no PIN or creator check; people in the room stay until they hang up. */
@@ -253,6 +271,10 @@ export class RoomService {
     try {
       const current = await this.store.rooms.get(origin.id);
       // Another box or a technician may have replaced the room meanwhile; delete only the one this conference used.
+      if (current?.keep || (!current && origin.keep)) {
+        this.log.info('room kept after its meeting', { room: origin.id });
+        return;
+      }
       if (current && current.createdAt.getTime() === origin.createdAt.getTime()) await this.store.rooms.delete(origin.id);
       if (this.rooms.get(origin.id)?.createdAt.getTime() === origin.createdAt.getTime()) this.rooms.delete(origin.id);
       this.log.info('room deleted: last participant left', { room: origin.id });

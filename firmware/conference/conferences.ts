@@ -73,7 +73,7 @@ export class Conferences {
   /** A create request: the room to store, or the reason it cannot be. */
   decideCreate(code: Extract<FeatureCode, { kind: 'create' }>, existing: Room | null, caller: string, now: Date): Room {
     if (existing) throw new BoxError(403, `room ${code.room} already exists`, 'id', 'exists');
-    return { id: code.room, pin: code.pin, duration: code.duration, creator: caller, maxParticipants: null, createdAt: now, createdVia: 'phone' };
+    return { id: code.room, pin: code.pin, duration: code.duration, creator: caller, maxParticipants: null, createdAt: now, createdVia: 'phone', keep: false };
   }
 
   /** A delete request from a phone: throws the rejection, or returns normally when allowed. */

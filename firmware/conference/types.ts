@@ -16,6 +16,8 @@ export interface Room {
   maxParticipants: number | null;
   createdAt: Date;
   createdVia: CreatedVia;
+  /** Kept after its meeting; false: deleted when its last participant leaves (SPEC.md 1), as rooms made by phone are. */
+  keep: boolean;
 }
 
 export interface Settings {
@@ -97,7 +99,7 @@ export function peerAccepts(peer: Peer, protocol: string): boolean {
   return true;
 }
 
-export type CallAction = 'create' | 'join' | 'leave' | 'delete' | 'expire' | 'reject' | 'block';
+export type CallAction = 'create' | 'join' | 'leave' | 'delete' | 'expire' | 'reject' | 'block' | 'edit';
 
 export interface CallLogEntry {
   at: Date;

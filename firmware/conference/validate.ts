@@ -66,6 +66,37 @@ export interface RoomInput {
   duration?: string | number | null;
   creator?: string | null;
   maxParticipants?: string | number | null;
+  keep?: string | boolean | null;
+}
+
+/** Keep after the meeting: yes/no, true/false, on/off (a checkbox sends "on"); absent: no. */
+export function parseKeep(value: string | boolean | undefined | null): boolean {
+  if (value === undefined || value === null || value === '') return false;
+  if (typeof value === 'boolean') return value;
+  const v = String(value).trim().toLowerCase();
+  if (['yes', 'true', 'on', '1'].includes(v)) return true;
+  if (['no', 'false', 'off', '0'].includes(v)) return false;
+  throw new BoxError(400, `keep must be yes or no, not "${clip(v)}"`, 'keep');
+}
+
+/** A room's changes as a technician enters them: only the fields given change; the id and creation stay. */
+export interface RoomChanges {
+  pin?: string;
+  duration?: string | number | null;
+  creator?: string | null;
+  maxParticipants?: string | number | null;
+  keep?: string | boolean | null;
+}
+
+/** The room with the changes applied, each validated as when a room is added; the first bad field is named. */
+export function roomWithChanges(room: Room, changes: RoomChanges): Room {
+  const out = { ...room };
+  if (changes.pin !== undefined) out.pin = parsePin(changes.pin);
+  if (changes.duration !== undefined) out.duration = parseDuration(changes.duration);
+  if (changes.creator !== undefined) out.creator = parseCreator(changes.creator);
+  if (changes.maxParticipants !== undefined) out.maxParticipants = parseMaxParticipants(changes.maxParticipants);
+  if (changes.keep !== undefined) out.keep = parseKeep(changes.keep);
+  return out;
 }
 
 /** Validates a whole room as a technician or the web page enters it; the first bad field is named. */
@@ -78,5 +109,6 @@ export function roomFromInput(input: RoomInput, via: Room['createdVia'], now: Da
     maxParticipants: parseMaxParticipants(input.maxParticipants),
     createdAt: now,
     createdVia: via,
+    keep: parseKeep(input.keep),
   };
 }

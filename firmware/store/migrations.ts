@@ -110,6 +110,13 @@ export const MIGRATIONS: readonly Migration[] = [
       "ALTER TABLE peers ADD COLUMN IF NOT EXISTS transport VARCHAR(8) NOT NULL DEFAULT 'any'",
     ],
   },
+  {
+    version: 5,
+    name: 'rooms kept after their meeting',
+    statements: [
+      'ALTER TABLE rooms ADD COLUMN IF NOT EXISTS keep_after_meeting TINYINT(1) NOT NULL DEFAULT 0',
+    ],
+  },
 ];
 
 const LOCK_NAME = 'confbox_migrate';

@@ -226,7 +226,7 @@ function createStore(pool: Pool, log: Logger, boxId: string): Store {
 }
 
 function roomsTable(db: Db): Store['rooms'] {
-  const columns = 'id, pin, duration, creator, max_participants, created_at, created_via';
+  const columns = 'id, pin, duration, creator, max_participants, created_at, created_via, keep_after_meeting';
   return {
     list: async () => (await db.rows(`SELECT ${columns} FROM rooms ORDER BY id`)).map(toRoom),
     get: async (id) => {
@@ -236,8 +236,8 @@ function roomsTable(db: Db): Store['rooms'] {
     insert: async (room) => {
       try {
         await db.run(
-          `INSERT INTO rooms (${columns}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-          [room.id, room.pin, room.duration, room.creator, room.maxParticipants, room.createdAt, room.createdVia],
+          `INSERT INTO rooms (${columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          [room.id, room.pin, room.duration, room.creator, room.maxParticipants, room.createdAt, room.createdVia, room.keep ? 1 : 0],
         );
       } catch (err) {
         // The primary key decides, so two boxes creating the same room cannot both win.
@@ -245,6 +245,10 @@ function roomsTable(db: Db): Store['rooms'] {
         throw err;
       }
     },
+    update: async (room) => (await db.run(
+      'UPDATE rooms SET pin = ?, duration = ?, creator = ?, max_participants = ?, keep_after_meeting = ? WHERE id = ?',
+      [room.pin, room.duration, room.creator, room.maxParticipants, room.keep ? 1 : 0, room.id],
+    )) > 0,
     delete: async (id) => (await db.run('DELETE FROM rooms WHERE id = ?', [id])) > 0,
   };
 }
@@ -258,6 +262,7 @@ function toRoom(r: RowDataPacket): Room {
     maxParticipants: r.max_participants === null ? null : Number(r.max_participants),
     createdAt: r.created_at as Date,
     createdVia: String(r.created_via) as CreatedVia,
+    keep: Number(r.keep_after_meeting) === 1,
   };
 }
 

@@ -12,6 +12,8 @@ export interface Store {
     get(id: number): Promise<Room | null>;
     /** Inserts; rejects with BoxError(403, "room N already exists", 'id', 'exists') when the id is taken. */
     insert(room: Room): Promise<void>;
+    /** Stores a room's changed PIN, duration, creator, maximum and keep; false when it does not exist. */
+    update(room: Room): Promise<boolean>;
     /** Deletes; resolves false when no such room. */
     delete(id: number): Promise<boolean>;
   };

@@ -1,7 +1,7 @@
 import { loadavg } from 'node:os';
 import {
   ALSA_DEVICE_SETTINGS, checkAlsaDevice, describeBlock, isSettingName, parseExtensionNumber, parseRoomId, parseSetting, roomFromInput, SETTINGS,
-  type Conference, type RoomInput, type Settings,
+  type Conference, type RoomChanges, type RoomInput, type Settings,
 } from '../conference/index.ts';
 import { BoxError } from '../errors.ts';
 import type { LedPatterns } from '../hw/patterns.ts';
@@ -23,6 +23,8 @@ export interface RoomRow {
   maxParticipants: number | null;
   createdAt: string;
   createdVia: string;
+  /** Kept after its meeting; false: deleted when its last participant leaves. */
+  keep: boolean;
   active: boolean;
   participants: number;
 }
@@ -109,8 +111,16 @@ export class Operations {
   async rooms(): Promise<RoomRow[]> {
     return (await this.box.rooms.listRooms()).map((r) => ({
       id: r.id, pin: r.pin, duration: r.duration, creator: r.creator, maxParticipants: r.maxParticipants,
-      createdAt: r.createdAt.toISOString(), createdVia: r.createdVia, active: r.active, participants: r.participants,
+      createdAt: r.createdAt.toISOString(), createdVia: r.createdVia, keep: r.keep, active: r.active, participants: r.participants,
     }));
+  }
+
+  /** Changes a room; a room in use keeps its meeting, and new joiners get the change. */
+  async editRoom(id: string | number, changes: RoomChanges, by: Actor): Promise<RoomRow & { appliesToNewJoiners: boolean }> {
+    const roomId = parseRoomId(id);
+    const { inUse } = await this.box.rooms.editRoom(roomId, changes, by.name, by.source);
+    const row = (await this.rooms()).find((r) => r.id === roomId)!;
+    return { ...row, appliesToNewJoiners: inUse };
   }
 
   async addRoom(input: RoomInput, by: Actor): Promise<RoomRow> {

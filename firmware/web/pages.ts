@@ -99,6 +99,19 @@ function field(ctx: PageContext | null, o: FieldOptions): Html {
 </div>`;
 }
 
+/** A checkbox sending "yes" when ticked, its consequence spelled out beside it. */
+function checkbox(ctx: PageContext | null, o: { name: string; label: string; hint: string; checked: boolean }): Html {
+  const id = `f-${o.name}`;
+  const sent = ctx?.values;
+  const checked = sent ? sent[o.name] === 'yes' : o.checked;
+  return html`<div class="field check">
+  <label for="${id}"><input id="${id}" name="${o.name}" type="checkbox" value="yes"${checked ? html` checked` : ''} aria-describedby="${id}-msg"> ${o.label}</label>
+  <p class="msg" id="${id}-msg">${o.hint}</p>
+</div>`;
+}
+
+const KEEP_HINT = 'Unticked, the room is deleted when the last person of its first meeting hangs up, as rooms made by phone are. Ticked, it stays until you delete it.';
+
 // --- first use and login ---
 
 export function setupPage(ctx: PageContext): Html {
@@ -145,13 +158,14 @@ export function roomsPage(ctx: PageContext, rooms: RoomRow[], boxMax: number): H
   <h2>Configured rooms</h2>
   ${rooms.length === 0 ? html`<p class="empty">No rooms yet. Add one below, or dial <code>*401*room*PIN*minutes</code> from a phone.</p>` : html`
   <div class="table-wrap"><table class="rooms" data-live="rooms">
-    <thead><tr><th>Room</th><th>PIN</th><th>Minutes</th><th>Creator</th><th>Max</th><th>Created</th><th>In use</th><th><span class="sr">Actions</span></th></tr></thead>
+    <thead><tr><th>Room</th><th>PIN</th><th>Minutes</th><th>Creator</th><th>Max</th><th>After the meeting</th><th>Created</th><th>In use</th><th><span class="sr">Actions</span></th></tr></thead>
     <tbody>${rooms.map((r) => html`<tr data-room="${r.id}">
       <td class="num">${r.id}</td><td><code>${r.pin}</code></td><td class="num">${r.duration}</td><td>${r.creator ?? '—'}</td>
       <td class="num">${r.maxParticipants ?? html`<span class="muted">${boxMax}</span>`}</td>
+      <td class="keep">${r.keep ? 'kept' : html`<span class="muted">deleted</span>`}</td>
       <td><time datetime="${r.createdAt}">${shortTime(r.createdAt)}</time> <span class="muted">by ${r.createdVia}</span></td>
       <td class="in-use">${r.active ? html`<a class="badge live" href="/live">${r.participants} in call</a>` : html`<span class="muted">—</span>`}</td>
-      <td><form method="post" action="/rooms/${r.id}/delete" class="inline">${csrfField(ctx)}<button class="danger small"${r.active ? html` data-confirm="Room ${r.id} has ${r.participants} people in it. They stay connected until they hang up, but nobody new can join. Delete it?"` : ''}>Delete</button></form></td>
+      <td><a class="button small" href="/rooms/${r.id}/edit" aria-label="Edit room ${r.id}">Edit</a> <form method="post" action="/rooms/${r.id}/delete" class="inline">${csrfField(ctx)}<button class="danger small"${r.active ? html` data-confirm="Room ${r.id} has ${r.participants} people in it. They stay connected until they hang up, but nobody new can join. Delete it?"` : ''}>Delete</button></form></td>
     </tr>`)}</tbody>
   </table></div>`}
 </section>
@@ -164,7 +178,25 @@ export function roomsPage(ctx: PageContext, rooms: RoomRow[], boxMax: number): H
     ${field(ctx, { name: 'duration', ...ROOM_FIELDS.duration, inputmode: 'numeric', pattern: '\\d{1,4}', min: DURATION_MIN, max: DURATION_MAX, placeholder: '60' })}
     ${field(ctx, { name: 'creator', ...ROOM_FIELDS.creator, pattern: '[0-9A-Za-z._+\\-]{1,32}' })}
     ${field(ctx, { name: 'maxParticipants', ...ROOM_FIELDS.maxParticipants, inputmode: 'numeric', pattern: '\\d{1,2}', min: PARTICIPANTS_MIN, max: PARTICIPANTS_MAX, placeholder: String(boxMax) })}
+    ${checkbox(ctx, { name: 'keep', label: 'Keep after the meeting', hint: KEEP_HINT, checked: false })}
     <div class="actions"><button class="primary">Add room</button></div>
+  </form>
+</section>`);
+}
+
+export function editRoomPage(ctx: PageContext, room: RoomRow, boxMax: number): Html {
+  const v = (x: string | number | null) => (x === null ? '' : String(x));
+  return layout(`Edit room ${room.id}`, '/rooms', ctx, html`
+<section class="card narrow">
+  ${room.active ? html`<p><strong>${room.participants} ${room.participants === 1 ? 'person is' : 'people are'} in room ${room.id} now.</strong> A change applies to people who join from now on; the meeting in progress keeps its end time.</p>` : ''}
+  <form method="post" action="/rooms/${room.id}/edit" class="grid" novalidate data-validate>
+    ${csrfField(ctx)}
+    ${field(ctx, { name: 'pin', ...ROOM_FIELDS.pin, required: true, inputmode: 'numeric', pattern: '\\d{1,16}', autocomplete: 'off', value: room.pin })}
+    ${field(ctx, { name: 'duration', ...ROOM_FIELDS.duration, inputmode: 'numeric', pattern: '\\d{1,4}', min: DURATION_MIN, max: DURATION_MAX, value: v(room.duration) })}
+    ${field(ctx, { name: 'creator', ...ROOM_FIELDS.creator, pattern: '[0-9A-Za-z._+\\-]{1,32}', value: v(room.creator) })}
+    ${field(ctx, { name: 'maxParticipants', ...ROOM_FIELDS.maxParticipants, inputmode: 'numeric', pattern: '\\d{1,2}', min: PARTICIPANTS_MIN, max: PARTICIPANTS_MAX, placeholder: String(boxMax), value: v(room.maxParticipants) })}
+    ${checkbox(ctx, { name: 'keep', label: 'Keep after the meeting', hint: KEEP_HINT, checked: room.keep })}
+    <div class="actions"><button class="primary">Save room ${room.id}</button> <a class="button" href="/rooms">Cancel</a></div>
   </form>
 </section>`);
 }

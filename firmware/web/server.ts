@@ -509,9 +509,20 @@ export class WebServer {
     const roomsView = async (ctx: pages.PageContext) => pages.roomsPage(ctx, await ops.rooms(), ops.settings().maxParticipants);
     this.route('GET', '/rooms', this.guard(async (rq) => this.page(rq, 200, await roomsView(this.pageContext(rq)))));
     this.route('POST', '/rooms', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
-      const r = await ops.addRoom({ id: form.id ?? '', pin: form.pin ?? '', duration: form.duration, creator: form.creator, maxParticipants: form.maxParticipants }, this.actor(rq));
-      return `Room ${r.id} added. Callers join with *400*${r.id}*${r.pin}.`;
+      const r = await ops.addRoom({ id: form.id ?? '', pin: form.pin ?? '', duration: form.duration, creator: form.creator, maxParticipants: form.maxParticipants, keep: form.keep ?? 'no' }, this.actor(rq));
+      return `Room ${r.id} added. Callers join with *400*${r.id}*${r.pin}.${r.keep ? ' It stays after its meetings.' : ' It is deleted when the last participant of its first meeting hangs up.'}`;
     }, roomsView, '/rooms')));
+    const roomRow = async (id: string | undefined) => {
+      const room = (await ops.rooms()).find((r) => String(r.id) === id);
+      if (!room) throw new BoxError(404, `room ${id} does not exist`, 'id', 'not-found');
+      return room;
+    };
+    const editView = (id: string | undefined) => async (ctx: pages.PageContext) => pages.editRoomPage(ctx, await roomRow(id), ops.settings().maxParticipants);
+    this.route('GET', '/rooms/:id/edit', this.guard(async (rq, [id]) => this.page(rq, 200, await editView(id)(this.pageContext(rq)))));
+    this.route('POST', '/rooms/:id/edit', this.guard((rq, [id], form) => this.formAction(rq, form, async () => {
+      const r = await ops.editRoom(id!, { pin: form.pin ?? '', duration: form.duration ?? '', creator: form.creator ?? '', maxParticipants: form.maxParticipants ?? '', keep: form.keep ?? 'no' }, this.actor(rq));
+      return `Room ${r.id} saved.${r.appliesToNewJoiners ? ' The change applies to people who join from now on.' : ''}`;
+    }, editView(id), '/rooms')));
     this.route('POST', '/rooms/:id/delete', this.guard(async (rq, [id], form) => {
       const room = (await ops.rooms()).find((r) => String(r.id) === id);
       if (room?.active && form.confirm !== 'yes') return this.page(rq, 200, pages.confirmDeleteRoomPage(this.pageContext(rq), room));
@@ -701,11 +712,17 @@ export class WebServer {
     const ops = this.o.ops;
     const text = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'string' || typeof v === 'number' ? String(v) : '\u0000');
     const optional = (v: unknown): string | null => (v === undefined || v === null ? null : text(v));
+    /** A field a PATCH may leave out (undefined: unchanged). */
+    const given = (v: unknown): string | undefined => (v === undefined ? undefined : optional(v) ?? '');
+    const flag = (v: unknown): string | boolean | undefined => (v === undefined || v === null ? undefined : typeof v === 'boolean' ? v : text(v));
 
     this.route('GET', '/api/rooms', this.api(() => ops.rooms()));
     this.route('POST', '/api/rooms', this.api((rq, _p, b) => ops.addRoom(
-      { id: text(b.id), pin: text(b.pin), duration: optional(b.duration), creator: optional(b.creator), maxParticipants: optional(b.maxParticipants) }, this.actor(rq),
+      { id: text(b.id), pin: text(b.pin), duration: optional(b.duration), creator: optional(b.creator), maxParticipants: optional(b.maxParticipants), keep: flag(b.keep) }, this.actor(rq),
     ), 201));
+    this.route('PATCH', '/api/rooms/:id', this.api((rq, [id], b) => ops.editRoom(id!, {
+      pin: b.pin === undefined ? undefined : text(b.pin), duration: given(b.duration), creator: given(b.creator), maxParticipants: given(b.maxParticipants), keep: flag(b.keep),
+    }, this.actor(rq))));
     this.route('GET', '/api/rooms/:id', this.api(async (_rq, [id]) => {
       const room = (await ops.rooms()).find((r) => String(r.id) === id);
       if (!room) throw new BoxError(404, `room ${id} does not exist`, 'id', 'not-found');

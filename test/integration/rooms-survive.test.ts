@@ -1,5 +1,7 @@
-// A box that stops is not "the last participant left" (SPEC.md 1): rooms in use survive SIGTERM (the callers get a
-// BYE) and kill -9 of the box or of its MariaDB, and are there to join when it is back.
+// Rooms that do not vanish by surprise. A box that stops is not "the last participant left" (SPEC.md 1): rooms in use
+// survive SIGTERM (the callers get a BYE) and kill -9 of the box or of its MariaDB. A room made "keep after the
+// meeting" survives its meeting; rooms are edited from the command line, the API and the page, and the running box
+// uses the change at once.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configure, killServersOf, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
 import { eventually, Phone, roomList } from '../support/phone.ts';
+import { setupCodeOf, WebClient } from '../support/web.ts';
 
 const PIN = '4711';
 const EXT = { user: '100', password: 's3cret' };
@@ -30,6 +33,8 @@ test.before(async () => {
   await configure(dataDir, [
     ['extension', 'add', EXT.user, '--password', EXT.password],
     ...[41, 42, 43].map((id) => ['room', 'add', String(id), '--pin', PIN]),
+    ['room', 'add', '44', '--pin', PIN, '--keep', 'yes'],
+    ['room', 'add', '45', '--pin', PIN],
   ]);
 });
 
@@ -51,14 +56,14 @@ test('SIGTERM with calls in rooms: the callers get a BYE, the rooms are still th
   assert.match(box.output(), /hung up: the box is stopping; conference ended/);
   assert.not.match(box.output(), /room deleted: last participant left/);
   box = await startBox({ dataDir });
-  assert.equal(await roomIds(box), [41, 42, 43]);
+  assert.equal(await roomIds(box), [41, 42, 43, 44, 45]);
 });
 
 test('kill -9 of the box with a call in a room: the room is there after the restart and can be joined', async () => {
   await joinFrom(box!, 42);
   await box!.stop('SIGKILL');
   box = await startBox({ dataDir });
-  assert.equal(await roomIds(box), [41, 42, 43]);
+  assert.equal(await roomIds(box), [41, 42, 43, 44, 45]);
   await joinFrom(box, 42);
 });
 
@@ -67,7 +72,65 @@ test('kill -9 of the box\'s MariaDB with a call in a room: the room survives the
   const before = box!.output().length;
   killServersOf(dataDir);
   await eventually(() => /embedded MariaDB restarted/.test(box!.output().slice(before)), 60_000, 250, 'the embedded MariaDB restarted by the box');
-  assert.equal(await roomIds(box!), [41, 42, 43]);
+  assert.equal(await roomIds(box!), [41, 42, 43, 44, 45]);
+});
+
+test('a room kept after the meeting is there when its last participant hangs up; one that is not kept is deleted', async () => {
+  for (const id of [44, 45]) {
+    const p = await Phone.open({ boxPort: box!.sipPort, user: EXT.user, password: EXT.password });
+    phones.push(p);
+    const call = await p.dial(`*400*${id}*${PIN}`);
+    assert.is(call.status, 200);
+    const logged = box!.waitForLog((l) => l.room === id && /room (kept after its meeting|deleted: last participant left)/.test(String(l.msg)), 15_000);
+    assert.is((await call.bye()).status, 200);
+    await logged;
+  }
+  const rooms = await roomList(box!);
+  assert.equal(rooms.find((r) => r.id === 44)?.keep, true);
+  assert.is(rooms.find((r) => r.id === 45), undefined, 'room 45 (not kept) is deleted after its meeting');
+});
+
+test('`room edit` from the command line reaches the running box: the new PIN joins, the old one is refused; bad values are named', async () => {
+  const edited = await box!.cli('room', 'edit', '44', '--pin', '9090', '--duration', '45', '--keep', 'no');
+  assert.is(edited.code, 0, edited.stderr);
+  assert.match(edited.stdout, /room 44 changed: PIN 9090, 45 minutes, deleted when its first meeting ends/);
+  const r44 = (await roomList(box!)).find((r) => r.id === 44)!;
+  assert.equal({ pin: r44.pin, duration: r44.duration, keep: r44.keep }, { pin: '9090', duration: 45, keep: false });
+  const p = await Phone.open({ boxPort: box!.sipPort, user: EXT.user, password: EXT.password });
+  phones.push(p);
+  assert.is((await p.dial(`*400*44*${PIN}`)).status, 403, 'the old PIN');
+  const call = await p.dial('*400*44*9090');
+  assert.is(call.status, 200, 'the new PIN');
+  await call.bye();
+  const bad = await box!.cli('room', 'edit', '41', '--keep', 'maybe');
+  assert.is.not(bad.code, 0);
+  assert.match(bad.stderr, /keep must be yes or no, not "maybe"/);
+  const missing = await box!.cli('room', 'edit', '199', '--pin', '1');
+  assert.match(missing.stderr, /room 199 does not exist/);
+  const nothing = await box!.cli('room', 'edit', '41');
+  assert.match(nothing.stderr, /nothing to change/);
+});
+
+test('PATCH /api/rooms/ID changes a room in use for new joiners and says so; the Rooms page shows what happens after the meeting', async () => {
+  const web = new WebClient(box!.webUrl, box!.certificate());
+  assert.is((await web.setup('rooms-admin-pw', setupCodeOf(box!.dataDir))).status, 303);
+  await web.get('/rooms');
+  const inCall = await joinFrom(box!, 42);
+  const patched = await web.api('PATCH', '/api/rooms/42', { pin: '4242', keep: true, maxParticipants: 5 });
+  assert.is(patched.status, 200, patched.text);
+  assert.equal(
+    (({ pin, keep, maxParticipants, appliesToNewJoiners }) => ({ pin, keep, maxParticipants, appliesToNewJoiners }))(patched.json as Record<string, unknown>),
+    { pin: '4242', keep: true, maxParticipants: 5, appliesToNewJoiners: true },
+  );
+  const invalid = await web.api('PATCH', '/api/rooms/42', { duration: 0 });
+  assert.is(invalid.status, 400);
+  assert.match(invalid.text, /duration/);
+  const page = await web.get('/rooms');
+  assert.match(page.text, /<tr data-room="42">[\s\S]*?<td class="keep">kept<\/td>/);
+  assert.match(page.text, /Keep after the meeting/);
+  const form = await web.get('/rooms/42/edit');
+  assert.match(form.text, /applies to people who join from now on/);
+  assert.ok(inCall);
 });
 
 test.run();

@@ -58,6 +58,7 @@ function box(settingsOverride: Partial<Settings> = {}): Box {
         maxParticipants: null,
         createdAt: new Date(clock.now()),
         createdVia: 'web',
+        keep: false,
         ...extra,
       };
     },
@@ -536,6 +537,7 @@ decisions('create sets creator = caller, createdVia phone, the dialed duration a
     maxParticipants: null,
     createdAt: now,
     createdVia: 'phone',
+    keep: false,
   });
   const plain = b.confs.decideCreate(createCode('*401*3*1234'), null, '202', now);
   assert.is(plain.duration, 60);

@@ -235,11 +235,16 @@ val('roomFromInput builds a complete room with defaults', () => {
     maxParticipants: null,
     createdAt: now,
     createdVia: 'web',
+    keep: false,
   });
   const full = roomFromInput({ id: 3, pin: '1', duration: '90', creator: '201', maxParticipants: '5' }, 'phone', now);
   assert.is(full.duration, 90);
   assert.is(full.creator, '201');
   assert.is(full.maxParticipants, 5);
+  assert.is(roomFromInput({ id: 3, pin: '1', keep: 'yes' }, 'web', now).keep, true);
+  assert.is(roomFromInput({ id: 3, pin: '1', keep: true }, 'web', now).keep, true);
+  assert.is(roomFromInput({ id: 3, pin: '1', keep: 'off' }, 'web', now).keep, false);
+  assert.throws(() => roomFromInput({ id: 3, pin: '1', keep: 'sometimes' }, 'web', now), /keep must be yes or no/);
   assert.is(full.createdVia, 'phone');
 });
 
