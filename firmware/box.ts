@@ -93,7 +93,9 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
   try {
     log.info('database ready', { embedded: !!embedded, url: embedded ? embedded.socketPath : redact(config.db ?? '') });
     let stopping = false;
-    if (embedded) superviseEmbedded(embedded, log, () => stopping);
+    /** Once the embedded MariaDB is back, the box looks at once instead of at its next health check. */
+    let databaseBack = (): void => undefined;
+    if (embedded) superviseEmbedded(embedded, log, () => stopping, () => databaseBack());
     cleanups.push(() => { stopping = true; });
 
     let sip: ConferenceCalls | null = null;
@@ -116,6 +118,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
       },
     });
     await rooms.start();
+    databaseBack = () => void rooms.checkDatabase();
     beforeStop.push(() => rooms.closing());
     cleanups.push(async () => {
       rooms.stop();
@@ -224,7 +227,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
 }
 
 /** The embedded MariaDB is restarted when it dies; the store reconnects by itself. */
-function superviseEmbedded(db: NonNullable<Awaited<ReturnType<typeof connectStore>>['embedded']>, log: Logger, stopping: () => boolean): void {
+function superviseEmbedded(db: NonNullable<Awaited<ReturnType<typeof connectStore>>['embedded']>, log: Logger, stopping: () => boolean, restarted: () => void): void {
   let attempt = 0;
   db.onExit((code) => {
     if (stopping()) return;
@@ -233,7 +236,7 @@ function superviseEmbedded(db: NonNullable<Awaited<ReturnType<typeof connectStor
     setTimeout(() => {
       if (stopping()) return;
       db.restart().then(
-        () => { attempt = 0; log.info('embedded MariaDB restarted'); },
+        () => { attempt = 0; log.info('embedded MariaDB restarted'); restarted(); },
         (e) => log.error('embedded MariaDB did not restart', { err: e }),
       );
     }, delay).unref();

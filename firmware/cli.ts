@@ -1,6 +1,6 @@
 import type { Config } from './config.ts';
 import {
-  ALSA_DEVICE_SETTINGS, checkAlsaDevice, isSettingName, parseExtensionNumber, parseSetting, roomFromInput, roomWithChanges, parseRoomId, SETTINGS,
+  ALSA_DEVICE_SETTINGS, checkAlsaDevice, isSettingName, parseExtensionNumber, parseSetting, roomFromInput, roomWithChanges, checkPinStrength, parseRoomId, SETTINGS,
   type Extension, type Settings,
 } from './conference/index.ts';
 import { BoxError } from './errors.ts';
@@ -82,6 +82,7 @@ const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
       { id: arg(ctx, 0, 'room number'), pin: ctx.opt('pin') ?? '', duration: ctx.opt('duration'), creator: ctx.opt('creator'), maxParticipants: ctx.opt('max-participants'), keep: ctx.flag('keep') },
       'cli', new Date(),
     );
+    checkPinStrength(room, (await ctx.store.settings.get()).refuseEasyPins);
     await ctx.store.rooms.insert(room);
     ctx.out(ctx.json ? JSON.stringify(room) : `room ${room.id} added: PIN ${room.pin}, ${room.duration} minutes${room.creator ? `, creator ${room.creator}` : ''}, ${keptOrNot(room)}`);
   },
@@ -92,6 +93,7 @@ const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
     const changes = { pin: ctx.opt('pin'), duration: ctx.opt('duration'), creator: ctx.opt('creator'), maxParticipants: ctx.opt('max-participants'), keep: ctx.flag('keep') };
     if (Object.values(changes).every((v) => v === undefined)) throw new BoxError(400, 'nothing to change: give --pin, --duration, --creator, --max-participants or --keep');
     const room = roomWithChanges(current, changes);
+    if (changes.pin !== undefined) checkPinStrength(room, (await ctx.store.settings.get()).refuseEasyPins);
     if (!(await ctx.store.rooms.update(room))) throw new BoxError(404, `room ${id} does not exist`, 'id');
     const inUse = (await ctx.store.live.list()).some((l) => l.roomId === id && l.participants > 0);
     ctx.out(ctx.json ? JSON.stringify(room) : `room ${id} changed: PIN ${room.pin}, ${room.duration} minutes${room.creator ? `, creator ${room.creator}` : ''}, ${keptOrNot(room)}${inUse ? ' (in use: the change applies to new joiners; the meeting in progress keeps its end)' : ''}`);

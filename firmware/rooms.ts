@@ -1,6 +1,6 @@
 import type { Clock } from './clock.ts';
 import {
-  Conferences, Lockout, blockedError, describeBlock, roomWithChanges, targets,
+  Conferences, Lockout, blockedError, checkPinStrength, describeBlock, roomWithChanges, targets,
   type CallLogEntry, type Conference, type ConferenceEvents, type FeatureCode, type Participant, type Room, type RoomChanges, type Settings,
   DEFAULT_SETTINGS,
 } from './conference/index.ts';
@@ -114,6 +114,7 @@ export class RoomService {
 
   /** A room a technician added on the web page. */
   async addRoom(room: Room, who: string, source: string): Promise<void> {
+    checkPinStrength(room, this.settingsCache.refuseEasyPins);
     await this.write(() => this.store.rooms.insert(room));
     this.rooms.set(room.id, room);
     this.record('create', who, source, room.id, 200, `created on the web page for ${room.duration} minutes`);
@@ -128,6 +129,7 @@ export class RoomService {
     const current = await this.write(() => this.store.rooms.get(id));
     if (!current) throw new BoxError(404, `room ${id} does not exist`, 'id', 'not-found');
     const room = roomWithChanges(current, changes);
+    if (changes.pin !== undefined) checkPinStrength(room, this.settingsCache.refuseEasyPins);
     if (!(await this.write(() => this.store.rooms.update(room)))) throw new BoxError(404, `room ${id} does not exist`, 'id', 'not-found');
     this.rooms.set(id, room);
     const conf = this.conferences.inRoom(id);
@@ -286,6 +288,11 @@ export class RoomService {
   }
 
   private pendingDeletes: Room[] = [];
+
+  /** Whether the database answers, now: the same check the box makes every few seconds. */
+  checkDatabase(): Promise<void> {
+    return this.checkHealth();
+  }
 
   private async checkHealth(): Promise<void> {
     const up = await this.store.ping();

@@ -125,6 +125,7 @@ export const SETTINGS: { [K in keyof Settings]: { help: string; parse: Parser<K>
     },
   },
   httpRedirect: { help: 'plain HTTP sends browsers to the HTTPS page (on/off; off: HTTP serves the page too, passwords then cross the network in clear)', parse: onOff('httpRedirect') },
+  refuseEasyPins: { help: 'rooms added or edited on the page, the API or the command line may not have an easy PIN: shorter than 4 digits, one digit repeated, a run like 1234 or 9876, a repeated pair like 1212, or the room number (on/off)', parse: onOff('refuseEasyPins') },
 };
 
 export function isSettingName(name: string): name is keyof Settings {

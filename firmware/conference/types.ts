@@ -46,6 +46,8 @@ export interface Settings {
   webHostNames: string;
   /** Plain HTTP (--http-port) sends browsers to HTTPS; off: it serves the page as HTTPS does. */
   httpRedirect: boolean;
+  /** Rooms added or edited by a technician may not have a PIN that is easy to guess (see easyPin). */
+  refuseEasyPins: boolean;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -63,6 +65,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   localAudioPlayback: '',
   webHostNames: '',
   httpRedirect: true,
+  refuseEasyPins: false,
 });
 
 /** A local user: a desk phone that registers to the box. */

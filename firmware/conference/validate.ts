@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { BoxError } from '../errors.ts';
 import type { Room } from './types.ts';
 
@@ -67,6 +68,35 @@ export interface RoomInput {
   creator?: string | null;
   maxParticipants?: string | number | null;
   keep?: string | boolean | null;
+}
+
+/** Why a PIN is easy to guess, or null: shorter than 4 digits, one digit repeated, a run up or down, a repeated pair, the room number. */
+export function easyPin(pin: string, roomId: number): string | null {
+  if (pin.length < 4) return 'it has fewer than 4 digits';
+  if (/^(\d)\1*$/.test(pin)) return 'it is one digit repeated';
+  const steps = [...pin].slice(1).map((d, i) => (Number(d) - Number(pin[i]) + 10) % 10);
+  if (steps.every((s) => s === 1) || steps.every((s) => s === 9)) return 'it is a run of digits';
+  if (/^(\d\d)\1+$/.test(pin)) return 'it is a pair of digits repeated';
+  if (Number(pin) === roomId || pin === String(roomId).repeat(Math.ceil(pin.length / String(roomId).length)).slice(0, pin.length)) return 'it is made of the room number';
+  return null;
+}
+
+/** What the add form offers: the lowest free room number (null when all are taken) and a random 6-digit PIN that is not easy. */
+export function suggestRoom(taken: Iterable<number>): { id: number | null; pin: string } {
+  const used = new Set(taken);
+  let id: number | null = null;
+  for (let n = ROOM_ID_MIN; n <= ROOM_ID_MAX; n++) if (!used.has(n)) { id = n; break; }
+  let pin: string;
+  do pin = String(randomInt(0, 1_000_000)).padStart(6, '0');
+  while (easyPin(pin, id ?? 0) !== null);
+  return { id, pin };
+}
+
+/** Refuses an easy PIN (setting refuseEasyPins), naming why. */
+export function checkPinStrength(room: Room, refuseEasyPins: boolean): Room {
+  const why = refuseEasyPins ? easyPin(room.pin, room.id) : null;
+  if (why) throw new BoxError(400, `PIN ${room.pin} is too easy to guess: ${why} (setting refuseEasyPins is on)`, 'pin');
+  return room;
 }
 
 /** Keep after the meeting: yes/no, true/false, on/off (a checkbox sends "on"); absent: no. */

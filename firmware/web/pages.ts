@@ -152,7 +152,7 @@ const ROOM_FIELDS = {
   maxParticipants: { label: 'Max participants', hint: `Optional, ${PARTICIPANTS_MIN} to ${PARTICIPANTS_MAX}; empty uses the box setting.`, invalid: `maximum participants must be a whole number from ${PARTICIPANTS_MIN} to ${PARTICIPANTS_MAX}` },
 };
 
-export function roomsPage(ctx: PageContext, rooms: RoomRow[], boxMax: number): Html {
+export function roomsPage(ctx: PageContext, rooms: RoomRow[], boxMax: number, suggestion: { id: number | null; pin: string }): Html {
   return layout('Rooms', '/rooms', ctx, html`
 <section class="card">
   <h2>Configured rooms</h2>
@@ -173,8 +173,8 @@ export function roomsPage(ctx: PageContext, rooms: RoomRow[], boxMax: number): H
   <h2>Add a room</h2>
   <form method="post" action="/rooms" class="grid" novalidate data-validate>
     ${csrfField(ctx)}
-    ${field(ctx, { name: 'id', ...ROOM_FIELDS.id, required: true, inputmode: 'numeric', pattern: '\\d{1,3}', min: ROOM_ID_MIN, max: ROOM_ID_MAX })}
-    ${field(ctx, { name: 'pin', ...ROOM_FIELDS.pin, required: true, inputmode: 'numeric', pattern: '\\d{1,16}', autocomplete: 'off' })}
+    ${field(ctx, { name: 'id', ...ROOM_FIELDS.id, required: true, inputmode: 'numeric', pattern: '\\d{1,3}', min: ROOM_ID_MIN, max: ROOM_ID_MAX, value: suggestion.id === null ? '' : String(suggestion.id), hint: `${ROOM_FIELDS.id.hint}; ${suggestion.id === null ? 'every number is taken' : `${suggestion.id} is free`}` })}
+    ${field(ctx, { name: 'pin', ...ROOM_FIELDS.pin, required: true, inputmode: 'numeric', pattern: '\\d{1,16}', autocomplete: 'off', value: suggestion.pin, hint: `${ROOM_FIELDS.pin.hint}; a random one is filled in` })}
     ${field(ctx, { name: 'duration', ...ROOM_FIELDS.duration, inputmode: 'numeric', pattern: '\\d{1,4}', min: DURATION_MIN, max: DURATION_MAX, placeholder: '60' })}
     ${field(ctx, { name: 'creator', ...ROOM_FIELDS.creator, pattern: '[0-9A-Za-z._+\\-]{1,32}' })}
     ${field(ctx, { name: 'maxParticipants', ...ROOM_FIELDS.maxParticipants, inputmode: 'numeric', pattern: '\\d{1,2}', min: PARTICIPANTS_MIN, max: PARTICIPANTS_MAX, placeholder: String(boxMax) })}
@@ -315,12 +315,14 @@ const SETTING_LABELS: Partial<Record<keyof Settings, string>> = {
   localAudioPlayback: 'Box speaker (ALSA device)',
   webHostNames: 'Other names of this page',
   httpRedirect: 'Send plain HTTP to HTTPS',
+  refuseEasyPins: 'Refuse easy room PINs',
 };
 
 const SETTING_CHOICES: Partial<Record<keyof Settings, Array<[string, string]>>> = {
   digestAlgorithms: [['SHA-256,MD5', 'SHA-256, then MD5 (recommended)'], ['MD5,SHA-256', 'MD5, then SHA-256'], ['SHA-256', 'SHA-256 only'], ['MD5', 'MD5 only (old phones)']],
   symmetricRtp: [['off', 'off'], ['on', 'on']],
   httpRedirect: [['on', 'on (recommended)'], ['off', 'off']],
+  refuseEasyPins: [['off', 'off'], ['on', 'on: no 1234, 0000, 1212 or the room number']],
   srtp: [['optional', 'optional: when the phone offers it (recommended)'], ['required', 'required: refuse calls without it'], ['off', 'off: plain RTP only']],
 };
 

@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { suggestRoom } from '../conference/index.ts';
 import { BoxError, StoreUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { AdminAuth, type Session } from './auth.ts';
@@ -506,7 +507,10 @@ export class WebServer {
     }));
 
     // Rooms
-    const roomsView = async (ctx: pages.PageContext) => pages.roomsPage(ctx, await ops.rooms(), ops.settings().maxParticipants);
+    const roomsView = async (ctx: pages.PageContext) => {
+      const rooms = await ops.rooms();
+      return pages.roomsPage(ctx, rooms, ops.settings().maxParticipants, suggestRoom(rooms.map((r) => r.id)));
+    };
     this.route('GET', '/rooms', this.guard(async (rq) => this.page(rq, 200, await roomsView(this.pageContext(rq)))));
     this.route('POST', '/rooms', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
       const r = await ops.addRoom({ id: form.id ?? '', pin: form.pin ?? '', duration: form.duration, creator: form.creator, maxParticipants: form.maxParticipants, keep: form.keep ?? 'no' }, this.actor(rq));

@@ -72,6 +72,7 @@ test('kill -9 of the box\'s MariaDB with a call in a room: the room survives the
   const before = box!.output().length;
   killServersOf(dataDir);
   await eventually(() => /embedded MariaDB restarted/.test(box!.output().slice(before)), 60_000, 250, 'the embedded MariaDB restarted by the box');
+  await eventually(() => /"subsystem":"box","msg":"database reachable again"/.test(box!.output().slice(before)), 10_000, 100, 'the box to use its database again');
   assert.equal(await roomIds(box!), [41, 42, 43, 44, 45]);
 });
 
@@ -131,6 +132,26 @@ test('PATCH /api/rooms/ID changes a room in use for new joiners and says so; the
   const form = await web.get('/rooms/42/edit');
   assert.match(form.text, /applies to people who join from now on/);
   assert.ok(inCall);
+  const free = /<input id="f-id" name="id" type="text" value="(\d+)"/.exec(page.text);
+  assert.is(free?.[1], '1', 'the add form offers the lowest free room number');
+  assert.match(page.text, /<input id="f-pin" name="pin" type="text" value="\d{6}"/);
+});
+
+test('with refuseEasyPins on, easy PINs are refused by the API and the command line, naming why', async () => {
+  const web = new WebClient(box!.webUrl, box!.certificate());
+  assert.is((await web.login('rooms-admin-pw')).status, 303);
+  const set = await web.api('PATCH', '/api/settings', { refuseEasyPins: 'on' });
+  assert.is(set.status, 200, set.text);
+  const api = await web.api('POST', '/api/rooms', { id: 46, pin: '4646' });
+  assert.is(api.status, 400, api.text);
+  assert.match(api.text, /PIN 4646 is too easy to guess: it is a pair of digits repeated/);
+  const edit = await web.api('PATCH', '/api/rooms/41', { pin: '0000' });
+  assert.is(edit.status, 400);
+  assert.match(edit.text, /"field":"pin"/);
+  const cli = await box!.cli('room', 'add', '46', '--pin', '1234');
+  assert.is.not(cli.code, 0);
+  assert.match(cli.stderr, /PIN 1234 is too easy to guess: it is a run of digits/);
+  assert.is((await web.api('POST', '/api/rooms', { id: 46, pin: '583920' })).status, 201);
 });
 
 test.run();

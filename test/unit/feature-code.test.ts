@@ -9,7 +9,11 @@ import {
   parsePin,
   parseRoomId,
   roomFromInput,
+  checkPinStrength,
+  easyPin,
+  suggestRoom,
 } from '../../firmware/conference/validate.ts';
+import type { Room } from '../../firmware/conference/types.ts';
 
 /** Runs fn, expects a BoxError with that SIP status, and returns it for further checks. */
 function rejects(fn: () => unknown, sipStatus: number, message?: RegExp): BoxError {
@@ -222,6 +226,29 @@ val('parseMaxParticipants: empty means "use the box setting" (null), otherwise 2
     const e = rejects(() => parseMaxParticipants(v), 484, /maximum participants/);
     assert.is(e.field, 'maxParticipants');
   }
+});
+
+val('easy PINs are named: short, one digit, runs, repeated pairs, the room number; others are not', () => {
+  for (const [pin, why] of [['123', /fewer than 4/], ['0000', /one digit/], ['1234', /run/], ['9876', /run/], ['7890', /run/], ['1212', /pair/], ['4040', /pair/], ['2525', /pair/], ['0025', null], ['25251', null]] as const) {
+    const said = easyPin(pin, 77);
+    if (why === null) assert.is(said, null, pin);
+    else assert.match(String(said), why, pin);
+  }
+  assert.match(String(easyPin('1231', 123)), /room number/);
+  assert.match(String(easyPin('0077', 77)), /room number/);
+  assert.is(easyPin('583920', 12), null);
+  assert.throws(() => checkPinStrength({ id: 5, pin: '1111' } as Room, true), /PIN 1111 is too easy to guess: it is one digit repeated \(setting refuseEasyPins is on\)/);
+  assert.not.throws(() => checkPinStrength({ id: 5, pin: '1111' } as Room, false));
+});
+
+val('the add form suggests the lowest free room number and a random 6-digit PIN that is not easy', () => {
+  for (let i = 0; i < 200; i++) {
+    const s = suggestRoom([1, 2, 4]);
+    assert.is(s.id, 3);
+    assert.match(s.pin, /^\d{6}$/);
+    assert.is(easyPin(s.pin, 3), null);
+  }
+  assert.is(suggestRoom(Array.from({ length: 200 }, (_, i) => i + 1)).id, null);
 });
 
 val('roomFromInput builds a complete room with defaults', () => {
