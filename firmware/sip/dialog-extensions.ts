@@ -83,6 +83,14 @@ export class DialogExtensions {
     call.reliable = new ReliableProvisional(this.host.clock, (m) => this.host.send(m), rs, rseq);
   }
 
+  /**
+   * Resolves once the caller acknowledged the reliable provisional answer of this call (or it was given up): the
+   * final answer waits for it, so that it never overtakes the early media the caller has not confirmed.
+   */
+  acknowledged(call: Session): Promise<void> {
+    return call.reliable?.settled ?? Promise.resolve();
+  }
+
   /** PRACK (RFC 3262 7.2): 200 when its RAck names the reliable provisional answer of this call, 481 otherwise. */
   prack(call: Session, rq: Message): void {
     const rack = parseRAck(rq);

@@ -34,6 +34,11 @@ export class ReliableProvisional {
   private timer: Timer | null = null;
   private acked = false;
   private readonly started: number;
+  private settle: () => void = () => undefined;
+  /** Resolves when the PRACK came, the retransmissions gave up, or the response was stopped. */
+  readonly settled = new Promise<void>((resolve) => {
+    this.settle = resolve;
+  });
 
   constructor(
     private readonly clock: Clock,
@@ -65,10 +70,11 @@ export class ReliableProvisional {
   stop(): void {
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
+    this.settle();
   }
 
   private schedule(interval: number): void {
-    if (this.clock.now() + interval - this.started >= GIVE_UP_MS) return;
+    if (this.clock.now() + interval - this.started >= GIVE_UP_MS) return this.settle();
     this.timer = this.clock.setTimeout(() => {
       if (this.acked) return;
       this.send(this.rs);

@@ -407,7 +407,7 @@ export class SipUserAgent {
       this.ext.provisional(call, early);
       this.keysExchanged(call, answer.remote);
       if (leg === null) return;
-      await Promise.race([this.app!.explain(call, e), new Promise((r) => setTimeout(r, EARLY_MEDIA_MAX_MS))]);
+      await Promise.race([Promise.all([this.app!.explain(call, e), this.ext.acknowledged(call)]), new Promise((r) => setTimeout(r, EARLY_MEDIA_MAX_MS))]);
     } catch (err) {
       this.o.log.debug('rejection not spoken', { err });
     }

@@ -17,7 +17,7 @@ test('RAck is read; a malformed one is null', () => {
   assert.is(parseRAck({ method: 'PRACK', headers: {} }), null);
 });
 
-test('the 183 carries Require: 100rel and RSeq and is sent at 0, T1, 3 T1, 7 T1... until the matching PRACK', () => {
+test('the 183 carries Require: 100rel and RSeq and is sent at 0, T1, 3 T1, 7 T1... until the matching PRACK', async () => {
   const clock = new FakeClock();
   const sent: number[] = [];
   const t0 = clock.now();
@@ -31,16 +31,19 @@ test('the 183 carries Require: 100rel and RSeq and is sent at 0, T1, 3 T1, 7 T1.
   clock.advance(60_000);
   assert.equal(sent, [0, 500, 1500]);
   assert.is(r.acknowledged, true);
+  await r.settled;
 });
 
-test('without a PRACK the retransmissions stop after 64*T1', () => {
+test('without a PRACK the retransmissions stop after 64*T1, and the final answer no longer waits', async () => {
   const clock = new FakeClock();
   let count = 0;
-  new ReliableProvisional(clock, () => count++, early(), 1);
+  const r = new ReliableProvisional(clock, () => count++, early(), 1);
   clock.advance(120_000);
   // 0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s
   assert.is(count, 7);
   assert.is(clock.pending(), 0);
+  await r.settled;
+  assert.is(r.acknowledged, false);
 });
 
 test.run();
