@@ -12,6 +12,8 @@ export interface ExtensionHost {
   log: Logger;
   reply(rq: Message, status: number, reason?: string, headers?: Record<string, unknown>): void;
   send(rs: Message): void;
+  /** Answers a request of the dialog 200 with these headers and body. */
+  ok(call: Session, rq: Message, headers: Record<string, unknown>, body?: string): void;
   /** A request of the box within the dialog; resolves with its final response. */
   dialogRequest(call: Session, method: string, headers: Record<string, unknown>, body?: { type: string; content: string }): Promise<Message>;
   hangUp(call: Session, why: string): void;
@@ -73,6 +75,23 @@ export class DialogExtensions {
     if (allowsUpdate(call.invite)) return this.host.dialogRequest(call, 'UPDATE', headers);
     const sdp = call.localSdp ?? call.ok?.content ?? '';
     return this.host.dialogRequest(call, 'INVITE', headers, sdp ? { type: 'application/sdp', content: sdp } : undefined);
+  }
+
+  /** A re-INVITE of the caller was answered 2xx: its session description is the box's current one. */
+  reinvited(call: Session, answer: TimerAnswer): void {
+    call.localSdp = null;
+    this.answered(call, answer);
+  }
+
+  /**
+   * UPDATE in a confirmed dialog (RFC 3311), already checked and, when it carried an offer, negotiated: 200 with the
+   * box's SDP answer (or without a body when it only refreshed the session) and the session timer's headers.
+   */
+  updated(call: Session, rq: Message, sdp: string | null, answer: TimerAnswer): void {
+    const contact = [{ uri: this.host.contactUri(call), params: {} }];
+    if (sdp !== null) call.localSdp = sdp;
+    this.host.ok(call, rq, { contact, ...(sdp !== null ? { 'content-type': 'application/sdp' } : {}), ...answer.headers }, sdp ?? undefined);
+    this.answered(call, answer);
   }
 
   /** Sends a provisional answer with early media: reliably (RSeq, until PRACK) when the caller requires 100rel. */

@@ -67,6 +67,11 @@ export class SipUserAgent {
     this.ext = new DialogExtensions({
       clock: o.clock, log: o.log, send: (rs) => this.send(rs), contactUri: (call) => this.contactUri(call),
       reply: (rq, status, reason, headers) => this.reply(rq, status, reason, headers),
+      ok: (call, rq, headers, body) => {
+        const rs = this.response(rq, 200, undefined, headers, call.localTag);
+        if (body !== undefined) rs.content = body;
+        this.send(rs);
+      },
       dialogRequest: (call, method, headers, body) => this.dialogRequest(call, method, headers, call.flow, body),
       hangUp: (call, why) => void this.hangUp(call, why),
     });
@@ -339,7 +344,7 @@ export class SipUserAgent {
     }
   }
 
-  /** Hold, unhold or new media: a new offer on the same leg and port. */
+  /** Hold, unhold or new media: a new offer on the same leg and port, by re-INVITE or by UPDATE (RFC 3311); either may also refresh the session timer. */
   private reInvite(call: Session, rq: Message): void {
     if (call.state === 'accepted') return this.reply(rq, 491, 'the previous INVITE is not acknowledged yet');
     const timer = this.ext.timer(rq);
@@ -367,19 +372,14 @@ export class SipUserAgent {
     }
     const contact = Array.isArray(rq.headers.contact) ? rq.headers.contact[0]?.uri : undefined;
     if (contact) call.remoteTarget = contact;
-    const ok = this.response(rq, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(call), params: {} }], ...timer.headers }, call.localTag);
-    this.ext.answered(call, timer);
-    if (rq.method === 'UPDATE') {
-      if (!rq.content) delete ok.headers['content-type'];
-      else ok.content = call.localSdp = body;
-      return this.send(ok);
-    }
+    if (rq.method === 'UPDATE') return this.ext.updated(call, rq, rq.content ? body : null, timer);
     call.invite = rq;
-    call.localSdp = null;
+    const ok = this.response(rq, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(call), params: {} }], ...timer.headers }, call.localTag);
     ok.content = body;
     call.ok = ok;
     call.state = 'accepted';
     this.sendOk(call);
+    this.ext.reinvited(call, timer);
   }
 
   private onAck(rq: Message): void {
