@@ -2,7 +2,9 @@ import type { BoxError } from '../errors.ts';
 import type { MediaLegOptions } from '../media/index.ts';
 import type { Origin } from './auth.ts';
 import type { RouteHop } from './routes.ts';
+import type { ReliableProvisional } from './reliable.ts';
 import type { RemoteMedia } from './sdp.ts';
+import type { SessionTimer } from './session-timer.ts';
 import { parseUri, type Message, type Remote } from './stack.ts';
 
 export type SessionState = 'proceeding' | 'accepted' | 'confirmed' | 'ended';
@@ -54,6 +56,12 @@ export interface Session {
   acknowledged: boolean;
   /** Lets go of the TCP or TLS connection the call came over (kept open while the call lasts). */
   releaseFlow: (() => void) | null;
+  /** The dialog's session timer (RFC 4028), while one runs. */
+  sessionTimer?: SessionTimer | null;
+  /** The early media 183 sent reliably (RFC 3262) to a caller that requires 100rel. */
+  reliable?: ReliableProvisional | null;
+  /** The box's session description as last answered in an UPDATE, when that came after the last 2xx to an INVITE. */
+  localSdp?: string | null;
 }
 
 /** What the call application may read of a session; the SIP layer alone changes it. */

@@ -207,6 +207,15 @@ export class SipTransport {
     }
   }
 
+  /** Acknowledges a 2xx to the box's own re-INVITE, to the same place the re-INVITE went. */
+  ack(rq: Message, flow: Remote): void {
+    try {
+      this.core.ack(rq, flow);
+    } catch (e) {
+      this.log.warn('could not send ACK', { err: e });
+    }
+  }
+
   stop(): void {
     clearInterval(this.reporter);
     try {

@@ -155,6 +155,18 @@ export class TransactionCore {
     client = this.layer.createClientTransaction(connection, rq, (rs: Message) => onResponse(fromWire(rs)));
   }
 
+  /** Sends an ACK for a 2xx to the box's own INVITE: outside any transaction, with a Via of its own (RFC 3261 13.2.2.4). */
+  ack(request: Message, flow: Remote): void {
+    const rq = toWire(request);
+    rq.headers.via = [{ params: { branch: sip.generateBranch() } }];
+    const connection = this.transport.open(flow, (e: unknown) => this.o.onError(e));
+    try {
+      connection.send(rq);
+    } finally {
+      connection.release();
+    }
+  }
+
   /** What the box holds for requests: what a flood could swell. */
   held(): { unanswered: number; refusedInvites: number; answers: number } {
     return { unanswered: this.unanswered.size, refusedInvites: this.refused.size, answers: this.answers.size };

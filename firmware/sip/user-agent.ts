@@ -15,6 +15,8 @@ import { acceptAnswer, makeOffer, negotiate, OFFERED_DTMF_PT, STATIC_PAYLOAD_TYP
 import { dialedNumber, dialogKey, pendingKey, type Call, type CallApplication, type Session } from './session.ts';
 import { makeResponse, parseUri, SipTransport, type Message, type Remote, type Wire } from './stack.ts';
 import { ALLOW } from './wire.ts';
+import { DialogExtensions } from './dialog-extensions.ts';
+import { SUPPORTED, unsupportedTags } from './session-timer.ts';
 
 const T1 = 500;
 const T2 = 4000;
@@ -70,11 +72,23 @@ export class SipUserAgent {
   private auth: Authenticator;
   private accepting = false;
   private app: CallApplication | null = null;
+  private ext: DialogExtensions;
 
   constructor(private readonly o: UserAgentOptions) {
     this.auth = new Authenticator({
       nonceKey: o.nonceKey, clock: o.clock, log: o.log, directory: o.directory, registrar: o.registrar,
       lockout: o.lockout, settings: o.settings,
+    });
+    this.ext = new DialogExtensions({
+      clock: o.clock, log: o.log, send: (rs) => this.send(rs), contactUri: (call) => this.contactUri(call),
+      reply: (rq, status, reason, headers) => this.reply(rq, status, reason, headers),
+      ok: (call, rq, headers, body) => {
+        const rs = this.response(rq, 200, undefined, headers, call.localTag);
+        if (body !== undefined) rs.content = body;
+        this.send(rs);
+      },
+      dialogRequest: (call, method, headers, body) => this.dialogRequest(call, method, headers, call.flow, body),
+      hangUp: (call, why) => void this.hangUp(call, why),
     });
   }
 
@@ -153,9 +167,9 @@ export class SipUserAgent {
     if (method === 'CANCEL') return this.onCancel(rq);
     const uri = rq.uri ?? '';
     if (!/^sips?:/i.test(uri)) return this.reply(rq, 416, `the request URI scheme of "${uri.slice(0, 40)}" is not sip or sips`);
-    const require = headerText(rq, 'require');
-    if (require && method !== 'BYE') {
-      return this.reply(rq, 420, `extensions not supported: ${require}`, { unsupported: require });
+    const unsupported = unsupportedTags(rq).join(', ');
+    if (unsupported && method !== 'BYE') {
+      return this.reply(rq, 420, `extensions not supported: ${unsupported}`, { unsupported });
     }
     if (rq.headers.to?.params.tag !== undefined) return this.inDialog(rq, remote);
     switch (method) {
@@ -163,7 +177,9 @@ export class SipUserAgent {
       case 'REGISTER': return void this.onRegister(rq, remote, source);
       case 'OPTIONS': return this.reply(rq, 200, undefined, { accept: 'application/sdp', 'accept-language': 'en' });
       case 'BYE':
-      case 'INFO': return this.reply(rq, 481);
+      case 'INFO':
+      case 'UPDATE':
+      case 'PRACK': return this.reply(rq, 481);
       default: return this.reply(rq, 501, `${method.slice(0, 32)} is not supported`);
     }
   }
@@ -214,6 +230,8 @@ export class SipUserAgent {
     if (!who.ok) return this.challenge(rq, 407, who.challenges);
     call.caller = who.caller;
     call.displayName = who.displayName;
+    const timer = this.ext.timer(rq);
+    if (!timer.ok) return this.reject(call, timer.status, timer.reason, timer.headers);
 
     const contentType = headerText(rq, 'content-type')?.toLowerCase().split(';')[0]?.trim();
     // No body: a delayed offer (RFC 3261 13.2.1, as CUCM and many trunks send it); the box offers in its 200.
@@ -324,7 +342,7 @@ export class SipUserAgent {
 
   private inDialog(rq: Message, remote: Remote): void {
     const key = dialogKey(rq.headers['call-id']!, String(rq.headers.to!.params.tag));
-    const call = this.calls.get(key);
+    const call = this.calls.get(key) ?? (rq.method === 'PRACK' || rq.method === 'UPDATE' ? [...this.pending.values()].find((p) => p.key === key) : undefined);
     if (!call || call.state === 'ended') return this.reply(rq, 481);
     const seq = rq.headers.cseq!.seq;
     if (seq <= call.remoteSeq && rq.method !== 'ACK') return this.reply(rq, 500, 'CSeq out of order');
@@ -342,14 +360,20 @@ export class SipUserAgent {
         return this.reply(rq, 200, undefined, { accept: 'application/sdp' });
       case 'INFO':
         return this.reply(rq, 200);
+      case 'PRACK':
+        return this.ext.prack(call, rq);
+      case 'UPDATE':
+        return call.state === 'proceeding' ? this.ext.earlyUpdate(call, rq) : this.reInvite(call, rq);
       default:
         return this.reply(rq, 501, `${rq.method!.slice(0, 32)} is not supported`);
     }
   }
 
-  /** Hold, unhold or new media: a new offer on the same leg and port. */
+  /** Hold, unhold or new media: a new offer on the same leg and port, by re-INVITE or by UPDATE (RFC 3311); either may also refresh the session timer. */
   private reInvite(call: Session, rq: Message): void {
     if (call.state === 'accepted') return this.reply(rq, 491, 'the previous INVITE is not acknowledged yet');
+    const timer = this.ext.timer(rq);
+    if (!timer.ok) return this.reply(rq, timer.status, timer.reason, timer.headers);
     call.sdpVersion++;
     let body = call.ok?.content ?? '';
     if (!rq.content) {
@@ -378,12 +402,14 @@ export class SipUserAgent {
     }
     const contact = Array.isArray(rq.headers.contact) ? rq.headers.contact[0]?.uri : undefined;
     if (contact) call.remoteTarget = contact;
+    if (rq.method === 'UPDATE') return this.ext.updated(call, rq, rq.content ? body : null, timer);
     call.invite = rq;
-    const ok = this.response(rq, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(call), params: {} }] }, call.localTag);
+    const ok = this.response(rq, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(call), params: {} }], ...timer.headers }, call.localTag);
     ok.content = body;
     call.ok = ok;
     call.state = 'accepted';
     this.sendOk(call);
+    this.ext.reinvited(call, timer);
   }
 
   private onAck(rq: Message): void {
@@ -415,10 +441,10 @@ export class SipUserAgent {
       if (!answer.ok || call.state !== 'proceeding' || call.cancelled) return;
       const early = this.response(call.invite, 183, undefined, this.dialogHeaders(call), call.localTag);
       early.content = answer.answer;
-      this.send(early);
+      this.ext.provisional(call, early);
       this.keysExchanged(call, answer.remote);
       if (leg === null) return;
-      await Promise.race([this.app!.explain(call, e), new Promise((r) => setTimeout(r, EARLY_MEDIA_MAX_MS))]);
+      await Promise.race([Promise.all([this.app!.explain(call, e), this.ext.acknowledged(call)]), new Promise((r) => setTimeout(r, EARLY_MEDIA_MAX_MS))]);
     } catch (err) {
       this.o.log.debug('rejection not spoken', { err });
     }
@@ -532,13 +558,15 @@ export class SipUserAgent {
   }
 
   private accept(call: Session, sdp: string): void {
-    const ok = this.response(call.invite, 200, undefined, this.dialogHeaders(call), call.localTag);
+    const timer = this.ext.timer(call.invite);
+    const ok = this.response(call.invite, 200, undefined, { ...this.dialogHeaders(call), ...(timer.ok ? timer.headers : {}) }, call.localTag);
     ok.content = sdp;
     call.ok = ok;
     call.state = 'accepted';
     this.calls.set(call.key, call);
     call.releaseFlow ??= this.transport?.keepOpen(call.flow) ?? null;
     this.sendOk(call);
+    this.ext.answered(call, timer);
   }
 
   /** 2xx retransmission (RFC 3261 13.3.1.4): the package does not do it; BYE when no ACK comes. */
@@ -636,7 +664,10 @@ export class SipUserAgent {
     return new Promise((resolve) => {
       if (!this.transport) return resolve({ status: 503, reason: 'Service Unavailable', headers: {} });
       this.transport.request(rq, target, (rs) => {
-        if ((rs.status ?? 0) >= 200) resolve(rs);
+        const status = rs.status ?? 0;
+        // Every 2xx to the box's re-INVITE, retransmissions included, is acknowledged.
+        if (method === 'INVITE' && status >= 200 && status < 300) this.transport?.ack(ackFor(rq, rs), target);
+        if (status >= 200) resolve(rs);
       });
     });
   }
@@ -644,6 +675,7 @@ export class SipUserAgent {
   /** Releases everything a call holds; safe to call again when a late decision adds a leg or a place. */
   private end(call: Session, why: string): void {
     this.stopRetransmit(call);
+    this.ext.ended(call);
     call.state = 'ended';
     this.calls.delete(call.key);
     call.releaseFlow?.();
@@ -666,7 +698,8 @@ export class SipUserAgent {
     rs.headers.to = { ...rq.headers.to!, params: { ...rq.headers.to!.params } };
     if (toTag && status > 100 && rs.headers.to.params.tag === undefined) rs.headers.to.params.tag = toTag;
     rs.headers.server = SERVER;
-    if (status === 405 || status === 501 || (status === 200 && rq.method === 'OPTIONS')) rs.headers.allow = ALLOW;
+    if (status === 405 || status === 501 || (status === 200 && rq.method === 'OPTIONS') || (rq.method === 'INVITE' && status > 100 && status < 300)) rs.headers.allow = ALLOW;
+    if (status < 300 && (rq.method === 'INVITE' || rq.method === 'OPTIONS' || rq.method === 'UPDATE')) rs.headers.supported = SUPPORTED;
     if (status >= 300 && reason) rs.headers.warning = `399 ${this.o.publicAddress} "${reason.replace(/["\\\r\n]/g, "'")}"`;
     for (const [k, v] of Object.entries(headers)) if (v !== undefined) rs.headers[k] = v;
     return rs;
@@ -697,3 +730,16 @@ export class SipUserAgent {
   }
 }
 
+/** The ACK for a 2xx to the box's own INVITE (RFC 3261 13.2.2.4): same Request-URI, route and CSeq number. */
+function ackFor(invite: Message, ok: Message): Message {
+  const h = invite.headers;
+  return {
+    method: 'ACK',
+    uri: invite.uri,
+    version: '2.0',
+    headers: {
+      via: [], to: ok.headers.to, from: h.from, 'call-id': h['call-id'], cseq: { seq: h.cseq!.seq, method: 'ACK' },
+      'max-forwards': '70', ...(h.route ? { route: h.route } : {}),
+    },
+  };
+}
