@@ -1,3 +1,4 @@
+import { ConfigChanges } from './config-changes.ts';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { systemClock } from './clock.ts';
@@ -168,6 +169,12 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     registrar = new Registrar(store, clock, log, () => status.set({ registeredExtensions: registrar?.registeredCount() ?? 0 }));
     await registrar.start();
     cleanups.push(() => { directory.stop(); registrar?.stop(); });
+    const configChanges = new ConfigChanges(store, log, async () => {
+      await Promise.all([directory.refresh(), rooms.reload()]);
+      changes.emit('change');
+    });
+    await configChanges.start();
+    cleanups.push(() => configChanges.stop());
 
     const calls = new ConferenceCalls({ rooms, engine, voice, log: log.child({ subsystem: 'calls' }), confirmationMs: 300 });
     const ua = new SipUserAgent({

@@ -44,6 +44,8 @@ export async function runCli(config: Config, words: string[], extra: Map<string,
   const { store, embedded } = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log, attach: true });
   try {
     await handler({ store, args, opt, flag: (name) => extra.get(name), json, out });
+    // A running box watches this counter and takes the change at once.
+    if (verb !== 'list' && verb !== 'get') await store.changes.bump();
   } finally {
     await store.close();
     await embedded?.stop();

@@ -117,6 +117,17 @@ export const MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE rooms ADD COLUMN IF NOT EXISTS keep_after_meeting TINYINT(1) NOT NULL DEFAULT 0',
     ],
   },
+  {
+    version: 6,
+    name: 'a change counter raised by technician commands',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS config_changes (
+        id TINYINT NOT NULL PRIMARY KEY,
+        version BIGINT NOT NULL
+      ) ${TABLE_OPTIONS}`,
+      'INSERT IGNORE INTO config_changes (id, version) VALUES (1, 0)',
+    ],
+  },
 ];
 
 const LOCK_NAME = 'confbox_migrate';

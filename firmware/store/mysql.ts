@@ -220,6 +220,10 @@ function createStore(pool: Pool, log: Logger, boxId: string): Store {
     bindings: bindingsTable(db),
     blocks: blocksTable(db),
     admin: adminTables(db),
+    changes: {
+      version: async () => Number((await db.rows('SELECT version FROM config_changes WHERE id = 1'))[0]?.version ?? 0),
+      bump: async () => void (await db.run('UPDATE config_changes SET version = version + 1 WHERE id = 1')),
+    },
     ping: () => db.ping(),
     close: () => db.close(),
   };

@@ -75,6 +75,14 @@ export interface Store {
     deleteToken(id: string): Promise<boolean>;
   };
   /** Resolves true when a trivial query is answered. Never rejects. */
+  /**
+   * A counter technician commands raise after each change, so that a running box (or every box on a shared
+   * database) picks the change up at once with one cheap read.
+   */
+  readonly changes: {
+    version(): Promise<number>;
+    bump(): Promise<void>;
+  };
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
