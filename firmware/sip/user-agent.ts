@@ -10,6 +10,7 @@ import { Authenticator, headerText } from './auth.ts';
 import type { Directory } from './directory.ts';
 import { authObject, codecOf, numberHeader, REASONS, SERVER } from './messages.ts';
 import type { ContactRequest, Registrar } from './registrar.ts';
+import { HoldTracker } from './hold.ts';
 import { copiedRecordRoute, dialogPath, hopAddress, recordRoutes } from './routes.ts';
 import { negotiate, type CodecName, type LocalMedia, type RemoteMedia } from './sdp.ts';
 import { dialedNumber, dialogKey, pendingKey, type Call, type CallApplication, type Session } from './session.ts';
@@ -55,11 +56,16 @@ export class SipUserAgent {
   private auth: Authenticator;
   private accepting = false;
   private app: CallApplication | null = null;
+  private holds: HoldTracker;
 
   constructor(private readonly o: UserAgentOptions) {
     this.auth = new Authenticator({
       nonceKey: o.nonceKey, clock: o.clock, log: o.log, directory: o.directory, registrar: o.registrar,
       lockout: o.lockout, settings: o.settings,
+    });
+    this.holds = new HoldTracker({
+      limitSeconds: () => o.settings().holdLimitSeconds, now: () => o.clock.now(), log: o.log,
+      changed: (call, onHold) => this.app?.held(call, onHold), hangUp: (call, why) => void this.hangUp(call, why),
     });
   }
 
@@ -225,6 +231,7 @@ export class SipUserAgent {
     if (!answer.ok) throw new BoxError(answer.status, answer.reason);
     this.accept(call, answer.answer);
     this.keysExchanged(call, answer.remote);
+    this.holds.update(call);
   }
 
   /** The box's side of an SDP answer for this call: address, port, codecs and SRTP policy and key. */
@@ -345,6 +352,8 @@ export class SipUserAgent {
       } catch (e) {
         return this.reply(rq, 488, `the offered media address cannot be used: ${e instanceof Error ? e.message : String(e)}`);
       }
+      call.media = res.remote;
+      this.holds.update(call);
     }
     const contact = Array.isArray(rq.headers.contact) ? rq.headers.contact[0]?.uri : undefined;
     if (contact) call.remoteTarget = contact;
@@ -431,6 +440,7 @@ export class SipUserAgent {
       ackTimeout: null,
       cancelled: false,
       media: null,
+      heldSince: null,
       leg: null,
       localPort: 0,
       legOptions: null,
@@ -560,6 +570,7 @@ export class SipUserAgent {
   /** Releases everything a call holds; safe to call again when a late decision adds a leg or a place. */
   private end(call: Session, why: string): void {
     this.stopRetransmit(call);
+    this.holds.clear(call);
     call.state = 'ended';
     this.calls.delete(call.key);
     call.releaseFlow?.();
