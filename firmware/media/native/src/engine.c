@@ -125,8 +125,9 @@ struct engine {
     atomic_uint ev_head, ev_tail;
     int notify_pending;
     uint64_t late_pending, last_overrun_us;
-    uint64_t now_us; /* start of the current tick */
-    uint64_t paces;  /* timer periods run; every PACES_PER_TICK-th is a tick */
+    uint64_t now_us;     /* start of the current tick */
+    uint64_t paces;      /* timer periods run; every PACES_PER_TICK-th is a tick */
+    uint64_t late_paces; /* timer periods missed */
     engine_stats st;
     /* media-thread scratch */
     int16_t in_leg[FRAME_WB], in_conf[FRAME_WB], out_leg[FRAME_WB], leg_play[FRAME_WB];
@@ -1218,9 +1219,12 @@ static void *media_thread(void *arg) {
                 uint64_t exp = 0;
                 if (read(e->tfd, &exp, sizeof exp) != (ssize_t)sizeof exp || exp == 0) continue;
                 pthread_mutex_lock(&e->lock);
-                if (exp > 1) {
-                    e->st.late_ticks += exp - 1;
-                    e->late_pending += exp - 1;
+                if (exp > 1) { /* counted in 20 ms ticks, whatever the timer's period */
+                    uint64_t before = e->late_paces / PACES_PER_TICK;
+                    e->late_paces += exp - 1;
+                    uint64_t late = e->late_paces / PACES_PER_TICK - before;
+                    e->st.late_ticks += late;
+                    e->late_pending += late;
                 }
                 for (uint64_t t = 0; t < exp && t < MAX_CATCHUP; t++) run_pace(e);
                 uint64_t now = mono_us();

@@ -108,7 +108,7 @@ typedef struct {
 /** Engine-wide counters. */
 typedef struct {
     uint32_t legs, conferences;
-    uint64_t ticks, late_ticks;       /**< ticks run; timer expirations missed */
+    uint64_t ticks, late_ticks;       /**< 20 ms ticks run; ticks missed (late timer) */
     uint64_t packets_in, packets_out; /**< RTP accepted; RTP sent */
     uint64_t dropped_malformed;       /**< failed RTP/RTCP validation */
     uint64_t dropped_foreign;         /**< from a source other than the leg's */
