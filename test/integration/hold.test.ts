@@ -183,6 +183,9 @@ test(`hold in silence (a=inactive, and c=0.0.0.0) for longer than rtpTimeoutSeco
 test('hold-time limit (setting holdLimitSeconds): a call held longer is hung up with BYE; off by default', async () => {
   const settings = (await web.api('GET', '/api/settings')).json as Record<string, unknown>;
   assert.is(settings.holdLimitSeconds, 0, 'no limit by default');
+  const page = (await web.get('/settings')).text;
+  assert.match(page, /Hang up after on hold for \(seconds\)/, 'the Settings page shows the setting');
+  assert.match(page, /name="holdLimitSeconds"[^>]*value="off"/, 'as off');
   const bad = await web.api('PATCH', '/api/settings', { holdLimitSeconds: '3' });
   assert.is(bad.status, 400, `a limit under 5 s is refused: ${bad.text}`);
   assert.match(bad.text, /holdLimitSeconds must be off or 5 to 86400 seconds/);
