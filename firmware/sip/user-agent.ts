@@ -10,6 +10,7 @@ import { Authenticator, headerText } from './auth.ts';
 import type { Directory } from './directory.ts';
 import { authObject, codecOf, numberHeader, REASONS, SERVER } from './messages.ts';
 import type { ContactRequest, Registrar } from './registrar.ts';
+import { HoldTracker } from './hold.ts';
 import { copiedRecordRoute, dialogPath, hopAddress, recordRoutes } from './routes.ts';
 import { acceptAnswer, makeOffer, negotiate, OFFERED_DTMF_PT, STATIC_PAYLOAD_TYPES, type CodecName, type LocalMedia, type RemoteMedia } from './sdp.ts';
 import { dialedNumber, dialogKey, pendingKey, type Call, type CallApplication, type Session } from './session.ts';
@@ -73,6 +74,7 @@ export class SipUserAgent {
   private accepting = false;
   private app: CallApplication | null = null;
   private ext: DialogExtensions;
+  private holds: HoldTracker;
 
   constructor(private readonly o: UserAgentOptions) {
     this.auth = new Authenticator({
@@ -89,6 +91,10 @@ export class SipUserAgent {
       },
       dialogRequest: (call, method, headers, body) => this.dialogRequest(call, method, headers, call.flow, body),
       hangUp: (call, why) => void this.hangUp(call, why),
+    });
+    this.holds = new HoldTracker({
+      limitSeconds: () => o.settings().holdLimitSeconds, now: () => o.clock.now(), log: o.log,
+      changed: (call, onHold) => this.app?.held(call, onHold), hangUp: (call, why) => void this.hangUp(call, why),
     });
   }
 
@@ -268,6 +274,7 @@ export class SipUserAgent {
     if (!answer.ok) throw new BoxError(answer.status, answer.reason);
     this.accept(call, answer.answer);
     this.keysExchanged(call, answer.remote);
+    this.holds.update(call);
   }
 
   /** The box's side of an SDP answer for this call: address, port, codecs and SRTP policy and key. */
@@ -399,6 +406,8 @@ export class SipUserAgent {
       } catch (e) {
         return this.reply(rq, 488, `the offered media address cannot be used: ${e instanceof Error ? e.message : String(e)}`);
       }
+      call.media = res.remote;
+      this.holds.update(call);
     }
     const contact = Array.isArray(rq.headers.contact) ? rq.headers.contact[0]?.uri : undefined;
     if (contact) call.remoteTarget = contact;
@@ -499,6 +508,7 @@ export class SipUserAgent {
         call.media = remote;
         call.legOptions = options;
         this.keysExchanged(call, remote);
+        this.holds.update(call);
         return true;
       } catch (e) {
         problem = `the answered media address cannot be used: ${e instanceof Error ? e.message : String(e)}`;
@@ -539,6 +549,7 @@ export class SipUserAgent {
       ackTimeout: null,
       cancelled: false,
       media: null,
+      heldSince: null,
       leg: null,
       localPort: 0,
       legOptions: null,
@@ -676,6 +687,7 @@ export class SipUserAgent {
   private end(call: Session, why: string): void {
     this.stopRetransmit(call);
     this.ext.ended(call);
+    this.holds.clear(call);
     call.state = 'ended';
     this.calls.delete(call.key);
     call.releaseFlow?.();

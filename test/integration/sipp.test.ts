@@ -23,11 +23,15 @@ const ROOMS = {
   cancel: { id: 7, pin: '7777' },
   expiry: { id: 8, pin: '8888', duration: 1 },
   last: { id: 10, pin: '1010' },
+  holdInactive: { id: 11, pin: '1111' },
+  holdC0: { id: 12, pin: '1212' },
+  ptime: { id: 13, pin: '1313' },
+  mediaMove: { id: 14, pin: '1414' },
 } as const;
 /** Created by phone in the test; not configured beforehand. */
 const CREATED = { id: 9, pin: '4321', minutes: 30 };
 
-const TESTS = 17;
+const TESTS = 21;
 const enabled = sippAvailable();
 if (!enabled) console.log(`confbox-skipped: ${TESTS} sipp (Debian package sip-tester) is not installed`);
 
@@ -206,6 +210,44 @@ t('re-INVITE to hold (a=sendonly) is answered a=recvonly; resume (a=sendrecv) is
   assert.is(answers.length, 2, describeRun(r));
   assert.match(answers[0]!.text, /^a=recvonly\r?$/m);
   assert.match(answers[1]!.text, /^a=sendrecv\r?$/m);
+});
+
+/** The 200s to the re-INVITEs (CSeq 3 and 4) of a scenario, in order. */
+function reinviteAnswers(r: SippResult): string[] {
+  return received(r).filter((m) => m.start.startsWith('SIP/2.0 200 ') && /^(3|4) INVITE$/.test(m.cseq)).map((m) => m.text);
+}
+
+t('hold with a=inactive is answered a=inactive; resume a=sendrecv', async () => {
+  const r = await asExtension({ scenario: 'hold-inactive.xml', service: joinCode(ROOMS.holdInactive) });
+  passed(r);
+  const [hold, resume] = reinviteAnswers(r);
+  assert.match(hold ?? '', /^a=inactive\r?$/m, describeRun(r));
+  assert.match(resume ?? '', /^a=sendrecv\r?$/m);
+});
+
+t('hold with c=0.0.0.0 (RFC 2543) is answered a=recvonly; resume with the address is answered a=sendrecv', async () => {
+  const r = await asExtension({ scenario: 'hold-c0.xml', service: joinCode(ROOMS.holdC0) });
+  passed(r);
+  const [hold, resume] = reinviteAnswers(r);
+  assert.match(hold ?? '', /^a=recvonly\r?$/m, describeRun(r));
+  assert.match(resume ?? '', /^a=sendrecv\r?$/m);
+});
+
+t('a=ptime:30 is answered a=ptime:30, a re-INVITE with a=ptime:10 a=ptime:10, one without a=ptime:20', async () => {
+  const r = await asExtension({ scenario: 'ptime.xml', service: joinCode(ROOMS.ptime) });
+  passed(r);
+  assert.match(finalAnswer(r), /^a=ptime:30\r?$/m, describeRun(r));
+  const [ten, none] = reinviteAnswers(r);
+  assert.match(ten ?? '', /^a=ptime:10\r?$/m);
+  assert.match(none ?? '', /^a=ptime:20\r?$/m);
+});
+
+t('a re-INVITE that moves the media to another address and port (direct media) is answered 200 a=sendrecv, and so is the move back', async () => {
+  const r = await asExtension({ scenario: 'media-move.xml', service: joinCode(ROOMS.mediaMove) });
+  passed(r);
+  const answers = reinviteAnswers(r);
+  assert.is(answers.length, 2, describeRun(r));
+  for (const a of answers) assert.match(a, /^a=sendrecv\r?$/m);
 });
 
 t('lost ACK (UDP): the box retransmits its 200, then hangs up with BYE about 32 s later', async () => {

@@ -235,6 +235,8 @@ export interface OfferOptions {
   /** Adds telephone-event/8000 as payload type 101; default true. */
   dtmf?: boolean;
   direction?: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+  /** The a=ptime line; default 20. */
+  ptime?: number;
   sessionId?: string;
   version?: number;
   /** The m= line's transport; default RTP/AVP. */
@@ -258,7 +260,7 @@ export function sdpOffer(o: OfferOptions): string {
     `m=audio ${o.port} ${o.proto ?? 'RTP/AVP'} ${pts.join(' ')}`,
     ...codecs.map((c) => `a=rtpmap:${PAYLOAD[c]!.pt} ${PAYLOAD[c]!.rtpmap}`),
     ...(dtmf ? ['a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-16'] : []),
-    'a=ptime:20',
+    `a=ptime:${o.ptime ?? 20}`,
     `a=${o.direction ?? 'sendrecv'}`,
     ...(o.attributes ?? []),
   ];
