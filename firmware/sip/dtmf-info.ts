@@ -5,6 +5,8 @@
 // the INFO and the RFC 4733 events (or the tones) for the same press; the media engine already makes one digit of
 // events and tones, and KeyPresses makes one digit of that and the INFO.
 
+import type { Logger } from '../log.ts';
+
 /** Body types of INFO the box reads keys from, for the Accept header of a 415. */
 export const DTMF_INFO_TYPES = ['application/dtmf-relay', 'application/dtmf'];
 
@@ -18,11 +20,12 @@ export type DtmfInfo =
   | { ok: true; key: string | null; durationMs: number | null }
   | { ok: false; status: 400 | 415; reason: string; headers?: Record<string, string> };
 
-/** A key as phones write it: one of 0-9 * # A-D (any case), or its RFC 4733 event code 0-15. */
-function keyOf(text: string): string | null {
+/** A key as phones write it: one of 0-9 * # A-D (any case), or with `codes` (dtmf-relay's Signal) also its RFC 4733
+ *  event code 10-15, as some PBXs send * and #. */
+function keyOf(text: string, codes: boolean): string | null {
   const t = text.trim().toUpperCase();
   if (t.length === 1 && EVENT_KEYS.includes(t)) return t;
-  if (/^1[0-5]$/.test(t)) return EVENT_KEYS[Number(t)]!;
+  if (codes && /^1[0-5]$/.test(t)) return EVENT_KEYS[Number(t)]!;
   return null;
 }
 
@@ -48,7 +51,7 @@ export function parseDtmfInfo(contentType: string | undefined, body: string): Dt
   }
   if (body.length > MAX_BODY) return { ok: false, status: 400, reason: `${type} body is longer than ${MAX_BODY} bytes` };
   if (type === 'application/dtmf') {
-    const key = keyOf(body);
+    const key = keyOf(body, false);
     if (!key) return { ok: false, status: 400, reason: `application/dtmf body ${shown(body)} is not one key (0-9, *, #, A-D)` };
     return { ok: true, key, durationMs: null };
   }
@@ -61,7 +64,7 @@ export function parseDtmfInfo(contentType: string | undefined, body: string): Dt
   }
   const signal = fields.get('signal');
   if (signal === undefined) return { ok: false, status: 400, reason: 'application/dtmf-relay body has no Signal= line' };
-  const key = keyOf(signal);
+  const key = keyOf(signal, true);
   if (!key) return { ok: false, status: 400, reason: `application/dtmf-relay Signal=${shown(signal)} is not a key (0-9, *, #, A-D)` };
   const duration = fields.get('duration');
   if (duration !== undefined && !/^\d{1,6}$/.test(duration)) {
@@ -83,18 +86,24 @@ interface Press {
   paired: boolean;
 }
 
+/** What KeyPresses needs of a call: it is also the key of the call's presses. */
+export interface KeyCall {
+  caller: string;
+  source: string;
+}
+
 /**
  * One digit per key press on each call. A press from one source absorbs the first press of the same key from the other
  * source within PAIR_WINDOW_MS, once; presses from the same source always count, so a key pressed twice is two digits
- * whichever way the phone sends it.
+ * whichever way the phone sends it. Each press is logged at debug level without the key (keys are PINs).
  */
 export class KeyPresses {
-  private readonly calls = new WeakMap<object, Record<KeySource, Press | null>>();
+  private readonly calls = new WeakMap<KeyCall, Record<KeySource, Press | null>>();
 
-  constructor(private readonly now: () => number, private readonly windowMs = PAIR_WINDOW_MS) {}
+  constructor(private readonly now: () => number, private readonly log?: Logger, private readonly windowMs = PAIR_WINDOW_MS) {}
 
   /** Whether this press of key on call counts (false: the other source already reported it). */
-  accept(call: object, key: string, source: KeySource): boolean {
+  accept(call: KeyCall, key: string, source: KeySource): boolean {
     let presses = this.calls.get(call);
     if (!presses) this.calls.set(call, presses = { media: null, info: null });
     const now = this.now();
@@ -102,6 +111,7 @@ export class KeyPresses {
     const twin = !!other && !other.paired && other.key === key && now - other.at <= this.windowMs;
     if (twin) other!.paired = true;
     presses[source] = { key, at: now, paired: twin };
+    this.log?.debug(twin ? 'key press already counted' : 'key pressed', { source: call.source, caller: call.caller, via: source });
     return !twin;
   }
 }

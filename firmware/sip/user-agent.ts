@@ -56,9 +56,11 @@ export class SipUserAgent {
   private auth: Authenticator;
   private accepting = false;
   private app: CallApplication | null = null;
-  private keys = new KeyPresses(() => this.o.clock.now());
+
+  private keys: KeyPresses;
 
   constructor(private readonly o: UserAgentOptions) {
+    this.keys = new KeyPresses(() => o.clock.now(), o.log);
     this.auth = new Authenticator({
       nonceKey: o.nonceKey, clock: o.clock, log: o.log, directory: o.directory, registrar: o.registrar,
       lockout: o.lockout, settings: o.settings,

@@ -10,7 +10,7 @@ function keyOf(type: string | undefined, body: string): string | null {
 
 function refusal(type: string | undefined, body: string): { status: number; reason: string; headers?: Record<string, string> } {
   const r = parseDtmfInfo(type, body);
-  if (r.ok) throw new assert.Assertion({ message: `${type} ${JSON.stringify(body)} was accepted`, operator: 'refused' });
+  if (r.ok) throw new Error(`${type} ${JSON.stringify(body)} was accepted`);
   return r;
 }
 
@@ -47,6 +47,8 @@ test('bad dtmf bodies are refused with 400 naming what was wrong', () => {
   assert.match(r.reason, /Duration="long" is not a number/);
   r = refusal('application/dtmf-relay', 'Signal 5');
   assert.match(r.reason, /line "Signal 5" is not Name=value/);
+  r = refusal('application/dtmf', '12');
+  assert.match(r.reason, /"12" is not one key/, 'two keys, not an event code, in application/dtmf');
   r = refusal('application/dtmf', '12345');
   assert.is(r.status, 400);
   assert.match(r.reason, /"12345" is not one key/);
@@ -71,7 +73,7 @@ function clock() {
 test('a press sent as INFO and as RFC 4733 events counts once, in either order', () => {
   const c = clock();
   const keys = new KeyPresses(c.now);
-  const call = {};
+  const call = { caller: '100', source: 'udp:127.0.0.1:5060' };
   assert.ok(keys.accept(call, '5', 'info'));
   c.t += 40;
   assert.not.ok(keys.accept(call, '5', 'media'), 'the same press from the media');
@@ -87,7 +89,7 @@ test('a press sent as INFO and as RFC 4733 events counts once, in either order',
 test('presses from one source always count; a late twin does not absorb; calls are separate', () => {
   const c = clock();
   const keys = new KeyPresses(c.now);
-  const a = {}, b = {};
+  const a = { caller: '100', source: 'udp:127.0.0.1:5060' }, b = { caller: '101', source: 'udp:127.0.0.1:5062' };
   assert.ok(keys.accept(a, '1', 'info'));
   assert.ok(keys.accept(a, '1', 'info'), 'a key pressed twice by INFO is two digits');
   assert.ok(keys.accept(b, '1', 'media'), 'another call');
