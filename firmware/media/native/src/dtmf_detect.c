@@ -130,6 +130,10 @@ static char feed16(dtmf_detector *d, int16_t x) {
 }
 
 char dtmf_detect(dtmf_detector *d, const int16_t *pcm, size_t n, unsigned rate) {
+    if (!pcm && !d->current && !d->last) { /* no audio and no key: nothing to hear (idle legs) */
+        dtmf_detector_reset(d);
+        return 0;
+    }
     char pressed = 0, k;
     for (size_t i = 0; i < n; i++) {
         int16_t x = pcm ? pcm[i] : 0;
