@@ -8,6 +8,7 @@ import type { MediaEngine, MediaLegOptions } from '../media/index.ts';
 import type { Status } from '../status.ts';
 import { Authenticator, headerText } from './auth.ts';
 import type { Directory } from './directory.ts';
+import { KeyPresses, parseDtmfInfo } from './dtmf-info.ts';
 import { authObject, codecOf, numberHeader, REASONS, SERVER } from './messages.ts';
 import type { ContactRequest, Registrar } from './registrar.ts';
 import { HoldTracker } from './hold.ts';
@@ -76,7 +77,10 @@ export class SipUserAgent {
   private ext: DialogExtensions;
   private holds: HoldTracker;
 
+  private keys: KeyPresses;
+
   constructor(private readonly o: UserAgentOptions) {
+    this.keys = new KeyPresses(() => o.clock.now(), o.log);
     this.auth = new Authenticator({
       nonceKey: o.nonceKey, clock: o.clock, log: o.log, directory: o.directory, registrar: o.registrar,
       lockout: o.lockout, settings: o.settings,
@@ -109,7 +113,7 @@ export class SipUserAgent {
     });
     this.o.engine.events.on('dtmf', (leg, digit) => {
       const call = this.byLeg.get(leg);
-      if (call && call.state === 'confirmed') this.app?.digit(call, digit);
+      if (call && call.state === 'confirmed' && this.keys.accept(call, digit, 'media')) this.app?.digit(call, digit);
     });
     this.transport = await SipTransport.start(
       { port: this.o.port, bind: this.o.bind, publicAddress: this.o.publicAddress, tls: this.o.tls, log: this.o.log, trusted: (a, protocol) => !!this.o.directory.trustedPeer(a, protocol) },
@@ -365,8 +369,16 @@ export class SipUserAgent {
         return this.reInvite(call, rq);
       case 'OPTIONS':
         return this.reply(rq, 200, undefined, { accept: 'application/sdp' });
-      case 'INFO':
-        return this.reply(rq, 200);
+      case 'INFO': {
+        const info = parseDtmfInfo(headerText(rq, 'content-type'), rq.content ?? '');
+        if (!info.ok) {
+          this.o.log.warn('INFO refused', { source: call.source, caller: call.caller, status: info.status, reason: info.reason });
+          return this.reply(rq, info.status, info.reason, info.headers);
+        }
+        this.reply(rq, 200);
+        if (info.key && call.state === 'confirmed' && this.keys.accept(call, info.key, 'info')) this.app?.digit(call, info.key);
+        return;
+      }
       case 'PRACK':
         return this.ext.prack(call, rq);
       case 'UPDATE':

@@ -27,11 +27,13 @@ const ROOMS = {
   holdC0: { id: 12, pin: '1212' },
   ptime: { id: 13, pin: '1313' },
   mediaMove: { id: 14, pin: '1414' },
+  infoRelay: { id: 15, pin: '1112' },
+  infoDtmf: { id: 16, pin: '1213' },
 } as const;
 /** Created by phone in the test; not configured beforehand. */
 const CREATED = { id: 9, pin: '4321', minutes: 30 };
 
-const TESTS = 21;
+const TESTS = 23;
 const enabled = sippAvailable();
 if (!enabled) console.log(`confbox-skipped: ${TESTS} sipp (Debian package sip-tester) is not installed`);
 
@@ -120,6 +122,38 @@ t('join over UDP: 200 with an SDP answer, then the caller hangs up (BYE 200)', a
   const ok = finalAnswer(r);
   assert.match(ok, /^SIP\/2\.0 200 /);
   assert.match(ok, /^m=audio [1-9]\d* RTP\/AVP 0\b/m);
+});
+
+/** Keys of the INFO scenarios: the room's two digits and the PIN's four. */
+function menuKeys(room: { id: number; pin: string }): Record<string, string> {
+  const r = String(room.id).padStart(2, '0'), p = room.pin;
+  return { ext: EXT.number, r1: r[0]!, r2: r[1]!, p1: p[0]!, p2: p[1]!, p3: p[2]!, p4: p[3]! };
+}
+
+/** Runs an INFO scenario into the voice menu: every key gets 200, the bad bodies 400 and 415, and the caller is in the room. */
+async function menuByInfo(scenario: string, room: { id: number; pin: string }): Promise<void> {
+  const joined = box.waitForLog((rec) => rec.msg === 'call join' && rec.room === room.id, 20_000);
+  joined.catch(() => undefined);
+  const r = await runSipp({ scenario, port: box.sipPort, service: '*400', keys: menuKeys(room), auth: { user: EXT.number, password: EXT.password }, holdMs: 1500 });
+  passed(r);
+  const infoAnswers = received(r).filter((m) => m.cseq.endsWith(' INFO')).map((m) => m.start.split(' ')[1]);
+  assert.equal(infoAnswers, ['200', '200', '200', '200', '200', '200', '200', '200', '400', '415'], describeRun(r));
+  const bad = received(r).find((m) => m.cseq.endsWith(' INFO') && m.start.startsWith('SIP/2.0 400 '));
+  assert.match(bad!.text, /^Warning:\s*399 \S+ "application\/dtmf/im);
+  const other = received(r).find((m) => m.cseq.endsWith(' INFO') && m.start.startsWith('SIP/2.0 415 '));
+  assert.match(other!.text, /^Accept:\s*application\/dtmf-relay, application\/dtmf/im);
+  const rec = await joined.catch((e: Error) => {
+    throw new Error(`the caller was not put in room ${room.id} by its INFO keys: ${e.message}\n${describeRun(r)}`);
+  });
+  assert.is(rec.caller, EXT.number);
+}
+
+t('INFO application/dtmf-relay (Signal=5, Duration=160) drives the voice menu into the room; a bad Signal 400, another body type 415', async () => {
+  await menuByInfo('info-dtmf-relay.xml', ROOMS.infoRelay);
+});
+
+t('INFO application/dtmf (a bare key) drives the voice menu into the room; two keys in one body 400, another body type 415', async () => {
+  await menuByInfo('info-dtmf.xml', ROOMS.infoDtmf);
 });
 
 t('join over TCP (-t t1): the same call flow', async () => {

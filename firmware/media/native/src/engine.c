@@ -2,6 +2,7 @@
  * and a 10 ms pacing grid on which every leg sends one packet per packet time. */
 #define _GNU_SOURCE
 #include "engine.h"
+#include "dtmf_detect.h"
 #include "fixed.h"
 #include "g711.h"
 #include "g722.h"
@@ -88,6 +89,8 @@ typedef struct {
     uint32_t in_ssrc;
     rtp_rx_stats rx;
     rtp_dtmf_state dtmf;
+    dtmf_detector tones; /* in-band keys of the decoded audio */
+    dtmf_sources keys;   /* one digit per press from events and tones */
     jitter *jb;
     g722_encoder *enc;
     g722_decoder *dec;
@@ -856,10 +859,23 @@ static void leg_output(engine *e, leg *l, const int16_t *pcm, const uint8_t *enc
     l->outq_len += FRAME_NB;
 }
 
+/* Keys heard in a leg's audio, also when muted. Every RTP leg listens, with telephone-event or
+ * without: gateways that negotiate it may still pass a caller's tones in-band, and a press that
+ * comes both ways is reported once (dtmf_sources). */
+static void in_band_keys(engine *e, leg *l, const int16_t *pcm) {
+    char key = dtmf_detect(&l->tones, pcm, l->wb ? FRAME_WB : FRAME_NB, l->wb ? 16000 : 8000);
+    key = dtmf_sources_tone(&l->keys, dtmf_detect_current(&l->tones), key, e->now_us);
+    if (key) {
+        engine_event out = {.type = ENGINE_EVENT_DTMF, .leg = l->id, .digit = key};
+        push_event(e, &out);
+    }
+}
+
 /* Pulls the leg's next frame (leg rate) into e->in_leg; returns 1 if it should be mixed. */
 static int leg_input(engine *e, leg *l) {
     jitter_status s = l->la ? (local_audio_pull(l->la, e->in_leg) ? JITTER_FRAME : JITTER_SILENCE)
                             : jitter_get(l->jb, e->in_leg);
+    if (!l->la) in_band_keys(e, l, s == JITTER_SILENCE ? NULL : e->in_leg);
     if (s == JITTER_SILENCE || l->muted) return 0;
     if (!e->cfg.vad_level) return 1;
     int n = l->wb ? FRAME_WB : FRAME_NB;
@@ -1133,6 +1149,7 @@ static void handle_rtp(engine *e, leg *l, uint8_t *buf, size_t n,
         g722_decoder_reset(l->dec);
         rtp_rx_init(&l->rx, h.ssrc, h.seq);
         rtp_dtmf_reset(&l->dtmf);
+        dtmf_detector_reset(&l->tones);
     }
     uint32_t arrival = (uint32_t)(now * 8 / 1000); /* 8 kHz RTP clock for all our codecs */
     rtp_rx_update(&l->rx, h.seq, h.timestamp, arrival);
@@ -1147,6 +1164,7 @@ static void handle_rtp(engine *e, leg *l, uint8_t *buf, size_t n,
             return;
         }
         char digit = rtp_dtmf_feed(&l->dtmf, h.ssrc, h.timestamp, &ev);
+        digit = dtmf_sources_event(&l->keys, rtp_event_digit(ev.event), digit, now);
         if (digit) {
             engine_event out = {.type = ENGINE_EVENT_DTMF, .leg = l->id, .digit = digit};
             push_event(e, &out);
