@@ -58,6 +58,7 @@ export const SPOKEN = {
   'there-are': 'there are',
   'participants-in-conference': 'participants in the conference',
   'one-participant': 'there is one participant in the conference',
+  'on-hold': 'on hold',
   muted: 'you are muted',
   unmuted: 'you are no longer muted',
   'menu-room': 'please enter the room number, then press hash',

@@ -107,7 +107,8 @@ export class ConferenceCalls implements CallApplication {
     const conf = place.conference;
     if (!conf || call.leg === null) return;
     if (digit === '#' && prev !== '*') {
-      void this.o.voice.say({ leg: call.leg }, { kind: 'participants', count: conf.participants.size });
+      const onHold = [...conf.participants.values()].filter((p) => p.onHold).length;
+      void this.o.voice.say({ leg: call.leg }, { kind: 'participants', count: conf.participants.size, onHold });
       return;
     }
     if (prev === '*' && digit === '6') {
@@ -115,6 +116,12 @@ export class ConferenceCalls implements CallApplication {
       if (!p) return;
       this.applyMute(call, conf, !p.muted);
     }
+  }
+
+  /** A caller on hold is in the room but not heard (the engine keeps it out of the mix); the others see and hear so. */
+  held(call: Call, onHold: boolean): void {
+    const conf = this.places.get(call.key)?.conference;
+    if (conf) this.o.rooms.conferences.setOnHold(conf.key, call.key, onHold);
   }
 
   describe(call: Call): Record<string, unknown> {

@@ -15,6 +15,8 @@ export interface Participant {
   source: string;
   joinedAt: number;
   muted: boolean;
+  /** The caller has the call on hold: the room does not hear it, it hears nothing. */
+  onHold?: boolean;
 }
 
 /** A room in use. Survives the deletion of its room until the last participant leaves. */
@@ -131,6 +133,15 @@ export class Conferences {
     this.end(conf);
     // Last one out deletes the room, unless it was deleted already (its id may belong to a new room).
     return { conference: conf, ended: true, deleteRoom: conf.roomDeleted ? null : conf.roomId };
+  }
+
+  /** A caller put its call on hold or resumed it (the live view and the # count say so). */
+  setOnHold(key: string, participantId: string, onHold: boolean): boolean {
+    const p = this.all.get(key)?.participants.get(participantId);
+    if (!p) return false;
+    p.onHold = onHold;
+    this.events.changed(this.all.get(key)!);
+    return true;
   }
 
   setMuted(key: string, participantId: string, muted: boolean): boolean {

@@ -67,6 +67,9 @@ export function checkAlsaDevice(name: string, device: string, listed: readonly s
   );
 }
 
+const HOLD_LIMIT_MIN = 5;
+const HOLD_LIMIT_MAX = 86_400;
+
 /** Every box setting with its validation; the command line and the web page both use these. */
 export const SETTINGS: { [K in keyof Settings]: { help: string; parse: Parser<K> } } = {
   maxParticipants: { help: 'participants allowed in one room', parse: range('maxParticipants', PARTICIPANTS_MIN, PARTICIPANTS_MAX) },
@@ -100,6 +103,18 @@ export const SETTINGS: { [K in keyof Settings]: { help: string; parse: Parser<K>
     },
   },
   rtpTimeoutSeconds: { help: 'seconds without audio after which a participant is hung up', parse: range('rtpTimeoutSeconds', 5, 3600, ' seconds') },
+  holdLimitSeconds: {
+    help: 'seconds a caller may keep a call on hold (its music is never heard in the room) before it is hung up (off: no limit)',
+    parse: (text) => {
+      const s = String(text).trim().toLowerCase();
+      if (['', 'off', 'none', '0'].includes(s)) return 0;
+      const n = /^\d{1,9}$/.test(s) ? Number(s) : NaN;
+      if (!Number.isInteger(n) || n < HOLD_LIMIT_MIN || n > HOLD_LIMIT_MAX) {
+        throw new BoxError(400, `holdLimitSeconds must be off or ${HOLD_LIMIT_MIN} to ${HOLD_LIMIT_MAX} seconds, not "${s.slice(0, 24)}"`, 'holdLimitSeconds');
+      }
+      return n;
+    },
+  },
   localAudioRoom: {
     help: 'room whose conferences the box\'s own microphone and speaker join, like a speakerphone (off: none)',
     parse: (text) => {

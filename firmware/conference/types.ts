@@ -31,6 +31,8 @@ export interface Settings {
   digestAlgorithms: string;
   /** Seconds without RTP after which a participant is hung up. */
   rtpTimeoutSeconds: number;
+  /** Seconds a caller may keep a call on hold before the box hangs it up; 0: no limit. */
+  holdLimitSeconds: number;
   /** For phones behind NAT: send RTP back to where it comes from instead of the SDP's address. */
   symmetricRtp: boolean;
   /** Audio encryption (SRTP with SDES keys, RFC 4568): off (plain RTP only), optional (SRTP when the phone offers
@@ -58,6 +60,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   realm: 'confbox',
   digestAlgorithms: 'SHA-256,MD5',
   rtpTimeoutSeconds: 30,
+  holdLimitSeconds: 0,
   symmetricRtp: false,
   srtp: 'optional',
   localAudioRoom: 0,

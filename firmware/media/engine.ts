@@ -17,6 +17,13 @@ export interface LegOptions {
   dtmfPayloadType: number | null;
   /** SRTP keys; absent or null: plain RTP. */
   srtp?: SrtpKeys | null;
+  /** Whether the box sends the leg RTP; false while its caller is on hold or only sends. Absent: true. */
+  send?: boolean;
+  /**
+   * Whether what the caller sends is heard in its conference and its silence times out; false while it is on hold
+   * (its PBX's music stays out of the room) or only listens. Absent: true.
+   */
+  receive?: boolean;
 }
 
 export interface EngineEvents {

@@ -47,6 +47,8 @@ export interface AddonLegOptions {
   /** 0: the engine's default; 0xFFFFFFFF: never. */
   rtpTimeoutMs?: number;
   symmetric?: boolean;
+  /** Flags: 1 sends nothing, 2 mixes nothing and never times out; absent or 0: both ways. */
+  direction?: number;
   /** suite 1: AES_CM_128_HMAC_SHA1_80, 2: _32; keys of 30 octets. */
   srtp?: { suite: 1 | 2; txKey: Uint8Array; rxKey: Uint8Array };
 }
@@ -347,6 +349,9 @@ const SRTP_SUITES: Readonly<Record<SrtpSuite, 1 | 2>> = { AES_CM_128_HMAC_SHA1_8
 /** Master key (16 octets) and salt (14) of the AES_CM_128 suites. */
 export const SRTP_KEY_LENGTH = 30;
 const NEVER = 0xffffffff;
+/** engine.h ENGINE_DIR_* flags of a leg's direction. */
+const DIR_NO_SEND = 1;
+const DIR_NO_RECEIVE = 2;
 
 function describe(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
@@ -394,6 +399,9 @@ export function validateLegOptions(opts: MediaLegOptions): AddonLegOptions {
   if (o.rtpTimeoutMs === null) out.rtpTimeoutMs = NEVER;
   else if (o.rtpTimeoutMs !== undefined) out.rtpTimeoutMs = integer(o.rtpTimeoutMs, 'rtpTimeoutMs', 1, NEVER - 1);
   if (o.symmetric !== undefined) out.symmetric = boolean(o.symmetric, 'symmetric');
+  const send = o.send === undefined ? true : boolean(o.send, 'send');
+  const receive = o.receive === undefined ? true : boolean(o.receive, 'receive');
+  if (!send || !receive) out.direction = (send ? 0 : DIR_NO_SEND) | (receive ? 0 : DIR_NO_RECEIVE);
   if (o.srtp !== undefined && o.srtp !== null) {
     const s = object(o.srtp, 'srtp');
     const suite = typeof s.suite === 'string' && Object.hasOwn(SRTP_SUITES, s.suite) ? SRTP_SUITES[s.suite as SrtpSuite] : undefined;

@@ -22,7 +22,7 @@ export const PROMPT_NAMES: readonly string[] = [
   ...ONES, ...TENS, 'hundred', 'thousand',
   'conference-room', 'created-for', 'minutes', 'minute', 'deleted', 'does-not-exist', 'wrong-pin', 'already-exists',
   'is-full', 'not-creator', 'blocked', 'invalid-code', 'unavailable', 'not-allowed', 'not-found', 'only-participant',
-  'one-minute-warning', 'ended', 'there-are', 'participants-in-conference', 'one-participant', 'muted', 'unmuted',
+  'one-minute-warning', 'ended', 'there-are', 'participants-in-conference', 'one-participant', 'on-hold', 'muted', 'unmuted',
   'menu-room', 'menu-pin', 'menu-retry', 'goodbye',
   'join-tone', 'leave-tone', 'music',
 ];

@@ -10,7 +10,7 @@ export type Phrase =
   | { kind: 'only' }
   | { kind: 'oneMinute' }
   | { kind: 'ended' }
-  | { kind: 'participants'; count: number }
+  | { kind: 'participants'; count: number; onHold?: number }
   | { kind: 'muted'; on: boolean }
   | { kind: 'menuRoom' }
   | { kind: 'menuPin' }
@@ -41,7 +41,10 @@ export function phraseClips(p: Phrase): string[] {
     case 'only': return ['only-participant'];
     case 'oneMinute': return ['one-minute-warning'];
     case 'ended': return ['ended'];
-    case 'participants': return p.count === 1 ? ['one-participant'] : ['there-are', ...numberWords(p.count), 'participants-in-conference'];
+    case 'participants': {
+      const count = p.count === 1 ? ['one-participant'] : ['there-are', ...numberWords(p.count), 'participants-in-conference'];
+      return p.onHold ? [...count, ...numberWords(p.onHold), 'on-hold'] : count;
+    }
     case 'muted': return [p.on ? 'muted' : 'unmuted'];
     case 'menuRoom': return ['menu-room'];
     case 'menuPin': return ['menu-pin'];

@@ -1,5 +1,6 @@
 import type { MediaLegOptions } from '../media/index.ts';
 import { headerText } from './auth.ts';
+import { mediaFlow } from './hold.ts';
 import type { RemoteMedia } from './sdp.ts';
 import type { Message } from './stack.ts';
 
@@ -17,10 +18,10 @@ export const REASONS: Record<number, string> = {
   501: 'Not Implemented', 503: 'Service Unavailable', 505: 'Version Not Supported', 603: 'Decline', 604: 'Does Not Exist Anywhere',
 };
 
-/** What the engine needs of the negotiated media to code (and encrypt) a leg; localKey is the box's SRTP key. */
-export function codecOf(m: RemoteMedia, localKey: Uint8Array): Pick<MediaLegOptions, 'codec' | 'payloadType' | 'ptime' | 'dtmfPayloadType' | 'srtp'> {
+/** What the engine needs of the negotiated media to code (and encrypt) a leg and which way its audio flows; localKey is the box's SRTP key. */
+export function codecOf(m: RemoteMedia, localKey: Uint8Array): Pick<MediaLegOptions, 'codec' | 'payloadType' | 'ptime' | 'dtmfPayloadType' | 'srtp' | 'send' | 'receive'> {
   const srtp = m.crypto ? { suite: m.crypto.suite, local: localKey, remote: m.crypto.key } : null;
-  return { codec: m.codec, payloadType: m.payloadType, ptime: m.ptime, dtmfPayloadType: m.dtmfPayloadType, srtp };
+  return { codec: m.codec, payloadType: m.payloadType, ptime: m.ptime, dtmfPayloadType: m.dtmfPayloadType, srtp, ...mediaFlow(m.direction) };
 }
 
 export function numberHeader(rq: Message, name: string): number | null {

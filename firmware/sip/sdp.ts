@@ -328,7 +328,7 @@ function buildAnswer(mlines: MLine[], chosen: MLine, remote: RemoteMedia, local:
       out.push(`a=rtpmap:${remote.dtmfPayloadType} telephone-event/${CLOCK_RATE}`);
       out.push(`a=fmtp:${remote.dtmfPayloadType} 0-16`);
     }
-    out.push('a=ptime:20');
+    out.push(`a=ptime:${remote.ptime}`);
     out.push(`a=${MIRROR[remote.direction]}`);
     if (remote.crypto && local.srtp) {
       out.push(`a=crypto:${remote.crypto.tag} ${remote.crypto.suite} inline:${Buffer.from(local.srtp.key).toString('base64')}`);

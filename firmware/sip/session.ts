@@ -39,8 +39,10 @@ export interface Session {
   retransmit: NodeJS.Timeout | null;
   ackTimeout: NodeJS.Timeout | null;
   cancelled: boolean;
-  /** The caller's negotiated media, once the offer was accepted. */
+  /** The caller's negotiated media, once the offer was accepted (the latest one after a re-INVITE). */
   media: RemoteMedia | null;
+  /** Since when (clock ms) the caller has the call on hold (sendonly, inactive or c=0.0.0.0); null: not on hold. */
+  heldSince: number | null;
   leg: number | null;
   localPort: number;
   legOptions: MediaLegOptions | null;
@@ -65,7 +67,7 @@ export interface Session {
 }
 
 /** What the call application may read of a session; the SIP layer alone changes it. */
-export type Call = Readonly<Pick<Session, 'key' | 'callId' | 'remoteUri' | 'source' | 'origin' | 'caller' | 'displayName' | 'dialed' | 'state' | 'cancelled' | 'leg'>>;
+export type Call = Readonly<Pick<Session, 'key' | 'callId' | 'remoteUri' | 'source' | 'origin' | 'caller' | 'displayName' | 'dialed' | 'state' | 'cancelled' | 'leg' | 'heldSince'>>;
 
 /**
  * The application on top of the SIP layer: it decides what a call is for and what happens in it. It sees calls that
@@ -84,6 +86,8 @@ export interface CallApplication {
   rejected(call: Call, status: number, reason: string): void;
   /** The caller acknowledged the answer: the call is up. */
   confirmed(call: Call): void;
+  /** The caller put the call on hold (nobody hears it, it hears nothing) or resumed it. */
+  held(call: Call, onHold: boolean): void;
   /** A key the caller pressed, by whichever method it was sent, once. */
   digit(call: Call, digit: string): void;
   /** What the application adds to the SIP layer's log lines about this call (e.g. its room). */

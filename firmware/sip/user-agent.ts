@@ -8,8 +8,10 @@ import type { MediaEngine, MediaLegOptions } from '../media/index.ts';
 import type { Status } from '../status.ts';
 import { Authenticator, headerText } from './auth.ts';
 import type { Directory } from './directory.ts';
+import { KeyPresses, parseDtmfInfo } from './dtmf-info.ts';
 import { authObject, codecOf, numberHeader, REASONS, SERVER } from './messages.ts';
 import type { ContactRequest, Registrar } from './registrar.ts';
+import { HoldTracker } from './hold.ts';
 import { copiedRecordRoute, dialogPath, hopAddress, recordRoutes } from './routes.ts';
 import { acceptAnswer, makeOffer, negotiate, OFFERED_DTMF_PT, STATIC_PAYLOAD_TYPES, type CodecName, type LocalMedia, type RemoteMedia } from './sdp.ts';
 import { dialedNumber, dialogKey, pendingKey, type Call, type CallApplication, type Session } from './session.ts';
@@ -73,8 +75,12 @@ export class SipUserAgent {
   private accepting = false;
   private app: CallApplication | null = null;
   private ext: DialogExtensions;
+  private holds: HoldTracker;
+
+  private keys: KeyPresses;
 
   constructor(private readonly o: UserAgentOptions) {
+    this.keys = new KeyPresses(() => o.clock.now(), o.log);
     this.auth = new Authenticator({
       nonceKey: o.nonceKey, clock: o.clock, log: o.log, directory: o.directory, registrar: o.registrar,
       lockout: o.lockout, settings: o.settings,
@@ -90,6 +96,10 @@ export class SipUserAgent {
       dialogRequest: (call, method, headers, body) => this.dialogRequest(call, method, headers, call.flow, body),
       hangUp: (call, why) => void this.hangUp(call, why),
     });
+    this.holds = new HoldTracker({
+      limitSeconds: () => o.settings().holdLimitSeconds, now: () => o.clock.now(), log: o.log,
+      changed: (call, onHold) => this.app?.held(call, onHold), hangUp: (call, why) => void this.hangUp(call, why),
+    });
   }
 
   /** Starts taking requests; calls go to the application. */
@@ -103,7 +113,7 @@ export class SipUserAgent {
     });
     this.o.engine.events.on('dtmf', (leg, digit) => {
       const call = this.byLeg.get(leg);
-      if (call && call.state === 'confirmed') this.app?.digit(call, digit);
+      if (call && call.state === 'confirmed' && this.keys.accept(call, digit, 'media')) this.app?.digit(call, digit);
     });
     this.transport = await SipTransport.start(
       { port: this.o.port, bind: this.o.bind, publicAddress: this.o.publicAddress, tls: this.o.tls, log: this.o.log, trusted: (a, protocol) => !!this.o.directory.trustedPeer(a, protocol) },
@@ -268,6 +278,7 @@ export class SipUserAgent {
     if (!answer.ok) throw new BoxError(answer.status, answer.reason);
     this.accept(call, answer.answer);
     this.keysExchanged(call, answer.remote);
+    this.holds.update(call);
   }
 
   /** The box's side of an SDP answer for this call: address, port, codecs and SRTP policy and key. */
@@ -358,8 +369,16 @@ export class SipUserAgent {
         return this.reInvite(call, rq);
       case 'OPTIONS':
         return this.reply(rq, 200, undefined, { accept: 'application/sdp' });
-      case 'INFO':
-        return this.reply(rq, 200);
+      case 'INFO': {
+        const info = parseDtmfInfo(headerText(rq, 'content-type'), rq.content ?? '');
+        if (!info.ok) {
+          this.o.log.warn('INFO refused', { source: call.source, caller: call.caller, status: info.status, reason: info.reason });
+          return this.reply(rq, info.status, info.reason, info.headers);
+        }
+        this.reply(rq, 200);
+        if (info.key && call.state === 'confirmed' && this.keys.accept(call, info.key, 'info')) this.app?.digit(call, info.key);
+        return;
+      }
       case 'PRACK':
         return this.ext.prack(call, rq);
       case 'UPDATE':
@@ -399,6 +418,8 @@ export class SipUserAgent {
       } catch (e) {
         return this.reply(rq, 488, `the offered media address cannot be used: ${e instanceof Error ? e.message : String(e)}`);
       }
+      call.media = res.remote;
+      this.holds.update(call);
     }
     const contact = Array.isArray(rq.headers.contact) ? rq.headers.contact[0]?.uri : undefined;
     if (contact) call.remoteTarget = contact;
@@ -499,6 +520,7 @@ export class SipUserAgent {
         call.media = remote;
         call.legOptions = options;
         this.keysExchanged(call, remote);
+        this.holds.update(call);
         return true;
       } catch (e) {
         problem = `the answered media address cannot be used: ${e instanceof Error ? e.message : String(e)}`;
@@ -539,6 +561,7 @@ export class SipUserAgent {
       ackTimeout: null,
       cancelled: false,
       media: null,
+      heldSince: null,
       leg: null,
       localPort: 0,
       legOptions: null,
@@ -676,6 +699,7 @@ export class SipUserAgent {
   private end(call: Session, why: string): void {
     this.stopRetransmit(call);
     this.ext.ended(call);
+    this.holds.clear(call);
     call.state = 'ended';
     this.calls.delete(call.key);
     call.releaseFlow?.();

@@ -37,6 +37,8 @@ export interface ParticipantRow {
   displayName: string;
   joinedAt: string;
   muted: boolean;
+  /** The caller has the call on hold. */
+  onHold: boolean;
 }
 
 export interface ConferenceRow {
@@ -145,7 +147,7 @@ export class Operations {
         key: c.key, roomId: c.roomId, startedAt: new Date(c.startedAt).toISOString(), endsAt: new Date(c.endsAt).toISOString(),
         secondsLeft: Math.max(0, Math.round((c.endsAt - now) / 1000)), maxParticipants: c.maxParticipants, roomDeleted: c.roomDeleted,
         participants: [...c.participants.values()].map((p) => ({
-          id: p.id, local: p.id === LOCAL_PARTICIPANT.id, caller: p.caller, displayName: p.displayName, joinedAt: new Date(p.joinedAt).toISOString(), muted: p.muted,
+          id: p.id, local: p.id === LOCAL_PARTICIPANT.id, caller: p.caller, displayName: p.displayName, joinedAt: new Date(p.joinedAt).toISOString(), muted: p.muted, onHold: p.onHold === true,
         })),
       }));
   }

@@ -230,7 +230,7 @@ export function conferenceCards(ctx: PageContext, conferences: ConferenceRow[]):
     <form method="post" action="/live/${encodeURIComponent(c.key)}/end" class="inline">${csrfField(ctx)}<button class="danger small" data-confirm="End the conference in room ${c.roomId} and hang up everyone?">End conference</button></form>
   </div>
   <ul class="people">${c.participants.map((p) => html`<li data-participant="${p.id}">
-    <span class="who"><strong>${p.displayName || p.caller}</strong>${p.displayName ? html` <span class="muted">${p.caller}</span>` : ''}${p.muted ? html` <span class="badge">muted</span>` : ''}</span>
+    <span class="who"><strong>${p.displayName || p.caller}</strong>${p.displayName ? html` <span class="muted">${p.caller}</span>` : ''}${p.muted ? html` <span class="badge">muted</span>` : ''}${p.onHold ? html` <span class="badge">on hold</span>` : ''}</span>
     <span class="since muted">joined <time datetime="${p.joinedAt}">${clock(p.joinedAt)}</time></span>
     <span class="acts">
       <form method="post" action="/live/${encodeURIComponent(c.key)}/${encodeURIComponent(p.id)}/${p.muted ? 'unmute' : 'mute'}" class="inline">${csrfField(ctx)}<button class="small">${p.muted ? 'Unmute' : 'Mute'}</button></form>
@@ -308,6 +308,7 @@ const SETTING_LABELS: Partial<Record<keyof Settings, string>> = {
   realm: 'SIP realm',
   digestAlgorithms: 'Digest algorithms',
   rtpTimeoutSeconds: 'Hang up after silence (seconds)',
+  holdLimitSeconds: 'Hang up after on hold for (seconds)',
   symmetricRtp: 'Phones behind NAT (symmetric RTP)',
   srtp: 'Audio encryption (SRTP)',
   localAudioRoom: 'Local audio room',
@@ -330,7 +331,7 @@ export function settingsPage(ctx: PageContext, settings: Settings, sipPort: numb
   const value = (k: keyof Settings) => {
     const v = settings[k];
     if (typeof v === 'boolean') return v ? 'on' : 'off';
-    if (k === 'localAudioRoom' && v === 0) return 'off';
+    if ((k === 'localAudioRoom' || k === 'holdLimitSeconds') && v === 0) return 'off';
     return String(v);
   };
   return layout('Settings', '/settings', ctx, html`

@@ -23,11 +23,17 @@ const ROOMS = {
   cancel: { id: 7, pin: '7777' },
   expiry: { id: 8, pin: '8888', duration: 1 },
   last: { id: 10, pin: '1010' },
+  holdInactive: { id: 11, pin: '1111' },
+  holdC0: { id: 12, pin: '1212' },
+  ptime: { id: 13, pin: '1313' },
+  mediaMove: { id: 14, pin: '1414' },
+  infoRelay: { id: 15, pin: '1112' },
+  infoDtmf: { id: 16, pin: '1213' },
 } as const;
 /** Created by phone in the test; not configured beforehand. */
 const CREATED = { id: 9, pin: '4321', minutes: 30 };
 
-const TESTS = 17;
+const TESTS = 23;
 const enabled = sippAvailable();
 if (!enabled) console.log(`confbox-skipped: ${TESTS} sipp (Debian package sip-tester) is not installed`);
 
@@ -118,6 +124,38 @@ t('join over UDP: 200 with an SDP answer, then the caller hangs up (BYE 200)', a
   assert.match(ok, /^m=audio [1-9]\d* RTP\/AVP 0\b/m);
 });
 
+/** Keys of the INFO scenarios: the room's two digits and the PIN's four. */
+function menuKeys(room: { id: number; pin: string }): Record<string, string> {
+  const r = String(room.id).padStart(2, '0'), p = room.pin;
+  return { ext: EXT.number, r1: r[0]!, r2: r[1]!, p1: p[0]!, p2: p[1]!, p3: p[2]!, p4: p[3]! };
+}
+
+/** Runs an INFO scenario into the voice menu: every key gets 200, the bad bodies 400 and 415, and the caller is in the room. */
+async function menuByInfo(scenario: string, room: { id: number; pin: string }): Promise<void> {
+  const joined = box.waitForLog((rec) => rec.msg === 'call join' && rec.room === room.id, 20_000);
+  joined.catch(() => undefined);
+  const r = await runSipp({ scenario, port: box.sipPort, service: '*400', keys: menuKeys(room), auth: { user: EXT.number, password: EXT.password }, holdMs: 1500 });
+  passed(r);
+  const infoAnswers = received(r).filter((m) => m.cseq.endsWith(' INFO')).map((m) => m.start.split(' ')[1]);
+  assert.equal(infoAnswers, ['200', '200', '200', '200', '200', '200', '200', '200', '400', '415'], describeRun(r));
+  const bad = received(r).find((m) => m.cseq.endsWith(' INFO') && m.start.startsWith('SIP/2.0 400 '));
+  assert.match(bad!.text, /^Warning:\s*399 \S+ "application\/dtmf/im);
+  const other = received(r).find((m) => m.cseq.endsWith(' INFO') && m.start.startsWith('SIP/2.0 415 '));
+  assert.match(other!.text, /^Accept:\s*application\/dtmf-relay, application\/dtmf/im);
+  const rec = await joined.catch((e: Error) => {
+    throw new Error(`the caller was not put in room ${room.id} by its INFO keys: ${e.message}\n${describeRun(r)}`);
+  });
+  assert.is(rec.caller, EXT.number);
+}
+
+t('INFO application/dtmf-relay (Signal=5, Duration=160) drives the voice menu into the room; a bad Signal 400, another body type 415', async () => {
+  await menuByInfo('info-dtmf-relay.xml', ROOMS.infoRelay);
+});
+
+t('INFO application/dtmf (a bare key) drives the voice menu into the room; two keys in one body 400, another body type 415', async () => {
+  await menuByInfo('info-dtmf.xml', ROOMS.infoDtmf);
+});
+
 t('join over TCP (-t t1): the same call flow', async () => {
   const r = await asExtension({ scenario: 'call-auth.xml', service: joinCode(ROOMS.tcp), holdMs: 300, transport: 'tcp' });
   passed(r);
@@ -206,6 +244,44 @@ t('re-INVITE to hold (a=sendonly) is answered a=recvonly; resume (a=sendrecv) is
   assert.is(answers.length, 2, describeRun(r));
   assert.match(answers[0]!.text, /^a=recvonly\r?$/m);
   assert.match(answers[1]!.text, /^a=sendrecv\r?$/m);
+});
+
+/** The 200s to the re-INVITEs (CSeq 3 and 4) of a scenario, in order. */
+function reinviteAnswers(r: SippResult): string[] {
+  return received(r).filter((m) => m.start.startsWith('SIP/2.0 200 ') && /^(3|4) INVITE$/.test(m.cseq)).map((m) => m.text);
+}
+
+t('hold with a=inactive is answered a=inactive; resume a=sendrecv', async () => {
+  const r = await asExtension({ scenario: 'hold-inactive.xml', service: joinCode(ROOMS.holdInactive) });
+  passed(r);
+  const [hold, resume] = reinviteAnswers(r);
+  assert.match(hold ?? '', /^a=inactive\r?$/m, describeRun(r));
+  assert.match(resume ?? '', /^a=sendrecv\r?$/m);
+});
+
+t('hold with c=0.0.0.0 (RFC 2543) is answered a=recvonly; resume with the address is answered a=sendrecv', async () => {
+  const r = await asExtension({ scenario: 'hold-c0.xml', service: joinCode(ROOMS.holdC0) });
+  passed(r);
+  const [hold, resume] = reinviteAnswers(r);
+  assert.match(hold ?? '', /^a=recvonly\r?$/m, describeRun(r));
+  assert.match(resume ?? '', /^a=sendrecv\r?$/m);
+});
+
+t('a=ptime:30 is answered a=ptime:30, a re-INVITE with a=ptime:10 a=ptime:10, one without a=ptime:20', async () => {
+  const r = await asExtension({ scenario: 'ptime.xml', service: joinCode(ROOMS.ptime) });
+  passed(r);
+  assert.match(finalAnswer(r), /^a=ptime:30\r?$/m, describeRun(r));
+  const [ten, none] = reinviteAnswers(r);
+  assert.match(ten ?? '', /^a=ptime:10\r?$/m);
+  assert.match(none ?? '', /^a=ptime:20\r?$/m);
+});
+
+t('a re-INVITE that moves the media to another address and port (direct media) is answered 200 a=sendrecv, and so is the move back', async () => {
+  const r = await asExtension({ scenario: 'media-move.xml', service: joinCode(ROOMS.mediaMove) });
+  passed(r);
+  const answers = reinviteAnswers(r);
+  assert.is(answers.length, 2, describeRun(r));
+  for (const a of answers) assert.match(a, /^a=sendrecv\r?$/m);
 });
 
 t('lost ACK (UDP): the box retransmits its 200, then hangs up with BYE about 32 s later', async () => {

@@ -235,6 +235,8 @@ export interface OfferOptions {
   /** Adds telephone-event/8000 as payload type 101; default true. */
   dtmf?: boolean;
   direction?: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+  /** The a=ptime line; default 20. */
+  ptime?: number;
   sessionId?: string;
   version?: number;
   /** The m= line's transport; default RTP/AVP. */
@@ -258,7 +260,7 @@ export function sdpOffer(o: OfferOptions): string {
     `m=audio ${o.port} ${o.proto ?? 'RTP/AVP'} ${pts.join(' ')}`,
     ...codecs.map((c) => `a=rtpmap:${PAYLOAD[c]!.pt} ${PAYLOAD[c]!.rtpmap}`),
     ...(dtmf ? ['a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-16'] : []),
-    'a=ptime:20',
+    `a=ptime:${o.ptime ?? 20}`,
     `a=${o.direction ?? 'sendrecv'}`,
     ...(o.attributes ?? []),
   ];
@@ -393,8 +395,8 @@ export interface InviteOptions {
   contentType?: string;
   /** Codecs of the default offer. */
   codecs?: OfferOptions['codecs'];
-  /** Transport and extra lines of the default offer (SRTP: RTP/SAVP and a=crypto). */
-  offer?: Pick<OfferOptions, 'proto' | 'attributes'>;
+  /** Transport, extra lines and telephone-event of the default offer (SRTP: RTP/SAVP and a=crypto). */
+  offer?: Pick<OfferOptions, 'proto' | 'attributes' | 'dtmf'>;
   /** Answer a 407/401 with credentials (default: when the phone has a password). */
   auth?: boolean;
   algorithm?: Algorithm;
@@ -972,7 +974,12 @@ export class Call {
     this.phone.sendRaw(buildMessage(`ACK ${tx.uri} SIP/2.0`, headers));
   }
 
-  private inDialog(method: string, body: string | undefined, timeoutMs: number): Promise<SipMessage> {
+  /** An INFO in the dialog with the body (e.g. a key as application/dtmf-relay); resolves with its final response. */
+  info(contentType: string, body: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<SipMessage> {
+    return this.inDialog('INFO', body, timeoutMs, [['Content-Type', contentType]]);
+  }
+
+  private inDialog(method: string, body: string | undefined, timeoutMs: number, extra: Array<[string, string]> = []): Promise<SipMessage> {
     const branch = newBranch();
     const headers: Array<[string, string]> = [
       ['Via', this.phone.via(branch)],
@@ -981,6 +988,7 @@ export class Call {
       ['To', this.to()],
       ['Call-ID', this.callId],
       ['CSeq', `${++this.localCseq} ${method}`],
+      ...extra,
     ];
     const rs = this.phone.finalFor(branch, method, timeoutMs);
     this.phone.sendRequest(buildMessage(`${method} ${this.remoteTarget} SIP/2.0`, headers, body ?? ''), branch, method);

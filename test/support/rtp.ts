@@ -288,7 +288,32 @@ export const scheduler = new RtpScheduler();
 
 // --- the sender ---
 
-export type Source = { kind: 'tone'; freq: number; dbfs: number } | { kind: 'silence' };
+export type Source =
+  | { kind: 'tone'; freq: number; dbfs: number }
+  | { kind: 'silence' }
+  /** Recorded audio (8 kHz), sent once from `offset`, then digital silence; `done` runs after its last packet. */
+  | { kind: 'pcm'; pcm: Int16Array; offset: number; done: () => void };
+
+const DTMF_ROWS = [697, 770, 852, 941];
+const DTMF_COLS = [1209, 1336, 1477, 1633];
+const DTMF_GRID = '123A456B789C*0#D';
+
+/**
+ * Keys as in-band tones (8 kHz), as a phone without telephone-event or a PSTN gateway sends them: per key the row and
+ * column tones for durationMs (row at dbfs, column 2 dB lower, the usual twist), then gapMs of silence.
+ */
+export function dtmfTones(keys: string, o: { durationMs?: number; gapMs?: number; dbfs?: number } = {}): Int16Array {
+  const on = Math.round(((o.durationMs ?? 100) * SAMPLE_RATE) / 1000), off = Math.round(((o.gapMs ?? 100) * SAMPLE_RATE) / 1000);
+  const out = new Int16Array(keys.length * (on + off));
+  const a = amplitudeOf(o.dbfs ?? -10), b = amplitudeOf((o.dbfs ?? -10) - 2);
+  [...keys].forEach((key, k) => {
+    const i = DTMF_GRID.indexOf(key.toUpperCase());
+    if (i < 0) throw new Error(`dtmfTones: ${JSON.stringify(key)} is not a key`);
+    const wr = (2 * Math.PI * DTMF_ROWS[i >> 2]!) / SAMPLE_RATE, wc = (2 * Math.PI * DTMF_COLS[i & 3]!) / SAMPLE_RATE;
+    for (let n = 0; n < on; n++) out[k * (on + off) + n] = Math.round(a * Math.sin(wr * n) + b * Math.sin(wc * n));
+  });
+  return out;
+}
 
 export interface SenderOptions {
   /** Where the RTP goes: the box's answer. */
@@ -367,6 +392,14 @@ export class RtpSender implements Ticking {
     return this.start();
   }
 
+  /** Sends recorded audio (8 kHz) from the next tick on, then digital silence; resolves after its last packet. */
+  play(pcm: Int16Array): Promise<void> {
+    return new Promise((resolve) => {
+      this.source = { kind: 'pcm', pcm, offset: 0, done: resolve };
+      this.start();
+    });
+  }
+
   /** (Re)starts the stream with the current source. */
   start(): this {
     if (!this.running) {
@@ -441,6 +474,13 @@ export class RtpSender implements Ticking {
     const src = this.source;
     if (src.kind === 'silence') {
       b.fill(0xff, 12);
+    } else if (src.kind === 'pcm') {
+      for (let i = 0; i < FRAME; i++) b[12 + i] = ulawEncode(src.pcm[src.offset + i] ?? 0);
+      src.offset += FRAME;
+      if (src.offset >= src.pcm.length) {
+        this.source = { kind: 'silence' };
+        src.done();
+      }
     } else {
       const a = amplitudeOf(src.dbfs);
       const w = (2 * Math.PI * src.freq) / SAMPLE_RATE;

@@ -394,6 +394,31 @@ cases.push(['a muted leg still hears the conference but is not heard', async () 
   }
 }]);
 
+cases.push(['a held leg (send and receive false) is not heard, is sent nothing and never times out; it comes back on resume', async () => {
+  const c = await conferenceOfTwo();
+  const seen = recordEvents(c.engine);
+  try {
+    await sleep(800);
+    const held = { ...PCMU, rtpTimeoutMs: 200, send: false, receive: false };
+    c.engine.connectLeg(c.legA.leg, LOOPBACK, c.a.port, held);
+    await sleep(300);
+    const before = c.a.packetsIn;
+    await sleep(600);
+    const bHearsA = toneAmplitude(c.b.recent(2400), TONE_A);
+    assert.ok(bHearsA < 100, `B does not hear held A (amplitude ${bHearsA.toFixed(0)})`);
+    assert.is(c.a.packetsIn - before, 0, 'nothing is sent to held A');
+    assert.equal(seen.filter((e) => e.event === 'rtpTimeout'), [], 'a held leg does not time out');
+    c.engine.connectLeg(c.legA.leg, LOOPBACK, c.a.port, PCMU);
+    await sleep(600);
+    assert.ok(toneAmplitude(c.b.recent(2400), TONE_A) > AMPLITUDE / 3, 'B hears A after the resume');
+    assert.ok(toneAmplitude(c.a.recent(2400), TONE_B) > AMPLITUDE / 3, 'A hears B after the resume');
+    throwsNaming(() => c.engine.connectLeg(c.legA.leg, LOOPBACK, c.a.port, { ...PCMU, send: 'no' as never }), TypeError, 'send');
+    throwsNaming(() => c.engine.connectLeg(c.legA.leg, LOOPBACK, c.a.port, { ...PCMU, receive: 0 as never }), TypeError, 'receive');
+  } finally {
+    await c.close();
+  }
+}]);
+
 cases.push(['an RFC 4733 key press arrives as one dtmf event in JS', async () => {
   const c = await conferenceOfTwo();
   const seen = recordEvents(c.engine);

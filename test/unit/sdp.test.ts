@@ -261,7 +261,7 @@ test('hold and direction: the answer mirrors the caller', () => {
   assert.is(held.remote.address, '0.0.0.0');
 });
 
-test('ptime is clamped to 10..60 in the engine\'s 10 ms steps, default 20; the answer always says 20', () => {
+test('ptime is clamped to 10..60 in the engine\'s 10 ms steps, default 20; the answer states the ptime the box sends', () => {
   const pt = (line: string[]) => ok(negotiate(simple(['m=audio 4000 RTP/AVP 0', ...line]), LOCAL));
   assert.is(pt([]).remote.ptime, 20);
   assert.is(pt(['a=ptime:30']).remote.ptime, 30);
@@ -271,7 +271,10 @@ test('ptime is clamped to 10..60 in the engine\'s 10 ms steps, default 20; the a
   assert.is(pt(['a=ptime:25']).remote.ptime, 30);
   assert.is(pt(['a=ptime:abc']).remote.ptime, 20);
   assert.is(pt(['a=ptime:0']).remote.ptime, 20);
-  assert.match(pt(['a=ptime:40']).answer, 'a=ptime:20\r\n');
+  assert.match(pt(['a=ptime:40']).answer, 'a=ptime:40\r\n');
+  assert.match(pt(['a=ptime:25']).answer, 'a=ptime:30\r\n');
+  assert.match(pt(['a=ptime:5']).answer, 'a=ptime:10\r\n');
+  assert.match(pt([]).answer, 'a=ptime:20\r\n');
   const session = ok(negotiate(simple(['m=audio 4000 RTP/AVP 0'], ['c=IN IP4 203.0.113.5', 'a=ptime:40']), LOCAL));
   assert.is(session.remote.ptime, 40);
 });

@@ -11,7 +11,7 @@ const PHRASES: Phrase[] = [
     (code) => ({ kind: 'rejection', code, room: 5 }) as Phrase,
   ),
   { kind: 'rejection', code: 'not-found' }, { kind: 'only' }, { kind: 'oneMinute' }, { kind: 'ended' },
-  { kind: 'participants', count: 1 }, { kind: 'participants', count: 32 }, { kind: 'muted', on: true }, { kind: 'muted', on: false },
+  { kind: 'participants', count: 1 }, { kind: 'participants', count: 32 }, { kind: 'participants', count: 3, onHold: 1 }, { kind: 'muted', on: true }, { kind: 'muted', on: false },
   { kind: 'menuRoom' }, { kind: 'menuPin' }, { kind: 'menuRetry' }, { kind: 'goodbye' },
 ];
 
@@ -21,6 +21,11 @@ test('every phrase the box says is made of clips the firmware ships', () => {
     assert.ok(clips.length > 0, JSON.stringify(p));
     for (const c of clips) assert.ok(PROMPT_NAMES.includes(c), `${JSON.stringify(p)}: clip "${c}" is not shipped`);
   }
+});
+
+test('the # count says how many are on hold, when any are', () => {
+  assert.equal(phraseClips({ kind: 'participants', count: 3, onHold: 0 }), ['there-are', 'three', 'participants-in-conference']);
+  assert.equal(phraseClips({ kind: 'participants', count: 3, onHold: 2 }), ['there-are', 'three', 'participants-in-conference', 'two', 'on-hold']);
 });
 
 test('confirmations speak the room and the minutes', () => {

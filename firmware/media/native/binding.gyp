@@ -8,6 +8,7 @@
         "binding/engine_napi.c",
         "binding/errno_name.c",
         "binding/notify.c",
+        "src/dtmf_detect.c",
         "src/engine.c",
         "src/g711.c",
         "src/g722.c",

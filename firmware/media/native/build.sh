@@ -6,13 +6,15 @@
 #   ./build.sh arm64    cross-compile with $CC (default aarch64-linux-gnu-gcc), run every test under qemu-aarch64,
 #                       with Debian's arm64 libasound2 and libsrtp2-1 (scripts/image/arm64-libs.ts fetches them)
 #   ./build.sh format   check the sources against .clang-format (if clang-format is installed)
-# Environment: CC (compiler), CONFORMANCE (the janus fuzzer corpora directory), CONFBOX_ARM64_LIBS (a directory of
+# Environment: CC (compiler), CONFORMANCE (the janus fuzzer corpora directory), CONFBOX_PROMPTS (the generated
+# prompts, for the DTMF talk-off test; default dist/prompts), CONFBOX_ARM64_LIBS (a directory of
 # arm64 libasound.so.2 and libsrtp2.so.1 for the arm64 tests, instead of the cached Debian packages).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 mode=${1:-normal}
 corpus=${CONFORMANCE:-$root/../shared/conformance/sdp-rtp/janus-fuzzer-corpora}
+prompts=${CONFBOX_PROMPTS:-$root/dist/prompts}
 
 flags="-std=c11 -Wall -Wextra -Werror -O2 -pthread"
 case "$mode" in
@@ -91,6 +93,8 @@ for name in $tests; do
     echo "# $name"
     if [ "$name" = test_rtp ]; then
         $run "$out/$name" "$corpus" || failed=$((failed + 1))
+    elif [ "$name" = test_dtmf_detect ]; then
+        $run "$out/$name" "$prompts" || failed=$((failed + 1))
     else
         $run "$out/$name" || failed=$((failed + 1))
     fi

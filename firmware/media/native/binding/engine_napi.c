@@ -248,7 +248,7 @@ static int get_srtp(napi_env env, napi_value v, engine_leg_options *o) {
 }
 
 /* Leg options: {codec, payloadType, dtmfPayloadType, ptimeMs, rtpTimeoutMs?, symmetric?,
- * srtp?}. */
+ * direction? (ENGINE_DIR_* flags), srtp?}. */
 static int get_leg_options(napi_env env, napi_value v, engine_leg_options *o) {
     napi_value p;
     uint32_t u;
@@ -293,6 +293,11 @@ static int get_leg_options(napi_env env, napi_value v, engine_leg_options *o) {
 
     if (get_prop(env, v, "symmetric", &p) != 0) return -1;
     if (p && get_bool(env, p, "options.symmetric", &o->symmetric) != 0) return -1;
+
+    if (get_prop(env, v, "direction", &p) != 0) return -1;
+    if (p && get_uint(env, p, "options.direction", 0, ENGINE_DIR_NO_SEND | ENGINE_DIR_NO_RECEIVE,
+                      &o->direction) != 0)
+        return -1;
 
     if (get_prop(env, v, "srtp", &p) != 0) return -1;
     if (p && get_srtp(env, p, o) != 0) return -1;

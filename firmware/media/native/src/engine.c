@@ -1,6 +1,8 @@
-/* The media engine: legs (UDP RTP/RTCP), conferences, playback; one thread, one 20 ms tick. */
+/* The media engine: legs (UDP RTP/RTCP), conferences, playback; one thread, a 20 ms mixing tick
+ * and a 10 ms pacing grid on which every leg sends one packet per packet time. */
 #define _GNU_SOURCE
 #include "engine.h"
+#include "dtmf_detect.h"
 #include "fixed.h"
 #include "g711.h"
 #include "g722.h"
@@ -28,13 +30,15 @@
 #include <unistd.h>
 
 #define TICK_US           20000
+#define PACE_US           10000 /* the timer's period: packets of any ptime leave on this grid */
+#define PACES_PER_TICK    (TICK_US / PACE_US)
 #define FRAME_NB          160  /* samples per tick at 8 kHz; also octets per tick, every codec */
 #define FRAME_WB          320  /* samples per tick at 16 kHz */
 #define EVENT_RING        1024 /* power of two */
 #define MAX_DATAGRAM      2048
 #define OUTQ              (60 * 8 + FRAME_NB)
 #define RECV_BATCH        32 /* packets per wake-up per socket, so one leg cannot starve others */
-#define MAX_CATCHUP       3  /* ticks run at once after the thread was late */
+#define MAX_CATCHUP       6  /* timer periods run at once after the thread was late */
 #define RTCP_INTERVAL_US  5000000
 #define OVERRUN_REPORT_US 1000000
 #define VAD_HANGOVER      10 /* ticks a talker stays mixed after falling below the VAD level */
@@ -77,6 +81,7 @@ typedef struct {
     uint32_t out_ssrc, out_ts;
     uint16_t out_seq;
     int marker_next;
+    unsigned pace_wait; /* timer periods until the next packet may leave */
     uint8_t outq[OUTQ];
     unsigned outq_len;
     uint32_t sent_packets, sent_octets;
@@ -84,6 +89,8 @@ typedef struct {
     uint32_t in_ssrc;
     rtp_rx_stats rx;
     rtp_dtmf_state dtmf;
+    dtmf_detector tones; /* in-band keys of the decoded audio */
+    dtmf_sources keys;   /* one digit per press from events and tones */
     jitter *jb;
     g722_encoder *enc;
     g722_decoder *dec;
@@ -121,7 +128,9 @@ struct engine {
     atomic_uint ev_head, ev_tail;
     int notify_pending;
     uint64_t late_pending, last_overrun_us;
-    uint64_t now_us; /* start of the current tick */
+    uint64_t now_us;     /* start of the current tick */
+    uint64_t paces;      /* timer periods run; every PACES_PER_TICK-th is a tick */
+    uint64_t late_paces; /* timer periods missed */
     engine_stats st;
     /* media-thread scratch */
     int16_t in_leg[FRAME_WB], in_conf[FRAME_WB], out_leg[FRAME_WB], leg_play[FRAME_WB];
@@ -266,6 +275,7 @@ static int check_options(const engine_leg_options *o) {
     if (o->payload_type > 127 || o->dtmf_payload_type > 127 || o->dtmf_payload_type < -1)
         return -EINVAL;
     if (o->ptime_ms && (o->ptime_ms < 10 || o->ptime_ms > 60 || o->ptime_ms % 10)) return -EINVAL;
+    if (o->direction & ~(unsigned)(ENGINE_DIR_NO_SEND | ENGINE_DIR_NO_RECEIVE)) return -EINVAL;
     if (o->srtp != RTPSEC_NONE && o->srtp != RTPSEC_AES_CM_128_HMAC_SHA1_80 &&
         o->srtp != RTPSEC_AES_CM_128_HMAC_SHA1_32)
         return -EINVAL;
@@ -494,9 +504,19 @@ int engine_connect_leg(engine *e, uint32_t id, const char *address, uint16_t por
         }
     }
     uint64_t now = mono_us();
-    if (!l->has_remote || !same_host(&l->remote, &addr)) {
+    if (!l->has_remote || !same_endpoint(&l->remote, &addr)) {
         l->has_lock = l->has_rtcp_src = 0;
         l->connected_us = now;
+    }
+    if (opts) {
+        unsigned was = l->o.direction, now_dir = opts->direction;
+        if ((was & ENGINE_DIR_NO_RECEIVE) && !(now_dir & ENGINE_DIR_NO_RECEIVE)) {
+            l->last_rx_us = now; /* the inactivity timer starts again at the resume */
+            l->timed_out = 0;
+        }
+        if (!(was & ENGINE_DIR_NO_RECEIVE) && (now_dir & ENGINE_DIR_NO_RECEIVE))
+            jitter_reset(l->jb); /* what was buffered before the hold is not heard after it */
+        if ((was & ENGINE_DIR_NO_SEND) && !(now_dir & ENGINE_DIR_NO_SEND)) l->marker_next = 1;
     }
     l->remote = addr;
     l->remote_len = len;
@@ -518,6 +538,8 @@ int engine_connect_leg(engine *e, uint32_t id, const char *address, uint16_t por
         l->outq_len = 0;
         if (l->conf >= 0) conf_update_rate(e, &e->confs[l->conf]);
     }
+    unsigned step = l->o.ptime_ms ? l->o.ptime_ms / 10 : 2;
+    if (l->pace_wait > step) l->pace_wait = step; /* a shorter ptime takes effect at once */
     pthread_mutex_unlock(&e->lock);
     rtpsec_destroy(old_tx);
     rtpsec_destroy(old_rx);
@@ -764,52 +786,67 @@ static int answered(const engine *e, const leg *l, uint64_t now) {
            now - l->connected_us < (uint64_t)e->cfg.unanswered_ms * 1000u;
 }
 
-static void send_packets(engine *e, leg *l) {
+/* Sends the first plen octets of the queue as one packet (to nobody when the leg may not send:
+ * its timestamps still advance with the time). */
+static void send_packet(engine *e, leg *l, unsigned plen) {
     const struct sockaddr_storage *dst = NULL;
     socklen_t dlen = 0;
-    if (l->o.symmetric && l->has_lock) {
+    if (l->o.direction & ENGINE_DIR_NO_SEND) {
+        /* on hold: nothing goes to the caller */
+    } else if (l->o.symmetric && l->has_lock) {
         dst = &l->locked;
         dlen = l->locked_len;
     } else if (l->has_remote && answered(e, l, e->now_us)) {
         dst = &l->remote;
         dlen = l->remote_len;
     }
-    unsigned plen = (l->o.ptime_ms ? l->o.ptime_ms : 20) * 8;
-    while (l->outq_len >= plen) {
-        _Alignas(8) uint8_t pkt[12 + OUTQ + RTPSEC_OVERHEAD];
-        rtp_header h = {0};
-        h.marker = (uint8_t)l->marker_next;
-        h.payload_type = l->o.payload_type;
-        h.seq = l->out_seq;
-        h.timestamp = l->out_ts;
-        h.ssrc = l->out_ssrc;
-        size_t hl = rtp_write_header(pkt, sizeof pkt, &h);
-        memcpy(pkt + hl, l->outq, plen);
-        size_t n = hl + plen;
-        if (dst && l->tx_sec && rtpsec_protect(l->tx_sec, pkt, &n, sizeof pkt) != 0) n = 0;
-        if (dst && n) {
-            if (sendto(l->rtp_fd, pkt, n, 0, (const struct sockaddr *)dst, dlen) >= 0) {
-                l->st.packets_out++;
-                l->st.bytes_out += plen;
-                l->sent_packets++;
-                l->sent_octets += plen;
-                e->st.packets_out++;
-            }
-            l->out_seq++;
-            l->marker_next = 0;
+    _Alignas(8) uint8_t pkt[12 + OUTQ + RTPSEC_OVERHEAD];
+    rtp_header h = {0};
+    h.marker = (uint8_t)l->marker_next;
+    h.payload_type = l->o.payload_type;
+    h.seq = l->out_seq;
+    h.timestamp = l->out_ts;
+    h.ssrc = l->out_ssrc;
+    size_t hl = rtp_write_header(pkt, sizeof pkt, &h);
+    memcpy(pkt + hl, l->outq, plen);
+    size_t n = hl + plen;
+    if (dst && l->tx_sec && rtpsec_protect(l->tx_sec, pkt, &n, sizeof pkt) != 0) n = 0;
+    if (dst && n) {
+        if (sendto(l->rtp_fd, pkt, n, 0, (const struct sockaddr *)dst, dlen) >= 0) {
+            l->st.packets_out++;
+            l->st.bytes_out += plen;
+            l->sent_packets++;
+            l->sent_octets += plen;
+            e->st.packets_out++;
         }
-        l->out_ts += plen; /* one timestamp unit per octet for G.711 and G.722 alike */
-        l->outq_len -= plen;
-        memmove(l->outq, l->outq + plen, l->outq_len);
+        l->out_seq++;
+        l->marker_next = 0;
+    }
+    l->out_ts += plen; /* one timestamp unit per octet for G.711 and G.722 alike */
+    l->outq_len -= plen;
+    memmove(l->outq, l->outq + plen, l->outq_len);
+}
+
+/* One timer period of a leg's sending: a packet leaves when its packet time has passed since
+ * the last one and the queue holds it; a queue a frame longer than that (after late ticks)
+ * is sent at once, so that the delay stays bounded. */
+static void pace_leg(engine *e, leg *l) {
+    unsigned ptime = l->o.ptime_ms ? l->o.ptime_ms : 20, plen = ptime * 8;
+    if (l->pace_wait) l->pace_wait--;
+    while (l->outq_len >= plen && (l->pace_wait == 0 || l->outq_len >= plen + FRAME_NB)) {
+        send_packet(e, l, plen);
+        l->pace_wait = ptime * 1000u / PACE_US;
     }
 }
 
-/* Encodes (unless pre-encoded) one tick of the leg's audio and sends what is due. */
+/* Encodes (unless pre-encoded) one tick of the leg's audio into its send queue. */
 static void leg_output(engine *e, leg *l, const int16_t *pcm, const uint8_t *encoded) {
     if (l->la) { /* the speaker takes the 16 kHz audio as it is */
         if (pcm) local_audio_push(l->la, pcm);
         return;
     }
+    unsigned plen = (l->o.ptime_ms ? l->o.ptime_ms : 20) * 8;
+    while (l->outq_len + FRAME_NB > OUTQ && l->outq_len >= plen) send_packet(e, l, plen);
     uint8_t *q = l->outq + l->outq_len;
     if (encoded)
         memcpy(q, encoded, FRAME_NB);
@@ -820,13 +857,25 @@ static void leg_output(engine *e, leg *l, const int16_t *pcm, const uint8_t *enc
     else
         g711_ulaw_encode_buf(pcm, FRAME_NB, q);
     l->outq_len += FRAME_NB;
-    send_packets(e, l);
+}
+
+/* Keys heard in a leg's audio, also when muted. Every RTP leg listens, with telephone-event or
+ * without: gateways that negotiate it may still pass a caller's tones in-band, and a press that
+ * comes both ways is reported once (dtmf_sources). */
+static void in_band_keys(engine *e, leg *l, const int16_t *pcm) {
+    char key = dtmf_detect(&l->tones, pcm, l->wb ? FRAME_WB : FRAME_NB, l->wb ? 16000 : 8000);
+    key = dtmf_sources_tone(&l->keys, dtmf_detect_current(&l->tones), key, e->now_us);
+    if (key) {
+        engine_event out = {.type = ENGINE_EVENT_DTMF, .leg = l->id, .digit = key};
+        push_event(e, &out);
+    }
 }
 
 /* Pulls the leg's next frame (leg rate) into e->in_leg; returns 1 if it should be mixed. */
 static int leg_input(engine *e, leg *l) {
     jitter_status s = l->la ? (local_audio_pull(l->la, e->in_leg) ? JITTER_FRAME : JITTER_SILENCE)
                             : jitter_get(l->jb, e->in_leg);
+    if (!l->la) in_band_keys(e, l, s == JITTER_SILENCE ? NULL : e->in_leg);
     if (s == JITTER_SILENCE || l->muted) return 0;
     if (!e->cfg.vad_level) return 1;
     int n = l->wb ? FRAME_WB : FRAME_NB;
@@ -959,6 +1008,8 @@ static void send_rtcp(engine *e, leg *l, uint64_t now) {
 static void leg_housekeeping(engine *e, leg *l, uint64_t now) {
     if (!l->connected) return;
     uint32_t timeout = l->o.rtp_timeout_ms ? l->o.rtp_timeout_ms : e->cfg.rtp_timeout_ms;
+    /* a held caller is silent by right: only the signalling ends its call */
+    if (l->o.direction & ENGINE_DIR_NO_RECEIVE) timeout = UINT32_MAX;
     if (timeout != UINT32_MAX && !l->timed_out && now - l->last_rx_us > (uint64_t)timeout * 1000u) {
         l->timed_out = 1;
         engine_event ev = {.type = ENGINE_EVENT_RTP_TIMEOUT, .leg = l->id};
@@ -994,6 +1045,16 @@ static void run_tick(engine *e) {
     }
     uint64_t took = mono_us() - start;
     if (took > e->st.tick_max_us) e->st.tick_max_us = (uint32_t)took;
+}
+
+/* One timer period: a tick every PACES_PER_TICK periods, then every RTP leg's packets that are due.
+ */
+static void run_pace(engine *e) {
+    if (e->paces++ % PACES_PER_TICK == 0) run_tick(e);
+    for (unsigned i = 0; i < e->max_legs; i++) {
+        leg *l = e->legs[i];
+        if (l && !l->la && l->connected) pace_leg(e, l);
+    }
 }
 
 /* Counts an SRTP/SRTCP packet that did not unprotect. */
@@ -1056,6 +1117,8 @@ static void handle_rtp(engine *e, leg *l, uint8_t *buf, size_t n,
     int locked = l->has_lock && same_endpoint(src, &l->locked);
     int latch = !locked && (l->o.symmetric || (l->has_remote && same_host(src, &l->remote))) &&
                 (!l->has_lock || now - l->last_rx_us >= (uint64_t)e->cfg.latch_quiet_ms * 1000u);
+    /* the exact address and port of the SDP may always take the stream (media moved to it) */
+    if (!locked && l->has_remote && same_endpoint(src, &l->remote)) latch = 1;
     if (!locked && !latch) {
         l->st.dropped_foreign++;
         e->st.dropped_foreign++;
@@ -1086,6 +1149,7 @@ static void handle_rtp(engine *e, leg *l, uint8_t *buf, size_t n,
         g722_decoder_reset(l->dec);
         rtp_rx_init(&l->rx, h.ssrc, h.seq);
         rtp_dtmf_reset(&l->dtmf);
+        dtmf_detector_reset(&l->tones);
     }
     uint32_t arrival = (uint32_t)(now * 8 / 1000); /* 8 kHz RTP clock for all our codecs */
     rtp_rx_update(&l->rx, h.seq, h.timestamp, arrival);
@@ -1100,10 +1164,16 @@ static void handle_rtp(engine *e, leg *l, uint8_t *buf, size_t n,
             return;
         }
         char digit = rtp_dtmf_feed(&l->dtmf, h.ssrc, h.timestamp, &ev);
+        digit = dtmf_sources_event(&l->keys, rtp_event_digit(ev.event), digit, now);
         if (digit) {
             engine_event out = {.type = ENGINE_EVENT_DTMF, .leg = l->id, .digit = digit};
             push_event(e, &out);
         }
+        l->st.packets_in++;
+        e->st.packets_in++;
+        return;
+    }
+    if (l->o.direction & ENGINE_DIR_NO_RECEIVE) { /* accepted, and heard by nobody */
         l->st.packets_in++;
         e->st.packets_in++;
         return;
@@ -1167,11 +1237,14 @@ static void *media_thread(void *arg) {
                 uint64_t exp = 0;
                 if (read(e->tfd, &exp, sizeof exp) != (ssize_t)sizeof exp || exp == 0) continue;
                 pthread_mutex_lock(&e->lock);
-                if (exp > 1) {
-                    e->st.late_ticks += exp - 1;
-                    e->late_pending += exp - 1;
+                if (exp > 1) { /* counted in 20 ms ticks, whatever the timer's period */
+                    uint64_t before = e->late_paces / PACES_PER_TICK;
+                    e->late_paces += exp - 1;
+                    uint64_t late = e->late_paces / PACES_PER_TICK - before;
+                    e->st.late_ticks += late;
+                    e->late_pending += late;
                 }
-                for (uint64_t t = 0; t < exp && t < MAX_CATCHUP; t++) run_tick(e);
+                for (uint64_t t = 0; t < exp && t < MAX_CATCHUP; t++) run_pace(e);
                 uint64_t now = mono_us();
                 if (e->late_pending && now - e->last_overrun_us >= OVERRUN_REPORT_US) {
                     engine_event ev = {.type = ENGINE_EVENT_OVERRUN,
@@ -1238,8 +1311,8 @@ int engine_create(const engine_config *cfg, engine **out) {
     /* absolute first expiry and a fixed interval: the kernel keeps the grid, no drift */
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    struct itimerspec its = {.it_interval = {0, TICK_US * 1000}, .it_value = now};
-    its.it_value.tv_nsec += TICK_US * 1000;
+    struct itimerspec its = {.it_interval = {0, PACE_US * 1000}, .it_value = now};
+    its.it_value.tv_nsec += PACE_US * 1000;
     if (its.it_value.tv_nsec >= 1000000000) {
         its.it_value.tv_sec++;
         its.it_value.tv_nsec -= 1000000000;

@@ -1,10 +1,12 @@
 /* The media engine: RTP legs, conferences and playback, mixed on one real-time thread.
  *
  * engine_create() starts a thread that waits (epoll) on every leg's RTP and RTCP socket and on
- * a 20 ms absolute timer; each tick it pulls one frame from every leg's jitter buffer, mixes
- * every conference and sends one frame to every connected leg. Every other function is called
- * by the host (the N-API binding) from any thread: they take the engine's lock, which the media
- * thread holds only while it handles a packet or a tick, and never do I/O on its behalf.
+ * a 10 ms absolute timer; every other expiry is a tick, which pulls one 20 ms frame from every
+ * leg's jitter buffer, mixes every conference and queues one frame for every connected leg; on
+ * every expiry each leg whose packet time has passed since its last packet sends one packet. Every
+ * other function is called by the host (the N-API binding) from any thread: they take the engine's
+ * lock, which the media thread holds only while it handles a packet or a tick, and never do I/O on
+ * its behalf.
  *
  * Events (DTMF digits, RTP timeouts, finished playbacks, late ticks) are queued by the media
  * thread in a bounded lock-free ring; it then calls the host's notify callback, which must not
@@ -47,12 +49,22 @@ typedef struct {
     void *notify_ctx; /**< passed to notify */
 } engine_config;
 
+/** What a leg does with its media, from the box's side (the SDP direction); flags of
+ *  engine_leg_options.direction, 0 for both ways. */
+enum {
+    ENGINE_DIR_NO_SEND = 1,    /**< no RTP goes to the leg (its caller is on hold or only sends) */
+    ENGINE_DIR_NO_RECEIVE = 2, /**< what the leg sends is not mixed, and its silence never times
+                                    out (its caller is on hold or only listens) */
+};
+
 /** Per-leg media settings, from the SDP offer/answer. */
 typedef struct {
     engine_codec codec;      /**< codec of audio sent and received */
     uint8_t payload_type;    /**< RTP payload type of that codec (dynamic or static) */
     int dtmf_payload_type;   /**< RFC 4733 telephone-event payload type, -1 if none */
-    unsigned ptime_ms;       /**< packet time we send, 10..60 in steps of 10 [20] */
+    unsigned ptime_ms;       /**< packet time we send, 10..60 in steps of 10 [20]; packets of
+                                  every ptime leave on a 10 ms grid, one per ptime */
+    unsigned direction;      /**< ENGINE_DIR_* flags [0: send and receive] */
     unsigned rtp_timeout_ms; /**< inactivity timeout [engine default]; UINT32_MAX: never */
     int symmetric;           /**< NAT: accept the first source from any host and send to it */
     rtpsec_suite srtp;       /**< SRTP/SRTCP crypto suite [RTPSEC_NONE: plain RTP and RTCP] */
@@ -96,7 +108,7 @@ typedef struct {
 /** Engine-wide counters. */
 typedef struct {
     uint32_t legs, conferences;
-    uint64_t ticks, late_ticks;       /**< ticks run; timer expirations missed */
+    uint64_t ticks, late_ticks;       /**< 20 ms ticks run; ticks missed (late timer) */
     uint64_t packets_in, packets_out; /**< RTP accepted; RTP sent */
     uint64_t dropped_malformed;       /**< failed RTP/RTCP validation */
     uint64_t dropped_foreign;         /**< from a source other than the leg's */
@@ -136,7 +148,10 @@ void engine_destroy(engine *e);
 int engine_open_leg(engine *e, const engine_leg_options *opts, uint32_t *leg, uint16_t *local_port);
 /** Sets where the leg's RTP goes (the SDP's address and port; RTCP to port + 1) and its media
  *  settings (opts may be NULL to keep them); also for a re-INVITE. The strict-RTP source lock
- *  is released if the host changes. Output SSRC, sequence and timestamp continue across calls;
+ *  is released if the address or port changes (media moved, as a PBX's direct media does).
+ *  A direction that turns receiving back on restarts the inactivity timer; one that turns
+ *  sending back on marks the next packet as the start of a talkspurt.
+ *  Output SSRC, sequence and timestamp continue across calls;
  *  an SRTP context is made afresh only for a direction whose suite or key changed.
  *  Strict RTP: the leg takes RTP from the first source of the signalled host (any host if
  *  symmetric) and then from that source only, until it has been silent for latch_quiet_ms.
