@@ -15,6 +15,7 @@ import { detectPublicAddress } from './net.ts';
 import { RoomService } from './rooms.ts';
 import { boxSecret } from './secrets.ts';
 import { Directory } from './sip/directory.ts';
+import { AuthRecords } from './sip/auth-records.ts';
 import { Registrar } from './sip/registrar.ts';
 import { ConferenceCalls } from './calls/index.ts';
 import { SipUserAgent } from './sip/user-agent.ts';
@@ -161,12 +162,13 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     registrar = new Registrar(store, clock, log, () => status.set({ registeredExtensions: registrar?.registeredCount() ?? 0 }));
     await registrar.start();
     cleanups.push(() => { directory.stop(); registrar?.stop(); });
+    const authRecords = new AuthRecords(clock);
 
     const calls = new ConferenceCalls({ rooms, engine, voice, log: log.child({ subsystem: 'calls' }), confirmationMs: 300 });
     const ua = new SipUserAgent({
       port: config.sipPort, tls: { port: config.sipTlsPort, cert: tls.cert, key: tls.key }, bind: config.bind, publicAddress, codecs: ['PCMU', 'PCMA', 'G722'],
       nonceKey: boxSecret(config.dataDir, 'nonce'), settings: () => rooms.settings(), lockout: rooms.lockout,
-      log: log.child({ subsystem: 'sip' }), clock, directory, registrar, engine, status,
+      log: log.child({ subsystem: 'sip' }), clock, directory, registrar, authRecords, engine, status,
     });
     calls.attach(ua);
     await ua.start(calls);
@@ -184,7 +186,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     cleanups.push(() => local.stop());
 
     const ops = new Operations({
-      store, rooms, sip: s, directory, registrar, status, leds: () => leds.patterns(), version,
+      store, rooms, sip: s, directory, registrar, authRecords, status, leds: () => leds.patterns(), version,
       sipPort: config.sipPort, sipTlsPort: config.sipTlsPort, httpPort: config.httpPort, httpsPort: config.httpsPort,
       log: log.child({ subsystem: 'web' }), localAudio: local,
       alsaDevices: () => engine.alsaDevices(),

@@ -6,10 +6,12 @@ import { BoxError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { MediaEngine, MediaLegOptions } from '../media/index.ts';
 import type { Status } from '../status.ts';
+import type { AuthRecords } from './auth-records.ts';
 import { Authenticator, headerText } from './auth.ts';
 import type { Directory } from './directory.ts';
 import { authObject, codecOf, numberHeader, REASONS, SERVER } from './messages.ts';
 import type { ContactRequest, Registrar } from './registrar.ts';
+import { inviteRejection } from './rejections.ts';
 import { copiedRecordRoute, dialogPath, hopAddress, recordRoutes } from './routes.ts';
 import { negotiate, type CodecName, type LocalMedia, type RemoteMedia } from './sdp.ts';
 import { dialedNumber, dialogKey, pendingKey, type Call, type CallApplication, type Session } from './session.ts';
@@ -38,6 +40,8 @@ export interface UserAgentOptions {
   lockout: Lockout;
   directory: Directory;
   registrar: Registrar;
+  /** What each extension's phone authenticates with, and its last refusal (shown on the Extensions page). */
+  authRecords: AuthRecords;
   engine: MediaEngine;
   status: Status;
 }
@@ -59,7 +63,7 @@ export class SipUserAgent {
   constructor(private readonly o: UserAgentOptions) {
     this.auth = new Authenticator({
       nonceKey: o.nonceKey, clock: o.clock, log: o.log, directory: o.directory, registrar: o.registrar,
-      lockout: o.lockout, settings: o.settings,
+      lockout: o.lockout, settings: o.settings, records: o.authRecords,
     });
   }
 
@@ -180,7 +184,8 @@ export class SipUserAgent {
     } catch (e) {
       if (e instanceof BoxError) {
         await this.speakRejection(call, e);
-        this.reject(call, e.sipStatus, e.message, e.sipStatus === 503 ? { 'retry-after': String(RETRY_AFTER_S) } : {});
+        const answer = inviteRejection(e, RETRY_AFTER_S);
+        this.reject(call, answer.status, e.message, answer.headers);
       }
       else {
         this.o.log.error('call failed', { err: e, source });
@@ -260,10 +265,13 @@ export class SipUserAgent {
       const toUri = parseUri(rq.headers.to!.uri);
       if (!toUri || !/^sips?$/i.test(toUri.schema ?? '')) return this.reply(rq, 400, 'To must be a sip: address of record');
       const origin = this.auth.origin(rq, remote);
-      if (this.auth.isBlocked(origin)) throw blockedError();
+      if (this.auth.registerBlocked(origin, toUri.user ?? '')) throw blockedError();
       const who = await this.auth.identify(rq, origin, 'register');
       if (!who.ok) return this.challenge(rq, 401, who.challenges);
-      if (who.caller !== toUri.user) return this.reply(rq, 403, `${who.caller} may not register ${toUri.user ?? ''}`);
+      if (who.caller !== toUri.user) {
+        this.auth.noteRefusal(who.caller, 'registered another extension', origin, 'REGISTER');
+        return this.reply(rq, 403, `${who.caller} may not register ${toUri.user ?? ''}`);
+      }
       const contactHeader = rq.headers.contact;
       const headerExpires = numberHeader(rq, 'expires');
       let contacts: ContactRequest[] | '*' = [];
