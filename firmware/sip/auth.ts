@@ -146,6 +146,14 @@ export class Authenticator {
     return this.o.lockout.blockOf(origin.targets) !== null;
   }
 
+  /** Whether an INVITE from this origin is turned away unheard; noted on the calling extension's record. */
+  inviteBlocked(origin: Origin, rq: Message): boolean {
+    if (!this.isBlocked(origin)) return false;
+    const ext = origin.peer ? undefined : this.o.directory.extension(userOf(rq.headers.from!.uri) ?? '');
+    if (ext) this.o.records.failed(ext.number, 'blocked', origin.address, 'INVITE');
+    return true;
+  }
+
   /**
    * Whether a REGISTER from this origin is turned away unheard. An address blocked by wrong PINs is still the
    * address of phones registered from it: their refreshes go on to the digest check (a wrong answer there is counted

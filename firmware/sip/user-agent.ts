@@ -199,7 +199,7 @@ export class SipUserAgent {
 
   private async answerInvite(call: Session, rq: Message): Promise<void> {
     const app = this.app!;
-    if (this.auth.isBlocked(call.origin)) throw blockedError();
+    if (this.auth.inviteBlocked(call.origin, rq)) throw blockedError();
     const who = await this.auth.identify(rq, call.origin, 'invite');
     if (!who.ok) return this.challenge(rq, 407, who.challenges);
     call.caller = who.caller;
