@@ -27,6 +27,8 @@ export interface AuthRecord {
   algorithm: DigestAlgorithm | null;
   /** The address that answer came from. */
   address: string;
+  /** The Call-ID of the last accepted REGISTER: a phone refreshes its registration under the same one. */
+  registerCallId: string;
   /** The box offered SHA-256 first once to a phone that had answered MD5 (see autoChallenge). */
   probed: boolean;
   lastFailure: AuthFailure | null;
@@ -69,11 +71,18 @@ export class AuthRecords {
     return ['MD5'];
   }
 
-  succeeded(number: string, algorithm: DigestAlgorithm, address: string): void {
+  succeeded(number: string, algorithm: DigestAlgorithm, address: string, registerCallId: string | null): void {
     const r = this.record(number);
     if (algorithm === 'SHA-256' || r.address !== address) r.probed = algorithm === 'SHA-256';
     r.algorithm = algorithm;
     r.address = address;
+    if (registerCallId !== null) r.registerCallId = registerCallId;
+  }
+
+  /** Whether a REGISTER continues the registration the phone last made from this address (same Call-ID). */
+  isRefresh(number: string, address: string, callId: string): boolean {
+    const r = this.records.get(number);
+    return r !== undefined && r.registerCallId !== '' && r.address === address && r.registerCallId === callId;
   }
 
   failed(number: string, reason: AuthFailureReason, source: string, method: string): void {
@@ -96,7 +105,7 @@ export class AuthRecords {
     if (r) {
       this.records.delete(number);
     } else {
-      r = { algorithm: null, address: '', probed: false, lastFailure: null };
+      r = { algorithm: null, address: '', registerCallId: '', probed: false, lastFailure: null };
     }
     this.records.set(number, r);
     if (this.records.size > MAX_RECORDS) {

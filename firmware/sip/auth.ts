@@ -97,7 +97,8 @@ export class Authenticator {
     const verdict = this.digest.verify(creds, rq.method!, ha1);
     const uriOk = sameTarget(creds.uri, rq.uri ?? '');
     if (known && uriOk && verdict === 'ok') {
-      this.o.records.succeeded(ext.number, /^sha-256/i.test(creds.algorithm ?? '') ? 'SHA-256' : 'MD5', origin.address);
+      const callId = kind === 'register' ? String(rq.headers['call-id'] ?? '') : null;
+      this.o.records.succeeded(ext.number, /^sha-256/i.test(creds.algorithm ?? '') ? 'SHA-256' : 'MD5', origin.address, callId);
       return { ok: true, caller: ext.number, displayName: ext.displayName };
     }
     if (known && uriOk && verdict === 'stale') return { ok: false, challenges: this.challenges(true, order) };
@@ -156,13 +157,14 @@ export class Authenticator {
 
   /**
    * Whether a REGISTER from this origin is turned away unheard. An address blocked by wrong PINs is still the
-   * address of phones registered from it: their refreshes go on to the digest check (a wrong answer there is counted
-   * and refused as usual), so that a block over calls never unregisters the phone that made them.
+   * address of phones registered from it: the refresh of a live registration (from the same address, under the
+   * Call-ID of its last accepted REGISTER) goes on to the digest check, so that a block over calls never unregisters
+   * the phone that made them. A guesser at that address does not know the Call-ID, and is turned away unheard.
    */
-  registerBlocked(origin: Origin, aor: string): boolean {
+  registerBlocked(origin: Origin, aor: string, callId: string): boolean {
     if (!this.isBlocked(origin)) return false;
     const ext = this.o.directory.extension(aor);
-    if (ext && this.o.registrar.boundFrom(ext.number, origin.address)) return false;
+    if (ext && this.o.registrar.boundFrom(ext.number, origin.address) && this.o.records.isRefresh(ext.number, origin.address, callId)) return false;
     if (ext) this.o.records.failed(ext.number, 'blocked', origin.address, 'REGISTER');
     return true;
   }

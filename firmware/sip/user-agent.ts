@@ -265,7 +265,7 @@ export class SipUserAgent {
       const toUri = parseUri(rq.headers.to!.uri);
       if (!toUri || !/^sips?$/i.test(toUri.schema ?? '')) return this.reply(rq, 400, 'To must be a sip: address of record');
       const origin = this.auth.origin(rq, remote);
-      if (this.auth.registerBlocked(origin, toUri.user ?? '')) throw blockedError();
+      if (this.auth.registerBlocked(origin, toUri.user ?? '', rq.headers['call-id']!)) throw blockedError();
       const who = await this.auth.identify(rq, origin, 'register');
       if (!who.ok) return this.challenge(rq, 401, who.challenges);
       if (who.caller !== toUri.user) {

@@ -23,7 +23,8 @@ test.before(async () => {
     ['extension', 'add', '101', '--password', 'other-pw', '--name', 'Back office'],
     ['extension', 'add', '102', '--password', 'pw-102'],
     ['extension', 'add', '103', '--password', 'pw-103'],
-    ...['104', '105', '106', '107'].map((n) => ['extension', 'add', n, '--password', `pw-${n}`]),
+    ...['104', '105', '106', '107', '108'].map((n) => ['extension', 'add', n, '--password', `pw-${n}`]),
+    ['room', 'add', '20', '--pin', '1234'],
   ]);
   box = await startBox({ dataDir });
 });
@@ -169,6 +170,25 @@ for (const transport of ['udp', 'tcp'] as const) {
     assert.is(fine.final.status, 200, `another extension from that address: ${fine.final.describe()}`);
   });
 }
+
+test('an address blocked by wrong PINs: the phone registered from it keeps refreshing (same Call-ID); a new REGISTER from it is refused unheard', async () => {
+  const address = '127.0.0.19';
+  const p = await phone('udp', { user: '108', password: 'pw-108', localAddress: address });
+  assert.is((await p.register({ expires: 300 })).final.status, 200);
+  for (let i = 0; i < 5; i++) {
+    const call = await p.invite(`*400*20*000${i}`);
+    assert.is((await call.final(10_000)).status, 603, `wrong PIN ${i + 1}`);
+  }
+  const refused = await p.invite('*400*20*1234');
+  const final = await refused.final(10_000);
+  assert.is(final.status, 603, 'the address is blocked for calls');
+  assert.match(final.warning ?? '', /too many failed attempts/);
+  const refresh = await p.register({ expires: 300 });
+  assert.is(refresh.final.status, 200, `the phone's refresh: ${refresh.final.describe()}`);
+  const other = await phone('udp', { user: '108', password: 'pw-108', localAddress: address });
+  const fresh = await other.register({ expires: 300 });
+  assert.equal(fresh.finals.map((f) => f.status), [403], `a new registration from the blocked address: ${fresh.final.describe()}`);
+});
 
 test('the registration and the extension survive a restart (SIGTERM, same data dir and SIP port)', async () => {
   const p = await phone('udp');

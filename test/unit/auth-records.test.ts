@@ -19,25 +19,35 @@ test('auto: MD5 alone to a phone not seen yet and to strangers', () => {
 
 test('auto: a phone that answered MD5 is probed once with SHA-256 first on a refresh from where it is registered', () => {
   const r = new AuthRecords(clock);
-  r.succeeded('201', 'MD5', '192.0.2.10');
+  r.succeeded('201', 'MD5', '192.0.2.10', null);
   assert.equal(r.autoChallenge('201', HERE), ['MD5'], 'not registered from here: no probe');
   assert.equal(r.autoChallenge('201', { ...BOUND, address: '192.0.2.99' }), ['MD5'], 'another address learns nothing');
   assert.equal(r.autoChallenge('201', BOUND), ['SHA-256', 'MD5'], 'the probe');
   assert.equal(r.autoChallenge('201', BOUND), ['MD5'], 'only once: the phone could not answer it');
-  r.succeeded('201', 'MD5', '192.0.2.10');
+  r.succeeded('201', 'MD5', '192.0.2.10', null);
   assert.equal(r.autoChallenge('201', BOUND), ['MD5'], 'answered MD5 again: no second probe');
 });
 
 test('auto: a phone that answered SHA-256 gets SHA-256 first, but only from its address', () => {
   const r = new AuthRecords(clock);
-  r.succeeded('201', 'SHA-256', '192.0.2.10');
+  r.succeeded('201', 'SHA-256', '192.0.2.10', null);
   assert.equal(r.autoChallenge('201', HERE), ['SHA-256', 'MD5']);
   assert.equal(r.autoChallenge('201', { address: '192.0.2.99', boundFromAddress: false }), ['MD5']);
 });
 
+test('a refresh is a REGISTER under the Call-ID of the last accepted one, from the same address', () => {
+  const r = new AuthRecords(clock);
+  r.succeeded('201', 'MD5', '192.0.2.10', 'reg-1@phone');
+  assert.ok(r.isRefresh('201', '192.0.2.10', 'reg-1@phone'));
+  assert.not.ok(r.isRefresh('201', '192.0.2.10', 'guess@attacker'), 'another Call-ID');
+  assert.not.ok(r.isRefresh('201', '192.0.2.99', 'reg-1@phone'), 'another address');
+  r.succeeded('201', 'MD5', '192.0.2.10', null);
+  assert.ok(r.isRefresh('201', '192.0.2.10', 'reg-1@phone'), 'an INVITE does not change it');
+});
+
 test('a wrong SHA-256 answer sends the phone back to MD5 alone, and is the last failure', () => {
   const r = new AuthRecords(clock);
-  r.succeeded('201', 'SHA-256', '192.0.2.10');
+  r.succeeded('201', 'SHA-256', '192.0.2.10', null);
   r.failed('201', 'phone answered the SHA-256 challenge wrongly', '192.0.2.10', 'REGISTER');
   assert.equal(r.autoChallenge('201', BOUND), ['MD5']);
   const f = r.get('201')?.lastFailure;
