@@ -15,6 +15,7 @@ import { detectPublicAddress } from './net.ts';
 import { RoomService } from './rooms.ts';
 import { boxSecret } from './secrets.ts';
 import { Directory } from './sip/directory.ts';
+import { AuthRecordsFile } from './sip/auth-records-file.ts';
 import { AuthRecords } from './sip/auth-records.ts';
 import { Registrar } from './sip/registrar.ts';
 import { ConferenceCalls } from './calls/index.ts';
@@ -162,7 +163,10 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     registrar = new Registrar(store, clock, log, () => status.set({ registeredExtensions: registrar?.registeredCount() ?? 0 }));
     await registrar.start();
     cleanups.push(() => { directory.stop(); registrar?.stop(); });
-    const authRecords = new AuthRecords(clock);
+    const authFile = new AuthRecordsFile(join(config.dataDir, 'auth-records.json'), log);
+    const authRecords: AuthRecords = new AuthRecords(clock, () => authFile.scheduleSave(authRecords));
+    authFile.load(authRecords);
+    cleanups.push(() => authFile.flush(authRecords));
 
     const calls = new ConferenceCalls({ rooms, engine, voice, log: log.child({ subsystem: 'calls' }), confirmationMs: 300 });
     const ua = new SipUserAgent({

@@ -44,7 +44,27 @@ const MAX_RECORDS = 2000;
 export class AuthRecords {
   private records = new Map<string, AuthRecord>();
 
-  constructor(private readonly clock: Pick<Clock, 'now'>) {}
+  /** onChange: told after every change, to keep a copy (AuthRecordsFile). */
+  constructor(private readonly clock: Pick<Clock, 'now'>, private readonly onChange: () => void = () => undefined) {}
+
+  /** Every record, most recently used last, as JSON can hold it. */
+  entries(): Array<[string, AuthRecord]> {
+    return [...this.records];
+  }
+
+  /** Takes back what entries() gave (from a file of an earlier run); anything malformed is skipped. Returns how many. */
+  restore(entries: unknown): number {
+    if (!Array.isArray(entries)) return 0;
+    let n = 0;
+    for (const e of entries.slice(-MAX_RECORDS)) {
+      const r = parseEntry(e);
+      if (!r) continue;
+      this.records.delete(r[0]);
+      this.records.set(r[0], r[1]);
+      n++;
+    }
+    return n;
+  }
 
   get(number: string): AuthRecord | undefined {
     return this.records.get(number);
@@ -66,6 +86,7 @@ export class AuthRecords {
     if (r.algorithm === 'SHA-256') return ['SHA-256', 'MD5'];
     if (!r.probed && opts.boundFromAddress) {
       r.probed = true;
+      this.onChange();
       return ['SHA-256', 'MD5'];
     }
     return ['MD5'];
@@ -73,10 +94,13 @@ export class AuthRecords {
 
   succeeded(number: string, algorithm: DigestAlgorithm, address: string, registerCallId: string | null): void {
     const r = this.record(number);
+    const before = JSON.stringify(r);
     if (algorithm === 'SHA-256' || r.address !== address) r.probed = algorithm === 'SHA-256';
     r.algorithm = algorithm;
     r.address = address;
     if (registerCallId !== null) r.registerCallId = registerCallId;
+    // Refreshes are frequent and mostly change nothing.
+    if (JSON.stringify(r) !== before) this.onChange();
   }
 
   /** Whether a REGISTER continues the registration the phone last made from this address (same Call-ID). */
@@ -93,11 +117,12 @@ export class AuthRecords {
       r.probed = true;
     }
     r.lastFailure = { at: new Date(this.clock.now()), reason, source, method };
+    this.onChange();
   }
 
   /** Forgets an extension (removed, or its password changed: the next phone may be another one). */
   forget(number: string): void {
-    this.records.delete(number);
+    if (this.records.delete(number)) this.onChange();
   }
 
   private record(number: string): AuthRecord {
@@ -114,4 +139,29 @@ export class AuthRecords {
     }
     return r;
   }
+}
+
+const REASONS: ReadonlySet<string> = new Set<AuthFailureReason>([
+  'wrong password', 'phone answered the SHA-256 challenge wrongly', 'phone answered with an algorithm the box does not offer',
+  'phone answered for another realm', 'phone answered an expired or foreign challenge', 'answer was made for another address',
+  'password was set for another realm', 'blocked', 'registered another extension',
+]);
+
+const text = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max;
+
+/** One [number, record] of entries(), or null when any part of it is not what entries() writes. */
+function parseEntry(e: unknown): [string, AuthRecord] | null {
+  if (!Array.isArray(e) || e.length !== 2 || !text(e[0], 64) || e[0] === '') return null;
+  const r = e[1] as Record<string, unknown> | null;
+  if (typeof r !== 'object' || r === null) return null;
+  if (r.algorithm !== null && r.algorithm !== 'MD5' && r.algorithm !== 'SHA-256') return null;
+  if (!text(r.address, 64) || !text(r.registerCallId, 256) || typeof r.probed !== 'boolean') return null;
+  let lastFailure: AuthFailure | null = null;
+  if (r.lastFailure !== null) {
+    const f = r.lastFailure as Record<string, unknown> | undefined;
+    const at = typeof f?.at === 'string' ? new Date(f.at) : null;
+    if (!f || !at || Number.isNaN(at.getTime()) || !text(f.reason, 80) || !REASONS.has(f.reason) || !text(f.source, 64) || !text(f.method, 16)) return null;
+    lastFailure = { at, reason: f.reason as AuthFailureReason, source: f.source, method: f.method };
+  }
+  return [e[0], { algorithm: r.algorithm, address: r.address, registerCallId: r.registerCallId, probed: r.probed, lastFailure }];
 }

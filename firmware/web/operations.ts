@@ -57,9 +57,9 @@ export interface ExtensionRow {
   contacts: Array<{ contact: string; expires: number }>;
   /** The password was hashed for another realm than the box's: the phone cannot log in until it is set again. */
   realmMismatch: boolean;
-  /** The digest algorithm of the phone's last accepted answer, null before the first (since the box started). */
+  /** The digest algorithm of the phone's last accepted answer, null before the first. */
   algorithm: DigestAlgorithm | null;
-  /** The extension's last refused registration or call attempt, with why, null when none since the box started. */
+  /** The extension's last refused registration or call attempt, with why, null when none. */
   lastFailure: { at: string; reason: AuthFailureReason; source: string; method: string } | null;
 }
 

@@ -209,6 +209,10 @@ test('the registration and the extension survive a restart (SIGTERM, same data d
   const tcp = await phone('tcp');
   const again = await tcp.register({ expires: 300 });
   assert.is(again.final.status, 200, again.final.describe());
+  // What the box learnt of the phones survives too: extension 104's phone answered SHA-256 before the restart.
+  const learnt = await phone('udp', { user: AUTO_EXT.udp, password: `pw-${AUTO_EXT.udp}` });
+  const sha = await learnt.register({ expires: 300 });
+  assert.equal(sha.finals[0]!.challenges().map((c) => /algorithm=([\w-]+)/i.exec(c)?.[1]), ['SHA-256', 'MD5'], sha.finals[0]!.describe());
 });
 
 test.run();

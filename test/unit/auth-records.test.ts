@@ -58,6 +58,35 @@ test('a wrong SHA-256 answer sends the phone back to MD5 alone, and is the last 
   assert.is(r.get('201'), undefined);
 });
 
+test('entries and restore: a round trip, and a damaged copy is skipped entry by entry', () => {
+  const r = new AuthRecords(clock);
+  r.succeeded('201', 'SHA-256', '192.0.2.10', 'reg-1');
+  r.failed('202', 'wrong password', '192.0.2.11', 'REGISTER');
+  const copy = new AuthRecords(clock);
+  assert.is(copy.restore(JSON.parse(JSON.stringify(r.entries()))), 2);
+  assert.equal(copy.autoChallenge('201', HERE), ['SHA-256', 'MD5']);
+  assert.is(copy.get('202')?.lastFailure?.reason, 'wrong password');
+  assert.is(copy.get('202')?.lastFailure?.at.toISOString(), '2026-12-05T08:00:00.000Z');
+  const damaged = new AuthRecords(clock);
+  assert.is(damaged.restore([['203', { algorithm: 'SHA-1', address: '', registerCallId: '', probed: false, lastFailure: null }], 'x', [null, {}],
+    ['204', { algorithm: 'MD5', address: '192.0.2.12', registerCallId: '', probed: true, lastFailure: { at: 'never', reason: 'x', source: '', method: '' } }],
+    ['205', { algorithm: 'MD5', address: '192.0.2.13', registerCallId: 'c', probed: false, lastFailure: null }]]), 1);
+  assert.is(damaged.restore({ not: 'a list' }), 0);
+  assert.is(damaged.get('205')?.algorithm, 'MD5');
+});
+
+test('every change is told, a refresh that changes nothing is not', () => {
+  let changes = 0;
+  const r = new AuthRecords(clock, () => changes++);
+  r.succeeded('201', 'MD5', '192.0.2.10', 'reg-1');
+  r.succeeded('201', 'MD5', '192.0.2.10', 'reg-1');
+  assert.is(changes, 1);
+  r.autoChallenge('201', BOUND);
+  r.failed('201', 'wrong password', '192.0.2.10', 'REGISTER');
+  r.forget('201');
+  assert.is(changes, 4);
+});
+
 const REALM = 'confbox';
 const HA1 = { md5: ha1('MD5', '201', REALM, 'right'), sha256: ha1('SHA-256', '201', REALM, 'right') };
 const authority = new DigestAuthority({ realm: REALM, key: Buffer.alloc(32, 7), clock });
