@@ -16,6 +16,8 @@ import { detectPublicAddress } from './net.ts';
 import { RoomService } from './rooms.ts';
 import { boxSecret } from './secrets.ts';
 import { Directory } from './sip/directory.ts';
+import { AuthRecordsFile } from './sip/auth-records-file.ts';
+import { AuthRecords } from './sip/auth-records.ts';
 import { Registrar } from './sip/registrar.ts';
 import { ConferenceCalls } from './calls/index.ts';
 import { SipUserAgent } from './sip/user-agent.ts';
@@ -169,6 +171,10 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     registrar = new Registrar(store, clock, log, () => status.set({ registeredExtensions: registrar?.registeredCount() ?? 0 }));
     await registrar.start();
     cleanups.push(() => { directory.stop(); registrar?.stop(); });
+    const authFile = new AuthRecordsFile(join(config.dataDir, 'auth-records.json'), log);
+    const authRecords: AuthRecords = new AuthRecords(clock, () => authFile.scheduleSave(authRecords));
+    authFile.load(authRecords);
+    cleanups.push(() => authFile.flush(authRecords));
     const configChanges = new ConfigChanges(store, log, async () => {
       await Promise.all([directory.refresh(), rooms.reload()]);
       changes.emit('change');
@@ -180,7 +186,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     const ua = new SipUserAgent({
       port: config.sipPort, tls: { port: config.sipTlsPort, cert: tls.cert, key: tls.key }, bind: config.bind, publicAddress, codecs: ['PCMU', 'PCMA', 'G722'],
       nonceKey: boxSecret(config.dataDir, 'nonce'), settings: () => rooms.settings(), lockout: rooms.lockout,
-      log: log.child({ subsystem: 'sip' }), clock, directory, registrar, engine, status,
+      log: log.child({ subsystem: 'sip' }), clock, directory, registrar, authRecords, engine, status,
     });
     calls.attach(ua);
     await ua.start(calls);
@@ -198,7 +204,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     cleanups.push(() => local.stop());
 
     const ops = new Operations({
-      store, rooms, sip: s, directory, registrar, status, leds: () => leds.patterns(), version,
+      store, rooms, sip: s, directory, registrar, authRecords, status, leds: () => leds.patterns(), version,
       sipPort: config.sipPort, sipTlsPort: config.sipTlsPort, httpPort: config.httpPort, httpsPort: config.httpsPort,
       log: log.child({ subsystem: 'web' }), localAudio: local,
       alsaDevices: () => engine.alsaDevices(),

@@ -34,6 +34,7 @@ packages=(
   openssl          # certificates for the --tls-cert tests (the box makes its own without it)
   kamailio         # a record-routing SIP proxy in front of the box: test/integration/proxy.test.ts
   baresip-core     # baresip: a third-party SIP phone in test/integration/baresip.test.ts (g711, ausine, aubridge, sndfile modules)
+  linphone-cli     # linphonec: linphone 5.1, a third-party SIP phone in test/integration/phones.test.ts (how phones take each rejection)
   gcc-aarch64-linux-gnu g++-aarch64-linux-gnu  # the media engine cross-compiled for the box's arm64 boards
   qemu-user-static # runs the arm64 engine tests and the arm64 Node runtime on this machine
 )

@@ -85,11 +85,12 @@ export const SETTINGS: { [K in keyof Settings]: { help: string; parse: Parser<K>
     },
   },
   digestAlgorithms: {
-    help: 'digest algorithms offered to phones, in order: SHA-256,MD5 or MD5 or SHA-256 or MD5,SHA-256',
+    help: 'digest algorithms offered to phones: auto (MD5 to a new phone, SHA-256 to each phone that shows it can), or a fixed list in order: MD5,SHA-256 or SHA-256,MD5 or MD5 or SHA-256',
     parse: (text) => {
+      if (String(text).trim().toLowerCase() === 'auto') return 'auto';
       const list = String(text).split(',').map((a) => a.trim().toUpperCase()).filter(Boolean);
       const ok = list.length > 0 && list.length <= 2 && new Set(list).size === list.length && list.every((a) => a === 'MD5' || a === 'SHA-256');
-      if (!ok) throw new BoxError(400, `digestAlgorithms must list MD5 and/or SHA-256, e.g. "SHA-256,MD5", not "${String(text).slice(0, 24)}"`, 'digestAlgorithms');
+      if (!ok) throw new BoxError(400, `digestAlgorithms must be auto, or list MD5 and/or SHA-256, e.g. "SHA-256,MD5", not "${String(text).slice(0, 24)}"`, 'digestAlgorithms');
       return list.join(',');
     },
   },

@@ -27,7 +27,11 @@ export interface Settings {
   lockoutWindowMinutes: number;
   lockoutBlockMinutes: number;
   realm: string;
-  /** Digest algorithms offered in challenges, in order, e.g. "SHA-256,MD5" (RFC 8760); phones that only read the first challenge may need "MD5". */
+  /**
+   * Digest algorithms offered in challenges (RFC 8760): "auto" (default; MD5 alone to a phone the box has not seen,
+   * SHA-256 first to each phone that has shown it can, see sip/auth-records.ts), or a fixed list in order, e.g.
+   * "SHA-256,MD5". SIPp and baresip 1.0 fail on any challenge list that starts with, or (baresip) holds, SHA-256.
+   */
   digestAlgorithms: string;
   /** Seconds without RTP after which a participant is hung up. */
   rtpTimeoutSeconds: number;
@@ -58,7 +62,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   lockoutWindowMinutes: 5,
   lockoutBlockMinutes: 15,
   realm: 'confbox',
-  digestAlgorithms: 'SHA-256,MD5',
+  digestAlgorithms: 'auto',
   rtpTimeoutSeconds: 30,
   holdLimitSeconds: 0,
   symmetricRtp: false,

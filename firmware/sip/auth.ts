@@ -3,7 +3,9 @@ import type { Clock } from '../clock.ts';
 import { blockedError, targets, type Lockout, type Target } from '../conference/index.ts';
 import type { Peer, Settings } from '../conference/types.ts';
 import type { Logger } from '../log.ts';
-import { DigestAuthority, parseAuthorization, type DigestAlgorithm } from './digest.ts';
+import type { AuthFailureReason, AuthRecords } from './auth-records.ts';
+import { DigestAuthority, parseAuthorization, type DigestAlgorithm, type DigestCredentials } from './digest.ts';
+import { diagnoseDigest } from './digest-diagnosis.ts';
 import type { Directory } from './directory.ts';
 import type { Registrar } from './registrar.ts';
 import { parseUri, type Message, type Remote } from './stack.ts';
@@ -17,6 +19,8 @@ export interface AuthOptions {
   registrar: Registrar;
   lockout: Lockout;
   settings: () => Settings;
+  /** What each extension's phone last succeeded with, and its last failure. */
+  records: AuthRecords;
 }
 
 /** Where a request comes from, as the lockout counts it. */
@@ -67,14 +71,24 @@ export class Authenticator {
       return { ok: true, caller: origin.asserted, displayName: rq.headers.from?.name?.replace(/^"|"$/g, '') ?? '' };
     }
     this.refresh();
-    const raw = authHeaderValue(rq, kind === 'invite' ? 'proxy-authorization' : 'authorization');
-    const creds = raw ? parseAuthorization(raw) : null;
+    // A phone may answer every challenge at once (linphone does, one header per algorithm); any right answer will do.
+    const answers = authHeaderValues(rq, kind === 'invite' ? 'proxy-authorization' : 'authorization')
+      .map(parseAuthorization).filter((c): c is DigestCredentials => c !== null);
+    const creds = answers.length > 0 ? this.pickAnswer(answers, rq) : null;
     const claimed = creds?.username ?? userOf(kind === 'register' ? rq.headers.to!.uri : rq.headers.from!.uri) ?? '';
     const ext = this.o.directory.extension(claimed);
     const extTarget = targets.extension(claimed);
+    const bound = ext !== undefined && this.o.registrar.boundFrom(ext.number, origin.address);
+    const refused = (reason: AuthFailureReason) => {
+      if (ext) this.o.records.failed(ext.number, reason, origin.address, rq.method!);
+    };
     // The owner's phone, registered from this address, still gets in while strangers guess its password.
-    if (this.o.lockout.isBlocked(extTarget.key) && !(ext && this.o.registrar.boundFrom(ext.number, origin.address))) throw blockedError();
-    if (!creds) return { ok: false, challenges: this.challenges(false) };
+    if (this.o.lockout.isBlocked(extTarget.key) && !bound) {
+      refused('blocked');
+      throw blockedError();
+    }
+    const order = { claimed, address: origin.address, bound: bound && kind === 'register' };
+    if (!creds) return { ok: false, challenges: this.challenges(false, order) };
     // An unknown user, or one whose password was hashed for another realm, is checked against a stand-in; the
     // stand-in is made for every request, so that both take the same work.
     const standIn = this.standIn(claimed);
@@ -82,12 +96,46 @@ export class Authenticator {
     const ha1 = known ? { md5: ext.ha1Md5, sha256: ext.ha1Sha256 } : standIn;
     const verdict = this.digest.verify(creds, rq.method!, ha1);
     const uriOk = sameTarget(creds.uri, rq.uri ?? '');
-    if (known && uriOk && verdict === 'ok') return { ok: true, caller: ext.number, displayName: ext.displayName };
-    if (known && uriOk && verdict === 'stale') return { ok: false, challenges: this.challenges(true) };
+    if (known && uriOk && verdict === 'ok') {
+      const callId = kind === 'register' ? String(rq.headers['call-id'] ?? '') : null;
+      this.o.records.succeeded(ext.number, /^sha-256/i.test(creds.algorithm ?? '') ? 'SHA-256' : 'MD5', origin.address, callId);
+      return { ok: true, caller: ext.number, displayName: ext.displayName };
+    }
+    if (known && uriOk && verdict === 'stale') return { ok: false, challenges: this.challenges(true, order) };
+    if (ext) {
+      refused(known
+        ? diagnoseDigest(creds, rq.method!, ha1, { realm: this.realm, uriMatches: uriOk })
+        : 'password was set for another realm');
+    }
     const blocks = this.o.lockout.fail([...origin.targets, extTarget]);
-    this.o.log.warn('digest authentication failed', { source: origin.address, user: claimed, ...(uriOk ? {} : { uri: creds.uri.slice(0, 80) }) });
-    if (blocks.length > 0) throw blockedError();
-    return { ok: false, challenges: this.challenges(false) };
+    this.o.log.warn('digest authentication failed', {
+      source: origin.address, user: claimed, ...(ext ? { reason: this.o.records.get(ext.number)?.lastFailure?.reason } : {}),
+      ...(uriOk ? {} : { uri: creds.uri.slice(0, 80) }),
+    });
+    if (blocks.length > 0) {
+      refused('blocked');
+      throw blockedError();
+    }
+    return { ok: false, challenges: this.challenges(false, order) };
+  }
+
+  /**
+   * Of several answers, the first that verifies for a known extension, else the first: it is the one checked, counted
+   * and explained. Checking an answer that then fails records nothing (its nonce count is kept only on success).
+   */
+  private pickAnswer(answers: DigestCredentials[], rq: Message): DigestCredentials {
+    if (answers.length === 1) return answers[0]!;
+    for (const c of answers) {
+      const ext = this.o.directory.extension(c.username);
+      if (!ext || ext.realm !== this.realm || !sameTarget(c.uri, rq.uri ?? '')) continue;
+      if (this.digest.preview(c, rq.method!, { md5: ext.ha1Md5, sha256: ext.ha1Sha256 }) !== 'bad') return c;
+    }
+    return answers[0]!;
+  }
+
+  /** Notes on the extension's record that a request of it was refused for a reason outside the digest. */
+  noteRefusal(number: string, reason: AuthFailureReason, origin: Origin, method: string): void {
+    if (this.o.directory.extension(number)) this.o.records.failed(number, reason, origin.address, method);
   }
 
   /** Counts a failed PIN (or any failure of this origin) against the origin and the extra targets. */
@@ -99,8 +147,38 @@ export class Authenticator {
     return this.o.lockout.blockOf(origin.targets) !== null;
   }
 
-  private challenges(stale: boolean): string[] {
-    const algorithms = this.o.settings().digestAlgorithms.split(',') as DigestAlgorithm[];
+  /** Whether an INVITE from this origin is turned away unheard; noted on the calling extension's record. */
+  inviteBlocked(origin: Origin, rq: Message): boolean {
+    if (!this.isBlocked(origin)) return false;
+    const ext = origin.peer ? undefined : this.o.directory.extension(userOf(rq.headers.from!.uri) ?? '');
+    if (ext) this.o.records.failed(ext.number, 'blocked', origin.address, 'INVITE');
+    return true;
+  }
+
+  /**
+   * Whether a REGISTER from this origin is turned away unheard. An address blocked by wrong PINs is still the
+   * address of phones registered from it: the refresh of a live registration (from the same address, under the
+   * Call-ID of its last accepted REGISTER) goes on to the digest check, so that a block over calls never unregisters
+   * the phone that made them. A guesser at that address does not know the Call-ID, and is turned away unheard.
+   */
+  registerBlocked(origin: Origin, aor: string, callId: string): boolean {
+    if (!this.isBlocked(origin)) return false;
+    const ext = this.o.directory.extension(aor);
+    if (ext && this.o.registrar.boundFrom(ext.number, origin.address) && this.o.records.isRefresh(ext.number, origin.address, callId)) return false;
+    if (ext) this.o.records.failed(ext.number, 'blocked', origin.address, 'REGISTER');
+    return true;
+  }
+
+  /** The challenges: as the setting lists them, or with "auto" as suits the claimed extension's phone (AuthRecords). */
+  private challenges(stale: boolean, who: { claimed: string; address: string; bound: boolean }): string[] {
+    const setting = this.o.settings().digestAlgorithms;
+    let algorithms: DigestAlgorithm[];
+    if (setting === 'auto') {
+      const known = this.o.directory.extension(who.claimed) !== undefined;
+      algorithms = this.o.records.autoChallenge(known ? who.claimed : null, { address: who.address, boundFromAddress: who.bound });
+    } else {
+      algorithms = setting.split(',') as DigestAlgorithm[];
+    }
     return this.digest.challenge({ stale, algorithms });
   }
 
@@ -160,11 +238,12 @@ function safeDecode(s: string): string {
   }
 }
 
-/** The package parses auth headers into objects of raw values; our parser wants the header text back. */
-function authHeaderValue(rq: Message, name: 'authorization' | 'proxy-authorization'): string | null {
+/** The package parses auth headers into objects of raw values; our parser wants the header text back (at most 4). */
+function authHeaderValues(rq: Message, name: 'authorization' | 'proxy-authorization'): string[] {
   const list = rq.headers[name];
-  if (!Array.isArray(list)) return null;
-  const digest = list.find((a) => typeof a?.scheme === 'string' && a.scheme.toLowerCase() === 'digest');
-  if (!digest) return null;
-  return 'Digest ' + Object.entries(digest).filter(([k]) => k !== 'scheme').map(([k, v]) => `${k}=${v}`).join(', ');
+  if (!Array.isArray(list)) return [];
+  return list
+    .filter((a) => typeof a?.scheme === 'string' && a.scheme.toLowerCase() === 'digest')
+    .slice(0, 4)
+    .map((digest) => 'Digest ' + Object.entries(digest).filter(([k]) => k !== 'scheme').map(([k, v]) => `${k}=${v}`).join(', '));
 }

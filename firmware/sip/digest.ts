@@ -123,7 +123,16 @@ export class DigestAuthority {
     }
   }
 
-  private check(creds: DigestCredentials, method: string, ha1s: { md5: string; sha256: string }): DigestVerdict {
+  /** What verify would answer, without remembering the nonce count: to choose among several answers of one request. */
+  preview(creds: DigestCredentials, method: string, ha1: { md5: string; sha256: string }): DigestVerdict {
+    try {
+      return this.check(creds, method, ha1, false);
+    } catch {
+      return 'bad';
+    }
+  }
+
+  private check(creds: DigestCredentials, method: string, ha1s: { md5: string; sha256: string }, record = true): DigestVerdict {
     if (creds.realm !== this.realm) return 'bad';
     const variant = parseAlgorithm(creds.algorithm);
     if (!variant) return 'bad';
@@ -155,6 +164,7 @@ export class DigestAuthority {
     const age = this.clock.now() - issued.at;
     // Any nonce that verifies is ours, so a clock step (no RTC on the board) or a restart makes it stale, never bad.
     if (age < 0 || age > this.lifetimeMs || !issued.epoch.equals(this.epoch)) return 'stale';
+    if (!record) return this.countSeen(creds.nonce, nc) ? 'stale' : 'ok';
     if (!this.acceptCount(creds.nonce, nc)) return 'stale';
     return 'ok';
   }
@@ -180,6 +190,11 @@ export class DigestAuthority {
 
   private tag(body: Buffer): Buffer {
     return createHmac('sha256', this.key).update(this.realm, 'utf8').update('\0').update(body).digest().subarray(0, NONCE_TAG);
+  }
+
+  private countSeen(nonce: string, nc: number): boolean {
+    const seen = this.counts.get(nonce);
+    return seen !== undefined && nc <= seen;
   }
 
   /** Accepts nc only above the highest seen for this nonce; the RFC 2069 form (nc 0) may use a nonce once. */

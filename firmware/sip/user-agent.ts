@@ -6,12 +6,14 @@ import { BoxError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { MediaEngine, MediaLegOptions } from '../media/index.ts';
 import type { Status } from '../status.ts';
+import type { AuthRecords } from './auth-records.ts';
 import { Authenticator, headerText } from './auth.ts';
 import type { Directory } from './directory.ts';
 import { KeyPresses, parseDtmfInfo } from './dtmf-info.ts';
 import { authObject, codecOf, numberHeader, REASONS, SERVER } from './messages.ts';
 import type { ContactRequest, Registrar } from './registrar.ts';
 import { HoldTracker } from './hold.ts';
+import { inviteRejection } from './rejections.ts';
 import { copiedRecordRoute, dialogPath, hopAddress, recordRoutes } from './routes.ts';
 import { acceptAnswer, makeOffer, negotiate, OFFERED_DTMF_PT, STATIC_PAYLOAD_TYPES, type CodecName, type LocalMedia, type RemoteMedia } from './sdp.ts';
 import { dialedNumber, dialogKey, pendingKey, type Call, type CallApplication, type Session } from './session.ts';
@@ -57,6 +59,8 @@ export interface UserAgentOptions {
   lockout: Lockout;
   directory: Directory;
   registrar: Registrar;
+  /** What each extension's phone authenticates with, and its last refusal (shown on the Extensions page). */
+  authRecords: AuthRecords;
   engine: MediaEngine;
   status: Status;
 }
@@ -83,7 +87,7 @@ export class SipUserAgent {
     this.keys = new KeyPresses(() => o.clock.now(), o.log);
     this.auth = new Authenticator({
       nonceKey: o.nonceKey, clock: o.clock, log: o.log, directory: o.directory, registrar: o.registrar,
-      lockout: o.lockout, settings: o.settings,
+      lockout: o.lockout, settings: o.settings, records: o.authRecords,
     });
     this.ext = new DialogExtensions({
       clock: o.clock, log: o.log, send: (rs) => this.send(rs), contactUri: (call) => this.contactUri(call),
@@ -221,7 +225,8 @@ export class SipUserAgent {
     } catch (e) {
       if (e instanceof BoxError) {
         await this.speakRejection(call, e);
-        this.reject(call, e.sipStatus, e.message, REJECTION_HEADERS[e.sipStatus] ?? {});
+        const answer = inviteRejection(e, RETRY_AFTER_S);
+        this.reject(call, answer.status, e.message, { ...answer.headers, ...(REJECTION_HEADERS[e.sipStatus] ?? {}) });
       }
       else {
         this.o.log.error('call failed', { err: e, source });
@@ -235,7 +240,7 @@ export class SipUserAgent {
 
   private async answerInvite(call: Session, rq: Message): Promise<void> {
     const app = this.app!;
-    if (this.auth.isBlocked(call.origin)) throw blockedError();
+    if (this.auth.inviteBlocked(call.origin, rq)) throw blockedError();
     const who = await this.auth.identify(rq, call.origin, 'invite');
     if (!who.ok) return this.challenge(rq, 407, who.challenges);
     call.caller = who.caller;
@@ -314,10 +319,13 @@ export class SipUserAgent {
       const toUri = parseUri(rq.headers.to!.uri);
       if (!toUri || !/^sips?$/i.test(toUri.schema ?? '')) return this.reply(rq, 400, 'To must be a sip: address of record');
       const origin = this.auth.origin(rq, remote);
-      if (this.auth.isBlocked(origin)) throw blockedError();
+      if (this.auth.registerBlocked(origin, toUri.user ?? '', rq.headers['call-id']!)) throw blockedError();
       const who = await this.auth.identify(rq, origin, 'register');
       if (!who.ok) return this.challenge(rq, 401, who.challenges);
-      if (who.caller !== toUri.user) return this.reply(rq, 403, `${who.caller} may not register ${toUri.user ?? ''}`);
+      if (who.caller !== toUri.user) {
+        this.auth.noteRefusal(who.caller, 'registered another extension', origin, 'REGISTER');
+        return this.reply(rq, 403, `${who.caller} may not register ${toUri.user ?? ''}`);
+      }
       const contactHeader = rq.headers.contact;
       const headerExpires = numberHeader(rq, 'expires');
       let contacts: ContactRequest[] | '*' = [];

@@ -11,6 +11,8 @@ import { extensionRecord, parseCidrField, peerRecord, validateExtensionPassword,
 import type { RoomService } from '../rooms.ts';
 import type { Directory } from '../sip/directory.ts';
 import type { Registrar } from '../sip/registrar.ts';
+import type { AuthFailureReason, AuthRecords } from '../sip/auth-records.ts';
+import type { DigestAlgorithm } from '../sip/digest.ts';
 import type { ConferenceCalls } from '../calls/index.ts';
 import type { Status, StatusSnapshot } from '../status.ts';
 import type { Store } from '../store/types.ts';
@@ -59,6 +61,10 @@ export interface ExtensionRow {
   contacts: Array<{ contact: string; expires: number }>;
   /** The password was hashed for another realm than the box's: the phone cannot log in until it is set again. */
   realmMismatch: boolean;
+  /** The digest algorithm of the phone's last accepted answer, null before the first. */
+  algorithm: DigestAlgorithm | null;
+  /** The extension's last refused registration or call attempt, with why, null when none. */
+  lastFailure: { at: string; reason: AuthFailureReason; source: string; method: string } | null;
 }
 
 export interface StatusView extends StatusSnapshot {
@@ -79,6 +85,7 @@ export interface BoxParts {
   sip: ConferenceCalls;
   directory: Directory;
   registrar: Registrar;
+  authRecords: AuthRecords;
   status: Status;
   leds: () => LedPatterns;
   version: string;
@@ -195,7 +202,7 @@ export class Operations {
     const realm = this.box.rooms.settings().realm;
     return (await this.box.store.extensions.list()).map((e) => {
       const contacts = this.box.registrar.current(e.number);
-      return { number: e.number, displayName: e.displayName, registered: contacts.length > 0, contacts, realmMismatch: e.realm !== realm };
+      return { number: e.number, displayName: e.displayName, registered: contacts.length > 0, contacts, realmMismatch: e.realm !== realm, ...this.authView(e.number) };
     });
   }
 
@@ -213,14 +220,23 @@ export class Operations {
     }
     await this.box.store.extensions.put(record);
     await this.box.directory.refresh();
+    // A new password is often a new phone: what the box learnt of the old one no longer holds.
+    if (record !== existing && record.ha1Md5 !== existing?.ha1Md5) this.box.authRecords.forget(number);
     const contacts = this.box.registrar.current(number);
-    return { number, displayName, registered: contacts.length > 0, contacts, realmMismatch: record.realm !== realm };
+    return { number, displayName, registered: contacts.length > 0, contacts, realmMismatch: record.realm !== realm, ...this.authView(number) };
+  }
+
+  private authView(number: string): Pick<ExtensionRow, 'algorithm' | 'lastFailure'> {
+    const r = this.box.authRecords.get(number);
+    const f = r?.lastFailure;
+    return { algorithm: r?.algorithm ?? null, lastFailure: f ? { at: f.at.toISOString(), reason: f.reason, source: f.source, method: f.method } : null };
   }
 
   async deleteExtension(number: string): Promise<void> {
     const n = parseExtensionNumber(String(number ?? ''));
     if (!(await this.box.store.extensions.delete(n))) throw new BoxError(404, `extension ${n} does not exist`, 'number', 'not-found');
     await this.box.directory.refresh();
+    this.box.authRecords.forget(n);
   }
 
   peers() {

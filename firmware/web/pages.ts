@@ -248,11 +248,15 @@ export function extensionsPage(ctx: PageContext, list: ExtensionRow[], editing: 
   <h2>Desk phones</h2>
   ${list.length === 0 ? html`<p class="empty">No extensions yet. A phone registers to the box with its number and password.</p>` : html`
   <div class="table-wrap"><table>
-    <thead><tr><th>Number</th><th>Name</th><th>Registration</th><th><span class="sr">Actions</span></th></tr></thead>
+    <thead><tr><th>Number</th><th>Name</th><th>Registration</th><th>Last failed attempt</th><th><span class="sr">Actions</span></th></tr></thead>
     <tbody>${list.map((e) => html`<tr>
       <td><strong>${e.number}</strong></td><td>${e.displayName || html`<span class="muted">—</span>`}</td>
       <td>${e.registered ? html`<span class="badge ok">registered</span> <span class="muted">${e.contacts.length} phone${e.contacts.length === 1 ? '' : 's'}</span>` : html`<span class="badge">not registered</span>`}
-        ${e.realmMismatch ? html`<span class="badge warn" title="Set the password again: the realm changed">password needs resetting</span>` : ''}</td>
+        ${e.realmMismatch ? html`<span class="badge warn" title="Set the password again: the realm changed">password needs resetting</span>` : ''}
+        ${e.algorithm ? html`<span class="muted">digest ${e.algorithm}</span>` : ''}</td>
+      <td class="last-failure">${e.lastFailure
+        ? html`<span class="badge warn">${e.lastFailure.reason}</span> <span class="muted">${e.lastFailure.method === 'REGISTER' ? 'registration' : 'call'} from ${e.lastFailure.source}, <time datetime="${e.lastFailure.at}">${e.lastFailure.at.slice(0, 16).replace('T', ' ')} UTC</time></span>`
+        : html`<span class="muted">—</span>`}</td>
       <td class="acts"><a class="button small" href="/extensions/${encodeURIComponent(e.number)}">Edit</a>
         <form method="post" action="/extensions/${encodeURIComponent(e.number)}/delete" class="inline">${csrfField(ctx)}<button class="danger small" data-confirm="Remove extension ${e.number}?">Remove</button></form></td>
     </tr>`)}</tbody>
@@ -320,7 +324,13 @@ const SETTING_LABELS: Partial<Record<keyof Settings, string>> = {
 };
 
 const SETTING_CHOICES: Partial<Record<keyof Settings, Array<[string, string]>>> = {
-  digestAlgorithms: [['SHA-256,MD5', 'SHA-256, then MD5 (recommended)'], ['MD5,SHA-256', 'MD5, then SHA-256'], ['SHA-256', 'SHA-256 only'], ['MD5', 'MD5 only (old phones)']],
+  digestAlgorithms: [
+    ['auto', 'automatic: MD5 to new phones, SHA-256 to each phone that shows it can (recommended)'],
+    ['SHA-256,MD5', 'SHA-256, then MD5 (SIPp, baresip 1.0 and other phones cannot register)'],
+    ['MD5,SHA-256', 'MD5, then SHA-256 (baresip 1.0 cannot register)'],
+    ['SHA-256', 'SHA-256 only (many phones cannot register)'],
+    ['MD5', 'MD5 only'],
+  ],
   symmetricRtp: [['off', 'off'], ['on', 'on']],
   httpRedirect: [['on', 'on (recommended)'], ['off', 'off']],
   refuseEasyPins: [['off', 'off'], ['on', 'on: no 1234, 0000, 1212 or the room number']],

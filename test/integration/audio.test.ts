@@ -264,17 +264,17 @@ test('a lone participant hears "you are the only participant", then waiting musi
   }
 });
 
-test('a rejection (*400*150*1234 from an extension, with an audio offer; no room 150, answered like a wrong PIN): 183 with SDP and spoken reason (> 0.5 s) before the 403', async () => {
+test('a rejection (*400*150*1234 from an extension, with an audio offer; no room 150, answered like a wrong PIN): 183 with SDP and spoken reason (> 0.5 s) before the 603', async () => {
   const m = await dial('107', `*400*150*${PIN}`, { finalTimeoutMs: 20_000 });
   const finalAt = m.answeredAt;
-  assert.is(m.final.status, 403, responses(m));
+  assert.is(m.final.status, 603, responses(m));
   const progress = m.call.responses.find((r) => r.status === 183);
-  assert.ok(progress, `183 Session Progress before the 403; responses: ${responses(m)}; RTP before the 403: ${m.rx.describe(0, finalAt)}`);
-  assert.ok(m.call.responses.indexOf(progress) < m.call.responses.indexOf(m.final), `the 183 came before the 403: ${responses(m)}`);
+  assert.ok(progress, `183 Session Progress before the 603; responses: ${responses(m)}; RTP before the 603: ${m.rx.describe(0, finalAt)}`);
+  assert.ok(m.call.responses.indexOf(progress) < m.call.responses.indexOf(m.final), `the 183 came before the 603: ${responses(m)}`);
   const sdp = parseSdp(progress.body);
   assert.ok(progress.contentType === 'application/sdp' && sdp && sdp.port > 0, `SDP in the 183: ${progress.contentType} ${progress.body}`);
   const heard = activeMs(m.rx.pcmBetween(0, finalAt));
-  assert.ok(heard > 500, `speech (> 500 ms of sound) on port ${m.call.rtpPort} before the 403; received ${m.rx.describe(0, finalAt)}`);
+  assert.ok(heard > 500, `speech (> 500 ms of sound) on port ${m.call.rtpPort} before the 603; received ${m.rx.describe(0, finalAt)}`);
 });
 
 test('create *401*7*1234*5: after 200/ACK the caller hears the spoken confirmation, then the box hangs up', async () => {

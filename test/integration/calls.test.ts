@@ -224,14 +224,16 @@ test('a trailing # is ignored (sent as %23 and as a raw #)', async () => {
   await b.bye();
 });
 
-test('join an unknown room: answered exactly like a wrong PIN, 403 "wrong PIN for room 150"', async () => {
+test('join an unknown room: answered exactly like a wrong PIN, 603 "wrong PIN for room 150"', async () => {
   const a = await dial('100', '*400*150*1234', { localAddress: MISDIAL.unknownRoom });
-  assertRejected(a, 403, /^wrong PIN for room 150$/);
+  assertRejected(a, 603, /^wrong PIN for room 150$/);
 });
 
-test('join with a wrong PIN: 403', async () => {
+test('join with a wrong PIN: 603 Decline, with Reason cause=403', async () => {
   const a = await dial('100', '*400*25*0000', { localAddress: MISDIAL.wrongPin });
-  assertRejected(a, 403, /^wrong PIN for room 25$/);
+  assertRejected(a, 603, /^wrong PIN for room 25$/);
+  const final = a.responses.filter((r) => r.status >= 200).at(-1)!;
+  assert.match(final.get('reason') ?? '', /^SIP;cause=403;text="wrong PIN for room 25"$/, describe(a));
 });
 
 test('the 4th participant with the default limit 3: 486 "room 26 is full"', async () => {
@@ -272,9 +274,9 @@ test('create *401*7*1234*120: 200, then the box hangs up, and room list shows ro
   assert.is(r.pin, '1234');
 });
 
-test('create for an existing id: 403 "room 7 already exists"', async () => {
+test('create for an existing id: 603 "room 7 already exists"', async () => {
   const c = await dial('101', '*401*7*5555');
-  assertRejected(c, 403, /room 7 already exists/);
+  assertRejected(c, 603, /room 7 already exists/);
 });
 
 test('malformed codes and values out of range: 484', async () => {
@@ -285,9 +287,9 @@ test('malformed codes and values out of range: 484', async () => {
   assertRejected(await dial('100', '*401*8*12345678901234567'), 484, /PIN/);
 });
 
-test('delete by someone other than the creator: 403', async () => {
+test('delete by someone other than the creator: 603', async () => {
   const c = await dial('101', '*402*7*1234');
-  assertRejected(c, 403, /creator/);
+  assertRejected(c, 603, /creator/);
   assert.ok(await room(7), 'room 7 is still there');
 });
 
@@ -296,7 +298,7 @@ test('delete by the creator: 200, the box hangs up, and the room is gone', async
   assertAccepted(c);
   await c.waitForRequest('BYE', 15_000);
   assert.is(await room(7), undefined, 'room 7 is no longer listed');
-  assertRejected(await dial('100', '*400*7*1234', { localAddress: MISDIAL.deletedByCreator }), 403, /^wrong PIN for room 7$/);
+  assertRejected(await dial('100', '*400*7*1234', { localAddress: MISDIAL.deletedByCreator }), 603, /^wrong PIN for room 7$/);
 });
 
 // --- a room deleted while active ---
@@ -311,7 +313,7 @@ test('deleted while active (technician `room delete`): the members stay connecte
   deleted = { a, b };
   const del = await box.cli('room', 'delete', '28');
   assert.is(del.code, 0, del.stderr);
-  assertRejected(await dial('102', `*400*28*${PIN}`, { localAddress: MISDIAL.deletedByTechnician }), 403, /^wrong PIN for room 28$/);
+  assertRejected(await dial('102', `*400*28*${PIN}`, { localAddress: MISDIAL.deletedByTechnician }), 603, /^wrong PIN for room 28$/);
   const created = await dial('103', '*401*28*9999');
   assertAccepted(created);
   await created.waitForRequest('BYE', 15_000);
@@ -354,7 +356,7 @@ test('deleted while active (creator dials *402): the members stay, a new joiner 
     const del = await dial('100', '*402*37*1234');
     assertAccepted(del);
     await del.waitForRequest('BYE', 15_000);
-    assertRejected(await dial('103', '*400*37*1234', { localAddress: MISDIAL.deletedByPhone }), 403, /^wrong PIN for room 37$/);
+    assertRejected(await dial('103', '*400*37*1234', { localAddress: MISDIAL.deletedByPhone }), 603, /^wrong PIN for room 37$/);
     const again = await dial('100', '*401*37*4321');
     assertAccepted(again);
     await again.waitForRequest('BYE', 15_000);
@@ -479,18 +481,18 @@ test('an unknown user from an untrusted address is challenged like an extension,
   const a = await stranger.dial(`*400*20*${PIN}`);
   const b = await known.dial(`*400*20*${PIN}`);
   const rounds = (c: Call) => c.responses.filter((r) => r.status >= 200).map((r) => `${r.status} ${r.reason} ${r.challenges().length} challenges${r.warning === undefined ? '' : ` "${r.warning}"`}`);
-  assert.equal(rounds(a), ['407 Proxy Authentication Required 2 challenges', '407 Proxy Authentication Required 2 challenges'], describe(a));
+  assert.equal(rounds(a), ['407 Proxy Authentication Required 1 challenges', '407 Proxy Authentication Required 1 challenges'], describe(a));
   assert.equal(rounds(a), rounds(b), `the made-up user ${describe(a)} / extension 101 with a wrong password ${describe(b)}`);
 });
 
-test('5 wrong PINs from one address block it: 403 without a challenge, even with the right PIN', async () => {
+test('5 wrong PINs from one address block it: 603 without a challenge, even with the right PIN', async () => {
   const p = await phone('104', { localAddress: ATTACKER });
   for (let i = 0; i < 5; i++) {
     const c = await p.dial(`*400*35*000${i}`);
-    assertRejected(c, 403, /PIN|too many/i);
+    assertRejected(c, 603, /PIN|too many/i);
   }
   const c = await p.dial(`*400*35*${PIN}`);
-  assertRejected(c, 403, /too many failed attempts/);
+  assertRejected(c, 603, /too many failed attempts/);
   assert.not.ok(c.responses.some((r) => r.status === 407), `no challenge; ${describe(c)}`);
 });
 

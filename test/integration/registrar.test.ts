@@ -23,6 +23,8 @@ test.before(async () => {
     ['extension', 'add', '101', '--password', 'other-pw', '--name', 'Back office'],
     ['extension', 'add', '102', '--password', 'pw-102'],
     ['extension', 'add', '103', '--password', 'pw-103'],
+    ...['104', '105', '106', '107', '108'].map((n) => ['extension', 'add', n, '--password', `pw-${n}`]),
+    ['room', 'add', '20', '--pin', '1234'],
   ]);
   box = await startBox({ dataDir });
 });
@@ -38,6 +40,8 @@ const ADDRESSES: Record<'udp' | 'tcp', { wrong: string; lockout: string[]; unkno
   udp: { wrong: '127.0.0.7', lockout: ['127.0.0.9', '127.0.0.15'], unknown: '127.0.0.11', stranger: '127.0.0.13' },
   tcp: { wrong: '127.0.0.8', lockout: ['127.0.0.10', '127.0.0.16'], unknown: '127.0.0.12', stranger: '127.0.0.14' },
 };
+/** The extension whose phone learns SHA-256 in the digest test (the setting digestAlgorithms is auto by default). */
+const AUTO_EXT: Record<'udp' | 'tcp', string> = { udp: '104', tcp: '105' };
 /** The extension each lockout test attacks: failures also count against the extension. */
 const TARGETS: Record<'udp' | 'tcp', string> = { udp: '102', tcp: '103' };
 
@@ -48,16 +52,35 @@ function shape(m: SipMessage): string[] {
 }
 
 for (const transport of ['udp', 'tcp'] as const) {
-  test(`${transport}: REGISTER with SHA-256 digest: 401 offers SHA-256 and MD5, then 200 with the Contact and its expires`, async () => {
-    const p = await phone(transport);
-    const { finals, final } = await p.register({ expires: 300, algorithm: 'SHA-256' });
-    assert.is(finals[0]!.status, 401, finals[0]!.describe());
-    const algorithms = finals[0]!.challenges().map((c) => /algorithm="?([\w-]+)/i.exec(c)?.[1]?.toUpperCase());
-    assert.equal(algorithms, ['SHA-256', 'MD5'], `challenges: ${finals[0]!.challenges().join(' | ')}`);
-    assert.is(final.status, 200, final.describe());
-    const mine = final.contacts().find((c) => c.uri === p.contactUri);
-    assert.ok(mine, `200 lists ${p.contactUri}; got ${final.getAll('contact').join(' | ')}`);
+  test(`${transport}: digest at the default setting (auto): MD5 alone to a new phone, 200 with the Contact; SHA-256 first on a refresh, kept once answered`, async () => {
+    const p = await phone(transport, { user: AUTO_EXT[transport], password: `pw-${AUTO_EXT[transport]}` });
+    const algorithms = (m: SipMessage) => m.challenges().map((c) => /algorithm="?([\w-]+)/i.exec(c)?.[1]?.toUpperCase());
+    const first = await p.register({ expires: 300 });
+    assert.is(first.finals[0]!.status, 401, first.finals[0]!.describe());
+    assert.equal(algorithms(first.finals[0]!), ['MD5'], `a phone the box has not seen: ${first.finals[0]!.challenges().join(' | ')}`);
+    assert.is(first.final.status, 200, first.final.describe());
+    const mine = first.final.contacts().find((c) => c.uri === p.contactUri);
+    assert.ok(mine, `200 lists ${p.contactUri}; got ${first.final.getAll('contact').join(' | ')}`);
     assert.ok(mine.expires !== null && mine.expires > 0 && mine.expires <= 300, `expires ${mine.expires}`);
+    // Registered from here: the refresh is asked in SHA-256 first, and a phone that answers it keeps SHA-256.
+    const refresh = await p.register({ expires: 300, algorithm: 'SHA-256' });
+    assert.equal(algorithms(refresh.finals[0]!), ['SHA-256', 'MD5'], `the refresh: ${refresh.finals[0]!.challenges().join(' | ')}`);
+    assert.is(refresh.final.status, 200, refresh.final.describe());
+    const next = await p.register({ expires: 300, algorithm: 'SHA-256' });
+    assert.equal(algorithms(next.finals[0]!), ['SHA-256', 'MD5'], `after a SHA-256 answer: ${next.finals[0]!.challenges().join(' | ')}`);
+    assert.is(next.final.status, 200, next.final.describe());
+  });
+
+  test(`${transport}: auto: a phone that does not answer the SHA-256 probe stays registered and gets MD5 alone again`, async () => {
+    const user = AUTO_EXT[transport] === '104' ? '106' : '107';
+    const p = await phone(transport, { user, password: `pw-${user}` });
+    assert.is((await p.register({ expires: 300 })).final.status, 200);
+    // An MD5-only phone (SIPp, baresip 1.0) gives up on the probe: it sends nothing more for that REGISTER.
+    const probe = await p.register({ expires: 300, auth: false });
+    assert.is(probe.final.status, 401, probe.final.describe());
+    const query = await p.register({ contact: null });
+    assert.ok(query.final.contacts().some((c) => c.uri === p.contactUri), `still registered: ${query.final.getAll('contact').join(' | ')}`);
+    assert.equal(query.finals[0]!.challenges().map((c) => /algorithm=([\w-]+)/i.exec(c)?.[1]), ['MD5'], 'MD5 alone after the probe');
   });
 
   test(`${transport}: REGISTER with MD5 digest succeeds too`, async () => {
@@ -148,6 +171,25 @@ for (const transport of ['udp', 'tcp'] as const) {
   });
 }
 
+test('an address blocked by wrong PINs: the phone registered from it keeps refreshing (same Call-ID); a new REGISTER from it is refused unheard', async () => {
+  const address = '127.0.0.19';
+  const p = await phone('udp', { user: '108', password: 'pw-108', localAddress: address });
+  assert.is((await p.register({ expires: 300 })).final.status, 200);
+  for (let i = 0; i < 5; i++) {
+    const call = await p.invite(`*400*20*000${i}`);
+    assert.is((await call.final(10_000)).status, 603, `wrong PIN ${i + 1}`);
+  }
+  const refused = await p.invite('*400*20*1234');
+  const final = await refused.final(10_000);
+  assert.is(final.status, 603, 'the address is blocked for calls');
+  assert.match(final.warning ?? '', /too many failed attempts/);
+  const refresh = await p.register({ expires: 300 });
+  assert.is(refresh.final.status, 200, `the phone's refresh: ${refresh.final.describe()}`);
+  const other = await phone('udp', { user: '108', password: 'pw-108', localAddress: address });
+  const fresh = await other.register({ expires: 300 });
+  assert.equal(fresh.finals.map((f) => f.status), [403], `a new registration from the blocked address: ${fresh.final.describe()}`);
+});
+
 test('the registration and the extension survive a restart (SIGTERM, same data dir and SIP port)', async () => {
   const p = await phone('udp');
   const contact = 'sip:100@127.0.0.1:5999';
@@ -165,8 +207,12 @@ test('the registration and the extension survive a restart (SIGTERM, same data d
   assert.ok(kept, `the binding survived the restart; got ${query.final.getAll('contact').join(' | ') || 'no Contact'}`);
   assert.ok(kept.expires !== null && kept.expires > 0 && kept.expires <= 900, `expires ${kept.expires}`);
   const tcp = await phone('tcp');
-  const sha = await tcp.register({ expires: 300, algorithm: 'SHA-256' });
-  assert.is(sha.final.status, 200, sha.final.describe());
+  const again = await tcp.register({ expires: 300 });
+  assert.is(again.final.status, 200, again.final.describe());
+  // What the box learnt of the phones survives too: extension 104's phone answered SHA-256 before the restart.
+  const learnt = await phone('udp', { user: AUTO_EXT.udp, password: `pw-${AUTO_EXT.udp}` });
+  const sha = await learnt.register({ expires: 300 });
+  assert.equal(sha.finals[0]!.challenges().map((c) => /algorithm=([\w-]+)/i.exec(c)?.[1]), ['SHA-256', 'MD5'], sha.finals[0]!.describe());
 });
 
 test.run();

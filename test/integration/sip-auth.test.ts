@@ -149,9 +149,9 @@ test('PINs guessed through a trusted peer: the guessing caller is blocked, anoth
   const shape = (c: Call) => { const f = finalOf(c); return `${f.startLine} | ${(f.warning ?? '').replace(/\d+$/, 'N')} | ${c.responses.some((r) => r.status === 183)}`; };
   assert.is(shape(unknown), shape(wrong), `${describe(unknown)} / ${describe(wrong)}`);
   assert.match(finalOf(unknown).warning ?? '', /^wrong PIN for room 150$/);
-  for (const pin of ['0001', '0002', '0003']) assert.is((await pbx.dial(`*400*2*${pin}`, { headers: as('150') })).status, 403);
+  for (const pin of ['0001', '0002', '0003']) assert.is((await pbx.dial(`*400*2*${pin}`, { headers: as('150') })).status, 603);
   const blocked = await pbx.dial(`*400*2*${PIN}`, { headers: as('150') });
-  assert.is(blocked.status, 403, describe(blocked));
+  assert.is(blocked.status, 603, describe(blocked));
   assert.match(finalOf(blocked).warning ?? '', /too many failed attempts/, describe(blocked));
   const colleague = await pbx.dial(`*400*2*${PIN}`, { headers: as('151') });
   assert.is(colleague.status, 200, `another caller through the same PBX: ${describe(colleague)}`);
@@ -214,7 +214,7 @@ test('after a restart the blocks hold and a recorded Authorization is stale', as
 
   const pbx = await phone('pbx', { localAddress: PBX, password: null });
   const guesser = await pbx.dial(`*400*4*${PIN}`, { headers: [['P-Asserted-Identity', `<sip:150@${PBX}>`]] });
-  assert.is(guesser.status, 403, `the blocked caller behind the PBX after the restart: ${describe(guesser)}`);
+  assert.is(guesser.status, 603, `the blocked caller behind the PBX after the restart: ${describe(guesser)}`);
   assert.match(finalOf(guesser).warning ?? '', /too many failed attempts/);
   const colleague = await pbx.dial(`*400*4*${PIN}`, { headers: [['P-Asserted-Identity', `<sip:151@${PBX}>`]] });
   assert.is(colleague.status, 200, describe(colleague));

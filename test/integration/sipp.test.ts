@@ -169,8 +169,8 @@ t(`create *401*${CREATED.id}*${CREATED.pin}*${CREATED.minutes}: 200, then the bo
   assert.ok(ms > 200 && ms < 10_000, `BYE came ${ms.toFixed(0)} ms after the 200`);
 });
 
-t('create for a room that exists: 403 "already exists"', async () => {
-  const r = await asExtension({ scenario: 'reject-403.xml', service: `*401*${CREATED.id}*${CREATED.pin}*${CREATED.minutes}` });
+t('create for a room that exists: 603 Decline "already exists"', async () => {
+  const r = await asExtension({ scenario: 'reject-603.xml', service: `*401*${CREATED.id}*${CREATED.pin}*${CREATED.minutes}` });
   passed(r);
   assertWarning(r, /already exists/);
 });
@@ -179,14 +179,14 @@ t('the room created by phone can be joined with its PIN', async () => {
   passed(await asExtension({ scenario: 'call-auth.xml', service: joinCode(CREATED) }));
 });
 
-t('unknown room: 403 "wrong PIN", as for a room that exists', async () => {
-  const r = await asExtension({ scenario: 'reject-403.xml', service: '*400*199*1234' });
+t('unknown room: 603 Decline "wrong PIN", as for a room that exists', async () => {
+  const r = await asExtension({ scenario: 'reject-603.xml', service: '*400*199*1234' });
   passed(r);
   assertWarning(r, /^wrong PIN for room 199$/);
 });
 
-t('wrong PIN: 403', async () => {
-  const r = await asExtension({ scenario: 'reject-403.xml', service: joinCode(ROOMS.wrongPin, '0000') });
+t('wrong PIN: 603 Decline (never a 403, which phones take for bad credentials)', async () => {
+  const r = await asExtension({ scenario: 'reject-603.xml', service: joinCode(ROOMS.wrongPin, '0000') });
   passed(r);
   assertWarning(r);
 });
@@ -232,7 +232,7 @@ t('CANCEL right after the INVITE: 487 (or, if the box answered first, 200 then A
 
 t('after a cancelled call the room is still configured: the caller never entered it', async () => {
   // Answered-then-BYE is a real last-one-out, which deletes the room (SPEC.md 1); a CANCEL is not.
-  const expect = cancelBranch === 'answered' ? 'reject-403.xml' : 'call-auth.xml';
+  const expect = cancelBranch === 'answered' ? 'reject-603.xml' : 'call-auth.xml';
   const r = await asExtension({ scenario: expect, service: joinCode(ROOMS.cancel) });
   assert.ok(r.ok, `after the ${cancelBranch} branch, ${expect} should pass, got: ${finalAnswer(r).split(/\r?\n/).filter((l) => /^(SIP\/2\.0|Warning)/i.test(l)).join(' | ')}\n${describeRun(r)}`);
 });

@@ -368,6 +368,14 @@ test('extensions: add, edit without changing the password, registration state, d
   assert.is((await p.register({ expires: 600 })).final.status, 200);
   row = ((await web.api('GET', '/api/extensions')).json as Array<any>).find((e) => e.number === '500');
   assert.is(row.displayName, 'Board room');
+  assert.is(row.lastFailure, null, 'no failed attempt yet');
+  // A phone with a wrong password: the API and the Extensions page say why it cannot get in.
+  assert.is((await p.register({ expires: 600, password: 'not-pw-500' })).final.status, 401);
+  row = ((await web.api('GET', '/api/extensions')).json as Array<any>).find((e) => e.number === '500');
+  assert.equal([row.lastFailure?.reason, row.lastFailure?.method, row.lastFailure?.source], ['wrong password', 'REGISTER', '127.0.0.1']);
+  assert.match(row.lastFailure?.at ?? '', /^\d{4}-\d\d-\d\dT/);
+  assert.ok(['MD5', 'SHA-256'].includes(row.algorithm), `the algorithm of its last accepted answer: ${row.algorithm}`);
+  assert.match((await web.get('/extensions')).text, /<span class="badge warn">wrong password<\/span> <span class="muted">registration from 127\.0\.0\.1/);
   assert.is((await web.api('DELETE', '/api/extensions/500')).status, 204);
   errorOf(await web.api('DELETE', '/api/extensions/500'), 404, 'number');
   const p2 = await phone('500', 'pw-500');

@@ -8,8 +8,9 @@
  *  - aufile is a source only (no WAV player), so what the phone receives is recorded by the sndfile audio filter,
  *    which writes <snd_path>/dump-<time>-dec.wav (received, decoded) and -enc.wav (sent), 8 kHz mono S16LE;
  *  - the player is an aubridge device nobody reads (a sink); the alert player likewise;
- *  - its digest client only knows MD5 and gives up on the first challenge with another algorithm (ENOSYS,
- *    "Function not implemented"), so the box must offer MD5 alone (settings digestAlgorithms MD5);
+ *  - its digest client only knows MD5 and gives up on a 401 that lists any other algorithm, even after MD5 (ENOSYS,
+ *    "Function not implemented"); the box's default (digestAlgorithms auto) offers a phone it has not seen MD5 alone,
+ *    and tries SHA-256 on it once, on a refresh, which that refresh then fails (baresip tries again at once);
  *  - net_interface takes an IP address ("lo" fails: "could not get network address").
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
