@@ -145,7 +145,7 @@ test('bound to ::1: SIPp over IPv6 (-i ::1) with digest joins room 38 by sip:*40
   assert.match(ok.text, /^Via: SIP\/2\.0\/UDP \[::1\]:\d+;/m);
 });
 
-test('bound to :: : five wrong passwords from ::1 block that address; the right password is then refused', async () => {
+test('bound to :: : five wrong passwords from ::1 block its /64; the right password is then refused, and an IPv4 phone still registers', async () => {
   const p = await Phone.open({ boxPort: dual.sipPort, boxAddress: '::1', localAddress: '::1', user: '102', password: 'wrong' });
   phones.push(p);
   const blocked = dual.waitForLog((rec) => rec.msg === 'blocked after repeated failures', 30_000);
@@ -158,7 +158,10 @@ test('bound to :: : five wrong passwords from ::1 block that address; the right 
   const r = await p.register({ expires: 300 });
   assert.is(r.final.status, 403, r.final.describe());
   assert.match(r.final.warning ?? '', /too many failed attempts/);
-  assert.is(block.key, '::1');
+  assert.is(block.key, '::/64');
+  const v4 = await Phone.open({ boxPort: dual.sipPort, boxAddress: '127.0.0.1', localAddress: '127.0.0.1', user: '103', password: EXT['103'] });
+  phones.push(v4);
+  assert.is((await v4.register({ expires: 300 })).final.status, 200, 'an IPv4 phone on the same box is not blocked');
 });
 
 test('bound to ::1: a trusted peer given as an IPv6 prefix (::/120) calls in without a password', async () => {

@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError, parseArgs } from '../../firmware/config.ts';
 import { PublicAddresses } from '../../firmware/net.ts';
+import { lockoutSource } from '../../firmware/sip/netmatch.ts';
 import { dialedNumber } from '../../firmware/sip/session.ts';
 import sip from '../../firmware/sip/vendor/sip.js';
 
@@ -73,6 +74,14 @@ test('--public-address-v6 takes an IPv6 address only, and says so', () => {
     assert.instance(e, ConfigError);
     assert.match((e as Error).message, /--public-address-v6: "192\.0\.2\.1" is not an IPv6 address/);
   }
+});
+
+test('the lockout counts an IPv6 source by its /64, an IPv4 source by its address', () => {
+  assert.is(lockoutSource('2001:db8:1:2:a:b:c:d'), '2001:db8:1:2::/64');
+  assert.is(lockoutSource('2001:db8:1:2::ffff'), '2001:db8:1:2::/64');
+  assert.is(lockoutSource('::1'), '::/64');
+  assert.is(lockoutSource('192.0.2.7'), '192.0.2.7');
+  assert.is(lockoutSource('::ffff:192.0.2.7'), '::ffff:192.0.2.7');
 });
 
 test.run();
