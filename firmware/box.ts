@@ -49,6 +49,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
   const systemd = new Systemd({ log, status });
   const addresses = PublicAddresses.from(config.bind, config.publicAddress, config.publicAddressV6);
   const publicAddress = addresses.primary;
+  if (config.bind === '::' && addresses.v6 === null) log.warn('bound to :: but this machine has no external IPv6 address: IPv6 phones are given the IPv4 one; set --public-address-v6', { publicAddress });
   const tls = loadTlsIdentity({
     dataDir: config.dataDir, certFile: config.tlsCert, keyFile: config.tlsKey, extraNames: [...addresses.all(), config.bind],
     onReplaced: (file, why) => log.warn('the generated TLS certificate could not be used; making a new one', { file, why }),
