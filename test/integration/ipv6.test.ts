@@ -35,6 +35,7 @@ async function boxWith(bind: '::1' | '::', extra: string[][] = []): Promise<Runn
   await configure(dataDir, [
     ...Object.entries(EXT).map(([n, pw]) => ['extension', 'add', n, '--password', pw]),
     ['room', 'add', String(ROOM.id), '--pin', ROOM.pin],
+    ['room', 'add', '36', '--pin', '3636'],
     ['room', 'add', '37', '--pin', '3737'],
     ['room', 'add', '39', '--pin', '3939'],
     ['settings', 'set', 'rtpTimeoutSeconds', '3600'],
@@ -162,6 +163,20 @@ test('bound to :: : five wrong passwords from ::1 block its /64; the right passw
   const v4 = await Phone.open({ boxPort: dual.sipPort, boxAddress: '127.0.0.1', localAddress: '127.0.0.1', user: '103', password: EXT['103'] });
   phones.push(v4);
   assert.is((await v4.register({ expires: 300 })).final.status, 200, 'an IPv4 phone on the same box is not blocked');
+});
+
+test('bound to ::1: over TCP from [::1], a phone registers and joins a room; the 200 names the box [::1] over TCP', async () => {
+  const p = await Phone.open({ transport: 'tcp', boxPort: v6.sipPort, boxAddress: '::1', localAddress: '::1', user: '101', password: EXT['101'] });
+  phones.push(p);
+  const r = await p.register({ expires: 300 });
+  assert.is(r.final.status, 200, r.final.describe());
+  const call = await p.invite('*400*36*3636', { codecs: ['PCMU'] });
+  const final = await call.final(10_000);
+  assert.is(final.status, 200, call.responses.map((m) => m.describe()).join('; '));
+  assert.match(final.get('contact') ?? '', new RegExp(`<sip:confbox@\\[::1\\]:${v6.sipPort}>`));
+  assert.match(final.get('via') ?? '', /^SIP\/2\.0\/TCP \[::1\]:\d+;.*received=::1/);
+  assert.is(sdpLine(final.body, 'c='), 'c=IN IP6 ::1');
+  await call.bye();
 });
 
 test('bound to ::1: a trusted peer given as an IPv6 prefix (::/120) calls in without a password', async () => {
