@@ -598,15 +598,15 @@ export class SipUserAgent {
     this.transport?.respond(rs);
   }
 
-  /**
-   * Where the phone sends its in-dialog requests: over TLS the TLS port with transport=tls, or a sips: URI
-   * when the phone asked for one (RFC 3261 12.1.1), so that its BYE comes back over TLS too.
-   */
   /** The box's address as this call's phone reaches it: of the phone's family. */
   private addressOf(call: Session): string {
     return this.o.addressFor?.(call.flow.address) ?? this.o.publicAddress;
   }
 
+  /**
+   * Where the phone sends its in-dialog requests: over TLS the TLS port with transport=tls, or a sips: URI
+   * when the phone asked for one (RFC 3261 12.1.1), so that its BYE comes back over TLS too.
+   */
   private contactUri(call: Session): string {
     const address = this.addressOf(call);
     const host = address.includes(':') ? `[${address}]` : address;
