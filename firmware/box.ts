@@ -12,7 +12,7 @@ import { loadPrompts } from './media/prompts.ts';
 import { createLedDriver, describePattern, GpioUnavailable, LedController, MockLedDriver, resolveBoard } from './hw/index.ts';
 import { Voice } from './media/voice.ts';
 import { LocalAudio } from './local-audio.ts';
-import { detectPublicAddress } from './net.ts';
+import { PublicAddresses } from './net.ts';
 import { RoomService } from './rooms.ts';
 import { boxSecret } from './secrets.ts';
 import { Directory } from './sip/directory.ts';
@@ -50,9 +50,11 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
   const clock = systemClock;
   // Before any child process starts: it takes systemd's variables out of the environment.
   const systemd = new Systemd({ log, status });
-  const publicAddress = config.publicAddress ?? detectPublicAddress(config.bind);
+  const addresses = PublicAddresses.from(config.bind, config.publicAddress, config.publicAddressV6);
+  const publicAddress = addresses.primary;
+  if (config.bind === '::' && addresses.v6 === null) log.warn('bound to :: but this machine has no external IPv6 address: IPv6 phones are given the IPv4 one; set --public-address-v6', { publicAddress });
   const tls = loadTlsIdentity({
-    dataDir: config.dataDir, certFile: config.tlsCert, keyFile: config.tlsKey, extraNames: [publicAddress, config.bind],
+    dataDir: config.dataDir, certFile: config.tlsCert, keyFile: config.tlsKey, extraNames: [...addresses.all(), config.bind],
     onReplaced: (file, why) => log.warn('the generated TLS certificate could not be used; making a new one', { file, why }),
   });
   status.set({ tlsFingerprint: tls.fingerprint, tlsGenerated: tls.source === 'generated' });
@@ -184,7 +186,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
 
     const calls = new ConferenceCalls({ rooms, engine, voice, log: log.child({ subsystem: 'calls' }), confirmationMs: 300 });
     const ua = new SipUserAgent({
-      port: config.sipPort, tls: { port: config.sipTlsPort, cert: tls.cert, key: tls.key }, bind: config.bind, publicAddress, codecs: ['PCMU', 'PCMA', 'G722'],
+      port: config.sipPort, tls: { port: config.sipTlsPort, cert: tls.cert, key: tls.key }, bind: config.bind, publicAddress, addressFor: (remote) => addresses.for(remote), codecs: ['PCMU', 'PCMA', 'G722'],
       nonceKey: boxSecret(config.dataDir, 'nonce'), settings: () => rooms.settings(), lockout: rooms.lockout,
       log: log.child({ subsystem: 'sip' }), clock, directory, registrar, authRecords, engine, status,
     });
@@ -193,7 +195,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     sip = calls;
     const s = calls;
     cleanups.push(() => ua.stop());
-    log.info('sip ready', { port: config.sipPort, tlsPort: config.sipTlsPort, bind: config.bind, publicAddress, transports: ['udp', 'tcp', 'tls'], fingerprint: tls.fingerprint });
+    log.info('sip ready', { port: config.sipPort, tlsPort: config.sipTlsPort, bind: config.bind, publicAddress, publicAddressV6: addresses.v6, transports: ['udp', 'tcp', 'tls'], fingerprint: tls.fingerprint });
 
     const local = new LocalAudio({
       engine, rooms, status, board, log: log.child({ subsystem: 'local-audio' }),
@@ -213,7 +215,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     const web = new WebServer({
       port: config.httpPort, httpsPort: config.httpsPort, bind: config.bind, tls, httpRedirect: () => rooms.settings().httpRedirect,
       ops, auth: new AdminAuth(store, setupCode), log: log.child({ subsystem: 'web' }), onChange: (listener) => changes.on('change', listener),
-      hostNames: new HostNames([publicAddress, config.bind], () => rooms.settings().webHostNames),
+      hostNames: new HostNames([...addresses.all(), config.bind], () => rooms.settings().webHostNames),
     });
     await web.start();
     cleanups.push(() => web.stop());

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import { resolve } from 'node:path';
 import { LEVELS, type Level } from './log.ts';
 
@@ -7,6 +7,8 @@ export interface Config {
   sipPort: number;
   bind: string;
   publicAddress: string | null;
+  /** The box's address for IPv6 phones when it serves both families (bound to ::); null: --public-address if IPv6, else detected. */
+  publicAddressV6: string | null;
   /** Plain HTTP: redirects to HTTPS unless the setting httpRedirect is off. */
   httpPort: number;
   httpsPort: number;
@@ -56,6 +58,13 @@ export const OPTIONS: Record<string, OptionSpec> = {
     key: 'publicAddress', help: 'address phones reach the box at, used in Contact and SDP (default: detected)', fallback: null,
     parse: (v, name) => {
       if (!isIP(v) && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(v)) throw new ConfigError(name, `"${v}" is not an IP address or host name`);
+      return v;
+    },
+  },
+  'public-address-v6': {
+    key: 'publicAddressV6', help: 'with --bind ::, the IPv6 address IPv6 phones reach the box at (default: detected); IPv4 phones get --public-address', fallback: null,
+    parse: (v, name) => {
+      if (!isIPv6(v)) throw new ConfigError(name, `"${v}" is not an IPv6 address`);
       return v;
     },
   },

@@ -7,6 +7,7 @@ import type { AuthFailureReason, AuthRecords } from './auth-records.ts';
 import { DigestAuthority, parseAuthorization, type DigestAlgorithm, type DigestCredentials } from './digest.ts';
 import { diagnoseDigest } from './digest-diagnosis.ts';
 import type { Directory } from './directory.ts';
+import { lockoutSource } from './netmatch.ts';
 import type { Registrar } from './registrar.ts';
 import { parseUri, type Message, type Remote } from './stack.ts';
 
@@ -59,7 +60,8 @@ export class Authenticator {
     if (!peer) {
       // A peer's address over a transport the peer does not use is a stranger: its failures must not block the peer.
       const spoofable = this.o.directory.trustedPeer(address) !== undefined;
-      return { address, peer: null, asserted: '', targets: [spoofable ? targets.udpAddress(address) : targets.address(address)] };
+      const source = lockoutSource(address);
+      return { address, peer: null, asserted: '', targets: [spoofable ? targets.udpAddress(source) : targets.address(source)] };
     }
     const pai = headerText(rq, 'p-asserted-identity');
     const asserted = (pai ? userOf(pai.replace(/^[^<]*<|>.*$/g, '')) : null) ?? userOf(rq.headers.from!.uri) ?? 'unknown';

@@ -46,6 +46,19 @@ export function cidrContains(cidr: string, address: string): boolean {
   }
 }
 
+/** Bits of an IPv6 source that the lockout counts as one: a host controls at least its /64 and picks addresses in it at will. */
+export const IPV6_SOURCE_PREFIX = 64;
+
+/**
+ * What the lockout counts a source's failures against: an IPv4 address as it is, an IPv6 address by its /64
+ * ("2001:db8:1:2::/64"), so that a guesser cannot start afresh from the next address of its own network.
+ */
+export function lockoutSource(address: string): string {
+  const bytes = typeof address === 'string' ? parseAddress(stripZone(address.trim())) : null;
+  if (!bytes || bytes.length === 4 || isV4Mapped(bytes)) return address;
+  return `${formatAddress(mask(bytes, IPV6_SOURCE_PREFIX))}/${IPV6_SOURCE_PREFIX}`;
+}
+
 function parseBlock(cidr: string): Block | null {
   const r = parseCidr(cidr);
   if (!r.ok) return null;

@@ -1,5 +1,5 @@
-import sip from 'sip';
-import type { Connection, Message, Remote, ServerTransaction, TransactionLayer, Transport } from 'sip';
+import sip from './vendor/sip.js';
+import type { Connection, Message, Remote, ServerTransaction, TransactionLayer, Transport, TransportOptions } from './vendor/sip.js';
 
 /**
  * The package's transport and transaction layer, put together as its own `create()` does, but with a
@@ -27,8 +27,8 @@ const MAX_REFUSED_INVITES = 1024;
 const MAX_UNANSWERED_MS = 32_000;
 
 export interface CoreOptions {
-  /** The package's options (port, address, publicAddress, tls...), passed on unchanged. */
-  stack: Record<string, unknown>;
+  /** The box's sockets and what goes into Via, for the package's transports. */
+  transport: TransportOptions;
   /** Called once per new request (not for retransmissions); ACKs without a transaction (for a 2xx) too. */
   onRequest: (rq: Message, remote: Remote) => void;
   /** Called for every message the package parsed, before it is matched to a transaction. */
@@ -68,11 +68,11 @@ export class TransactionCore {
 
   constructor(private readonly o: CoreOptions) {
     this.now = o.now ?? Date.now;
-    this.transport = sip.makeTransport(o.stack, (m, remote) => {
+    this.transport = sip.makeTransport(o.transport, (m, remote) => {
       o.onParsed();
       this.received(m, remote);
     });
-    this.layer = sip.makeTransactionLayer(o.stack, this.transport.open.bind(this.transport));
+    this.layer = sip.makeTransactionLayer({});
     this.sweeper = setInterval(() => this.sweep(), 1000);
     this.sweeper.unref();
   }
@@ -101,6 +101,11 @@ export class TransactionCore {
     } catch (e) {
       this.o.onError(e);
     }
+  }
+
+  /** A UDP datagram the box has admitted: parsed, then matched to a transaction or taken as a new request. */
+  receive(data: Buffer, rinfo: { address: string; port: number }): void {
+    this.transport.receive(data, rinfo);
   }
 
   /** Sends a response through its request's transaction; false when there is none (any more). */

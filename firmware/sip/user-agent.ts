@@ -17,7 +17,7 @@ import { inviteRejection } from './rejections.ts';
 import { copiedRecordRoute, dialogPath, hopAddress, recordRoutes } from './routes.ts';
 import { acceptAnswer, makeOffer, negotiate, OFFERED_DTMF_PT, STATIC_PAYLOAD_TYPES, type CodecName, type LocalMedia, type RemoteMedia } from './sdp.ts';
 import { dialedNumber, dialogKey, pendingKey, type Call, type CallApplication, type Session } from './session.ts';
-import { makeResponse, parseUri, SipTransport, type Message, type Remote, type Wire } from './stack.ts';
+import { hostText, makeResponse, parseUri, SipTransport, type Message, type Remote, type Wire } from './stack.ts';
 import { ALLOW } from './wire.ts';
 import { DialogExtensions } from './dialog-extensions.ts';
 import { SUPPORTED, unsupportedTags } from './session-timer.ts';
@@ -50,6 +50,8 @@ export interface UserAgentOptions {
   tls: { port: number; cert: Buffer; key: Buffer } | null;
   bind: string;
   publicAddress: string;
+  /** The box's address for a phone at this address (Via, Contact, SDP); default: publicAddress. */
+  addressFor?: (remote: string) => string;
   codecs: CodecName[];
   /** Secret for stateless digest nonces; the same key keeps challenges valid across a restart. */
   nonceKey: Buffer;
@@ -120,7 +122,7 @@ export class SipUserAgent {
       if (call && call.state === 'confirmed' && this.keys.accept(call, digit, 'media')) this.app?.digit(call, digit);
     });
     this.transport = await SipTransport.start(
-      { port: this.o.port, bind: this.o.bind, publicAddress: this.o.publicAddress, tls: this.o.tls, log: this.o.log, trusted: (a, protocol) => !!this.o.directory.trustedPeer(a, protocol) },
+      { port: this.o.port, bind: this.o.bind, publicAddress: this.o.publicAddress, addressFor: this.o.addressFor, tls: this.o.tls, log: this.o.log, trusted: (a, protocol) => !!this.o.directory.trustedPeer(a, protocol) },
       (rq, remote, wire) => this.onRequest(rq, remote, wire),
     );
     this.accepting = true;
@@ -172,7 +174,7 @@ export class SipUserAgent {
       // The package rewrote the CSeq (unescaped its method, rounded its number): echo the bytes that came.
       const rawCseq = wire?.raw?.headers.find((h) => h.name === 'cseq')?.value.replace(/\s+/g, ' ');
       const parsed = rq.headers.cseq ? `${rq.headers.cseq.seq} ${rq.headers.cseq.method}` : '';
-      const warning = `399 ${this.o.publicAddress} "${bad.reason.replace(/["\\]/g, "'")}"`;
+      const warning = `399 ${hostText(this.o.publicAddress)} "${bad.reason.replace(/["\\]/g, "'")}"`;
       if (wire?.raw && rawCseq !== undefined && rawCseq !== parsed && this.transport?.respondStateless(rq, wire.raw, bad.status, REASONS[bad.status]!, warning, remote)) return;
       this.reply(rq, bad.status, bad.reason);
       return;
@@ -290,7 +292,7 @@ export class SipUserAgent {
   private localMedia(call: Session, port: number): LocalMedia {
     const srtp = this.o.engine.srtp();
     return {
-      address: this.o.publicAddress, port, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion,
+      address: this.addressOf(call), port, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion,
       srtp: { policy: this.o.settings().srtp, key: call.srtpKey, unavailable: srtp.available ? undefined : srtp.reason },
     };
   }
@@ -732,7 +734,7 @@ export class SipUserAgent {
     rs.headers.server = SERVER;
     if (status === 405 || status === 501 || (status === 200 && rq.method === 'OPTIONS') || (rq.method === 'INVITE' && status > 100 && status < 300)) rs.headers.allow = ALLOW;
     if (status < 300 && (rq.method === 'INVITE' || rq.method === 'OPTIONS' || rq.method === 'UPDATE')) rs.headers.supported = SUPPORTED;
-    if (status >= 300 && reason) rs.headers.warning = `399 ${this.o.publicAddress} "${reason.replace(/["\\\r\n]/g, "'")}"`;
+    if (status >= 300 && reason) rs.headers.warning = `399 ${hostText(this.o.publicAddress)} "${reason.replace(/["\\\r\n]/g, "'")}"`;
     for (const [k, v] of Object.entries(headers)) if (v !== undefined) rs.headers[k] = v;
     return rs;
   }
@@ -745,12 +747,18 @@ export class SipUserAgent {
     this.transport?.respond(rs);
   }
 
+  /** The box's address as this call's phone reaches it: of the phone's family. */
+  private addressOf(call: Session): string {
+    return this.o.addressFor?.(call.flow.address) ?? this.o.publicAddress;
+  }
+
   /**
    * Where the phone sends its in-dialog requests: over TCP with transport=tcp, over TLS the TLS port with transport=tls, or a sips: URI
    * when the phone asked for one (RFC 3261 12.1.1), so that its BYE comes back over TLS too.
    */
   private contactUri(call: Session): string {
-    const host = this.o.publicAddress.includes(':') ? `[${this.o.publicAddress}]` : this.o.publicAddress;
+    const address = this.addressOf(call);
+    const host = address.includes(':') ? `[${address}]` : address;
     if (call.flow.protocol === 'TCP') return `sip:confbox@${host}:${this.o.port};transport=tcp`;
     if (call.flow.protocol !== 'TLS' || !this.o.tls) return `sip:confbox@${host}:${this.o.port}`;
     if (/^sips:/i.test(String(call.invite.uri))) return `sips:confbox@${host}:${this.o.tls.port}`;

@@ -13,6 +13,7 @@ import type { Directory } from '../sip/directory.ts';
 import type { Registrar } from '../sip/registrar.ts';
 import type { AuthFailureReason, AuthRecords } from '../sip/auth-records.ts';
 import type { DigestAlgorithm } from '../sip/digest.ts';
+import { lockoutSource } from '../sip/netmatch.ts';
 import type { ConferenceCalls } from '../calls/index.ts';
 import type { Status, StatusSnapshot } from '../status.ts';
 import type { Store } from '../store/types.ts';
@@ -288,7 +289,8 @@ export class Operations {
 
   liftBlock(address: string, by: Actor): void {
     const a = String(address ?? '').trim();
-    if (!this.box.rooms.lockout.lift(a)) throw new BoxError(404, `${a.slice(0, 64)} is not blocked`, 'address', 'not-found');
+    // An IPv6 source is blocked by its /64: any address in it names that block.
+    if (!this.box.rooms.lockout.lift(a) && !this.box.rooms.lockout.lift(lockoutSource(a))) throw new BoxError(404, `${a.slice(0, 64)} is not blocked`, 'address', 'not-found');
     this.box.log.info('block lifted on the web page', { address: a, by: by.source });
   }
 

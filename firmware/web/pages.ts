@@ -294,7 +294,7 @@ export function peersPage(ctx: PageContext, peers: Peer[]): Html {
   <h2>Add a trusted peer</h2>
   <form method="post" action="/peers" class="grid" novalidate>
     ${csrfField(ctx)}
-    ${field(ctx, { name: 'cidr', label: 'Address or network', required: true, placeholder: '192.168.1.10 or 10.0.0.0/24' })}
+    ${field(ctx, { name: 'cidr', label: 'Address or network', required: true, placeholder: '192.168.1.10, 10.0.0.0/24 or 2001:db8::/32' })}
     ${field(ctx, { name: 'description', label: 'Description', placeholder: 'Office PBX' })}
     ${field(ctx, { name: 'transport', label: 'Trusted over', value: 'any', options: Object.entries(PEER_TRANSPORT_LABELS) })}
     <div class="actions"><button class="primary">Add peer</button></div>

@@ -68,6 +68,8 @@ export interface BoxOptions {
   /** Options for node itself, before the bundle (the board's unit runs it with --max-old-space-size=192). */
   nodeArgs?: string[];
   logLevel?: string;
+  /** Where the box listens: IPv4 loopback (default), IPv6 loopback, or :: for both families; IPv6 phones get ::1. */
+  bind?: '127.0.0.1' | '::1' | '::';
   /** Added to the environment; systemd's NOTIFY_SOCKET and WATCHDOG_* reach the box only from here. */
   env?: NodeJS.ProcessEnv;
   /** Hears every log record from the start, before the box is ready. */
@@ -85,7 +87,7 @@ export async function startBox(opts: BoxOptions = {}): Promise<RunningBox> {
   const sipTlsPort = await freePort();
   const rtpBase = 30000 + Math.floor(Math.random() * 300) * 100;
   const args = [
-    ...(opts.nodeArgs ?? []), BUNDLE, '--data-dir', dataDir, '--sip-port', String(sipPort), '--bind', '127.0.0.1', '--public-address', '127.0.0.1',
+    ...(opts.nodeArgs ?? []), BUNDLE, '--data-dir', dataDir, '--sip-port', String(sipPort), '--bind', opts.bind ?? '127.0.0.1', '--public-address', opts.bind === '::1' ? '::1' : '127.0.0.1', ...(opts.bind && opts.bind !== '127.0.0.1' ? ['--public-address-v6', '::1'] : []),
     '--http-port', String(httpPort), '--https-port', String(httpsPort), '--sip-tls-port', String(sipTlsPort), '--rtp-ports', `${rtpBase}-${rtpBase + 99}`, '--log-level', opts.logLevel ?? 'debug',
     ...(opts.extraArgs ?? []),
   ];
@@ -163,7 +165,7 @@ export async function startBox(opts: BoxOptions = {}): Promise<RunningBox> {
   const level = opts.logLevel ?? 'debug';
   const readyLine = ['warn', 'error', 'silent'].includes(level) ? Promise.resolve() : waitForLog((rec) => rec.msg === 'confbox ready', 90_000);
   readyLine.catch(() => undefined);
-  const ready = Promise.all([answersOptions(sipPort, 90_000), readyLine]);
+  const ready = Promise.all([answersOptions(sipPort, 90_000, opts.bind === '::1' ? '::1' : '127.0.0.1'), readyLine]);
   const early = exited.then((code) => { throw new Error(`box exited with ${code} before it was ready:\n${out.slice(-4000)}`); });
   await Promise.race([ready, early]);
   early.catch(() => undefined);
@@ -186,10 +188,11 @@ export function runCli(dataDir: string, args: string[], env: NodeJS.ProcessEnv =
   });
 }
 
-/** Resolves once the box answers an OPTIONS on its SIP port over UDP. */
-export function answersOptions(sipPort: number, timeoutMs: number): Promise<void> {
+/** Resolves once the box answers an OPTIONS on its SIP port over UDP, at this loopback address. */
+export function answersOptions(sipPort: number, timeoutMs: number, host: '127.0.0.1' | '::1' = '127.0.0.1'): Promise<void> {
+  const h = host === '::1' ? '[::1]' : host;
   return new Promise((resolve, reject) => {
-    const sock = createSocket('udp4');
+    const sock = createSocket(host === '::1' ? 'udp6' : 'udp4');
     const deadline = Date.now() + timeoutMs;
     let timer: NodeJS.Timeout;
     const done = (e?: Error) => {
@@ -201,17 +204,17 @@ export function answersOptions(sipPort: number, timeoutMs: number): Promise<void
     sock.on('message', (m) => {
       if (m.toString('latin1').startsWith('SIP/2.0 200')) done();
     });
-    sock.bind(0, '127.0.0.1', () => {
+    sock.bind(0, host, () => {
       const port = (sock.address() as { port: number }).port;
       const probe = () => {
         if (Date.now() > deadline) return done(new Error(`the box did not answer OPTIONS on ${sipPort} within ${timeoutMs} ms`));
         const id = Math.random().toString(36).slice(2);
         const msg = [
-          `OPTIONS sip:127.0.0.1:${sipPort} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK${id};rport`,
-          `From: <sip:probe@127.0.0.1>;tag=${id}`, `To: <sip:127.0.0.1:${sipPort}>`, `Call-ID: ${id}@probe`, 'CSeq: 1 OPTIONS',
+          `OPTIONS sip:${h}:${sipPort} SIP/2.0`, `Via: SIP/2.0/UDP ${h}:${port};branch=z9hG4bK${id};rport`,
+          `From: <sip:probe@${h}>;tag=${id}`, `To: <sip:${h}:${sipPort}>`, `Call-ID: ${id}@probe`, 'CSeq: 1 OPTIONS',
           'Max-Forwards: 70', 'Content-Length: 0', '', '',
         ].join('\r\n');
-        sock.send(msg, sipPort, '127.0.0.1');
+        sock.send(msg, sipPort, host);
         timer = setTimeout(probe, 200);
       };
       probe();

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { connect, type Socket as TcpSocket } from 'node:net';
+import { connect, isIPv6, type Socket as TcpSocket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { answerChallenge } from '../../firmware/sip/digest.ts';
@@ -194,6 +194,11 @@ class StreamFramer {
   }
 }
 
+/** A host as written in a URI or Via: an IPv6 address in brackets. */
+export function hostText(address: string): string {
+  return isIPv6(address) ? `[${address}]` : address;
+}
+
 export function newTag(): string {
   return randomBytes(6).toString('hex');
 }
@@ -251,11 +256,12 @@ export function sdpOffer(o: OfferOptions): string {
   const pts = codecs.map((c) => PAYLOAD[c]!.pt);
   const dtmf = o.dtmf ?? true;
   if (dtmf) pts.push(101);
+  const ip = isIPv6(o.address) ? 'IP6' : 'IP4';
   const lines = [
     'v=0',
-    `o=phone ${o.sessionId ?? '4242'} ${o.version ?? 1} IN IP4 ${o.address}`,
+    `o=phone ${o.sessionId ?? '4242'} ${o.version ?? 1} IN ${ip} ${o.address}`,
     's=phone',
-    `c=IN IP4 ${o.address}`,
+    `c=IN ${ip} ${o.address}`,
     't=0 0',
     `m=audio ${o.port} ${o.proto ?? 'RTP/AVP'} ${pts.join(' ')}`,
     ...codecs.map((c) => `a=rtpmap:${PAYLOAD[c]!.pt} ${PAYLOAD[c]!.rtpmap}`),
@@ -451,7 +457,7 @@ export class Phone {
   static async open(o: PhoneOptions): Promise<Phone> {
     const p = new Phone(o);
     if (p.transport === 'udp') {
-      const s = createSocket('udp4');
+      const s = createSocket(isIPv6(p.localAddress) ? 'udp6' : 'udp4');
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
         s.bind(0, p.localAddress, () => {
@@ -486,7 +492,7 @@ export class Phone {
   }
 
   get domain(): string {
-    return this.boxAddress;
+    return hostText(this.boxAddress);
   }
 
   get aor(): string {
@@ -494,11 +500,11 @@ export class Phone {
   }
 
   get contactUri(): string {
-    return `sip:${this.user}@${this.localAddress}:${this.localPort}${this.transport === 'udp' ? '' : `;transport=${this.transport}`}`;
+    return `sip:${this.user}@${hostText(this.localAddress)}:${this.localPort}${this.transport === 'udp' ? '' : `;transport=${this.transport}`}`;
   }
 
   via(branch: string): string {
-    return `SIP/2.0/${this.transport.toUpperCase()} ${this.localAddress}:${this.localPort};branch=${branch};rport`;
+    return `SIP/2.0/${this.transport.toUpperCase()} ${hostText(this.localAddress)}:${this.localPort};branch=${branch};rport`;
   }
 
   /** Sends bytes as they are, to the box. */
@@ -741,7 +747,7 @@ export class Call {
 
   async start(): Promise<void> {
     if (this.o.sdp === undefined) {
-      const s = createSocket('udp4');
+      const s = createSocket(isIPv6(this.phone.localAddress) ? 'udp6' : 'udp4');
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
         s.bind(0, this.phone.localAddress, () => {

@@ -24,6 +24,8 @@ export interface SippOptions {
   /** The box's SIP port; the box is on `host` (127.0.0.1). */
   port: number;
   host?: string;
+  /** -i: SIPp's own address (and its RTP's); default 127.0.0.1, ::1 for SIPp over IPv6. */
+  local?: string;
   /** -s: the Request-URI user part, here the dialed feature code. */
   service?: string;
   /** -key NAME VALUE: [NAME] in the scenario. */
@@ -127,7 +129,7 @@ export async function startSipp(o: SippOptions): Promise<SippHandle> {
   const args = [
     `${o.host ?? '127.0.0.1'}:${o.port}`,
     '-sf', scenario,
-    '-i', '127.0.0.1',
+    '-i', o.local ?? '127.0.0.1',
     '-p', String(sipPort),
     '-mp', String(mediaPort),
     '-cp', String(controlPort),

@@ -1,6 +1,6 @@
 // The server transactions the box holds, driven over loopback UDP: bounded in count whatever arrives.
 import { createSocket, type Socket } from 'node:dgram';
-import { connect } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { makeResponse, type Message } from '../../firmware/sip/stack.ts';
@@ -12,12 +12,26 @@ const options = (port: number, i: number, branch = `z9hG4bK-${i}`) => Buffer.fro
   `To: <sip:box@127.0.0.1>`, `Call-ID: call-${i}`, 'CSeq: 1 OPTIONS', 'Content-Length: 0', '', '',
 ].join('\r\n'));
 
+/** The box's sockets on the port, as SipTransport makes them: datagrams go to the core once it exists. */
+async function boxSockets(port: number, tcp: boolean, core: () => TransactionCore) {
+  const udp = createSocket('udp4');
+  await new Promise<void>((r) => udp.bind(port, '127.0.0.1', () => r()));
+  udp.on('message', (b, rinfo) => core().receive(b, rinfo));
+  let server: Server | undefined;
+  if (tcp) {
+    server = createServer();
+    await new Promise<void>((r) => server!.listen(port, '127.0.0.1', () => r()));
+  }
+  return { udp, udpFamily: 4 as const, tcp: server, via: () => ({ host: 'box.test', port }) };
+}
+
 async function harness(answer: (core: TransactionCore, rq: Message) => void, admit?: () => boolean) {
   const port = await freePort();
   const clock = { t: 0 };
   const seen: string[] = [];
+  const transport = await boxSockets(port, false, () => core);
   const core: TransactionCore = new TransactionCore({
-    stack: { port, address: '127.0.0.1', publicAddress: 'box.test', tcp: false },
+    transport,
     onParsed: () => undefined,
     admit,
     onError: (e) => { throw e; },
@@ -138,8 +152,9 @@ const utf8Invite = (port: number, callId: string, body: string) => [
 test('over TCP, headers and bodies are UTF-8 and Content-Length counts bytes, both ways', async () => {
   const port = await freePort();
   const got: Message[] = [];
+  const transport = await boxSockets(port, true, () => core);
   const core: TransactionCore = new TransactionCore({
-    stack: { port, address: '127.0.0.1', publicAddress: 'box.test' },
+    transport,
     onParsed: () => undefined,
     onError: (e) => { throw e; },
     onRequest: (rq) => {
