@@ -306,15 +306,14 @@ function payloadType(format: string): number | null {
   return pt <= 127 ? pt : null;
 }
 
-function buildAnswer(mlines: MLine[], chosen: MLine, remote: RemoteMedia, local: LocalMedia): string {
+/** The session-level lines of the box's SDP: version, origin, name, its address, timing. */
+function sessionLines(local: LocalMedia): string[] {
   const ip = local.address.includes(':') ? 'IP6' : 'IP4';
-  const out = [
-    'v=0',
-    `o=confbox ${local.sessionId} ${local.sessionVersion} IN ${ip} ${local.address}`,
-    's=confbox',
-    `c=IN ${ip} ${local.address}`,
-    't=0 0',
-  ];
+  return ['v=0', `o=confbox ${local.sessionId} ${local.sessionVersion} IN ${ip} ${local.address}`, 's=confbox', `c=IN ${ip} ${local.address}`, 't=0 0'];
+}
+
+function buildAnswer(mlines: MLine[], chosen: MLine, remote: RemoteMedia, local: LocalMedia): string {
+  const out = sessionLines(local);
   for (const m of mlines) {
     if (m !== chosen) {
       // RFC 3264 section 6: every offered stream gets a line; a declined one has port 0.
@@ -350,16 +349,11 @@ export const OFFERED_DTMF_PT = 101;
  * when required, on RTP/AVP (best-effort, as phones do) when optional.
  */
 export function makeOffer(local: LocalMedia, direction: Direction = 'sendrecv'): string {
-  const ip = local.address.includes(':') ? 'IP6' : 'IP4';
   const policy = local.srtp && !local.srtp.unavailable ? local.srtp.policy : 'off';
   const proto = policy === 'required' ? 'RTP/SAVP' : 'RTP/AVP';
   const pts = local.codecs.map((c) => STATIC_PAYLOAD_TYPES[c]);
   const out = [
-    'v=0',
-    `o=confbox ${local.sessionId} ${local.sessionVersion} IN ${ip} ${local.address}`,
-    's=confbox',
-    `c=IN ${ip} ${local.address}`,
-    't=0 0',
+    ...sessionLines(local),
     `m=audio ${local.port} ${proto} ${[...pts, OFFERED_DTMF_PT].join(' ')}`,
     ...local.codecs.map((c) => `a=rtpmap:${STATIC_PAYLOAD_TYPES[c]} ${c}/${CLOCK_RATE}`),
     `a=rtpmap:${OFFERED_DTMF_PT} telephone-event/${CLOCK_RATE}`,
