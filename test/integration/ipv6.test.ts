@@ -173,7 +173,7 @@ test('bound to ::1: over TCP from [::1], a phone registers and joins a room; the
   const call = await p.invite('*400*36*3636', { codecs: ['PCMU'] });
   const final = await call.final(10_000);
   assert.is(final.status, 200, call.responses.map((m) => m.describe()).join('; '));
-  assert.match(final.get('contact') ?? '', new RegExp(`<sip:confbox@\\[::1\\]:${v6.sipPort}>`));
+  assert.match(final.get('contact') ?? '', new RegExp(`<sip:confbox@\\[::1\\]:${v6.sipPort};transport=tcp>`));
   assert.match(final.get('via') ?? '', /^SIP\/2\.0\/TCP \[::1\]:\d+;.*received=::1/);
   assert.is(sdpLine(final.body, 'c='), 'c=IN IP6 ::1');
   await call.bye();
