@@ -112,7 +112,7 @@ t('UPDATE in the dialog: without a body 200 without SDP; with an offer to hold, 
   assert.match(held, /^a=recvonly\r?$/m);
 });
 
-t('Require: 100rel and a wrong PIN: 183 with Require: 100rel and RSeq, sent again until PRACK, PRACK answered 200, then 403', async () => {
+t('Require: 100rel and a wrong PIN: 183 with Require: 100rel and RSeq, sent again until PRACK, PRACK answered 200, then 603 Decline', async () => {
   const r = await asPbx({ scenario: 'dialect-100rel-rejected.xml', service: joinCode(ROOMS.wrongPin, '0000') });
   passed(r);
   const all = received(r);
@@ -123,8 +123,8 @@ t('Require: 100rel and a wrong PIN: 183 with Require: 100rel and RSeq, sent agai
   assert.ok(rseq, `RSeq in the 183\n${early[0]!.text}`);
   for (const m of early) assert.match(m.text, new RegExp(`^RSeq:\\s*${rseq}\\r?$`, 'im'));
   const prackOk = all.findIndex((m) => m.start.startsWith('SIP/2.0 200 ') && m.cseq === '2 PRACK');
-  const rejected = all.findIndex((m) => m.start.startsWith('SIP/2.0 403 '));
-  assert.ok(prackOk >= 0 && rejected > prackOk, `PRACK answered 200 before the 403\n${describeRun(r)}`);
+  const rejected = all.findIndex((m) => m.start.startsWith('SIP/2.0 603 '));
+  assert.ok(prackOk >= 0 && rejected > prackOk, `PRACK answered 200 before the 603\n${describeRun(r)}`);
   const lastEarly = all.map((m) => m.start).lastIndexOf(early[early.length - 1]!.start);
   assert.ok(lastEarly < prackOk, `no 183 after the PRACK was answered\n${describeRun(r)}`);
 });

@@ -190,7 +190,7 @@ test('a conference: conference blinks 100/100 while a call is set up, is on whil
   // A wrong PIN is spoken to the caller as early media before the 403: a call in set-up for a while.
   const mark = records.length;
   const refused = await phone.dial(`*400*${ROOM}*0000`);
-  assert.is(refused.status, 403, refused.responses.map((r) => r.describe()).join('; '));
+  assert.is(refused.status, 603, refused.responses.map((r) => r.describe()).join('; '));
   await until('conference', 'off', mark);
   const setup = patternLines('conference', mark).filter((p) => describePattern(p.pattern) === 'blink 100/100 ms');
   assert.ok(setup.length > 0, `fast blink while set up: ${JSON.stringify(shows('conference', mark))}`);

@@ -74,7 +74,7 @@ test('migrate is idempotent, also when two run at once', async () => {
     assert.equal(versions.map((r) => r.version), MIGRATIONS.map((m) => m.version));
     const [tables] = await pool.query<RowDataPacket[]>('SHOW TABLES');
     const names = tables.map((r) => String(Object.values(r)[0])).sort();
-    assert.equal(names, ['api_tokens', 'bindings', 'call_log', 'extensions', 'live_conferences', 'lockout_blocks', 'peers', 'rooms', 'schema_version', 'settings', 'web_admin']);
+    assert.equal(names, ['api_tokens', 'bindings', 'call_log', 'config_changes', 'extensions', 'live_conferences', 'lockout_blocks', 'peers', 'rooms', 'schema_version', 'settings', 'web_admin']);
   } finally {
     await pool.end();
   }
