@@ -23,10 +23,10 @@ interface Participant {
   displayName: string;
 }
 
-async function joinRoom(o: { user: string; transport: Transport; localAddress?: string; password?: string; displayName?: string; headers?: Array<[string, string]> }): Promise<Call> {
+async function joinRoom(o: { user: string; transport: Transport; localAddress?: string; password?: string; displayName?: string; headers?: Array<[string, string]>; unquotedName?: boolean }): Promise<Call> {
   const p = await Phone.open({ boxPort: o.transport === 'tls' ? box.sipTlsPort : box.sipPort, ca: box.certificate(), ...o });
   phones.push(p);
-  const call = await p.dial(`*400*${ROOM}*${PIN}`, { headers: o.headers });
+  const call = await p.dial(`*400*${ROOM}*${PIN}`, { headers: o.headers, unquotedName: o.unquotedName });
   assert.is(call.status, 200, `${o.user} over ${o.transport}: ${call.responses.map((r) => r.describe()).join('; ')}`);
   return call;
 }
@@ -45,7 +45,7 @@ test.before(async () => {
     ['peer', 'add', TRUSTED, '--description', 'Büro PBX'],
     ['extension', 'add', '101', '--password', 'pw-101', '--name', 'Zoë Ünlü (Küche)'],
     ['settings', 'set', 'rtpTimeoutSeconds', '3600'],
-    ['room', 'add', String(ROOM), '--pin', PIN],
+    ['room', 'add', String(ROOM), '--pin', PIN, '--keep'],
   ]);
   box = await startBox({ dataDir });
   web = new WebClient(box.webUrl, box.certificate());
@@ -73,6 +73,16 @@ test('a caller named "Zoë Ünlü" over UDP and over TCP, and an extension so na
   assert.is(live.text.split('Zoë Ünlü</strong>').length - 1, 2, 'both callers by name on the Live page');
   assert.ok(live.text.includes('Zoë Ünlü (Küche)</strong>'), 'the extension by name on the Live page');
   assert.not.ok(/Ã|Â/.test(live.text), 'no UTF-8 read as latin1 on the Live page');
+  for (const c of calls) await c.bye();
+});
+
+test('a display name sent without quotes ("From: Zoë Ünlü <sip:…>"), over UDP and TCP, shows exactly', async () => {
+  const calls = [
+    await joinRoom({ user: '160', transport: 'udp', localAddress: TRUSTED, displayName: 'Zoë Ünlü', unquotedName: true }),
+    await joinRoom({ user: '161', transport: 'tcp', localAddress: TRUSTED, displayName: 'Jürgen Groß', unquotedName: true }),
+  ];
+  const list = await participants(2);
+  assert.equal(list.map((p) => [p.caller, p.displayName]).sort(), [['160', 'Zoë Ünlü'], ['161', 'Jürgen Groß']]);
   for (const c of calls) await c.bye();
 });
 

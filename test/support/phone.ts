@@ -409,6 +409,8 @@ export interface InviteOptions {
   /** ACK every 2xx at once (default true). */
   autoAck?: boolean;
   headers?: Array<[string, string]>;
+  /** Send the display name in From without quotes. */
+  unquotedName?: boolean;
   /** The whole Request-URI instead of sip:<dial>@box. */
   requestUri?: string;
 }
@@ -914,7 +916,9 @@ export class Call {
   }
 
   private from(): string {
-    return `"${utf8Bytes(this.phone.displayName)}" <${this.phone.aor}>;tag=${this.fromTag}`;
+    // Most phones quote the display name; some send it bare, UTF-8 and all (RFC 3261 wants a quoted-string then).
+    const name = utf8Bytes(this.phone.displayName);
+    return `${this.o.unquotedName ? name : `"${name}"`} <${this.phone.aor}>;tag=${this.fromTag}`;
   }
 
   private to(): string {

@@ -78,7 +78,8 @@ function parseGenericHeader(d, h) {
 }
 
 export function parseAOR(data) {
-  var r = applyRegex(/((?:[\w\-.!%*_+`'~]+)(?:\s+[\w\-.!%*_+`'~]+)*|"[^"\\]*(?:\\.[^"\\]*)*")?\s*\<\s*([^>]*)\s*\>|((?:[^\s@"<]@)?[^\s;]+)/g, data);
+  // Display-name tokens may carry UTF-8 (read here as its bytes, \x80-\xff): phones send names unquoted.
+  var r = applyRegex(/((?:[\w\-.!%*_+`'~\x80-\xff]+)(?:\s+[\w\-.!%*_+`'~\x80-\xff]+)*|"[^"\\]*(?:\\.[^"\\]*)*")?\s*\<\s*([^>]*)\s*\>|((?:[^\s@"<]@)?[^\s;]+)/g, data);
 
   return parseParams(data, { name: r[1], uri: r[2] || r[3] || '' });
 }

@@ -16,6 +16,7 @@
  *   addresses (received=2001:db8::1), and a host that is an IPv6 address is written in brackets in URIs and Via.
  *   Peers reached over a dual-stack socket appear with their plain IPv4 address, not as ::ffff:a.b.c.d.
  * - Idle stream connections are the box's to close (onStream); the transport no longer sets its own timeout.
+ * - Display names in From, To, Contact and the like may be unquoted UTF-8, as some phones send them.
  */
 import { hostText, makeResponse, parse, parseAOR, parseUri, plainAddress, stringify, stringifyAuthHeader, stringifyUri } from './message.js';
 import { generateBranch, makeTransactionLayer } from './transactions.js';
