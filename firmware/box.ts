@@ -1,12 +1,11 @@
-import { ConfigChanges } from './config-changes.ts';
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
-import { systemClock } from './clock.ts';
-import type { Config } from './config.ts';
-import type { Logger } from './log.ts';
-import { existsSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { systemClock } from './clock.ts';
+import { ConfigChanges } from './config-changes.ts';
+import type { Config } from './config.ts';
+import type { Logger } from './log.ts';
 import { NativeEngine } from './media/index.ts';
 import { loadPrompts } from './media/prompts.ts';
 import { createLedDriver, describePattern, GpioUnavailable, LedController, MockLedDriver, resolveBoard } from './hw/index.ts';
@@ -18,6 +17,7 @@ import { boxSecret } from './secrets.ts';
 import { Directory } from './sip/directory.ts';
 import { AuthRecordsFile } from './sip/auth-records-file.ts';
 import { AuthRecords } from './sip/auth-records.ts';
+import { DialogJournal } from './sip/dialog-journal.ts';
 import { Registrar } from './sip/registrar.ts';
 import { ConferenceCalls } from './calls/index.ts';
 import { SipUserAgent } from './sip/user-agent.ts';
@@ -185,10 +185,12 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     cleanups.push(() => configChanges.stop());
 
     const calls = new ConferenceCalls({ rooms, engine, voice, log: log.child({ subsystem: 'calls' }), confirmationMs: 300 });
+    const journal = new DialogJournal(join(config.dataDir, 'calls-in-progress.json'), log.child({ subsystem: 'sip' }));
+    cleanups.push(() => journal.flush());
     const ua = new SipUserAgent({
       port: config.sipPort, tls: { port: config.sipTlsPort, cert: tls.cert, key: tls.key }, bind: config.bind, publicAddress, addressFor: (remote) => addresses.for(remote), codecs: ['PCMU', 'PCMA', 'G722'],
       nonceKey: boxSecret(config.dataDir, 'nonce'), settings: () => rooms.settings(), lockout: rooms.lockout,
-      log: log.child({ subsystem: 'sip' }), clock, directory, registrar, authRecords, engine, status,
+      log: log.child({ subsystem: 'sip' }), clock, directory, registrar, authRecords, engine, status, journal,
     });
     calls.attach(ua);
     await ua.start(calls);

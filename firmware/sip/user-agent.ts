@@ -14,6 +14,7 @@ import { authObject, codecOf, numberHeader, REASONS, SERVER } from './messages.t
 import type { ContactRequest, Registrar } from './registrar.ts';
 import { HoldTracker } from './hold.ts';
 import { inviteRejection } from './rejections.ts';
+import type { DialogJournal } from './dialog-journal.ts';
 import { copiedRecordRoute, dialogPath, hopAddress, recordRoutes } from './routes.ts';
 import { acceptAnswer, makeOffer, negotiate, OFFERED_DTMF_PT, STATIC_PAYLOAD_TYPES, type CodecName, type LocalMedia, type RemoteMedia } from './sdp.ts';
 import { dialedNumber, dialogKey, pendingKey, type Call, type CallApplication, type Session } from './session.ts';
@@ -65,7 +66,12 @@ export interface UserAgentOptions {
   authRecords: AuthRecords;
   engine: MediaEngine;
   status: Status;
+  /** Where answered calls are written down, so that the next run can hang up what a crash left; absent: nowhere. */
+  journal?: DialogJournal;
 }
+
+/** What a request of the box within a dialog needs of it. */
+type DialogState = Pick<Session, 'callId' | 'localTag' | 'remoteTag' | 'localUri' | 'remoteUri' | 'remoteTarget' | 'routeSet' | 'flow' | 'localSeq'>;
 
 /**
  * The box's SIP layer: transports, transactions, the registrar, authentication, dialogs, offer/answer and the
@@ -126,6 +132,30 @@ export class SipUserAgent {
       (rq, remote, wire) => this.onRequest(rq, remote, wire),
     );
     this.accepting = true;
+    this.hangUpLeftovers();
+  }
+
+  /** The calls a crashed run left behind get their BYE, so that no phone sits in a silent call. */
+  private hangUpLeftovers(): void {
+    const left = this.o.journal?.leftover() ?? [];
+    if (left.length === 0) return;
+    this.o.log.warn('hanging up the calls the previous run left (it did not stop cleanly)', { calls: left.length });
+    for (const entry of left) {
+      const dialog: DialogState = { ...entry, flow: { ...entry.flow, local: { address: '', port: 0 } } };
+      void this.dialogRequest(dialog, 'BYE', { reason: 'SIP;cause=200;text="the box restarted"' }).then((rs) => {
+        this.o.log.info('call of the previous run hung up', { callId: entry.callId, status: rs.status });
+      });
+    }
+  }
+
+  /** What the next run needs to hang this call up. */
+  private journal(call: Session): void {
+    this.o.journal?.put(call.key, {
+      callId: call.callId, localTag: call.localTag, remoteTag: call.remoteTag, localUri: call.localUri, remoteUri: call.remoteUri,
+      remoteTarget: call.remoteTarget, routeSet: call.routeSet, flow: { protocol: call.flow.protocol, address: call.flow.address, port: call.flow.port },
+      // Above any CSeq this run may still send in the call (refreshes every few minutes for a day).
+      localSeq: call.localSeq + 10_000,
+    });
   }
 
   /** Stops taking calls and hangs up every call in progress, waiting briefly for the BYEs' answers. */
@@ -433,6 +463,7 @@ export class SipUserAgent {
     }
     const contact = Array.isArray(rq.headers.contact) ? rq.headers.contact[0]?.uri : undefined;
     if (contact) call.remoteTarget = contact;
+    if (this.calls.has(call.key)) this.journal(call);
     if (rq.method === 'UPDATE') return this.ext.updated(call, rq, rq.content ? body : null, timer);
     call.invite = rq;
     const ok = this.response(rq, 200, undefined, { 'content-type': 'application/sdp', contact: [{ uri: this.contactUri(call), params: {} }], ...timer.headers }, call.localTag);
@@ -597,6 +628,7 @@ export class SipUserAgent {
     call.ok = ok;
     call.state = 'accepted';
     this.calls.set(call.key, call);
+    this.journal(call);
     call.releaseFlow ??= this.transport?.keepOpen(call.flow) ?? null;
     this.sendOk(call);
     this.ext.answered(call, timer);
@@ -665,7 +697,7 @@ export class SipUserAgent {
    * record-routed it, otherwise back where the caller last spoke from. Resolves with the final response (a 408 or
    * 503 made up here when none comes).
    */
-  private async dialogRequest(call: Session, method: string, headers: Record<string, unknown>, flow = call.flow, body?: { type: string; content: string }): Promise<Message> {
+  private async dialogRequest(call: DialogState, method: string, headers: Record<string, unknown>, flow = call.flow, body?: { type: string; content: string }): Promise<Message> {
     const path = dialogPath(call.routeSet, call.remoteTarget);
     const rq: Message = {
       method,
@@ -710,6 +742,7 @@ export class SipUserAgent {
     this.stopRetransmit(call);
     this.ext.ended(call);
     this.holds.clear(call);
+    this.o.journal?.remove(call.key);
     call.state = 'ended';
     this.calls.delete(call.key);
     call.releaseFlow?.();
