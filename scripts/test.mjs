@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // Runs every test of the project and ends with one line: "N passed, N failed, N skipped".
-// Each test file runs in its own process (uvu), one after another: integration tests share ports.
+// Each test file runs in its own process (uvu). Files run side by side, CONFBOX_TEST_JOBS at a time (default 2): every
+// box, phone and tool a test starts takes free ports and a directory of its own. A file whose first lines say
+// "confbox-test: alone" measures what a busy machine would disturb (audio timing, memory under load); it runs after
+// the others, with nothing beside it.
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -45,9 +48,13 @@ function report(label, r, counts) {
 
 const wants = (label) => filter.length === 0 || filter.some((f) => label.includes(f));
 
+const jobs = [];
+
 if (wants('typecheck')) {
-  const r = await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', root], 'tsc');
-  report('typecheck (tsc --noEmit)', r, r.code === 0 ? { passed: 1, failed: 0, skipped: 0 } : { passed: 0, failed: 1, skipped: 0 });
+  jobs.push({
+    label: 'typecheck (tsc --noEmit)', cmd: process.execPath, args: [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', root],
+    count: (r) => (r.code === 0 ? { passed: 1, failed: 0, skipped: 0 } : { passed: 0, failed: 1, skipped: 0 }),
+  });
 }
 
 // The media engine's C unit tests: tiny programs, each ending with "N passed, N failed"; also under ASan + UBSan,
@@ -55,32 +62,26 @@ if (wants('typecheck')) {
 for (const mode of ['normal', 'asan', 'arm64']) {
   const label = `firmware/media/native C tests (${mode === 'arm64' ? 'arm64, qemu-user' : mode})`;
   if (!wants(label)) continue;
-  const r = await run('bash', [join(root, 'firmware/media/native/build.sh'), ...(mode === 'normal' ? [] : [mode])], label);
-  const counts = { passed: 0, failed: 0, skipped: 0 };
-  for (const m of r.out.matchAll(/^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/gm)) {
-    counts.passed += Number(m[1]);
-    counts.failed += Number(m[2]);
-    counts.skipped += Number(m[3] ?? 0);
-  }
-  if (r.code !== 0 && counts.failed === 0) counts.failed = 1;
-  report(label, r, counts);
+  jobs.push({
+    label, cmd: 'bash', args: [join(root, 'firmware/media/native/build.sh'), ...(mode === 'normal' ? [] : [mode])],
+    count: (r) => {
+      const counts = { passed: 0, failed: 0, skipped: 0 };
+      for (const m of r.out.matchAll(/^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/gm)) {
+        counts.passed += Number(m[1]);
+        counts.failed += Number(m[2]);
+        counts.skipped += Number(m[3] ?? 0);
+      }
+      if (r.code !== 0 && counts.failed === 0) counts.failed = 1;
+      return counts;
+    },
+  });
 }
 
 // Test files that also run as the box runs them: by the arm64 Node runtime of image.yml under qemu-user, with the
 // media engine addon cross-compiled for arm64.
 const arm64Runs = { 'test/unit/native-engine.test.ts': 'scripts/image/arm64-test.ts' };
 
-const runs = [];
-for (const file of find(join(root, 'test'))) {
-  const label = relative(root, file);
-  runs.push({ label, args: file.endsWith('.ts') ? ['--import', 'tsx', file] : [file] });
-  const arm64 = arm64Runs[label.split('\\').join('/')];
-  if (arm64) runs.push({ label: `${label} (arm64, qemu-user)`, args: ['--import', 'tsx', join(root, arm64)] });
-}
-
-for (const { label, args } of runs) {
-  if (!wants(label)) continue;
-  const r = await run(process.execPath, args, label);
+function uvuCounts(r) {
   const total = Number(/Total:\s+(\d+)/.exec(r.out)?.[1] ?? 0);
   const ok = Number(/Passed:\s+(\d+)/.exec(r.out)?.[1] ?? 0);
   const skip = Number(/Skipped:\s+(\d+)/.exec(r.out)?.[1] ?? 0);
@@ -89,8 +90,30 @@ for (const { label, args } of runs) {
   let counts = { passed: ok, failed: total - ok, skipped: skip + declared };
   if (r.code !== 0 && counts.failed === 0) counts = { ...counts, failed: 1 };
   if (total === 0 && declared === 0 && r.code === 0) counts = { ...counts, failed: 1 };
-  report(label, r, counts);
+  return counts;
 }
+
+for (const file of find(join(root, 'test'))) {
+  const label = relative(root, file);
+  const alone = /confbox-test: alone/.test(readFileSync(file, 'utf8').split('\n').slice(0, 12).join('\n'));
+  if (wants(label)) jobs.push({ label, alone, cmd: process.execPath, args: file.endsWith('.ts') ? ['--import', 'tsx', file] : [file], count: uvuCounts });
+  const arm64 = arm64Runs[label.split('\\').join('/')];
+  const armLabel = `${label} (arm64, qemu-user)`;
+  if (arm64 && wants(armLabel)) jobs.push({ label: armLabel, cmd: process.execPath, args: ['--import', 'tsx', join(root, arm64)], count: uvuCounts });
+}
+
+const width = Math.max(1, Number(process.env.CONFBOX_TEST_JOBS) || 2);
+
+async function lane(queue) {
+  for (let job = queue.shift(); job; job = queue.shift()) {
+    const r = await run(job.cmd, job.args, job.label);
+    report(job.label, r, job.count(r));
+  }
+}
+
+const together = jobs.filter((j) => !j.alone);
+await Promise.all(Array.from({ length: width }, () => lane(together)));
+await lane(jobs.filter((j) => j.alone));
 
 process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
 process.exitCode = failed > 0 ? 1 : 0;

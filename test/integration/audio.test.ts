@@ -1,3 +1,4 @@
+// confbox-test: alone (it measures when sound arrives; a busy machine would move it)
 // What callers hear (SPEC.md section 4, issue 3), end to end: the bundle, real SIP from the test phone, real G.711
 // RTP over loopback from test/support/rtp.ts, and what each phone receives analysed (Goertzel, RMS).
 // The box hangs up phones silent for 5 s here (rtpTimeoutSeconds), so every call keeps sending RTP (a tone or

@@ -1,3 +1,4 @@
+// confbox-test: alone (it measures memory and answers under a flood; other tests beside it would share the load)
 // A SIP flood against the running bundle (issue 10): 100,000 datagrams, mutated by zzuf from valid INVITE,
 // REGISTER and OPTIONS requests with a new transaction in each, plus garbage, from two addresses far over
 // the per-address limit and from 500 others each under it. The box keeps answering, a phone's call goes

@@ -1,3 +1,4 @@
+// confbox-test: alone (the microphone and speaker run in real time; a busy machine would starve them)
 // The box's own microphone and speaker (SPEC.md sections 4 and 6) end to end, with real ALSA and no sound card: a
 // test-only ALSA configuration (ALSA_CONFIG_PATH in the box's environment) defines the file plugin over the null
 // device as "the microphone" (it reads a 700 Hz tone file) and "the speaker" (it writes to a FIFO this test reads).
