@@ -52,6 +52,11 @@ interface ServerFiles {
   socket: string;
   pidFile: string;
   logFile: string;
+  /**
+   * The server's temporary files. Its own: a MariaDB starting up deletes every leftover temporary table in its
+   * tmpdir, and in a shared /tmp that would be another server's, in use.
+   */
+  tmp: string;
 }
 
 interface Programs {
@@ -243,6 +248,7 @@ function serverFiles(dataDir: string, log: Logger): ServerFiles {
     socket: socketPathFor(root, dataDir, log),
     pidFile: path.join(root, 'mysqld.pid'),
     logFile: path.join(root, 'error.log'),
+    tmp: path.join(root, 'tmp'),
   };
 }
 
@@ -284,9 +290,11 @@ async function initialise(files: ServerFiles, programs: Programs, user: string, 
   fs.rmSync(staging, { recursive: true, force: true });
   log.debug('initialising the embedded MariaDB data directory', { dataDir: files.data });
   // No --user: as root, mariadb-install-db would chown the system's auth_pam_tool_dir to that user.
+  fs.mkdirSync(files.tmp, { recursive: true, mode: 0o700 });
   const args = [
     '--no-defaults',
     `--datadir=${staging}`,
+    `--tmpdir=${files.tmp}`,
     '--auth-root-authentication-method=socket',
     `--auth-root-socket-user=${user}`,
     '--skip-test-db',
@@ -360,9 +368,11 @@ function readOr(file: string, fallback: string): string {
 }
 
 function spawnServer(server: string, files: ServerFiles): ChildProcess {
+  fs.mkdirSync(files.tmp, { recursive: true, mode: 0o700 });
   const args = [
     '--no-defaults',
     `--datadir=${files.data}`,
+    `--tmpdir=${files.tmp}`,
     `--socket=${files.socket}`,
     '--skip-networking',
     `--pid-file=${files.pidFile}`,
