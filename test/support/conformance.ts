@@ -419,10 +419,27 @@ export async function optionsAlive(boxPort: number, timeoutMs = 5000): Promise<S
   const c = await UdpClient.open();
   try {
     const o = buildOptions(boxPort, c.port);
-    await c.send(o.buf, boxPort);
-    return await c.waitFor((m) => isFinal(m) && header(m, 'call-id') === o.callId, timeoutMs);
+    return await sendAsPhonesDo(c, o.buf, boxPort, (m) => isFinal(m) && header(m, 'call-id') === o.callId, timeoutMs);
   } finally {
     c.close();
+  }
+}
+
+/**
+ * Sends a request over UDP as a phone does (RFC 3261 17.1.2.2, timer E): again after 500 ms, 1 s, 2 s, then every
+ * 4 s, until the answer comes or timeoutMs is over. A datagram lost on a busy machine is not a box that stopped.
+ */
+async function sendAsPhonesDo(c: UdpClient, buf: Buffer, port: number, match: (m: SipMessage) => boolean, timeoutMs: number): Promise<SipMessage | null> {
+  const until = Date.now() + timeoutMs;
+  let interval = 500;
+  for (;;) {
+    await c.send(buf, port);
+    const left = until - Date.now();
+    if (left <= 0) return null;
+    const rs = await c.waitFor(match, Math.min(interval, left));
+    if (rs) return rs;
+    if (Date.now() >= until) return null;
+    interval = Math.min(interval * 2, 4000);
   }
 }
 
@@ -431,8 +448,7 @@ export async function inviteAlive(boxPort: number, timeoutMs = 8000): Promise<Si
   const c = await UdpClient.open();
   try {
     const inv = buildInvite(boxPort, c.port);
-    await c.send(inv.buf, boxPort);
-    const rs = await c.waitFor((m) => isFinal(m) && header(m, 'call-id') === inv.callId, timeoutMs);
+    const rs = await sendAsPhonesDo(c, inv.buf, boxPort, (m) => isFinal(m) && header(m, 'call-id') === inv.callId, timeoutMs);
     if (rs && rs.status !== null && rs.status >= 300) await c.send(buildAck(inv.uri, rs), boxPort);
     return rs;
   } finally {
