@@ -154,7 +154,10 @@ export class LocalAudio {
     if (!devices || !room) {
       if (this.conf) this.leave(true);
       this.closeLeg();
-      if (!devices) {
+      if (!devices && !room) {
+        // Nothing asks for local audio: a box without a sound card is not at fault.
+        this.publish('off', 'no sound card (local audio not used)', null);
+      } else if (!devices) {
         this.publish('unavailable', `no sound card: the board profile "${this.o.board.name}" names no ALSA devices (settings localAudioCapture and localAudioPlayback can)`, room);
       } else {
         this.publish('off', 'not attached to a room (setting localAudioRoom)', null);

@@ -62,7 +62,18 @@ function setup(o: { settings?: Partial<Settings>; board?: { name: string; audio:
   return { clock, settings, engine, status, logs, announced, records, conferences, local, room, phone, localLegs, leg };
 }
 
-test('a board without a sound card: local audio is unavailable and says why; no leg is opened', () => {
+test('a board without a sound card and no room asking for local audio: off, "no sound card (local audio not used)", no warning', () => {
+  const b = setup({ board: { name: 'mock', audio: null }, settings: { localAudioRoom: 0 } });
+  b.local.start();
+  const s = b.status.get();
+  assert.is(s.localAudio, 'off');
+  assert.is(s.localAudioReason, 'no sound card (local audio not used)');
+  assert.is(b.localLegs().length, 0);
+  assert.not.ok(b.logs.some((l) => l.level === 'warn'), 'nothing to warn about');
+  b.local.stop();
+});
+
+test('a board without a sound card: a room asks for local audio: it is unavailable and says why; no leg is opened', () => {
   const b = setup({ board: { name: 'mock', audio: null }, settings: { localAudioRoom: 5 } });
   b.local.start();
   const s = b.status.get();
