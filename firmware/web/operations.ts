@@ -17,6 +17,7 @@ import { lockoutSource } from '../sip/netmatch.ts';
 import type { ConferenceCalls } from '../calls/index.ts';
 import type { Status, StatusSnapshot } from '../status.ts';
 import type { Store } from '../store/types.ts';
+import { explainFaults, type FaultExplanation } from './faults.ts';
 
 export interface RoomRow {
   id: number;
@@ -147,6 +148,18 @@ export class Operations {
     return people;
   }
 
+  /** People in conferences now, the box's own microphone included: the menu shows the number. */
+  peopleInConferences(): number {
+    let n = 0;
+    for (const c of this.box.rooms.conferences.list()) n += c.participants.size;
+    return n;
+  }
+
+  /** What the fault LED blinks for, in words. */
+  faults(): FaultExplanation[] {
+    return explainFaults(this.box.status.get());
+  }
+
   conferences(): ConferenceRow[] {
     const now = Date.now();
     return this.box.rooms.conferences.list()
@@ -170,6 +183,13 @@ export class Operations {
     const c = this.conference(key);
     if (!c.participants.has(String(id))) throw new BoxError(404, `participant ${id} is not in conference ${key}`, 'participant', 'not-found');
     return c;
+  }
+
+  /** Who a participant is, in words: "Ben Okafor (102)", or the caller alone when the phone sent no name. */
+  describeParticipant(key: string, id: string): { who: string; roomId: number } {
+    const c = this.participant(key, id);
+    const p = c.participants.get(String(id))!;
+    return { who: participantName(p), roomId: c.roomId };
   }
 
   setMuted(key: string, id: string, muted: unknown, by: Actor): void {
@@ -309,4 +329,9 @@ export class Operations {
       leds: this.box.leds(),
     };
   }
+}
+
+/** A participant as people name them: the display name with the number, or the number alone. */
+export function participantName(p: { caller: string; displayName: string }): string {
+  return p.displayName && p.displayName !== p.caller ? `${p.displayName} (${p.caller})` : p.caller;
 }

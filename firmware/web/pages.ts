@@ -7,7 +7,8 @@ import { LED_NAMES, type LedName } from '../hw/profile.ts';
 import type { Peer, PeerTransport } from '../conference/types.ts';
 import type { ApiToken } from '../store/types.ts';
 import { html, type Html } from './html.ts';
-import type { ConferenceRow, ExtensionRow, RoomRow, StatusView } from './operations.ts';
+import { faultHeadline, type FaultExplanation } from './faults.ts';
+import { participantName, type ConferenceRow, type ExtensionRow, type ParticipantRow, type RoomRow, type StatusView } from './operations.ts';
 
 /** What every page needs: the session's CSRF token, a one-time notice, errors and values of a form sent back. */
 export interface PageContext {
@@ -17,6 +18,17 @@ export interface PageContext {
   values?: Record<string, string>;
   /** A form-wide error with no field (the database is away, say). */
   formError?: string | null;
+  /** The id of the element the notice is about: the page's script focuses it. */
+  focus?: string | null;
+  /** People in conferences now, shown beside "Live" in the menu. */
+  people?: number;
+  /** What the fault LED blinks for: a banner on every page says it in words. */
+  faults?: FaultExplanation[];
+}
+
+/** The id of a row or control the box can point the page's focus to: "room-3", "mute-7f2c…", "peer-10-0-0-0-24". */
+export function rowId(kind: 'room' | 'extension' | 'peer' | 'mute' | 'participant', key: string | number): string {
+  return `${kind}-${String(key).replace(/[^A-Za-z0-9_-]/g, '-')}`;
 }
 
 const NAV: Array<[string, string]> = [
@@ -42,12 +54,14 @@ ${ctx ? html`<meta name="csrf-token" content="${ctx.csrf}">` : ''}
 <script src="/assets/app.js" defer></script>
 </head>
 <body>
+<a class="skip" href="#main">Skip to the content</a>
 <header class="top">
   <a class="brand" href="/rooms"><span class="logo" aria-hidden="true"></span>confbox</a>
-  ${ctx ? html`<nav aria-label="Main">${NAV.map(([href, label]) => html`<a href="${href}"${path === href ? html` aria-current="page"` : ''}>${label}</a>`)}</nav>
+  ${ctx ? html`<nav aria-label="Main">${NAV.map(([href, label]) => html`<a href="${href}"${path === href ? html` aria-current="page"` : ''}>${label}${href === '/live' ? peopleCount(ctx.people ?? 0) : ''}</a>`)}</nav>
   <form method="post" action="/logout" class="logout">${csrfField(ctx)}<button class="link">Log out</button></form>` : ''}
 </header>
-<main>
+<main id="main" tabindex="-1"${ctx?.focus ? html` data-focus="${ctx.focus}"` : ''}>
+${ctx ? faultBanner(ctx.faults ?? []) : ''}
 <h1>${title}</h1>
 ${ctx?.notice ? html`<p class="notice" role="status">${ctx.notice}</p>` : ''}
 ${ctx?.formError ? html`<p class="error-box" role="alert">${ctx.formError}</p>` : ''}
@@ -55,6 +69,22 @@ ${body}
 </main>
 </body>
 </html>`;
+}
+
+/** The number of people in conferences beside "Live": kept current by the live view. */
+export function peopleCount(n: number): Html {
+  return html`<span class="count${n ? '' : ' none'}" data-people="${n}"><span class="sr">, </span>${n}<span class="sr"> in calls</span></span>`;
+}
+
+/** Every page says what a blinking fault LED means, and where to read more. */
+export function faultBanner(faults: FaultExplanation[]): Html {
+  return html`<div id="faults" data-live="faults">${faultList(faults)}</div>`;
+}
+
+/** The banner's content, also sent by the live view when a fault starts or ends. */
+export function faultList(faults: FaultExplanation[]): Html {
+  if (faults.length === 0) return html``;
+  return html`<div class="fault-banner" role="alert">${faults.map((f) => html`<p><strong>${faultHeadline(f)}.</strong> ${f.advice}</p>`)}<p><a href="/status">What each LED shows</a></p></div>`;
 }
 
 function csrfField(ctx: PageContext): Html {
@@ -157,15 +187,15 @@ export function roomsPage(ctx: PageContext, rooms: RoomRow[], boxMax: number, su
 <section class="card">
   <h2>Configured rooms</h2>
   ${rooms.length === 0 ? html`<p class="empty">No rooms yet. Add one below, or dial <code>*401*room*PIN*minutes</code> from a phone.</p>` : html`
-  <div class="table-wrap"><table class="rooms" data-live="rooms">
+  <div class="table-wrap"><table class="rooms stack" data-live="rooms">
     <thead><tr><th>Room</th><th>PIN</th><th>Minutes</th><th>Creator</th><th>Max</th><th>After the meeting</th><th>Created</th><th>In use</th><th><span class="sr">Actions</span></th></tr></thead>
-    <tbody>${rooms.map((r) => html`<tr data-room="${r.id}">
-      <td class="num">${r.id}</td><td><code>${r.pin}</code></td><td class="num">${r.duration}</td><td>${r.creator ?? '—'}</td>
-      <td class="num">${r.maxParticipants ?? html`<span class="muted">${boxMax}</span>`}</td>
-      <td class="keep">${r.keep ? 'kept' : html`<span class="muted">deleted</span>`}</td>
-      <td><time datetime="${r.createdAt}">${shortTime(r.createdAt)}</time> <span class="muted">by ${r.createdVia}</span></td>
-      <td class="in-use">${r.active ? html`<a class="badge live" href="/live">${r.participants} in call</a>` : html`<span class="muted">—</span>`}</td>
-      <td><a class="button small" href="/rooms/${r.id}/edit" aria-label="Edit room ${r.id}">Edit</a> <form method="post" action="/rooms/${r.id}/delete" class="inline">${csrfField(ctx)}<button class="danger small"${r.active ? html` data-confirm="Room ${r.id} has ${r.participants} people in it. They stay connected until they hang up, but nobody new can join. Delete it?"` : ''}>Delete</button></form></td>
+    <tbody>${rooms.map((r) => html`<tr data-room="${r.id}" id="${rowId('room', r.id)}" tabindex="-1">
+      <td class="num" data-label="Room">${r.id}</td><td data-label="PIN"><code>${r.pin}</code></td><td class="num" data-label="Minutes">${r.duration}</td><td data-label="Creator">${r.creator ?? '—'}</td>
+      <td class="num" data-label="Max">${r.maxParticipants ?? html`<span class="muted">${boxMax}</span>`}</td>
+      <td class="keep" data-label="After the meeting">${r.keep ? 'kept' : html`<span class="muted">deleted</span>`}</td>
+      <td data-label="Created"><time datetime="${r.createdAt}">${shortTime(r.createdAt)}</time> <span class="muted">by ${r.createdVia}</span></td>
+      <td class="in-use" data-label="In use">${r.active ? html`<a class="badge live" href="/live">${r.participants} in call</a>` : html`<span class="muted">—</span>`}</td>
+      <td><a class="button small" href="/rooms/${r.id}/edit" aria-label="Edit room ${r.id}">Edit</a> <form method="post" action="/rooms/${r.id}/delete" class="inline">${csrfField(ctx)}<button class="danger small" aria-label="Delete room ${r.id}"${r.active ? html` data-confirm="Room ${r.id} has ${r.participants} people in it. They stay connected until they hang up, but nobody new can join. Delete it?"` : ''}>Delete</button></form></td>
     </tr>`)}</tbody>
   </table></div>`}
 </section>
@@ -223,21 +253,46 @@ export function livePage(ctx: PageContext, conferences: ConferenceRow[]): Html {
 
 export function conferenceCards(ctx: PageContext, conferences: ConferenceRow[]): Html {
   if (conferences.length === 0) return html`<section class="card"><p class="empty">No conference is running. This page updates by itself when someone joins.</p></section>`;
-  return html`${conferences.map((c) => html`<section class="card conference" data-key="${c.key}">
+  return html`${conferences.map((c) => {
+    const full = c.participants.length >= c.maxParticipants;
+    return html`<section class="card conference${full ? ' full' : ''}" data-key="${c.key}" aria-labelledby="conf-${c.key}">
   <div class="conf-head">
-    <h2>Room ${c.roomId}${c.roomDeleted ? html` <span class="badge">room deleted</span>` : ''}</h2>
-    <p class="muted"><span data-count>${c.participants.length}</span> of ${c.maxParticipants} · <span class="time-left" data-ends="${c.endsAt}">${minutesLeft(c.secondsLeft)}</span></p>
-    <form method="post" action="/live/${encodeURIComponent(c.key)}/end" class="inline">${csrfField(ctx)}<button class="danger small" data-confirm="End the conference in room ${c.roomId} and hang up everyone?">End conference</button></form>
+    <h2 id="conf-${c.key}">Room ${c.roomId}${c.roomDeleted ? html` <span class="badge">room deleted</span>` : ''}${full ? html` <span class="badge warn">full</span>` : ''}</h2>
+    <p class="muted"><span data-count>${c.participants.length}</span> of ${c.maxParticipants}${full ? ': nobody else can join' : ''} · <span class="time-left" data-ends="${c.endsAt}">${minutesLeft(c.secondsLeft)}</span></p>
+    <form method="post" action="/live/${encodeURIComponent(c.key)}/end" class="inline">${csrfField(ctx)}<button class="danger small" data-focus-key="end-${c.key}" data-confirm="End the conference in room ${c.roomId} and hang up everyone?">End conference<span class="sr"> in room ${c.roomId}</span></button></form>
   </div>
-  <ul class="people">${c.participants.map((p) => html`<li data-participant="${p.id}">
-    <span class="who"><strong>${p.displayName || p.caller}</strong>${p.displayName ? html` <span class="muted">${p.caller}</span>` : ''}${p.muted ? html` <span class="badge">muted</span>` : ''}${p.onHold ? html` <span class="badge">on hold</span>` : ''}</span>
+  <ul class="people">${c.participants.map((p) => participantItem(ctx, c, p))}</ul>
+</section>`;
+  })}`;
+}
+
+function participantItem(ctx: PageContext, c: ConferenceRow, p: ParticipantRow): Html {
+  const name = p.displayName || p.caller;
+  const base = `/live/${encodeURIComponent(c.key)}/${encodeURIComponent(p.id)}`;
+  return html`<li data-participant="${p.id}" id="${rowId('participant', p.id)}"${p.muted ? html` class="is-muted"` : ''}>
+    <span class="who">${p.muted ? MUTED_ICON : ''}<strong>${name}</strong>${p.displayName ? html` <span class="muted">${p.caller}</span>` : ''}${p.muted ? html` <span class="badge">muted</span>` : ''}${p.onHold ? html` <span class="badge">on hold</span>` : ''}</span>
     <span class="since muted">joined <time datetime="${p.joinedAt}">${clock(p.joinedAt)}</time></span>
     <span class="acts">
-      <form method="post" action="/live/${encodeURIComponent(c.key)}/${encodeURIComponent(p.id)}/${p.muted ? 'unmute' : 'mute'}" class="inline">${csrfField(ctx)}<button class="small">${p.muted ? 'Unmute' : 'Mute'}</button></form>
-      ${p.local ? '' : html`<form method="post" action="/live/${encodeURIComponent(c.key)}/${encodeURIComponent(p.id)}/remove" class="inline">${csrfField(ctx)}<button class="danger small">Remove</button></form>`}
+      <form method="post" action="${base}/${p.muted ? 'unmute' : 'mute'}" class="inline">${csrfField(ctx)}<button class="small" id="${rowId('mute', p.id)}" data-focus-key="mute-${p.id}" aria-label="${p.muted ? 'Unmute' : 'Mute'} ${name}">${p.muted ? 'Unmute' : 'Mute'}</button></form>
+      ${p.local ? '' : html`<form method="post" action="${base}/remove" class="inline">${csrfField(ctx)}<button class="danger small" data-focus-key="remove-${p.id}" aria-label="Remove ${name}" data-confirm="Remove ${participantName(p)} from room ${c.roomId}? The call is hung up at once.">Remove</button></form>`}
     </span>
-  </li>`)}</ul>
-</section>`)}`;
+  </li>`;
+}
+
+/** A microphone struck through: muted at a glance, named for screen readers. */
+const MUTED_ICON = html`<svg class="icon-muted" role="img" aria-label="Muted" viewBox="0 0 24 24" width="18" height="18"><path d="M12 3a3 3 0 0 0-3 3v5a3 3 0 0 0 6 0V6a3 3 0 0 0-3-3z" fill="none" stroke="currentColor" stroke-width="2"/><path d="M6 11a6 6 0 0 0 12 0M12 17v4" fill="none" stroke="currentColor" stroke-width="2"/><path d="M4 4l16 16" stroke="currentColor" stroke-width="2.5"/></svg>`;
+
+export function confirmRemovePage(ctx: PageContext, c: ConferenceRow, p: ParticipantRow): Html {
+  const who = participantName(p);
+  return layout(`Remove ${who}?`, '/live', ctx, html`
+<section class="card narrow">
+  <p><strong>${who}</strong> is hung up at once and leaves room ${c.roomId}. They can dial in again with the room's PIN.</p>
+  <form method="post" action="/live/${encodeURIComponent(c.key)}/${encodeURIComponent(p.id)}/remove" class="row">
+    ${csrfField(ctx)}<input type="hidden" name="confirm" value="yes">
+    <button class="danger">Remove ${who}</button>
+    <a class="button" href="/live">Keep them</a>
+  </form>
+</section>`);
 }
 
 // --- extensions ---
@@ -283,10 +338,10 @@ export function peersPage(ctx: PageContext, peers: Peer[]): Html {
 <section class="card">
   <h2>PBXs allowed to call without a password</h2>
   ${peers.length === 0 ? html`<p class="empty">No trusted peers. Add the address of a PBX that forwards calls to the box.</p>` : html`
-  <div class="table-wrap"><table>
+  <div class="table-wrap"><table class="stack">
     <thead><tr><th>Address</th><th>Description</th><th>Trusted over</th><th><span class="sr">Actions</span></th></tr></thead>
-    <tbody>${peers.map((p) => html`<tr><td><code>${p.cidr}</code></td><td>${p.description || html`<span class="muted">—</span>`}</td><td>${PEER_TRANSPORT_LABELS[p.transport]}</td>
-      <td><form method="post" action="/peers/delete" class="inline">${csrfField(ctx)}<input type="hidden" name="cidr" value="${p.cidr}"><button class="danger small" data-confirm="Stop trusting ${p.cidr}?">Remove</button></form></td></tr>`)}</tbody>
+    <tbody>${peers.map((p) => html`<tr id="${rowId('peer', p.cidr)}" tabindex="-1"><td data-label="Address"><code>${p.cidr}</code></td><td data-label="Description">${p.description || html`<span class="muted">—</span>`}</td><td data-label="Trusted over">${PEER_TRANSPORT_LABELS[p.transport]}</td>
+      <td><form method="post" action="/peers/delete" class="inline">${csrfField(ctx)}<input type="hidden" name="cidr" value="${p.cidr}"><button class="danger small" aria-label="Stop trusting ${p.cidr}" data-confirm="Stop trusting ${p.cidr}?">Remove</button></form></td></tr>`)}</tbody>
   </table></div>`}
   <p class="muted">A UDP source address is easily forged: on a shared network, restrict a peer to TCP or TLS. Over a transport it is not trusted over, a peer's address is treated like any stranger's.</p>
 </section>
@@ -386,10 +441,10 @@ export function blockedPage(ctx: PageContext, blocks: Array<{ address: string; l
   <p class="muted">An address, or a caller behind a trusted peer, is blocked for ${limits.lockoutBlockMinutes} minutes after ${limits.lockoutFailures} wrong passwords or PINs within ${limits.lockoutWindowMinutes} minutes; a trusted peer as a whole after ${limits.lockoutFailures * PEER_FACTOR}.
   ${limits.lockoutFailures * TARGET_FACTOR} failures against one extension's password or one room's PIN, from anywhere, close it for a minute, then 2, 4, 8… up to ${limits.lockoutBlockMinutes}; the extension's own registered phone and the room's creator still get in.</p>
   ${blocks.length === 0 ? html`<p class="empty">Nothing is blocked.</p>` : html`
-  <div class="table-wrap"><table>
+  <div class="table-wrap"><table class="stack">
     <thead><tr><th>Blocked</th><th>Failures</th><th>Blocked until</th><th><span class="sr">Actions</span></th></tr></thead>
-    <tbody>${blocks.map((b) => html`<tr><td><code>${b.label}</code></td><td class="num">${b.failures}</td><td><time datetime="${b.until}">${clock(b.until)}</time></td>
-      <td><form method="post" action="/blocked/lift" class="inline">${csrfField(ctx)}<input type="hidden" name="address" value="${b.address}"><button class="small">Lift block</button></form></td></tr>`)}</tbody>
+    <tbody>${blocks.map((b) => html`<tr><td data-label="Blocked"><code>${b.label}</code></td><td class="num" data-label="Failures">${b.failures}</td><td data-label="Blocked until"><time datetime="${b.until}">${clock(b.until)}</time></td>
+      <td><form method="post" action="/blocked/lift" class="inline">${csrfField(ctx)}<input type="hidden" name="address" value="${b.address}"><button class="small" aria-label="Lift the block on ${b.label}">Lift block</button></form></td></tr>`)}</tbody>
   </table></div>`}
 </section>`);
 }
@@ -407,6 +462,20 @@ export function ledClass(p: LedPattern): string {
   }
 }
 
+/** What an LED showing its pattern now means, in words. */
+function ledMeaning(n: LedName, s: StatusView, faults: FaultExplanation[]): string {
+  switch (n) {
+    case 'power': return s.ready ? 'The box is running.' : 'The box is starting.';
+    case 'sip': return s.leds.sip.kind === 'on' ? 'Phones can reach the box: a phone is registered or a PBX is trusted.' : 'No phone is registered and no PBX is trusted yet.';
+    case 'conference': return s.leds.conference.kind === 'blink' ? 'A call is being set up.' : s.leds.conference.kind === 'on' ? 'A conference is running.' : 'No conference is running.';
+    case 'fault': {
+      const [first] = faults;
+      if (!first) return 'No fault.';
+      return `${faultHeadline(first)}. ${first.advice}${faults.length > 1 ? ` Also: ${faults.slice(1).map((f) => f.what).join('; ')}.` : ''}`;
+    }
+  }
+}
+
 export function ledText(p: LedPattern): string {
   switch (p.kind) {
     case 'off': return 'off';
@@ -421,13 +490,14 @@ function health(h: string): Html {
   return html`<span class="badge ${cls}">${h}</span>`;
 }
 
-export function statusBody(s: StatusView): Html {
+export function statusBody(s: StatusView, faults: FaultExplanation[]): Html {
   return html`<div class="leds" role="list" aria-label="Status LEDs">${LED_NAMES.map((n) => html`<div class="led-box" role="listitem" data-led="${n}">
-    <span class="${ledClass(s.leds[n])}" aria-hidden="true"></span><span class="led-name">${LED_LABELS[n]}</span><span class="led-state muted">${ledText(s.leds[n])}</span></div>`)}</div>
+    <span class="${ledClass(s.leds[n])}" aria-hidden="true"></span><span class="led-name">${LED_LABELS[n]}</span><span class="led-state muted">${ledText(s.leds[n])}</span>
+    <span class="led-meaning">${ledMeaning(n, s, faults)}</span></div>`)}</div>
   <dl class="facts">
     <dt>SIP</dt><dd>${health(s.sip)} port ${s.sipPort} (UDP, TCP), ${s.sipTlsPort} (TLS), ${s.registeredExtensions} registered phone${s.registeredExtensions === 1 ? '' : 's'}, ${s.trustedPeers} trusted peer${s.trustedPeers === 1 ? '' : 's'}</dd>
     <dt>Database</dt><dd>${health(s.database)}${s.database === 'down' ? ' — conferences go on; rooms cannot be changed until it is back' : ''}</dd>
-    <dt>Media engine</dt><dd>${health(s.media)}${s.mediaOverrun ? html` <span class="badge warn">missed audio ticks in the last minute</span>` : ''}</dd>
+    <dt>Media engine</dt><dd>${s.media === 'ok' && s.mediaOverrun ? html`<span class="badge warn">fell behind</span> missed audio ticks in the last minute` : health(s.media)}</dd>
     <dt>Local audio</dt><dd>${localAudio(s)}</dd>
     <dt>Audio encryption</dt><dd>${srtpStatus(s)}</dd>
     <dt>Disk</dt><dd>${s.diskFull ? html`<span class="badge bad">nearly full</span>` : html`<span class="badge ok">ok</span>`}</dd>
@@ -453,7 +523,7 @@ function localAudio(s: StatusView): Html {
 }
 
 export function statusPage(ctx: PageContext, s: StatusView): Html {
-  return layout('Status', '/status', ctx, html`<section class="card" id="status" data-live="status">${statusBody(s)}</section>`);
+  return layout('Status', '/status', ctx, html`<section class="card" id="status" data-live="status">${statusBody(s, ctx.faults ?? [])}</section>`);
 }
 
 export function errorPage(status: number, message: string, loggedIn: PageContext | null): Html {

@@ -21,7 +21,8 @@ const MAX_BODY = 64 * 1024;
 const SESSION_COOKIE = 'confbox_session';
 /** Before login, forms carry a token that must match this cookie (double submit). */
 const PRE_COOKIE = 'confbox_form';
-const SSE_HEARTBEAT_MS = 15_000;
+/** How often an open live view hears from the box; a page that hears nothing for three of these says so. */
+const SSE_HEARTBEAT_MS = 5_000;
 const SSE_DEBOUNCE_MS = 100;
 const MAX_SSE_CLIENTS = 200;
 
@@ -108,8 +109,13 @@ interface Route {
 /** A flash message and the form sent back, kept in the session across one redirect. */
 interface SessionExtras {
   notice?: string;
+  /** The id of what the notice is about (a table row, a button), focused when the page loads. */
+  focus?: string;
   newToken?: string;
 }
+
+/** What a form's action reports: a notice, optionally with the element it changed; null for nothing to say. */
+type Outcome = string | { notice: string; focus: string } | null;
 
 /**
  * The box's web page and JSON API on node:http. Pages are rendered on the server and work without
@@ -170,7 +176,8 @@ export class WebServer {
     }
     this.heartbeat = setInterval(() => {
       this.endStreams([...this.sse.values()].map((v) => v.session).filter((id) => !this.o.auth.alive(id)));
-      for (const res of this.sse.keys()) res.write(': keep-alive\n\n');
+      // An event, not a comment: the page's script hears it, and knows the box is there.
+      for (const res of this.sse.keys()) res.write('event: alive\ndata: {}\n\n');
     }, SSE_HEARTBEAT_MS);
     this.heartbeat.unref();
   }
@@ -381,13 +388,22 @@ export class WebServer {
     const s = rq.session!;
     const x = this.extras.get(s);
     const notice = x?.notice ?? null;
-    if (x) delete x.notice;
-    return { csrf: s.csrf, notice, ...extra };
+    const focus = x?.focus ?? null;
+    if (x) {
+      delete x.notice;
+      delete x.focus;
+    }
+    return { csrf: s.csrf, notice, focus, people: this.o.ops.peopleInConferences(), faults: this.o.ops.faults(), ...extra };
   }
 
-  private flash(rq: Req, notice: string): void {
+  private flash(rq: Req, outcome: Exclude<Outcome, null>): void {
     const x = this.extras.get(rq.session!) ?? {};
-    x.notice = notice;
+    if (typeof outcome === 'string') {
+      x.notice = outcome;
+    } else {
+      x.notice = outcome.notice;
+      x.focus = outcome.focus;
+    }
     this.extras.set(rq.session!, x);
   }
 
@@ -415,10 +431,10 @@ export class WebServer {
   }
 
   /** Runs a form's action; a rejected value re-renders the form with the message beside its field. */
-  private async formAction(rq: Req, form: Form, action: () => Promise<string | null>, rerender: (ctx: pages.PageContext) => Promise<Html>, done: string): Promise<void> {
+  private async formAction(rq: Req, form: Form, action: () => Promise<Outcome>, rerender: (ctx: pages.PageContext) => Promise<Html>, done: string): Promise<void> {
     try {
-      const notice = await action();
-      if (notice) this.flash(rq, notice);
+      const outcome = await action();
+      if (outcome) this.flash(rq, outcome);
       return this.redirect(rq, done);
     } catch (e) {
       const err = toBoxError(e);
@@ -514,7 +530,7 @@ export class WebServer {
     this.route('GET', '/rooms', this.guard(async (rq) => this.page(rq, 200, await roomsView(this.pageContext(rq)))));
     this.route('POST', '/rooms', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
       const r = await ops.addRoom({ id: form.id ?? '', pin: form.pin ?? '', duration: form.duration, creator: form.creator, maxParticipants: form.maxParticipants, keep: form.keep ?? 'no' }, this.actor(rq));
-      return `Room ${r.id} added. Callers join with *400*${r.id}*${r.pin}.${r.keep ? ' It stays after its meetings.' : ' It is deleted when the last participant of its first meeting hangs up.'}`;
+      return { notice: `Room ${r.id} added. Callers join with *400*${r.id}*${r.pin}.${r.keep ? ' It stays after its meetings.' : ' It is deleted when the last participant of its first meeting hangs up.'}`, focus: pages.rowId('room', r.id) };
     }, roomsView, '/rooms')));
     const roomRow = async (id: string | undefined) => {
       const room = (await ops.rooms()).find((r) => String(r.id) === id);
@@ -525,7 +541,7 @@ export class WebServer {
     this.route('GET', '/rooms/:id/edit', this.guard(async (rq, [id]) => this.page(rq, 200, await editView(id)(this.pageContext(rq)))));
     this.route('POST', '/rooms/:id/edit', this.guard((rq, [id], form) => this.formAction(rq, form, async () => {
       const r = await ops.editRoom(id!, { pin: form.pin ?? '', duration: form.duration ?? '', creator: form.creator ?? '', maxParticipants: form.maxParticipants ?? '', keep: form.keep ?? 'no' }, this.actor(rq));
-      return `Room ${r.id} saved.${r.appliesToNewJoiners ? ' The change applies to people who join from now on.' : ''}`;
+      return { notice: `Room ${r.id} saved.${r.appliesToNewJoiners ? ' The change applies to people who join from now on.' : ''}`, focus: pages.rowId('room', r.id) };
     }, editView(id), '/rooms')));
     this.route('POST', '/rooms/:id/delete', this.guard(async (rq, [id], form) => {
       const room = (await ops.rooms()).find((r) => String(r.id) === id);
@@ -543,17 +559,25 @@ export class WebServer {
       ops.endConference(key!, this.actor(rq));
       return 'The conference is ending: everyone hears that it has ended, then is hung up.';
     }, liveView, '/live')));
-    this.route('POST', '/live/:key/:id/:action', this.guard((rq, [key, id, action], form) => this.formAction(rq, form, async () => {
-      if (action === 'remove') {
-        ops.removeParticipant(key!, id!, this.actor(rq));
-        return 'Participant removed.';
+    this.route('POST', '/live/:key/:id/:action', this.guard(async (rq, [key, id, action], form) => {
+      if (action === 'remove' && form.confirm !== 'yes') {
+        const conference = ops.conferences().find((c) => c.key === key);
+        const person = conference?.participants.find((p) => p.id === id);
+        if (conference && person) return this.page(rq, 200, pages.confirmRemovePage(this.pageContext(rq), conference, person));
       }
-      if (action === 'mute' || action === 'unmute') {
-        ops.setMuted(key!, id!, action === 'mute', this.actor(rq));
-        return action === 'mute' ? 'Participant muted.' : 'Participant unmuted.';
-      }
-      throw new BoxError(404, `unknown action ${action}`, undefined, 'not-found');
-    }, liveView, '/live')));
+      return this.formAction(rq, form, async () => {
+        const { who, roomId } = ops.describeParticipant(key!, id!);
+        if (action === 'remove') {
+          ops.removeParticipant(key!, id!, this.actor(rq));
+          return `${who} removed from room ${roomId}.`;
+        }
+        if (action === 'mute' || action === 'unmute') {
+          ops.setMuted(key!, id!, action === 'mute', this.actor(rq));
+          return { notice: `${who} ${action === 'mute' ? 'muted' : 'unmuted'} in room ${roomId}.`, focus: pages.rowId('mute', id!) };
+        }
+        throw new BoxError(404, `unknown action ${action}`, undefined, 'not-found');
+      }, liveView, '/live');
+    }));
 
     // Extensions
     const extView = (editing: string | null) => async (ctx: pages.PageContext) => {
@@ -570,7 +594,7 @@ export class WebServer {
       const editing = form.editing ? form.number ?? null : null;
       return this.formAction(rq, form, async () => {
         const e = await ops.putExtension({ number: form.number ?? '', displayName: form.displayName, password: form.password });
-        return `Extension ${e.number} saved.`;
+        return { notice: `Extension ${e.number} saved.`, focus: pages.rowId('extension', e.number) };
       }, extView(editing), '/extensions');
     }));
     this.route('POST', '/extensions/:number/delete', this.guard((rq, [number], form) => this.formAction(rq, form, async () => {
@@ -583,7 +607,7 @@ export class WebServer {
     this.route('GET', '/peers', this.guard(async (rq) => this.page(rq, 200, await peersView(this.pageContext(rq)))));
     this.route('POST', '/peers', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
       const p = await ops.putPeer({ cidr: form.cidr ?? '', description: form.description, transport: form.transport });
-      return `Calls from ${p.cidr} are now accepted without a password.`;
+      return { notice: `Calls from ${p.cidr} are now accepted without a password.`, focus: pages.rowId('peer', p.cidr) };
     }, peersView, '/peers')));
     this.route('POST', '/peers/delete', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
       await ops.deletePeer(form.cidr ?? '');
@@ -651,13 +675,18 @@ export class WebServer {
 
   /** One client's view: its forms carry its own CSRF token, so the markup is rendered per session. */
   private snapshotEvent(csrf: string, shared = this.sharedSnapshot()): string {
-    const data = { live: pages.conferenceCards({ csrf }, shared.conferences).text, status: shared.statusHtml, rooms: shared.rooms };
+    const data = { live: pages.conferenceCards({ csrf }, shared.conferences).text, status: shared.statusHtml, rooms: shared.rooms, people: shared.people, faults: shared.faultsHtml };
     return `event: snapshot\ndata: ${JSON.stringify(data)}\n\n`;
   }
 
   private sharedSnapshot() {
-    const conferences = this.o.ops.conferences();
-    return { conferences, statusHtml: pages.statusBody(this.o.ops.status()).text, rooms: this.roomActivity(conferences) };
+    const ops = this.o.ops;
+    const conferences = ops.conferences();
+    const faults = ops.faults();
+    return {
+      conferences, statusHtml: pages.statusBody(ops.status(), faults).text, rooms: this.roomActivity(conferences),
+      people: ops.peopleInConferences(), faultsHtml: pages.faultList(faults).text,
+    };
   }
 
   /** Which rooms are in use and by how many: the rooms page updates its "In use" column from this. */

@@ -428,9 +428,9 @@ test('trusted peers: add, list, delete with the CIDR rules', async () => {
   const form = await web.post('/peers', { cidr: '192.168.7.12', description: 'PBX over TCP', transport: 'tcp' });
   assert.ok(form.status < 400, `the form adds a peer restricted to TCP: ${form.status}`);
   const page = await web.get('/peers');
-  assert.match(page.text, /192\.168\.7\.11\/32<\/code><\/td><td>PBX over TLS<\/td><td>TLS only \(not UDP\)/);
-  assert.match(page.text, /192\.168\.7\.12\/32<\/code><\/td><td>PBX over TCP<\/td><td>TCP and TLS \(not UDP\)/);
-  assert.match(page.text, /10\.9\.8\.0\/24<\/code><\/td><td>.*?<\/td><td>UDP, TCP and TLS/s);
+  assert.match(page.text, /192\.168\.7\.11\/32<\/code><\/td><td data-label="Description">PBX over TLS<\/td><td data-label="Trusted over">TLS only \(not UDP\)/);
+  assert.match(page.text, /192\.168\.7\.12\/32<\/code><\/td><td data-label="Description">PBX over TCP<\/td><td data-label="Trusted over">TCP and TLS \(not UDP\)/);
+  assert.match(page.text, /10\.9\.8\.0\/24<\/code><\/td><td data-label="Description">.*?<\/td><td data-label="Trusted over">UDP, TCP and TLS/s);
   for (const cidr of ['192.168.7.11/32', '192.168.7.12/32']) assert.is((await web.api('DELETE', `/api/peers/${encodeURIComponent(cidr)}`)).status, 204);
   const status = (await web.api('GET', '/api/status')).json;
   assert.is(status.trustedPeers, 1, 'the 10.9.8.0/24 peer of the previous test');

@@ -64,6 +64,9 @@ export interface RunningBox {
 export interface BoxOptions {
   dataDir?: string;
   sipPort?: number;
+  /** The web page's ports; a box started again on the same ones is where an open page looks for it. */
+  httpPort?: number;
+  httpsPort?: number;
   extraArgs?: string[];
   /** Options for node itself, before the bundle (the board's unit runs it with --max-old-space-size=192). */
   nodeArgs?: string[];
@@ -82,8 +85,8 @@ export async function startBox(opts: BoxOptions = {}): Promise<RunningBox> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'confbox-test-'));
   if (ownDir) temporaryDirs.add(dataDir);
   const sipPort = opts.sipPort ?? (await freePort());
-  const httpPort = await freePort();
-  const httpsPort = await freePort();
+  const httpPort = opts.httpPort ?? (await freePort());
+  const httpsPort = opts.httpsPort ?? (await freePort());
   const sipTlsPort = await freePort();
   const rtpBase = 30000 + Math.floor(Math.random() * 300) * 100;
   const args = [

@@ -1,5 +1,5 @@
 // The page works without this script. It adds: local times, confirmations, inline validation,
-// and the live view (server-sent events) on the rooms, live and status pages.
+// and the live view (server-sent events) on the rooms, live and status pages, which says when it loses the box.
 'use strict';
 
 function localTimes(root) {
@@ -92,16 +92,40 @@ function countdown() {
   }
 }
 
+/**
+ * Replaces a live region's markup, keeping the keyboard where it was: the control that had the focus gets it back
+ * (found by its data-focus-key); when it is gone, the region itself takes it rather than the page's start.
+ */
+function redraw(region, markup) {
+  if (region.innerHTML === markup) return;
+  const had = region.contains(document.activeElement) ? document.activeElement : null;
+  const key = had?.dataset.focusKey;
+  region.innerHTML = markup;
+  enhance(region);
+  countdown();
+  if (!had) return;
+  const again = key ? region.querySelector('[data-focus-key="' + CSS.escape(key) + '"]') : null;
+  if (again) again.focus();
+  else {
+    region.tabIndex = -1;
+    region.focus();
+  }
+}
+
 function applySnapshot(data) {
   const live = document.getElementById('live');
   // The markup comes from the box's own templates, which escape every value.
-  if (live && typeof data.live === 'string') {
-    live.innerHTML = data.live;
-    enhance(live);
-    countdown();
-  }
+  if (live && typeof data.live === 'string') redraw(live, data.live);
   const status = document.getElementById('status');
-  if (status && typeof data.status === 'string') status.innerHTML = data.status;
+  if (status && typeof data.status === 'string') redraw(status, data.status);
+  const faults = document.getElementById('faults');
+  if (faults && typeof data.faults === 'string' && faults.innerHTML !== data.faults) faults.innerHTML = data.faults;
+  const count = document.querySelector('nav [data-people]');
+  if (count && typeof data.people === 'number' && count.dataset.people !== String(data.people)) {
+    count.dataset.people = String(data.people);
+    count.classList.toggle('none', data.people === 0);
+    count.childNodes[1].textContent = String(data.people);
+  }
   const table = document.querySelector('table[data-live="rooms"]');
   if (table && Array.isArray(data.rooms)) {
     const inUse = new Map(data.rooms.map((r) => [String(r.id), r.participants]));
@@ -121,16 +145,93 @@ function applySnapshot(data) {
   }
 }
 
+/** The time of day as the page shows it (hh:mm). */
+function clockNow() {
+  const d = new Date();
+  return String(d.getHours()).padStart(2, '0') + ':' + String(d.getMinutes()).padStart(2, '0');
+}
+
+/**
+ * Contact with the box, as the live view sees it: when the stream breaks, a banner says since when, the live parts are
+ * greyed out with their buttons disabled, and the page reconnects by itself. A box that answers but no longer knows
+ * this session sends the user to log in.
+ */
+const contact = {
+  lostAt: null,
+  lost() {
+    if (this.lostAt) return;
+    this.lostAt = clockNow();
+    const banner = document.createElement('p');
+    banner.id = 'lost-contact';
+    banner.className = 'error-box lost';
+    banner.setAttribute('role', 'alert');
+    banner.textContent = 'Lost contact with the box at ' + this.lostAt + ', retrying…';
+    const main = document.querySelector('main');
+    main.insertBefore(banner, main.firstChild);
+    document.body.classList.add('offline');
+    for (const b of document.querySelectorAll('main button:not([disabled])')) {
+      b.disabled = true;
+      b.dataset.offline = '1';
+    }
+  },
+  back() {
+    if (!this.lostAt) return;
+    this.lostAt = null;
+    document.getElementById('lost-contact')?.remove();
+    document.body.classList.remove('offline');
+    for (const b of document.querySelectorAll('button[data-offline]')) {
+      b.disabled = false;
+      delete b.dataset.offline;
+    }
+  },
+};
+
+/** Whether the box still knows this session: its pages answer a session with 200, anyone else with a redirect. */
+async function sessionAlive() {
+  const r = await fetch(location.pathname, { redirect: 'manual', cache: 'no-store', credentials: 'same-origin' });
+  return r.type !== 'opaqueredirect' && r.status === 200;
+}
+
 function liveView() {
   if (!document.querySelector('[data-live]') || !window.EventSource) return;
-  const es = new EventSource('/events');
-  es.addEventListener('snapshot', (ev) => {
-    try {
-      applySnapshot(JSON.parse(ev.data));
-    } catch (e) {
-      console.error('live view update failed', e);
-    }
-  });
+  const connect = () => {
+    const es = new EventSource('/events');
+    let heard = Date.now();
+    const stop = () => {
+      clearInterval(stall);
+      es.close();
+    };
+    // The box sends something every 5 s; a frozen box or a dead link sends nothing and breaks nothing.
+    const stall = setInterval(() => {
+      if (Date.now() - heard < 15000) return;
+      stop();
+      contact.lost();
+      connect();
+    }, 1000);
+    const hear = () => {
+      heard = Date.now();
+      contact.back();
+    };
+    es.addEventListener('snapshot', (ev) => {
+      hear();
+      try {
+        applySnapshot(JSON.parse(ev.data));
+      } catch (e) {
+        console.error('live view update failed', e);
+      }
+    });
+    es.addEventListener('alive', hear);
+    es.addEventListener('error', () => {
+      contact.lost();
+      // The browser tries again by itself, except when the box refused the stream (the session ended, the box
+      // restarted): then the page finds out whether it is still logged in.
+      if (es.readyState !== EventSource.CLOSED) return;
+      stop();
+      const retry = () => setTimeout(() => sessionAlive().then((alive) => (alive ? connect() : location.assign('/login')), retry), 2000);
+      retry();
+    });
+  };
+  connect();
   setInterval(countdown, 1000);
 }
 
@@ -139,8 +240,18 @@ function enhance(root) {
   confirmations(root);
 }
 
+/** After a form was sent, the row or control it changed takes the focus (the box names it in data-focus). */
+function focusChanged() {
+  const id = document.getElementById('main')?.dataset.focus;
+  const target = id && document.getElementById(id);
+  if (!target) return;
+  if (target.tabIndex < 0 && !target.matches('a, button, input, select, textarea')) target.tabIndex = -1;
+  target.focus();
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   enhance(document);
   validation(document);
+  focusChanged();
   liveView();
 });
