@@ -341,7 +341,7 @@ export function peersPage(ctx: PageContext, peers: Peer[]): Html {
   <div class="table-wrap"><table class="stack">
     <thead><tr><th>Address</th><th>Description</th><th>Trusted over</th><th><span class="sr">Actions</span></th></tr></thead>
     <tbody>${peers.map((p) => html`<tr id="${rowId('peer', p.cidr)}" tabindex="-1"><td data-label="Address"><code>${p.cidr}</code></td><td data-label="Description">${p.description || html`<span class="muted">—</span>`}</td><td data-label="Trusted over">${PEER_TRANSPORT_LABELS[p.transport]}</td>
-      <td><form method="post" action="/peers/delete" class="inline">${csrfField(ctx)}<input type="hidden" name="cidr" value="${p.cidr}"><button class="danger small" aria-label="Stop trusting ${p.cidr}" data-confirm="Stop trusting ${p.cidr}?">Remove</button></form></td></tr>`)}</tbody>
+      <td><form method="post" action="/peers/delete" class="inline">${csrfField(ctx)}<input type="hidden" name="cidr" value="${p.cidr}"><button class="danger small" aria-label="Remove trusted peer ${p.cidr}" data-confirm="Stop trusting ${p.cidr}?">Remove</button></form></td></tr>`)}</tbody>
   </table></div>`}
   <p class="muted">A UDP source address is easily forged: on a shared network, restrict a peer to TCP or TLS. Over a transport it is not trusted over, a peer's address is treated like any stranger's.</p>
 </section>
@@ -444,7 +444,7 @@ export function blockedPage(ctx: PageContext, blocks: Array<{ address: string; l
   <div class="table-wrap"><table class="stack">
     <thead><tr><th>Blocked</th><th>Failures</th><th>Blocked until</th><th><span class="sr">Actions</span></th></tr></thead>
     <tbody>${blocks.map((b) => html`<tr><td data-label="Blocked"><code>${b.label}</code></td><td class="num" data-label="Failures">${b.failures}</td><td data-label="Blocked until"><time datetime="${b.until}">${clock(b.until)}</time></td>
-      <td><form method="post" action="/blocked/lift" class="inline">${csrfField(ctx)}<input type="hidden" name="address" value="${b.address}"><button class="small" aria-label="Lift the block on ${b.label}">Lift block</button></form></td></tr>`)}</tbody>
+      <td><form method="post" action="/blocked/lift" class="inline">${csrfField(ctx)}<input type="hidden" name="address" value="${b.address}"><button class="small" aria-label="Lift block on ${b.label}">Lift block</button></form></td></tr>`)}</tbody>
   </table></div>`}
 </section>`);
 }

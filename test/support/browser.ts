@@ -25,12 +25,19 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** A new profile; it accepts the box's self-signed certificate, as a technician does once in the browser's warning. */
-export async function newPage(browser: Browser, opts: { mobile?: boolean } = {}): Promise<{ context: BrowserContext; page: Page }> {
-  const view = opts.mobile ? { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true } : { viewport: { width: 1280, height: 860 } };
-  const context = await browser.newContext({ ...view, ignoreHTTPSErrors: true });
+/**
+ * A new profile; it accepts the box's self-signed certificate, as a technician does once in the browser's warning.
+ * `injectScripts` lets a test add its own checker (axe-core) past the page's Content-Security-Policy.
+ */
+export async function newPage(browser: Browser, opts: { mobile?: boolean; injectScripts?: boolean } = {}): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ ...viewFor(opts.mobile ?? false), ignoreHTTPSErrors: true, bypassCSP: opts.injectScripts ?? false });
   const page = await context.newPage();
   return { context, page };
+}
+
+/** A desktop window, or a phone of 390 × 844 CSS pixels. */
+export function viewFor(mobile: boolean) {
+  return mobile ? { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true } : { viewport: { width: 1280, height: 860 } };
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {
