@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every test of the project and ends with one line: "N passed, N failed, N skipped".
-// Each test file runs in its own process (uvu). Files run side by side, CONFBOX_TEST_JOBS at a time (default 2): every
+// Each test file runs in its own process (uvu). Files run side by side, CONFBOX_TEST_JOBS at a time (default 3): every
 // box, phone and tool a test starts takes free ports and a directory of its own. A file whose first lines say
 // "confbox-test: alone" measures what a busy machine would disturb (audio timing, memory under load); it runs after
 // the others, with nothing beside it.
@@ -102,7 +102,7 @@ for (const file of find(join(root, 'test'))) {
   if (arm64 && wants(armLabel)) jobs.push({ label: armLabel, cmd: process.execPath, args: ['--import', 'tsx', join(root, arm64)], count: uvuCounts });
 }
 
-const width = Math.max(1, Number(process.env.CONFBOX_TEST_JOBS) || 2);
+const width = Math.max(1, Number(process.env.CONFBOX_TEST_JOBS) || 3);
 
 async function lane(queue) {
   for (let job = queue.shift(); job; job = queue.shift()) {

@@ -1,4 +1,3 @@
-// confbox-test: alone (it measures when sound arrives; a busy machine would move it)
 // Hold, packet time and moving media (issue 11), end to end: the bundle, real SIP from the test phone, real G.711 RTP
 // over loopback, and what each phone receives analysed (Goertzel). A held caller keeps sending a tone, as a PBX
 // keeps playing its hold music: the others hear it only before the hold and after the resume.
