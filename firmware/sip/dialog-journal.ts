@@ -5,21 +5,13 @@
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from '../log.ts';
-import type { RouteHop } from './routes.ts';
+import type { Session } from './session.ts';
 import type { Remote } from './stack.ts';
 
 /** What a BYE within a call needs. */
-export interface JournalEntry {
-  callId: string;
-  localTag: string;
-  remoteTag: string;
-  localUri: string;
-  remoteUri: string;
-  remoteTarget: string;
-  routeSet: RouteHop[];
+export type JournalEntry = Pick<Session, 'callId' | 'localTag' | 'remoteTag' | 'localUri' | 'remoteUri' | 'remoteTarget' | 'routeSet' | 'localSeq'> & {
   flow: Pick<Remote, 'protocol' | 'address' | 'port'>;
-  localSeq: number;
-}
+};
 
 /** How long a burst of call changes is gathered before the file is written. */
 const WRITE_DELAY_MS = 200;
