@@ -593,15 +593,14 @@ export class WebServer {
     // Settings, admin password, API tokens
     const settingsView = async (ctx: pages.PageContext, rq?: Req) => {
       const x = rq?.session ? this.extras.get(rq.session) : undefined;
-      const token = x?.newToken ?? null;
+      const newToken = x?.newToken ?? null;
       if (x) delete x.newToken;
-      return pages.settingsPage(ctx, ops.settings(), ops.sipPort, await auth.tokens(), token);
+      return pages.settingsPage(ctx, { settings: ops.settings(), sipPort: ops.sipPort, tokens: await auth.tokens(), newToken });
     };
     this.route('GET', '/settings', this.guard(async (rq) => this.page(rq, 200, await settingsView(this.pageContext(rq), rq))));
     this.route('POST', '/settings', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
-      const input: Record<string, string> = {};
-      for (const [k, v] of Object.entries(form)) if (k !== '_csrf') input[k] = v;
-      await ops.updateSettings(input);
+      const { _csrf: _token, ...input } = form;
+      await ops.updateSettings(input, pages.settingLabel);
       return 'Settings saved.';
     }, (ctx) => settingsView(ctx), '/settings')));
     this.route('POST', '/settings/password', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {

@@ -3,7 +3,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { escapeHtml, html, trusted } from '../../firmware/web/html.ts';
 import { hashPassword, verifyPassword, validateNewPassword } from '../../firmware/web/auth.ts';
-import { ledClass, ledText, minutesLeft } from '../../firmware/web/pages.ts';
+import { ledClass, ledText, minutesLeft, settingLabel, settingsPage } from '../../firmware/web/pages.ts';
+import { SETTINGS } from '../../firmware/conference/settings.ts';
+import { DEFAULT_SETTINGS, type Settings } from '../../firmware/conference/types.ts';
 import { faultCode, FAST_BLINK, SLOW_BLINK } from '../../firmware/hw/patterns.ts';
 
 test('text and attribute values are escaped', () => {
@@ -48,6 +50,40 @@ test('LED patterns are drawn with a class and described in words', () => {
   assert.is(ledText(faultCode(3)), '3 flashes, then a pause');
   assert.is(minutesLeft(7200), '120 min left');
   assert.is(minutesLeft(90), '90 s left');
+});
+
+const SETTING_NAMES = Object.keys(SETTINGS) as Array<keyof Settings>;
+
+function renderedSettings(): string {
+  return settingsPage({ csrf: 'token' }, { settings: DEFAULT_SETTINGS, sipPort: 5060, tokens: [], newToken: null }).text;
+}
+
+test('the Settings page shows every setting once, in a group with a legend', () => {
+  const page = renderedSettings();
+  const form = page.slice(page.indexOf('<form method="post" action="/settings"'), page.indexOf('</form>', page.indexOf('action="/settings"')));
+  for (const name of SETTING_NAMES) {
+    assert.is(form.split(` name="${name}"`).length - 1, 1, `${name} appears once`);
+  }
+  const groups = [...form.matchAll(/<fieldset[^>]*>\s*<legend>([^<]+)<\/legend>([\s\S]*?)<\/fieldset>/g)];
+  assert.equal(groups.map((g) => g[1]), ['Rooms', 'Phones and SIP', 'Security', 'Local audio']);
+  const grouped = groups.flatMap((g) => [...g[2]!.matchAll(/ name="([A-Za-z]+)"/g)].map((m) => m[1]));
+  assert.equal([...grouped].sort(), [...SETTING_NAMES].sort(), 'every setting is inside a group');
+  assert.is(form.split('<button').length - 1, 1, 'one Save button');
+});
+
+test('a typed setting carries the server\'s rule for the browser, worded with its label', () => {
+  const page = renderedSettings();
+  for (const name of SETTING_NAMES) {
+    const rule = SETTINGS[name].rule;
+    const input = new RegExp(`<input id="f-${name}"[^>]*>`).exec(page)?.[0];
+    if (!rule) continue;
+    assert.ok(input, `${name} is typed`);
+    assert.ok(input!.includes(` pattern="${escapeHtml(rule.pattern)}"`), `${name}: pattern`);
+    if (rule.min !== undefined) assert.ok(input!.includes(` min="${rule.min}"`), `${name}: min`);
+    if (rule.max !== undefined) assert.ok(input!.includes(` max="${rule.max}"`), `${name}: max`);
+    assert.ok(input!.includes(` data-invalid="${escapeHtml(rule.says(settingLabel(name)))}"`), `${name}: message`);
+    assert.ok(rule.says(settingLabel(name)).startsWith(settingLabel(name)));
+  }
 });
 
 test.run();

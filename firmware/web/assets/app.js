@@ -42,9 +42,10 @@ function check(input) {
   if (!box || !msg) return true;
   if (!msg.dataset.hint) msg.dataset.hint = box.classList.contains('has-error') ? '' : msg.textContent;
   const v = input.value.trim();
+  const words = (input.dataset.alsoAccepts || '').split(' ').filter(Boolean);
   let bad = null;
   if (input.required && v === '') bad = 'this field is required';
-  else if (v !== '') {
+  else if (v !== '' && !words.includes(v.toLowerCase())) {
     const pattern = input.getAttribute('pattern');
     if (pattern && !new RegExp('^(?:' + pattern + ')$').test(v)) bad = input.dataset.invalid || 'this value is not valid';
     const n = Number(v);
