@@ -78,6 +78,8 @@ interface FieldOptions {
   invalid?: string;
   /** Words the browser script takes besides what pattern, min and max allow (any case), e.g. off. */
   alsoAccepts?: readonly string[];
+  /** With the browser script, sending a value other than `stored` asks `question` first. */
+  confirmChange?: { stored: string; question: string };
   /** A choice instead of free text: [value, label]. */
   options?: Array<[string, string]>;
 }
@@ -96,7 +98,7 @@ function field(ctx: PageContext | null, o: FieldOptions): Html {
   }
   return html`<div class="field${error ? ' has-error' : ''}">
   <label for="${id}">${o.label}</label>
-  <input id="${id}" name="${o.name}" type="${o.type ?? 'text'}" value="${o.type === 'password' ? '' : value}"${o.required ? html` required` : ''}${o.pattern ? html` pattern="${o.pattern}"` : ''}${o.min !== undefined ? html` min="${o.min}"` : ''}${o.max !== undefined ? html` max="${o.max}"` : ''}${o.inputmode ? html` inputmode="${o.inputmode}"` : ''}${o.placeholder ? html` placeholder="${o.placeholder}"` : ''}${o.autocomplete ? html` autocomplete="${o.autocomplete}"` : ''}${o.invalid ? html` data-invalid="${o.invalid}"` : ''}${o.alsoAccepts?.length ? html` data-also-accepts="${o.alsoAccepts.join(' ')}"` : ''} aria-describedby="${id}-msg"${error ? html` aria-invalid="true"` : ''}>
+  <input id="${id}" name="${o.name}" type="${o.type ?? 'text'}" value="${o.type === 'password' ? '' : value}"${o.required ? html` required` : ''}${o.pattern ? html` pattern="${o.pattern}"` : ''}${o.min !== undefined ? html` min="${o.min}"` : ''}${o.max !== undefined ? html` max="${o.max}"` : ''}${o.inputmode ? html` inputmode="${o.inputmode}"` : ''}${o.placeholder ? html` placeholder="${o.placeholder}"` : ''}${o.autocomplete ? html` autocomplete="${o.autocomplete}"` : ''}${o.invalid ? html` data-invalid="${o.invalid}"` : ''}${o.alsoAccepts?.length ? html` data-also-accepts="${o.alsoAccepts.join(' ')}"` : ''}${o.confirmChange ? html` data-stored="${o.confirmChange.stored}" data-confirm-change="${o.confirmChange.question}"` : ''} aria-describedby="${id}-msg"${error ? html` aria-invalid="true"` : ''}>
   <p class="msg" id="${id}-msg"${error ? html` role="alert"` : ''}>${error ?? o.hint ?? ''}</p>
 </div>`;
 }
@@ -363,12 +365,32 @@ function ruleAttributes(rule: SettingRule | undefined, label: string): Partial<F
   };
 }
 
+/** Up to `most` items, then how many more. */
+function shortList(items: readonly string[], most = 10): string {
+  return items.length <= most ? items.join(', ') : `${items.slice(0, most).join(', ')} and ${items.length - most} more`;
+}
+
+/**
+ * What changing the SIP realm does to the phones. `extensionsOfRealm`: the extensions whose password was set for
+ * the realm now in use (null: not known).
+ */
+export function realmChangeConsequence(realm: string, extensionsOfRealm: readonly string[] | null): string {
+  const why = 'Phones sign in with a digest of their password that includes the SIP realm, and the box keeps only such digests.';
+  if (extensionsOfRealm === null) return `${why} After the change, every extension whose password was set for the realm ${realm} cannot register or call until you set each password again on the Extensions page.`;
+  const n = extensionsOfRealm.length;
+  if (n === 0) return `${why} No extension has a password set for the realm ${realm}, so no phone stops working; extensions you add get the new realm.`;
+  if (n === 1) return `${why} After the change, extension ${extensionsOfRealm[0]}, whose password was set for the realm ${realm}, cannot register or call until you set its password again on the Extensions page.`;
+  return `${why} After the change, the ${n} extensions whose passwords were set for the realm ${realm} (${shortList(extensionsOfRealm)}) cannot register or call until you set each password again on the Extensions page.`;
+}
+
 export interface SettingsView {
   settings: Settings;
   sipPort: number;
   tokens: ApiToken[];
   /** A token just created, shown this once. */
   newToken: string | null;
+  /** The extensions whose password was set for the realm in use (null: not known). */
+  extensionsOfRealm: string[] | null;
 }
 
 export function settingsPage(ctx: PageContext, v: SettingsView): Html {
@@ -380,7 +402,8 @@ export function settingsPage(ctx: PageContext, v: SettingsView): Html {
   };
   const settingField = (k: keyof Settings) => {
     const { label, choices } = SETTING_FIELDS[k];
-    return field(ctx, { name: k, label, value: value(k), hint: SETTINGS[k].help, options: choices, ...(choices ? {} : ruleAttributes(SETTINGS[k].rule, label)) });
+    const confirmChange = k === 'realm' ? { stored: v.settings.realm, question: `Change the SIP realm? ${realmChangeConsequence(v.settings.realm, v.extensionsOfRealm)}` } : undefined;
+    return field(ctx, { name: k, label, value: value(k), hint: SETTINGS[k].help, options: choices, ...(choices ? {} : ruleAttributes(SETTINGS[k].rule, label)), confirmChange });
   };
   const names = Object.keys(SETTING_FIELDS) as Array<keyof Settings>;
   return layout('Settings', '/settings', ctx, html`
@@ -417,6 +440,31 @@ export function settingsPage(ctx: PageContext, v: SettingsView): Html {
     ${field(ctx, { name: 'label', label: 'Token name', required: true, placeholder: 'monitoring script' })}
     <button class="primary">Create token</button>
   </form>
+</section>`);
+}
+
+/** Hidden inputs that send these values again. */
+function resend(values: Record<string, string>): Html {
+  return html`${Object.entries(values).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}`;
+}
+
+/**
+ * Asked before a realm change is stored, for a browser without the script: what the change does, a button that
+ * sends every value again with confirm=yes, one that saves the other values with the realm kept, and a way back.
+ */
+export function confirmRealmChangePage(ctx: PageContext, o: { from: string; to: string; extensionsOfRealm: string[] | null; sent: Record<string, string>; otherChanges: boolean }): Html {
+  return layout('Change the SIP realm?', '/settings', ctx, html`
+<section class="card narrow">
+  <p><strong>The SIP realm would change from <code>${o.from}</code> to <code>${o.to}</code>.</strong></p>
+  <p>${realmChangeConsequence(o.from, o.extensionsOfRealm)}</p>
+  <p>Nothing is saved until you choose.</p>
+  <div class="row">
+    <form method="post" action="/settings" class="inline">${csrfField(ctx)}${resend(o.sent)}<input type="hidden" name="confirm" value="yes">
+      <button class="danger">Change the realm to ${o.to}</button></form>
+    ${o.otherChanges ? html`<form method="post" action="/settings" class="inline">${csrfField(ctx)}${resend({ ...o.sent, realm: o.from })}
+      <button>Save the rest, keep the realm ${o.from}</button></form>` : ''}
+    <a class="button" href="/settings">Back to the settings</a>
+  </div>
 </section>`);
 }
 

@@ -1,6 +1,6 @@
 // The Settings page in headless Chromium (Debian's, driven by playwright-core) against the built bundle: the
 // settings in named groups, values checked as they are typed with the server's own rules, rejected values named
-// by their label, and hints readable.
+// by their label, a realm change confirmed first (with and without JavaScript), and hints readable.
 // Screenshots land in test/artifacts/.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,7 @@ const GROUPS: Array<[string, string[]]> = [
   ['Local audio', ['localAudioRoom', 'localAudioCapture', 'localAudioPlayback']],
 ];
 
-const TESTS = 5;
+const TESTS = 7;
 const enabled = chromiumAvailable();
 if (!enabled) console.log(`confbox-skipped: ${TESTS} Chromium (/usr/bin/chromium) is not installed`);
 
@@ -163,6 +163,92 @@ t('without JavaScript, the box names a rejected value by its label beside the fi
     await p.click('text=Save settings');
     assert.match(await beside(p, 'localAudioPlayback'), /^Box speaker \(ALSA device\) "confbox_no_such_speaker" is not a sound device of this box/);
     assert.is((await stored()).maxParticipants, 9, 'nothing was stored');
+  } finally {
+    await noJs.close();
+  }
+});
+
+t('changing the realm asks first, saying what it does: dismissed, the realm stays; accepted, it is stored', async () => {
+  await page.goto(url + '/settings');
+  const asked: string[] = [];
+  let answer = false;
+  const onDialog = (d: Dialog) => {
+    asked.push(d.message());
+    void (answer ? d.accept() : d.dismiss());
+  };
+  page.on('dialog', onDialog);
+  try {
+    // Saving other settings does not ask.
+    await page.fill('#f-lockoutFailures', '6');
+    await page.click('text=Save settings');
+    await page.waitForSelector('.notice:has-text("Settings saved")');
+    assert.equal(asked, []);
+
+    await page.goto(url + '/settings');
+    await page.fill('#f-realm', 'office.example');
+    await page.click('text=Save settings');
+    await page.waitForTimeout(300);
+    assert.is(asked.length, 1);
+    assert.match(asked[0]!, /SIP realm/);
+    assert.match(asked[0]!, /set each password again/);
+    assert.match(asked[0]!, /2 extensions/);
+    assert.match(asked[0]!, /cannot register or call/);
+    assert.is((await stored()).realm, 'confbox', 'dismissed: the realm is kept');
+    assert.is(await page.locator('.notice').count(), 0);
+
+    answer = true;
+    await page.click('text=Save settings');
+    await page.waitForSelector('.notice:has-text("Settings saved")');
+    assert.is(asked.length, 2);
+    assert.is((await stored()).realm, 'office.example', 'accepted: the realm is stored');
+    assert.is(await page.inputValue('#f-realm'), 'office.example');
+  } finally {
+    page.off('dialog', onDialog);
+  }
+  // Back to the realm the extensions' passwords were set for (the JSON API asks nothing).
+  assert.is(await patchSettings({ realm: 'confbox' }).then((r) => r.json.realm), 'confbox');
+});
+
+t('without JavaScript, a realm change shows a confirmation page and stores nothing until confirmed', async () => {
+  const { noJs, p } = await withoutJavaScript();
+  try {
+    await p.fill('#f-realm', 'hq.example');
+    await p.fill('#f-maxParticipants', '7');
+    await p.click('text=Save settings');
+    assert.match(await p.locator('h1').innerText(), /Change the SIP realm\?/);
+    const text = await p.locator('main').innerText();
+    assert.match(text, /confbox/);
+    assert.match(text, /hq\.example/);
+    assert.match(text, /2 extensions/);
+    assert.match(text, /cannot register or call/);
+    let now = await stored();
+    assert.equal([now.realm, now.maxParticipants], ['confbox', 9], 'nothing stored yet');
+    await screenshot(p, 'settings-confirm-realm');
+
+    // The way back changes nothing.
+    await p.click('text=Back to the settings');
+    await p.waitForURL('**/settings');
+    assert.is(await p.inputValue('#f-realm'), 'confbox');
+    now = await stored();
+    assert.equal([now.realm, now.maxParticipants], ['confbox', 9]);
+
+    // Keeping the realm saves the other changes.
+    await p.fill('#f-realm', 'hq.example');
+    await p.fill('#f-maxParticipants', '7');
+    await p.click('text=Save settings');
+    await p.click('text=Save the rest, keep the realm confbox');
+    await p.waitForSelector('.notice:has-text("Settings saved")');
+    now = await stored();
+    assert.equal([now.realm, now.maxParticipants], ['confbox', 7]);
+
+    // Confirmed, every value sent is stored.
+    await p.fill('#f-realm', 'hq.example');
+    await p.fill('#f-maxParticipants', '5');
+    await p.click('text=Save settings');
+    await p.click('text=Change the realm to hq.example');
+    await p.waitForSelector('.notice:has-text("Settings saved")');
+    now = await stored();
+    assert.equal([now.realm, now.maxParticipants], ['hq.example', 5]);
   } finally {
     await noJs.close();
   }

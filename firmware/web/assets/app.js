@@ -82,6 +82,33 @@ function validation(root) {
   }
 }
 
+// A field whose change has consequences (data-confirm-change) asks before a form with it changed is sent; confirmed,
+// the form carries confirm=yes, as the box's own confirmation page sends it.
+function changeConfirmations(root) {
+  for (const form of root.querySelectorAll('form')) {
+    const fields = [...form.querySelectorAll('[data-confirm-change]')];
+    if (!fields.length) continue;
+    form.addEventListener('submit', (ev) => {
+      if (ev.defaultPrevented) return;
+      const changed = fields.filter((f) => f.value.trim() !== f.dataset.stored);
+      for (const f of changed) {
+        if (!window.confirm(f.dataset.confirmChange)) {
+          ev.preventDefault();
+          f.focus();
+          return;
+        }
+      }
+      if (changed.length && !form.querySelector('input[name="confirm"]')) {
+        const i = document.createElement('input');
+        i.type = 'hidden';
+        i.name = 'confirm';
+        i.value = 'yes';
+        form.appendChild(i);
+      }
+    });
+  }
+}
+
 function minutesLeft(seconds) {
   return seconds >= 120 ? Math.floor(seconds / 60) + ' min left' : seconds + ' s left';
 }
@@ -143,5 +170,6 @@ function enhance(root) {
 document.addEventListener('DOMContentLoaded', () => {
   enhance(document);
   validation(document);
+  changeConfirmations(document);
   liveView();
 });
