@@ -282,19 +282,27 @@ export class Operations {
   }
 
   /** Every value is checked before any is stored; the first bad one is named. */
-  async updateSettings(input: Record<string, unknown>): Promise<Settings> {
+  /**
+   * Reads settings sent by a form or the API and returns those that differ from the stored ones, storing nothing.
+   * A bad value throws a BoxError for its setting; `subjectOf` says what its message calls the setting (its name unless told).
+   */
+  settingsChanges(input: Record<string, unknown>, subjectOf: (name: keyof Settings) => string = (name) => name): Partial<Settings> {
     const patch: Partial<Record<keyof Settings, unknown>> = {};
     for (const [name, value] of Object.entries(input)) {
       if (!isSettingName(name)) throw new BoxError(400, `unknown setting "${name}"; known: ${Object.keys(SETTINGS).join(', ')}`, name);
-      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw new BoxError(400, `${name} needs a value`, name);
-      patch[name] = parseSetting(name, String(value));
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw new BoxError(400, `${subjectOf(name)} needs a value`, name);
+      patch[name] = parseSetting(name, String(value), subjectOf(name));
     }
     for (const name of ALSA_DEVICE_SETTINGS) {
-      if (patch[name] !== undefined) checkAlsaDevice(name, String(patch[name]), this.box.alsaDevices());
+      if (patch[name] !== undefined) checkAlsaDevice(name, String(patch[name]), this.box.alsaDevices(), subjectOf(name));
     }
     const current = this.box.rooms.settings();
-    const changed = Object.fromEntries(Object.entries(patch).filter(([k, v]) => current[k as keyof Settings] !== v)) as Partial<Settings>;
-    if (Object.keys(changed).length === 0) return current;
+    return Object.fromEntries(Object.entries(patch).filter(([k, v]) => current[k as keyof Settings] !== v)) as Partial<Settings>;
+  }
+
+  async updateSettings(input: Record<string, unknown>, subjectOf?: (name: keyof Settings) => string): Promise<Settings> {
+    const changed = this.settingsChanges(input, subjectOf);
+    if (Object.keys(changed).length === 0) return this.box.rooms.settings();
     const next = await this.box.rooms.updateSettings(changed);
     this.box.log.info('settings changed on the web page', { changed });
     return next;

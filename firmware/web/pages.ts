@@ -1,6 +1,6 @@
 import {
-  DURATION_MAX, DURATION_MIN, PARTICIPANTS_MAX, PARTICIPANTS_MIN, PEER_FACTOR, ROOM_ID_MAX, ROOM_ID_MIN, SETTINGS, TARGET_FACTOR,
-  type Settings,
+  DURATION_MAX, DURATION_MIN, followsRule, PARTICIPANTS_MAX, PARTICIPANTS_MIN, PEER_FACTOR, ROOM_ID_MAX, ROOM_ID_MIN, SETTINGS, TARGET_FACTOR,
+  type SettingRule, type Settings,
 } from '../conference/index.ts';
 import type { LedPattern } from '../hw/patterns.ts';
 import { LED_NAMES, type LedName } from '../hw/profile.ts';
@@ -106,6 +106,10 @@ interface FieldOptions {
   autocomplete?: string;
   /** The message the browser script shows for input the rule rejects (the server's wording). */
   invalid?: string;
+  /** Words the browser script takes besides what pattern, min and max allow (any case), e.g. off. */
+  alsoAccepts?: readonly string[];
+  /** With the browser script, sending a value other than `stored` asks `question` first. */
+  confirmChange?: { stored: string; question: string };
   /** A choice instead of free text: [value, label]. */
   options?: Array<[string, string]>;
 }
@@ -124,7 +128,7 @@ function field(ctx: PageContext | null, o: FieldOptions): Html {
   }
   return html`<div class="field${error ? ' has-error' : ''}">
   <label for="${id}">${o.label}</label>
-  <input id="${id}" name="${o.name}" type="${o.type ?? 'text'}" value="${o.type === 'password' ? '' : value}"${o.required ? html` required` : ''}${o.pattern ? html` pattern="${o.pattern}"` : ''}${o.min !== undefined ? html` min="${o.min}"` : ''}${o.max !== undefined ? html` max="${o.max}"` : ''}${o.inputmode ? html` inputmode="${o.inputmode}"` : ''}${o.placeholder ? html` placeholder="${o.placeholder}"` : ''}${o.autocomplete ? html` autocomplete="${o.autocomplete}"` : ''}${o.invalid ? html` data-invalid="${o.invalid}"` : ''} aria-describedby="${id}-msg"${error ? html` aria-invalid="true"` : ''}>
+  <input id="${id}" name="${o.name}" type="${o.type ?? 'text'}" value="${o.type === 'password' ? '' : value}"${o.required ? html` required` : ''}${o.pattern ? html` pattern="${o.pattern}"` : ''}${o.min !== undefined ? html` min="${o.min}"` : ''}${o.max !== undefined ? html` max="${o.max}"` : ''}${o.inputmode ? html` inputmode="${o.inputmode}"` : ''}${o.placeholder ? html` placeholder="${o.placeholder}"` : ''}${o.autocomplete ? html` autocomplete="${o.autocomplete}"` : ''}${o.invalid ? html` data-invalid="${o.invalid}"` : ''}${o.alsoAccepts?.length ? html` data-also-accepts="${o.alsoAccepts.join(' ')}"` : ''}${o.confirmChange ? html` data-stored="${o.confirmChange.stored}" data-confirm-change="${o.confirmChange.question}"` : ''} aria-describedby="${id}-msg"${error ? html` aria-invalid="true"` : ''}>
   <p class="msg" id="${id}-msg"${error ? html` role="alert"` : ''}>${error ?? o.hint ?? ''}</p>
 </div>`;
 }
@@ -359,53 +363,114 @@ export function peersPage(ctx: PageContext, peers: Peer[]): Html {
 
 // --- settings ---
 
-const SETTING_LABELS: Partial<Record<keyof Settings, string>> = {
-  maxParticipants: 'Participants per room',
-  lockoutFailures: 'Failed attempts before blocking',
-  lockoutWindowMinutes: 'Counting window (minutes)',
-  lockoutBlockMinutes: 'Block for (minutes)',
-  realm: 'SIP realm',
-  digestAlgorithms: 'Digest algorithms',
-  rtpTimeoutSeconds: 'Hang up after silence (seconds)',
-  holdLimitSeconds: 'Hang up after on hold for (seconds)',
-  symmetricRtp: 'Phones behind NAT (symmetric RTP)',
-  srtp: 'Audio encryption (SRTP)',
-  localAudioRoom: 'Local audio room',
-  localAudioCapture: 'Box microphone (ALSA device)',
-  localAudioPlayback: 'Box speaker (ALSA device)',
-  webHostNames: 'Other names of this page',
-  httpRedirect: 'Send plain HTTP to HTTPS',
-  refuseEasyPins: 'Refuse easy room PINs',
+const SETTING_GROUPS = ['Rooms', 'Phones and SIP', 'Security', 'Local audio'] as const;
+type SettingGroup = (typeof SETTING_GROUPS)[number];
+/** The group that also shows the SIP port, which is set when the box starts and read-only here. */
+const SIP_PORT_GROUP: SettingGroup = 'Phones and SIP';
+
+/**
+ * How the Settings page shows each setting: the group it is in, its label, and the choices where a value is picked
+ * rather than typed. Within a group, settings appear in this order.
+ */
+const SETTING_FIELDS: { [K in keyof Settings]: { group: SettingGroup; label: string; choices?: Array<[string, string]> } } = {
+  maxParticipants: { group: 'Rooms', label: 'Participants per room' },
+  refuseEasyPins: { group: 'Rooms', label: 'Refuse easy room PINs', choices: [['off', 'off'], ['on', 'on: no 1234, 0000, 1212 or the room number']] },
+  rtpTimeoutSeconds: { group: 'Rooms', label: 'Hang up after silence (seconds)' },
+  holdLimitSeconds: { group: 'Rooms', label: 'Hang up after on hold for (seconds)' },
+  realm: { group: 'Phones and SIP', label: 'SIP realm' },
+  digestAlgorithms: {
+    group: 'Phones and SIP',
+    label: 'Digest algorithms',
+    choices: [
+      ['auto', 'automatic: MD5 to new phones, SHA-256 to each phone that shows it can (recommended)'],
+      ['SHA-256,MD5', 'SHA-256, then MD5 (SIPp, baresip 1.0 and other phones cannot register)'],
+      ['MD5,SHA-256', 'MD5, then SHA-256 (baresip 1.0 cannot register)'],
+      ['SHA-256', 'SHA-256 only (many phones cannot register)'],
+      ['MD5', 'MD5 only'],
+    ],
+  },
+  symmetricRtp: { group: 'Phones and SIP', label: 'Phones behind NAT (symmetric RTP)', choices: [['off', 'off'], ['on', 'on']] },
+  srtp: {
+    group: 'Phones and SIP',
+    label: 'Audio encryption (SRTP)',
+    choices: [['optional', 'optional: when the phone offers it (recommended)'], ['required', 'required: refuse calls without it'], ['off', 'off: plain RTP only']],
+  },
+  lockoutFailures: { group: 'Security', label: 'Failed attempts before blocking' },
+  lockoutWindowMinutes: { group: 'Security', label: 'Counting window (minutes)' },
+  lockoutBlockMinutes: { group: 'Security', label: 'Block for (minutes)' },
+  webHostNames: { group: 'Security', label: 'Other names of this page' },
+  httpRedirect: { group: 'Security', label: 'Send plain HTTP to HTTPS', choices: [['on', 'on (recommended)'], ['off', 'off']] },
+  localAudioRoom: { group: 'Local audio', label: 'Local audio room' },
+  localAudioCapture: { group: 'Local audio', label: 'Box microphone (ALSA device)' },
+  localAudioPlayback: { group: 'Local audio', label: 'Box speaker (ALSA device)' },
 };
 
-const SETTING_CHOICES: Partial<Record<keyof Settings, Array<[string, string]>>> = {
-  digestAlgorithms: [
-    ['auto', 'automatic: MD5 to new phones, SHA-256 to each phone that shows it can (recommended)'],
-    ['SHA-256,MD5', 'SHA-256, then MD5 (SIPp, baresip 1.0 and other phones cannot register)'],
-    ['MD5,SHA-256', 'MD5, then SHA-256 (baresip 1.0 cannot register)'],
-    ['SHA-256', 'SHA-256 only (many phones cannot register)'],
-    ['MD5', 'MD5 only'],
-  ],
-  symmetricRtp: [['off', 'off'], ['on', 'on']],
-  httpRedirect: [['on', 'on (recommended)'], ['off', 'off']],
-  refuseEasyPins: [['off', 'off'], ['on', 'on: no 1234, 0000, 1212 or the room number']],
-  srtp: [['optional', 'optional: when the phone offers it (recommended)'], ['required', 'required: refuse calls without it'], ['off', 'off: plain RTP only']],
-};
+/** What the Settings page calls a setting; its messages use this too. */
+export function settingLabel(name: keyof Settings): string {
+  return SETTING_FIELDS[name].label;
+}
 
-export function settingsPage(ctx: PageContext, settings: Settings, sipPort: number, tokens: ApiToken[], newToken: string | null): Html {
-  const value = (k: keyof Settings) => {
-    const v = settings[k];
-    if (typeof v === 'boolean') return v ? 'on' : 'off';
-    if ((k === 'localAudioRoom' || k === 'holdLimitSeconds') && v === 0) return 'off';
-    return String(v);
+/** The input attributes that let the browser script check a typed setting by the server's rule, in the label's words. */
+function ruleAttributes(rule: SettingRule | undefined, label: string): Partial<FieldOptions> {
+  if (!rule) return {};
+  const words = rule.words?.filter((w) => w !== '') ?? [];
+  return {
+    pattern: rule.pattern, min: rule.min, max: rule.max, alsoAccepts: words, required: !followsRule(rule, ''), invalid: rule.says(label),
+    inputmode: rule.min !== undefined && words.length === 0 ? 'numeric' : undefined,
   };
+}
+
+/** Up to `most` items, then how many more. */
+function shortList(items: readonly string[], most = 10): string {
+  return items.length <= most ? items.join(', ') : `${items.slice(0, most).join(', ')} and ${items.length - most} more`;
+}
+
+/**
+ * What changing the SIP realm does to the phones. `extensionsOfRealm`: the extensions whose password was set for
+ * the realm now in use (null: not known).
+ */
+export function realmChangeConsequence(realm: string, extensionsOfRealm: readonly string[] | null): string {
+  const why = 'Phones sign in with a digest of their password that includes the SIP realm, and the box keeps only such digests.';
+  if (extensionsOfRealm === null) return `${why} After the change, every extension whose password was set for the realm ${realm} cannot register or call until you set each password again on the Extensions page.`;
+  const n = extensionsOfRealm.length;
+  if (n === 0) return `${why} No extension has a password set for the realm ${realm}, so no phone stops working; extensions you add get the new realm.`;
+  if (n === 1) return `${why} After the change, extension ${extensionsOfRealm[0]}, whose password was set for the realm ${realm}, cannot register or call until you set its password again on the Extensions page.`;
+  return `${why} After the change, the ${n} extensions whose passwords were set for the realm ${realm} (${shortList(extensionsOfRealm)}) cannot register or call until you set each password again on the Extensions page.`;
+}
+
+export interface SettingsView {
+  settings: Settings;
+  sipPort: number;
+  tokens: ApiToken[];
+  /** A token just created, shown this once. */
+  newToken: string | null;
+  /** The extensions whose password was set for the realm in use (null: not known). */
+  extensionsOfRealm: string[] | null;
+}
+
+export function settingsPage(ctx: PageContext, v: SettingsView): Html {
+  const value = (k: keyof Settings) => {
+    const x = v.settings[k];
+    if (typeof x === 'boolean') return x ? 'on' : 'off';
+    if ((k === 'localAudioRoom' || k === 'holdLimitSeconds') && x === 0) return 'off';
+    return String(x);
+  };
+  const settingField = (k: keyof Settings) => {
+    const { label, choices } = SETTING_FIELDS[k];
+    const confirmChange = k === 'realm' ? { stored: v.settings.realm, question: `Change the SIP realm? ${realmChangeConsequence(v.settings.realm, v.extensionsOfRealm)}` } : undefined;
+    return field(ctx, { name: k, label, value: value(k), hint: SETTINGS[k].help, options: choices, ...(choices ? {} : ruleAttributes(SETTINGS[k].rule, label)), confirmChange });
+  };
+  const names = Object.keys(SETTING_FIELDS) as Array<keyof Settings>;
   return layout('Settings', '/settings', ctx, html`
 <section class="card">
   <h2>Box settings</h2>
-  <form method="post" action="/settings" class="grid" novalidate>
+  <form method="post" action="/settings" novalidate data-validate>
     ${csrfField(ctx)}
-    ${(Object.keys(SETTINGS) as Array<keyof Settings>).map((k) => field(ctx, { name: k, label: SETTING_LABELS[k] ?? k, value: value(k), hint: SETTINGS[k].help, options: SETTING_CHOICES[k] }))}
-    <div class="field"><label>SIP port</label><p class="static"><code>${sipPort}</code></p><p class="msg">Set when the box starts (<code>--sip-port</code>).</p></div>
+    ${SETTING_GROUPS.map((group) => html`<fieldset class="grid">
+      <legend>${group}</legend>
+      ${names.filter((k) => SETTING_FIELDS[k].group === group).map(settingField)}
+      ${group === SIP_PORT_GROUP ? html`<div class="field"><label>SIP port</label><p class="static"><code>${v.sipPort}</code></p><p class="msg">Set when the box starts (<code>--sip-port</code>).</p></div>` : ''}
+    </fieldset>`)}
     <div class="actions"><button class="primary">Save settings</button></div>
   </form>
 </section>
@@ -422,14 +487,39 @@ export function settingsPage(ctx: PageContext, settings: Settings, sipPort: numb
 <section class="card">
   <h2>API tokens</h2>
   <p class="muted">Scripts use <code>Authorization: Bearer TOKEN</code> with the JSON API under <code>/api/</code>.</p>
-  ${newToken ? html`<p class="notice">New token (shown only now, copy it): <code class="token">${newToken}</code></p>` : ''}
-  ${tokens.length ? html`<ul class="tokens">${tokens.map((t) => html`<li><strong>${t.label}</strong> <span class="muted">created ${shortTime(t.createdAt.toISOString())}</span>
+  ${v.newToken ? html`<p class="notice">New token (shown only now, copy it): <code class="token">${v.newToken}</code></p>` : ''}
+  ${v.tokens.length ? html`<ul class="tokens">${v.tokens.map((t) => html`<li><strong>${t.label}</strong> <span class="muted">created ${shortTime(t.createdAt.toISOString())}</span>
     <form method="post" action="/settings/tokens/${t.id}/delete" class="inline">${csrfField(ctx)}<button class="danger small" data-confirm="Revoke the token ${t.label}?">Revoke</button></form></li>`)}</ul>` : ''}
   <form method="post" action="/settings/tokens" class="row" novalidate>
     ${csrfField(ctx)}
     ${field(ctx, { name: 'label', label: 'Token name', required: true, placeholder: 'monitoring script' })}
     <button class="primary">Create token</button>
   </form>
+</section>`);
+}
+
+/** Hidden inputs that send these values again. */
+function resend(values: Record<string, string>): Html {
+  return html`${Object.entries(values).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}`;
+}
+
+/**
+ * Asked before a realm change is stored, for a browser without the script: what the change does, a button that
+ * sends every value again with confirm=yes, one that saves the other values with the realm kept, and a way back.
+ */
+export function confirmRealmChangePage(ctx: PageContext, o: { from: string; to: string; extensionsOfRealm: string[] | null; sent: Record<string, string>; otherChanges: boolean }): Html {
+  return layout('Change the SIP realm?', '/settings', ctx, html`
+<section class="card narrow">
+  <p><strong>The SIP realm would change from <code>${o.from}</code> to <code>${o.to}</code>.</strong></p>
+  <p>${realmChangeConsequence(o.from, o.extensionsOfRealm)}</p>
+  <p>Nothing is saved until you choose.</p>
+  <div class="row">
+    <form method="post" action="/settings" class="inline">${csrfField(ctx)}${resend(o.sent)}<input type="hidden" name="confirm" value="yes">
+      <button class="danger">Change the realm to ${o.to}</button></form>
+    ${o.otherChanges ? html`<form method="post" action="/settings" class="inline">${csrfField(ctx)}${resend({ ...o.sent, realm: o.from })}
+      <button>Save the rest, keep the realm ${o.from}</button></form>` : ''}
+    <a class="button" href="/settings">Back to the settings</a>
+  </div>
 </section>`);
 }
 

@@ -5,7 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { suggestRoom } from '../conference/index.ts';
+import { suggestRoom, type Settings } from '../conference/index.ts';
 import { BoxError, StoreUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { AdminAuth, type Session } from './auth.ts';
@@ -615,19 +615,35 @@ export class WebServer {
     }, peersView, '/peers')));
 
     // Settings, admin password, API tokens
+    /** The extensions whose password was set for the realm in use: those a realm change stops (null when the database cannot say). */
+    const extensionsOfRealm = () => ops.extensions().then((list) => list.filter((e) => !e.realmMismatch).map((e) => e.number), () => null);
     const settingsView = async (ctx: pages.PageContext, rq?: Req) => {
       const x = rq?.session ? this.extras.get(rq.session) : undefined;
-      const token = x?.newToken ?? null;
+      const newToken = x?.newToken ?? null;
       if (x) delete x.newToken;
-      return pages.settingsPage(ctx, ops.settings(), ops.sipPort, await auth.tokens(), token);
+      return pages.settingsPage(ctx, { settings: ops.settings(), sipPort: ops.sipPort, tokens: await auth.tokens(), newToken, extensionsOfRealm: await extensionsOfRealm() });
     };
     this.route('GET', '/settings', this.guard(async (rq) => this.page(rq, 200, await settingsView(this.pageContext(rq), rq))));
-    this.route('POST', '/settings', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
-      const input: Record<string, string> = {};
-      for (const [k, v] of Object.entries(form)) if (k !== '_csrf') input[k] = v;
-      await ops.updateSettings(input);
-      return 'Settings saved.';
-    }, (ctx) => settingsView(ctx), '/settings')));
+    this.route('POST', '/settings', this.guard(async (rq, _p, form) => {
+      const { _csrf: _token, confirm, ...input } = form;
+      if (confirm !== 'yes') {
+        let changes: Partial<Settings> | null = null;
+        try {
+          changes = ops.settingsChanges(input, pages.settingLabel);
+        } catch {
+          // A bad value: the form below answers with it beside its field.
+        }
+        if (changes?.realm !== undefined) {
+          const from = ops.settings().realm;
+          const otherChanges = Object.keys(changes).some((k) => k !== 'realm');
+          return this.page(rq, 200, pages.confirmRealmChangePage(this.pageContext(rq), { from, to: changes.realm, extensionsOfRealm: await extensionsOfRealm(), sent: input, otherChanges }));
+        }
+      }
+      return this.formAction(rq, form, async () => {
+        await ops.updateSettings(input, pages.settingLabel);
+        return 'Settings saved.';
+      }, (ctx) => settingsView(ctx), '/settings');
+    }));
     this.route('POST', '/settings/password', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
       await auth.changePassword(form.current ?? '', form.password ?? '', form.confirm ?? '');
       return null;

@@ -42,9 +42,10 @@ function check(input) {
   if (!box || !msg) return true;
   if (!msg.dataset.hint) msg.dataset.hint = box.classList.contains('has-error') ? '' : msg.textContent;
   const v = input.value.trim();
+  const words = (input.dataset.alsoAccepts || '').split(' ').filter(Boolean);
   let bad = null;
   if (input.required && v === '') bad = 'this field is required';
-  else if (v !== '') {
+  else if (v !== '' && !words.includes(v.toLowerCase())) {
     const pattern = input.getAttribute('pattern');
     if (pattern && !new RegExp('^(?:' + pattern + ')$').test(v)) bad = input.dataset.invalid || 'this value is not valid';
     const n = Number(v);
@@ -76,6 +77,33 @@ function validation(root) {
       if (bad.length) {
         ev.preventDefault();
         bad[0].focus();
+      }
+    });
+  }
+}
+
+// A field whose change has consequences (data-confirm-change) asks before a form with it changed is sent; confirmed,
+// the form carries confirm=yes, as the box's own confirmation page sends it.
+function changeConfirmations(root) {
+  for (const form of root.querySelectorAll('form')) {
+    const fields = [...form.querySelectorAll('[data-confirm-change]')];
+    if (!fields.length) continue;
+    form.addEventListener('submit', (ev) => {
+      if (ev.defaultPrevented) return;
+      const changed = fields.filter((f) => f.value.trim() !== f.dataset.stored);
+      for (const f of changed) {
+        if (!window.confirm(f.dataset.confirmChange)) {
+          ev.preventDefault();
+          f.focus();
+          return;
+        }
+      }
+      if (changed.length && !form.querySelector('input[name="confirm"]')) {
+        const i = document.createElement('input');
+        i.type = 'hidden';
+        i.name = 'confirm';
+        i.value = 'yes';
+        form.appendChild(i);
       }
     });
   }
@@ -252,6 +280,7 @@ function focusChanged() {
 document.addEventListener('DOMContentLoaded', () => {
   enhance(document);
   validation(document);
+  changeConfirmations(document);
   focusChanged();
   liveView();
 });
