@@ -55,11 +55,24 @@ export interface ConferenceRow {
   participants: ParticipantRow[];
 }
 
+/** One phone registered for an extension. */
+export interface RegisteredPhoneRow {
+  /** The Contact URI the phone registered. */
+  contact: string;
+  /** Where its REGISTER came from: "udp:192.168.1.20:5060". */
+  source: string;
+  /** What it calls itself (its User-Agent header), empty when it sent none. */
+  userAgent: string;
+  /** Seconds until the registration ends unless the phone refreshes it. */
+  expires: number;
+  expiresAt: string;
+}
+
 export interface ExtensionRow {
   number: string;
   displayName: string;
   registered: boolean;
-  contacts: Array<{ contact: string; expires: number }>;
+  contacts: RegisteredPhoneRow[];
   /** The password was hashed for another realm than the box's: the phone cannot log in until it is set again. */
   realmMismatch: boolean;
   /** The digest algorithm of the phone's last accepted answer, null before the first. */
@@ -202,7 +215,7 @@ export class Operations {
   async extensions(): Promise<ExtensionRow[]> {
     const realm = this.box.rooms.settings().realm;
     return (await this.box.store.extensions.list()).map((e) => {
-      const contacts = this.box.registrar.current(e.number);
+      const contacts = this.registeredPhones(e.number);
       return { number: e.number, displayName: e.displayName, registered: contacts.length > 0, contacts, realmMismatch: e.realm !== realm, ...this.authView(e.number) };
     });
   }
@@ -223,8 +236,12 @@ export class Operations {
     await this.box.directory.refresh();
     // A new password is often a new phone: what the box learnt of the old one no longer holds.
     if (record !== existing && record.ha1Md5 !== existing?.ha1Md5) this.box.authRecords.forget(number);
-    const contacts = this.box.registrar.current(number);
+    const contacts = this.registeredPhones(number);
     return { number, displayName, registered: contacts.length > 0, contacts, realmMismatch: record.realm !== realm, ...this.authView(number) };
+  }
+
+  private registeredPhones(number: string): RegisteredPhoneRow[] {
+    return this.box.registrar.current(number).map((b) => ({ contact: b.contact, source: b.source, userAgent: b.userAgent, expires: b.expires, expiresAt: b.expiresAt.toISOString() }));
   }
 
   private authView(number: string): Pick<ExtensionRow, 'algorithm' | 'lastFailure'> {

@@ -7,7 +7,7 @@ import { LED_NAMES, type LedName } from '../hw/profile.ts';
 import type { Peer, PeerTransport } from '../conference/types.ts';
 import type { ApiToken } from '../store/types.ts';
 import { html, type Html } from './html.ts';
-import type { ConferenceRow, ExtensionRow, RoomRow, StatusView } from './operations.ts';
+import type { ConferenceRow, ExtensionRow, RegisteredPhoneRow, RoomRow, StatusView } from './operations.ts';
 
 /** What every page needs: the session's CSRF token, a one-time notice, errors and values of a form sent back. */
 export interface PageContext {
@@ -246,21 +246,7 @@ export function extensionsPage(ctx: PageContext, list: ExtensionRow[], editing: 
   return layout('Extensions', '/extensions', ctx, html`
 <section class="card">
   <h2>Desk phones</h2>
-  ${list.length === 0 ? html`<p class="empty">No extensions yet. A phone registers to the box with its number and password.</p>` : html`
-  <div class="table-wrap"><table>
-    <thead><tr><th>Number</th><th>Name</th><th>Registration</th><th>Last failed attempt</th><th><span class="sr">Actions</span></th></tr></thead>
-    <tbody>${list.map((e) => html`<tr>
-      <td><strong>${e.number}</strong></td><td>${e.displayName || html`<span class="muted">—</span>`}</td>
-      <td>${e.registered ? html`<span class="badge ok">registered</span> <span class="muted">${e.contacts.length} phone${e.contacts.length === 1 ? '' : 's'}</span>` : html`<span class="badge">not registered</span>`}
-        ${e.realmMismatch ? html`<span class="badge warn" title="Set the password again: the realm changed">password needs resetting</span>` : ''}
-        ${e.algorithm ? html`<span class="muted">digest ${e.algorithm}</span>` : ''}</td>
-      <td class="last-failure">${e.lastFailure
-        ? html`<span class="badge warn">${e.lastFailure.reason}</span> <span class="muted">${e.lastFailure.method === 'REGISTER' ? 'registration' : 'call'} from ${e.lastFailure.source}, <time datetime="${e.lastFailure.at}">${e.lastFailure.at.slice(0, 16).replace('T', ' ')} UTC</time></span>`
-        : html`<span class="muted">—</span>`}</td>
-      <td class="acts"><a class="button small" href="/extensions/${encodeURIComponent(e.number)}">Edit</a>
-        <form method="post" action="/extensions/${encodeURIComponent(e.number)}/delete" class="inline">${csrfField(ctx)}<button class="danger small" data-confirm="Remove extension ${e.number}?">Remove</button></form></td>
-    </tr>`)}</tbody>
-  </table></div>`}
+  <div id="extensions">${extensionsTable(ctx, list)}</div>
 </section>
 <section class="card">
   <h2>${editing ? html`Edit extension ${editing.number}` : 'Add an extension'}</h2>
@@ -272,6 +258,33 @@ export function extensionsPage(ctx: PageContext, list: ExtensionRow[], editing: 
     <div class="actions"><button class="primary">${editing ? 'Save' : 'Add extension'}</button>${editing ? html` <a class="button" href="/extensions">Cancel</a>` : ''}</div>
   </form>
 </section>`);
+}
+
+/** The extensions with their registered phones and last failed attempt; the live view replaces it as phones come and go. */
+export function extensionsTable(ctx: PageContext, list: ExtensionRow[]): Html {
+  if (list.length === 0) return html`<p class="empty">No extensions yet. A phone registers to the box with its number and password.</p>`;
+  return html`<div class="table-wrap"><table class="extensions">
+    <thead><tr><th>Number</th><th>Name</th><th>Registration</th><th>Last failed attempt</th><th><span class="sr">Actions</span></th></tr></thead>
+    <tbody>${list.map((e) => html`<tr data-extension="${e.number}">
+      <td><strong>${e.number}</strong></td><td>${e.displayName || html`<span class="muted">—</span>`}</td>
+      <td class="registration" data-label="Registration">${e.registered ? html`<span class="badge ok">registered</span> <span class="muted">${e.contacts.length} phone${e.contacts.length === 1 ? '' : 's'}</span>` : html`<span class="badge">not registered</span>`}
+        ${e.realmMismatch ? html`<span class="badge warn" title="Set the password again: the realm changed">password needs resetting</span>` : ''}
+        ${e.algorithm ? html`<span class="muted">digest ${e.algorithm}</span>` : ''}
+        ${e.contacts.length ? html`<ul class="phones">${e.contacts.map(registeredPhone)}</ul>` : ''}</td>
+      <td class="last-failure" data-label="Last failed attempt">${e.lastFailure
+        ? html`<span class="badge warn">${e.lastFailure.reason}</span> <span class="muted">${e.lastFailure.method === 'REGISTER' ? 'registration' : 'call'} from ${e.lastFailure.source}, <time datetime="${e.lastFailure.at}">${shortTime(e.lastFailure.at)} UTC</time></span>`
+        : html`<span class="muted">—</span>`}</td>
+      <td class="acts"><a class="button small" href="/extensions/${encodeURIComponent(e.number)}">Edit</a>
+        <form method="post" action="/extensions/${encodeURIComponent(e.number)}/delete" class="inline">${csrfField(ctx)}<button class="danger small" data-confirm="Remove extension ${e.number}?">Remove</button></form></td>
+    </tr>`)}</tbody>
+  </table></div>`;
+}
+
+/** Where a phone registered from, what it calls itself and until when, as a technician compares them with the phone's own screen. */
+function registeredPhone(p: RegisteredPhoneRow): Html {
+  return html`<li><code class="source">${p.source}</code>
+    <span class="user-agent">${p.userAgent || html`<span class="muted">no User-Agent given</span>`}</span>
+    <span class="muted">until <time datetime="${p.expiresAt}">${clock(p.expiresAt)} UTC</time></span></li>`;
 }
 
 // --- trusted peers ---
