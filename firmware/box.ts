@@ -210,7 +210,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     const ops = new Operations({
       store, rooms, sip: s, directory, registrar, authRecords, status, leds: () => leds.patterns(), version,
       sipPort: config.sipPort, sipTlsPort: config.sipTlsPort, httpPort: config.httpPort, httpsPort: config.httpsPort,
-      log: log.child({ subsystem: 'web' }), localAudio: local,
+      publicAddresses: { v4: addresses.v4, v6: addresses.v6 }, log: log.child({ subsystem: 'web' }), localAudio: local,
       alsaDevices: () => engine.alsaDevices(),
     });
     const setupCode = SetupCode.open(config.dataDir, (await store.admin.passwordHash()) !== null);

@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import { loadavg } from 'node:os';
 import {
   ALSA_DEVICE_SETTINGS, checkAlsaDevice, describeBlock, isSettingName, parseExtensionNumber, parseRoomId, parseSetting, roomFromInput, SETTINGS,
@@ -81,6 +82,16 @@ export interface ExtensionRow {
   lastFailure: { at: string; reason: AuthFailureReason; source: string; method: string } | null;
 }
 
+/** What a technician types into a phone's SIP account screen, apart from the extension's own number and password. */
+export interface PhoneSetup {
+  /** The addresses the box announces to phones (--public-address, --public-address-v6), IPv4 first. */
+  addresses: Array<{ address: string; family: 'IPv4' | 'IPv6' | 'name' }>;
+  /** UDP and TCP. */
+  sipPort: number;
+  sipTlsPort: number;
+  realm: string;
+}
+
 export interface StatusView extends StatusSnapshot {
   version: string;
   uptimeSeconds: number;
@@ -107,6 +118,8 @@ export interface BoxParts {
   sipTlsPort: number;
   httpPort: number;
   httpsPort: number;
+  /** The box's address for IPv4 phones (or its host name) and for IPv6 phones, null where it has none. */
+  publicAddresses: { v4: string | null; v6: string | null };
   log: Logger;
   /** The box's own microphone and speaker, a participant like the callers. */
   localAudio: { setMuted(muted: boolean): boolean } | null;
@@ -242,6 +255,14 @@ export class Operations {
 
   private registeredPhones(number: string): RegisteredPhoneRow[] {
     return this.box.registrar.current(number).map((b) => ({ contact: b.contact, source: b.source, userAgent: b.userAgent, expires: b.expires, expiresAt: b.expiresAt.toISOString() }));
+  }
+
+  phoneSetup(): PhoneSetup {
+    const { v4, v6 } = this.box.publicAddresses;
+    const addresses: PhoneSetup['addresses'] = [];
+    if (v4 !== null) addresses.push({ address: v4, family: isIPv4(v4) ? 'IPv4' : 'name' });
+    if (v6 !== null) addresses.push({ address: v6, family: 'IPv6' });
+    return { addresses, sipPort: this.box.sipPort, sipTlsPort: this.box.sipTlsPort, realm: this.box.rooms.settings().realm };
   }
 
   private authView(number: string): Pick<ExtensionRow, 'algorithm' | 'lastFailure'> {

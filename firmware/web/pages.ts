@@ -7,7 +7,7 @@ import { LED_NAMES, type LedName } from '../hw/profile.ts';
 import type { Peer, PeerTransport } from '../conference/types.ts';
 import type { ApiToken } from '../store/types.ts';
 import { html, type Html } from './html.ts';
-import type { ConferenceRow, ExtensionRow, RegisteredPhoneRow, RoomRow, StatusView } from './operations.ts';
+import type { ConferenceRow, ExtensionRow, PhoneSetup, RegisteredPhoneRow, RoomRow, StatusView } from './operations.ts';
 
 /** What every page needs: the session's CSRF token, a one-time notice, errors and values of a form sent back. */
 export interface PageContext {
@@ -242,7 +242,7 @@ export function conferenceCards(ctx: PageContext, conferences: ConferenceRow[]):
 
 // --- extensions ---
 
-export function extensionsPage(ctx: PageContext, list: ExtensionRow[], editing: ExtensionRow | null): Html {
+export function extensionsPage(ctx: PageContext, list: ExtensionRow[], editing: ExtensionRow | null, setup: PhoneSetup): Html {
   return layout('Extensions', '/extensions', ctx, html`
 <section class="card">
   <h2>Desk phones</h2>
@@ -257,7 +257,31 @@ export function extensionsPage(ctx: PageContext, list: ExtensionRow[], editing: 
     ${field(ctx, { name: 'password', label: editing ? 'New password' : 'Password', type: 'password', required: !editing, autocomplete: 'new-password', hint: editing ? 'Leave empty to keep the current password.' : 'The phone\'s SIP password.' })}
     <div class="actions"><button class="primary">${editing ? 'Save' : 'Add extension'}</button>${editing ? html` <a class="button" href="/extensions">Cancel</a>` : ''}</div>
   </form>
-</section>`);
+</section>
+${phoneSetupPanel(setup, editing?.number ?? null)}`);
+}
+
+/** What to type into a desk phone's SIP account screen; phones name the fields differently, so each line gives the usual names. */
+function phoneSetupPanel(setup: PhoneSetup, number: string | null): Html {
+  const addresses = setup.addresses.map((a, i) => html`${i ? ', ' : ''}<code>${a.address}</code>${a.family === 'name' ? '' : html` <span class="muted">(${a.family === 'IPv6' ? 'for phones on IPv6' : 'IPv4'})</span>`}`);
+  return html`<section class="card" id="phone-setup">
+  <h2>${number === null ? 'Set up a phone' : html`Set up the phone of extension ${number}`}</h2>
+  <p class="muted">What to type into the SIP account screen of a desk phone or softphone.</p>
+  <dl class="facts">
+    <dt>SIP server / Registrar / Outbound proxy</dt>
+    <dd>${addresses} <span class="muted">— the same address in each of these fields the phone has</span></dd>
+    <dt>Port</dt>
+    <dd><code>${setup.sipPort}</code> for UDP and TCP, <code>${setup.sipTlsPort}</code> for TLS</dd>
+    <dt>Transport</dt>
+    <dd>UDP, TCP or TLS. <span class="muted">TLS keeps the calls' signalling and audio keys private; the phone must accept the box's certificate (its fingerprint is on the <a href="/status">Status</a> page).</span></dd>
+    <dt>User name / Auth ID</dt>
+    <dd>${number === null ? 'the extension number' : html`<code>${number}</code> <span class="muted">(the extension number)</span>`}</dd>
+    <dt>Password</dt>
+    <dd>${number === null ? 'the password set for that extension here' : `the password set for extension ${number} here`} <span class="muted">(the box cannot show it again; set a new one${number === null ? ' by editing the extension' : ' above'} if it is lost)</span></dd>
+    <dt>Realm</dt>
+    <dd><code>${setup.realm}</code> <span class="muted">— only if the phone asks for one</span></dd>
+  </dl>
+</section>`;
 }
 
 /** The extensions with their registered phones and last failed attempt; the live view replaces it as phones come and go. */

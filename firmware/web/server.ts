@@ -558,7 +558,7 @@ export class WebServer {
     // Extensions
     const extView = (editing: string | null) => async (ctx: pages.PageContext) => {
       const list = await ops.extensions();
-      return pages.extensionsPage(ctx, list, editing ? list.find((e) => e.number === editing) ?? null : null);
+      return pages.extensionsPage(ctx, list, editing ? list.find((e) => e.number === editing) ?? null : null, ops.phoneSetup());
     };
     this.route('GET', '/extensions', this.guard(async (rq) => this.page(rq, 200, await extView(null)(this.pageContext(rq)))));
     this.route('GET', '/extensions/:number', this.guard(async (rq, [number]) => {
