@@ -7,9 +7,18 @@ const HEARTBEAT_MS = 15_000;
 const DEBOUNCE_MS = 100;
 const MAX_STREAMS = 200;
 
+/**
+ * The parts of the pages the live view keeps up to date: the live conferences' cards, the status facts, the rooms'
+ * "In use" column and the extensions table. A page asks for those it shows: /events?parts=extensions.
+ */
+export const LIVE_PARTS = ['live', 'status', 'rooms', 'extensions'] as const;
+export type LivePart = (typeof LIVE_PARTS)[number];
+/** What a stream that names no part gets. */
+const DEFAULT_PARTS: readonly LivePart[] = ['live', 'status', 'rooms'];
+
 export interface LiveUpdatesOptions {
   ops: Operations;
-  /** Fires when conferences or the status change. */
+  /** Fires when conferences, registrations, failed attempts or the status change. */
   onChange(listener: () => void): void;
   /** Whether a session is still logged in: streams of sessions that ended are closed. */
   alive(sessionId: string): boolean;
@@ -17,10 +26,43 @@ export interface LiveUpdatesOptions {
   headers: Record<string, string>;
 }
 
-/** One open page's stream: the session it belongs to and the CSRF token its forms carry. */
+/** One open page's stream: the session it belongs to, the CSRF token its forms carry and the parts it shows. */
 interface Stream {
   session: string;
   csrf: string;
+  parts: ReadonlySet<LivePart>;
+}
+
+/** The parts named in ?parts= (unknown names are ignored), else the default ones. */
+export function parseLiveParts(asked: string | null): ReadonlySet<LivePart> {
+  const named = (asked ?? '').split(',').map((p) => p.trim()).filter((p): p is LivePart => (LIVE_PARTS as readonly string[]).includes(p));
+  return new Set(named.length ? named : DEFAULT_PARTS);
+}
+
+/** What the snapshots of one push are made of: each read from the box once, and only when some stream shows it. */
+class SnapshotSources {
+  private conferenceRows: ReturnType<Operations['conferences']> | null = null;
+  private statusMarkup: string | null = null;
+  private extensionRows: ReturnType<Operations['extensionsInMemory']> | null = null;
+
+  constructor(private readonly ops: Operations) {}
+
+  conferences(): ReturnType<Operations['conferences']> {
+    return (this.conferenceRows ??= this.ops.conferences());
+  }
+
+  statusHtml(): string {
+    return (this.statusMarkup ??= pages.statusBody(this.ops.status()).text);
+  }
+
+  /** Which rooms are in use and by how many: the rooms page updates its "In use" column from this. */
+  roomActivity(): Array<{ id: number; participants: number }> {
+    return this.conferences().filter((c) => !c.roomDeleted).map((c) => ({ id: c.roomId, participants: c.participants.length }));
+  }
+
+  extensions(): ReturnType<Operations['extensionsInMemory']> {
+    return (this.extensionRows ??= this.ops.extensionsInMemory());
+  }
 }
 
 /**
@@ -56,13 +98,13 @@ export class LiveUpdates {
     this.streams.clear();
   }
 
-  /** Starts the stream of a logged-in page: the current snapshot at once, then one after each change. */
-  open(rq: IncomingMessage, res: ServerResponse, session: Session): void {
+  /** Starts the stream of a logged-in page showing these parts: the current snapshot at once, then one after each change. */
+  open(rq: IncomingMessage, res: ServerResponse, session: Session, parts: ReadonlySet<LivePart>): void {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no', ...this.o.headers });
     res.write('retry: 2000\n\n');
-    const csrf = session.csrf;
-    res.write(this.snapshotEvent(csrf));
-    this.streams.set(res, { session: session.id, csrf });
+    const stream: Stream = { session: session.id, csrf: session.csrf, parts };
+    res.write(this.snapshotEvent(stream, new SnapshotSources(this.o.ops)));
+    this.streams.set(res, stream);
     rq.socket.setTimeout(0);
     const drop = () => this.streams.delete(res);
     res.once('close', drop);
@@ -78,20 +120,15 @@ export class LiveUpdates {
     }
   }
 
-  /** One client's view: its forms carry its own CSRF token, so the markup is rendered per session. */
-  private snapshotEvent(csrf: string, shared = this.sharedSnapshot()): string {
-    const data = { live: pages.conferenceCards({ csrf }, shared.conferences).text, status: shared.statusHtml, rooms: shared.rooms };
+  /** One page's view: its forms carry its session's CSRF token, so the markup is rendered per session. */
+  private snapshotEvent(stream: Stream, sources: SnapshotSources): string {
+    const data: Partial<Record<LivePart, unknown>> = {};
+    const view = { csrf: stream.csrf };
+    if (stream.parts.has('live')) data.live = pages.conferenceCards(view, sources.conferences()).text;
+    if (stream.parts.has('status')) data.status = sources.statusHtml();
+    if (stream.parts.has('rooms')) data.rooms = sources.roomActivity();
+    if (stream.parts.has('extensions')) data.extensions = pages.extensionsTable(view, sources.extensions()).text;
     return `event: snapshot\ndata: ${JSON.stringify(data)}\n\n`;
-  }
-
-  private sharedSnapshot() {
-    const conferences = this.o.ops.conferences();
-    return { conferences, statusHtml: pages.statusBody(this.o.ops.status()).text, rooms: this.roomActivity(conferences) };
-  }
-
-  /** Which rooms are in use and by how many: the rooms page updates its "In use" column from this. */
-  private roomActivity(conferences: ReturnType<Operations['conferences']>): Array<{ id: number; participants: number }> {
-    return conferences.filter((c) => !c.roomDeleted).map((c) => ({ id: c.roomId, participants: c.participants.length }));
   }
 
   private schedulePush(): void {
@@ -99,11 +136,12 @@ export class LiveUpdates {
     this.pushTimer = setTimeout(() => {
       this.pushTimer = null;
       if (this.streams.size === 0) return;
-      const shared = this.sharedSnapshot();
-      const byCsrf = new Map<string, string>();
-      for (const [res, { csrf }] of this.streams) {
-        let event = byCsrf.get(csrf);
-        if (event === undefined) byCsrf.set(csrf, (event = this.snapshotEvent(csrf, shared)));
+      const sources = new SnapshotSources(this.o.ops);
+      const events = new Map<string, string>();
+      for (const [res, stream] of this.streams) {
+        const key = `${stream.csrf} ${[...stream.parts].join(',')}`;
+        let event = events.get(key);
+        if (event === undefined) events.set(key, (event = this.snapshotEvent(stream, sources)));
         res.write(event);
       }
     }, DEBOUNCE_MS);

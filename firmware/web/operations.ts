@@ -2,7 +2,7 @@ import { isIPv4 } from 'node:net';
 import { loadavg } from 'node:os';
 import {
   ALSA_DEVICE_SETTINGS, checkAlsaDevice, describeBlock, isSettingName, parseExtensionNumber, parseRoomId, parseSetting, roomFromInput, SETTINGS,
-  type Conference, type RoomChanges, type RoomInput, type Settings,
+  type Conference, type Extension, type RoomChanges, type RoomInput, type Settings,
 } from '../conference/index.ts';
 import { BoxError } from '../errors.ts';
 import type { LedPatterns } from '../hw/patterns.ts';
@@ -227,10 +227,21 @@ export class Operations {
 
   async extensions(): Promise<ExtensionRow[]> {
     const realm = this.box.rooms.settings().realm;
-    return (await this.box.store.extensions.list()).map((e) => {
-      const contacts = this.registeredPhones(e.number);
-      return { number: e.number, displayName: e.displayName, registered: contacts.length > 0, contacts, realmMismatch: e.realm !== realm, ...this.authView(e.number) };
-    });
+    return (await this.box.store.extensions.list()).map((e) => this.extensionRow(e, realm));
+  }
+
+  /**
+   * The extensions as the box holds them in memory (its directory): the live view reads no database on every
+   * registration, and still shows phones coming and going while the database is away.
+   */
+  extensionsInMemory(): ExtensionRow[] {
+    const realm = this.box.rooms.settings().realm;
+    return this.box.directory.extensionList().map((e) => this.extensionRow(e, realm));
+  }
+
+  private extensionRow(e: Extension, realm: string): ExtensionRow {
+    const contacts = this.registeredPhones(e.number);
+    return { number: e.number, displayName: e.displayName, registered: contacts.length > 0, contacts, realmMismatch: e.realm !== realm, ...this.authView(e.number) };
   }
 
   /** Adds an extension, or edits one: an empty password on an existing extension keeps its password. */

@@ -246,7 +246,7 @@ export function extensionsPage(ctx: PageContext, list: ExtensionRow[], editing: 
   return layout('Extensions', '/extensions', ctx, html`
 <section class="card">
   <h2>Desk phones</h2>
-  <div id="extensions">${extensionsTable(ctx, list)}</div>
+  <div id="extensions" data-live="extensions">${extensionsTable(ctx, list)}</div>
 </section>
 <section class="card">
   <h2>${editing ? html`Edit extension ${editing.number}` : 'Add an extension'}</h2>

@@ -13,7 +13,7 @@ import type { HostNames } from './host-names.ts';
 import type { Html } from './html.ts';
 import type { Actor, Operations } from './operations.ts';
 import { redirectToHttps } from './https-redirect.ts';
-import { LiveUpdates } from './live-updates.ts';
+import { LiveUpdates, parseLiveParts } from './live-updates.ts';
 import * as pages from './pages.ts';
 
 declare const CONFBOX_WEB_ASSETS: { js: string; css: string } | undefined;
@@ -74,7 +74,7 @@ export interface WebServerOptions {
   ops: Operations;
   auth: AdminAuth;
   log: Logger;
-  /** Fires when conferences or the status change, for the live view. */
+  /** Fires when conferences, registrations, failed attempts or the status change, for the live view. */
   onChange(listener: () => void): void;
   /** The names requests may carry in Host; others are refused with 421. */
   hostNames: HostNames;
@@ -615,7 +615,7 @@ export class WebServer {
     this.route('GET', '/events', (rq) => {
       if (!rq.session) return this.json(rq, 401, { error: { code: 'unauthorized', message: 'log in first', field: null } });
       if (this.live.full) return this.json(rq, 503, { error: { code: 'busy', message: 'too many live views are open', field: null } }, { 'retry-after': '10' });
-      this.live.open(rq.raw, rq.res, rq.session);
+      this.live.open(rq.raw, rq.res, rq.session, parseLiveParts(rq.query.get('parts')));
     });
   }
 

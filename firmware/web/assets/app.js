@@ -1,5 +1,5 @@
 // The page works without this script. It adds: local times, confirmations, inline validation,
-// and the live view (server-sent events) on the rooms, live and status pages.
+// and the live view (server-sent events) on the rooms, live, extensions and status pages.
 'use strict';
 
 function localTimes(root) {
@@ -102,6 +102,11 @@ function applySnapshot(data) {
   }
   const status = document.getElementById('status');
   if (status && typeof data.status === 'string') status.innerHTML = data.status;
+  const extensions = document.getElementById('extensions');
+  if (extensions && typeof data.extensions === 'string') {
+    extensions.innerHTML = data.extensions;
+    enhance(extensions);
+  }
   const table = document.querySelector('table[data-live="rooms"]');
   if (table && Array.isArray(data.rooms)) {
     const inUse = new Map(data.rooms.map((r) => [String(r.id), r.participants]));
@@ -121,9 +126,13 @@ function applySnapshot(data) {
   }
 }
 
+// Which part of the box's snapshots each live element of a page shows: the page asks only for those.
+const LIVE_PARTS = { conferences: 'live', status: 'status', rooms: 'rooms', extensions: 'extensions' };
+
 function liveView() {
-  if (!document.querySelector('[data-live]') || !window.EventSource) return;
-  const es = new EventSource('/events');
+  const parts = [...new Set([...document.querySelectorAll('[data-live]')].map((el) => LIVE_PARTS[el.dataset.live]).filter(Boolean))];
+  if (parts.length === 0 || !window.EventSource) return;
+  const es = new EventSource('/events?parts=' + parts.join(','));
   es.addEventListener('snapshot', (ev) => {
     try {
       applySnapshot(JSON.parse(ev.data));
