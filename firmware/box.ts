@@ -104,7 +104,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     cleanups.push(() => { stopping = true; });
 
     let sip: ConferenceCalls | null = null;
-    /** Conferences or status changed: the web page's live view follows. */
+    /** Conferences, registrations, failed attempts or the status changed: the web page's live view follows. */
     const changes = new EventEmitter<{ change: [] }>();
     status.on('change', () => changes.emit('change'));
     let localAudio: LocalAudio | null = null;
@@ -170,11 +170,17 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     let registrar: Registrar | null = null;
     const directory = new Directory(store, log, () => status.set({ trustedPeers: directory.peerCount() }));
     await directory.start();
-    registrar = new Registrar(store, clock, log, () => status.set({ registeredExtensions: registrar?.registeredCount() ?? 0 }));
+    registrar = new Registrar(store, clock, log, () => {
+      status.set({ registeredExtensions: registrar?.registeredCount() ?? 0 });
+      changes.emit('change');
+    });
     await registrar.start();
     cleanups.push(() => { directory.stop(); registrar?.stop(); });
     const authFile = new AuthRecordsFile(join(config.dataDir, 'auth-records.json'), log);
-    const authRecords: AuthRecords = new AuthRecords(clock, () => authFile.scheduleSave(authRecords));
+    const authRecords: AuthRecords = new AuthRecords(clock, () => {
+      authFile.scheduleSave(authRecords);
+      changes.emit('change');
+    });
     authFile.load(authRecords);
     cleanups.push(() => authFile.flush(authRecords));
     const configChanges = new ConfigChanges(store, log, async () => {
@@ -210,7 +216,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     const ops = new Operations({
       store, rooms, sip: s, directory, registrar, authRecords, status, leds: () => leds.patterns(), version,
       sipPort: config.sipPort, sipTlsPort: config.sipTlsPort, httpPort: config.httpPort, httpsPort: config.httpsPort,
-      log: log.child({ subsystem: 'web' }), localAudio: local,
+      publicAddresses: { v4: addresses.v4, v6: addresses.v6 }, log: log.child({ subsystem: 'web' }), localAudio: local,
       alsaDevices: () => engine.alsaDevices(),
     });
     const setupCode = SetupCode.open(config.dataDir, (await store.admin.passwordHash()) !== null);

@@ -40,6 +40,11 @@ export class Directory {
    * The trusted peer whose most specific CIDR holds the address; with a transport ("UDP", "TCP", "TLS"), only when
    * that peer accepts it, so that a forged UDP source cannot pass as a peer restricted to TCP or TLS.
    */
+  /** Every extension, ordered by number as the database lists them. */
+  extensionList(): Extension[] {
+    return [...this.extensions.values()];
+  }
+
   trustedPeer(address: string, protocol?: string): Peer | undefined {
     let best: Peer | undefined;
     let bestBits = -1;

@@ -5,6 +5,8 @@ import type { Binding, Store } from '../store/types.ts';
 const MIN_EXPIRES = 60;
 const MAX_EXPIRES = 3600;
 const DEFAULT_EXPIRES = 3600;
+/** The bindings table's user_agent column holds this many characters. */
+const MAX_USER_AGENT = 255;
 
 export interface ContactRequest {
   uri: string;
@@ -12,8 +14,26 @@ export interface ContactRequest {
   expires: number | null;
 }
 
+/** The phone a REGISTER came from. */
+export interface RegisteringPhone {
+  /** "udp:192.0.2.1:5060" */
+  source: string;
+  /** Its User-Agent header, if any. */
+  userAgent: string | undefined;
+}
+
+/** A live binding: where the phone registered from, what it calls itself, when the registration ends. */
+export interface RegisteredPhone {
+  contact: string;
+  source: string;
+  userAgent: string;
+  /** Seconds left. */
+  expires: number;
+  expiresAt: Date;
+}
+
 export type RegisterResult =
-  | { ok: true; bindings: Array<{ contact: string; expires: number }> }
+  | { ok: true; bindings: RegisteredPhone[] }
   | { ok: false; status: 400 | 423; reason: string; minExpires?: number };
 
 /** The location table: which phone (contact) answers for which extension, until when. */
@@ -43,8 +63,10 @@ export class Registrar {
   }
 
   /** Applies a REGISTER for an authenticated extension (RFC 3261 section 10.3). */
-  register(aor: string, source: string, contacts: ContactRequest[] | '*', headerExpires: number | null): RegisterResult {
+  register(aor: string, phone: RegisteringPhone, contacts: ContactRequest[] | '*', headerExpires: number | null): RegisterResult {
     const now = this.clock.now();
+    const { source } = phone;
+    const userAgent = cleanUserAgent(phone.userAgent);
     if (contacts === '*') {
       if (headerExpires !== 0) return { ok: false, status: 400, reason: 'Contact: * needs Expires: 0' };
       for (const c of this.table.get(aor)?.keys() ?? []) this.remove(aor, c);
@@ -63,10 +85,10 @@ export class Registrar {
       }
       const expires = Math.min(asked, MAX_EXPIRES);
       const old = this.table.get(aor)?.get(c.uri);
-      const b: Binding = { aor, contact: c.uri, source, expiresAt: new Date(now + expires * 1000) };
+      const b: Binding = { aor, contact: c.uri, source, userAgent, expiresAt: new Date(now + expires * 1000) };
       this.put(b);
-      // Refreshes are frequent; the database only needs a binding when it is new or moved, or half-way to expiry.
-      if (!old || old.source !== source || old.expiresAt.getTime() < now + (expires * 1000) / 2) {
+      // Refreshes are frequent; the database only needs a binding when it is new, moved or updated, or half-way to expiry.
+      if (!old || old.source !== source || old.userAgent !== userAgent || old.expiresAt.getTime() < now + (expires * 1000) / 2) {
         this.store.bindings.put(b).catch(() => undefined);
       }
     }
@@ -74,11 +96,13 @@ export class Registrar {
     return { ok: true, bindings: this.current(aor) };
   }
 
-  current(aor: string): Array<{ contact: string; expires: number }> {
+  current(aor: string): RegisteredPhone[] {
     const now = this.clock.now();
     return [...(this.table.get(aor)?.values() ?? [])]
       .filter((b) => b.expiresAt.getTime() > now)
-      .map((b) => ({ contact: b.contact, expires: Math.max(0, Math.round((b.expiresAt.getTime() - now) / 1000)) }));
+      .map((b) => ({
+        contact: b.contact, source: b.source, userAgent: b.userAgent, expires: Math.max(0, Math.round((b.expiresAt.getTime() - now) / 1000)), expiresAt: b.expiresAt,
+      }));
   }
 
   /** Whether the extension has a live binding that was registered from this address (any port, any transport). */
@@ -122,6 +146,12 @@ export class Registrar {
     }
     if (changed) this.onChange();
   }
+}
+
+/** As it can be shown and stored: no control characters, at most MAX_USER_AGENT characters. */
+function cleanUserAgent(header: string | undefined): string {
+  const text = (header ?? '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return [...text].slice(0, MAX_USER_AGENT).join('');
 }
 
 /** "udp:192.0.2.1:5060" or "tcp:::1:5060" to the address. */

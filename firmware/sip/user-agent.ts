@@ -365,7 +365,8 @@ export class SipUserAgent {
       else if (Array.isArray(contactHeader)) {
         contacts = contactHeader.map((c) => ({ uri: c.uri, expires: c.params.expires != null && /^\d{1,10}$/.test(String(c.params.expires)) ? Number(c.params.expires) : null }));
       }
-      const res = this.o.registrar.register(who.caller, `${remote.protocol.toLowerCase()}:${remote.address}:${remote.port}`, contacts, headerExpires);
+      const phone = { source: `${remote.protocol.toLowerCase()}:${remote.address}:${remote.port}`, userAgent: headerText(rq, 'user-agent') };
+      const res = this.o.registrar.register(who.caller, phone, contacts, headerExpires);
       if (!res.ok) return this.reply(rq, res.status, res.reason, res.minExpires ? { 'min-expires': String(res.minExpires) } : {});
       const contact = res.bindings.map((b) => ({ uri: b.contact, params: { expires: String(b.expires) } }));
       this.reply(rq, 200, undefined, { contact: contact.length ? contact : undefined, date: new Date(this.o.clock.now()).toUTCString() });

@@ -128,6 +128,13 @@ export const MIGRATIONS: readonly Migration[] = [
       'INSERT IGNORE INTO config_changes (id, version) VALUES (1, 0)',
     ],
   },
+  {
+    version: 7,
+    name: 'the User-Agent a registered phone names itself with',
+    statements: [
+      "ALTER TABLE bindings ADD COLUMN IF NOT EXISTS user_agent VARCHAR(255) NOT NULL DEFAULT ''",
+    ],
+  },
 ];
 
 const LOCK_NAME = 'confbox_migrate';

@@ -440,19 +440,20 @@ function liveTable(db: Db, boxId: string): Store['live'] {
 function bindingsTable(db: Db): Store['bindings'] {
   return {
     list: async () =>
-      (await db.rows('SELECT aor, contact, source, expires_at FROM bindings ORDER BY aor, contact')).map(
+      (await db.rows('SELECT aor, contact, source, user_agent, expires_at FROM bindings ORDER BY aor, contact')).map(
         (r): Binding => ({
           aor: String(r.aor),
           contact: String(r.contact),
           source: String(r.source),
+          userAgent: String(r.user_agent),
           expiresAt: r.expires_at as Date,
         }),
       ),
     put: async (b) => {
       await db.run(
-        `INSERT INTO bindings (aor, contact, source, expires_at) VALUES (?, ?, ?, ?)
-         ON DUPLICATE KEY UPDATE source = VALUES(source), expires_at = VALUES(expires_at)`,
-        [b.aor, b.contact, b.source, b.expiresAt],
+        `INSERT INTO bindings (aor, contact, source, user_agent, expires_at) VALUES (?, ?, ?, ?, ?)
+         ON DUPLICATE KEY UPDATE source = VALUES(source), user_agent = VALUES(user_agent), expires_at = VALUES(expires_at)`,
+        [b.aor, b.contact, b.source, b.userAgent, b.expiresAt],
       );
     },
     delete: async (aor, contact) => {

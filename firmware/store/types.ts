@@ -94,6 +94,8 @@ export interface Binding {
   contact: string;
   /** Where the REGISTER came from: "udp:1.2.3.4:5060". */
   source: string;
+  /** The REGISTER's User-Agent header (the phone's model and firmware), empty when it sent none. */
+  userAgent: string;
   expiresAt: Date;
 }
 

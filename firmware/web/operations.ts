@@ -1,7 +1,8 @@
+import { isIPv4 } from 'node:net';
 import { loadavg } from 'node:os';
 import {
   ALSA_DEVICE_SETTINGS, checkAlsaDevice, describeBlock, isSettingName, parseExtensionNumber, parseRoomId, parseSetting, roomFromInput, SETTINGS,
-  type Conference, type RoomChanges, type RoomInput, type Settings,
+  type Conference, type Extension, type RoomChanges, type RoomInput, type Settings,
 } from '../conference/index.ts';
 import { BoxError } from '../errors.ts';
 import type { LedPatterns } from '../hw/patterns.ts';
@@ -56,17 +57,40 @@ export interface ConferenceRow {
   participants: ParticipantRow[];
 }
 
+/** One phone registered for an extension. */
+export interface RegisteredPhoneRow {
+  /** The Contact URI the phone registered. */
+  contact: string;
+  /** Where its REGISTER came from: "udp:192.168.1.20:5060". */
+  source: string;
+  /** What it calls itself (its User-Agent header), empty when it sent none. */
+  userAgent: string;
+  /** Seconds until the registration ends unless the phone refreshes it. */
+  expires: number;
+  expiresAt: string;
+}
+
 export interface ExtensionRow {
   number: string;
   displayName: string;
   registered: boolean;
-  contacts: Array<{ contact: string; expires: number }>;
+  contacts: RegisteredPhoneRow[];
   /** The password was hashed for another realm than the box's: the phone cannot log in until it is set again. */
   realmMismatch: boolean;
   /** The digest algorithm of the phone's last accepted answer, null before the first. */
   algorithm: DigestAlgorithm | null;
   /** The extension's last refused registration or call attempt, with why, null when none. */
   lastFailure: { at: string; reason: AuthFailureReason; source: string; method: string } | null;
+}
+
+/** What a technician types into a phone's SIP account screen, apart from the extension's own number and password. */
+export interface PhoneSetup {
+  /** The addresses the box announces to phones (--public-address, --public-address-v6), IPv4 first. */
+  addresses: Array<{ address: string; family: 'IPv4' | 'IPv6' | 'name' }>;
+  /** UDP and TCP. */
+  sipPort: number;
+  sipTlsPort: number;
+  realm: string;
 }
 
 export interface StatusView extends StatusSnapshot {
@@ -95,6 +119,8 @@ export interface BoxParts {
   sipTlsPort: number;
   httpPort: number;
   httpsPort: number;
+  /** The box's address for IPv4 phones (or its host name) and for IPv6 phones, null where it has none. */
+  publicAddresses: { v4: string | null; v6: string | null };
   log: Logger;
   /** The box's own microphone and speaker, a participant like the callers. */
   localAudio: { setMuted(muted: boolean): boolean } | null;
@@ -221,10 +247,21 @@ export class Operations {
 
   async extensions(): Promise<ExtensionRow[]> {
     const realm = this.box.rooms.settings().realm;
-    return (await this.box.store.extensions.list()).map((e) => {
-      const contacts = this.box.registrar.current(e.number);
-      return { number: e.number, displayName: e.displayName, registered: contacts.length > 0, contacts, realmMismatch: e.realm !== realm, ...this.authView(e.number) };
-    });
+    return (await this.box.store.extensions.list()).map((e) => this.extensionRow(e, realm));
+  }
+
+  /**
+   * The extensions as the box holds them in memory (its directory): the live view reads no database on every
+   * registration, and still shows phones coming and going while the database is away.
+   */
+  extensionsInMemory(): ExtensionRow[] {
+    const realm = this.box.rooms.settings().realm;
+    return this.box.directory.extensionList().map((e) => this.extensionRow(e, realm));
+  }
+
+  private extensionRow(e: Extension, realm: string): ExtensionRow {
+    const contacts = this.registeredPhones(e.number);
+    return { number: e.number, displayName: e.displayName, registered: contacts.length > 0, contacts, realmMismatch: e.realm !== realm, ...this.authView(e.number) };
   }
 
   /** Adds an extension, or edits one: an empty password on an existing extension keeps its password. */
@@ -243,8 +280,20 @@ export class Operations {
     await this.box.directory.refresh();
     // A new password is often a new phone: what the box learnt of the old one no longer holds.
     if (record !== existing && record.ha1Md5 !== existing?.ha1Md5) this.box.authRecords.forget(number);
-    const contacts = this.box.registrar.current(number);
+    const contacts = this.registeredPhones(number);
     return { number, displayName, registered: contacts.length > 0, contacts, realmMismatch: record.realm !== realm, ...this.authView(number) };
+  }
+
+  private registeredPhones(number: string): RegisteredPhoneRow[] {
+    return this.box.registrar.current(number).map((b) => ({ contact: b.contact, source: b.source, userAgent: b.userAgent, expires: b.expires, expiresAt: b.expiresAt.toISOString() }));
+  }
+
+  phoneSetup(): PhoneSetup {
+    const { v4, v6 } = this.box.publicAddresses;
+    const addresses: PhoneSetup['addresses'] = [];
+    if (v4 !== null) addresses.push({ address: v4, family: isIPv4(v4) ? 'IPv4' : 'name' });
+    if (v6 !== null) addresses.push({ address: v6, family: 'IPv6' });
+    return { addresses, sipPort: this.box.sipPort, sipTlsPort: this.box.sipTlsPort, realm: this.box.rooms.settings().realm };
   }
 
   private authView(number: string): Pick<ExtensionRow, 'algorithm' | 'lastFailure'> {

@@ -8,7 +8,9 @@ import type { Peer, PeerTransport } from '../conference/types.ts';
 import type { ApiToken } from '../store/types.ts';
 import { html, type Html } from './html.ts';
 import { faultHeadline, type FaultExplanation } from './faults.ts';
-import { participantName, type ConferenceRow, type ExtensionRow, type ParticipantRow, type RoomRow, type StatusView } from './operations.ts';
+import {
+  participantName, type ConferenceRow, type ExtensionRow, type ParticipantRow, type PhoneSetup, type RegisteredPhoneRow, type RoomRow, type StatusView,
+} from './operations.ts';
 
 /** What every page needs: the session's CSRF token, a one-time notice, errors and values of a form sent back. */
 export interface PageContext {
@@ -301,25 +303,11 @@ export function confirmRemovePage(ctx: PageContext, c: ConferenceRow, p: Partici
 
 // --- extensions ---
 
-export function extensionsPage(ctx: PageContext, list: ExtensionRow[], editing: ExtensionRow | null): Html {
+export function extensionsPage(ctx: PageContext, list: ExtensionRow[], editing: ExtensionRow | null, setup: PhoneSetup): Html {
   return layout('Extensions', '/extensions', ctx, html`
 <section class="card">
   <h2>Desk phones</h2>
-  ${list.length === 0 ? html`<p class="empty">No extensions yet. A phone registers to the box with its number and password.</p>` : html`
-  <div class="table-wrap"><table>
-    <thead><tr><th>Number</th><th>Name</th><th>Registration</th><th>Last failed attempt</th><th><span class="sr">Actions</span></th></tr></thead>
-    <tbody>${list.map((e) => html`<tr>
-      <td><strong>${e.number}</strong></td><td>${e.displayName || html`<span class="muted">—</span>`}</td>
-      <td>${e.registered ? html`<span class="badge ok">registered</span> <span class="muted">${e.contacts.length} phone${e.contacts.length === 1 ? '' : 's'}</span>` : html`<span class="badge">not registered</span>`}
-        ${e.realmMismatch ? html`<span class="badge warn" title="Set the password again: the realm changed">password needs resetting</span>` : ''}
-        ${e.algorithm ? html`<span class="muted">digest ${e.algorithm}</span>` : ''}</td>
-      <td class="last-failure">${e.lastFailure
-        ? html`<span class="badge warn">${e.lastFailure.reason}</span> <span class="muted">${e.lastFailure.method === 'REGISTER' ? 'registration' : 'call'} from ${e.lastFailure.source}, <time datetime="${e.lastFailure.at}">${e.lastFailure.at.slice(0, 16).replace('T', ' ')} UTC</time></span>`
-        : html`<span class="muted">—</span>`}</td>
-      <td class="acts"><a class="button small" href="/extensions/${encodeURIComponent(e.number)}">Edit</a>
-        <form method="post" action="/extensions/${encodeURIComponent(e.number)}/delete" class="inline">${csrfField(ctx)}<button class="danger small" data-confirm="Remove extension ${e.number}?">Remove</button></form></td>
-    </tr>`)}</tbody>
-  </table></div>`}
+  <div id="extensions" data-live="extensions">${extensionsTable(ctx, list)}</div>
 </section>
 <section class="card">
   <h2>${editing ? html`Edit extension ${editing.number}` : 'Add an extension'}</h2>
@@ -330,7 +318,58 @@ export function extensionsPage(ctx: PageContext, list: ExtensionRow[], editing: 
     ${field(ctx, { name: 'password', label: editing ? 'New password' : 'Password', type: 'password', required: !editing, autocomplete: 'new-password', hint: editing ? 'Leave empty to keep the current password.' : 'The phone\'s SIP password.' })}
     <div class="actions"><button class="primary">${editing ? 'Save' : 'Add extension'}</button>${editing ? html` <a class="button" href="/extensions">Cancel</a>` : ''}</div>
   </form>
-</section>`);
+</section>
+${phoneSetupPanel(setup, editing?.number ?? null)}`);
+}
+
+/** What to type into a desk phone's SIP account screen; phones name the fields differently, so each line gives the usual names. */
+function phoneSetupPanel(setup: PhoneSetup, number: string | null): Html {
+  const addresses = setup.addresses.map((a, i) => html`${i ? ', ' : ''}<code>${a.address}</code>${a.family === 'name' ? '' : html` <span class="muted">(${a.family === 'IPv6' ? 'for phones on IPv6' : 'IPv4'})</span>`}`);
+  return html`<section class="card" id="phone-setup">
+  <h2>${number === null ? 'Set up a phone' : html`Set up the phone of extension ${number}`}</h2>
+  <p class="muted">What to type into the SIP account screen of a desk phone or softphone.</p>
+  <dl class="facts">
+    <dt>SIP server / Registrar / Outbound proxy</dt>
+    <dd>${addresses} <span class="muted">— the same address in each of these fields the phone has</span></dd>
+    <dt>Port</dt>
+    <dd><code>${setup.sipPort}</code> for UDP and TCP, <code>${setup.sipTlsPort}</code> for TLS</dd>
+    <dt>Transport</dt>
+    <dd>UDP, TCP or TLS. <span class="muted">TLS keeps the calls' signalling and audio keys private; the phone must accept the box's certificate (its fingerprint is on the <a href="/status">Status</a> page).</span></dd>
+    <dt>User name / Auth ID</dt>
+    <dd>${number === null ? 'the extension number' : html`<code>${number}</code> <span class="muted">(the extension number)</span>`}</dd>
+    <dt>Password</dt>
+    <dd>${number === null ? 'the password set for that extension here' : `the password set for extension ${number} here`} <span class="muted">(the box cannot show it again; set a new one${number === null ? ' by editing the extension' : ' above'} if it is lost)</span></dd>
+    <dt>Realm</dt>
+    <dd><code>${setup.realm}</code> <span class="muted">— only if the phone asks for one</span></dd>
+  </dl>
+</section>`;
+}
+
+/** The extensions with their registered phones and last failed attempt; the live view replaces it as phones come and go. */
+export function extensionsTable(ctx: PageContext, list: ExtensionRow[]): Html {
+  if (list.length === 0) return html`<p class="empty">No extensions yet. A phone registers to the box with its number and password.</p>`;
+  return html`<div class="table-wrap"><table class="extensions">
+    <thead><tr><th>Number</th><th>Name</th><th>Registration</th><th>Last failed attempt</th><th><span class="sr">Actions</span></th></tr></thead>
+    <tbody>${list.map((e) => html`<tr data-extension="${e.number}" id="${rowId('extension', e.number)}" tabindex="-1">
+      <td><strong>${e.number}</strong></td><td>${e.displayName || html`<span class="muted">—</span>`}</td>
+      <td class="registration" data-label="Registration">${e.registered ? html`<span class="badge ok">registered</span> <span class="muted">${e.contacts.length} phone${e.contacts.length === 1 ? '' : 's'}</span>` : html`<span class="badge">not registered</span>`}
+        ${e.realmMismatch ? html`<span class="badge warn" title="Set the password again: the realm changed">password needs resetting</span>` : ''}
+        ${e.algorithm ? html`<span class="muted">digest ${e.algorithm}</span>` : ''}
+        ${e.contacts.length ? html`<ul class="phones">${e.contacts.map(registeredPhone)}</ul>` : ''}</td>
+      <td class="last-failure" data-label="Last failed attempt">${e.lastFailure
+        ? html`<span class="badge warn">${e.lastFailure.reason}</span> <span class="muted">${e.lastFailure.method === 'REGISTER' ? 'registration' : 'call'} from ${e.lastFailure.source}, <time datetime="${e.lastFailure.at}">${shortTime(e.lastFailure.at)} UTC</time></span>`
+        : html`<span class="muted">—</span>`}</td>
+      <td class="acts"><a class="button small" href="/extensions/${encodeURIComponent(e.number)}" aria-label="Edit extension ${e.number}">Edit</a>
+        <form method="post" action="/extensions/${encodeURIComponent(e.number)}/delete" class="inline">${csrfField(ctx)}<button class="danger small" aria-label="Remove extension ${e.number}" data-focus-key="remove-extension-${e.number}" data-confirm="Remove extension ${e.number}?">Remove</button></form></td>
+    </tr>`)}</tbody>
+  </table></div>`;
+}
+
+/** Where a phone registered from, what it calls itself and until when, as a technician compares them with the phone's own screen. */
+function registeredPhone(p: RegisteredPhoneRow): Html {
+  return html`<li><code class="source">${p.source}</code>
+    <span class="user-agent">${p.userAgent || html`<span class="muted">no User-Agent given</span>`}</span>
+    <span class="muted">until <time datetime="${p.expiresAt}">${clock(p.expiresAt)} UTC</time></span></li>`;
 }
 
 // --- trusted peers ---
@@ -489,7 +528,7 @@ export function settingsPage(ctx: PageContext, v: SettingsView): Html {
   <p class="muted">Scripts use <code>Authorization: Bearer TOKEN</code> with the JSON API under <code>/api/</code>.</p>
   ${v.newToken ? html`<p class="notice">New token (shown only now, copy it): <code class="token">${v.newToken}</code></p>` : ''}
   ${v.tokens.length ? html`<ul class="tokens">${v.tokens.map((t) => html`<li><strong>${t.label}</strong> <span class="muted">created ${shortTime(t.createdAt.toISOString())}</span>
-    <form method="post" action="/settings/tokens/${t.id}/delete" class="inline">${csrfField(ctx)}<button class="danger small" data-confirm="Revoke the token ${t.label}?">Revoke</button></form></li>`)}</ul>` : ''}
+    <form method="post" action="/settings/tokens/${t.id}/delete" class="inline">${csrfField(ctx)}<button class="danger small" aria-label="Revoke token ${t.label}" data-confirm="Revoke the token ${t.label}?">Revoke</button></form></li>`)}</ul>` : ''}
   <form method="post" action="/settings/tokens" class="row" novalidate>
     ${csrfField(ctx)}
     ${field(ctx, { name: 'label', label: 'Token name', required: true, placeholder: 'monitoring script' })}

@@ -13,6 +13,7 @@ import type { HostNames } from './host-names.ts';
 import type { Html } from './html.ts';
 import type { Actor, Operations } from './operations.ts';
 import { redirectToHttps } from './https-redirect.ts';
+import { LiveUpdates, parseLiveParts } from './live-updates.ts';
 import * as pages from './pages.ts';
 
 declare const CONFBOX_WEB_ASSETS: { js: string; css: string } | undefined;
@@ -21,10 +22,6 @@ const MAX_BODY = 64 * 1024;
 const SESSION_COOKIE = 'confbox_session';
 /** Before login, forms carry a token that must match this cookie (double submit). */
 const PRE_COOKIE = 'confbox_form';
-/** How often an open live view hears from the box; a page that hears nothing for three of these says so. */
-const SSE_HEARTBEAT_MS = 5_000;
-const SSE_DEBOUNCE_MS = 100;
-const MAX_SSE_CLIENTS = 200;
 
 const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -77,7 +74,7 @@ export interface WebServerOptions {
   ops: Operations;
   auth: AdminAuth;
   log: Logger;
-  /** Fires when conferences or the status change, for the live view. */
+  /** Fires when conferences, registrations, failed attempts or the status change, for the live view. */
   onChange(listener: () => void): void;
   /** The names requests may carry in Host; others are refused with 421. */
   hostNames: HostNames;
@@ -126,18 +123,15 @@ export class WebServer {
   private tlsServer: Server | null = null;
   private readonly routes: Route[] = [];
   private readonly assets = loadAssets();
-  /** Open live-update streams: the session each belongs to and the CSRF token its forms carry. */
-  private readonly sse = new Map<ServerResponse, { session: string; csrf: string }>();
+  private readonly live: LiveUpdates;
   private readonly extras = new WeakMap<Session, SessionExtras>();
   private readonly sockets = new Set<Socket>();
-  private heartbeat: NodeJS.Timeout | null = null;
-  private pushTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: WebServerOptions) {
+    this.live = new LiveUpdates({ ops: o.ops, onChange: o.onChange, alive: (id) => o.auth.alive(id), headers: SECURITY_HEADERS });
     this.definePages();
     this.defineApi();
-    o.onChange(() => this.schedulePush());
-    o.auth.onSessionsEnded = (ids) => this.endStreams(ids);
+    o.auth.onSessionsEnded = (ids) => this.live.end(ids);
   }
 
   /** The plain HTTP port. */
@@ -174,12 +168,7 @@ export class WebServer {
     } else {
       this.server = await this.listen(createServer(options, onRequest), this.o.port, '--http-port', 'connection');
     }
-    this.heartbeat = setInterval(() => {
-      this.endStreams([...this.sse.values()].map((v) => v.session).filter((id) => !this.o.auth.alive(id)));
-      // An event, not a comment: the page's script hears it, and knows the box is there.
-      for (const res of this.sse.keys()) res.write('event: alive\ndata: {}\n\n');
-    }, SSE_HEARTBEAT_MS);
-    this.heartbeat.unref();
+    this.live.start();
   }
 
   private async listen(server: Server, port: number, option: string, connectionEvent: 'connection' | 'secureConnection'): Promise<Server> {
@@ -207,25 +196,13 @@ export class WebServer {
   }
 
   async stop(): Promise<void> {
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    if (this.pushTimer) clearTimeout(this.pushTimer);
-    for (const res of this.sse.keys()) res.end();
-    this.sse.clear();
+    this.live.stop();
     const servers = [this.server, this.tlsServer].filter((s): s is Server => s !== null);
     this.server = null;
     this.tlsServer = null;
     const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     for (const s of this.sockets) s.destroy();
     await closed;
-  }
-
-  /** A session that ended (logout, password change, idle) stops receiving what the box does at once. */
-  private endStreams(ids: string[] | 'all'): void {
-    for (const [res, v] of this.sse) {
-      if (ids !== 'all' && !ids.includes(v.session)) continue;
-      this.sse.delete(res);
-      res.end();
-    }
   }
 
   // --- plumbing ---
@@ -582,7 +559,7 @@ export class WebServer {
     // Extensions
     const extView = (editing: string | null) => async (ctx: pages.PageContext) => {
       const list = await ops.extensions();
-      return pages.extensionsPage(ctx, list, editing ? list.find((e) => e.number === editing) ?? null : null);
+      return pages.extensionsPage(ctx, list, editing ? list.find((e) => e.number === editing) ?? null : null, ops.phoneSetup());
     };
     this.route('GET', '/extensions', this.guard(async (rq) => this.page(rq, 200, await extView(null)(this.pageContext(rq)))));
     this.route('GET', '/extensions/:number', this.guard(async (rq, [number]) => {
@@ -675,55 +652,9 @@ export class WebServer {
     // Live updates for the pages (server-sent events)
     this.route('GET', '/events', (rq) => {
       if (!rq.session) return this.json(rq, 401, { error: { code: 'unauthorized', message: 'log in first', field: null } });
-      if (this.sse.size >= MAX_SSE_CLIENTS) return this.json(rq, 503, { error: { code: 'busy', message: 'too many live views are open', field: null } }, { 'retry-after': '10' });
-      const res = rq.res;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no', ...SECURITY_HEADERS });
-      res.write('retry: 2000\n\n');
-      const csrf = rq.session.csrf;
-      res.write(this.snapshotEvent(csrf));
-      this.sse.set(res, { session: rq.session.id, csrf });
-      rq.raw.socket.setTimeout(0);
-      const drop = () => this.sse.delete(res);
-      res.once('close', drop);
-      rq.raw.once('close', drop);
+      if (this.live.full) return this.json(rq, 503, { error: { code: 'busy', message: 'too many live views are open', field: null } }, { 'retry-after': '10' });
+      this.live.open(rq.raw, rq.res, rq.session, parseLiveParts(rq.query.get('parts')));
     });
-  }
-
-  /** One client's view: its forms carry its own CSRF token, so the markup is rendered per session. */
-  private snapshotEvent(csrf: string, shared = this.sharedSnapshot()): string {
-    const data = { live: pages.conferenceCards({ csrf }, shared.conferences).text, status: shared.statusHtml, rooms: shared.rooms, people: shared.people, faults: shared.faultsHtml };
-    return `event: snapshot\ndata: ${JSON.stringify(data)}\n\n`;
-  }
-
-  private sharedSnapshot() {
-    const ops = this.o.ops;
-    const conferences = ops.conferences();
-    const faults = ops.faults();
-    return {
-      conferences, statusHtml: pages.statusBody(ops.status(), faults).text, rooms: this.roomActivity(conferences),
-      people: ops.peopleInConferences(), faultsHtml: pages.faultList(faults).text,
-    };
-  }
-
-  /** Which rooms are in use and by how many: the rooms page updates its "In use" column from this. */
-  private roomActivity(conferences: ReturnType<Operations['conferences']>): Array<{ id: number; participants: number }> {
-    return conferences.filter((c) => !c.roomDeleted).map((c) => ({ id: c.roomId, participants: c.participants.length }));
-  }
-
-  private schedulePush(): void {
-    if (this.pushTimer || this.sse.size === 0) return;
-    this.pushTimer = setTimeout(() => {
-      this.pushTimer = null;
-      if (this.sse.size === 0) return;
-      const shared = this.sharedSnapshot();
-      const byCsrf = new Map<string, string>();
-      for (const [res, { csrf }] of this.sse) {
-        let event = byCsrf.get(csrf);
-        if (event === undefined) byCsrf.set(csrf, (event = this.snapshotEvent(csrf, shared)));
-        res.write(event);
-      }
-    }, SSE_DEBOUNCE_MS);
-    this.pushTimer.unref();
   }
 
   // --- JSON API ---

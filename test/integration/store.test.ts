@@ -205,13 +205,13 @@ test('live: set, update, list, clear; each box sees and clears only its own rows
 });
 
 test('bindings: put, refresh, list, delete', async () => {
-  const b = { aor: '201', contact: '<sip:201@192.0.2.10:5060;transport=udp>', source: 'udp:192.0.2.10:5060', expiresAt: new Date('2025-06-07T08:09:10.111Z') };
+  const b = { aor: '201', contact: '<sip:201@192.0.2.10:5060;transport=udp>', source: 'udp:192.0.2.10:5060', userAgent: 'Yealink SIP-T46U 66.86.0.15', expiresAt: new Date('2025-06-07T08:09:10.111Z') };
   await store.bindings.put(b);
-  await store.bindings.put({ ...b, contact: '<sip:201@192.0.2.11:5060>' });
-  await store.bindings.put({ ...b, expiresAt: new Date('2025-06-07T09:00:00.000Z') });
+  await store.bindings.put({ ...b, contact: '<sip:201@192.0.2.11:5060>', userAgent: '' });
+  await store.bindings.put({ ...b, userAgent: 'Yealink SIP-T46U 66.86.0.20 — Zoë', expiresAt: new Date('2025-06-07T09:00:00.000Z') });
   assert.equal(await store.bindings.list(), [
-    { ...b, expiresAt: new Date('2025-06-07T09:00:00.000Z') },
-    { ...b, contact: '<sip:201@192.0.2.11:5060>' },
+    { ...b, userAgent: 'Yealink SIP-T46U 66.86.0.20 — Zoë', expiresAt: new Date('2025-06-07T09:00:00.000Z') },
+    { ...b, contact: '<sip:201@192.0.2.11:5060>', userAgent: '' },
   ]);
   await store.bindings.delete('201', b.contact);
   await store.bindings.delete('201', 'sip:nobody@nowhere');

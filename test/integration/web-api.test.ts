@@ -363,6 +363,14 @@ test('extensions: add, edit without changing the password, registration state, d
   let row = ((await web.api('GET', '/api/extensions')).json as Array<any>).find((e) => e.number === '500');
   assert.is(row.registered, true);
   assert.is(row.contacts.length, 1);
+  assert.equal([row.contacts[0].source, row.contacts[0].userAgent], [`udp:127.0.0.1:${p.localPort}`, 'confbox-test-phone']);
+  assert.ok(row.contacts[0].expires > 590 && row.contacts[0].expires <= 600, `expires ${row.contacts[0].expires}`);
+  // The Extensions page's live view gets the table alone; a stream naming no parts gets what it always got.
+  const extensionsView = await readEvents(web, () => true, 10_000, '/events?parts=extensions');
+  assert.equal(Object.keys(extensionsView.data), ['extensions']);
+  assert.match(extensionsView.data.extensions, new RegExp(`udp:127\\.0\\.0\\.1:${p.localPort}</code>[^]*confbox-test-phone`));
+  assert.match(extensionsView.data.extensions, `name="_csrf" value="${web.csrf}"`);
+  assert.equal(Object.keys((await readEvents(web, () => true)).data).sort(), ['live', 'rooms', 'status']);
   // Renaming keeps the password: the phone still registers.
   await web.api('PUT', '/api/extensions/500', { displayName: 'Board room' });
   assert.is((await p.register({ expires: 600 })).final.status, 200);

@@ -354,6 +354,8 @@ export interface PhoneOptions {
   retransmit?: boolean;
   /** Over TLS: the certificate to trust for the box (its generated one). */
   ca?: Buffer;
+  /** The User-Agent header of every request, as a desk phone names its model and firmware. */
+  userAgent?: string;
 }
 
 const T1 = 500;
@@ -429,6 +431,7 @@ export class Phone {
   readonly localAddress: string;
   readonly user: string;
   readonly displayName: string;
+  readonly userAgent: string;
   password: string | undefined;
   private waiters: Waiter[] = [];
   private calls = new Map<string, Call>();
@@ -452,6 +455,7 @@ export class Phone {
     this.user = o.user ?? 'anonymous';
     this.password = o.password;
     this.displayName = o.displayName ?? `Phone ${this.user}`;
+    this.userAgent = o.userAgent ?? 'confbox-test-phone';
     this.retransmit = o.retransmit ?? true;
     this.ca = o.ca;
   }
@@ -571,7 +575,7 @@ export class Phone {
       ['Call-ID', o.callId ?? newCallId()],
       ['CSeq', `${o.cseq ?? 1} ${method}`],
       ['Contact', `<${this.contactUri}>`],
-      ['User-Agent', 'confbox-test-phone'],
+      ['User-Agent', this.userAgent],
       ...(o.headers ?? []),
     ];
     if (o.body) headers.push(['Content-Type', o.contentType ?? 'application/sdp']);
@@ -599,7 +603,7 @@ export class Phone {
       if (contact !== null) headers.push(['Contact', contact === '*' ? '*' : `<${contact}>`]);
       if (o.expires !== undefined) headers.push(['Expires', String(o.expires)]);
       if (authorization) headers.push(['Authorization', authorization]);
-      headers.push(['User-Agent', 'confbox-test-phone']);
+      headers.push(['User-Agent', this.userAgent]);
       const final = this.finalFor(branch, 'REGISTER', o.timeoutMs);
       this.sendRequest(buildMessage(`REGISTER ${uri} SIP/2.0`, headers), branch, 'REGISTER');
       const rs = await final;
@@ -943,7 +947,7 @@ export class Call {
       ['CSeq', `${this.cseq} INVITE`],
       ['Contact', `<${this.phone.contactUri}>`],
       ['Allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO'],
-      ['User-Agent', 'confbox-test-phone'],
+      ['User-Agent', this.phone.userAgent],
       ...(this.o.headers ?? []),
       ...(auth ? [[authHeader, auth] as [string, string]] : []),
       ...this.body(),

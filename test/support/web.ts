@@ -123,13 +123,13 @@ export function setupCodeOf(dataDir: string): string {
   return readFileSync(join(dataDir, 'setup-code'), 'utf8').trim();
 }
 
-/** Reads server-sent events until `until` accepts one or the time runs out. */
-export async function readEvents(client: WebClient, until: (event: { event: string; data: any }) => boolean, timeoutMs = 10_000): Promise<{ event: string; data: any }> {
+/** Reads server-sent events (of /events, or /events?parts=… for some parts only) until `until` accepts one or the time runs out. */
+export async function readEvents(client: WebClient, until: (event: { event: string; data: any }) => boolean, timeoutMs = 10_000, path = '/events'): Promise<{ event: string; data: any }> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   try {
-    const res = await rawRequest(client.base + '/events', { headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ') }, ca: client.ca, signal: ac.signal });
-    if (res.statusCode !== 200) throw new Error(`/events answered ${res.statusCode}`);
+    const res = await rawRequest(client.base + path, { headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ') }, ca: client.ca, signal: ac.signal });
+    if (res.statusCode !== 200) throw new Error(`${path} answered ${res.statusCode}`);
     const decoder = new TextDecoder();
     let buf = '';
     for await (const chunk of res as AsyncIterable<Uint8Array>) {

@@ -1,5 +1,6 @@
 // The page works without this script. It adds: local times, confirmations, inline validation,
-// and the live view (server-sent events) on the rooms, live and status pages, which says when it loses the box.
+// and the live view (server-sent events): the fault banner and the number of people in calls on every page, and the
+// rooms, live, extensions and status pages; it says when it loses the box.
 'use strict';
 
 function localTimes(root) {
@@ -146,6 +147,8 @@ function applySnapshot(data) {
   if (live && typeof data.live === 'string') redraw(live, data.live);
   const status = document.getElementById('status');
   if (status && typeof data.status === 'string') redraw(status, data.status);
+  const extensions = document.getElementById('extensions');
+  if (extensions && typeof data.extensions === 'string') redraw(extensions, data.extensions);
   const faults = document.getElementById('faults');
   if (faults && typeof data.faults === 'string' && faults.innerHTML !== data.faults) faults.innerHTML = data.faults;
   const count = document.querySelector('nav [data-people]');
@@ -220,10 +223,14 @@ async function sessionAlive() {
   return r.type !== 'opaqueredirect' && r.status === 200;
 }
 
+// Which part of the box's snapshots each live element of a page shows: the page asks only for those.
+const LIVE_PARTS = { conferences: 'live', status: 'status', rooms: 'rooms', extensions: 'extensions', faults: 'faults' };
+
 function liveView() {
-  if (!document.querySelector('[data-live]') || !window.EventSource) return;
+  const parts = [...new Set([...document.querySelectorAll('[data-live]')].map((el) => LIVE_PARTS[el.dataset.live]).filter(Boolean))];
+  if (parts.length === 0 || !window.EventSource) return;
   const connect = () => {
-    const es = new EventSource('/events');
+    const es = new EventSource('/events?parts=' + parts.join(','));
     let heard = Date.now();
     const stop = () => {
       clearInterval(stall);
