@@ -365,12 +365,13 @@ test('extensions: add, edit without changing the password, registration state, d
   assert.is(row.contacts.length, 1);
   assert.equal([row.contacts[0].source, row.contacts[0].userAgent], [`udp:127.0.0.1:${p.localPort}`, 'confbox-test-phone']);
   assert.ok(row.contacts[0].expires > 590 && row.contacts[0].expires <= 600, `expires ${row.contacts[0].expires}`);
-  // The Extensions page's live view gets the table alone; a stream naming no parts gets what it always got.
+  // The Extensions page's live view gets the table and what every page shows (the fault banner, people in calls);
+  // a stream naming no parts gets what it always got.
   const extensionsView = await readEvents(web, () => true, 10_000, '/events?parts=extensions');
-  assert.equal(Object.keys(extensionsView.data), ['extensions']);
+  assert.equal(Object.keys(extensionsView.data).sort(), ['extensions', 'faults', 'people']);
   assert.match(extensionsView.data.extensions, new RegExp(`udp:127\\.0\\.0\\.1:${p.localPort}</code>[^]*confbox-test-phone`));
   assert.match(extensionsView.data.extensions, `name="_csrf" value="${web.csrf}"`);
-  assert.equal(Object.keys((await readEvents(web, () => true)).data).sort(), ['live', 'rooms', 'status']);
+  assert.equal(Object.keys((await readEvents(web, () => true)).data).sort(), ['faults', 'live', 'people', 'rooms', 'status']);
   // Renaming keeps the password: the phone still registers.
   await web.api('PUT', '/api/extensions/500', { displayName: 'Board room' });
   assert.is((await p.register({ expires: 600 })).final.status, 200);
