@@ -639,10 +639,11 @@ export function statusBody(s: StatusView, faults: FaultExplanation[]): Html {
 }
 
 function srtpStatus(s: StatusView): Html {
-  const base = s.srtpAvailable ? html`<span class="badge ok">SRTP</span> <span class="muted">${s.srtpDetail}</span>` : html`<span class="badge bad">unavailable</span> ${s.srtpDetail}`;
-  if (!s.srtpKeysInClear) return base;
+  if (!s.srtpAvailable) return html`<span class="badge bad">unavailable</span> ${s.srtpDetail}`;
+  if (!s.srtpKeysInClear) return html`<span class="badge ok">SRTP</span> <span class="muted">${s.srtpDetail}</span>`;
+  // A warning stands alone: never "ok" beside it.
   const at = s.srtpKeysInClearAt === null ? '' : `, the last at ${new Date(s.srtpKeysInClearAt).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-  return html`${base} <span class="badge warn" data-srtp-keys-in-clear="${s.srtpKeysInClear}">keys sent in clear</span> ${s.srtpKeysInClear} call${s.srtpKeysInClear === 1 ? '' : 's'} exchanged SRTP keys over SIP without TLS${at}: whoever captured that signalling can decrypt their audio`;
+  return html`<span class="badge warn" data-srtp-keys-in-clear="${s.srtpKeysInClear}">keys sent in clear</span> ${s.srtpKeysInClear} call${s.srtpKeysInClear === 1 ? '' : 's'} exchanged SRTP keys over SIP without TLS${at}: whoever captured that signalling can decrypt their audio. Phones that encrypt should use SIP over TLS. <span class="muted">(SRTP: ${s.srtpDetail})</span>`;
 }
 
 function localAudio(s: StatusView): Html {

@@ -20,7 +20,7 @@ const PIN = '2468';
 const PAGES = ['/rooms', '/rooms/7/edit', '/live', '/extensions', '/extensions/301', '/peers', '/settings', '/blocked', '/status'];
 const SECTIONS = ['Rooms', 'Live', 'Extensions', 'Trusted peers', 'Settings', 'Blocked', 'Status'];
 
-const TESTS = 5;
+const TESTS = 6;
 const enabled = chromiumAvailable();
 if (!enabled) console.log(`confbox-skipped: ${TESTS} Chromium (/usr/bin/chromium) is not installed`);
 const t = enabled ? test : test.skip;
@@ -112,6 +112,20 @@ t('a keyboard user reaches "Skip to the content" first, and it takes them past t
   assert.is(await page.evaluate(() => document.activeElement?.id), 'main');
   await page.keyboard.press('Tab');
   assert.not.ok(await page.evaluate(() => !!document.activeElement?.closest('nav')), 'the next Tab is in the content, not the menu');
+});
+
+t('after a form is sent, the row it changed has the focus: a room added, an extension saved', async () => {
+  const { page } = desktop;
+  await page.goto(`${box.webUrl}/rooms`);
+  await page.fill('#f-id', '9');
+  await page.click('text=Add room');
+  await page.waitForSelector('.notice:has-text("Room 9 added")');
+  assert.is(await page.evaluate(() => document.activeElement?.id), 'room-9');
+  await page.goto(`${box.webUrl}/extensions/302`);
+  await page.fill('#f-displayName', 'Eli Novak (reception)');
+  await page.click('button.primary:has-text("Save")');
+  await page.waitForSelector('.notice:has-text("Extension 302 saved")');
+  assert.is(await page.evaluate(() => document.activeElement?.id), 'extension-302');
 });
 
 t('on a 390 px phone the menu shows every section', async () => {

@@ -123,17 +123,18 @@ function countdown() {
 
 /**
  * Replaces a live region's markup, keeping the keyboard where it was: the control that had the focus gets it back
- * (found by its data-focus-key); when it is gone, the region itself takes it rather than the page's start.
+ * (found by its data-focus-key, or its id); when it is gone, the region itself takes it rather than the page's start.
  */
 function redraw(region, markup) {
   if (region.innerHTML === markup) return;
   const had = region.contains(document.activeElement) ? document.activeElement : null;
   const key = had?.dataset.focusKey;
+  const id = had?.id;
   region.innerHTML = markup;
   enhance(region);
   countdown();
   if (!had) return;
-  const again = key ? region.querySelector('[data-focus-key="' + CSS.escape(key) + '"]') : null;
+  const again = key ? region.querySelector('[data-focus-key="' + CSS.escape(key) + '"]') : id ? document.getElementById(id) : null;
   if (again) again.focus();
   else {
     region.tabIndex = -1;
