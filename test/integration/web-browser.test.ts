@@ -104,6 +104,9 @@ t('add a room through the form; wrong input shows the message beside the field, 
   await page.fill('#f-pin', '12x');
   await page.click('text=Add room');
   assert.match(await beside(page, 'pin'), /PIN must be 1 to 16 digits/);
+  await page.fill('#f-pin', '');
+  await page.click('text=Add room');
+  assert.is(await beside(page, 'pin'), 'PIN is required.', 'an empty field is named by its label');
   assert.match(page.url(), /\/rooms$/);
   await screenshot(page, 'rooms-inline-error');
 

@@ -45,10 +45,11 @@ function check(input) {
   const v = input.value.trim();
   const words = (input.dataset.alsoAccepts || '').split(' ').filter(Boolean);
   let bad = null;
-  if (input.required && v === '') bad = 'this field is required';
+  const label = input.labels && input.labels[0] ? input.labels[0].textContent.trim() : '';
+  if (input.required && v === '') bad = label ? label + ' is required' : 'this field is required';
   else if (v !== '' && !words.includes(v.toLowerCase())) {
     const pattern = input.getAttribute('pattern');
-    if (pattern && !new RegExp('^(?:' + pattern + ')$').test(v)) bad = input.dataset.invalid || 'this value is not valid';
+    if (pattern && !new RegExp('^(?:' + pattern + ')$').test(v)) bad = input.dataset.invalid || (label ? label + ': this value is not valid' : 'this value is not valid');
     const n = Number(v);
     if (!bad && input.hasAttribute('min') && /^\d+$/.test(v) && n < Number(input.min)) bad = input.dataset.invalid;
     if (!bad && input.hasAttribute('max') && /^\d+$/.test(v) && n > Number(input.max)) bad = input.dataset.invalid;
