@@ -1,7 +1,7 @@
 import { parseFeatureCode, type Conference, type FeatureCode } from '../conference/index.ts';
 import { BoxError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { MediaEngine } from '../media/index.ts';
+import type { MediaEngine, TalkState } from '../media/index.ts';
 import type { Phrase, Voice } from '../media/voice.ts';
 import type { RoomService } from '../rooms.ts';
 import { userOf } from '../sip/auth.ts';
@@ -122,6 +122,12 @@ export class ConferenceCalls implements CallApplication {
   held(call: Call, onHold: boolean): void {
     const conf = this.places.get(call.key)?.conference;
     if (conf) this.o.rooms.conferences.setOnHold(conf.key, call.key, onHold);
+  }
+
+  /** Who is talking, and whose line is noisy: the live view shows it. */
+  talk(call: Call, state: TalkState): void {
+    const conf = this.places.get(call.key)?.conference;
+    if (conf) this.o.rooms.conferences.setTalk(conf.key, call.key, state);
   }
 
   describe(call: Call): Record<string, unknown> {

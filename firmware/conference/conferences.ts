@@ -17,6 +17,10 @@ export interface Participant {
   muted: boolean;
   /** The caller has the call on hold: the room does not hear it, it hears nothing. */
   onHold?: boolean;
+  /** The engine hears the caller speak now (also while muted). */
+  talking?: boolean;
+  /** A steady noise on the caller's line: the others hear it whenever it is not muted. */
+  noisy?: boolean;
 }
 
 /** A room in use. Survives the deletion of its room until the last participant leaves. */
@@ -140,6 +144,16 @@ export class Conferences {
     const p = this.all.get(key)?.participants.get(participantId);
     if (!p) return false;
     p.onHold = onHold;
+    this.events.changed(this.all.get(key)!);
+    return true;
+  }
+
+  setTalk(key: string, participantId: string, state: { talking: boolean; noisy: boolean }): boolean {
+    const p = this.all.get(key)?.participants.get(participantId);
+    if (!p) return false;
+    if (p.talking === state.talking && p.noisy === state.noisy) return true;
+    p.talking = state.talking;
+    p.noisy = state.noisy;
     this.events.changed(this.all.get(key)!);
     return true;
   }

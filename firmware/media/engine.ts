@@ -30,6 +30,14 @@ export interface EngineEvents {
   /** No RTP from the leg for the configured time. */
   rtpTimeout(leg: number): void;
   dtmf(leg: number, digit: string): void;
+  /** A conference member started or stopped talking, or its line became noisy or quiet. */
+  talk(leg: number, state: TalkState): void;
+}
+
+/** What the engine hears of a conference member: speech now, and a steady noise on its line. */
+export interface TalkState {
+  talking: boolean;
+  noisy: boolean;
 }
 
 export interface EngineStats {

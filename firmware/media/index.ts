@@ -1,4 +1,4 @@
-export type { Engine, EngineEvents, EngineStats, LegOptions, SrtpKeys } from './engine.ts';
+export type { Engine, EngineEvents, EngineStats, LegOptions, SrtpKeys, TalkState } from './engine.ts';
 export type {
   MediaEngine, MediaEngineEvents, MediaLegOptions, PlayTarget, PlayOptions, LegStats, MediaEngineStats, LocalDevices, LocalAudioState,
   LocalAudioStatus, SrtpStatus,

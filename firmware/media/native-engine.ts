@@ -56,6 +56,7 @@ export interface AddonLegOptions {
 export type AddonEvent =
   | { type: 'local'; leg: number; state: LocalAudioState }
   | { type: 'dtmf'; leg: number; digit: string }
+  | { type: 'talk'; leg: number; talking: boolean; noisy: boolean }
   | { type: 'rtpTimeout'; leg: number }
   | { type: 'played'; playback: number; target: 'leg' | 'conference'; id: number }
   | { type: 'overrun'; count: number };
@@ -807,6 +808,9 @@ export class NativeEngine implements MediaEngine {
       switch (ev.type) {
         case 'dtmf':
           if (this.#legs.has(ev.leg)) this.events.emit('dtmf', ev.leg, ev.digit);
+          break;
+        case 'talk':
+          if (this.#legs.has(ev.leg)) this.events.emit('talk', ev.leg, { talking: ev.talking, noisy: ev.noisy });
           break;
         case 'rtpTimeout':
           if (this.#legs.has(ev.leg)) this.events.emit('rtpTimeout', ev.leg);

@@ -1,5 +1,5 @@
 import type { BoxError } from '../errors.ts';
-import type { MediaLegOptions } from '../media/index.ts';
+import type { MediaLegOptions, TalkState } from '../media/index.ts';
 import type { Origin } from './auth.ts';
 import type { RouteHop } from './routes.ts';
 import type { ReliableProvisional } from './reliable.ts';
@@ -88,6 +88,8 @@ export interface CallApplication {
   confirmed(call: Call): void;
   /** The caller put the call on hold (nobody hears it, it hears nothing) or resumed it. */
   held(call: Call, onHold: boolean): void;
+  /** The caller started or stopped talking, or its line became noisy or quiet (muted callers too). */
+  talk(call: Call, state: TalkState): void;
   /** A key the caller pressed, by whichever method it was sent, once. */
   digit(call: Call, digit: string): void;
   /** What the application adds to the SIP layer's log lines about this call (e.g. its room). */

@@ -123,6 +123,10 @@ export class SipUserAgent {
       this.o.log.info('no audio from the phone: hanging up', { source: call.source, caller: call.caller, ...this.app?.describe(call), seconds: this.o.settings().rtpTimeoutSeconds });
       void this.hangUp(call, 'no audio');
     });
+    this.o.engine.events.on('talk', (leg, state) => {
+      const call = this.byLeg.get(leg);
+      if (call) this.app?.talk(call, state);
+    });
     this.o.engine.events.on('dtmf', (leg, digit) => {
       const call = this.byLeg.get(leg);
       if (call && call.state === 'confirmed' && this.keys.accept(call, digit, 'media')) this.app?.digit(call, digit);

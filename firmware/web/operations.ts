@@ -44,6 +44,10 @@ export interface ParticipantRow {
   muted: boolean;
   /** The caller has the call on hold. */
   onHold: boolean;
+  /** The caller speaks now (the box hears it also while muted). */
+  talking: boolean;
+  /** A steady noise on the caller's line. */
+  noisy: boolean;
 }
 
 export interface ConferenceRow {
@@ -195,6 +199,7 @@ export class Operations {
         secondsLeft: Math.max(0, Math.round((c.endsAt - now) / 1000)), maxParticipants: c.maxParticipants, roomDeleted: c.roomDeleted,
         participants: [...c.participants.values()].map((p) => ({
           id: p.id, local: p.id === LOCAL_PARTICIPANT.id, caller: p.caller, displayName: p.displayName, joinedAt: new Date(p.joinedAt).toISOString(), muted: p.muted, onHold: p.onHold === true,
+          talking: p.talking === true, noisy: p.noisy === true,
         })),
       }));
   }

@@ -276,7 +276,7 @@ function participantItem(ctx: PageContext, c: ConferenceRow, p: ParticipantRow):
   const name = p.displayName || p.caller;
   const base = `/live/${encodeURIComponent(c.key)}/${encodeURIComponent(p.id)}`;
   return html`<li data-participant="${p.id}" id="${rowId('participant', p.id)}"${p.muted ? html` class="is-muted"` : ''}>
-    <span class="who">${p.muted ? MUTED_ICON : ''}<strong>${name}</strong>${p.displayName ? html` <span class="muted">${p.caller}</span>` : ''}${p.muted ? html` <span class="badge">muted</span>` : ''}${p.onHold ? html` <span class="badge">on hold</span>` : ''}</span>
+    <span class="who">${p.muted ? MUTED_ICON : ''}<strong>${name}</strong>${p.displayName ? html` <span class="muted">${p.caller}</span>` : ''}${p.muted ? html` <span class="badge">muted</span>` : ''}${p.onHold ? html` <span class="badge">on hold</span>` : ''}${p.talking ? html` <span class="badge talking" data-talking>talking</span>` : ''}${p.noisy ? html` <span class="badge warn" data-noisy>${name}'s line is noisy${p.muted ? '' : ': mute it if nobody is speaking'}</span>` : ''}</span>
     <span class="since muted">joined <time datetime="${p.joinedAt}">${clock(p.joinedAt)}</time></span>
     <span class="acts">
       <form method="post" action="${base}/${p.muted ? 'unmute' : 'mute'}" class="inline">${csrfField(ctx)}<button class="small" id="${rowId('mute', p.id)}" data-focus-key="mute-${p.id}" aria-label="${p.muted ? 'Unmute' : 'Mute'} ${name}">${p.muted ? 'Unmute' : 'Mute'}</button></form>

@@ -13,6 +13,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { configure, killServersOf, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
 import { chromiumAvailable, launchBrowser, newPage, screenshot } from '../support/browser.ts';
 import { Phone, type Call } from '../support/phone.ts';
+import { RtpSender } from '../support/rtp.ts';
 
 const PASSWORD = 'live view truth 42';
 const PIN = '5678';
@@ -22,7 +23,7 @@ const PEOPLE = {
   chris: { user: '203', password: 'pw-203', name: 'Chris Lee' },
 };
 
-const TESTS = 5;
+const TESTS = 6;
 const enabled = chromiumAvailable();
 if (!enabled) console.log(`confbox-skipped: ${TESTS} Chromium (/usr/bin/chromium) is not installed`);
 const t = enabled ? test : test.skip;
@@ -145,6 +146,28 @@ t('Remove asks first, with and without JavaScript; cancelled, nobody is hung up;
   await page.waitForSelector('.notice:has-text("Ben Okafor (202) removed from room 2.")');
   await calls.ben!.waitForRequest('BYE', 10_000);
   await page.waitForSelector('.conference:has-text("Room 2") >> text=1 of 2', { timeout: 10_000 });
+});
+
+t('the live view lights "talking" beside the caller who speaks, and puts it out after they stop', async () => {
+  await page.goto(`${box.webUrl}/live`);
+  const chris = calls.chris!;
+  const answer = chris.answer!;
+  assert.ok(answer.address, 'the box answered with an address');
+  const tx = new RtpSender(chris.rtp!, { address: answer.address, port: answer.port, payloadType: Number(answer.formats[0]) });
+  try {
+    tx.silence();
+    const talking = page.locator('li[data-participant]', { hasText: 'Chris Lee' }).locator('[data-talking]');
+    await page.waitForTimeout(1500);
+    assert.is(await talking.count(), 0, 'silent: no indicator');
+    tx.tone(440, -20);
+    await talking.waitFor({ timeout: 10_000 });
+    assert.is(await talking.innerText(), 'talking');
+    await screenshot(page, 'live-talking');
+    tx.silence();
+    await talking.waitFor({ state: 'detached', timeout: 10_000 });
+  } finally {
+    tx.stop();
+  }
 });
 
 t('a stalled database: every page explains the fault LED in words, and the Status page says what each LED means', async () => {

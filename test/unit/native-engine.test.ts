@@ -199,6 +199,7 @@ function recordEvents(engine: MediaEngine): Array<{ event: keyof MediaEngineEven
   engine.events.on('played', (...args) => seen.push({ event: 'played', args }));
   engine.events.on('overrun', (...args) => seen.push({ event: 'overrun', args }));
   engine.events.on('localAudio', (...args) => seen.push({ event: 'localAudio', args }));
+  engine.events.on('talk', (...args) => seen.push({ event: 'talk', args }));
   return seen;
 }
 
@@ -370,6 +371,23 @@ cases.push(['two phones in one conference hear each other and not themselves; st
     assert.ok(la.packetsIn > 40 && la.packetsIn <= c.a.packetsOut, `leg A packetsIn ${la.packetsIn} of ${c.a.packetsOut} sent`);
     assert.ok(la.packetsOut > 40 && la.packetsOut >= c.a.packetsIn, `leg A packetsOut ${la.packetsOut}, phone got ${c.a.packetsIn}`);
     assert.is(la.bytesIn, la.packetsIn * FRAME);
+  } finally {
+    await c.close();
+  }
+}]);
+
+cases.push(['who is talking: both phones as they start, a muted one too; a steady tone stops counting as talk within the noise window', async () => {
+  const c = await conferenceOfTwo();
+  const seen = recordEvents(c.engine);
+  const talkOf = (leg: number) => seen.filter((e) => e.event === 'talk' && e.args[0] === leg).map((e) => e.args[1] as { talking: boolean; noisy: boolean });
+  try {
+    c.engine.setMuted(c.legA.leg, true);
+    await sleep(1000);
+    assert.equal(talkOf(c.legA.leg)[0], { talking: true, noisy: false }, 'muted A is heard talking');
+    assert.equal(talkOf(c.legB.leg)[0], { talking: true, noisy: false }, 'B is heard talking');
+    // Each phone sends one steady tone: after the floor's 3 s window it is a steady sound, not talk.
+    for (let waited = 0; waited < 8000 && talkOf(c.legB.leg).every((t) => t.talking); waited += 250) await sleep(250);
+    assert.ok(talkOf(c.legB.leg).some((t) => !t.talking), `B's steady tone stopped counting as talk: ${JSON.stringify(talkOf(c.legB.leg))}`);
   } finally {
     await c.close();
   }

@@ -18,6 +18,7 @@
         "src/resample.c",
         "src/rtp.c",
         "src/srtp.c",
+        "src/talk_detect.c",
       ],
       "defines": ["NAPI_VERSION=8"],
       # build.sh's warnings; node's common.gypi adds -Wno-unused-parameter. Release keeps node's -O3:

@@ -8,6 +8,7 @@
 #include <node_api.h>
 
 #include "../src/engine.h"
+#include "../src/talk_detect.h"
 #include "errno_name.h"
 #include "notify.h"
 
@@ -305,6 +306,14 @@ static int get_leg_options(napi_env env, napi_value v, engine_leg_options *o) {
 }
 
 /* ---- values ---- */
+
+static int set_bool(napi_env env, napi_value obj, const char *key, int v) {
+    napi_value b;
+    return napi_get_boolean(env, v != 0, &b) == napi_ok &&
+                   napi_set_named_property(env, obj, key, b) == napi_ok
+               ? 0
+               : -1;
+}
 
 static int set_num(napi_env env, napi_value obj, const char *key, double v) {
     napi_value n;
@@ -786,7 +795,8 @@ static napi_value js_alsa_devices(napi_env env, napi_callback_info info) {
     char why[LOCAL_AUDIO_REASON] = "";
     int rc = local_audio_list_devices(list, sizeof list, why, sizeof why);
     if (rc < 0) {
-        napi_throw_error(env, confbox_errno_name(-rc), why[0] ? why : "ALSA cannot list its devices");
+        napi_throw_error(env, confbox_errno_name(-rc),
+                         why[0] ? why : "ALSA cannot list its devices");
         return NULL;
     }
     napi_value out;
@@ -831,6 +841,12 @@ static napi_value js_poll(napi_env env, napi_callback_info info) {
             bad = bad || set_str(env, ev, "type", "local", NAPI_AUTO_LENGTH) ||
                   set_num(env, ev, "leg", x->leg) ||
                   set_str(env, ev, "state", local_state_name((int)x->count), NAPI_AUTO_LENGTH);
+            break;
+        case ENGINE_EVENT_TALK:
+            bad = bad || set_str(env, ev, "type", "talk", NAPI_AUTO_LENGTH) ||
+                  set_num(env, ev, "leg", x->leg) ||
+                  set_bool(env, ev, "talking", (x->count & TALK_TALKING) != 0) ||
+                  set_bool(env, ev, "noisy", (x->count & TALK_NOISY) != 0);
             break;
         default:
             bad = bad || set_str(env, ev, "type", "unknown", NAPI_AUTO_LENGTH);

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "engine.h"
 #include "dtmf_detect.h"
+#include "talk_detect.h"
 #include "fixed.h"
 #include "g711.h"
 #include "g722.h"
@@ -91,6 +92,7 @@ typedef struct {
     rtp_dtmf_state dtmf;
     dtmf_detector tones; /* in-band keys of the decoded audio */
     dtmf_sources keys;   /* one digit per press from events and tones */
+    talk_detector talk;  /* whether the leg is talking, and whether its line is noisy */
     jitter *jb;
     g722_encoder *enc;
     g722_decoder *dec;
@@ -390,6 +392,7 @@ static leg *new_leg(const engine_leg_options *opts) {
     l->out_seq = (uint16_t)random32();
     l->out_ts = random32();
     l->marker_next = 1;
+    talk_detect_init(&l->talk);
     l->enc = g722_encoder_create();
     l->dec = g722_decoder_create();
     l->up = resampler_create(RESAMPLE_UP);
@@ -871,11 +874,22 @@ static void in_band_keys(engine *e, leg *l, const int16_t *pcm) {
     }
 }
 
+/* Whether the leg talks (muted legs too: the page shows a muted person trying to speak) and
+ * whether its line is noisy; a change is an event. */
+static void talking(engine *e, leg *l, const int16_t *pcm) {
+    unsigned before = l->talk.state;
+    unsigned now = talk_detect(&l->talk, pcm, pcm ? (l->wb ? FRAME_WB : FRAME_NB) : 0);
+    if (now == before) return;
+    engine_event out = {.type = ENGINE_EVENT_TALK, .leg = l->id, .count = now};
+    push_event(e, &out);
+}
+
 /* Pulls the leg's next frame (leg rate) into e->in_leg; returns 1 if it should be mixed. */
 static int leg_input(engine *e, leg *l) {
     jitter_status s = l->la ? (local_audio_pull(l->la, e->in_leg) ? JITTER_FRAME : JITTER_SILENCE)
                             : jitter_get(l->jb, e->in_leg);
     if (!l->la) in_band_keys(e, l, s == JITTER_SILENCE ? NULL : e->in_leg);
+    talking(e, l, s == JITTER_SILENCE ? NULL : e->in_leg);
     if (s == JITTER_SILENCE || l->muted) return 0;
     if (!e->cfg.vad_level) return 1;
     int n = l->wb ? FRAME_WB : FRAME_NB;

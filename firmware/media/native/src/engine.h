@@ -93,6 +93,8 @@ typedef enum {
     ENGINE_EVENT_OVERRUN = 4, /**< ticks were late: count says how many since the last report */
     ENGINE_EVENT_LOCAL = 5,   /**< a local leg's sound card changed state: leg; count is the new
                                    local_audio_state (engine_get_local_status tells the rest) */
+    ENGINE_EVENT_TALK = 6,    /**< a conference member started or stopped talking, or its line
+                                   became noisy or quiet: leg; count is TALK_TALKING | TALK_NOISY */
 } engine_event_type;
 
 /** One event. */

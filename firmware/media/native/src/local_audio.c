@@ -123,8 +123,10 @@ int local_audio_list_devices(char *out, size_t size, char *why, size_t why_size)
         char *ioid = alsa.snd_device_name_get_hint(*h, "IOID");
         if (name) {
             int n = snprintf(out + used, size - used, "%s\t%s\n", name, ioid ? ioid : "");
-            if (n > 0 && (size_t)n < size - used) used += (size_t)n;
-            else if (size > used) out[used] = '\0';
+            if (n > 0 && (size_t)n < size - used)
+                used += (size_t)n;
+            else if (size > used)
+                out[used] = '\0';
         }
         free(name);
         free(ioid);
