@@ -1,14 +1,17 @@
 /* Mixer kernel benchmark: ns per member-frame of the real mixer (mixer_put, mixer_mix,
- * mixer_get for every member) against a memcpy of the same frames, 8 kHz, 20 ms frames.
+ * mixer_get for every member) against a memcpy of the same frames, 8 kHz, 20 ms frames; and the
+ * mixer with each member's talk detection (talk_detect) as the engine runs them.
  *
  *   bench_mixer [members[:talkers]]...      (default: 3 32, everybody talking)
  *
  * Prints one line per case, for test/bench/media.bench.ts to parse:
  *   mixer members=<n> talkers=<t> ticks=<k> mixer_ns=<ns per member-frame> memcpy_ns=<...>
+ *         talk_ns=<mixer and talk detection, ns per member-frame>
  * Each figure is the median of REPEATS timed runs of at least RUN_NS each. The input frames
  * come from the xorshift32 generator that media.bench.ts also uses for its TypeScript mixer. */
 #define _GNU_SOURCE
 #include "mixer.h"
+#include "talk_detect.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -54,6 +57,7 @@ typedef struct {
     int16_t (*out)[FRAME];      /* [members]: memcpy destination */
     mixer *mx;
     int *ids;
+    talk_detector *talk; /* [members] */
 } bench_case;
 
 /* One tick of the real mixer: talkers put, one mix, every member gets its frame. */
@@ -66,6 +70,14 @@ static int32_t mixer_tick(bench_case *c, long t) {
         const int16_t *f = mixer_get(c->mx, c->ids[m], NULL, &shared);
         acc += f[t % FRAME];
     }
+    return acc;
+}
+
+/* The engine's tick with talk detection: the mixer, and every member's frame measured. */
+static int32_t talk_tick(bench_case *c, long t) {
+    int32_t acc = mixer_tick(c, t);
+    for (int m = 0; m < c->members; m++)
+        acc += (int32_t)talk_detect(&c->talk[m], c->in[m][t % RING], FRAME);
     return acc;
 }
 
@@ -114,17 +126,19 @@ static double measure(bench_case *c, int32_t (*tick)(bench_case *, long), long t
 }
 
 static int run_case(int members, int talkers) {
-    bench_case c = {members, talkers, NULL, NULL, NULL, NULL};
+    bench_case c = {members, talkers, NULL, NULL, NULL, NULL, NULL};
     rng = SEED;
     c.in = malloc((size_t)members * sizeof *c.in);
     c.out = malloc((size_t)members * sizeof *c.out);
     c.ids = malloc((size_t)members * sizeof *c.ids);
     c.mx = mixer_create(FRAME);
-    if (!c.in || !c.out || !c.ids || !c.mx) {
+    c.talk = malloc((size_t)members * sizeof *c.talk);
+    if (!c.in || !c.out || !c.ids || !c.mx || !c.talk) {
         fprintf(stderr, "bench_mixer: out of memory\n");
         return 1;
     }
     for (int m = 0; m < members; m++) {
+        talk_detect_init(&c.talk[m]);
         c.ids[m] = mixer_add(c.mx);
         if (c.ids[m] < 0) {
             fprintf(stderr, "bench_mixer: mixer_add failed\n");
@@ -138,13 +152,15 @@ static int run_case(int members, int talkers) {
     long copy_ticks = calibrate(&c, memcpy_tick);
     double mix_ns = measure(&c, mixer_tick, mix_ticks);
     double copy_ns = measure(&c, memcpy_tick, copy_ticks);
-    printf("mixer members=%d talkers=%d ticks=%ld mixer_ns=%.2f memcpy_ns=%.3f\n", members, talkers,
-           mix_ticks, mix_ns, copy_ns);
+    double talk_ns = measure(&c, talk_tick, mix_ticks);
+    printf("mixer members=%d talkers=%d ticks=%ld mixer_ns=%.2f memcpy_ns=%.3f talk_ns=%.2f\n",
+           members, talkers, mix_ticks, mix_ns, copy_ns, talk_ns);
     fflush(stdout);
     mixer_destroy(c.mx);
     free(c.in);
     free(c.out);
     free(c.ids);
+    free(c.talk);
     return 0;
 }
 
