@@ -13,6 +13,7 @@ import type { HostNames } from './host-names.ts';
 import type { Html } from './html.ts';
 import type { Actor, Operations } from './operations.ts';
 import { redirectToHttps } from './https-redirect.ts';
+import { IntegrationEvents } from './integration-events.ts';
 import { LiveUpdates, parseLiveParts } from './live-updates.ts';
 import * as pages from './pages.ts';
 
@@ -124,11 +125,14 @@ export class WebServer {
   private readonly routes: Route[] = [];
   private readonly assets = loadAssets();
   private readonly live: LiveUpdates;
+  /** `GET /api/events`: what happens in the conferences, for scripts. */
+  private readonly integration: IntegrationEvents;
   private readonly extras = new WeakMap<Session, SessionExtras>();
   private readonly sockets = new Set<Socket>();
 
   constructor(private readonly o: WebServerOptions) {
     this.live = new LiveUpdates({ ops: o.ops, onChange: o.onChange, alive: (id) => o.auth.alive(id), headers: SECURITY_HEADERS });
+    this.integration = new IntegrationEvents({ ops: o.ops, onChange: o.onChange, headers: SECURITY_HEADERS });
     this.definePages();
     this.defineApi();
     o.auth.onSessionsEnded = (ids) => this.live.end(ids);
@@ -169,6 +173,7 @@ export class WebServer {
       this.server = await this.listen(createServer(options, onRequest), this.o.port, '--http-port', 'connection');
     }
     this.live.start();
+    this.integration.start();
   }
 
   private async listen(server: Server, port: number, option: string, connectionEvent: 'connection' | 'secureConnection'): Promise<Server> {
@@ -197,6 +202,7 @@ export class WebServer {
 
   async stop(): Promise<void> {
     this.live.stop();
+    this.integration.stop();
     const servers = [this.server, this.tlsServer].filter((s): s is Server => s !== null);
     this.server = null;
     this.tlsServer = null;
@@ -690,6 +696,15 @@ export class WebServer {
 
   private defineApi(): void {
     const ops = this.o.ops;
+    this.route('GET', '/api/events', async (rq) => {
+      const token = /^Bearer\s+(\S+)$/i.exec(String(rq.raw.headers.authorization ?? ''))?.[1];
+      let allowed: () => Promise<boolean> | boolean;
+      if (token !== undefined && (await this.o.auth.tokenValid(token))) allowed = () => this.o.auth.tokenValid(token);
+      else if (rq.raw.headers.authorization === undefined && rq.session) allowed = ((id) => () => this.o.auth.alive(id))(rq.session.id);
+      else return this.apiError(rq, new BoxError(401, rq.raw.headers.authorization ? 'the API token is not valid' : 'send Authorization: Bearer TOKEN', undefined, 'unauthorized'));
+      if (this.integration.full) return this.json(rq, 503, { error: { code: 'busy', message: 'too many event streams are open', field: null } }, { 'retry-after': '10' });
+      this.integration.open(rq.raw, rq.res, allowed);
+    });
     const text = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'string' || typeof v === 'number' ? String(v) : '\u0000');
     const optional = (v: unknown): string | null => (v === undefined || v === null ? null : text(v));
     /** A field a PATCH may leave out (undefined: unchanged). */
