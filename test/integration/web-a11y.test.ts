@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
-import { chromiumAvailable, launchBrowser, newPage, screenshot } from '../support/browser.ts';
+import { chromiumAvailable, launchBrowser, logIn, newPage, screenshot } from '../support/browser.ts';
 import { Phone } from '../support/phone.ts';
 
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
@@ -50,13 +50,6 @@ async function violations(page: Page): Promise<string[]> {
   return found.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => `${n.target.join(' ')} [${n.failureSummary.replace(/\s+/g, ' ')}]`).join('; ')}`);
 }
 
-async function logIn(page: Page): Promise<void> {
-  await page.goto(`${box.webUrl}/login`);
-  await page.fill('#f-password', PASSWORD);
-  await page.click('button.primary');
-  await page.waitForURL('**/rooms');
-}
-
 test.before(async () => {
   if (!enabled) return;
   await configure(dataDir, [
@@ -75,8 +68,8 @@ test.before(async () => {
   browser = await launchBrowser();
   desktop = await newPage(browser, { injectScripts: true });
   phoneSize = await newPage(browser, { mobile: true, injectScripts: true });
-  await logIn(desktop.page);
-  await logIn(phoneSize.page);
+  await logIn(desktop.page, box.webUrl, PASSWORD);
+  await logIn(phoneSize.page, box.webUrl, PASSWORD);
 });
 
 test.after(async () => {

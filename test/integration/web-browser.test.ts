@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
-import { chromiumAvailable, launchBrowser, newPage, screenshot } from '../support/browser.ts';
+import { beside, chromiumAvailable, launchBrowser, newPage, screenshot } from '../support/browser.ts';
 import { describeRun, runSipp, sippAvailable, type SippResult } from '../support/sipp.ts';
 import { setupCodeOf } from '../support/web.ts';
 
@@ -54,11 +54,6 @@ test.after(async () => {
 });
 
 const t = enabled ? test : test.skip;
-
-/** The message shown beside a form field. */
-function beside(p: Page, field: string): Promise<string> {
-  return p.locator(`#f-${field}-msg`).innerText();
-}
 
 t('first visit (plain HTTP, sent on to HTTPS) asks for the admin password, then opens the rooms page', async () => {
   await page.goto(`http://127.0.0.1:${box.httpPort}/`);

@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { configure, killServersOf, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
-import { chromiumAvailable, launchBrowser, newPage, screenshot } from '../support/browser.ts';
+import { chromiumAvailable, launchBrowser, logIn, newPage, screenshot } from '../support/browser.ts';
 import { Phone, type Call } from '../support/phone.ts';
 import { RtpSender } from '../support/rtp.ts';
 
@@ -45,13 +45,6 @@ async function joinRoom(who: keyof typeof PEOPLE, room: number): Promise<Phone> 
   return p;
 }
 
-async function logIn(p: Page): Promise<void> {
-  await p.goto(`${box.webUrl}/login`);
-  await p.fill('#f-password', PASSWORD);
-  await p.click('button.primary');
-  await p.waitForURL('**/rooms');
-}
-
 /** The accessible name of the element that has the keyboard focus. */
 function focused(p: Page): Promise<string | null> {
   return p.evaluate(() => document.activeElement?.getAttribute('aria-label') ?? document.activeElement?.id ?? null);
@@ -76,7 +69,7 @@ test.before(async () => {
   box = await startBox({ dataDir, logLevel: 'info' });
   browser = await launchBrowser();
   ({ context, page } = await newPage(browser));
-  await logIn(page);
+  await logIn(page, box.webUrl, PASSWORD);
 });
 
 test.after(async () => {
@@ -216,7 +209,7 @@ t('the live view says when it loses the box: a frozen box, then a stopped one; b
   box = await startBox({ dataDir, logLevel: 'info', ...ports });
   // The restarted box no longer knows the session: the page sends its user to log in.
   await page.waitForURL('**/login', { timeout: 30_000 });
-  await logIn(page);
+  await logIn(page, box.webUrl, PASSWORD);
 });
 
 test.run();

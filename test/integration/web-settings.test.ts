@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Browser, BrowserContext, Dialog, Page } from 'playwright-core';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
-import { chromiumAvailable, launchBrowser, newPage, screenshot } from '../support/browser.ts';
+import { beside, chromiumAvailable, launchBrowser, newPage, screenshot } from '../support/browser.ts';
 
 const ADMIN_PASSWORD = 'settings-page-42';
 
@@ -57,11 +57,6 @@ test.after(async () => {
 });
 
 const t = enabled ? test : test.skip;
-
-/** The message shown beside a form field. */
-function beside(p: Page, field: string): Promise<string> {
-  return p.locator(`#f-${field}-msg`).innerText();
-}
 
 /** The settings as the box stores them (read through the JSON API with the session of the page). */
 async function stored(): Promise<Record<string, unknown>> {

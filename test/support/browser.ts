@@ -44,3 +44,16 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
+
+/** The message shown beside a form field (its hint, or what was wrong with it). */
+export function beside(p: Page, field: string): Promise<string> {
+  return p.locator(`#f-${field}-msg`).innerText();
+}
+
+/** Logs in on the box's login page and waits for the Rooms page. */
+export async function logIn(p: Page, webUrl: string, password: string): Promise<void> {
+  await p.goto(`${webUrl}/login`);
+  await p.fill('#f-password', password);
+  await p.click('button.primary');
+  await p.waitForURL('**/rooms');
+}
