@@ -29,7 +29,7 @@ import {
 } from './native-engine.ts';
 
 type Method = 'openLeg' | 'connectLeg' | 'joinConference' | 'leaveConference' | 'setMuted' | 'closeLeg' | 'addSound' |
-  'play' | 'stop' | 'stats' | 'legStats' | 'close' | 'openLocalLeg' | 'localStatus' | 'srtp';
+  'play' | 'stop' | 'stats' | 'legStats' | 'close' | 'openLocalLeg' | 'localStatus' | 'srtp' | 'record' | 'stopRecording';
 
 /** One call as it was made (arguments as given, before any check). */
 export type MockCall = { [M in Method]: { method: M; args: Parameters<MediaEngine[M]> } }[Method];
@@ -242,6 +242,25 @@ export class MockEngine implements MediaEngine {
     if (leg) leg.playing = p;
     else if ('conference' in t) this.conferencePlayback.set(t.conference, p);
     return p.id;
+  }
+
+  /** Conferences being recorded, as MockEngine keeps no audio: reads give nothing. */
+  readonly recorded = new Set<string>();
+
+  record(conference: string, bufferSeconds = 10): void {
+    this.calls.push({ method: 'record', args: [conference, bufferSeconds] });
+    if (this.recorded.has(conference)) throw new EngineError(`conference ${conference} is being recorded already`, 'EBUSY');
+    this.recorded.add(conference);
+  }
+
+  readRecording(conference: string): { pcm: Int16Array; dropped: number } {
+    if (!this.recorded.has(conference)) throw new EngineError(`conference ${conference} is not being recorded`, 'ENOENT');
+    return { pcm: new Int16Array(0), dropped: 0 };
+  }
+
+  stopRecording(conference: string): void {
+    this.calls.push({ method: 'stopRecording', args: [conference] });
+    this.recorded.delete(conference);
   }
 
   stop(target: PlayTarget): void {

@@ -75,6 +75,9 @@ export interface ConfboxEngineAddon {
   addSound(handle: EngineHandle, pcm: Int16Array, rate: number): number;
   play(handle: EngineHandle, target: 'leg' | 'conference', id: number, sound: number, options?: PlayOptions): number;
   stop(handle: EngineHandle, target: 'leg' | 'conference', id: number): void;
+  record(handle: EngineHandle, conference: number, seconds: number): void;
+  readRecording(handle: EngineHandle, conference: number): { pcm: Int16Array; dropped: number };
+  recordStop(handle: EngineHandle, conference: number): void;
   stats(handle: EngineHandle): AddonStats;
   legStats(handle: EngineHandle, leg: number): LegStats;
   /** Up to POLL_MAX queued events, oldest first. */
@@ -330,6 +333,14 @@ export interface MediaEngine extends Engine {
   play(target: PlayTarget, sound: number, opts?: PlayOptions): number;
   /** Stops the target's playback, if any (no `played` event). */
   stop(target: PlayTarget): void;
+  /**
+   * Starts keeping the conference's mix (what a member who says nothing hears, prompts included) at 16 kHz, in a
+   * buffer of bufferSeconds that readRecording() drains; the recording ends with stopRecording() or the conference.
+   */
+  record(conference: string, bufferSeconds?: number): void;
+  /** The recorded audio since the last read (16 kHz), and how many samples were dropped so far for want of reading. */
+  readRecording(conference: string): { pcm: Int16Array; dropped: number };
+  stopRecording(conference: string): void;
   legStats(leg: number): LegStats;
   stats(): MediaEngineStats;
   /** Opens a local leg (the box's own sound card); it joins conferences, is muted and hears playback like any leg. */
@@ -695,6 +706,48 @@ export class NativeEngine implements MediaEngine {
     const [kind, id] = this.#target(validatePlayTarget(target), false);
     if (id < 0) return;
     this.#addon.stop(this.#handle, kind, id);
+  }
+
+  record(conference: string, bufferSeconds = 10): void {
+    this.#open();
+    const [, id] = this.#target({ conference }, true);
+    try {
+      this.#addon.record(this.#handle, id, bufferSeconds);
+    } catch (e) {
+      if (errnoOf(e) === 'EBUSY') throw new EngineError(`conference ${describe(conference)} is being recorded already`, 'EBUSY', { cause: e });
+      throw e;
+    }
+  }
+
+  readRecording(conference: string): { pcm: Int16Array; dropped: number } {
+    this.#open();
+    const [, id] = this.#target({ conference }, true);
+    const parts: Int16Array[] = [];
+    let dropped = 0;
+    for (;;) {
+      const r = this.#addon.readRecording(this.#handle, id);
+      parts.push(r.pcm);
+      dropped = r.dropped;
+      if (r.pcm.length < 16000) break;
+    }
+    const pcm = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      pcm.set(p, at);
+      at += p.length;
+    }
+    return { pcm, dropped };
+  }
+
+  stopRecording(conference: string): void {
+    if (this.#closed) return;
+    const [, id] = this.#target({ conference }, false);
+    if (id < 0) return;
+    try {
+      this.#addon.recordStop(this.#handle, id);
+    } catch (e) {
+      if (errnoOf(e) !== 'ENOENT') throw e;
+    }
   }
 
   stats(): MediaEngineStats {

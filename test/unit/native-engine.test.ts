@@ -393,6 +393,26 @@ cases.push(['who is talking: both phones as they start, a muted one too; a stead
   }
 }]);
 
+cases.push(['a recording holds the conference as a listener hears it, at 16 kHz; one recording per conference; stopped, it is gone', async () => {
+  const c = await conferenceOfTwo();
+  try {
+    await sleep(400);
+    c.engine.record('room-1', 2);
+    assert.throws(() => c.engine.record('room-1', 2), (e: Error) => e instanceof EngineError && /being recorded already/.test(e.message), 'a second recording is refused');
+    await sleep(1000);
+    const { pcm, dropped } = c.engine.readRecording('room-1');
+    assert.ok(pcm.length >= 12_000 && pcm.length <= 20_000, `about a second at 16 kHz: ${pcm.length} samples`);
+    assert.is(dropped, 0);
+    const last = [...pcm.slice(-6400)].filter((_, i) => i % 2 === 0); // 8 kHz view for the analysis below
+    assert.ok(toneAmplitude(last, TONE_A) > AMPLITUDE / 3, `A's tone is in the recording (${toneAmplitude(last, TONE_A).toFixed(0)})`);
+    assert.ok(toneAmplitude(last, TONE_B) > AMPLITUDE / 3, `B's tone is in the recording (${toneAmplitude(last, TONE_B).toFixed(0)})`);
+    c.engine.stopRecording('room-1');
+    assert.throws(() => c.engine.readRecording('room-1'), 'nothing to read after the stop');
+  } finally {
+    await c.close();
+  }
+}]);
+
 cases.push(['a muted leg still hears the conference but is not heard', async () => {
   const c = await conferenceOfTwo();
   try {

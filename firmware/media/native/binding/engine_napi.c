@@ -653,6 +653,50 @@ static napi_value js_stop(napi_env env, napi_callback_info info) {
     return NULL;
 }
 
+/* record(handle, conference, seconds): the conference's mix kept at 16 kHz for readRecording */
+static napi_value js_record(napi_env env, napi_callback_info info) {
+    napi_value argv[3];
+    handle *h = args(env, info, 3, argv);
+    uint32_t conf, seconds;
+    if (!h || get_uint(env, argv[1], "conference", 0, UINT32_MAX, &conf) ||
+        get_uint(env, argv[2], "seconds", 1, 60, &seconds))
+        return NULL;
+    int rc = engine_record(h->e, conf, seconds);
+    if (rc) throw_engine(env, "engine_record", rc);
+    return NULL;
+}
+
+/* readRecording(handle, conference) -> {pcm: Int16Array (16 kHz), dropped} */
+static napi_value js_read_recording(napi_env env, napi_callback_info info) {
+    napi_value argv[2], out, buffer, pcm;
+    handle *h = args(env, info, 2, argv);
+    uint32_t conf;
+    if (!h || get_uint(env, argv[1], "conference", 0, UINT32_MAX, &conf)) return NULL;
+    enum { MAX_READ = 16000 }; /* a second a call; the host calls again while it gets a full one */
+    void *data = NULL;
+    CHECK(env, napi_create_arraybuffer(env, MAX_READ * sizeof(int16_t), &data, &buffer));
+    size_t got = 0;
+    uint64_t dropped = 0;
+    int rc = engine_read_recording(h->e, conf, data, MAX_READ, &got, &dropped);
+    if (rc) return throw_engine(env, "engine_read_recording", rc), NULL;
+    CHECK(env, napi_create_typedarray(env, napi_int16_array, got, buffer, 0, &pcm));
+    CHECK(env, napi_create_object(env, &out));
+    CHECK(env, napi_set_named_property(env, out, "pcm", pcm));
+    if (set_num(env, out, "dropped", (double)dropped)) return throw_napi(env), NULL;
+    return out;
+}
+
+/* recordStop(handle, conference) */
+static napi_value js_record_stop(napi_env env, napi_callback_info info) {
+    napi_value argv[2];
+    handle *h = args(env, info, 2, argv);
+    uint32_t conf;
+    if (!h || get_uint(env, argv[1], "conference", 0, UINT32_MAX, &conf)) return NULL;
+    int rc = engine_record_stop(h->e, conf);
+    if (rc) throw_engine(env, "engine_record_stop", rc);
+    return NULL;
+}
+
 /* stats(handle) -> engine counters (tickMaxUs is reset by the read) */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
     napi_value argv[1], out;
@@ -873,6 +917,9 @@ NAPI_MODULE_INIT() {
         {"addSound", js_add_sound},
         {"play", js_play},
         {"stop", js_stop},
+        {"record", js_record},
+        {"readRecording", js_read_recording},
+        {"recordStop", js_record_stop},
         {"stats", js_stats},
         {"legStats", js_leg_stats},
         {"poll", js_poll},

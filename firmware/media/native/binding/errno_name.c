@@ -8,6 +8,8 @@ const char *confbox_errno_name(int err) {
         return "EINVAL";
     case ENOENT:
         return "ENOENT";
+    case EBUSY:
+        return "EBUSY";
     case ENOMEM:
         return "ENOMEM";
     case EMFILE:

@@ -60,6 +60,15 @@ typedef struct {
     size_t frame;
 } playback;
 
+/* A conference's recording: its mix at 16 kHz in a ring the host drains (engine_read_recording). */
+typedef struct {
+    int member;    /* mixer member that never talks: it hears the whole mix */
+    resampler *up; /* 8 kHz mixes are recorded at 16 kHz too */
+    int16_t *ring;
+    size_t cap, head, len; /* samples; head: the oldest */
+    uint64_t dropped;      /* samples the host did not take in time */
+} recording;
+
 typedef struct {
     int used, wb;
     uint32_t id;
@@ -68,6 +77,7 @@ typedef struct {
     unsigned n_members, cap;
     int sound_member; /* mixer member through which a mixed playback is heard */
     playback play;
+    recording *rec; /* the conference's mix kept for the host, or NULL */
 } conference;
 
 typedef struct {
@@ -551,6 +561,32 @@ int engine_connect_leg(engine *e, uint32_t id, const char *address, uint16_t por
 
 /* ---- conferences ---- */
 
+static void recording_free(recording *r) {
+    if (!r) return;
+    resampler_destroy(r->up);
+    free(r->ring);
+    free(r);
+}
+
+/* Appends a tick of the conference's mix (n samples at 8 or 16 kHz) to its recording. */
+static void recording_put(recording *r, const int16_t *mix, int n) {
+    int16_t wide[FRAME_WB];
+    const int16_t *pcm = mix;
+    if (n == FRAME_NB) {
+        resampler_process(r->up, mix, FRAME_NB, wide);
+        pcm = wide;
+    }
+    for (int i = 0; i < FRAME_WB; i++) {
+        if (r->len == r->cap) { /* the host is late: the oldest audio goes */
+            r->head = (r->head + 1) % r->cap;
+            r->len--;
+            r->dropped++;
+        }
+        r->ring[(r->head + r->len) % r->cap] = pcm[i];
+        r->len++;
+    }
+}
+
 static conference *find_conf(engine *e, uint32_t id) {
     for (unsigned i = 0; i < e->max_legs; i++)
         if (e->confs[i].used && e->confs[i].id == id) return &e->confs[i];
@@ -583,6 +619,7 @@ static void leave_locked(engine *e, leg *l) {
     mixer_remove(c->mx, l->member);
     l->conf = l->member = -1;
     if (c->n_members == 0) {
+        recording_free(c->rec);
         mixer_destroy(c->mx);
         free(c->members);
         memset(c, 0, sizeof *c);
@@ -733,6 +770,70 @@ static playback *target_playback(engine *e, engine_target target, uint32_t id) {
     }
     conference *c = find_conf(e, id);
     return c ? &c->play : NULL;
+}
+
+int engine_record(engine *e, uint32_t conf_id, uint32_t seconds) {
+    if (seconds == 0 || seconds > 60) return -EINVAL;
+    pthread_mutex_lock(&e->lock);
+    int rc = 0;
+    conference *c = find_conf(e, conf_id);
+    recording *r = NULL;
+    if (!c) {
+        rc = -ENOENT;
+        goto out;
+    }
+    if (c->rec) {
+        rc = -EBUSY;
+        goto out;
+    }
+    r = calloc(1, sizeof *r);
+    if (r) {
+        r->cap = (size_t)seconds * 16000;
+        r->ring = malloc(r->cap * sizeof *r->ring);
+        r->up = resampler_create(RESAMPLE_UP);
+        r->member = mixer_add(c->mx);
+    }
+    if (!r || !r->ring || !r->up || r->member < 0) {
+        if (r && r->member >= 0) mixer_remove(c->mx, r->member);
+        recording_free(r);
+        rc = -ENOMEM;
+        goto out;
+    }
+    c->rec = r;
+out:
+    pthread_mutex_unlock(&e->lock);
+    return rc;
+}
+
+int engine_read_recording(engine *e, uint32_t conf_id, int16_t *pcm, size_t max, size_t *got,
+                          uint64_t *dropped) {
+    pthread_mutex_lock(&e->lock);
+    conference *c = find_conf(e, conf_id);
+    recording *r = c ? c->rec : NULL;
+    size_t n = 0;
+    if (r) {
+        for (; n < max && r->len; n++, r->len--) {
+            pcm[n] = r->ring[r->head];
+            r->head = (r->head + 1) % r->cap;
+        }
+        if (dropped) *dropped = r->dropped;
+    }
+    pthread_mutex_unlock(&e->lock);
+    *got = n;
+    return r ? 0 : -ENOENT;
+}
+
+int engine_record_stop(engine *e, uint32_t conf_id) {
+    pthread_mutex_lock(&e->lock);
+    conference *c = find_conf(e, conf_id);
+    recording *r = c ? c->rec : NULL;
+    if (r) {
+        mixer_remove(c->mx, r->member);
+        recording_free(r);
+        c->rec = NULL;
+    }
+    pthread_mutex_unlock(&e->lock);
+    return r ? 0 : -ENOENT;
 }
 
 int engine_play(engine *e, engine_target target, uint32_t id, uint32_t snd, unsigned flags,
@@ -922,6 +1023,12 @@ static void conf_tick(engine *e, conference *c) {
     int conf_replace = conf_sound && (c->play.flags & ENGINE_PLAY_REPLACE);
     if (conf_sound && !conf_replace) mixer_put(c->mx, c->sound_member, e->conf_play);
     mixer_mix(c->mx);
+    if (c->rec) { /* what a listener who says nothing hears */
+        int shared;
+        recording_put(c->rec,
+                      conf_replace ? e->conf_play : mixer_get(c->mx, c->rec->member, NULL, &shared),
+                      n);
+    }
 
     int have_enc[2] = {0, 0};
     for (unsigned i = 0; i < c->n_members; i++) {

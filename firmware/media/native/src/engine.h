@@ -185,6 +185,18 @@ int engine_set_muted(engine *e, uint32_t leg, int muted);
 int engine_add_sound(engine *e, const int16_t *pcm, size_t samples, unsigned rate, uint32_t *sound);
 /** Plays a sound into a leg or a conference, replacing what that target was playing (the
  *  replaced playback sends no event). *playback (may be NULL) gets the id of the PLAYED event. */
+/** Starts keeping the conference's mix (what a member who says nothing hears, playback included)
+ *  at 16 kHz in a ring of `seconds` (1-60) that the host drains with engine_read_recording();
+ *  audio the host does not take in time is dropped oldest first and counted. -EBUSY if the
+ *  conference is recorded already, -ENOENT without such a conference. The recording ends with
+ *  engine_record_stop() or with the conference. */
+int engine_record(engine *e, uint32_t conference, uint32_t seconds);
+/** Moves up to max samples of the conference's recording into pcm (*got: how many); *dropped
+ *  (may be NULL) gets the samples dropped so far. -ENOENT if it is not being recorded. */
+int engine_read_recording(engine *e, uint32_t conference, int16_t *pcm, size_t max, size_t *got,
+                          uint64_t *dropped);
+/** Stops recording the conference; what was not read is gone. -ENOENT if it was not recorded. */
+int engine_record_stop(engine *e, uint32_t conference);
 int engine_play(engine *e, engine_target target, uint32_t id, uint32_t sound, unsigned flags,
                 uint32_t *playback);
 /** Stops the target's playback, if any (no event). */
