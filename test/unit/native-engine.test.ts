@@ -3,7 +3,7 @@
 // NativeEngine and MockEngine alike. Without the built addon the file declares its tests skipped.
 import { spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,6 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { MockEngine } from '../../firmware/media/mock-engine.ts';
+import { ConferenceRecorder, RecordingRefused } from '../../firmware/media/recorder.ts';
 import {
   EngineError,
   findAddon,
@@ -410,6 +411,37 @@ cases.push(['a recording holds the conference as a listener hears it, at 16 kHz;
     assert.throws(() => c.engine.readRecording('room-1'), 'nothing to read after the stop');
   } finally {
     await c.close();
+  }
+}]);
+
+cases.push(['ConferenceRecorder writes the conference to a WAV file that plays while it grows; refused when space is short', async () => {
+  const c = await conferenceOfTwo();
+  const dir = mkdtempSync(join(tmpdir(), 'confbox-recordings-'));
+  try {
+    const short = new ConferenceRecorder({ engine: c.engine, dir, minFreeBytes: Number.MAX_SAFE_INTEGER });
+    assert.throws(() => short.start('room-1', 1), (e: Error) => e instanceof RecordingRefused && /MB free for recordings/.test(e.message));
+    const stalls: string[] = [];
+    const recorder = new ConferenceRecorder({ engine: c.engine, dir, minFreeBytes: 1, onStalled: (_info, why) => stalls.push(why) });
+    const started = recorder.start('room-1', 1);
+    assert.match(started.file, /room-1-\d{8}-\d{6}\.wav$/);
+    await sleep(700);
+    const growing = readFileSync(started.file);
+    assert.is(growing.readUInt32LE(40), growing.length - 44, 'the header matches the data while recording');
+    await sleep(500);
+    const done = recorder.stop('room-1')!;
+    assert.ok(done.seconds > 0.9 && done.seconds < 1.6, `about 1.2 s recorded: ${done.seconds}`);
+    const wav = readFileSync(done.file);
+    assert.is(wav.toString('ascii', 0, 4), 'RIFF');
+    assert.is(wav.readUInt32LE(24), 16000, '16 kHz');
+    assert.is(wav.readUInt32LE(40), wav.length - 44);
+    const pcm = new Int16Array(wav.buffer.slice(wav.byteOffset + 44, wav.byteOffset + wav.length));
+    const tail = [...pcm.slice(-6400)].filter((_, i) => i % 2 === 0);
+    assert.ok(toneAmplitude(tail, TONE_A) > AMPLITUDE / 3 && toneAmplitude(tail, TONE_B) > AMPLITUDE / 3, 'both tones are in the file');
+    assert.equal(stalls, []);
+    assert.is(recorder.stop('room-1'), null, 'stopping twice');
+  } finally {
+    await c.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }]);
 
