@@ -108,6 +108,8 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     const changes = new EventEmitter<{ change: [] }>();
     status.on('change', () => changes.emit('change'));
     let localAudio: LocalAudio | null = null;
+    /** A conference started, changed or ended in a room: subscribers to the room's lamp are told. */
+    let roomLamps = (_room: number): void => undefined;
     const rooms = new RoomService(store, clock, log, status, {
       warning: (c) => {
         log.info('conference ends in one minute', { room: c.roomId, participants: c.participants.size });
@@ -120,6 +122,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
       changed: (c) => {
         changes.emit('change');
         localAudio?.conferenceChanged(c);
+        roomLamps(c.roomId);
       },
     });
     await rooms.start();
@@ -197,7 +200,10 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
       port: config.sipPort, tls: { port: config.sipTlsPort, cert: tls.cert, key: tls.key }, bind: config.bind, publicAddress, addressFor: (remote) => addresses.for(remote), codecs: ['PCMU', 'PCMA', 'G722'],
       nonceKey: boxSecret(config.dataDir, 'nonce'), settings: () => rooms.settings(), lockout: rooms.lockout,
       log: log.child({ subsystem: 'sip' }), clock, directory, registrar, authRecords, engine, status, journal,
+      rooms: { exists: (id) => rooms.hasRoom(id), busy: (id) => rooms.isBusy(id) },
     });
+    roomLamps = (room) => ua.subscriptions.roomChanged(room);
+    rooms.onRoomRemoved((room) => ua.subscriptions.roomChanged(room));
     calls.attach(ua);
     await ua.start(calls);
     sip = calls;

@@ -223,6 +223,7 @@ export class RoomService {
     const removed = await this.write(() => this.store.rooms.delete(id));
     this.rooms.delete(id);
     this.conferences.roomDeleted(id);
+    this.roomRemoved(id);
     if (!removed) throw new BoxError(404, `room ${id} does not exist`, 'id', 'not-found');
   }
 
@@ -280,6 +281,7 @@ export class RoomService {
       if (current && current.createdAt.getTime() === origin.createdAt.getTime()) await this.store.rooms.delete(origin.id);
       if (this.rooms.get(origin.id)?.createdAt.getTime() === origin.createdAt.getTime()) this.rooms.delete(origin.id);
       this.log.info('room deleted: last participant left', { room: origin.id });
+      this.roomRemoved(origin.id);
     } catch (e) {
       this.rooms.delete(origin.id);
       this.log.warn('room could not be deleted after the last participant left; retried when the database is back', { room: origin.id, err: e });
@@ -288,6 +290,33 @@ export class RoomService {
   }
 
   private pendingDeletes: Room[] = [];
+
+  /** Whether the room exists as far as this box knows: configured, or a conference runs in it. */
+  hasRoom(id: number): boolean {
+    return this.rooms.has(id) || this.conferences.inRoom(id) !== undefined;
+  }
+
+  /** Whether a conference runs in the room. */
+  isBusy(id: number): boolean {
+    return this.conferences.inRoom(id) !== undefined;
+  }
+
+  private removedListeners: Array<(id: number) => void> = [];
+
+  /** Calls the listener with a room's number whenever the room is deleted (phone, web page, last participant out). */
+  onRoomRemoved(listener: (id: number) => void): void {
+    this.removedListeners.push(listener);
+  }
+
+  private roomRemoved(id: number): void {
+    for (const listener of this.removedListeners) {
+      try {
+        listener(id);
+      } catch (e) {
+        this.log.warn('a listener for deleted rooms failed', { room: id, err: e });
+      }
+    }
+  }
 
   /** Whether the database answers, now: the same check the box makes every few seconds. */
   checkDatabase(): Promise<void> {

@@ -22,6 +22,7 @@ import { hostText, makeResponse, parseUri, SipTransport, type Message, type Remo
 import { ALLOW } from './wire.ts';
 import { DialogExtensions } from './dialog-extensions.ts';
 import { SUPPORTED, unsupportedTags } from './session-timer.ts';
+import { ALLOW_EVENTS, RoomSubscriptions, type RoomPresence } from './subscriptions.ts';
 
 const T1 = 500;
 const T2 = 4000;
@@ -68,6 +69,8 @@ export interface UserAgentOptions {
   status: Status;
   /** Where answered calls are written down, so that the next run can hang up what a crash left; absent: nowhere. */
   journal?: DialogJournal;
+  /** The rooms whose state phones may subscribe to (BLF); absent: every room subscription gets 404. */
+  rooms?: RoomPresence;
 }
 
 /** What a request of the box within a dialog needs of it. */
@@ -88,6 +91,8 @@ export class SipUserAgent {
   private app: CallApplication | null = null;
   private ext: DialogExtensions;
   private holds: HoldTracker;
+  /** Phones' subscriptions to the rooms' state (BLF). */
+  readonly subscriptions: RoomSubscriptions;
 
   private keys: KeyPresses;
 
@@ -111,6 +116,12 @@ export class SipUserAgent {
     this.holds = new HoldTracker({
       limitSeconds: () => o.settings().holdLimitSeconds, now: () => o.clock.now(), log: o.log,
       changed: (call, onHold) => this.app?.held(call, onHold), hangUp: (call, why) => void this.hangUp(call, why),
+    });
+    this.subscriptions = new RoomSubscriptions({
+      clock: o.clock, log: o.log, auth: this.auth, rooms: () => o.rooms ?? null,
+      respond: (rq, status, reason, headers, toTag) => this.send(this.response(rq, status, reason, headers, toTag ?? randomUUID().slice(0, 8))),
+      dialogRequest: (dialog, method, headers, body) => this.dialogRequest(dialog, method, headers, dialog.flow, body),
+      contactUri: (flow, requestUri) => this.contactUri({ flow, invite: { uri: requestUri } }),
     });
   }
 
@@ -165,6 +176,7 @@ export class SipUserAgent {
   /** Stops taking calls and hangs up every call in progress, waiting briefly for the BYEs' answers. */
   async stop(): Promise<void> {
     this.accepting = false;
+    this.subscriptions.stop();
     const byes = [...this.calls.values()].filter((c) => c.state !== 'ended').map((c) => this.hangUp(c, 'the box is shutting down'));
     await Promise.race([Promise.all(byes), new Promise((r) => setTimeout(r, 2000))]);
     for (const c of this.calls.values()) this.end(c, 'shutdown');
@@ -220,6 +232,12 @@ export class SipUserAgent {
     const unsupported = unsupportedTags(rq).join(', ');
     if (unsupported && method !== 'BYE') {
       return this.reply(rq, 420, `extensions not supported: ${unsupported}`, { unsupported });
+    }
+    if (method === 'SUBSCRIBE') {
+      return void this.subscriptions.receive(rq, remote).catch((err) => {
+        this.o.log.error('request handling failed', { err, method, source });
+        this.reply(rq, 500);
+      });
     }
     if (rq.headers.to?.params.tag !== undefined) return this.inDialog(rq, remote);
     switch (method) {
@@ -770,7 +788,10 @@ export class SipUserAgent {
     rs.headers.to = { ...rq.headers.to!, params: { ...rq.headers.to!.params } };
     if (toTag && status > 100 && rs.headers.to.params.tag === undefined) rs.headers.to.params.tag = toTag;
     rs.headers.server = SERVER;
-    if (status === 405 || status === 501 || (status === 200 && rq.method === 'OPTIONS') || (rq.method === 'INVITE' && status > 100 && status < 300)) rs.headers.allow = ALLOW;
+    if (status === 405 || status === 501 || (status === 200 && rq.method === 'OPTIONS') || (rq.method === 'INVITE' && status > 100 && status < 300)) {
+      rs.headers.allow = ALLOW;
+      rs.headers['allow-events'] = ALLOW_EVENTS;
+    }
     if (status < 300 && (rq.method === 'INVITE' || rq.method === 'OPTIONS' || rq.method === 'UPDATE')) rs.headers.supported = SUPPORTED;
     if (status >= 300 && reason) rs.headers.warning = `399 ${hostText(this.o.publicAddress)} "${reason.replace(/["\\\r\n]/g, "'")}"`;
     for (const [k, v] of Object.entries(headers)) if (v !== undefined) rs.headers[k] = v;
@@ -786,7 +807,7 @@ export class SipUserAgent {
   }
 
   /** The box's address as this call's phone reaches it: of the phone's family. */
-  private addressOf(call: Session): string {
+  private addressOf(call: { flow: Remote }): string {
     return this.o.addressFor?.(call.flow.address) ?? this.o.publicAddress;
   }
 
@@ -794,7 +815,7 @@ export class SipUserAgent {
    * Where the phone sends its in-dialog requests: over TCP with transport=tcp, over TLS the TLS port with transport=tls, or a sips: URI
    * when the phone asked for one (RFC 3261 12.1.1), so that its BYE comes back over TLS too.
    */
-  private contactUri(call: Session): string {
+  private contactUri(call: { flow: Remote; invite: Pick<Message, 'uri'> }): string {
     const address = this.addressOf(call);
     const host = address.includes(':') ? `[${address}]` : address;
     if (call.flow.protocol === 'TCP') return `sip:confbox@${host}:${this.o.port};transport=tcp`;

@@ -389,6 +389,32 @@ export interface RegisterOptions {
   timeoutMs?: number;
 }
 
+export interface SubscribeOptions {
+  event?: string;
+  /** Expires header; omitted when undefined. */
+  expires?: number;
+  /** Answer a 407 (default: when the phone has a password). */
+  auth?: boolean;
+  /** A subscription made before: the SUBSCRIBE goes within its dialog. */
+  dialog?: Pick<Subscription, 'callId' | 'fromTag' | 'toTag' | 'cseq'>;
+  timeoutMs?: number;
+}
+
+export interface Subscription {
+  /** The final response to the (last) SUBSCRIBE. */
+  final: SipMessage;
+  callId: string;
+  fromTag: string;
+  /** The box's tag, from its 2xx. */
+  toTag: string | null;
+  /** CSeq of the last SUBSCRIBE. */
+  cseq: number;
+  /** The NOTIFYs of this subscription received so far, in order. */
+  notifies(): SipMessage[];
+  /** Resolves with the NOTIFY that comes after `since` of them (0: the first). */
+  nextNotify(since: number, timeoutMs?: number): Promise<SipMessage>;
+}
+
 export interface RegisterResult {
   /** The last final response. */
   final: SipMessage;
@@ -612,6 +638,55 @@ export class Phone {
       authorization = this.answer(rs, 'REGISTER', uri, o.algorithm, o.password);
     }
     return { final: finals[finals.length - 1]!, finals };
+  }
+
+  /**
+   * SUBSCRIBE to the box (a desk phone's BLF key), answering a 407 with credentials; the NOTIFYs that follow are in
+   * `notifies()` (the phone answers them 200). With `dialog` it is a refresh (or, Expires 0, the end) within that subscription.
+   */
+  async subscribe(target: string, o: SubscribeOptions = {}): Promise<Subscription> {
+    const uri = `sip:${target}@${this.domain}:${this.boxPort}`;
+    const dialog = o.dialog;
+    const callId = dialog?.callId ?? newCallId();
+    const fromTag = dialog?.fromTag ?? newTag();
+    let cseq = dialog ? dialog.cseq : 0;
+    let authorization: string | null = null;
+    let final: SipMessage | null = null;
+    for (let round = 0; round < 2; round++) {
+      const branch = newBranch();
+      const headers: Array<[string, string]> = [
+        ['Via', this.via(branch)],
+        ['Max-Forwards', '70'],
+        ['From', `"${utf8Bytes(this.displayName)}" <${this.aor}>;tag=${fromTag}`],
+        ['To', `<${uri}>${dialog?.toTag ? `;tag=${dialog.toTag}` : ''}`],
+        ['Call-ID', callId],
+        ['CSeq', `${++cseq} SUBSCRIBE`],
+        ['Contact', `<${this.contactUri}>`],
+        ['Event', o.event ?? 'dialog'],
+        ['Accept', 'application/dialog-info+xml'],
+        ['User-Agent', this.userAgent],
+      ];
+      if (o.expires !== undefined) headers.push(['Expires', String(o.expires)]);
+      if (authorization) headers.push(['Proxy-Authorization', authorization]);
+      const pending = this.finalFor(branch, 'SUBSCRIBE', o.timeoutMs);
+      this.sendRequest(buildMessage(`SUBSCRIBE ${uri} SIP/2.0`, headers), branch, 'SUBSCRIBE');
+      final = await pending;
+      if (final.status !== 407 || o.auth === false || authorization || !this.password) break;
+      authorization = this.answer(final, 'SUBSCRIBE', uri);
+    }
+    const toTag = final!.status < 300 ? tagOf(final!.get('to') ?? '') : dialog?.toTag ?? null;
+    // Retransmissions over UDP carry the same CSeq: each NOTIFY counts once.
+    const notifies = () => {
+      const seen = new Set<string>();
+      return this.messages.filter((m) => !m.isResponse && m.method === 'NOTIFY' && m.callId === callId && !seen.has(m.get('cseq') ?? '') && seen.add(m.get('cseq') ?? ''));
+    };
+    return {
+      final: final!, callId, fromTag, toTag, cseq, notifies,
+      nextNotify: async (since: number, timeoutMs = DEFAULT_TIMEOUT_MS) => {
+        await this.waitFor(() => notifies().length > since, timeoutMs, 0, `NOTIFY number ${since + 1} of the subscription`);
+        return notifies()[since]!;
+      },
+    };
   }
 
   /** The Authorization value for a 401/407, using the challenge with the wanted algorithm. */
