@@ -39,6 +39,8 @@ export interface Store {
     append(entry: CallLogEntry): Promise<void>;
     /** Newest first. */
     recent(limit: number): Promise<CallLogEntry[]>;
+    /** Entries at or after `from` and before `to`, newest first, at most `limit`. */
+    between(from: Date, to: Date, limit: number): Promise<CallLogEntry[]>;
   };
   /** Which rooms have a conference in progress on this box, and how many are in each. */
   readonly live: {
