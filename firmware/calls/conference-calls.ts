@@ -129,7 +129,7 @@ export class ConferenceCalls implements CallApplication {
     return room === undefined ? {} : { room };
   }
 
-  ended(call: Call, _why: string, answered: boolean): void {
+  ended(call: Call, why: string, answered: boolean): void {
     const place = this.places.get(call.key);
     if (!place) return;
     this.places.delete(call.key);
@@ -139,7 +139,7 @@ export class ConferenceCalls implements CallApplication {
     if (place.conference) {
       const conf = place.conference;
       place.conference = null;
-      this.o.rooms.leave(conf, call.key, call.caller, call.source, answered);
+      this.o.rooms.leave(conf, call.key, call.caller, call.source, answered, why);
       this.left(conf);
     }
   }
