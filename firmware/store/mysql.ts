@@ -390,10 +390,14 @@ function callLogTable(db: Db): Store['callLog'] {
       const rows = await db.rows(`SELECT ${CALL_LOG_COLUMNS} FROM call_log ORDER BY at DESC, id DESC LIMIT ?`, [n]);
       return rows.map(toCallLogEntry);
     },
-    between: async (from, to, limit) => {
+    between: async (from, to, limit, actions) => {
       const n = Math.min(MAX_CALL_LOG_ROWS, Math.max(0, Math.trunc(limit) || 0));
-      if (n === 0) return [];
-      const rows = await db.rows(`SELECT ${CALL_LOG_COLUMNS} FROM call_log WHERE at >= ? AND at < ? ORDER BY at DESC, id DESC LIMIT ?`, [from, to, n]);
+      if (n === 0 || actions?.length === 0) return [];
+      const only = actions ? ` AND action IN (${actions.map(() => '?').join(', ')})` : '';
+      const rows = await db.rows(
+        `SELECT ${CALL_LOG_COLUMNS} FROM call_log WHERE at >= ? AND at < ?${only} ORDER BY at DESC, id DESC LIMIT ?`,
+        [from, to, ...(actions ?? []), n],
+      );
       return rows.map(toCallLogEntry);
     },
   };

@@ -199,6 +199,8 @@ test('call log: joins and leaves with the name and the time stayed, by date rang
   ]);
   assert.equal((await store.callLog.between(new Date('2025-01-01'), new Date('2026-01-01'), 1)).map((e) => e.displayName), ['n'.repeat(128)]);
   assert.equal(await store.callLog.between(new Date('2025-01-01'), new Date('2026-01-01'), 0), []);
+  const leaves = await store.callLog.between(new Date('2025-01-01'), new Date('2026-01-01'), 100, ['leave']);
+  assert.equal(leaves.map((e) => e.reason), ['hung up']);
 });
 
 test('live: set, update, list, clear; each box sees and clears only its own rows', async () => {
