@@ -186,10 +186,13 @@ export class ConferenceCalls implements CallApplication {
     void this.o.voice.say({ conference: conf.key }, { kind: 'oneMinute' });
   }
 
-  /** Duration over: everyone hears that the conference has ended, then is hung up. */
-  async endConference(conf: Conference): Promise<void> {
+  /**
+   * Duration over, or ended on the web page: everyone hears that the conference has ended, then is hung up;
+   * `why` is what the BYE and the call log say.
+   */
+  async endConference(conf: Conference, why = 'the conference has ended: its time was up'): Promise<void> {
     await this.o.voice.say({ conference: conf.key }, { kind: 'ended' });
-    this.hangUpConference(conf, 'the conference has ended');
+    this.hangUpConference(conf, why);
   }
 
   // --- inside ---

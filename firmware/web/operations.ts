@@ -243,7 +243,7 @@ export class Operations {
   endConference(key: string, by: Actor): void {
     const c = this.conference(key);
     this.box.log.info('conference ended on the web page', { room: c.roomId, participants: c.participants.size, by: by.source });
-    void this.box.sip.endConference(c);
+    void this.box.sip.endConference(c, 'the conference was ended on the web page');
   }
 
   async extensions(): Promise<ExtensionRow[]> {
