@@ -10,6 +10,8 @@ import type { Status } from './status.ts';
 import type { Store } from './store/types.ts';
 
 const HEALTH_INTERVAL_MS = 2000;
+/** Call log lines kept in memory while the database is away. */
+const MAX_PENDING_LOG = 5000;
 
 export interface RoomView extends Room {
   active: boolean;
@@ -162,7 +164,7 @@ export class RoomService {
     const before = this.conferences.inRoom(code.room);
     const conf = this.conferences.join(room, code.room, code.pin, who);
     if (conf !== before && room) this.origin.set(conf.key, room);
-    this.record('join', who.caller, who.source, code.room, 200, `joined (${conf.participants.size} in the room)`);
+    this.record('join', who.caller, who.source, code.room, 200, `joined (${conf.participants.size} in the room)`, { displayName: who.displayName });
     return conf;
   }
 
@@ -179,19 +181,24 @@ export class RoomService {
   /** The box's own microphone and speaker join the conference in progress in a room (see Conferences.joinInProgress). */
   joinLocal(roomId: number, who: Omit<Participant, 'joinedAt' | 'muted'>): Conference {
     const conf = this.conferences.joinInProgress(roomId, who);
-    this.record('join', who.caller, who.source, roomId, 200, `joined (${conf.participants.size} in the room)`);
+    this.record('join', who.caller, who.source, roomId, 200, `joined (${conf.participants.size} in the room)`, { displayName: who.displayName });
     return conf;
   }
 
   /**
    * A participant is gone; the last one out deletes the room. A caller whose call was never
    * answered (cancelled while the box decided) gives the place back without deleting anything.
+   * `how` is how the participant left ("hung up", "removed by the administrator", "no audio", …).
    */
-  leave(conf: Conference, participantId: string, caller: string, source: string, answered = true): void {
+  leave(conf: Conference, participantId: string, caller: string, source: string, answered = true, how = 'left'): void {
+    const participant = conf.participants.get(participantId);
     const out = this.conferences.leave(conf.key, participantId);
     if (!out) return;
-    const why = this.isClosing ? 'hung up: the box is stopping' : 'left';
-    if (answered) this.record('leave', caller, source, conf.roomId, 200, out.ended ? `${why}; conference ended` : why);
+    const why = this.isClosing ? 'hung up: the box is stopping' : how;
+    const durationSeconds = participant ? Math.max(0, Math.round((this.clock.now() - participant.joinedAt) / 1000)) : null;
+    if (answered) {
+      this.record('leave', caller, source, conf.roomId, 200, out.ended ? `${why}; conference ended` : why, { displayName: participant?.displayName ?? null, durationSeconds });
+    }
     const origin = this.origin.get(conf.key);
     if (!out.ended) return;
     this.origin.delete(conf.key);
@@ -327,6 +334,7 @@ export class RoomService {
     const up = await this.store.ping();
     // Technicians change settings from the command line or another box: pick them up.
     if (up && this.dbUp) this.settingsCache = await this.store.settings.get().catch(() => this.settingsCache);
+    if (up && this.pendingLog.length > 0) await this.flushCallLog();
     if (up && !this.dbUp) {
       try {
         await this.reload();
@@ -371,10 +379,60 @@ export class RoomService {
   private liveWrites = new Map<number, Promise<void>>();
   private liveQueued = new Set<number>();
 
-  private record(action: CallLogEntry['action'], caller: string | null, source: string, room: number | null, status: number, reason: string): void {
-    const entry: CallLogEntry = { at: new Date(this.clock.now()), action, caller, source, room, status, reason };
-    this.log.info(`call ${action}`, { caller, source, room, status, reason });
-    if (this.dbUp) this.store.callLog.append(entry).catch(() => undefined);
+  /**
+   * Writes a call log line without holding up the call. While the database is away, lines wait here (the oldest
+   * are dropped past MAX_PENDING_LOG) and are written when it answers again.
+   */
+  private record(
+    action: CallLogEntry['action'], caller: string | null, source: string, room: number | null, status: number, reason: string,
+    who: Pick<CallLogEntry, 'displayName' | 'durationSeconds'> = {},
+  ): void {
+    const entry: CallLogEntry = { at: new Date(this.clock.now()), action, caller, source, room, status, reason, displayName: who.displayName ?? null, durationSeconds: who.durationSeconds ?? null };
+    this.log.info(`call ${action}`, { caller, source, room, status, reason, ...who });
+    if (!this.dbUp || this.pendingLog.length > 0) return this.keepForLater(entry);
+    this.store.callLog.append(entry).catch((err) => {
+      this.log.warn('a call log line could not be stored; it is retried when the database answers', { action, caller, room, err });
+      this.keepForLater(entry);
+    });
+  }
+
+  private pendingLog: CallLogEntry[] = [];
+
+  private keepForLater(entry: CallLogEntry): void {
+    this.pendingLog.push(entry);
+    if (this.pendingLog.length > MAX_PENDING_LOG) {
+      this.pendingLog.shift();
+      if (!this.warnedLogDropped) this.log.warn('the call log lost lines: the database was away too long', { kept: MAX_PENDING_LOG });
+      this.warnedLogDropped = true;
+    }
+  }
+
+  private warnedLogDropped = false;
+
+  /** Writes the lines kept while the database was away, oldest first; stops at the first failure. */
+  private async flushCallLog(): Promise<void> {
+    if (this.flushingLog) return;
+    this.flushingLog = true;
+    try {
+      await this.writePendingLog();
+    } finally {
+      this.flushingLog = false;
+    }
+  }
+
+  private flushingLog = false;
+
+  private async writePendingLog(): Promise<void> {
+    while (this.pendingLog.length > 0) {
+      try {
+        await this.store.callLog.append(this.pendingLog[0]!);
+      } catch (err) {
+        this.log.warn('the call log lines kept while the database was away could not be stored yet', { pending: this.pendingLog.length, err });
+        return;
+      }
+      this.pendingLog.shift();
+    }
+    this.warnedLogDropped = false;
   }
 }
 

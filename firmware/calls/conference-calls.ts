@@ -135,7 +135,7 @@ export class ConferenceCalls implements CallApplication {
     return room === undefined ? {} : { room };
   }
 
-  ended(call: Call, _why: string, answered: boolean): void {
+  ended(call: Call, why: string, answered: boolean): void {
     const place = this.places.get(call.key);
     if (!place) return;
     this.places.delete(call.key);
@@ -145,7 +145,7 @@ export class ConferenceCalls implements CallApplication {
     if (place.conference) {
       const conf = place.conference;
       place.conference = null;
-      this.o.rooms.leave(conf, call.key, call.caller, call.source, answered);
+      this.o.rooms.leave(conf, call.key, call.caller, call.source, answered, why);
       this.left(conf);
     }
   }
@@ -192,10 +192,13 @@ export class ConferenceCalls implements CallApplication {
     void this.o.voice.say({ conference: conf.key }, { kind: 'oneMinute' });
   }
 
-  /** Duration over: everyone hears that the conference has ended, then is hung up. */
-  async endConference(conf: Conference): Promise<void> {
+  /**
+   * Duration over, or ended on the web page: everyone hears that the conference has ended, then is hung up;
+   * `why` is what the BYE and the call log say.
+   */
+  async endConference(conf: Conference, why = 'the conference has ended: its time was up'): Promise<void> {
     await this.o.voice.say({ conference: conf.key }, { kind: 'ended' });
-    this.hangUpConference(conf, 'the conference has ended');
+    this.hangUpConference(conf, why);
   }
 
   // --- inside ---

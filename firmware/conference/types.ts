@@ -120,4 +120,8 @@ export interface CallLogEntry {
   /** SIP status of the outcome (200 for success). */
   status: number;
   reason: string;
+  /** The name the caller's phone sent (joins and leaves). */
+  displayName?: string | null;
+  /** How long the participant was in the room (leaves). */
+  durationSeconds?: number | null;
 }

@@ -135,6 +135,14 @@ export const MIGRATIONS: readonly Migration[] = [
       "ALTER TABLE bindings ADD COLUMN IF NOT EXISTS user_agent VARCHAR(255) NOT NULL DEFAULT ''",
     ],
   },
+  {
+    version: 8,
+    name: 'the call log names who joined and how long they stayed',
+    statements: [
+      'ALTER TABLE call_log ADD COLUMN IF NOT EXISTS display_name VARCHAR(128) NULL',
+      'ALTER TABLE call_log ADD COLUMN IF NOT EXISTS duration_s INT NULL',
+    ],
+  },
 ];
 
 const LOCK_NAME = 'confbox_migrate';

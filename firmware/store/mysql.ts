@@ -370,21 +370,33 @@ function checkSetting(key: string, value: unknown): void {
   }
 }
 
+const CALL_LOG_COLUMNS = 'at, action, caller, source, room, status, reason, display_name, duration_s';
+
 function callLogTable(db: Db): Store['callLog'] {
   return {
     append: async (e) => {
       // A log line is never refused for its length: long values are cut to the column.
       await db.run(
-        'INSERT INTO call_log (at, action, caller, source, room, status, reason) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        [e.at, e.action, e.caller === null ? null : clip(e.caller, 128), clip(e.source, 64), e.room, e.status, clip(e.reason, 255)],
+        'INSERT INTO call_log (at, action, caller, source, room, status, reason, display_name, duration_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        [
+          e.at, e.action, e.caller === null ? null : clip(e.caller, 128), clip(e.source, 64), e.room, e.status, clip(e.reason, 255),
+          e.displayName == null ? null : clip(e.displayName, 128), e.durationSeconds == null ? null : Math.round(e.durationSeconds),
+        ],
       );
     },
     recent: async (limit) => {
       const n = Math.min(MAX_CALL_LOG_ROWS, Math.max(0, Math.trunc(limit) || 0));
       if (n === 0) return [];
+      const rows = await db.rows(`SELECT ${CALL_LOG_COLUMNS} FROM call_log ORDER BY at DESC, id DESC LIMIT ?`, [n]);
+      return rows.map(toCallLogEntry);
+    },
+    between: async (from, to, limit, actions) => {
+      const n = Math.min(MAX_CALL_LOG_ROWS, Math.max(0, Math.trunc(limit) || 0));
+      if (n === 0 || actions?.length === 0) return [];
+      const only = actions ? ` AND action IN (${actions.map(() => '?').join(', ')})` : '';
       const rows = await db.rows(
-        'SELECT at, action, caller, source, room, status, reason FROM call_log ORDER BY at DESC, id DESC LIMIT ?',
-        [n],
+        `SELECT ${CALL_LOG_COLUMNS} FROM call_log WHERE at >= ? AND at < ?${only} ORDER BY at DESC, id DESC LIMIT ?`,
+        [from, to, ...(actions ?? []), n],
       );
       return rows.map(toCallLogEntry);
     },
@@ -406,6 +418,8 @@ function toCallLogEntry(r: RowDataPacket): CallLogEntry {
     room: r.room === null ? null : Number(r.room),
     status: Number(r.status),
     reason: String(r.reason),
+    displayName: r.display_name === null ? null : String(r.display_name),
+    durationSeconds: r.duration_s === null ? null : Number(r.duration_s),
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Block } from '../conference/lockout.ts';
-import type { CallLogEntry, Extension, Peer, Room, Settings } from '../conference/types.ts';
+import type { CallAction, CallLogEntry, Extension, Peer, Room, Settings } from '../conference/types.ts';
 
 /**
  * The box's configuration in MySQL/MariaDB. Every method rejects with StoreUnavailable
@@ -39,6 +39,8 @@ export interface Store {
     append(entry: CallLogEntry): Promise<void>;
     /** Newest first. */
     recent(limit: number): Promise<CallLogEntry[]>;
+    /** Entries at or after `from` and before `to`, newest first, at most `limit`; only these actions when given. */
+    between(from: Date, to: Date, limit: number, actions?: readonly CallAction[]): Promise<CallLogEntry[]>;
   };
   /** Which rooms have a conference in progress on this box, and how many are in each. */
   readonly live: {

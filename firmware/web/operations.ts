@@ -18,6 +18,7 @@ import { lockoutSource } from '../sip/netmatch.ts';
 import type { ConferenceCalls } from '../calls/index.ts';
 import type { Status, StatusSnapshot } from '../status.ts';
 import type { Store } from '../store/types.ts';
+import { callLogRow, parseDayRange, type CallLogRow, type DayRange } from './call-log.ts';
 import { explainFaults, type FaultExplanation } from './faults.ts';
 
 export interface RoomRow {
@@ -247,7 +248,7 @@ export class Operations {
   endConference(key: string, by: Actor): void {
     const c = this.conference(key);
     this.box.log.info('conference ended on the web page', { room: c.roomId, participants: c.participants.size, by: by.source });
-    void this.box.sip.endConference(c);
+    void this.box.sip.endConference(c, 'the conference was ended on the web page');
   }
 
   async extensions(): Promise<ExtensionRow[]> {
@@ -360,6 +361,13 @@ export class Operations {
     const next = await this.box.rooms.updateSettings(changed);
     this.box.log.info('settings changed on the web page', { changed });
     return next;
+  }
+
+  /** Who joined and left which room in a range of days (?from=&to=, YYYY-MM-DD), newest first, at most `limit`. */
+  async callLog(from: string | null, to: string | null, limit: number): Promise<{ range: DayRange; rows: CallLogRow[] }> {
+    const range = parseDayRange(from, to, new Date());
+    const entries = await this.box.store.callLog.between(range.start, range.end, limit, ['join', 'leave']);
+    return { range, rows: entries.map(callLogRow) };
   }
 
   blocked() {

@@ -40,6 +40,7 @@ const NAV: Array<[string, string]> = [
   ['/peers', 'Trusted peers'],
   ['/settings', 'Settings'],
   ['/blocked', 'Blocked'],
+  ['/calls', 'Call log'],
   ['/status', 'Status'],
 ];
 
@@ -93,7 +94,7 @@ function csrfField(ctx: PageContext): Html {
   return html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
 }
 
-interface FieldOptions {
+export interface FieldOptions {
   name: string;
   label: string;
   type?: string;
@@ -117,7 +118,7 @@ interface FieldOptions {
 }
 
 /** A labelled input with its hint and, when the server rejected it, the message beside it. */
-function field(ctx: PageContext | null, o: FieldOptions): Html {
+export function field(ctx: PageContext | null, o: FieldOptions): Html {
   const error = ctx?.errors?.[o.name];
   const value = ctx?.values?.[o.name] ?? o.value ?? '';
   const id = `f-${o.name}`;

@@ -16,6 +16,8 @@ import { redirectToHttps } from './https-redirect.ts';
 import { IntegrationEvents } from './integration-events.ts';
 import { LiveUpdates, parseLiveParts } from './live-updates.ts';
 import * as pages from './pages.ts';
+import { CALL_LOG_PAGE_ROWS, callLogPage } from './call-log-page.ts';
+import { callLogCsv, csvFileName, parseDayRange } from './call-log.ts';
 
 declare const CONFBOX_WEB_ASSETS: { js: string; css: string } | undefined;
 
@@ -652,6 +654,29 @@ export class WebServer {
       return `${form.address} may call again.`;
     }, blockedView, '/blocked')));
 
+    // Call log
+    this.route('GET', '/calls', this.guard(async (rq) => {
+      const from = rq.query.get('from');
+      const to = rq.query.get('to');
+      try {
+        const { range, rows } = await ops.callLog(from, to, CALL_LOG_PAGE_ROWS + 1);
+        return this.page(rq, 200, callLogPage(this.pageContext(rq), range, rows.slice(0, CALL_LOG_PAGE_ROWS), rows.length > CALL_LOG_PAGE_ROWS));
+      } catch (e) {
+        if (!(e instanceof BoxError) || !e.field) throw e;
+        const ctx = this.pageContext(rq, { errors: { [e.field]: capitalise(e.message) }, values: { from: from ?? '', to: to ?? '' } });
+        return this.page(rq, e.httpStatus, callLogPage(ctx, parseDayRange(null, null, new Date()), [], false));
+      }
+    }));
+    this.route('GET', '/calls.csv', this.guard(async (rq) => {
+      try {
+        const { range, rows } = await ops.callLog(rq.query.get('from'), rq.query.get('to'), CALL_LOG_EXPORT_ROWS);
+        return this.send(rq, 200, 'text/csv; charset=utf-8', callLogCsv(rows), { 'content-disposition': `attachment; filename="${csvFileName(range)}"` });
+      } catch (e) {
+        if (!(e instanceof BoxError)) throw e;
+        return this.send(rq, e.httpStatus, 'text/plain; charset=utf-8', `${capitalise(e.message)}.\n`, {});
+      }
+    }));
+
     // Status
     this.route('GET', '/status', this.guard((rq) => this.page(rq, 200, pages.statusPage(this.pageContext(rq), ops.status()))));
 
@@ -748,8 +773,16 @@ export class WebServer {
     this.route('DELETE', '/api/blocked/:address', this.api((rq, [address]) => ops.liftBlock(address!, this.actor(rq)), 204));
 
     this.route('GET', '/api/status', this.api(() => ops.status()));
+
+    this.route('GET', '/api/call-log', this.api(async (rq) => {
+      const { range, rows } = await ops.callLog(rq.query.get('from'), rq.query.get('to'), CALL_LOG_EXPORT_ROWS);
+      return { from: range.from, to: range.to, entries: rows };
+    }));
   }
 }
+
+/** Rows a CSV download or the API gives at most for one range. */
+const CALL_LOG_EXPORT_ROWS = 10_000;
 
 function toBoxError(e: unknown): BoxError {
   if (e instanceof BoxError) return e;

@@ -169,7 +169,7 @@ test('settings: a stored value of the wrong type is ignored, not fatal', async (
 });
 
 test('call log: append, recent newest first', async () => {
-  const entry = (at: string, reason: string): CallLogEntry => ({ at: new Date(at), action: 'join', caller: '201', source: 'udp:192.0.2.1:5060', room: 2, status: 200, reason });
+  const entry = (at: string, reason: string): CallLogEntry => ({ at: new Date(at), action: 'join', caller: '201', source: 'udp:192.0.2.1:5060', room: 2, status: 200, reason, displayName: null, durationSeconds: null });
   await store.callLog.append(entry('2025-01-01T10:00:00.000Z', 'first'));
   await store.callLog.append(entry('2025-01-01T12:00:00.000Z', 'third'));
   await store.callLog.append(entry('2025-01-01T11:00:00.000Z', 'second'));
@@ -180,8 +180,27 @@ test('call log: append, recent newest first', async () => {
   assert.equal(recent[1], entry('2025-01-01T12:00:00.000Z', 'third'));
   const all = await store.callLog.recent(100);
   assert.is(all.length, 5);
-  assert.equal(all[4], { at: new Date('2025-01-01T09:00:00.123Z'), action: 'reject', caller: null, source: 'udp:192.0.2.1:5060', room: null, status: 484, reason: 'x'.repeat(255) });
+  assert.equal(all[4], { at: new Date('2025-01-01T09:00:00.123Z'), action: 'reject', caller: null, source: 'udp:192.0.2.1:5060', room: null, status: 484, reason: 'x'.repeat(255), displayName: null, durationSeconds: null });
   assert.equal(await store.callLog.recent(0), []);
+});
+
+test('call log: joins and leaves with the name and the time stayed, by date range, newest first', async () => {
+  await rawRows('DELETE FROM call_log');
+  const line = (at: string, action: CallLogEntry['action'], extra: Partial<CallLogEntry> = {}): CallLogEntry =>
+    ({ at: new Date(at), action, caller: '201', source: 'udp:192.0.2.1:5060', room: 7, status: 200, reason: 'joined', displayName: 'Ann Lee', durationSeconds: null, ...extra });
+  await store.callLog.append(line('2025-02-28T23:59:59.999Z', 'join'));
+  await store.callLog.append(line('2025-03-01T00:00:00.000Z', 'join'));
+  await store.callLog.append(line('2025-03-01T00:10:00.000Z', 'leave', { reason: 'hung up', durationSeconds: 600 }));
+  await store.callLog.append(line('2025-03-02T00:00:00.000Z', 'join', { displayName: 'n'.repeat(200) }));
+  const inRange = await store.callLog.between(new Date('2025-03-01T00:00:00.000Z'), new Date('2025-03-02T00:00:00.000Z'), 100);
+  assert.equal(inRange, [
+    line('2025-03-01T00:10:00.000Z', 'leave', { reason: 'hung up', durationSeconds: 600 }),
+    line('2025-03-01T00:00:00.000Z', 'join'),
+  ]);
+  assert.equal((await store.callLog.between(new Date('2025-01-01'), new Date('2026-01-01'), 1)).map((e) => e.displayName), ['n'.repeat(128)]);
+  assert.equal(await store.callLog.between(new Date('2025-01-01'), new Date('2026-01-01'), 0), []);
+  const leaves = await store.callLog.between(new Date('2025-01-01'), new Date('2026-01-01'), 100, ['leave']);
+  assert.equal(leaves.map((e) => e.reason), ['hung up']);
 });
 
 test('live: set, update, list, clear; each box sees and clears only its own rows', async () => {
