@@ -1,7 +1,8 @@
 import type { BoxError } from '../errors.ts';
 import type { MediaLegOptions, TalkState } from '../media/index.ts';
 import type { Origin } from './auth.ts';
-import type { RouteHop } from './routes.ts';
+import { randomUUID } from 'node:crypto';
+import { recordRoutes, type RouteHop } from './routes.ts';
 import type { ReliableProvisional } from './reliable.ts';
 import type { RemoteMedia } from './sdp.ts';
 import type { SessionTimer } from './session-timer.ts';
@@ -115,4 +116,25 @@ export function dialedNumber(uri: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** What a request of the box within a dialog needs of it: a call's, or a subscription's. */
+export type DialogState = Pick<Session, 'callId' | 'localTag' | 'remoteTag' | 'localUri' | 'remoteUri' | 'remoteTarget' | 'routeSet' | 'flow' | 'localSeq'>;
+
+/** The dialog the box's answer to rq makes (a new local tag; the caller's Contact as target; its Record-Route). */
+export function answerDialog(rq: Message, remote: Remote): DialogState & { key: string } {
+  const localTag = randomUUID().replace(/-/g, '').slice(0, 16);
+  const contact = Array.isArray(rq.headers.contact) ? rq.headers.contact[0]?.uri : undefined;
+  return {
+    key: dialogKey(rq.headers['call-id']!, localTag),
+    callId: rq.headers['call-id']!,
+    localTag,
+    remoteTag: String(rq.headers.from!.params.tag ?? ''),
+    localUri: rq.headers.to!.uri,
+    remoteUri: rq.headers.from!.uri,
+    remoteTarget: contact ?? rq.headers.from!.uri,
+    routeSet: recordRoutes(rq),
+    flow: remote,
+    localSeq: 0,
+  };
 }

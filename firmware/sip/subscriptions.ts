@@ -4,15 +4,14 @@
  * conference runs in that room ("confirmed") or not ("terminated"). Subscriptions live in memory only: after a
  * restart the phones subscribe again when their refresh fails.
  */
-import { randomUUID } from 'node:crypto';
 import type { Clock, Timer } from '../clock.ts';
 import { ROOM_ID_MAX, ROOM_ID_MIN } from '../conference/validate.ts';
 import { BoxError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { headerText, type Authenticator } from './auth.ts';
 import { authObject, numberHeader } from './messages.ts';
-import { copiedRecordRoute, recordRoutes, type RouteHop } from './routes.ts';
-import { dialedNumber, dialogKey } from './session.ts';
+import { copiedRecordRoute } from './routes.ts';
+import { answerDialog, dialedNumber, dialogKey, type DialogState } from './session.ts';
 import type { Message, Remote } from './stack.ts';
 
 /** The event packages the box notifies (Allow-Events). */
@@ -33,20 +32,8 @@ export interface RoomPresence {
   busy(room: number): boolean;
 }
 
-/** A subscription's dialog (RFC 6665 4.1.2.1: the SUBSCRIBE's 200 makes it), as the box's NOTIFYs need it. */
-export interface SubscriptionDialog {
-  callId: string;
-  localTag: string;
-  remoteTag: string;
-  localUri: string;
-  remoteUri: string;
-  remoteTarget: string;
-  routeSet: RouteHop[];
-  flow: Remote;
-  localSeq: number;
-}
-
-export interface Subscription extends SubscriptionDialog {
+/** A subscription: its dialog (RFC 6665 4.1.2.1: the SUBSCRIBE's 200 makes it), as the box's NOTIFYs need it, and its state. */
+export interface Subscription extends DialogState {
   key: string;
   room: number;
   /** Who subscribed: the extension, or the caller a trusted peer asserted. */
@@ -75,7 +62,7 @@ export interface SubscriptionOptions {
   /** Sends a response to the request; toTag is the box's tag when the response makes a dialog. */
   respond(rq: Message, status: number, reason?: string, headers?: Record<string, unknown>, toTag?: string): void;
   /** Sends a request within the subscription's dialog; resolves with its final response (408 when none came). */
-  dialogRequest(dialog: SubscriptionDialog, method: string, headers: Record<string, unknown>, body: { type: string; content: string }): Promise<Message>;
+  dialogRequest(dialog: DialogState, method: string, headers: Record<string, unknown>, body: { type: string; content: string }): Promise<Message>;
   /** The box's Contact for a peer at this flow that sent this Request-URI. */
   contactUri(flow: Remote, requestUri: string): string;
   limits?: { perSource: number; total: number };
@@ -198,19 +185,8 @@ export class RoomSubscriptions {
     if (fromSource >= limits.perSource) return this.o.respond(rq, 503, `too many subscriptions from ${remote.address} (at most ${limits.perSource})`, { 'retry-after': '300' });
     if (this.subs.size >= limits.total) return this.o.respond(rq, 503, `the box holds as many subscriptions as it can (${limits.total})`, { 'retry-after': '300' });
 
-    const localTag = randomUUID().replace(/-/g, '').slice(0, 16);
-    const contact = Array.isArray(rq.headers.contact) ? rq.headers.contact[0]?.uri : undefined;
     const sub: Subscription = {
-      key: dialogKey(rq.headers['call-id']!, localTag),
-      callId: rq.headers['call-id']!,
-      localTag,
-      remoteTag: String(rq.headers.from!.params.tag ?? ''),
-      localUri: rq.headers.to!.uri,
-      remoteUri: rq.headers.from!.uri,
-      remoteTarget: contact ?? rq.headers.from!.uri,
-      routeSet: recordRoutes(rq),
-      flow: remote,
-      localSeq: 0,
+      ...answerDialog(rq, remote),
       room,
       subscriber: who.caller,
       source: remote.address,
@@ -226,7 +202,7 @@ export class RoomSubscriptions {
     this.subs.set(sub.key, sub);
     this.o.respond(rq, 200, undefined, {
       expires: String(granted.seconds), contact: [{ uri: this.o.contactUri(remote, rq.uri ?? ''), params: {} }], 'record-route': copiedRecordRoute(rq),
-    }, localTag);
+    }, sub.localTag);
     this.o.log.info('room subscription', { subscriber: who.caller, source: remote.address, room, seconds: granted.seconds });
     this.grant(sub, granted.seconds);
   }

@@ -15,9 +15,9 @@ import type { ContactRequest, Registrar } from './registrar.ts';
 import { HoldTracker } from './hold.ts';
 import { inviteRejection } from './rejections.ts';
 import type { DialogJournal } from './dialog-journal.ts';
-import { copiedRecordRoute, dialogPath, hopAddress, recordRoutes } from './routes.ts';
+import { copiedRecordRoute, dialogPath, hopAddress } from './routes.ts';
 import { acceptAnswer, makeOffer, negotiate, OFFERED_DTMF_PT, STATIC_PAYLOAD_TYPES, type CodecName, type LocalMedia, type RemoteMedia } from './sdp.ts';
-import { dialedNumber, dialogKey, pendingKey, type Call, type CallApplication, type Session } from './session.ts';
+import { answerDialog, dialedNumber, dialogKey, pendingKey, type Call, type CallApplication, type DialogState, type Session } from './session.ts';
 import { hostText, makeResponse, parseUri, SipTransport, type Message, type Remote, type Wire } from './stack.ts';
 import { ALLOW } from './wire.ts';
 import { DialogExtensions } from './dialog-extensions.ts';
@@ -72,9 +72,6 @@ export interface UserAgentOptions {
   /** The rooms whose state phones may subscribe to (BLF); absent: every room subscription gets 404. */
   rooms?: RoomPresence;
 }
-
-/** What a request of the box within a dialog needs of it. */
-type DialogState = Pick<Session, 'callId' | 'localTag' | 'remoteTag' | 'localUri' | 'remoteUri' | 'remoteTarget' | 'routeSet' | 'flow' | 'localSeq'>;
 
 /**
  * The box's SIP layer: transports, transactions, the registrar, authentication, dialogs, offer/answer and the
@@ -599,18 +596,8 @@ export class SipUserAgent {
   // --- answering ---
 
   private newCall(rq: Message, remote: Remote): Session {
-    const localTag = randomUUID().replace(/-/g, '').slice(0, 16);
-    const contact = Array.isArray(rq.headers.contact) ? rq.headers.contact[0]?.uri : undefined;
     return {
-      key: dialogKey(rq.headers['call-id']!, localTag),
-      callId: rq.headers['call-id']!,
-      localTag,
-      remoteTag: String(rq.headers.from!.params.tag ?? ''),
-      localUri: rq.headers.to!.uri,
-      remoteUri: rq.headers.from!.uri,
-      remoteTarget: contact ?? rq.headers.from!.uri,
-      routeSet: recordRoutes(rq),
-      flow: remote,
+      ...answerDialog(rq, remote),
       source: remote.address,
       origin: this.auth.origin(rq, remote),
       caller: '',
