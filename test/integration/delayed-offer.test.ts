@@ -9,13 +9,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
 import { describeRun, received, runSipp, sippAvailable, type SippOptions, type SippResult } from '../support/sipp.ts';
+import { testsNeeding } from '../support/requirements.ts';
 
 const EXT = { number: '100', password: 's3cret' };
 const ROOMS = { join: { id: 31, pin: '3131' }, noAnswer: { id: 32, pin: '3232' } } as const;
 
 const TESTS = 3;
-const enabled = sippAvailable();
-if (!enabled) console.log(`confbox-skipped: ${TESTS} sipp (Debian package sip-tester) is not installed`);
+const { enabled, t } = testsNeeding(TESTS, sippAvailable() ? null : 'sipp (Debian package sip-tester) is not installed');
 
 let box: RunningBox;
 let dataDir = '';
@@ -46,7 +46,6 @@ test.after(async () => {
   if (dataDir) removeDataDir(dataDir);
 });
 
-const t = enabled ? test : test.skip;
 
 t('INVITE without SDP: the 200 offers the box\'s codecs and telephone-event, the ACK answers, audio flows both ways for 8 s; an offerless re-INVITE gets an offer of the codec in use', async () => {
   const joined = box.waitForLog((l) => l.msg === 'call join' && l.room === ROOMS.join.id, 20_000);

@@ -11,6 +11,7 @@ import { configure, removeDataDir, startBox, type RunningBox } from '../support/
 import { kamailioAvailable, startProxy, type Proxy } from '../support/kamailio.ts';
 import { describeRun, received, runSipp, sippAvailable, startSipp, type SippOptions, type SippResult } from '../support/sipp.ts';
 import { setupCodeOf, WebClient } from '../support/web.ts';
+import { testsNeeding } from '../support/requirements.ts';
 
 const PROXY_ADDRESS = '127.0.0.5';
 const ROOMS = {
@@ -23,8 +24,7 @@ const ROOMS = {
 
 const TESTS = 6;
 const missing = [!sippAvailable() && 'sipp (Debian package sip-tester)', !kamailioAvailable() && 'kamailio (Debian package kamailio)'].filter(Boolean);
-const enabled = missing.length === 0;
-if (!enabled) console.log(`confbox-skipped: ${TESTS} ${missing.join(' and ')} not installed`);
+const { enabled, t } = testsNeeding(TESTS, missing.length === 0 ? null : `${missing.join(' and ')} not installed`);
 
 let box: RunningBox;
 let proxy: Proxy;
@@ -82,7 +82,6 @@ test.after(async () => {
   if (dataDir) removeDataDir(dataDir);
 });
 
-const t = enabled ? test : test.skip;
 
 t('a call through the proxy: the 200 carries its Record-Route; ACK, hold re-INVITE, INFO and the caller\'s BYE reach the box through it', async () => {
   const joined = box.waitForLog((r) => r.msg === 'call join' && r.room === ROOMS.call.id, 20_000);

@@ -9,6 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
 import { describeRun, received, runSipp, sippAvailable, type SippOptions, type SippResult } from '../support/sipp.ts';
+import { testsNeeding } from '../support/requirements.ts';
 
 /** Each call its own configured room: the last one out of a room deletes it. */
 const ROOMS = {
@@ -17,8 +18,7 @@ const ROOMS = {
 const PIN = '2468';
 
 const TESTS = 11;
-const enabled = sippAvailable();
-if (!enabled) console.log(`confbox-skipped: ${TESTS} sipp (Debian package sip-tester) is not installed`);
+const { enabled, t } = testsNeeding(TESTS, sippAvailable() ? null : 'sipp (Debian package sip-tester) is not installed');
 
 let box: RunningBox;
 let dataDir = '';
@@ -75,7 +75,6 @@ test.after(async () => {
   if (dataDir) removeDataDir(dataDir);
 });
 
-const t = enabled ? test : test.skip;
 
 t('PBX with Require: timer and Session-Expires: 1800: 200 with Session-Expires 1800;refresher=uac, Require: timer, Allow with UPDATE and PRACK', async () => {
   const r = await asPbx({ scenario: 'dialect-require-timer.xml', service: joinCode(ROOMS.requireTimer), holdMs: 300 });

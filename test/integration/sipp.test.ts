@@ -8,6 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
 import { describeRun, received, registerRow, runSipp, sippAvailable, startSipp, type SippOptions, type SippResult } from '../support/sipp.ts';
+import { testsNeeding } from '../support/requirements.ts';
 
 const EXT = { number: '100', password: 's3cret' };
 const EXT2 = { number: '101', password: 'an0ther' };
@@ -34,8 +35,7 @@ const ROOMS = {
 const CREATED = { id: 9, pin: '4321', minutes: 30 };
 
 const TESTS = 23;
-const enabled = sippAvailable();
-if (!enabled) console.log(`confbox-skipped: ${TESTS} sipp (Debian package sip-tester) is not installed`);
+const { enabled, t } = testsNeeding(TESTS, sippAvailable() ? null : 'sipp (Debian package sip-tester) is not installed');
 
 let box: RunningBox;
 let dataDir = '';
@@ -103,7 +103,6 @@ test.after(async () => {
   if (dataDir) removeDataDir(dataDir);
 });
 
-const t = enabled ? test : test.skip;
 
 t('REGISTER with MD5 digest: 401 challenge, then 200 with the binding (two extensions)', async () => {
   const r = await runSipp({

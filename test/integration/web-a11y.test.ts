@@ -12,6 +12,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
 import { chromiumAvailable, launchBrowser, logIn, newPage, screenshot } from '../support/browser.ts';
 import { Phone } from '../support/phone.ts';
+import { testsNeeding } from '../support/requirements.ts';
 
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const PASSWORD = 'every page for everyone';
@@ -21,9 +22,7 @@ const PAGES = ['/rooms', '/rooms/7/edit', '/live', '/extensions', '/extensions/3
 const SECTIONS = ['Rooms', 'Live', 'Extensions', 'Trusted peers', 'Settings', 'Blocked', 'Call log', 'Status'];
 
 const TESTS = 6;
-const enabled = chromiumAvailable();
-if (!enabled) console.log(`confbox-skipped: ${TESTS} Chromium (/usr/bin/chromium) is not installed`);
-const t = enabled ? test : test.skip;
+const { enabled, t } = testsNeeding(TESTS, chromiumAvailable() ? null : 'Chromium (/usr/bin/chromium) is not installed');
 
 const dataDir = mkdtempSync(join(tmpdir(), 'confbox-web-a11y-'));
 let box: RunningBox;

@@ -12,6 +12,7 @@ import { configure, removeDataDir, startBox, type RunningBox } from '../support/
 import { beside, chromiumAvailable, launchBrowser, newPage, screenshot } from '../support/browser.ts';
 import { describeRun, runSipp, sippAvailable, type SippResult } from '../support/sipp.ts';
 import { setupCodeOf } from '../support/web.ts';
+import { testsNeeding } from '../support/requirements.ts';
 
 const ADMIN_PASSWORD = 'meeting-rooms-42';
 const EXT = { number: '100', password: 's3cret' };
@@ -19,8 +20,7 @@ const EXT = { number: '100', password: 's3cret' };
 const EVIL_NAME = 'Front desk <img src=x onerror="window.pwned=1"><script>window.pwned=2</script>';
 
 const TESTS = 9;
-const enabled = chromiumAvailable() && sippAvailable();
-if (!enabled) console.log(`confbox-skipped: ${TESTS} Chromium (/usr/bin/chromium) or SIPp is not installed`);
+const { enabled, t } = testsNeeding(TESTS, chromiumAvailable() && sippAvailable() ? null : 'Chromium (/usr/bin/chromium) or SIPp is not installed');
 
 let box: RunningBox;
 let dataDir = '';
@@ -53,7 +53,6 @@ test.after(async () => {
   if (dataDir) removeDataDir(dataDir);
 });
 
-const t = enabled ? test : test.skip;
 
 t('first visit (plain HTTP, sent on to HTTPS) asks for the admin password, then opens the rooms page', async () => {
   await page.goto(`http://127.0.0.1:${box.httpPort}/`);

@@ -10,6 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
 import { chromiumAvailable, launchBrowser, newPage, screenshot } from '../support/browser.ts';
 import { Phone } from '../support/phone.ts';
+import { testsNeeding } from '../support/requirements.ts';
 
 const ADMIN_PASSWORD = 'front-desk-setup-7';
 const EXT = { number: '201', password: 'desk-201-secret', name: 'Reception' };
@@ -17,8 +18,7 @@ const DESK_PHONE = 'Yealink SIP-T46U 66.86.0.15';
 const SOFT_PHONE = 'Linphone-Desktop/5.2.6 (belle-sip/5.3.0)';
 
 const TESTS = 6;
-const enabled = chromiumAvailable();
-if (!enabled) console.log(`confbox-skipped: ${TESTS} Chromium (/usr/bin/chromium) is not installed`);
+const { enabled, t } = testsNeeding(TESTS, chromiumAvailable() ? null : 'Chromium (/usr/bin/chromium) is not installed');
 
 let box: RunningBox;
 let dataDir = '';
@@ -55,7 +55,6 @@ test.after(async () => {
   if (dataDir) removeDataDir(dataDir);
 });
 
-const t = enabled ? test : test.skip;
 
 async function openPhone(o: { transport?: 'udp' | 'tcp'; userAgent: string; password?: string }): Promise<Phone> {
   const p = await Phone.open({ boxPort: box.sipPort, transport: o.transport, user: EXT.number, password: o.password ?? EXT.password, userAgent: o.userAgent });

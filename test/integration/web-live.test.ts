@@ -14,6 +14,7 @@ import { configure, killServersOf, removeDataDir, startBox, type RunningBox } fr
 import { chromiumAvailable, launchBrowser, logIn, newPage, screenshot } from '../support/browser.ts';
 import { Phone, type Call } from '../support/phone.ts';
 import { RtpSender } from '../support/rtp.ts';
+import { testsNeeding } from '../support/requirements.ts';
 
 const PASSWORD = 'live view truth 42';
 const PIN = '5678';
@@ -24,9 +25,7 @@ const PEOPLE = {
 };
 
 const TESTS = 6;
-const enabled = chromiumAvailable();
-if (!enabled) console.log(`confbox-skipped: ${TESTS} Chromium (/usr/bin/chromium) is not installed`);
-const t = enabled ? test : test.skip;
+const { enabled, t } = testsNeeding(TESTS, chromiumAvailable() ? null : 'Chromium (/usr/bin/chromium) is not installed');
 
 const dataDir = mkdtempSync(join(tmpdir(), 'confbox-web-live-'));
 let box: RunningBox;

@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import type { Browser, BrowserContext, Dialog, Page } from 'playwright-core';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
 import { beside, chromiumAvailable, launchBrowser, newPage, screenshot } from '../support/browser.ts';
+import { testsNeeding } from '../support/requirements.ts';
 
 const ADMIN_PASSWORD = 'settings-page-42';
 
@@ -21,8 +22,7 @@ const GROUPS: Array<[string, string[]]> = [
 ];
 
 const TESTS = 7;
-const enabled = chromiumAvailable();
-if (!enabled) console.log(`confbox-skipped: ${TESTS} Chromium (/usr/bin/chromium) is not installed`);
+const { enabled, t } = testsNeeding(TESTS, chromiumAvailable() ? null : 'Chromium (/usr/bin/chromium) is not installed');
 
 let box: RunningBox;
 let dataDir = '';
@@ -56,7 +56,6 @@ test.after(async () => {
   if (dataDir) removeDataDir(dataDir);
 });
 
-const t = enabled ? test : test.skip;
 
 /** The settings as the box stores them (read through the JSON API with the session of the page). */
 async function stored(): Promise<Record<string, unknown>> {
