@@ -6,6 +6,7 @@
  * shows, and changes closer together than the debounce arrive as one.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { EventStreams } from './event-streams.ts';
 import type { ConferenceRow, Operations, ParticipantRow } from './operations.ts';
 
 const DEBOUNCE_MS = 50;
@@ -85,19 +86,20 @@ function changedFields(was: ConferenceRow, now: ConferenceRow): Record<string, u
 
 /** The open integration streams and the conferences as they last saw them. */
 export class IntegrationEvents {
-  private readonly streams = new Map<ServerResponse, Stream>();
-  private seen: ConferenceRow[];
+  private readonly streams: EventStreams<Stream>;
+  /** The conferences as the open streams last heard of them (set again when the first stream opens). */
+  private seen: ConferenceRow[] = [];
   private sequence = 0;
   private pushTimer: NodeJS.Timeout | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: IntegrationEventsOptions) {
-    this.seen = o.ops.conferences();
+    this.streams = new EventStreams(MAX_STREAMS, o.headers);
     o.onChange(() => this.schedule());
   }
 
   get full(): boolean {
-    return this.streams.size >= MAX_STREAMS;
+    return this.streams.full;
   }
 
   start(): void {
@@ -108,32 +110,26 @@ export class IntegrationEvents {
   stop(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.pushTimer) clearTimeout(this.pushTimer);
-    for (const res of this.streams.keys()) res.end();
-    this.streams.clear();
+    this.streams.end();
   }
 
   /** Opens a stream: first a `hello` event with every conference now, then each change. */
   open(rq: IncomingMessage, res: ServerResponse, allowed: Stream['allowed']): void {
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no', ...this.o.headers });
-    res.write('retry: 2000\n\n');
-    res.write(this.format({ type: 'hello', data: { conferences: this.o.ops.conferences() } }));
-    this.streams.set(res, { allowed });
-    rq.socket.setTimeout(0);
-    const drop = () => this.streams.delete(res);
-    res.once('close', drop);
-    rq.once('close', drop);
+    const now = this.o.ops.conferences();
+    // Nobody listened until now, so nothing was compared: this is where the differences start.
+    if (this.streams.size === 0) this.seen = now;
+    this.streams.open(rq, res, { allowed }, this.format({ type: 'hello', data: { conferences: now } }));
   }
 
   private schedule(): void {
-    if (this.pushTimer) return;
+    if (this.pushTimer || this.streams.size === 0) return;
     this.pushTimer = setTimeout(() => {
       this.pushTimer = null;
+      if (this.streams.size === 0) return;
       const now = this.o.ops.conferences();
       const events = conferenceEvents(this.seen, now);
       this.seen = now;
-      if (events.length === 0 || this.streams.size === 0) return;
-      const text = events.map((e) => this.format(e)).join('');
-      for (const res of this.streams.keys()) res.write(text);
+      if (events.length) this.streams.writeAll(events.map((e) => this.format(e)).join(''));
     }, DEBOUNCE_MS);
     this.pushTimer.unref();
   }
@@ -143,15 +139,13 @@ export class IntegrationEvents {
     return `id: ${this.sequence}\nevent: ${e.type}\ndata: ${JSON.stringify({ ...e.data, at: new Date().toISOString() })}\n\n`;
   }
 
+  /** Streams whose token was revoked or whose session ended are closed; the others hear that the box is there. */
   private async checkStreams(): Promise<void> {
-    for (const [res, s] of [...this.streams]) {
-      const ok = await Promise.resolve(s.allowed()).catch(() => true);
-      if (!ok) {
-        this.streams.delete(res);
-        res.end();
-      } else {
-        res.write(': keep-alive\n\n');
-      }
+    const refused = new Set<Stream>();
+    for (const [, s] of [...this.streams.entries()]) {
+      if (!(await Promise.resolve(s.allowed()).catch(() => true))) refused.add(s);
     }
+    this.streams.end((s) => refused.has(s));
+    this.streams.writeAll(': keep-alive\n\n');
   }
 }

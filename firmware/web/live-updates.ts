@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Session } from './auth.ts';
+import { EventStreams } from './event-streams.ts';
 import type { Operations } from './operations.ts';
 import * as pages from './pages.ts';
 
@@ -69,7 +70,7 @@ class SnapshotSources {
   }
 
   people(): number {
-    return this.conferences().reduce((n, c) => n + c.participants.length, 0);
+    return this.ops.peopleInConferences();
   }
 
   /** Which rooms are in use and by how many: the rooms page updates its "In use" column from this. */
@@ -87,24 +88,25 @@ class SnapshotSources {
  * shortly after the box changes (changes close together make one snapshot).
  */
 export class LiveUpdates {
-  private readonly streams = new Map<ServerResponse, Stream>();
+  private readonly streams: EventStreams<Stream>;
   private heartbeat: NodeJS.Timeout | null = null;
   private pushTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: LiveUpdatesOptions) {
+    this.streams = new EventStreams(MAX_STREAMS, o.headers);
     o.onChange(() => this.schedulePush());
   }
 
   /** No room for another stream: the page is told to come back later. */
   get full(): boolean {
-    return this.streams.size >= MAX_STREAMS;
+    return this.streams.full;
   }
 
   start(): void {
     this.heartbeat = setInterval(() => {
-      this.end([...this.streams.values()].map((v) => v.session).filter((id) => !this.o.alive(id)));
+      this.streams.end((s) => !this.o.alive(s.session));
       // An event, not a comment: the page's script hears it, and knows the box is there.
-      for (const res of this.streams.keys()) res.write('event: alive\ndata: {}\n\n');
+      this.streams.writeAll('event: alive\ndata: {}\n\n');
     }, HEARTBEAT_MS);
     this.heartbeat.unref();
   }
@@ -112,30 +114,18 @@ export class LiveUpdates {
   stop(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.pushTimer) clearTimeout(this.pushTimer);
-    for (const res of this.streams.keys()) res.end();
-    this.streams.clear();
+    this.streams.end();
   }
 
   /** Starts the stream of a logged-in page showing these parts: the current snapshot at once, then one after each change. */
   open(rq: IncomingMessage, res: ServerResponse, session: Session, parts: ReadonlySet<LivePart>): void {
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no', ...this.o.headers });
-    res.write('retry: 2000\n\n');
     const stream: Stream = { session: session.id, csrf: session.csrf, parts };
-    res.write(this.snapshotEvent(stream, new SnapshotSources(this.o.ops)));
-    this.streams.set(res, stream);
-    rq.socket.setTimeout(0);
-    const drop = () => this.streams.delete(res);
-    res.once('close', drop);
-    rq.once('close', drop);
+    this.streams.open(rq, res, stream, this.snapshotEvent(stream, new SnapshotSources(this.o.ops)));
   }
 
   /** A session that ended (logout, password change, idle) stops receiving what the box does at once. */
   end(ids: string[] | 'all'): void {
-    for (const [res, v] of this.streams) {
-      if (ids !== 'all' && !ids.includes(v.session)) continue;
-      this.streams.delete(res);
-      res.end();
-    }
+    this.streams.end((s) => ids === 'all' || ids.includes(s.session));
   }
 
   /** One page's view: its forms carry its session's CSRF token, so the markup is rendered per session. */
@@ -156,7 +146,7 @@ export class LiveUpdates {
       if (this.streams.size === 0) return;
       const sources = new SnapshotSources(this.o.ops);
       const events = new Map<string, string>();
-      for (const [res, stream] of this.streams) {
+      for (const [res, stream] of this.streams.entries()) {
         const key = `${stream.csrf} ${[...stream.parts].join(',')}`;
         let event = events.get(key);
         if (event === undefined) events.set(key, (event = this.snapshotEvent(stream, sources)));
