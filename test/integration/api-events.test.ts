@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
 import { eventually, Phone } from '../support/phone.ts';
 import { RtpSender } from '../support/rtp.ts';
-import { rawRequest, WebClient } from '../support/web.ts';
+import { rawRequest, serverSentEvents, WebClient } from '../support/web.ts';
 
 const PASSWORD = 'scripts watch the meetings';
 const PIN = '7531';
@@ -33,20 +33,8 @@ async function openStream(authorization: string): Promise<{ status: number; even
   let closed = false;
   if (res.statusCode === 200) {
     void (async () => {
-      const decoder = new TextDecoder();
-      let buf = '';
       try {
-        for await (const chunk of res as AsyncIterable<Uint8Array>) {
-          buf += decoder.decode(chunk, { stream: true });
-          let end: number;
-          while ((end = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, end);
-            buf = buf.slice(end + 2);
-            const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
-            if (!data) continue;
-            events.push({ event: /^event: (.*)$/m.exec(block)?.[1] ?? 'message', id: Number(/^id: (\d+)$/m.exec(block)?.[1]), data: JSON.parse(data) });
-          }
-        }
+        for await (const e of serverSentEvents(res as AsyncIterable<Uint8Array>)) events.push({ ...e, id: Number(e.id) });
       } catch {
         // aborted by the test
       }

@@ -124,27 +124,31 @@ export function setupCodeOf(dataDir: string): string {
 }
 
 /** Reads server-sent events (of /events, or /events?parts=… for some parts only) until `until` accepts one or the time runs out. */
+/** The server-sent events of a response as they arrive: each event's name (`message` without one), its id and its JSON data. */
+export async function* serverSentEvents(res: AsyncIterable<Uint8Array>): AsyncGenerator<{ event: string; id: number | null; data: any }> {
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const chunk of res) {
+    buf += decoder.decode(chunk, { stream: true });
+    let end: number;
+    while ((end = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, end);
+      buf = buf.slice(end + 2);
+      const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+      if (!data) continue;
+      const id = /^id: (\d+)$/m.exec(block)?.[1];
+      yield { event: /^event: (.*)$/m.exec(block)?.[1] ?? 'message', id: id === undefined ? null : Number(id), data: JSON.parse(data) };
+    }
+  }
+}
+
 export async function readEvents(client: WebClient, until: (event: { event: string; data: any }) => boolean, timeoutMs = 10_000, path = '/events'): Promise<{ event: string; data: any }> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   try {
     const res = await rawRequest(client.base + path, { headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ') }, ca: client.ca, signal: ac.signal });
     if (res.statusCode !== 200) throw new Error(`${path} answered ${res.statusCode}`);
-    const decoder = new TextDecoder();
-    let buf = '';
-    for await (const chunk of res as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(chunk, { stream: true });
-      let end: number;
-      while ((end = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, end);
-        buf = buf.slice(end + 2);
-        const event = /^event: (.*)$/m.exec(block)?.[1] ?? 'message';
-        const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
-        if (!data) continue;
-        const e = { event, data: JSON.parse(data) };
-        if (until(e)) return e;
-      }
-    }
+    for await (const e of serverSentEvents(res as AsyncIterable<Uint8Array>)) if (until(e)) return e;
     throw new Error('the event stream ended');
   } finally {
     clearTimeout(timer);
