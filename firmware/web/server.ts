@@ -694,14 +694,9 @@ export class WebServer {
   private api(handler: (rq: Req, params: string[], body: Record<string, unknown>) => Promise<unknown> | unknown, status = 200): Handler {
     return async (rq, params) => {
       try {
-        const authz = String(rq.raw.headers.authorization ?? '');
-        if (authz) {
-          const m = /^Bearer\s+(\S+)$/i.exec(authz);
-          if (!m || !(await this.o.auth.tokenValid(m[1]!))) throw new BoxError(401, 'the API token is not valid', undefined, 'unauthorized');
-          rq.bearer = true;
-        } else if (!rq.session) {
-          throw new BoxError(401, 'log in on the page or send Authorization: Bearer TOKEN', undefined, 'unauthorized');
-        } else if (rq.method !== 'GET' && !this.o.auth.checkCsrf(rq.session, rq.raw.headers['x-csrf-token'])) {
+        const caller = await this.apiCaller(rq);
+        if ('token' in caller) rq.bearer = true;
+        else if (rq.method !== 'GET' && !this.o.auth.checkCsrf(caller.session, rq.raw.headers['x-csrf-token'])) {
           throw new BoxError(403, 'changes from a browser session need the page\'s X-CSRF-Token header', undefined, 'csrf');
         }
         let body: Record<string, unknown> = {};
@@ -719,14 +714,28 @@ export class WebServer {
     };
   }
 
+  /** Who an API request comes from: a valid token, or a logged-in session; 401 otherwise. */
+  private async apiCaller(rq: Req): Promise<{ token: string } | { session: Session }> {
+    const authz = String(rq.raw.headers.authorization ?? '');
+    if (authz) {
+      const m = /^Bearer\s+(\S+)$/i.exec(authz);
+      if (!m || !(await this.o.auth.tokenValid(m[1]!))) throw new BoxError(401, 'the API token is not valid', undefined, 'unauthorized');
+      return { token: m[1]! };
+    }
+    if (!rq.session) throw new BoxError(401, 'log in on the page or send Authorization: Bearer TOKEN', undefined, 'unauthorized');
+    return { session: rq.session };
+  }
+
   private defineApi(): void {
     const ops = this.o.ops;
     this.route('GET', '/api/events', async (rq) => {
-      const token = /^Bearer\s+(\S+)$/i.exec(String(rq.raw.headers.authorization ?? ''))?.[1];
-      let allowed: () => Promise<boolean> | boolean;
-      if (token !== undefined && (await this.o.auth.tokenValid(token))) allowed = () => this.o.auth.tokenValid(token);
-      else if (rq.raw.headers.authorization === undefined && rq.session) allowed = ((id) => () => this.o.auth.alive(id))(rq.session.id);
-      else return this.apiError(rq, new BoxError(401, rq.raw.headers.authorization ? 'the API token is not valid' : 'send Authorization: Bearer TOKEN', undefined, 'unauthorized'));
+      let caller: { token: string } | { session: Session };
+      try {
+        caller = await this.apiCaller(rq);
+      } catch (e) {
+        return this.apiError(rq, e);
+      }
+      const allowed = 'token' in caller ? () => this.o.auth.tokenValid(caller.token) : () => this.o.auth.alive(caller.session.id);
       if (this.integration.full) return this.json(rq, 503, { error: { code: 'busy', message: 'too many event streams are open', field: null } }, { 'retry-after': '10' });
       this.integration.open(rq.raw, rq.res, allowed);
     });
