@@ -12,6 +12,16 @@ function localTimes(root) {
   }
 }
 
+/** The user said yes in the browser: the box need not ask again on a page of its own. */
+function markConfirmed(form) {
+  if (form.querySelector('input[name="confirm"]')) return;
+  const i = document.createElement('input');
+  i.type = 'hidden';
+  i.name = 'confirm';
+  i.value = 'yes';
+  form.appendChild(i);
+}
+
 function confirmations(root) {
   for (const b of root.querySelectorAll('button[data-confirm]')) {
     if (b.dataset.bound) continue;
@@ -21,14 +31,7 @@ function confirmations(root) {
         ev.preventDefault();
         return;
       }
-      const form = b.form;
-      if (form && !form.querySelector('input[name="confirm"]')) {
-        const i = document.createElement('input');
-        i.type = 'hidden';
-        i.name = 'confirm';
-        i.value = 'yes';
-        form.appendChild(i);
-      }
+      if (b.form) markConfirmed(b.form);
     });
   }
 }
@@ -100,13 +103,7 @@ function changeConfirmations(root) {
           return;
         }
       }
-      if (changed.length && !form.querySelector('input[name="confirm"]')) {
-        const i = document.createElement('input');
-        i.type = 'hidden';
-        i.name = 'confirm';
-        i.value = 'yes';
-        form.appendChild(i);
-      }
+      if (changed.length) markConfirmed(form);
     });
   }
 }
