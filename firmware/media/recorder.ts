@@ -5,7 +5,7 @@
  * that loses power leaves a file that plays up to its last quarter second. A recording that stops growing (the engine
  * dropped what was not drained, or the disk refused a write) is reported once as stalled.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, statfsSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MediaEngine } from './native-engine.ts';
 
@@ -149,7 +149,7 @@ export class ConferenceRecorder {
     }
     if (dropped > a.info.droppedSamples) this.stalled(a, `${((dropped - a.info.droppedSamples) / RATE).toFixed(1)} s of audio were lost before they could be written`);
     a.info.droppedSamples = dropped;
-    a.info.bytes = fstatSync(a.fd).size;
+    a.info.bytes = HEADER_BYTES + a.dataBytes;
     a.info.seconds = a.dataBytes / 2 / RATE;
   }
 
