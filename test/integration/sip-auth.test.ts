@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configure, freePort, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
-import { Phone, buildMessage, newBranch, type Call, type SipMessage, type Transport } from '../support/phone.ts';
+import { Phone, buildMessage, eventually, newBranch, type Call, type SipMessage, type Transport } from '../support/phone.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'confbox-sip-auth-'));
 let box: RunningBox;
@@ -121,7 +121,10 @@ test('an Authorization made for another Request-URI is refused like a wrong pass
   assert.is(challenge.status, 401, challenge.describe());
   const elsewhere = await registerWith(p, p.answer(challenge, 'REGISTER', `sip:102@127.0.0.1:${box.sipPort}`), 2);
   assert.is(elsewhere.status, 401, `the right password for the wrong uri: ${elsewhere.describe()}`);
-  assert.ok(logLines((r) => r.msg === 'digest authentication failed' && r.source === '127.0.0.35' && typeof r.uri === 'string').length === 1, 'logged as a failure naming the uri');
+  // The box's log reaches the test through a pipe, possibly after the answer: wait for the line, then count.
+  const failures = () => logLines((r) => r.msg === 'digest authentication failed' && r.source === '127.0.0.35' && typeof r.uri === 'string');
+  await eventually(() => failures().length > 0, 5000, 50, 'the failure in the log').catch(() => undefined);
+  assert.ok(failures().length === 1, 'logged as a failure naming the uri');
   const right = await registerWith(p, p.answer(elsewhere, 'REGISTER', registrarUri()), 3);
   assert.is(right.status, 200, `the same password for the Request-URI: ${right.describe()}`);
 });
