@@ -178,7 +178,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
       changes.emit('change');
     });
     await registrar.start();
-    cleanups.push(() => { directory.stop(); registrar?.stop(); });
+    cleanups.push(async () => { directory.stop(); await registrar?.stop(); });
     const authFile = new AuthRecordsFile(join(config.dataDir, 'auth-records.json'), log);
     const authRecords: AuthRecords = new AuthRecords(clock, () => {
       authFile.scheduleSave(authRecords);

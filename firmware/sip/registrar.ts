@@ -40,6 +40,8 @@ export type RegisterResult =
 export class Registrar {
   private table = new Map<string, Map<string, Binding>>();
   private sweeper: NodeJS.Timeout | null = null;
+  /** Database writes not yet finished; stopping waits for them, so a restart finds every binding its 200 confirmed. */
+  private readonly writing = new Set<Promise<void>>();
 
   constructor(private readonly store: Store, private readonly clock: Clock, private readonly log: Logger, private readonly onChange: () => void) {}
 
@@ -58,8 +60,9 @@ export class Registrar {
     this.onChange();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
+    await Promise.allSettled([...this.writing]);
   }
 
   /** Applies a REGISTER for an authenticated extension (RFC 3261 section 10.3). */
@@ -89,7 +92,7 @@ export class Registrar {
       this.put(b);
       // Refreshes are frequent; the database only needs a binding when it is new, moved or updated, or half-way to expiry.
       if (!old || old.source !== source || old.userAgent !== userAgent || old.expiresAt.getTime() < now + (expires * 1000) / 2) {
-        this.store.bindings.put(b).catch(() => undefined);
+        this.write(this.store.bindings.put(b));
       }
     }
     this.onChange();
@@ -130,7 +133,12 @@ export class Registrar {
     const m = this.table.get(aor);
     if (!m?.delete(contact)) return;
     if (m.size === 0) this.table.delete(aor);
-    this.store.bindings.delete(aor, contact).catch(() => undefined);
+    this.write(this.store.bindings.delete(aor, contact));
+  }
+
+  private write(done: Promise<void>): void {
+    const w = done.catch((e) => this.log.warn('a registration could not be saved', { err: e })).finally(() => this.writing.delete(w));
+    this.writing.add(w);
   }
 
   private sweep(): void {
