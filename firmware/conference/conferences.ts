@@ -21,6 +21,8 @@ export interface Participant {
   talking?: boolean;
   /** A steady noise on the caller's line: the others hear it whenever it is not muted. */
   noisy?: boolean;
+  /** Joined with the room's moderator PIN (or is the room's creator, in a room that has one): may lock, mute all, remove, end. */
+  moderator?: boolean;
 }
 
 /** A room in use. Survives the deletion of its room until the last participant leaves. */
@@ -33,6 +35,8 @@ export interface Conference {
   readonly maxParticipants: number;
   /** The room's configuration was deleted while people were in it. */
   roomDeleted: boolean;
+  /** A moderator locked it: nobody new gets in but another moderator. */
+  locked: boolean;
   readonly participants: Map<string, Participant>;
 }
 
@@ -79,7 +83,9 @@ export class Conferences {
   /** A create request: the room to store, or the reason it cannot be. */
   decideCreate(code: Extract<FeatureCode, { kind: 'create' }>, existing: Room | null, caller: string, now: Date): Room {
     if (existing) throw new BoxError(403, `room ${code.room} already exists`, 'id', 'exists');
-    return { id: code.room, pin: code.pin, duration: code.duration, creator: caller, maxParticipants: null, createdAt: now, createdVia: 'phone', keep: false };
+    return {
+      id: code.room, pin: code.pin, duration: code.duration, creator: caller, maxParticipants: null, createdAt: now, createdVia: 'phone', keep: false, moderatorPin: code.moderatorPin,
+    };
   }
 
   /** A delete request from a phone: throws the rejection, or returns normally when allowed. */
@@ -100,14 +106,19 @@ export class Conferences {
     this.events.changed(conf);
   }
 
-  /** A join request: admits the participant (starting the conference if needed) or throws why not. */
-  join(room: Room | null, roomId: number, pin: string, who: Omit<Participant, 'joinedAt' | 'muted'>): Conference {
+  /**
+   * A join request: admits the participant (starting the conference if needed) or throws why not. The room's moderator
+   * PIN, or its PIN from the creator's extension in a room that has a moderator PIN, admits as moderator.
+   */
+  join(room: Room | null, roomId: number, pin: string, who: Omit<Participant, 'joinedAt' | 'muted' | 'moderator'>): Conference {
     if (!room) throw notConfigured(roomId);
-    if (room.pin !== pin) throw wrongPin(roomId);
+    const moderator = isModerator(room, pin, who.caller);
+    if (room.pin !== pin && !moderator) throw wrongPin(roomId);
     let conf = this.byRoom.get(roomId);
+    if (conf?.locked && !moderator) throw locked(roomId);
     if (conf && conf.participants.size >= conf.maxParticipants) throw full(roomId, conf.maxParticipants);
     if (!conf) conf = this.start(room);
-    conf.participants.set(who.id, { ...who, joinedAt: this.clock.now(), muted: false });
+    conf.participants.set(who.id, { ...who, joinedAt: this.clock.now(), muted: false, moderator });
     this.events.changed(conf);
     return conf;
   }
@@ -158,6 +169,24 @@ export class Conferences {
     return true;
   }
 
+  /** A moderator locks or unlocks the conference; false when it is not running. */
+  setLocked(key: string, locked: boolean): boolean {
+    const conf = this.all.get(key);
+    if (!conf) return false;
+    conf.locked = locked;
+    this.events.changed(conf);
+    return true;
+  }
+
+  /** The participant who joined last, leaving out one (the moderator who asks), or null. */
+  lastJoined(key: string, except: string): Participant | null {
+    let last: Participant | null = null;
+    for (const p of this.all.get(key)?.participants.values() ?? []) {
+      if (p.id !== except && (last === null || p.joinedAt >= last.joinedAt)) last = p;
+    }
+    return last;
+  }
+
   setMuted(key: string, participantId: string, muted: boolean): boolean {
     const p = this.all.get(key)?.participants.get(participantId);
     if (!p) return false;
@@ -175,6 +204,7 @@ export class Conferences {
       endsAt: now + room.duration * MINUTE,
       maxParticipants: room.maxParticipants ?? this.settings().maxParticipants,
       roomDeleted: false,
+      locked: false,
       participants: new Map(),
     };
     this.byRoom.set(room.id, conf);
@@ -195,6 +225,15 @@ export class Conferences {
     if (this.byRoom.get(conf.roomId) === conf) this.byRoom.delete(conf.roomId);
     this.events.changed(conf);
   }
+}
+
+function isModerator(room: Room, pin: string, caller: string): boolean {
+  if (room.moderatorPin === null) return false;
+  return pin === room.moderatorPin || (pin === room.pin && room.creator !== null && caller === room.creator);
+}
+
+function locked(roomId: number): BoxError {
+  return new BoxError(403, `this conference is locked (room ${roomId})`, 'id', 'locked');
 }
 
 /** A room that does not exist is answered like a wrong PIN, so that rooms cannot be found by trying numbers. */

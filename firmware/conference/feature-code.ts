@@ -1,10 +1,10 @@
 import { BoxError } from '../errors.ts';
-import { parseDuration, parsePin, parseRoomId } from './validate.ts';
+import { parseDuration, parseModeratorPin, parsePin, parseRoomId } from './validate.ts';
 
 /** What a dialed number asks the box to do (SPEC.md section 2). */
 export type FeatureCode =
   | { kind: 'join'; room: number; pin: string }
-  | { kind: 'create'; room: number; pin: string; duration: number }
+  | { kind: 'create'; room: number; pin: string; duration: number; moderatorPin: string | null }
   | { kind: 'delete'; room: number; pin: string }
   | { kind: 'menu' };
 
@@ -22,16 +22,16 @@ export function parseFeatureCode(dialed: string): FeatureCode {
   const service = m[1];
   const args = m[2] === undefined ? [] : m[2].split('*');
   if (service === '400' && args.length === 0) return { kind: 'menu' };
-  const want = service === '401' ? [2, 3] : [2, 2];
+  const want = service === '401' ? [2, 4] : [2, 2];
   if (args.length < want[0]! || args.length > want[1]! || args.includes('')) {
-    const form = service === '401' ? '*401*room*PIN or *401*room*PIN*minutes' : `*${service}*room*PIN`;
+    const form = service === '401' ? '*401*room*PIN, *401*room*PIN*minutes or *401*room*PIN*minutes*moderatorPIN' : `*${service}*room*PIN`;
     throw new BoxError(484, `malformed code "${shown(dialed)}": dial ${form}`, 'code');
   }
   const room = parseRoomId(args[0]!);
   const pin = parsePin(args[1]!);
   if (service === '400') return { kind: 'join', room, pin };
   if (service === '402') return { kind: 'delete', room, pin };
-  return { kind: 'create', room, pin, duration: parseDuration(args[2] ?? null) };
+  return { kind: 'create', room, pin, duration: parseDuration(args[2] ?? null), moderatorPin: parseModeratorPin(args[3], pin) };
 }
 
 function shown(s: string): string {

@@ -18,6 +18,8 @@ export interface Room {
   createdVia: CreatedVia;
   /** Kept after its meeting; false: deleted when its last participant leaves (SPEC.md 1), as rooms made by phone are. */
   keep: boolean;
+  /** A second PIN that makes whoever joins with it the meeting's moderator (lock, mute all, remove, end); null: none. */
+  moderatorPin: string | null;
 }
 
 export interface Settings {

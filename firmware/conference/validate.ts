@@ -37,6 +37,15 @@ export function parsePin(text: string): string {
   return s;
 }
 
+/** An optional moderator PIN: empty is none; it must differ from the room's PIN, or nobody could join as a participant only. */
+export function parseModeratorPin(text: string | undefined | null, pin: string): string | null {
+  if (text === undefined || text === null || String(text).trim() === '') return null;
+  const s = String(text).trim();
+  if (!/^\d{1,16}$/.test(s)) throw new BoxError(ADDRESS_INCOMPLETE, `moderator PIN must be 1 to 16 digits, not "${clip(s)}"`, 'moderatorPin');
+  if (s === pin) throw new BoxError(ADDRESS_INCOMPLETE, 'moderator PIN must differ from the PIN', 'moderatorPin');
+  return s;
+}
+
 export function parseDuration(text: string | number | undefined | null): number {
   if (text === undefined || text === null || String(text).trim() === '') return DEFAULT_DURATION;
   return integer(text, 'duration', DURATION_MIN, DURATION_MAX, 'duration in minutes');
@@ -68,6 +77,7 @@ export interface RoomInput {
   creator?: string | null;
   maxParticipants?: string | number | null;
   keep?: string | boolean | null;
+  moderatorPin?: string | null;
 }
 
 /** Why a PIN is easy to guess, or null: shorter than 4 digits, one digit repeated, a run up or down, a repeated pair, the room number. */
@@ -94,8 +104,11 @@ export function suggestRoom(taken: Iterable<number>): { id: number | null; pin: 
 
 /** Refuses an easy PIN (setting refuseEasyPins), naming why. */
 export function checkPinStrength(room: Room, refuseEasyPins: boolean): Room {
-  const why = refuseEasyPins ? easyPin(room.pin, room.id) : null;
+  if (!refuseEasyPins) return room;
+  const why = easyPin(room.pin, room.id);
   if (why) throw new BoxError(400, `PIN ${room.pin} is too easy to guess: ${why} (setting refuseEasyPins is on)`, 'pin');
+  const moderatorWhy = room.moderatorPin === null ? null : easyPin(room.moderatorPin, room.id);
+  if (moderatorWhy) throw new BoxError(400, `moderator PIN ${room.moderatorPin} is too easy to guess: ${moderatorWhy} (setting refuseEasyPins is on)`, 'moderatorPin');
   return room;
 }
 
@@ -116,6 +129,7 @@ export interface RoomChanges {
   creator?: string | null;
   maxParticipants?: string | number | null;
   keep?: string | boolean | null;
+  moderatorPin?: string | null;
 }
 
 /** The room with the changes applied, each validated as when a room is added; the first bad field is named. */
@@ -126,19 +140,24 @@ export function roomWithChanges(room: Room, changes: RoomChanges): Room {
   if (changes.creator !== undefined) out.creator = parseCreator(changes.creator);
   if (changes.maxParticipants !== undefined) out.maxParticipants = parseMaxParticipants(changes.maxParticipants);
   if (changes.keep !== undefined) out.keep = parseKeep(changes.keep);
+  if (changes.moderatorPin !== undefined) out.moderatorPin = parseModeratorPin(changes.moderatorPin, out.pin);
+  else if (out.moderatorPin !== null && out.moderatorPin === out.pin) throw new BoxError(ADDRESS_INCOMPLETE, 'the PIN must differ from the moderator PIN', 'pin');
   return out;
 }
 
 /** Validates a whole room as a technician or the web page enters it; the first bad field is named. */
 export function roomFromInput(input: RoomInput, via: Room['createdVia'], now: Date): Room {
+  const id = parseRoomId(input.id);
+  const pin = parsePin(input.pin);
   return {
-    id: parseRoomId(input.id),
-    pin: parsePin(input.pin),
+    id,
+    pin,
     duration: parseDuration(input.duration),
     creator: parseCreator(input.creator),
     maxParticipants: parseMaxParticipants(input.maxParticipants),
     createdAt: now,
     createdVia: via,
     keep: parseKeep(input.keep),
+    moderatorPin: parseModeratorPin(input.moderatorPin, pin),
   };
 }

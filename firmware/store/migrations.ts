@@ -143,6 +143,13 @@ export const MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE call_log ADD COLUMN IF NOT EXISTS duration_s INT NULL',
     ],
   },
+  {
+    version: 9,
+    name: "a room's moderator PIN",
+    statements: [
+      'ALTER TABLE rooms ADD COLUMN IF NOT EXISTS moderator_pin VARCHAR(16) NULL',
+    ],
+  },
 ];
 
 const LOCK_NAME = 'confbox_migrate';

@@ -59,6 +59,7 @@ function box(settingsOverride: Partial<Settings> = {}): Box {
         createdAt: new Date(clock.now()),
         createdVia: 'web',
         keep: false,
+        moderatorPin: null,
         ...extra,
       };
     },
@@ -321,6 +322,79 @@ leaving('after the room is emptied and deleted, a new room with that id starts a
 leaving.run();
 
 // ---------------------------------------------------------------------------------------------
+const moderating = suite('the moderator PIN, and a locked conference');
+
+moderating('the moderator PIN admits as moderator, the PIN as participant; a room without one has no moderator', () => {
+  const b = box();
+  const room = b.room(2, { moderatorPin: '9911' });
+  const conf = b.join(room, 'chair', 2, '9911');
+  b.join(room, 'guest', 2, '5678');
+  assert.is(conf.participants.get('chair')!.moderator, true);
+  assert.is(conf.participants.get('guest')!.moderator, false);
+  const plain = b.room(3);
+  const other = b.join(plain, 'a', 3, '5678');
+  assert.is(other.participants.get('a')!.moderator, false);
+  const e = rejects(() => b.join(plain, 'b', 3, '9911'), 403, /wrong PIN/);
+  assert.is(e.code, 'wrong-pin', 'another room\'s moderator PIN is just a wrong PIN');
+});
+
+moderating('the creator calling from its extension with the PIN is moderator, in a room that has a moderator PIN', () => {
+  const b = box();
+  const room = b.room(4, { moderatorPin: '9911', creator: 'ext-owner' });
+  const conf = b.join(room, 'owner');
+  assert.is(conf.participants.get('owner')!.moderator, true);
+  const plain = b.room(5, { creator: 'ext-owner' });
+  assert.is(b.join(plain, 'owner').participants.get('owner')!.moderator, false, 'no moderator PIN: today\'s behaviour');
+});
+
+moderating('locked: a new caller gets 403 "this conference is locked", a moderator still gets in, unlocking opens it again', () => {
+  const b = box({ maxParticipants: 5 });
+  const room = b.room(2, { moderatorPin: '9911' });
+  const conf = b.join(room, 'chair', 2, '9911');
+  b.join(room, 'guest', 2, '5678');
+  const changes = b.count('changed', conf.key);
+  assert.ok(b.confs.setLocked(conf.key, true));
+  assert.is(conf.locked, true);
+  assert.is(b.count('changed', conf.key), changes + 1, 'the live view hears of the lock');
+  const e = rejects(() => b.join(room, 'late', 2, '5678'), 403, /this conference is locked/);
+  assert.is(e.code, 'locked');
+  assert.not.ok(conf.participants.has('late'));
+  b.join(room, 'co-chair', 2, '9911');
+  assert.ok(conf.participants.has('co-chair'), 'a moderator gets into a locked conference');
+  b.confs.setLocked(conf.key, false);
+  b.join(room, 'late', 2, '5678');
+  assert.ok(conf.participants.has('late'));
+  assert.not.ok(b.confs.setLocked('nothing.1', true), 'no such conference');
+});
+
+moderating('a locked conference that ends is gone: the next meeting in the room starts unlocked', () => {
+  const b = box();
+  const room = b.room(6, { moderatorPin: '9911', keep: true });
+  const conf = b.join(room, 'chair', 6, '9911');
+  b.confs.setLocked(conf.key, true);
+  b.confs.leave(conf.key, 'chair');
+  const next = b.join(room, 'guest', 6, '5678');
+  assert.is(next.locked, false);
+});
+
+moderating('the last joiner, leaving out the moderator who asks', () => {
+  const b = box({ maxParticipants: 5 });
+  const room = b.room(2, { moderatorPin: '9911' });
+  const conf = b.join(room, 'a');
+  b.clock.advance(SECOND);
+  b.join(room, 'chair', 2, '9911');
+  b.clock.advance(SECOND);
+  b.join(room, 'b');
+  assert.is(b.confs.lastJoined(conf.key, 'chair')!.id, 'b');
+  b.confs.leave(conf.key, 'b');
+  assert.is(b.confs.lastJoined(conf.key, 'chair')!.id, 'a', 'the moderator is never its own last joiner');
+  b.confs.leave(conf.key, 'a');
+  assert.is(b.confs.lastJoined(conf.key, 'chair'), null);
+});
+
+moderating.run();
+
+// ---------------------------------------------------------------------------------------------
 const deleted = suite('deleting a room while people are in it');
 
 deleted('the people stay, a new join is refused like a wrong PIN, the conference ends when the last leaves without deleting', () => {
@@ -538,10 +612,13 @@ decisions('create sets creator = caller, createdVia phone, the dialed duration a
     createdAt: now,
     createdVia: 'phone',
     keep: false,
+    moderatorPin: null,
   });
   const plain = b.confs.decideCreate(createCode('*401*3*1234'), null, '202', now);
   assert.is(plain.duration, 60);
   assert.is(plain.creator, '202');
+  const chaired = b.confs.decideCreate(createCode('*401*4*1234*30*8642'), null, '203', now);
+  assert.is(chaired.moderatorPin, '8642', 'the fifth field is the moderator PIN');
 });
 
 decisions('create for an id already configured -> 403 "room 2 already exists" (code exists)', () => {

@@ -9,6 +9,7 @@ import {
   parsePin,
   parseRoomId,
   roomFromInput,
+  roomWithChanges,
   checkPinStrength,
   easyPin,
   suggestRoom,
@@ -39,11 +40,11 @@ dial('*400*room*PIN joins a room', () => {
 });
 
 dial('*401*room*PIN creates a room for 60 minutes', () => {
-  assert.equal(parseFeatureCode('*401*2*5678'), { kind: 'create', room: 2, pin: '5678', duration: 60 });
+  assert.equal(parseFeatureCode('*401*2*5678'), { kind: 'create', room: 2, pin: '5678', duration: 60, moderatorPin: null });
 });
 
 dial('*401*room*PIN*minutes creates a room with that duration', () => {
-  assert.equal(parseFeatureCode('*401*2*5678*120'), { kind: 'create', room: 2, pin: '5678', duration: 120 });
+  assert.equal(parseFeatureCode('*401*2*5678*120'), { kind: 'create', room: 2, pin: '5678', duration: 120, moderatorPin: null });
 });
 
 dial('*402*room*PIN deletes a room', () => {
@@ -56,8 +57,8 @@ dial('*400 alone opens the voice menu', () => {
 
 dial('a trailing # is ignored on every form', () => {
   assert.equal(parseFeatureCode('*400*2*5678#'), { kind: 'join', room: 2, pin: '5678' });
-  assert.equal(parseFeatureCode('*401*2*5678#'), { kind: 'create', room: 2, pin: '5678', duration: 60 });
-  assert.equal(parseFeatureCode('*401*2*5678*120#'), { kind: 'create', room: 2, pin: '5678', duration: 120 });
+  assert.equal(parseFeatureCode('*401*2*5678#'), { kind: 'create', room: 2, pin: '5678', duration: 60, moderatorPin: null });
+  assert.equal(parseFeatureCode('*401*2*5678*120#'), { kind: 'create', room: 2, pin: '5678', duration: 120, moderatorPin: null });
   assert.equal(parseFeatureCode('*402*2*5678#'), { kind: 'delete', room: 2, pin: '5678' });
   assert.equal(parseFeatureCode('*400#'), { kind: 'menu' });
 });
@@ -69,8 +70,13 @@ dial('the PIN keeps its leading zeros (it is a string of digits, not a number)',
 dial('bounds are accepted: room 1 and 200, 1- and 16-digit PINs, 1 and 1440 minutes', () => {
   assert.equal(parseFeatureCode('*400*1*1'), { kind: 'join', room: 1, pin: '1' });
   assert.equal(parseFeatureCode('*400*200*1234567890123456'), { kind: 'join', room: 200, pin: '1234567890123456' });
-  assert.equal(parseFeatureCode('*401*3*9*1'), { kind: 'create', room: 3, pin: '9', duration: 1 });
-  assert.equal(parseFeatureCode('*401*3*9*1440'), { kind: 'create', room: 3, pin: '9', duration: 1440 });
+  assert.equal(parseFeatureCode('*401*3*9*1'), { kind: 'create', room: 3, pin: '9', duration: 1, moderatorPin: null });
+  assert.equal(parseFeatureCode('*401*3*9*1440'), { kind: 'create', room: 3, pin: '9', duration: 1440, moderatorPin: null });
+});
+
+dial('a fifth field on *401 is the moderator PIN: *401*room*PIN*minutes*moderatorPIN', () => {
+  assert.equal(parseFeatureCode('*401*2*5678*120*9911'), { kind: 'create', room: 2, pin: '5678', duration: 120, moderatorPin: '9911' });
+  assert.equal(parseFeatureCode('*401*2*5678*120*0042#'), { kind: 'create', room: 2, pin: '5678', duration: 120, moderatorPin: '0042' });
 });
 
 dial.run();
@@ -137,7 +143,14 @@ bad('missing fields: the message shows the form to dial', () => {
 bad('extra fields: the message shows the form to dial', () => {
   rejects(() => parseFeatureCode('*400*2*5678*9'), 484, /\*400\*room\*PIN/);
   rejects(() => parseFeatureCode('*402*2*5678*9'), 484, /\*402\*room\*PIN/);
-  rejects(() => parseFeatureCode('*401*2*5678*120*1'), 484, /\*401\*room\*PIN\*minutes/);
+  rejects(() => parseFeatureCode('*401*2*5678*120*1*1'), 484, /\*401\*room\*PIN\*minutes\*moderatorPIN/);
+});
+
+bad('a moderator PIN equal to the PIN, or not digits, is refused naming it', () => {
+  const same = rejects(() => parseFeatureCode('*401*2*5678*120*5678'), 484, /moderator PIN must differ from the PIN/);
+  assert.is(same.field, 'moderatorPin');
+  const letters = rejects(() => parseFeatureCode('*401*2*5678*120*12ab'), 484, /moderator PIN must be 1 to 16 digits/);
+  assert.is(letters.field, 'moderatorPin');
 });
 
 bad('empty fields are rejected, not silently defaulted', () => {
@@ -251,6 +264,21 @@ val('the add form suggests the lowest free room number and a random 6-digit PIN 
   assert.is(suggestRoom(Array.from({ length: 200 }, (_, i) => i + 1)).id, null);
 });
 
+val('a moderator PIN is optional, digits only, and differs from the PIN, on adding and on editing', () => {
+  const now = new Date(Date.UTC(2026, 0, 1, 9, 0));
+  assert.is(roomFromInput({ id: 4, pin: '1234', moderatorPin: ' 9911 ' }, 'web', now).moderatorPin, '9911');
+  assert.is(roomFromInput({ id: 4, pin: '1234', moderatorPin: '' }, 'web', now).moderatorPin, null);
+  const same = rejects(() => roomFromInput({ id: 4, pin: '1234', moderatorPin: '1234' }, 'web', now), 484, /moderator PIN must differ from the PIN/);
+  assert.is(same.field, 'moderatorPin');
+  const room = roomFromInput({ id: 4, pin: '1234', moderatorPin: '9911' }, 'web', now);
+  const clash = rejects(() => roomWithChanges(room, { pin: '9911' }), 484, /PIN must differ from the moderator PIN/);
+  assert.is(clash.field, 'pin');
+  assert.is(roomWithChanges(room, { moderatorPin: null }).moderatorPin, null, 'removed');
+  assert.is(roomWithChanges(room, { pin: '9911', moderatorPin: '5555' }).pin, '9911', 'both changed together');
+  const easy = rejects(() => checkPinStrength({ ...room, pin: '5829', moderatorPin: '1111' }, true), 400, /moderator PIN 1111 is too easy to guess/);
+  assert.is(easy.field, 'moderatorPin');
+});
+
 val('roomFromInput builds a complete room with defaults', () => {
   const now = new Date(Date.UTC(2026, 0, 1, 9, 0));
   const room = roomFromInput({ id: '12', pin: '0042' }, 'web', now);
@@ -263,6 +291,7 @@ val('roomFromInput builds a complete room with defaults', () => {
     createdAt: now,
     createdVia: 'web',
     keep: false,
+    moderatorPin: null,
   });
   const full = roomFromInput({ id: 3, pin: '1', duration: '90', creator: '201', maxParticipants: '5' }, 'phone', now);
   assert.is(full.duration, 90);
