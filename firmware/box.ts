@@ -10,7 +10,7 @@ import { NativeEngine } from './media/index.ts';
 import { loadPrompts } from './media/prompts.ts';
 import { createLedDriver, describePattern, GpioUnavailable, LedController, MockLedDriver, resolveBoard } from './hw/index.ts';
 import { Voice } from './media/voice.ts';
-import { LocalAudio } from './local-audio.ts';
+import { LOCAL_PARTICIPANT, LocalAudio } from './local-audio.ts';
 import { PublicAddresses } from './net.ts';
 import { RoomService } from './rooms.ts';
 import { boxSecret } from './secrets.ts';
@@ -193,7 +193,10 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     await configChanges.start();
     cleanups.push(() => configChanges.stop());
 
-    const calls = new ConferenceCalls({ rooms, engine, voice, log: log.child({ subsystem: 'calls' }), confirmationMs: 300 });
+    const calls = new ConferenceCalls({
+      rooms, engine, voice, log: log.child({ subsystem: 'calls' }), confirmationMs: 300,
+      muteOther: (id, muted) => id === LOCAL_PARTICIPANT.id && (localAudio?.setMuted(muted) ?? false),
+    });
     const journal = new DialogJournal(join(config.dataDir, 'calls-in-progress.json'), log.child({ subsystem: 'sip' }));
     cleanups.push(() => journal.flush());
     const ua = new SipUserAgent({

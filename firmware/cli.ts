@@ -1,7 +1,7 @@
 import type { Config } from './config.ts';
 import {
   ALSA_DEVICE_SETTINGS, checkAlsaDevice, isSettingName, parseExtensionNumber, parseSetting, roomFromInput, roomWithChanges, checkPinStrength, parseRoomId, SETTINGS,
-  type Extension, type Settings,
+  type Extension, type Room, type Settings,
 } from './conference/index.ts';
 import { BoxError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -11,8 +11,8 @@ import { connectStore, type Store } from './store/index.ts';
 import { hashPassword, validateNewPassword } from './web/auth.ts';
 
 export const CLI_USAGE = `Technician commands (same --db / --data-dir as the box):
-  confbox room add ID --pin PIN [--duration MIN] [--creator EXT] [--max-participants N] [--keep yes|no]
-  confbox room edit ID [--pin PIN] [--duration MIN] [--creator EXT] [--max-participants N] [--keep yes|no]
+  confbox room add ID --pin PIN [--moderator-pin PIN] [--duration MIN] [--creator EXT] [--max-participants N] [--keep yes|no]
+  confbox room edit ID [--pin PIN] [--moderator-pin PIN|""] [--duration MIN] [--creator EXT] [--max-participants N] [--keep yes|no]
   confbox room list [--json]
   confbox room delete ID
   confbox extension add NUMBER --password PASSWORD [--name "Display name"]
@@ -72,6 +72,11 @@ function keptOrNot(room: { keep: boolean }): string {
   return room.keep ? 'kept after its meetings' : 'deleted when its first meeting ends';
 }
 
+/** "PIN 1234, moderator PIN 9911, 60 minutes, creator 201, kept after its meetings" */
+function roomSummary(room: Room): string {
+  return `PIN ${room.pin}${room.moderatorPin ? `, moderator PIN ${room.moderatorPin}` : ''}, ${room.duration} minutes${room.creator ? `, creator ${room.creator}` : ''}, ${keptOrNot(room)}`;
+}
+
 function table(out: Out, rows: string[][]): void {
   if (rows.length === 0) return;
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
@@ -81,37 +86,41 @@ function table(out: Out, rows: string[][]): void {
 const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
   async 'room add'(ctx) {
     const room = roomFromInput(
-      { id: arg(ctx, 0, 'room number'), pin: ctx.opt('pin') ?? '', duration: ctx.opt('duration'), creator: ctx.opt('creator'), maxParticipants: ctx.opt('max-participants'), keep: ctx.flag('keep') },
+      { id: arg(ctx, 0, 'room number'), pin: ctx.opt('pin') ?? '', duration: ctx.opt('duration'), creator: ctx.opt('creator'), maxParticipants: ctx.opt('max-participants'), keep: ctx.flag('keep'),
+        moderatorPin: ctx.opt('moderator-pin') },
       'cli', new Date(),
     );
     checkPinStrength(room, (await ctx.store.settings.get()).refuseEasyPins);
     await ctx.store.rooms.insert(room);
-    ctx.out(ctx.json ? JSON.stringify(room) : `room ${room.id} added: PIN ${room.pin}, ${room.duration} minutes${room.creator ? `, creator ${room.creator}` : ''}, ${keptOrNot(room)}`);
+    ctx.out(ctx.json ? JSON.stringify(room) : `room ${room.id} added: ${roomSummary(room)}`);
   },
   async 'room edit'(ctx) {
     const id = parseRoomId(arg(ctx, 0, 'room number'));
     const current = await ctx.store.rooms.get(id);
     if (!current) throw new BoxError(404, `room ${id} does not exist`, 'id');
-    const changes = { pin: ctx.opt('pin'), duration: ctx.opt('duration'), creator: ctx.opt('creator'), maxParticipants: ctx.opt('max-participants'), keep: ctx.flag('keep') };
-    if (Object.values(changes).every((v) => v === undefined)) throw new BoxError(400, 'nothing to change: give --pin, --duration, --creator, --max-participants or --keep');
+    const changes = {
+      pin: ctx.opt('pin'), duration: ctx.opt('duration'), creator: ctx.opt('creator'), maxParticipants: ctx.opt('max-participants'), keep: ctx.flag('keep'),
+      moderatorPin: ctx.opt('moderator-pin'),
+    };
+    if (Object.values(changes).every((v) => v === undefined)) throw new BoxError(400, 'nothing to change: give --pin, --moderator-pin, --duration, --creator, --max-participants or --keep');
     const room = roomWithChanges(current, changes);
-    if (changes.pin !== undefined) checkPinStrength(room, (await ctx.store.settings.get()).refuseEasyPins);
+    if (changes.pin !== undefined || changes.moderatorPin !== undefined) checkPinStrength(room, (await ctx.store.settings.get()).refuseEasyPins);
     if (!(await ctx.store.rooms.update(room))) throw new BoxError(404, `room ${id} does not exist`, 'id');
     const inUse = (await ctx.store.live.list()).some((l) => l.roomId === id && l.participants > 0);
-    ctx.out(ctx.json ? JSON.stringify(room) : `room ${id} changed: PIN ${room.pin}, ${room.duration} minutes${room.creator ? `, creator ${room.creator}` : ''}, ${keptOrNot(room)}${inUse ? ' (in use: the change applies to new joiners; the meeting in progress keeps its end)' : ''}`);
+    ctx.out(ctx.json ? JSON.stringify(room) : `room ${id} changed: ${roomSummary(room)}${inUse ? ' (in use: the change applies to new joiners; the meeting in progress keeps its end)' : ''}`);
   },
   async 'room list'(ctx) {
     const [rooms, live] = await Promise.all([ctx.store.rooms.list(), ctx.store.live.list()]);
     const count = new Map<number, number>();
     for (const l of live) count.set(l.roomId, (count.get(l.roomId) ?? 0) + l.participants);
     const view = rooms.map((r) => ({
-      id: r.id, pin: r.pin, duration: r.duration, creator: r.creator, maxParticipants: r.maxParticipants,
+      id: r.id, pin: r.pin, moderatorPin: r.moderatorPin, duration: r.duration, creator: r.creator, maxParticipants: r.maxParticipants,
       createdAt: r.createdAt.toISOString(), createdVia: r.createdVia, keep: r.keep, active: (count.get(r.id) ?? 0) > 0, participants: count.get(r.id) ?? 0,
     }));
     if (ctx.json) return ctx.out(JSON.stringify(view));
     if (view.length === 0) return ctx.out('no rooms');
-    table(ctx.out, [['ROOM', 'PIN', 'MINUTES', 'CREATOR', 'MAX', 'VIA', 'AFTER MEETING', 'IN USE'], ...view.map((r) => [
-      String(r.id), r.pin, String(r.duration), r.creator ?? '-', r.maxParticipants === null ? 'box' : String(r.maxParticipants), r.createdVia, r.keep ? 'kept' : 'deleted', r.active ? `${r.participants} in call` : '-',
+    table(ctx.out, [['ROOM', 'PIN', 'MODERATOR PIN', 'MINUTES', 'CREATOR', 'MAX', 'VIA', 'AFTER MEETING', 'IN USE'], ...view.map((r) => [
+      String(r.id), r.pin, r.moderatorPin ?? '-', String(r.duration), r.creator ?? '-', r.maxParticipants === null ? 'box' : String(r.maxParticipants), r.createdVia, r.keep ? 'kept' : 'deleted', r.active ? `${r.participants} in call` : '-',
     ])]);
   },
   async 'room delete'(ctx) {

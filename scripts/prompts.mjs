@@ -65,6 +65,23 @@ export const SPOKEN = {
   'menu-pin': 'please enter the pin, then press hash',
   'menu-retry': 'sorry, that did not work',
   goodbye: 'goodbye',
+  locked: 'this conference is locked',
+  'conference-locked': 'the conference is now locked, nobody new can join',
+  'conference-unlocked': 'the conference is open again',
+  'all-muted': 'everyone else is muted',
+  'all-unmuted': 'everyone else can speak again',
+  'moderator-only': 'only the moderator can use this key',
+  'removed-last': 'the last participant to join was removed',
+  'nobody-to-remove': 'there is nobody to remove',
+  'removed-by-moderator': 'the moderator removed you from the conference',
+  'ended-by-moderator': 'the moderator has ended the conference',
+  'you-are-moderator': 'you are the moderator, press star zero for the moderator keys',
+  'help-mute': 'star six mutes or unmutes you',
+  'help-count': 'hash tells how many are in the conference',
+  'help-lock': 'star one locks or unlocks the conference',
+  'help-mute-all': 'star two mutes or unmutes everyone else',
+  'help-remove': 'star three removes the last participant to join',
+  'help-end': 'star nine ends the conference for everyone',
 };
 
 /** Synthesised sounds (no espeak-ng). */

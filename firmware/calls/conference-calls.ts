@@ -24,6 +24,18 @@ export interface ConferenceCallsOptions {
   log: Logger;
   /** How long a create/delete call stays up for its spoken confirmation before the box hangs up. */
   confirmationMs: number;
+  /** Mutes a participant that is not a call (the room's own microphone); false when there is none by that id. */
+  muteOther?(participantId: string, muted: boolean): boolean;
+}
+
+/** Who asked for a moderator's action: a moderator's call (keys), or the page and the API (an administrator). */
+export type Moderator = { call: Call } | { administrator: string };
+
+/** The keys after * that only a moderator may press. */
+const MODERATOR_KEYS = ['1', '2', '3', '9'];
+
+function describe(by: Moderator): string {
+  return 'call' in by ? `moderator ${by.call.caller}` : by.administrator;
 }
 
 /** What the application keeps of one call. */
@@ -97,7 +109,11 @@ export class ConferenceCalls implements CallApplication {
     else if (place.conference) this.joined(call, place.conference);
   }
 
-  /** In-call keys: *6 mutes or unmutes the caller, # tells how many are in the room; in the voice menu, its digits. */
+  /**
+   * In-call keys: *6 mutes or unmutes the caller, # tells how many are in the room, *0 says the keys; a moderator's
+   * *1 locks or unlocks, *2 mutes or unmutes everyone else, *3 removes the last to join, *9 ends the conference.
+   * In the voice menu, its digits.
+   */
   digit(call: Call, digit: string): void {
     const place = this.places.get(call.key);
     if (!place) return;
@@ -111,11 +127,17 @@ export class ConferenceCalls implements CallApplication {
       void this.o.voice.say({ leg: call.leg }, { kind: 'participants', count: conf.participants.size, onHold });
       return;
     }
-    if (prev === '*' && digit === '6') {
-      const p = conf.participants.get(call.key);
-      if (!p) return;
-      this.applyMute(call, conf, !p.muted);
-    }
+    const me = conf.participants.get(call.key);
+    if (prev !== '*' || !me) return;
+    if (digit === '6') return this.applyMute(call, conf, !me.muted);
+    if (digit === '0') return void this.o.voice.say({ leg: call.leg }, { kind: 'help', moderator: me.moderator === true });
+    if (!MODERATOR_KEYS.includes(digit)) return;
+    if (!me.moderator) return void this.o.voice.say({ leg: call.leg }, { kind: 'moderatorOnly' });
+    const by = { call };
+    if (digit === '1') this.lockConference(conf, !conf.locked, by);
+    else if (digit === '2') this.muteAll(conf, !this.othersMuted(conf, call.key), by);
+    else if (digit === '3') this.removeLastJoined(conf, call);
+    else if (digit === '9') void this.endConference(conf, 'the moderator ended the conference', { kind: 'endedByModerator' });
   }
 
   /** A caller on hold is in the room but not heard (the engine keeps it out of the mix); the others see and hear so. */
@@ -187,6 +209,31 @@ export class ConferenceCalls implements CallApplication {
     this.left(conf);
   }
 
+  /** A moderator (keys) or an administrator (page, API) locks or unlocks the conference; everyone hears it. */
+  lockConference(conf: Conference, locked: boolean, by: Moderator): void {
+    if (!this.o.rooms.conferences.setLocked(conf.key, locked)) return;
+    this.o.log.info(locked ? 'conference locked' : 'conference unlocked', { room: conf.roomId, by: describe(by) });
+    void this.o.voice.say({ conference: conf.key }, { kind: 'locked', on: locked });
+  }
+
+  /**
+   * Mutes or unmutes everyone but the moderators (each hears "you are muted" as after *6); the moderator who pressed
+   * the key hears that it was done. Returns how many changed.
+   */
+  muteAll(conf: Conference, muted: boolean, by: Moderator): number {
+    let changed = 0;
+    for (const p of [...conf.participants.values()]) {
+      if (p.moderator || p.muted === muted) continue;
+      const call = this.sip?.call(p.id);
+      if (call && call.leg !== null && this.places.get(call.key)?.conference === conf) this.applyMute(call, conf, muted);
+      else if (!this.o.muteOther?.(p.id, muted)) continue;
+      changed++;
+    }
+    this.o.log.info(muted ? 'everyone muted' : 'everyone unmuted', { room: conf.roomId, participants: changed, by: describe(by) });
+    if ('call' in by && by.call.leg !== null) void this.o.voice.say({ leg: by.call.leg }, { kind: 'allMuted', on: muted });
+    return changed;
+  }
+
   /** One minute before the end: everyone hears it. */
   warnConference(conf: Conference): void {
     void this.o.voice.say({ conference: conf.key }, { kind: 'oneMinute' });
@@ -196,8 +243,8 @@ export class ConferenceCalls implements CallApplication {
    * Duration over, or ended on the web page: everyone hears that the conference has ended, then is hung up;
    * `why` is what the BYE and the call log say.
    */
-  async endConference(conf: Conference, why = 'the conference has ended: its time was up'): Promise<void> {
-    await this.o.voice.say({ conference: conf.key }, { kind: 'ended' });
+  async endConference(conf: Conference, why = 'the conference has ended: its time was up', phrase: Phrase = { kind: 'ended' }): Promise<void> {
+    await this.o.voice.say({ conference: conf.key }, phrase);
     this.hangUpConference(conf, why);
   }
 
@@ -207,6 +254,27 @@ export class ConferenceCalls implements CallApplication {
     const place = this.places.get(call.key);
     if (!place) throw new Error(`call ${call.callId} was not routed`);
     return place;
+  }
+
+  /** Whether everyone but the moderators is muted already (then *2 unmutes). */
+  private othersMuted(conf: Conference, except: string): boolean {
+    const others = [...conf.participants.values()].filter((p) => p.id !== except && !p.moderator);
+    return others.length > 0 && others.every((p) => p.muted);
+  }
+
+  /** *3: the last caller who joined hears why and is hung up; the moderator hears that it was done. */
+  private removeLastJoined(conf: Conference, moderator: Call): void {
+    const last = this.o.rooms.conferences.lastJoined(conf.key, moderator.key);
+    const call = last && this.sip?.call(last.id);
+    if (!last || !call || this.places.get(call.key)?.conference !== conf) {
+      if (moderator.leg !== null) void this.o.voice.say({ leg: moderator.leg }, { kind: 'nobodyToRemove' });
+      return;
+    }
+    this.o.log.info('participant removed by the moderator', { room: conf.roomId, caller: last.caller, by: moderator.caller });
+    if (moderator.leg !== null) void this.o.voice.say({ leg: moderator.leg }, { kind: 'removedLast' });
+    const hangUp = () => void this.sip?.hangUp(call, 'removed by the moderator');
+    if (call.leg === null) return hangUp();
+    void this.o.voice.say({ leg: call.leg }, { kind: 'removedByModerator' }).then(hangUp);
   }
 
   private applyMute(call: Call, conf: Conference, muted: boolean): void {
@@ -225,14 +293,17 @@ export class ConferenceCalls implements CallApplication {
 
   /** A new member: the others hear the join tone; someone alone is told so and hears waiting music. */
   private joined(call: Call, conf: Conference): void {
+    const moderator = conf.participants.get(call.key)?.moderator === true;
     if (conf.participants.size === 1) {
-      void this.o.voice.say({ leg: call.leg! }, { kind: 'only' }).then(() => {
+      const told = moderator ? this.o.voice.say({ leg: call.leg! }, { kind: 'youAreModerator' }) : Promise.resolve();
+      void told.then(() => this.o.voice.say({ leg: call.leg! }, { kind: 'only' })).then(() => {
         if (this.places.get(call.key)?.conference === conf && conf.participants.size === 1) this.o.voice.music(conf.key);
       });
       return;
     }
     this.o.voice.stop({ conference: conf.key });
     this.o.voice.tone({ conference: conf.key }, 'join-tone');
+    if (moderator) void this.o.voice.say({ leg: call.leg! }, { kind: 'youAreModerator' });
   }
 
   /** Someone left: the leave tone, and waiting music for whoever is now alone. */

@@ -24,6 +24,9 @@ export const PROMPT_NAMES: readonly string[] = [
   'is-full', 'not-creator', 'blocked', 'invalid-code', 'unavailable', 'not-allowed', 'not-found', 'only-participant',
   'one-minute-warning', 'ended', 'there-are', 'participants-in-conference', 'one-participant', 'on-hold', 'muted', 'unmuted',
   'menu-room', 'menu-pin', 'menu-retry', 'goodbye',
+  'locked', 'conference-locked', 'conference-unlocked', 'all-muted', 'all-unmuted', 'moderator-only', 'removed-last', 'nobody-to-remove',
+  'removed-by-moderator', 'ended-by-moderator', 'you-are-moderator',
+  'help-mute', 'help-count', 'help-lock', 'help-mute-all', 'help-remove', 'help-end',
   'join-tone', 'leave-tone', 'music',
 ];
 

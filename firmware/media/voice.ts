@@ -15,7 +15,19 @@ export type Phrase =
   | { kind: 'menuRoom' }
   | { kind: 'menuPin' }
   | { kind: 'menuRetry' }
-  | { kind: 'goodbye' };
+  | { kind: 'goodbye' }
+  /** To the room: a moderator locked or unlocked the conference. */
+  | { kind: 'locked'; on: boolean }
+  /** To a moderator: everyone else muted or unmuted. */
+  | { kind: 'allMuted'; on: boolean }
+  | { kind: 'moderatorOnly' }
+  | { kind: 'removedLast' }
+  | { kind: 'nobodyToRemove' }
+  | { kind: 'removedByModerator' }
+  | { kind: 'endedByModerator' }
+  | { kind: 'youAreModerator' }
+  /** *0: the keys a caller has; a moderator hears the moderator keys too. */
+  | { kind: 'help'; moderator: boolean };
 
 
 const GRACE_MS = 1500;
@@ -30,7 +42,11 @@ const REJECTIONS: Record<string, (room: string[]) => string[]> = {
   unavailable: () => ['unavailable'],
   'not-allowed': () => ['not-allowed'],
   invalid: () => ['invalid-code'],
+  locked: () => ['locked'],
 };
+
+const HELP_KEYS = ['help-mute', 'help-count'];
+const HELP_MODERATOR_KEYS = ['help-lock', 'help-mute-all', 'help-remove', 'help-end'];
 
 /** The clip names (see PROMPT_NAMES) a phrase is made of, in order. */
 export function phraseClips(p: Phrase): string[] {
@@ -50,6 +66,15 @@ export function phraseClips(p: Phrase): string[] {
     case 'menuPin': return ['menu-pin'];
     case 'menuRetry': return ['menu-retry'];
     case 'goodbye': return ['goodbye'];
+    case 'locked': return [p.on ? 'conference-locked' : 'conference-unlocked'];
+    case 'allMuted': return [p.on ? 'all-muted' : 'all-unmuted'];
+    case 'moderatorOnly': return ['moderator-only'];
+    case 'removedLast': return ['removed-last'];
+    case 'nobodyToRemove': return ['nobody-to-remove'];
+    case 'removedByModerator': return ['removed-by-moderator'];
+    case 'endedByModerator': return ['ended-by-moderator'];
+    case 'youAreModerator': return ['you-are-moderator'];
+    case 'help': return p.moderator ? [...HELP_KEYS, ...HELP_MODERATOR_KEYS] : HELP_KEYS;
   }
 }
 

@@ -11,127 +11,25 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
-import { Phone, parseSdp, type Call, type SipMessage } from '../support/phone.ts';
 import {
-  RtpReceiver, RtpSender, activeMs, activity, dominantTone, longestActiveRunMs, meanToneLevel, rmsDbfs, scheduler, telephoneEventPayloadType,
-  tonePresent, until,
-} from '../support/rtp.ts';
+  Callers, LEVEL, LEVEL_TOLERANCE_DB, OWN_MARGIN_DB, TONES, assertAnswered, fmt, levels, responses, type JoinOptions, type Member,
+} from '../support/callers.ts';
+import { parseSdp } from '../support/phone.ts';
+import { RtpSender, activeMs, activity, dominantTone, longestActiveRunMs, meanToneLevel, rmsDbfs, scheduler, tonePresent, until } from '../support/rtp.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'confbox-audio-'));
 let box: RunningBox;
-const phones: Phone[] = [];
-const members: Member[] = [];
 
 const PIN = '1234';
 const EXTENSIONS = Array.from({ length: 16 }, (_, i) => String(100 + i));
 const password = (ext: string) => `pw-${ext}`;
-/** Test tones: −12 dBFS each, so that two of them summed stay well under the mixer's limiter knee. */
-const LEVEL = -12;
-const TONES = [440, 1000, 1800] as const;
-/** How far from the sent level a tone may be received. */
-const LEVEL_TOLERANCE_DB = 3;
-/** How far under the others a caller's own tone must be. */
-const OWN_MARGIN_DB = 30;
 const RTP_TIMEOUT_S = 5;
-
-interface Member {
-  phone: Phone;
-  call: Call;
-  final: SipMessage;
-  rx: RtpReceiver;
-  /** Null when the call was not answered 200. */
-  tx: RtpSender | null;
-  /** performance.now() when the final response arrived. */
-  answeredAt: number;
-  label: string;
-}
-
-interface JoinOptions {
-  /** A tone (Hz) to send at LEVEL; default digital silence. */
-  tone?: number;
-  localAddress?: string;
-  finalTimeoutMs?: number;
-}
-
-/** Dials from a fresh phone of the extension; on 200 starts sending RTP (tone or silence) to the answered port at once. */
-async function dial(ext: string, code: string, o: JoinOptions = {}): Promise<Member> {
-  const phone = await Phone.open({ boxPort: box.sipPort, user: ext, password: password(ext), localAddress: o.localAddress });
-  phones.push(phone);
-  const call = await phone.invite(code, { codecs: ['PCMU'] });
-  // Attached before any answer: early media counts too.
-  const rx = new RtpReceiver(call.rtp!);
-  rx.backfill(call.rtpIn);
-  const final = await call.final(o.finalTimeoutMs ?? 10_000).catch((e: Error) => {
-    throw new Error(`${e.message}; ${boxState()}`);
-  });
-  const answeredAt = performance.now();
-  const m: Member = { phone, call, final, rx, tx: null, answeredAt, label: `${ext} ${code}${o.tone ? ` (${o.tone} Hz)` : ''}` };
-  members.push(m);
-  if (final.status === 200) {
-    const answer = call.answer;
-    assert.ok(answer && answer.address, `an SDP answer in the 200: ${final.body}`);
-    assert.is(answer.codecs[0], 'PCMU', `the box answered PCMU: ${answer.codecs}`);
-    const tx = new RtpSender(call.rtp!, {
-      address: answer.address, port: answer.port, payloadType: Number(answer.formats[0]), dtmfPayloadType: telephoneEventPayloadType(final.body),
-    });
-    if (o.tone) tx.tone(o.tone, LEVEL);
-    else tx.silence();
-    m.tx = tx;
-  }
-  return m;
-}
-
-function responses(m: Member): string {
-  return m.call.responses.map((r) => r.describe()).join('; ') || 'no response';
-}
-
-function assertAnswered(m: Member): asserts m is Member & { tx: RtpSender } {
-  assert.is(m.final.status, 200, `${m.label}: ${responses(m)}`);
-  assert.ok(m.tx);
-}
-
-async function hangUp(...ms: Member[]): Promise<void> {
-  for (const m of ms) {
-    m.tx?.stop();
-    if (m.final.status === 200 && !m.call.ended && !m.call.received('BYE')) await m.call.bye().catch(() => undefined);
-  }
-}
-
-/** Tone levels (dBFS) at each test frequency, averaged over 200 ms blocks. */
-function levels(pcm: Int16Array): Record<number, number> {
-  return Object.fromEntries(TONES.map((f) => [f, meanToneLevel(pcm, f)]));
-}
-
-/** Whether the box process is still there, for messages about missing answers or audio. */
-function boxState(): string {
-  const p = box.proc;
-  return p.exitCode === null && p.signalCode === null ? 'the box is running' : `the box exited (${p.exitCode ?? p.signalCode})`;
-}
-
-function fmt(l: Record<number, number>): string {
-  return TONES.map((f) => `${f} Hz ${l[f]!.toFixed(1)}`).join(', ');
-}
-
-/** Waits until the member's last `quietMs` of audio hold no sound; false if that did not happen in time. */
-function quiet(m: Member, quietMs = 1000, timeoutMs = 12_000): Promise<boolean> {
-  return until(() => performance.now() - m.answeredAt > quietMs && m.rx.last(quietMs).length >= (quietMs * 8) * 0.8 && activeMs(m.rx.last(quietMs)) === 0, timeoutMs);
-}
-
-/**
- * A spoken prompt since `since`: sound starts within startMs, lasts at least minMs and ends (800 ms of quiet).
- * Returns a reason when it did not happen, else null.
- */
-async function prompt(m: Member, since: number, o: { startMs?: number; minMs?: number; endMs?: number } = {}): Promise<string | null> {
-  if (!(await until(() => m.rx.firstSoundAt(since) !== null || m.call.received('BYE'), o.startMs ?? 5000))) {
-    return `no sound within ${o.startMs ?? 5000} ms; received ${m.rx.describe(since)}; ${boxState()}`;
-  }
-  if (m.call.received('BYE')) return `the box hung up; received ${m.rx.describe(since)}`;
-  const ended = await until(() => activeMs(m.rx.last(800)) === 0 || m.call.received('BYE'), o.endMs ?? 15_000);
-  const heard = activeMs(m.rx.pcmBetween(since));
-  if (!ended) return `the sound did not end within ${o.endMs ?? 15_000} ms; received ${m.rx.describe(since)}`;
-  if (heard < (o.minMs ?? 500)) return `only ${heard} ms of sound (wanted ≥ ${o.minMs ?? 500}); received ${m.rx.describe(since)}`;
-  return null;
-}
+const callers = new Callers(() => box, password);
+const dial = (ext: string, code: string, o?: JoinOptions) => callers.dial(ext, code, o);
+const hangUp = (...ms: Member[]) => callers.hangUp(...ms);
+const quiet = (m: Member, quietMs?: number, timeoutMs?: number) => callers.quiet(m, quietMs, timeoutMs);
+const prompt = (m: Member, since: number, o?: { startMs?: number; minMs?: number; endMs?: number }) => callers.prompt(m, since, o);
+const boxState = () => callers.boxState();
 
 test.before(async () => {
   await configure(dataDir, [
@@ -144,9 +42,7 @@ test.before(async () => {
 
 test.after(async () => {
   if (box && (box.proc.exitCode !== null || box.proc.signalCode !== null)) console.log(`${boxState()} before the end of the tests`);
-  for (const m of members) m.tx?.stop();
-  await Promise.all(members.filter((m) => m.final.status === 200 && !m.call.ended && !m.call.received('BYE')).map((m) => m.call.bye(2000).catch(() => undefined)));
-  for (const p of phones) p.close();
+  await callers.close();
   await box?.stop();
   if (process.env.CONFBOX_TEST_DUMP) console.log(box?.output());
   removeDataDir(dataDir);

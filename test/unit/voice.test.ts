@@ -7,13 +7,22 @@ import { silentLogger } from '../../firmware/log.ts';
 
 const PHRASES: Phrase[] = [
   { kind: 'created', room: 2, minutes: 120 }, { kind: 'created', room: 200, minutes: 1 }, { kind: 'deleted', room: 17 },
-  ...['not-found', 'wrong-pin', 'exists', 'full', 'blocked', 'not-creator', 'unavailable', 'not-allowed', 'invalid', 'something-else'].map(
+  ...['not-found', 'wrong-pin', 'exists', 'full', 'blocked', 'not-creator', 'unavailable', 'not-allowed', 'invalid', 'locked', 'something-else'].map(
     (code) => ({ kind: 'rejection', code, room: 5 }) as Phrase,
   ),
   { kind: 'rejection', code: 'not-found' }, { kind: 'only' }, { kind: 'oneMinute' }, { kind: 'ended' },
   { kind: 'participants', count: 1 }, { kind: 'participants', count: 32 }, { kind: 'participants', count: 3, onHold: 1 }, { kind: 'muted', on: true }, { kind: 'muted', on: false },
   { kind: 'menuRoom' }, { kind: 'menuPin' }, { kind: 'menuRetry' }, { kind: 'goodbye' },
+  { kind: 'locked', on: true }, { kind: 'locked', on: false }, { kind: 'allMuted', on: true }, { kind: 'allMuted', on: false },
+  { kind: 'moderatorOnly' }, { kind: 'removedLast' }, { kind: 'nobodyToRemove' }, { kind: 'removedByModerator' }, { kind: 'endedByModerator' },
+  { kind: 'youAreModerator' }, { kind: 'help', moderator: false }, { kind: 'help', moderator: true },
 ];
+
+test('a moderator\'s help adds the moderator keys to the keys everyone has', () => {
+  assert.equal(phraseClips({ kind: 'help', moderator: false }), ['help-mute', 'help-count']);
+  assert.equal(phraseClips({ kind: 'help', moderator: true }), ['help-mute', 'help-count', 'help-lock', 'help-mute-all', 'help-remove', 'help-end']);
+  assert.equal(phraseClips({ kind: 'rejection', code: 'locked', room: 2 }), ['locked']);
+});
 
 test('every phrase the box says is made of clips the firmware ships', () => {
   for (const p of PHRASES) {
