@@ -316,6 +316,20 @@ test('database stopped: ping() is false, methods fail fast with StoreUnavailable
   assert.equal(exits, [], 'a requested stop is not an unexpected exit');
 });
 
+/** Waits until the kernel shows every thread of the process stopped (state T); false after 5 s. */
+async function allThreadsStopped(pid: number): Promise<boolean> {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    const states = fs.readdirSync(`/proc/${pid}/task`).map((t) => {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    });
+    if (states.every((s) => s === 'T' || s === 't')) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
 test('a hung server: queries give up at the deadline, and the pool recovers when it answers again', async () => {
   // The server this test runs, not whatever the pid file said when it was read (a restart may not have written it yet).
   const pid = embedded.pid!;
@@ -323,6 +337,8 @@ test('a hung server: queries give up at the deadline, and the pool recovers when
   await Promise.all([store.ping(), store.ping(), store.ping(), store.ping()]);
   process.kill(pid, 'SIGSTOP');
   try {
+    // A signal is delivered, not obeyed at once: every thread of the server must have stopped before the queries go.
+    assert.ok(await allThreadsStopped(pid), `the server (pid ${pid}) stopped`);
     const pending = [store.ping(), ...[1, 2, 3, 4, 5].map(() => rejection(store.rooms.list()))];
     const [pinged, ...failures] = await Promise.all(pending);
     assert.is(pinged, false);
