@@ -31,6 +31,8 @@ export interface RoomRow {
   createdVia: string;
   /** Kept after its meeting; false: deleted when its last participant leaves. */
   keep: boolean;
+  /** Joining with it makes a caller the meeting's moderator; null: the room has none. */
+  moderatorPin: string | null;
   active: boolean;
   participants: number;
 }
@@ -49,6 +51,8 @@ export interface ParticipantRow {
   talking: boolean;
   /** A steady noise on the caller's line. */
   noisy: boolean;
+  /** Joined with the moderator PIN (or is the room's creator): may lock, mute all, remove and end from the keypad. */
+  moderator: boolean;
 }
 
 export interface ConferenceRow {
@@ -59,6 +63,8 @@ export interface ConferenceRow {
   secondsLeft: number;
   maxParticipants: number;
   roomDeleted: boolean;
+  /** Nobody new gets in but a moderator. */
+  locked: boolean;
   participants: ParticipantRow[];
 }
 
@@ -153,7 +159,7 @@ export class Operations {
   async rooms(): Promise<RoomRow[]> {
     return (await this.box.rooms.listRooms()).map((r) => ({
       id: r.id, pin: r.pin, duration: r.duration, creator: r.creator, maxParticipants: r.maxParticipants,
-      createdAt: r.createdAt.toISOString(), createdVia: r.createdVia, keep: r.keep, active: r.active, participants: r.participants,
+      createdAt: r.createdAt.toISOString(), createdVia: r.createdVia, keep: r.keep, moderatorPin: r.moderatorPin, active: r.active, participants: r.participants,
     }));
   }
 
@@ -197,10 +203,10 @@ export class Operations {
       .sort((a, b) => a.roomId - b.roomId || a.startedAt - b.startedAt)
       .map((c) => ({
         key: c.key, roomId: c.roomId, startedAt: new Date(c.startedAt).toISOString(), endsAt: new Date(c.endsAt).toISOString(),
-        secondsLeft: Math.max(0, Math.round((c.endsAt - now) / 1000)), maxParticipants: c.maxParticipants, roomDeleted: c.roomDeleted,
+        secondsLeft: Math.max(0, Math.round((c.endsAt - now) / 1000)), maxParticipants: c.maxParticipants, roomDeleted: c.roomDeleted, locked: c.locked,
         participants: [...c.participants.values()].map((p) => ({
           id: p.id, local: p.id === LOCAL_PARTICIPANT.id, caller: p.caller, displayName: p.displayName, joinedAt: new Date(p.joinedAt).toISOString(), muted: p.muted, onHold: p.onHold === true,
-          talking: p.talking === true, noisy: p.noisy === true,
+          talking: p.talking === true, noisy: p.noisy === true, moderator: p.moderator === true,
         })),
       }));
   }
@@ -243,6 +249,22 @@ export class Operations {
     }
     if (!this.box.sip.removeParticipant(c, id)) throw new BoxError(404, `participant ${id} is not in conference ${key}`, 'participant', 'not-found');
     this.box.log.info('participant removed on the web page', { room: c.roomId, caller: p.caller, by: by.source });
+  }
+
+  /** Locks the conference (nobody new gets in but a moderator) or opens it again; everyone in it hears which. */
+  lockConference(key: string, locked: unknown, by: Actor): ConferenceRow {
+    if (typeof locked !== 'boolean') throw new BoxError(400, 'locked must be true or false', 'locked');
+    const c = this.conference(key);
+    this.box.sip.lockConference(c, locked, { administrator: `the web page (${by.source})` });
+    return this.conferences().find((row) => row.key === c.key)!;
+  }
+
+  /** Mutes or unmutes everyone in the conference but its moderators; each hears it as after *6. Resolves with how many changed. */
+  muteAll(key: string, muted: unknown, by: Actor): { changed: number; conference: ConferenceRow } {
+    if (typeof muted !== 'boolean') throw new BoxError(400, 'muted must be true or false', 'muted');
+    const c = this.conference(key);
+    const changed = this.box.sip.muteAll(c, muted, { administrator: `the web page (${by.source})` });
+    return { changed, conference: this.conferences().find((row) => row.key === c.key)! };
   }
 
   endConference(key: string, by: Actor): void {

@@ -29,7 +29,7 @@ export interface PageContext {
 }
 
 /** The id of a row or control the box can point the page's focus to: "room-3", "mute-7f2c…", "peer-10-0-0-0-24". */
-export function rowId(kind: 'room' | 'extension' | 'peer' | 'mute' | 'participant', key: string | number): string {
+export function rowId(kind: 'room' | 'extension' | 'peer' | 'mute' | 'participant' | 'lock' | 'mute-all', key: string | number): string {
   return `${kind}-${String(key).replace(/[^A-Za-z0-9_-]/g, '-')}`;
 }
 
@@ -184,6 +184,11 @@ export function loginPage(ctx: PageContext): Html {
 const ROOM_FIELDS = {
   id: { label: 'Room number', hint: `${ROOM_ID_MIN} to ${ROOM_ID_MAX}`, invalid: `room number must be a whole number from ${ROOM_ID_MIN} to ${ROOM_ID_MAX}` },
   pin: { label: 'PIN', hint: '1 to 16 digits', invalid: 'PIN must be 1 to 16 digits' },
+  moderatorPin: {
+    label: 'Moderator PIN',
+    hint: 'Optional, 1 to 16 digits, not the PIN. Whoever joins with it (or the creator, from that extension) can lock, mute everyone, remove and end the meeting from the keypad; *0 says how.',
+    invalid: 'moderator PIN must be 1 to 16 digits',
+  },
   duration: { label: 'Duration (minutes)', hint: `${DURATION_MIN} to ${DURATION_MAX}; counted from the first caller. Empty: 60.`, invalid: `duration in minutes must be a whole number from ${DURATION_MIN} to ${DURATION_MAX}` },
   creator: { label: 'Creator extension', hint: 'Optional. Only the creator may delete the room by phone.', invalid: 'extension number must be 1 to 32 letters, digits or . _ + -' },
   maxParticipants: { label: 'Max participants', hint: `Optional, ${PARTICIPANTS_MIN} to ${PARTICIPANTS_MAX}; empty uses the box setting.`, invalid: `maximum participants must be a whole number from ${PARTICIPANTS_MIN} to ${PARTICIPANTS_MAX}` },
@@ -195,9 +200,10 @@ export function roomsPage(ctx: PageContext, rooms: RoomRow[], boxMax: number, su
   <h2>Configured rooms</h2>
   ${rooms.length === 0 ? html`<p class="empty">No rooms yet. Add one below, or dial <code>*401*room*PIN*minutes</code> from a phone.</p>` : html`
   <div class="table-wrap"><table class="rooms stack" data-live="rooms">
-    <thead><tr><th>Room</th><th>PIN</th><th>Minutes</th><th>Creator</th><th>Max</th><th>After the meeting</th><th>Created</th><th>In use</th><th><span class="sr">Actions</span></th></tr></thead>
+    <thead><tr><th>Room</th><th>PIN</th><th>Moderator PIN</th><th>Minutes</th><th>Creator</th><th>Max</th><th>After the meeting</th><th>Created</th><th>In use</th><th><span class="sr">Actions</span></th></tr></thead>
     <tbody>${rooms.map((r) => html`<tr data-room="${r.id}" id="${rowId('room', r.id)}" tabindex="-1">
-      <td class="num" data-label="Room">${r.id}</td><td data-label="PIN"><code>${r.pin}</code></td><td class="num" data-label="Minutes">${r.duration}</td><td data-label="Creator">${r.creator ?? '—'}</td>
+      <td class="num" data-label="Room">${r.id}</td><td data-label="PIN"><code>${r.pin}</code></td>
+      <td data-label="Moderator PIN">${r.moderatorPin ? html`<code>${r.moderatorPin}</code>` : html`<span class="muted">—</span>`}</td><td class="num" data-label="Minutes">${r.duration}</td><td data-label="Creator">${r.creator ?? '—'}</td>
       <td class="num" data-label="Max">${r.maxParticipants ?? html`<span class="muted">${boxMax}</span>`}</td>
       <td class="keep" data-label="After the meeting">${r.keep ? 'kept' : html`<span class="muted">deleted</span>`}</td>
       <td data-label="Created"><time datetime="${r.createdAt}">${shortTime(r.createdAt)}</time> <span class="muted">by ${r.createdVia}</span></td>
@@ -212,6 +218,7 @@ export function roomsPage(ctx: PageContext, rooms: RoomRow[], boxMax: number, su
     ${csrfField(ctx)}
     ${field(ctx, { name: 'id', ...ROOM_FIELDS.id, required: true, inputmode: 'numeric', pattern: '\\d{1,3}', min: ROOM_ID_MIN, max: ROOM_ID_MAX, value: suggestion.id === null ? '' : String(suggestion.id), hint: `${ROOM_FIELDS.id.hint}; ${suggestion.id === null ? 'every number is taken' : `${suggestion.id} is free`}` })}
     ${field(ctx, { name: 'pin', ...ROOM_FIELDS.pin, required: true, inputmode: 'numeric', pattern: '\\d{1,16}', autocomplete: 'off', value: suggestion.pin, hint: `${ROOM_FIELDS.pin.hint}; a random one is filled in` })}
+    ${field(ctx, { name: 'moderatorPin', ...ROOM_FIELDS.moderatorPin, inputmode: 'numeric', pattern: '\\d{1,16}', autocomplete: 'off' })}
     ${field(ctx, { name: 'duration', ...ROOM_FIELDS.duration, inputmode: 'numeric', pattern: '\\d{1,4}', min: DURATION_MIN, max: DURATION_MAX, placeholder: '60' })}
     ${field(ctx, { name: 'creator', ...ROOM_FIELDS.creator, pattern: '[0-9A-Za-z._+\\-]{1,32}' })}
     ${field(ctx, { name: 'maxParticipants', ...ROOM_FIELDS.maxParticipants, inputmode: 'numeric', pattern: '\\d{1,2}', min: PARTICIPANTS_MIN, max: PARTICIPANTS_MAX, placeholder: String(boxMax) })}
@@ -229,6 +236,7 @@ export function editRoomPage(ctx: PageContext, room: RoomRow, boxMax: number): H
   <form method="post" action="/rooms/${room.id}/edit" class="grid" novalidate data-validate>
     ${csrfField(ctx)}
     ${field(ctx, { name: 'pin', ...ROOM_FIELDS.pin, required: true, inputmode: 'numeric', pattern: '\\d{1,16}', autocomplete: 'off', value: room.pin })}
+    ${field(ctx, { name: 'moderatorPin', ...ROOM_FIELDS.moderatorPin, inputmode: 'numeric', pattern: '\\d{1,16}', autocomplete: 'off', value: v(room.moderatorPin) })}
     ${field(ctx, { name: 'duration', ...ROOM_FIELDS.duration, inputmode: 'numeric', pattern: '\\d{1,4}', min: DURATION_MIN, max: DURATION_MAX, value: v(room.duration) })}
     ${field(ctx, { name: 'creator', ...ROOM_FIELDS.creator, pattern: '[0-9A-Za-z._+\\-]{1,32}', value: v(room.creator) })}
     ${field(ctx, { name: 'maxParticipants', ...ROOM_FIELDS.maxParticipants, inputmode: 'numeric', pattern: '\\d{1,2}', min: PARTICIPANTS_MIN, max: PARTICIPANTS_MAX, placeholder: String(boxMax), value: v(room.maxParticipants) })}
@@ -264,8 +272,9 @@ export function conferenceCards(ctx: PageContext, conferences: ConferenceRow[]):
     const full = c.participants.length >= c.maxParticipants;
     return html`<section class="card conference${full ? ' full' : ''}" data-key="${c.key}" aria-labelledby="conf-${c.key}">
   <div class="conf-head">
-    <h2 id="conf-${c.key}">Room ${c.roomId}${c.roomDeleted ? html` <span class="badge">room deleted</span>` : ''}${full ? html` <span class="badge warn">full</span>` : ''}</h2>
-    <p class="muted"><span data-count>${c.participants.length}</span> of ${c.maxParticipants}${full ? ': nobody else can join' : ''} · <span class="time-left" data-ends="${c.endsAt}">${minutesLeft(c.secondsLeft)}</span></p>
+    <h2 id="conf-${c.key}">Room ${c.roomId}${c.roomDeleted ? html` <span class="badge">room deleted</span>` : ''}${full ? html` <span class="badge warn">full</span>` : ''}${c.locked ? html` <span class="badge warn" data-locked>locked</span>` : ''}</h2>
+    <p class="muted"><span data-count>${c.participants.length}</span> of ${c.maxParticipants}${full ? ': nobody else can join' : c.locked ? ': locked, only a moderator can join' : ''} · <span class="time-left" data-ends="${c.endsAt}">${minutesLeft(c.secondsLeft)}</span></p>
+    ${conferenceControls(ctx, c)}
     <form method="post" action="/live/${encodeURIComponent(c.key)}/end" class="inline">${csrfField(ctx)}<button class="danger small" data-focus-key="end-${c.key}" data-confirm="End the conference in room ${c.roomId} and hang up everyone?">End conference<span class="sr"> in room ${c.roomId}</span></button></form>
   </div>
   <ul class="people">${c.participants.map((p) => participantItem(ctx, c, p))}</ul>
@@ -273,11 +282,20 @@ export function conferenceCards(ctx: PageContext, conferences: ConferenceRow[]):
   })}`;
 }
 
+/** Lock or open the room, mute or unmute everyone but the moderators: what a moderator does with *1 and *2. */
+function conferenceControls(ctx: PageContext, c: ConferenceRow): Html {
+  const action = `/live/${encodeURIComponent(c.key)}`;
+  const others = c.participants.filter((p) => !p.moderator);
+  const allMuted = others.length > 0 && others.every((p) => p.muted);
+  return html`<form method="post" action="${action}/lock" class="inline">${csrfField(ctx)}<input type="hidden" name="locked" value="${c.locked ? 'no' : 'yes'}"><button class="small" id="${rowId('lock', c.key)}" data-focus-key="lock-${c.key}">${c.locked ? 'Unlock' : 'Lock'}<span class="sr"> room ${c.roomId}</span></button></form>
+    <form method="post" action="${action}/mute-all" class="inline">${csrfField(ctx)}<input type="hidden" name="muted" value="${allMuted ? 'no' : 'yes'}"><button class="small" id="${rowId('mute-all', c.key)}" data-focus-key="mute-all-${c.key}"${others.length === 0 ? ' disabled' : ''}>${allMuted ? 'Unmute all' : 'Mute all'}<span class="sr"> in room ${c.roomId}</span></button></form>`;
+}
+
 function participantItem(ctx: PageContext, c: ConferenceRow, p: ParticipantRow): Html {
   const name = p.displayName || p.caller;
   const base = `/live/${encodeURIComponent(c.key)}/${encodeURIComponent(p.id)}`;
   return html`<li data-participant="${p.id}" id="${rowId('participant', p.id)}"${p.muted ? html` class="is-muted"` : ''}>
-    <span class="who">${p.muted ? MUTED_ICON : ''}<strong>${name}</strong>${p.displayName ? html` <span class="muted">${p.caller}</span>` : ''}${p.muted ? html` <span class="badge">muted</span>` : ''}${p.onHold ? html` <span class="badge">on hold</span>` : ''}${p.talking ? html` <span class="badge talking" data-talking>talking</span>` : ''}${p.noisy ? html` <span class="badge warn" data-noisy>${name}'s line is noisy${p.muted ? '' : ': mute it if nobody is speaking'}</span>` : ''}</span>
+    <span class="who">${p.muted ? MUTED_ICON : ''}<strong>${name}</strong>${p.displayName ? html` <span class="muted">${p.caller}</span>` : ''}${p.moderator ? html` <span class="badge ok" data-moderator>moderator</span>` : ''}${p.muted ? html` <span class="badge">muted</span>` : ''}${p.onHold ? html` <span class="badge">on hold</span>` : ''}${p.talking ? html` <span class="badge talking" data-talking>talking</span>` : ''}${p.noisy ? html` <span class="badge warn" data-noisy>${name}'s line is noisy${p.muted ? '' : ': mute it if nobody is speaking'}</span>` : ''}</span>
     <span class="since muted">joined <time datetime="${p.joinedAt}">${clock(p.joinedAt)}</time></span>
     <span class="acts">
       <form method="post" action="${base}/${p.muted ? 'unmute' : 'mute'}" class="inline">${csrfField(ctx)}<button class="small" id="${rowId('mute', p.id)}" data-focus-key="mute-${p.id}" aria-label="${p.muted ? 'Unmute' : 'Mute'} ${name}">${p.muted ? 'Unmute' : 'Mute'}</button></form>

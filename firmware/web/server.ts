@@ -514,8 +514,10 @@ export class WebServer {
     };
     this.route('GET', '/rooms', this.guard(async (rq) => this.page(rq, 200, await roomsView(this.pageContext(rq)))));
     this.route('POST', '/rooms', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
-      const r = await ops.addRoom({ id: form.id ?? '', pin: form.pin ?? '', duration: form.duration, creator: form.creator, maxParticipants: form.maxParticipants, keep: form.keep ?? 'no' }, this.actor(rq));
-      return { notice: `Room ${r.id} added. Callers join with *400*${r.id}*${r.pin}.${r.keep ? ' It stays after its meetings.' : ' It is deleted when the last participant of its first meeting hangs up.'}`, focus: pages.rowId('room', r.id) };
+      const r = await ops.addRoom({
+        id: form.id ?? '', pin: form.pin ?? '', moderatorPin: form.moderatorPin, duration: form.duration, creator: form.creator, maxParticipants: form.maxParticipants, keep: form.keep ?? 'no',
+      }, this.actor(rq));
+      return { notice: `Room ${r.id} added. Callers join with *400*${r.id}*${r.pin}.${r.moderatorPin ? ` Its moderator joins with *400*${r.id}*${r.moderatorPin}.` : ''}${r.keep ? ' It stays after its meetings.' : ' It is deleted when the last participant of its first meeting hangs up.'}`, focus: pages.rowId('room', r.id) };
     }, roomsView, '/rooms')));
     const roomRow = async (id: string | undefined) => {
       const room = (await ops.rooms()).find((r) => String(r.id) === id);
@@ -525,7 +527,9 @@ export class WebServer {
     const editView = (id: string | undefined) => async (ctx: pages.PageContext) => pages.editRoomPage(ctx, await roomRow(id), ops.settings().maxParticipants);
     this.route('GET', '/rooms/:id/edit', this.guard(async (rq, [id]) => this.page(rq, 200, await editView(id)(this.pageContext(rq)))));
     this.route('POST', '/rooms/:id/edit', this.guard((rq, [id], form) => this.formAction(rq, form, async () => {
-      const r = await ops.editRoom(id!, { pin: form.pin ?? '', duration: form.duration ?? '', creator: form.creator ?? '', maxParticipants: form.maxParticipants ?? '', keep: form.keep ?? 'no' }, this.actor(rq));
+      const r = await ops.editRoom(id!, {
+        pin: form.pin ?? '', moderatorPin: form.moderatorPin ?? '', duration: form.duration ?? '', creator: form.creator ?? '', maxParticipants: form.maxParticipants ?? '', keep: form.keep ?? 'no',
+      }, this.actor(rq));
       return { notice: `Room ${r.id} saved.${r.appliesToNewJoiners ? ' The change applies to people who join from now on.' : ''}`, focus: pages.rowId('room', r.id) };
     }, editView(id), '/rooms')));
     this.route('POST', '/rooms/:id/delete', this.guard(async (rq, [id], form) => {
@@ -543,6 +547,19 @@ export class WebServer {
     this.route('POST', '/live/:key/end', this.guard((rq, [key], form) => this.formAction(rq, form, async () => {
       ops.endConference(key!, this.actor(rq));
       return 'The conference is ending: everyone hears that it has ended, then is hung up.';
+    }, liveView, '/live')));
+    this.route('POST', '/live/:key/lock', this.guard((rq, [key], form) => this.formAction(rq, form, async () => {
+      const c = ops.lockConference(key!, form.locked === 'yes', this.actor(rq));
+      return {
+        notice: c.locked ? `Room ${c.roomId} locked: nobody new can join but a moderator. Everyone in it heard so.` : `Room ${c.roomId} is open again.`,
+        focus: pages.rowId('lock', c.key),
+      };
+    }, liveView, '/live')));
+    this.route('POST', '/live/:key/mute-all', this.guard((rq, [key], form) => this.formAction(rq, form, async () => {
+      const muted = form.muted === 'yes';
+      const { changed, conference } = ops.muteAll(key!, muted, this.actor(rq));
+      const people = changed === 1 ? '1 person' : `${changed} people`;
+      return { notice: `${muted ? 'Muted' : 'Unmuted'} ${people} in room ${conference.roomId}${muted ? ' (moderators keep talking)' : ''}.`, focus: pages.rowId('mute-all', conference.key) };
     }, liveView, '/live')));
     this.route('POST', '/live/:key/:id/:action', this.guard(async (rq, [key, id, action], form) => {
       if (action === 'remove' && form.confirm !== 'yes') {
@@ -747,10 +764,13 @@ export class WebServer {
 
     this.route('GET', '/api/rooms', this.api(() => ops.rooms()));
     this.route('POST', '/api/rooms', this.api((rq, _p, b) => ops.addRoom(
-      { id: text(b.id), pin: text(b.pin), duration: optional(b.duration), creator: optional(b.creator), maxParticipants: optional(b.maxParticipants), keep: flag(b.keep) }, this.actor(rq),
+      {
+        id: text(b.id), pin: text(b.pin), moderatorPin: optional(b.moderatorPin), duration: optional(b.duration), creator: optional(b.creator),
+        maxParticipants: optional(b.maxParticipants), keep: flag(b.keep),
+      }, this.actor(rq),
     ), 201));
     this.route('PATCH', '/api/rooms/:id', this.api((rq, [id], b) => ops.editRoom(id!, {
-      pin: b.pin === undefined ? undefined : text(b.pin), duration: given(b.duration), creator: given(b.creator), maxParticipants: given(b.maxParticipants), keep: flag(b.keep),
+      pin: b.pin === undefined ? undefined : text(b.pin), moderatorPin: given(b.moderatorPin), duration: given(b.duration), creator: given(b.creator), maxParticipants: given(b.maxParticipants), keep: flag(b.keep),
     }, this.actor(rq))));
     this.route('GET', '/api/rooms/:id', this.api(async (_rq, [id]) => {
       const room = (await ops.rooms()).find((r) => String(r.id) === id);
@@ -761,6 +781,8 @@ export class WebServer {
 
     this.route('GET', '/api/conferences', this.api(() => ops.conferences()));
     this.route('DELETE', '/api/conferences/:key', this.api((rq, [key]) => ops.endConference(key!, this.actor(rq)), 204));
+    this.route('PATCH', '/api/conferences/:key', this.api((rq, [key], b) => ops.lockConference(key!, b.locked, this.actor(rq))));
+    this.route('POST', '/api/conferences/:key/mute-all', this.api((rq, [key], b) => ops.muteAll(key!, b.muted, this.actor(rq))));
     this.route('PATCH', '/api/conferences/:key/participants/:id', this.api((rq, [key, id], b) => {
       ops.setMuted(key!, id!, b.muted, this.actor(rq));
       return ops.conferences().find((c) => c.key === key)?.participants.find((p) => p.id === id) ?? null;

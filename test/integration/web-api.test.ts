@@ -247,7 +247,8 @@ test('every API endpoint answers 401 without a session or token', async () => {
   const anon = new WebClient(base(), box.certificate());
   const calls: Array<[string, string]> = [
     ['GET', '/api/rooms'], ['POST', '/api/rooms'], ['GET', '/api/rooms/1'], ['DELETE', '/api/rooms/1'],
-    ['GET', '/api/conferences'], ['DELETE', '/api/conferences/1.1'], ['PATCH', '/api/conferences/1.1/participants/x'], ['DELETE', '/api/conferences/1.1/participants/x'],
+    ['GET', '/api/conferences'], ['DELETE', '/api/conferences/1.1'], ['PATCH', '/api/conferences/1.1'], ['POST', '/api/conferences/1.1/mute-all'],
+    ['PATCH', '/api/conferences/1.1/participants/x'], ['DELETE', '/api/conferences/1.1/participants/x'],
     ['GET', '/api/extensions'], ['PUT', '/api/extensions/200'], ['DELETE', '/api/extensions/200'],
     ['GET', '/api/peers'], ['POST', '/api/peers'], ['DELETE', '/api/peers/10.0.0.1'],
     ['GET', '/api/settings'], ['PATCH', '/api/settings'], ['GET', '/api/blocked'], ['DELETE', '/api/blocked/10.0.0.1'], ['GET', '/api/status'],
@@ -349,6 +350,48 @@ test('ending a conference hangs up everyone; deleting an active room keeps the p
   // Everyone first hears that the conference has ended, then gets the BYE.
   await a.waitFor((m) => m.method === 'BYE' && m.callId === ca.callId, 15_000, 0, 'BYE to the first caller');
   await b.waitFor((m) => m.method === 'BYE' && m.callId === cb.callId, 15_000, 0, 'BYE to the second caller');
+});
+
+test('a room with a moderator PIN: the API shows who is moderator, locks the room against new callers, mutes everyone but the moderator', async () => {
+  errorOf(await web.api('POST', '/api/rooms', { id: 32, pin: '3232', moderatorPin: '3232' }), 400, 'moderatorPin', /moderator PIN must differ from the PIN/);
+  const added = await web.api('POST', '/api/rooms', { id: 32, pin: '3232', moderatorPin: '9232', maxParticipants: 4 });
+  assert.is(added.status, 201, added.text);
+  assert.is(added.json.moderatorPin, '9232');
+  await web.api('PUT', '/api/extensions/403', { password: 'desk-403' });
+  const chair = await phone('401', 'desk-401');
+  const guest = await phone('402', 'desk-402');
+  const late = await phone('403', 'desk-403');
+  const cc = await chair.dial('*400*32*9232');
+  const cg = await guest.dial('*400*32*3232');
+  assert.equal([cc.status, cg.status], [200, 200]);
+  const conf = ((await web.api('GET', '/api/conferences')).json as Array<any>).find((c) => c.roomId === 32);
+  assert.ok(conf, 'the conference runs');
+  const byCaller = (c: any) => Object.fromEntries(c.participants.map((p: any) => [p.caller, p]));
+  assert.equal([byCaller(conf)['401'].moderator, byCaller(conf)['402'].moderator, conf.locked], [true, false, false]);
+
+  const path = `/api/conferences/${encodeURIComponent(conf.key)}`;
+  errorOf(await web.api('PATCH', path, { locked: 'yes' }), 400, 'locked');
+  const locked = await web.api('PATCH', path, { locked: true });
+  assert.is(locked.status, 200, locked.text);
+  assert.is(locked.json.locked, true);
+  const turnedAway = await late.dial('*400*32*3232', {}, 20_000);
+  assert.is(turnedAway.status, 603, 'a locked room turns a new caller away');
+  assert.match((await turnedAway.final()).get('warning') ?? '', /this conference is locked/);
+
+  errorOf(await web.api('POST', `${path}/mute-all`, { muted: 1 }), 400, 'muted');
+  const muted = await web.api('POST', `${path}/mute-all`, { muted: true });
+  assert.is(muted.status, 200, muted.text);
+  assert.is(muted.json.changed, 1);
+  assert.equal([byCaller(muted.json.conference)['401'].muted, byCaller(muted.json.conference)['402'].muted], [false, true], 'the moderator keeps talking');
+  const unmuted = await web.api('POST', `${path}/mute-all`, { muted: false });
+  assert.is(byCaller(unmuted.json.conference)['402'].muted, false);
+  assert.is((await web.api('PATCH', path, { locked: false })).json.locked, false);
+
+  const cleared = await web.api('PATCH', '/api/rooms/32', { moderatorPin: null });
+  assert.is(cleared.json.moderatorPin, null, cleared.text);
+  errorOf(await web.api('PATCH', '/api/conferences/999.9', { locked: true }), 404, 'key');
+  await cc.bye();
+  await cg.bye();
 });
 
 test('extensions: add, edit without changing the password, registration state, delete', async () => {
