@@ -12,6 +12,7 @@ import { createLedDriver, describePattern, GpioUnavailable, LedController, MockL
 import { Voice } from './media/voice.ts';
 import { LOCAL_PARTICIPANT, LocalAudio } from './local-audio.ts';
 import { PublicAddresses } from './net.ts';
+import { ConferenceRecorder, RecordingLibrary } from './recordings/index.ts';
 import { RoomService } from './rooms.ts';
 import { boxSecret } from './secrets.ts';
 import { Directory } from './sip/directory.ts';
@@ -39,6 +40,8 @@ const DISK_CHECK_MS = 60_000;
 /** Below this much free space the database and call log are at risk. */
 const DISK_MIN_FREE_BYTES = 64 * 1024 * 1024;
 const DISK_MIN_FREE_RATIO = 0.05;
+/** How often recordings past the retention setting are looked for. */
+const RETENTION_CHECK_MS = 3_600_000;
 
 /** The running box: config -> store -> conference -> media -> sip, stopped in reverse. */
 export async function runBox(config: Config, log: Logger, version = 'dev'): Promise<() => Promise<void>> {
@@ -193,8 +196,32 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     await configChanges.start();
     cleanups.push(() => configChanges.stop());
 
+    const recorder = new ConferenceRecorder({
+      engine, dir: join(config.dataDir, 'recordings'), minFreeBytes: () => rooms.settings().recordingMinFreeMb * 1048576,
+      onStalled: (info, why) => {
+        log.error('recording stalled', { room: info.room, file: info.file, why });
+        status.set({ recordingStalled: `room ${info.room}: ${why}` });
+      },
+      onStopped: (_info, stalled) => {
+        if (stalled && !recorder.hasStalled()) status.set({ recordingStalled: '' });
+      },
+    });
+    cleanups.push(() => recorder.stopAll());
+    const recordings = new RecordingLibrary(recorder.dir, () => recorder.list().map((r) => r.file));
+    const retention = () => {
+      try {
+        const gone = recordings.deleteOlderThan(rooms.settings().recordingRetentionDays, new Date(clock.now()));
+        if (gone.length) log.info('old recordings deleted', { count: gone.length, days: rooms.settings().recordingRetentionDays, names: gone.map((r) => r.name).slice(0, 20) });
+      } catch (e) {
+        log.warn('old recordings could not be deleted', { err: e });
+      }
+    };
+    retention();
+    const retentionTimer = setInterval(retention, RETENTION_CHECK_MS);
+    retentionTimer.unref();
+    cleanups.push(() => clearInterval(retentionTimer));
     const calls = new ConferenceCalls({
-      rooms, engine, voice, log: log.child({ subsystem: 'calls' }), confirmationMs: 300,
+      rooms, engine, voice, log: log.child({ subsystem: 'calls' }), confirmationMs: 300, recorder,
       muteOther: (id, muted) => id === LOCAL_PARTICIPANT.id && (localAudio?.setMuted(muted) ?? false),
     });
     const journal = new DialogJournal(join(config.dataDir, 'calls-in-progress.json'), log.child({ subsystem: 'sip' }));
@@ -223,7 +250,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     cleanups.push(() => local.stop());
 
     const ops = new Operations({
-      store, rooms, sip: s, directory, registrar, authRecords, status, leds: () => leds.patterns(), version,
+      store, rooms, sip: s, directory, registrar, authRecords, recordings, status, leds: () => leds.patterns(), version,
       sipPort: config.sipPort, sipTlsPort: config.sipTlsPort, httpPort: config.httpPort, httpsPort: config.httpsPort,
       publicAddresses: { v4: addresses.v4, v6: addresses.v6 }, log: log.child({ subsystem: 'web' }), localAudio: local,
       alsaDevices: () => engine.alsaDevices(),

@@ -18,6 +18,8 @@ export interface StatusSnapshot {
   mediaOverrun: boolean;
   /** The data directory's file system is nearly full. */
   diskFull: boolean;
+  /** A recording stopped growing, and why ("room 2: the disk refused …"); "": none. */
+  recordingStalled: string;
   localAudio: LocalAudioHealth;
   /** Why local audio is off or unavailable, or which devices it uses: for the status page and the logs. */
   localAudioReason: string;
@@ -45,7 +47,7 @@ export class Status extends EventEmitter<{ change: [StatusSnapshot] }> {
   private state: StatusSnapshot = {
     ready: false, sip: 'starting', database: 'starting', media: 'starting',
     registeredExtensions: 0, trustedPeers: 0, activeConferences: 0, callsInSetup: 0,
-    mediaOverrun: false, diskFull: false,
+    mediaOverrun: false, diskFull: false, recordingStalled: '',
     localAudio: 'off', localAudioReason: 'starting', localAudioRoom: null, localAudioInConference: false,
     tlsFingerprint: '', tlsGenerated: false, srtpAvailable: false, srtpDetail: 'starting', srtpKeysInClear: 0, srtpKeysInClearAt: null,
     startedAt: Date.now(),

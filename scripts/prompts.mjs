@@ -82,6 +82,10 @@ export const SPOKEN = {
   'help-mute-all': 'star two mutes or unmutes everyone else',
   'help-remove': 'star three removes the last participant to join',
   'help-end': 'star nine ends the conference for everyone',
+  'help-record': 'star four starts or stops recording',
+  'being-recorded': 'this conference is being recorded',
+  'recording-stopped': 'the recording has stopped',
+  'recording-refused': 'the recording could not start, the box is short of disk space',
 };
 
 /** Synthesised sounds (no espeak-ng). */

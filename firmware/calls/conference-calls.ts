@@ -3,6 +3,7 @@ import { BoxError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { MediaEngine, TalkState } from '../media/index.ts';
 import type { Phrase, Voice } from '../media/voice.ts';
+import { RecordingRefused, type RecordingInfo } from '../recordings/index.ts';
 import type { RoomService } from '../rooms.ts';
 import { userOf } from '../sip/auth.ts';
 import type { Call, CallApplication } from '../sip/session.ts';
@@ -26,13 +27,24 @@ export interface ConferenceCallsOptions {
   confirmationMs: number;
   /** Mutes a participant that is not a call (the room's own microphone); false when there is none by that id. */
   muteOther?(participantId: string, muted: boolean): boolean;
+  /** Writes conferences' mixes to files (see recordings/recorder.ts). */
+  recorder: Recorder;
 }
 
-/** Who asked for a moderator's action: a moderator's call (keys), or the page and the API (an administrator). */
+/** What the application needs of the recorder: start (may throw RecordingRefused) and stop a conference's recording. */
+export interface Recorder {
+  start(conference: string, room: number): RecordingInfo;
+  stop(conference: string): RecordingInfo | null;
+}
+
+/**
+ * Who asked for a moderator's action: a moderator's call (keys), the page and the API (an administrator), or the
+ * room's own options (its meetings are recorded).
+ */
 export type Moderator = { call: Call } | { administrator: string };
 
 /** The keys after * that only a moderator may press. */
-const MODERATOR_KEYS = ['1', '2', '3', '9'];
+const MODERATOR_KEYS = ['1', '2', '3', '4', '9'];
 
 function describe(by: Moderator): string {
   return 'call' in by ? `moderator ${by.call.caller}` : by.administrator;
@@ -111,7 +123,8 @@ export class ConferenceCalls implements CallApplication {
 
   /**
    * In-call keys: *6 mutes or unmutes the caller, # tells how many are in the room, *0 says the keys; a moderator's
-   * *1 locks or unlocks, *2 mutes or unmutes everyone else, *3 removes the last to join, *9 ends the conference.
+   * *1 locks or unlocks, *2 mutes or unmutes everyone else, *3 removes the last to join, *4 starts or stops
+   * recording, *9 ends the conference.
    * In the voice menu, its digits.
    */
   digit(call: Call, digit: string): void {
@@ -137,6 +150,7 @@ export class ConferenceCalls implements CallApplication {
     if (digit === '1') this.lockConference(conf, !conf.locked, by);
     else if (digit === '2') this.muteAll(conf, !this.othersMuted(conf, call.key), by);
     else if (digit === '3') this.removeLastJoined(conf, call);
+    else if (digit === '4') this.toggleRecording(conf, by);
     else if (digit === '9') void this.endConference(conf, 'the moderator ended the conference', { kind: 'endedByModerator' });
   }
 
@@ -234,6 +248,40 @@ export class ConferenceCalls implements CallApplication {
     return changed;
   }
 
+  /**
+   * Starts recording the conference's mix; everyone hears "this conference is being recorded" (and so does the
+   * recording). Refused with a BoxError (507) when the disk is short of space: a moderator who pressed the key hears
+   * why. Returns the recording, or null when it was being recorded already.
+   */
+  startRecording(conf: Conference, by: Moderator): RecordingInfo | null {
+    return this.beginRecording(conf, by)?.info ?? null;
+  }
+
+  /** startRecording, also giving the announcement's end. */
+  private beginRecording(conf: Conference, by: Moderator): { info: RecordingInfo; announced: Promise<void> } | null {
+    if (conf.recording) return null;
+    let info: RecordingInfo;
+    try {
+      info = this.o.recorder.start(conf.key, conf.roomId);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      this.o.log.warn('recording refused', { room: conf.roomId, why, by: describe(by) });
+      if ('call' in by && by.call.leg !== null) void this.o.voice.say({ leg: by.call.leg }, { kind: 'recordingRefused' });
+      if (e instanceof RecordingRefused) throw new BoxError(507, `room ${conf.roomId} cannot be recorded: ${why}`, 'recording', 'recording-refused');
+      throw new BoxError(500, `room ${conf.roomId} cannot be recorded: ${why}`, 'recording', 'recording-refused');
+    }
+    this.o.rooms.conferences.setRecording(conf.key, true);
+    this.o.log.info('recording started', { room: conf.roomId, file: info.file, by: describe(by) });
+    return { info, announced: this.o.voice.say({ conference: conf.key }, { kind: 'recording', on: true }) };
+  }
+
+  /** Stops recording the conference; everyone hears it. Returns the finished recording, or null when there was none. */
+  stopRecording(conf: Conference, by: Moderator): RecordingInfo | null {
+    const info = this.finishRecording(conf, describe(by));
+    if (info && this.o.rooms.conferences.get(conf.key)) void this.o.voice.say({ conference: conf.key }, { kind: 'recording', on: false });
+    return info;
+  }
+
   /** One minute before the end: everyone hears it. */
   warnConference(conf: Conference): void {
     void this.o.voice.say({ conference: conf.key }, { kind: 'oneMinute' });
@@ -260,6 +308,27 @@ export class ConferenceCalls implements CallApplication {
   private othersMuted(conf: Conference, except: string): boolean {
     const others = [...conf.participants.values()].filter((p) => p.id !== except && !p.moderator);
     return others.length > 0 && others.every((p) => p.muted);
+  }
+
+  /** *4: recording on or off; a refusal is spoken to the moderator by startRecording. */
+  private toggleRecording(conf: Conference, by: Moderator): void {
+    if (conf.recording) {
+      this.stopRecording(conf, by);
+      return;
+    }
+    try {
+      this.startRecording(conf, by);
+    } catch {
+      // logged and spoken by startRecording
+    }
+  }
+
+  /** Closes the conference's recording file without a word (also when the conference has ended). */
+  private finishRecording(conf: Conference, by: string): RecordingInfo | null {
+    const info = this.o.recorder.stop(conf.key);
+    if (!this.o.rooms.conferences.setRecording(conf.key, false)) conf.recording = false;
+    if (info) this.o.log.info('recording stopped', { room: conf.roomId, file: info.file, seconds: Math.round(info.seconds), bytes: info.bytes, by });
+    return info;
   }
 
   /** *3: the last caller who joined hears why and is hung up; the moderator hears that it was done. */
@@ -291,11 +360,23 @@ export class ConferenceCalls implements CallApplication {
     if (call.state === 'confirmed') place.hangupTimer = setTimeout(() => void this.sip?.hangUp(call, 'confirmation played'), this.o.confirmationMs);
   }
 
-  /** A new member: the others hear the join tone; someone alone is told so and hears waiting music. */
+  /**
+   * A new member: the others hear the join tone; someone alone is told so and hears waiting music. In a room that
+   * records its meetings, the first member starts the recording (and hears that it runs); later members hear that
+   * the conference is being recorded.
+   */
   private joined(call: Call, conf: Conference): void {
     const moderator = conf.participants.get(call.key)?.moderator === true;
     if (conf.participants.size === 1) {
-      const told = moderator ? this.o.voice.say({ leg: call.leg! }, { kind: 'youAreModerator' }) : Promise.resolve();
+      let recording = Promise.resolve();
+      if (conf.recordMeetings && !conf.recording) {
+        try {
+          recording = this.beginRecording(conf, { administrator: `the room's record option` })?.announced ?? recording;
+        } catch {
+          // logged by startRecording; the meeting goes on unrecorded
+        }
+      }
+      const told = recording.then(() => (moderator ? this.o.voice.say({ leg: call.leg! }, { kind: 'youAreModerator' }) : undefined));
       void told.then(() => this.o.voice.say({ leg: call.leg! }, { kind: 'only' })).then(() => {
         if (this.places.get(call.key)?.conference === conf && conf.participants.size === 1) this.o.voice.music(conf.key);
       });
@@ -303,12 +384,16 @@ export class ConferenceCalls implements CallApplication {
     }
     this.o.voice.stop({ conference: conf.key });
     this.o.voice.tone({ conference: conf.key }, 'join-tone');
-    if (moderator) void this.o.voice.say({ leg: call.leg! }, { kind: 'youAreModerator' });
+    const notice = conf.recording ? this.o.voice.say({ leg: call.leg! }, { kind: 'recording', on: true }) : Promise.resolve();
+    if (moderator) void notice.then(() => this.o.voice.say({ leg: call.leg! }, { kind: 'youAreModerator' }));
   }
 
-  /** Someone left: the leave tone, and waiting music for whoever is now alone. */
+  /** Someone left: the leave tone, and waiting music for whoever is now alone; the last one out ends the recording. */
   private left(conf: Conference): void {
-    if (!this.o.rooms.conferences.get(conf.key)) return;
+    if (!this.o.rooms.conferences.get(conf.key)) {
+      if (conf.recording) this.finishRecording(conf, 'the conference ended');
+      return;
+    }
     this.o.voice.tone({ conference: conf.key }, 'leave-tone');
     if (conf.participants.size === 1) setTimeout(() => {
       if (this.o.rooms.conferences.get(conf.key) && conf.participants.size === 1) this.o.voice.music(conf.key);

@@ -37,6 +37,10 @@ export interface Conference {
   roomDeleted: boolean;
   /** A moderator locked it: nobody new gets in but another moderator. */
   locked: boolean;
+  /** The room records its meetings: recording starts with the first caller. */
+  readonly recordMeetings: boolean;
+  /** Its mix is being written to a recording now. */
+  recording: boolean;
   readonly participants: Map<string, Participant>;
 }
 
@@ -84,7 +88,7 @@ export class Conferences {
   decideCreate(code: Extract<FeatureCode, { kind: 'create' }>, existing: Room | null, caller: string, now: Date): Room {
     if (existing) throw new BoxError(403, `room ${code.room} already exists`, 'id', 'exists');
     return {
-      id: code.room, pin: code.pin, duration: code.duration, creator: caller, maxParticipants: null, createdAt: now, createdVia: 'phone', keep: false, moderatorPin: code.moderatorPin,
+      id: code.room, pin: code.pin, duration: code.duration, creator: caller, maxParticipants: null, createdAt: now, createdVia: 'phone', keep: false, moderatorPin: code.moderatorPin, record: false,
     };
   }
 
@@ -187,6 +191,15 @@ export class Conferences {
     return last;
   }
 
+  /** Marks the conference as being recorded or not; false when nothing changed. */
+  setRecording(key: string, recording: boolean): boolean {
+    const conf = this.all.get(key);
+    if (!conf || conf.recording === recording) return false;
+    conf.recording = recording;
+    this.events.changed(conf);
+    return true;
+  }
+
   setMuted(key: string, participantId: string, muted: boolean): boolean {
     const p = this.all.get(key)?.participants.get(participantId);
     if (!p) return false;
@@ -205,6 +218,8 @@ export class Conferences {
       maxParticipants: room.maxParticipants ?? this.settings().maxParticipants,
       roomDeleted: false,
       locked: false,
+      recordMeetings: room.record,
+      recording: false,
       participants: new Map(),
     };
     this.byRoom.set(room.id, conf);

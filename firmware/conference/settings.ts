@@ -131,6 +131,9 @@ const RTP_TIMEOUT_MIN_SECONDS = 5;
 const RTP_TIMEOUT_MAX_SECONDS = 3600;
 const HOLD_LIMIT_MIN_SECONDS = 5;
 const HOLD_LIMIT_MAX_SECONDS = 86_400;
+const RECORDING_MIN_FREE_MB_MIN = 50;
+const RECORDING_MIN_FREE_MB_MAX = 1_000_000;
+const RECORDING_RETENTION_DAYS_MAX = 3650;
 
 const REALM_RULE: SettingRule = {
   pattern: '[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}',
@@ -204,6 +207,14 @@ export const SETTINGS: { [K in keyof Settings]: { help: string; parse: Parser<K>
     },
   },
   httpRedirect: { help: 'plain HTTP sends browsers to the HTTPS page (on/off; off: HTTP serves the page too, passwords then cross the network in clear)', parse: onOff('httpRedirect') },
+  recordingMinFreeMb: {
+    help: 'a recording does not start, and the moderator hears why, with less free space than this (MB) on the box\'s disk',
+    ...range('recordingMinFreeMb', RECORDING_MIN_FREE_MB_MIN, RECORDING_MIN_FREE_MB_MAX, ' MB'),
+  },
+  recordingRetentionDays: {
+    help: 'recordings older than this many days are deleted (off: kept until deleted on the page)',
+    ...numberOrOff('recordingRetentionDays', 1, RECORDING_RETENTION_DAYS_MAX, (subject) => `${subject} must be off or 1 to ${RECORDING_RETENTION_DAYS_MAX} days`),
+  },
   refuseEasyPins: { help: 'rooms added or edited on the page, the API or the command line may not have an easy PIN: shorter than 4 digits, one digit repeated, a run like 1234 or 9876, a repeated pair like 1212, or the room number (on/off)', parse: onOff('refuseEasyPins') },
 };
 

@@ -20,6 +20,8 @@ export interface Room {
   keep: boolean;
   /** A second PIN that makes whoever joins with it the meeting's moderator (lock, mute all, remove, end); null: none. */
   moderatorPin: string | null;
+  /** Every meeting in this room is recorded from its first caller on (a moderator may still stop it). */
+  record: boolean;
 }
 
 export interface Settings {
@@ -56,6 +58,10 @@ export interface Settings {
   httpRedirect: boolean;
   /** Rooms added or edited by a technician may not have a PIN that is easy to guess (see easyPin). */
   refuseEasyPins: boolean;
+  /** A recording does not start with less free space than this (MB) for the recordings. */
+  recordingMinFreeMb: number;
+  /** Recordings older than this many days are deleted; 0: kept until deleted by hand. */
+  recordingRetentionDays: number;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -75,6 +81,8 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   webHostNames: '',
   httpRedirect: true,
   refuseEasyPins: false,
+  recordingMinFreeMb: 200,
+  recordingRetentionDays: 90,
 });
 
 /** A local user: a desk phone that registers to the box. */

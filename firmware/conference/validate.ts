@@ -78,6 +78,7 @@ export interface RoomInput {
   maxParticipants?: string | number | null;
   keep?: string | boolean | null;
   moderatorPin?: string | null;
+  record?: string | boolean | null;
 }
 
 /** Why a PIN is easy to guess, or null: shorter than 4 digits, one digit repeated, a run up or down, a repeated pair, the room number. */
@@ -112,14 +113,24 @@ export function checkPinStrength(room: Room, refuseEasyPins: boolean): Room {
   return room;
 }
 
-/** Keep after the meeting: yes/no, true/false, on/off (a checkbox sends "on"); absent: no. */
-export function parseKeep(value: string | boolean | undefined | null): boolean {
+/** A room's yes/no option: yes/no, true/false, on/off (a checkbox sends "on"); absent: no. */
+function parseYesNo(value: string | boolean | undefined | null, field: 'keep' | 'record'): boolean {
   if (value === undefined || value === null || value === '') return false;
   if (typeof value === 'boolean') return value;
   const v = String(value).trim().toLowerCase();
   if (['yes', 'true', 'on', '1'].includes(v)) return true;
   if (['no', 'false', 'off', '0'].includes(v)) return false;
-  throw new BoxError(400, `keep must be yes or no, not "${clip(v)}"`, 'keep');
+  throw new BoxError(400, `${field} must be yes or no, not "${clip(v)}"`, field);
+}
+
+/** Keep after the meeting: yes/no, true/false, on/off (a checkbox sends "on"); absent: no. */
+export function parseKeep(value: string | boolean | undefined | null): boolean {
+  return parseYesNo(value, 'keep');
+}
+
+/** Record every meeting: yes/no, true/false, on/off; absent: no. */
+export function parseRecord(value: string | boolean | undefined | null): boolean {
+  return parseYesNo(value, 'record');
 }
 
 /** A room's changes as a technician enters them: only the fields given change; the id and creation stay. */
@@ -130,6 +141,7 @@ export interface RoomChanges {
   maxParticipants?: string | number | null;
   keep?: string | boolean | null;
   moderatorPin?: string | null;
+  record?: string | boolean | null;
 }
 
 /** The room with the changes applied, each validated as when a room is added; the first bad field is named. */
@@ -140,6 +152,7 @@ export function roomWithChanges(room: Room, changes: RoomChanges): Room {
   if (changes.creator !== undefined) out.creator = parseCreator(changes.creator);
   if (changes.maxParticipants !== undefined) out.maxParticipants = parseMaxParticipants(changes.maxParticipants);
   if (changes.keep !== undefined) out.keep = parseKeep(changes.keep);
+  if (changes.record !== undefined) out.record = parseRecord(changes.record);
   if (changes.moderatorPin !== undefined) out.moderatorPin = parseModeratorPin(changes.moderatorPin, out.pin);
   else if (out.moderatorPin !== null && out.moderatorPin === out.pin) throw new BoxError(ADDRESS_INCOMPLETE, 'the PIN must differ from the moderator PIN', 'pin');
   return out;
@@ -159,5 +172,6 @@ export function roomFromInput(input: RoomInput, via: Room['createdVia'], now: Da
     createdVia: via,
     keep: parseKeep(input.keep),
     moderatorPin: parseModeratorPin(input.moderatorPin, pin),
+    record: parseRecord(input.record),
   };
 }

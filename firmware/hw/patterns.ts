@@ -20,6 +20,8 @@ export type LedInputs = Pick<
   diskFull?: boolean;
   /** The media engine reports buffer overruns (it is alive but losing audio). */
   mediaOverrun?: boolean;
+  /** A recording stopped growing (why, or "": none). */
+  recordingStalled?: string;
 };
 
 export const OFF: LedPattern = { kind: 'off' };
@@ -30,7 +32,7 @@ export const SLOW_BLINK: LedPattern = { kind: 'blink', onMs: 500, offMs: 500 };
 export const FAST_BLINK: LedPattern = { kind: 'blink', onMs: 100, offMs: 100 };
 
 /** The fault LED's blink codes: the number of flashes per cycle tells the technician the cause. */
-export const FAULT_CODES = { database: 1, media: 2, disk: 3 } as const;
+export const FAULT_CODES = { database: 1, media: 2, disk: 3, recording: 4 } as const;
 export type FaultCause = keyof typeof FAULT_CODES;
 
 export function faultCode(blinks: number): LedPattern {
@@ -43,6 +45,7 @@ export function faultCauses(s: LedInputs): FaultCause[] {
   if (s.database === 'down') causes.push('database');
   if (s.media === 'down' || s.mediaOverrun) causes.push('media');
   if (s.diskFull) causes.push('disk');
+  if (s.recordingStalled) causes.push('recording');
   return causes;
 }
 

@@ -26,7 +26,8 @@ export const PROMPT_NAMES: readonly string[] = [
   'menu-room', 'menu-pin', 'menu-retry', 'goodbye',
   'locked', 'conference-locked', 'conference-unlocked', 'all-muted', 'all-unmuted', 'moderator-only', 'removed-last', 'nobody-to-remove',
   'removed-by-moderator', 'ended-by-moderator', 'you-are-moderator',
-  'help-mute', 'help-count', 'help-lock', 'help-mute-all', 'help-remove', 'help-end',
+  'help-mute', 'help-count', 'help-lock', 'help-mute-all', 'help-remove', 'help-end', 'help-record',
+  'being-recorded', 'recording-stopped', 'recording-refused',
   'join-tone', 'leave-tone', 'music',
 ];
 

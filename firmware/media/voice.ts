@@ -26,6 +26,10 @@ export type Phrase =
   | { kind: 'removedByModerator' }
   | { kind: 'endedByModerator' }
   | { kind: 'youAreModerator' }
+  /** To the room when a recording starts or stops; to each later joiner while it runs. */
+  | { kind: 'recording'; on: boolean }
+  /** To a moderator: the recording could not start (the disk is short of space). */
+  | { kind: 'recordingRefused' }
   /** *0: the keys a caller has; a moderator hears the moderator keys too. */
   | { kind: 'help'; moderator: boolean };
 
@@ -46,7 +50,7 @@ const REJECTIONS: Record<string, (room: string[]) => string[]> = {
 };
 
 const HELP_KEYS = ['help-mute', 'help-count'];
-const HELP_MODERATOR_KEYS = ['help-lock', 'help-mute-all', 'help-remove', 'help-end'];
+const HELP_MODERATOR_KEYS = ['help-lock', 'help-mute-all', 'help-remove', 'help-record', 'help-end'];
 
 /** The clip names (see PROMPT_NAMES) a phrase is made of, in order. */
 export function phraseClips(p: Phrase): string[] {
@@ -74,6 +78,8 @@ export function phraseClips(p: Phrase): string[] {
     case 'removedByModerator': return ['removed-by-moderator'];
     case 'endedByModerator': return ['ended-by-moderator'];
     case 'youAreModerator': return ['you-are-moderator'];
+    case 'recording': return [p.on ? 'being-recorded' : 'recording-stopped'];
+    case 'recordingRefused': return ['recording-refused'];
     case 'help': return p.moderator ? [...HELP_KEYS, ...HELP_MODERATOR_KEYS] : HELP_KEYS;
   }
 }

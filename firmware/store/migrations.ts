@@ -150,6 +150,13 @@ export const MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE rooms ADD COLUMN IF NOT EXISTS moderator_pin VARCHAR(16) NULL',
     ],
   },
+  {
+    version: 10,
+    name: 'rooms whose meetings are recorded',
+    statements: [
+      'ALTER TABLE rooms ADD COLUMN IF NOT EXISTS record_meetings TINYINT(1) NOT NULL DEFAULT 0',
+    ],
+  },
 ];
 
 const LOCK_NAME = 'confbox_migrate';

@@ -15,7 +15,7 @@ export interface FaultExplanation {
   advice: string;
 }
 
-type FaultInputs = Pick<StatusSnapshot, 'ready' | 'database' | 'media' | 'mediaOverrun' | 'diskFull' | 'registeredExtensions' | 'trustedPeers' | 'activeConferences' | 'callsInSetup'>;
+type FaultInputs = Pick<StatusSnapshot, 'ready' | 'database' | 'media' | 'mediaOverrun' | 'diskFull' | 'recordingStalled' | 'registeredExtensions' | 'trustedPeers' | 'activeConferences' | 'callsInSetup'>;
 
 /** Every current fault, most important first (the LED blinks the first). */
 export function explainFaults(s: FaultInputs): FaultExplanation[] {
@@ -40,6 +40,11 @@ function words(cause: FaultCause, s: FaultInputs): { what: string; advice: strin
       return {
         what: 'the storage is nearly full',
         advice: 'Changes and the call log may not be saved. Free space on the SD card (old logs) or replace it with a larger one.',
+      };
+    case 'recording':
+      return {
+        what: `a recording stopped growing (${s.recordingStalled})`,
+        advice: 'The meeting goes on, but part of it is missing from its recording. Delete old recordings on the Recordings page, or lower the retention setting; if the disk has space, restart the box.',
       };
   }
 }

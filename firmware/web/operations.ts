@@ -16,6 +16,7 @@ import type { AuthFailureReason, AuthRecords } from '../sip/auth-records.ts';
 import type { DigestAlgorithm } from '../sip/digest.ts';
 import { lockoutSource } from '../sip/netmatch.ts';
 import type { ConferenceCalls } from '../calls/index.ts';
+import type { RecordingFile, RecordingLibrary } from '../recordings/index.ts';
 import type { Status, StatusSnapshot } from '../status.ts';
 import type { Store } from '../store/types.ts';
 import { callLogRow, parseDayRange, type CallLogRow, type DayRange } from './call-log.ts';
@@ -33,6 +34,8 @@ export interface RoomRow {
   keep: boolean;
   /** Joining with it makes a caller the meeting's moderator; null: the room has none. */
   moderatorPin: string | null;
+  /** Every meeting in the room is recorded. */
+  record: boolean;
   active: boolean;
   participants: number;
 }
@@ -65,7 +68,22 @@ export interface ConferenceRow {
   roomDeleted: boolean;
   /** Nobody new gets in but a moderator. */
   locked: boolean;
+  /** Its mix is being recorded now. */
+  recording: boolean;
   participants: ParticipantRow[];
+}
+
+/** A recording on the box's disk. */
+export interface RecordingRow {
+  name: string;
+  room: number;
+  startedAt: string;
+  seconds: number;
+  bytes: number;
+  /** Being written now. */
+  active: boolean;
+  /** Where the page and the API download it. */
+  url: string;
 }
 
 /** One phone registered for an extension. */
@@ -123,6 +141,7 @@ export interface BoxParts {
   directory: Directory;
   registrar: Registrar;
   authRecords: AuthRecords;
+  recordings: RecordingLibrary;
   status: Status;
   leds: () => LedPatterns;
   version: string;
@@ -159,7 +178,7 @@ export class Operations {
   async rooms(): Promise<RoomRow[]> {
     return (await this.box.rooms.listRooms()).map((r) => ({
       id: r.id, pin: r.pin, duration: r.duration, creator: r.creator, maxParticipants: r.maxParticipants,
-      createdAt: r.createdAt.toISOString(), createdVia: r.createdVia, keep: r.keep, moderatorPin: r.moderatorPin, active: r.active, participants: r.participants,
+      createdAt: r.createdAt.toISOString(), createdVia: r.createdVia, keep: r.keep, moderatorPin: r.moderatorPin, record: r.record, active: r.active, participants: r.participants,
     }));
   }
 
@@ -203,7 +222,7 @@ export class Operations {
       .sort((a, b) => a.roomId - b.roomId || a.startedAt - b.startedAt)
       .map((c) => ({
         key: c.key, roomId: c.roomId, startedAt: new Date(c.startedAt).toISOString(), endsAt: new Date(c.endsAt).toISOString(),
-        secondsLeft: Math.max(0, Math.round((c.endsAt - now) / 1000)), maxParticipants: c.maxParticipants, roomDeleted: c.roomDeleted, locked: c.locked,
+        secondsLeft: Math.max(0, Math.round((c.endsAt - now) / 1000)), maxParticipants: c.maxParticipants, roomDeleted: c.roomDeleted, locked: c.locked, recording: c.recording,
         participants: [...c.participants.values()].map((p) => ({
           id: p.id, local: p.id === LOCAL_PARTICIPANT.id, caller: p.caller, displayName: p.displayName, joinedAt: new Date(p.joinedAt).toISOString(), muted: p.muted, onHold: p.onHold === true,
           talking: p.talking === true, noisy: p.noisy === true, moderator: p.moderator === true,
@@ -265,6 +284,34 @@ export class Operations {
     const c = this.conference(key);
     const changed = this.box.sip.muteAll(c, muted, { administrator: `the web page (${by.source})` });
     return { changed, conference: this.conferences().find((row) => row.key === c.key)! };
+  }
+
+  /** Starts or stops recording a conference; everyone in it hears which. Refused (507) when the disk is short of space. */
+  recordConference(key: string, on: unknown, by: Actor): ConferenceRow {
+    if (typeof on !== 'boolean') throw new BoxError(400, 'recording must be true or false', 'recording');
+    const c = this.conference(key);
+    const who = { administrator: `the web page (${by.source})` };
+    if (on) this.box.sip.startRecording(c, who);
+    else this.box.sip.stopRecording(c, who);
+    return this.conferences().find((row) => row.key === c.key)!;
+  }
+
+  /** The recordings on the disk, newest first. */
+  recordings(): RecordingRow[] {
+    return this.box.recordings.list().map(recordingRow);
+  }
+
+  /** One recording and where its file is, for a download; 404 naming it when there is none by that name. */
+  recording(name: string): RecordingRow & { path: string } {
+    const r = this.box.recordings.get(name);
+    return { ...recordingRow(r), path: r.path };
+  }
+
+  /** Deletes a recording (not one being written: 409). */
+  deleteRecording(name: string, by: Actor): RecordingRow {
+    const r = this.box.recordings.delete(name);
+    this.box.log.info('recording deleted on the web page', { name: r.name, room: r.room, by: by.source });
+    return recordingRow(r);
   }
 
   endConference(key: string, by: Actor): void {
@@ -426,4 +473,11 @@ export class Operations {
 /** A participant as people name them: the display name with the number, or the number alone. */
 export function participantName(p: { caller: string; displayName: string }): string {
   return p.displayName && p.displayName !== p.caller ? `${p.displayName} (${p.caller})` : p.caller;
+}
+
+function recordingRow(r: RecordingFile): RecordingRow {
+  return {
+    name: r.name, room: r.room, startedAt: r.startedAt.toISOString(), seconds: Math.round(r.seconds * 10) / 10, bytes: r.bytes, active: r.active,
+    url: `/api/recordings/${encodeURIComponent(r.name)}`,
+  };
 }

@@ -29,7 +29,7 @@ export interface PageContext {
 }
 
 /** The id of a row or control the box can point the page's focus to: "room-3", "mute-7f2c…", "peer-10-0-0-0-24". */
-export function rowId(kind: 'room' | 'extension' | 'peer' | 'mute' | 'participant' | 'lock' | 'mute-all', key: string | number): string {
+export function rowId(kind: 'room' | 'extension' | 'peer' | 'mute' | 'participant' | 'lock' | 'mute-all' | 'record' | 'recording', key: string | number): string {
   return `${kind}-${String(key).replace(/[^A-Za-z0-9_-]/g, '-')}`;
 }
 
@@ -41,6 +41,7 @@ const NAV: Array<[string, string]> = [
   ['/settings', 'Settings'],
   ['/blocked', 'Blocked'],
   ['/calls', 'Call log'],
+  ['/recordings', 'Recordings'],
   ['/status', 'Status'],
 ];
 
@@ -90,7 +91,7 @@ export function faultList(faults: FaultExplanation[]): Html {
   return html`<div class="fault-banner" role="alert">${faults.map((f) => html`<p><strong>${faultHeadline(f)}.</strong> ${f.advice}</p>`)}<p><a href="/status">What each LED shows</a></p></div>`;
 }
 
-function csrfField(ctx: PageContext): Html {
+export function csrfField(ctx: PageContext): Html {
   return html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
 }
 
@@ -147,6 +148,7 @@ function checkbox(ctx: PageContext | null, o: { name: string; label: string; hin
 </div>`;
 }
 
+const RECORD_HINT = 'From the first caller on; everyone hears that the meeting is recorded. Recordings are on the Recordings page.';
 const KEEP_HINT = 'Unticked, the room is deleted when the last person of its first meeting hangs up, as rooms made by phone are. Ticked, it stays until you delete it.';
 
 // --- first use and login ---
@@ -200,12 +202,13 @@ export function roomsPage(ctx: PageContext, rooms: RoomRow[], boxMax: number, su
   <h2>Configured rooms</h2>
   ${rooms.length === 0 ? html`<p class="empty">No rooms yet. Add one below, or dial <code>*401*room*PIN*minutes</code> from a phone.</p>` : html`
   <div class="table-wrap"><table class="rooms stack" data-live="rooms">
-    <thead><tr><th>Room</th><th>PIN</th><th>Moderator PIN</th><th>Minutes</th><th>Creator</th><th>Max</th><th>After the meeting</th><th>Created</th><th>In use</th><th><span class="sr">Actions</span></th></tr></thead>
+    <thead><tr><th>Room</th><th>PIN</th><th>Moderator PIN</th><th>Minutes</th><th>Creator</th><th>Max</th><th>After the meeting</th><th>Recorded</th><th>Created</th><th>In use</th><th><span class="sr">Actions</span></th></tr></thead>
     <tbody>${rooms.map((r) => html`<tr data-room="${r.id}" id="${rowId('room', r.id)}" tabindex="-1">
       <td class="num" data-label="Room">${r.id}</td><td data-label="PIN"><code>${r.pin}</code></td>
       <td data-label="Moderator PIN">${r.moderatorPin ? html`<code>${r.moderatorPin}</code>` : html`<span class="muted">—</span>`}</td><td class="num" data-label="Minutes">${r.duration}</td><td data-label="Creator">${r.creator ?? '—'}</td>
       <td class="num" data-label="Max">${r.maxParticipants ?? html`<span class="muted">${boxMax}</span>`}</td>
       <td class="keep" data-label="After the meeting">${r.keep ? 'kept' : html`<span class="muted">deleted</span>`}</td>
+      <td class="record" data-label="Recorded">${r.record ? 'every meeting' : html`<span class="muted">no</span>`}</td>
       <td data-label="Created"><time datetime="${r.createdAt}">${shortTime(r.createdAt)}</time> <span class="muted">by ${r.createdVia}</span></td>
       <td class="in-use" data-label="In use">${r.active ? html`<a class="badge live" href="/live">${r.participants} in call</a>` : html`<span class="muted">—</span>`}</td>
       <td><a class="button small" href="/rooms/${r.id}/edit" aria-label="Edit room ${r.id}">Edit</a> <form method="post" action="/rooms/${r.id}/delete" class="inline">${csrfField(ctx)}<button class="danger small" aria-label="Delete room ${r.id}"${r.active ? html` data-confirm="Room ${r.id} has ${r.participants} people in it. They stay connected until they hang up, but nobody new can join. Delete it?"` : ''}>Delete</button></form></td>
@@ -223,6 +226,7 @@ export function roomsPage(ctx: PageContext, rooms: RoomRow[], boxMax: number, su
     ${field(ctx, { name: 'creator', ...ROOM_FIELDS.creator, pattern: '[0-9A-Za-z._+\\-]{1,32}' })}
     ${field(ctx, { name: 'maxParticipants', ...ROOM_FIELDS.maxParticipants, inputmode: 'numeric', pattern: '\\d{1,2}', min: PARTICIPANTS_MIN, max: PARTICIPANTS_MAX, placeholder: String(boxMax) })}
     ${checkbox(ctx, { name: 'keep', label: 'Keep after the meeting', hint: KEEP_HINT, checked: false })}
+    ${checkbox(ctx, { name: 'record', label: 'Record every meeting', hint: RECORD_HINT, checked: false })}
     <div class="actions"><button class="primary">Add room</button></div>
   </form>
 </section>`);
@@ -241,6 +245,7 @@ export function editRoomPage(ctx: PageContext, room: RoomRow, boxMax: number): H
     ${field(ctx, { name: 'creator', ...ROOM_FIELDS.creator, pattern: '[0-9A-Za-z._+\\-]{1,32}', value: v(room.creator) })}
     ${field(ctx, { name: 'maxParticipants', ...ROOM_FIELDS.maxParticipants, inputmode: 'numeric', pattern: '\\d{1,2}', min: PARTICIPANTS_MIN, max: PARTICIPANTS_MAX, placeholder: String(boxMax), value: v(room.maxParticipants) })}
     ${checkbox(ctx, { name: 'keep', label: 'Keep after the meeting', hint: KEEP_HINT, checked: room.keep })}
+    ${checkbox(ctx, { name: 'record', label: 'Record every meeting', hint: RECORD_HINT, checked: room.record })}
     <div class="actions"><button class="primary">Save room ${room.id}</button> <a class="button" href="/rooms">Cancel</a></div>
   </form>
 </section>`);
@@ -272,7 +277,7 @@ export function conferenceCards(ctx: PageContext, conferences: ConferenceRow[]):
     const full = c.participants.length >= c.maxParticipants;
     return html`<section class="card conference${full ? ' full' : ''}" data-key="${c.key}" aria-labelledby="conf-${c.key}">
   <div class="conf-head">
-    <h2 id="conf-${c.key}">Room ${c.roomId}${c.roomDeleted ? html` <span class="badge">room deleted</span>` : ''}${full ? html` <span class="badge warn">full</span>` : ''}${c.locked ? html` <span class="badge warn" data-locked>locked</span>` : ''}</h2>
+    <h2 id="conf-${c.key}">Room ${c.roomId}${c.roomDeleted ? html` <span class="badge">room deleted</span>` : ''}${full ? html` <span class="badge warn">full</span>` : ''}${c.locked ? html` <span class="badge warn" data-locked>locked</span>` : ''}${c.recording ? html` <span class="badge bad" data-recording>recording</span>` : ''}</h2>
     <p class="muted"><span data-count>${c.participants.length}</span> of ${c.maxParticipants}${full ? ': nobody else can join' : c.locked ? ': locked, only a moderator can join' : ''} · <span class="time-left" data-ends="${c.endsAt}">${minutesLeft(c.secondsLeft)}</span></p>
     ${conferenceControls(ctx, c)}
     <form method="post" action="/live/${encodeURIComponent(c.key)}/end" class="inline">${csrfField(ctx)}<button class="danger small" data-focus-key="end-${c.key}" data-confirm="End the conference in room ${c.roomId} and hang up everyone?">End conference<span class="sr"> in room ${c.roomId}</span></button></form>
@@ -282,13 +287,14 @@ export function conferenceCards(ctx: PageContext, conferences: ConferenceRow[]):
   })}`;
 }
 
-/** Lock or open the room, mute or unmute everyone but the moderators: what a moderator does with *1 and *2. */
+/** Lock or open the room, mute or unmute everyone but the moderators, record: what a moderator does with *1, *2 and *4. */
 function conferenceControls(ctx: PageContext, c: ConferenceRow): Html {
   const action = `/live/${encodeURIComponent(c.key)}`;
   const others = c.participants.filter((p) => !p.moderator);
   const allMuted = others.length > 0 && others.every((p) => p.muted);
   return html`<form method="post" action="${action}/lock" class="inline">${csrfField(ctx)}<input type="hidden" name="locked" value="${c.locked ? 'no' : 'yes'}"><button class="small" id="${rowId('lock', c.key)}" data-focus-key="lock-${c.key}">${c.locked ? 'Unlock' : 'Lock'}<span class="sr"> room ${c.roomId}</span></button></form>
-    <form method="post" action="${action}/mute-all" class="inline">${csrfField(ctx)}<input type="hidden" name="muted" value="${allMuted ? 'no' : 'yes'}"><button class="small" id="${rowId('mute-all', c.key)}" data-focus-key="mute-all-${c.key}"${others.length === 0 ? ' disabled' : ''}>${allMuted ? 'Unmute all' : 'Mute all'}<span class="sr"> in room ${c.roomId}</span></button></form>`;
+    <form method="post" action="${action}/mute-all" class="inline">${csrfField(ctx)}<input type="hidden" name="muted" value="${allMuted ? 'no' : 'yes'}"><button class="small" id="${rowId('mute-all', c.key)}" data-focus-key="mute-all-${c.key}"${others.length === 0 ? ' disabled' : ''}>${allMuted ? 'Unmute all' : 'Mute all'}<span class="sr"> in room ${c.roomId}</span></button></form>
+    <form method="post" action="${action}/record" class="inline">${csrfField(ctx)}<input type="hidden" name="recording" value="${c.recording ? 'no' : 'yes'}"><button class="small" id="${rowId('record', c.key)}" data-focus-key="record-${c.key}">${c.recording ? 'Stop recording' : 'Record'}<span class="sr"> room ${c.roomId}</span></button></form>`;
 }
 
 function participantItem(ctx: PageContext, c: ConferenceRow, p: ParticipantRow): Html {
@@ -435,6 +441,8 @@ const SETTING_FIELDS: { [K in keyof Settings]: { group: SettingGroup; label: str
   refuseEasyPins: { group: 'Rooms', label: 'Refuse easy room PINs', choices: [['off', 'off'], ['on', 'on: no 1234, 0000, 1212 or the room number']] },
   rtpTimeoutSeconds: { group: 'Rooms', label: 'Hang up after silence (seconds)' },
   holdLimitSeconds: { group: 'Rooms', label: 'Hang up after on hold for (seconds)' },
+  recordingMinFreeMb: { group: 'Rooms', label: 'Free space a recording needs to start (MB)' },
+  recordingRetentionDays: { group: 'Rooms', label: 'Delete recordings after (days)' },
   realm: { group: 'Phones and SIP', label: 'SIP realm' },
   digestAlgorithms: {
     group: 'Phones and SIP',
@@ -510,7 +518,7 @@ export function settingsPage(ctx: PageContext, v: SettingsView): Html {
   const value = (k: keyof Settings) => {
     const x = v.settings[k];
     if (typeof x === 'boolean') return x ? 'on' : 'off';
-    if ((k === 'localAudioRoom' || k === 'holdLimitSeconds') && x === 0) return 'off';
+    if ((k === 'localAudioRoom' || k === 'holdLimitSeconds' || k === 'recordingRetentionDays') && x === 0) return 'off';
     return String(x);
   };
   const settingField = (k: keyof Settings) => {

@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
@@ -18,6 +20,8 @@ import { LiveUpdates, parseLiveParts } from './live-updates.ts';
 import * as pages from './pages.ts';
 import { CALL_LOG_PAGE_ROWS, callLogPage } from './call-log-page.ts';
 import { callLogCsv, csvFileName, parseDayRange } from './call-log.ts';
+import { CALL_LOG_EXPORT_ROWS, defineApiRoutes, FileReply, recordingFile } from './api-routes.ts';
+import { recordingsPage } from './recordings-page.ts';
 
 declare const CONFBOX_WEB_ASSETS: { js: string; css: string } | undefined;
 
@@ -83,7 +87,7 @@ export interface WebServerOptions {
   hostNames: HostNames;
 }
 
-interface Req {
+export interface Req {
   raw: IncomingMessage;
   res: ServerResponse;
   method: string;
@@ -98,7 +102,7 @@ interface Req {
 }
 
 type Form = Record<string, string>;
-type Handler = (rq: Req, params: string[]) => Promise<void> | void;
+export type Handler = (rq: Req, params: string[]) => Promise<void> | void;
 
 interface Route {
   method: string;
@@ -303,6 +307,37 @@ export class WebServer {
     extra['content-length'] = body.length;
     rq.res.writeHead(status, { ...extra, ...SECURITY_HEADERS, ...headers });
     rq.res.end(rq.method === 'HEAD' ? undefined : body);
+  }
+
+  /**
+   * Streams a file (a recording), whole or the one byte range a player asks for (`Range: bytes=A-B`), inline for a
+   * player or as an attachment for a download.
+   */
+  private async sendFile(rq: Req, f: FileReply): Promise<void> {
+    const size = (await stat(f.path)).size;
+    const headers: Record<string, string | number> = {
+      'content-type': f.type, 'cache-control': 'no-store', 'accept-ranges': 'bytes', ...SECURITY_HEADERS,
+      'content-disposition': `${f.attachment ? 'attachment' : 'inline'}; filename="${f.name.replace(/[^A-Za-z0-9._-]/g, '_')}"`,
+    };
+    let start = 0;
+    let end = size - 1;
+    const range = /^bytes=(\d*)-(\d*)$/.exec(String(rq.raw.headers.range ?? ''));
+    if (range && (range[1] || range[2])) {
+      if (range[1]) {
+        start = Number(range[1]);
+        if (range[2]) end = Math.min(Number(range[2]), size - 1);
+      } else start = Math.max(0, size - Number(range[2]));
+      if (start > end || start >= size) {
+        rq.res.writeHead(416, { ...headers, 'content-range': `bytes */${size}` });
+        rq.res.end();
+        return;
+      }
+      headers['content-range'] = `bytes ${start}-${end}/${size}`;
+    }
+    headers['content-length'] = size === 0 ? 0 : end - start + 1;
+    rq.res.writeHead(headers['content-range'] ? 206 : 200, headers);
+    if (rq.method === 'HEAD' || size === 0) return void rq.res.end();
+    await pipeline(createReadStream(f.path, { start, end }), rq.res);
   }
 
   private page(rq: Req, status: number, body: Html, headers: Record<string, string | string[]> = {}): void {
@@ -515,7 +550,7 @@ export class WebServer {
     this.route('GET', '/rooms', this.guard(async (rq) => this.page(rq, 200, await roomsView(this.pageContext(rq)))));
     this.route('POST', '/rooms', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
       const r = await ops.addRoom({
-        id: form.id ?? '', pin: form.pin ?? '', moderatorPin: form.moderatorPin, duration: form.duration, creator: form.creator, maxParticipants: form.maxParticipants, keep: form.keep ?? 'no',
+        id: form.id ?? '', pin: form.pin ?? '', moderatorPin: form.moderatorPin, duration: form.duration, creator: form.creator, maxParticipants: form.maxParticipants, keep: form.keep ?? 'no', record: form.record ?? 'no',
       }, this.actor(rq));
       return { notice: `Room ${r.id} added. Callers join with *400*${r.id}*${r.pin}.${r.moderatorPin ? ` Its moderator joins with *400*${r.id}*${r.moderatorPin}.` : ''}${r.keep ? ' It stays after its meetings.' : ' It is deleted when the last participant of its first meeting hangs up.'}`, focus: pages.rowId('room', r.id) };
     }, roomsView, '/rooms')));
@@ -528,7 +563,7 @@ export class WebServer {
     this.route('GET', '/rooms/:id/edit', this.guard(async (rq, [id]) => this.page(rq, 200, await editView(id)(this.pageContext(rq)))));
     this.route('POST', '/rooms/:id/edit', this.guard((rq, [id], form) => this.formAction(rq, form, async () => {
       const r = await ops.editRoom(id!, {
-        pin: form.pin ?? '', moderatorPin: form.moderatorPin ?? '', duration: form.duration ?? '', creator: form.creator ?? '', maxParticipants: form.maxParticipants ?? '', keep: form.keep ?? 'no',
+        pin: form.pin ?? '', moderatorPin: form.moderatorPin ?? '', duration: form.duration ?? '', creator: form.creator ?? '', maxParticipants: form.maxParticipants ?? '', keep: form.keep ?? 'no', record: form.record ?? 'no',
       }, this.actor(rq));
       return { notice: `Room ${r.id} saved.${r.appliesToNewJoiners ? ' The change applies to people who join from now on.' : ''}`, focus: pages.rowId('room', r.id) };
     }, editView(id), '/rooms')));
@@ -560,6 +595,13 @@ export class WebServer {
       const { changed, conference } = ops.muteAll(key!, muted, this.actor(rq));
       const people = changed === 1 ? '1 person' : `${changed} people`;
       return { notice: `${muted ? 'Muted' : 'Unmuted'} ${people} in room ${conference.roomId}${muted ? ' (moderators keep talking)' : ''}.`, focus: pages.rowId('mute-all', conference.key) };
+    }, liveView, '/live')));
+    this.route('POST', '/live/:key/record', this.guard((rq, [key], form) => this.formAction(rq, form, async () => {
+      const c = ops.recordConference(key!, form.recording === 'yes', this.actor(rq));
+      return {
+        notice: c.recording ? `Room ${c.roomId} is being recorded; everyone in it heard so. The recording is on the Recordings page.` : `Room ${c.roomId} is no longer recorded.`,
+        focus: pages.rowId('record', c.key),
+      };
     }, liveView, '/live')));
     this.route('POST', '/live/:key/:id/:action', this.guard(async (rq, [key, id, action], form) => {
       if (action === 'remove' && form.confirm !== 'yes') {
@@ -694,6 +736,18 @@ export class WebServer {
       }
     }));
 
+    // Recordings
+    const recordingsView = async (ctx: pages.PageContext) => {
+      const settings = ops.settings();
+      return recordingsPage(ctx, ops.recordings(), { retentionDays: settings.recordingRetentionDays, minFreeMb: settings.recordingMinFreeMb });
+    };
+    this.route('GET', '/recordings', this.guard(async (rq) => this.page(rq, 200, await recordingsView(this.pageContext(rq)))));
+    this.route('GET', '/recordings/:name', this.guard((rq, [name]) => this.sendFile(rq, recordingFile(ops, name!, rq.query.has('download')))));
+    this.route('POST', '/recordings/:name/delete', this.guard((rq, [name], form) => this.formAction(rq, form, async () => {
+      const r = ops.deleteRecording(name!, this.actor(rq));
+      return `The recording of room ${r.room} started ${r.startedAt.slice(0, 16).replace('T', ' ')} was deleted.`;
+    }, recordingsView, '/recordings')));
+
     // Status
     this.route('GET', '/status', this.guard((rq) => this.page(rq, 200, pages.statusPage(this.pageContext(rq), ops.status()))));
 
@@ -723,6 +777,7 @@ export class WebServer {
           body = json as Record<string, unknown>;
         }
         const result = await handler(rq, params, body);
+        if (result instanceof FileReply) return await this.sendFile(rq, result);
         if (status === 204) return this.json(rq, 204, null);
         return this.json(rq, status, result);
       } catch (e) {
@@ -756,64 +811,10 @@ export class WebServer {
       if (this.integration.full) return this.json(rq, 503, { error: { code: 'busy', message: 'too many event streams are open', field: null } }, { 'retry-after': '10' });
       this.integration.open(rq.raw, rq.res, allowed);
     });
-    const text = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'string' || typeof v === 'number' ? String(v) : '\u0000');
-    const optional = (v: unknown): string | null => (v === undefined || v === null ? null : text(v));
-    /** A field a PATCH may leave out (undefined: unchanged). */
-    const given = (v: unknown): string | undefined => (v === undefined ? undefined : optional(v) ?? '');
-    const flag = (v: unknown): string | boolean | undefined => (v === undefined || v === null ? undefined : typeof v === 'boolean' ? v : text(v));
-
-    this.route('GET', '/api/rooms', this.api(() => ops.rooms()));
-    this.route('POST', '/api/rooms', this.api((rq, _p, b) => ops.addRoom(
-      {
-        id: text(b.id), pin: text(b.pin), moderatorPin: optional(b.moderatorPin), duration: optional(b.duration), creator: optional(b.creator),
-        maxParticipants: optional(b.maxParticipants), keep: flag(b.keep),
-      }, this.actor(rq),
-    ), 201));
-    this.route('PATCH', '/api/rooms/:id', this.api((rq, [id], b) => ops.editRoom(id!, {
-      pin: b.pin === undefined ? undefined : text(b.pin), moderatorPin: given(b.moderatorPin), duration: given(b.duration), creator: given(b.creator), maxParticipants: given(b.maxParticipants), keep: flag(b.keep),
-    }, this.actor(rq))));
-    this.route('GET', '/api/rooms/:id', this.api(async (_rq, [id]) => {
-      const room = (await ops.rooms()).find((r) => String(r.id) === id);
-      if (!room) throw new BoxError(404, `room ${id} does not exist`, 'id', 'not-found');
-      return room;
-    }));
-    this.route('DELETE', '/api/rooms/:id', this.api(async (rq, [id]) => ({ deleted: Number(id), participantsStaying: await ops.deleteRoom(id!, this.actor(rq)) })));
-
-    this.route('GET', '/api/conferences', this.api(() => ops.conferences()));
-    this.route('DELETE', '/api/conferences/:key', this.api((rq, [key]) => ops.endConference(key!, this.actor(rq)), 204));
-    this.route('PATCH', '/api/conferences/:key', this.api((rq, [key], b) => ops.lockConference(key!, b.locked, this.actor(rq))));
-    this.route('POST', '/api/conferences/:key/mute-all', this.api((rq, [key], b) => ops.muteAll(key!, b.muted, this.actor(rq))));
-    this.route('PATCH', '/api/conferences/:key/participants/:id', this.api((rq, [key, id], b) => {
-      ops.setMuted(key!, id!, b.muted, this.actor(rq));
-      return ops.conferences().find((c) => c.key === key)?.participants.find((p) => p.id === id) ?? null;
-    }));
-    this.route('DELETE', '/api/conferences/:key/participants/:id', this.api((rq, [key, id]) => ops.removeParticipant(key!, id!, this.actor(rq)), 204));
-
-    this.route('GET', '/api/extensions', this.api(() => ops.extensions()));
-    this.route('PUT', '/api/extensions/:number', this.api((_rq, [number], b) => ops.putExtension({ number: number!, displayName: optional(b.displayName), password: optional(b.password) })));
-    this.route('DELETE', '/api/extensions/:number', this.api((_rq, [number]) => ops.deleteExtension(number!), 204));
-
-    this.route('GET', '/api/peers', this.api(() => ops.peers()));
-    this.route('POST', '/api/peers', this.api((_rq, _p, b) => ops.putPeer({ cidr: text(b.cidr), description: optional(b.description), transport: optional(b.transport) }), 201));
-    this.route('DELETE', '/api/peers/:cidr', this.api((_rq, [cidr]) => ops.deletePeer(cidr!), 204));
-
-    this.route('GET', '/api/settings', this.api(() => ops.settings()));
-    this.route('PATCH', '/api/settings', this.api((_rq, _p, b) => ops.updateSettings(b)));
-
-    this.route('GET', '/api/blocked', this.api(() => ops.blocked()));
-    this.route('DELETE', '/api/blocked/:address', this.api((rq, [address]) => ops.liftBlock(address!, this.actor(rq)), 204));
-
-    this.route('GET', '/api/status', this.api(() => ops.status()));
-
-    this.route('GET', '/api/call-log', this.api(async (rq) => {
-      const { range, rows } = await ops.callLog(rq.query.get('from'), rq.query.get('to'), CALL_LOG_EXPORT_ROWS);
-      return { from: range.from, to: range.to, entries: rows };
-    }));
+    defineApiRoutes({ ops, route: (m, path, h) => this.route(m, path, h), api: (h, status) => this.api(h, status), actor: (rq) => this.actor(rq) });
   }
 }
 
-/** Rows a CSV download or the API gives at most for one range. */
-const CALL_LOG_EXPORT_ROWS = 10_000;
 
 function toBoxError(e: unknown): BoxError {
   if (e instanceof BoxError) return e;

@@ -18,7 +18,7 @@ const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const PASSWORD = 'every page for everyone';
 const PIN = '2468';
 /** Every page a logged-in user reaches from the menu, and the forms behind a link. */
-const PAGES = ['/rooms', '/rooms/7/edit', '/live', '/extensions', '/extensions/301', '/peers', '/settings', '/blocked', '/calls', '/status'];
+const PAGES = ['/rooms', '/rooms/7/edit', '/live', '/extensions', '/extensions/301', '/peers', '/settings', '/blocked', '/calls', '/recordings', '/status'];
 const SECTIONS = ['Rooms', 'Live', 'Extensions', 'Trusted peers', 'Settings', 'Blocked', 'Call log', 'Status'];
 
 const TESTS = 6;

@@ -89,7 +89,7 @@ t('add a room through the form; wrong input shows the message beside the field, 
   await page.click('text=Add room');
   await page.waitForSelector('tr[data-room="2"]');
   assert.match(await page.locator('.notice').innerText(), /Room 2 added\. Callers join with \*400\*2\*5678/);
-  assert.match(await page.locator('tr[data-room="2"]').innerText(), /5678\s+120/);
+  assert.match(await page.locator('tr[data-room="2"]').innerText(), /5678\s+—\s+120/, 'PIN, no moderator PIN, minutes');
 
   // With JavaScript: the message appears as soon as the field is left, and the form is not sent.
   await page.fill('#f-id', '999');

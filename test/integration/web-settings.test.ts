@@ -15,7 +15,7 @@ import { testsNeeding } from '../support/requirements.ts';
 const ADMIN_PASSWORD = 'settings-page-42';
 
 const GROUPS: Array<[string, string[]]> = [
-  ['Rooms', ['maxParticipants', 'refuseEasyPins', 'rtpTimeoutSeconds', 'holdLimitSeconds']],
+  ['Rooms', ['maxParticipants', 'refuseEasyPins', 'rtpTimeoutSeconds', 'holdLimitSeconds', 'recordingMinFreeMb', 'recordingRetentionDays']],
   ['Phones and SIP', ['realm', 'digestAlgorithms', 'symmetricRtp', 'srtp']],
   ['Security', ['lockoutFailures', 'lockoutWindowMinutes', 'lockoutBlockMinutes', 'webHostNames', 'httpRedirect']],
   ['Local audio', ['localAudioRoom', 'localAudioCapture', 'localAudioPlayback']],

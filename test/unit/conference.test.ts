@@ -60,6 +60,7 @@ function box(settingsOverride: Partial<Settings> = {}): Box {
         createdVia: 'web',
         keep: false,
         moderatorPin: null,
+        record: false,
         ...extra,
       };
     },
@@ -613,6 +614,7 @@ decisions('create sets creator = caller, createdVia phone, the dialed duration a
     createdVia: 'phone',
     keep: false,
     moderatorPin: null,
+    record: false,
   });
   const plain = b.confs.decideCreate(createCode('*401*3*1234'), null, '202', now);
   assert.is(plain.duration, 60);

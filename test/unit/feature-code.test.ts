@@ -292,6 +292,7 @@ val('roomFromInput builds a complete room with defaults', () => {
     createdVia: 'web',
     keep: false,
     moderatorPin: null,
+    record: false,
   });
   const full = roomFromInput({ id: 3, pin: '1', duration: '90', creator: '201', maxParticipants: '5' }, 'phone', now);
   assert.is(full.duration, 90);

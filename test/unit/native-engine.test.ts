@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { MockEngine } from '../../firmware/media/mock-engine.ts';
-import { ConferenceRecorder, RecordingRefused } from '../../firmware/media/recorder.ts';
+import { ConferenceRecorder, RecordingRefused } from '../../firmware/recordings/index.ts';
 import {
   EngineError,
   findAddon,
@@ -418,10 +418,10 @@ cases.push(['ConferenceRecorder writes the conference to a WAV file that plays w
   const c = await conferenceOfTwo();
   const dir = mkdtempSync(join(tmpdir(), 'confbox-recordings-'));
   try {
-    const short = new ConferenceRecorder({ engine: c.engine, dir, minFreeBytes: Number.MAX_SAFE_INTEGER });
+    const short = new ConferenceRecorder({ engine: c.engine, dir, minFreeBytes: () => Number.MAX_SAFE_INTEGER });
     assert.throws(() => short.start('room-1', 1), (e: Error) => e instanceof RecordingRefused && /MB free for recordings/.test(e.message));
     const stalls: string[] = [];
-    const recorder = new ConferenceRecorder({ engine: c.engine, dir, minFreeBytes: 1, onStalled: (_info, why) => stalls.push(why) });
+    const recorder = new ConferenceRecorder({ engine: c.engine, dir, minFreeBytes: () => 1, onStalled: (_info, why) => stalls.push(why) });
     const started = recorder.start('room-1', 1);
     assert.match(started.file, /room-1-\d{8}-\d{6}\.wav$/);
     await sleep(700);

@@ -19,7 +19,7 @@ test('every typed setting has a rule, and a value keeps it exactly when the box 
   const typed = SETTING_NAMES.filter((name) => SETTINGS[name].rule);
   assert.equal(typed, [
     'maxParticipants', 'lockoutFailures', 'lockoutWindowMinutes', 'lockoutBlockMinutes', 'realm', 'rtpTimeoutSeconds', 'holdLimitSeconds',
-    'localAudioRoom', 'localAudioCapture', 'localAudioPlayback', 'webHostNames',
+    'localAudioRoom', 'localAudioCapture', 'localAudioPlayback', 'webHostNames', 'recordingMinFreeMb', 'recordingRetentionDays',
   ]);
   for (const name of typed) {
     const rule = SETTINGS[name].rule!;

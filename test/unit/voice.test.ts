@@ -16,11 +16,12 @@ const PHRASES: Phrase[] = [
   { kind: 'locked', on: true }, { kind: 'locked', on: false }, { kind: 'allMuted', on: true }, { kind: 'allMuted', on: false },
   { kind: 'moderatorOnly' }, { kind: 'removedLast' }, { kind: 'nobodyToRemove' }, { kind: 'removedByModerator' }, { kind: 'endedByModerator' },
   { kind: 'youAreModerator' }, { kind: 'help', moderator: false }, { kind: 'help', moderator: true },
+  { kind: 'recording', on: true }, { kind: 'recording', on: false }, { kind: 'recordingRefused' },
 ];
 
 test('a moderator\'s help adds the moderator keys to the keys everyone has', () => {
   assert.equal(phraseClips({ kind: 'help', moderator: false }), ['help-mute', 'help-count']);
-  assert.equal(phraseClips({ kind: 'help', moderator: true }), ['help-mute', 'help-count', 'help-lock', 'help-mute-all', 'help-remove', 'help-end']);
+  assert.equal(phraseClips({ kind: 'help', moderator: true }), ['help-mute', 'help-count', 'help-lock', 'help-mute-all', 'help-remove', 'help-record', 'help-end']);
   assert.equal(phraseClips({ kind: 'rejection', code: 'locked', room: 2 }), ['locked']);
 });
 

@@ -7,7 +7,7 @@
  */
 import { closeSync, mkdirSync, openSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MediaEngine } from './native-engine.ts';
+import type { MediaEngine } from '../media/index.ts';
 
 const RATE = 16000;
 const HEADER_BYTES = 44;
@@ -31,11 +31,13 @@ export interface RecorderOptions {
   engine: MediaEngine;
   /** Where the files go (created if missing). */
   dir: string;
-  /** A recording does not start with less free space than this on the recordings' file system. */
-  minFreeBytes: number;
+  /** A recording does not start with less free space than this on the recordings' file system (asked at each start). */
+  minFreeBytes: () => number;
   now?: () => Date;
   /** A recording could not be continued: the disk refused a write, or the engine lost audio. */
   onStalled?: (info: RecordingInfo, why: string) => void;
+  /** A recording ended; `stalled` when it had stalled. */
+  onStopped?: (info: RecordingInfo, stalled: boolean) => void;
 }
 
 /** A 44-byte WAV header for mono 16-bit PCM at 16 kHz holding dataBytes of samples. */
@@ -72,19 +74,28 @@ export class ConferenceRecorder {
 
   constructor(private readonly o: RecorderOptions) {}
 
+  /** Where the recordings are written. */
+  get dir(): string {
+    return this.o.dir;
+  }
+
+  /** Whether a recording in progress has stalled. */
+  hasStalled(): boolean {
+    return [...this.active.values()].some((a) => a.stalled);
+  }
+
   /** Starts recording the conference into a new file named for the room and the time; refused when space is short. */
   start(conference: string, room: number): RecordingInfo {
     if (this.active.has(conference)) throw new RecordingRefused(`room ${room} is being recorded already`);
     mkdirSync(this.o.dir, { recursive: true, mode: 0o700 });
     const fs = statfsSync(this.o.dir);
     const free = fs.bavail * fs.bsize;
-    if (free < this.o.minFreeBytes) {
-      throw new RecordingRefused(`only ${Math.floor(free / 1048576)} MB free for recordings; at least ${Math.ceil(this.o.minFreeBytes / 1048576)} MB are needed`);
+    const needed = this.o.minFreeBytes();
+    if (free < needed) {
+      throw new RecordingRefused(`only ${Math.floor(free / 1048576)} MB free for recordings; at least ${Math.ceil(needed / 1048576)} MB are needed`);
     }
     const startedAt = (this.o.now ?? (() => new Date()))();
-    const stamp = startedAt.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
-    const file = join(this.o.dir, `room-${room}-${stamp}.wav`);
-    const fd = openSync(file, 'wx', 0o600);
+    const { file, fd } = this.create(room, startedAt);
     try {
       writeSync(fd, wavHeader(0), 0, HEADER_BYTES, 0);
       this.o.engine.record(conference, ENGINE_BUFFER_SECONDS);
@@ -111,6 +122,7 @@ export class ConferenceRecorder {
       clearInterval(this.timer);
       this.timer = null;
     }
+    this.o.onStopped?.({ ...a.info }, a.stalled);
     return { ...a.info };
   }
 
@@ -122,6 +134,19 @@ export class ConferenceRecorder {
   /** Stops every recording (the box is stopping). */
   stopAll(): void {
     for (const key of [...this.active.keys()]) this.stop(key);
+  }
+
+  /** A new file named for the room and the time (UTC), e.g. room-2-20261206-093000.wav; -2, -3 … when taken. */
+  private create(room: number, at: Date): { file: string; fd: number } {
+    const stamp = at.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
+    for (let n = 1; ; n++) {
+      const file = join(this.o.dir, `room-${room}-${stamp}${n === 1 ? '' : `-${n}`}.wav`);
+      try {
+        return { file, fd: openSync(file, 'wx', 0o600) };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || n >= 100) throw e;
+      }
+    }
   }
 
   private drainAll(): void {
