@@ -73,7 +73,7 @@ test('a made-up token gets 401 naming the problem', async () => {
   assert.is(s.status, 401);
 });
 
-test('with a token: started, joined, muted, talking, left and ended arrive in order, each once', async () => {
+test('with a token: started, joined, muted, locked, recording, talking, left and ended arrive in order, each once', async () => {
   const s = await openStream(`Bearer ${token}`);
   try {
     assert.is(s.status, 200);
@@ -99,6 +99,14 @@ test('with a token: started, joined, muted, talking, left and ended arrive in or
     assert.is((await web.api('PATCH', `/api/conferences/${encodeURIComponent(key)}/participants/${encodeURIComponent(goranId)}`, { muted: true })).status, 200);
     const muted = await eventually(() => s.events.find((e) => e.event === 'participant.changed' && e.data.id === goranId && e.data.changes.muted === true), 10_000, 50, 'Goran muted');
     assert.is(muted.data.caller, '402');
+
+    // Lock and recording, from the API: each a conference.changed naming the new state.
+    assert.is((await web.api('PATCH', `/api/conferences/${encodeURIComponent(key)}`, { locked: true })).status, 200);
+    await eventually(() => s.events.find((e) => e.event === 'conference.changed' && e.data.key === key && e.data.changes.locked === true), 10_000, 50, 'locked');
+    assert.is((await web.api('POST', `/api/conferences/${encodeURIComponent(key)}/recording`, { on: true })).status, 200);
+    await eventually(() => s.events.find((e) => e.event === 'conference.changed' && e.data.key === key && e.data.changes.recording === true), 10_000, 50, 'recording');
+    assert.is((await web.api('POST', `/api/conferences/${encodeURIComponent(key)}/recording`, { on: false })).status, 200);
+    await eventually(() => s.events.find((e) => e.event === 'conference.changed' && e.data.key === key && e.data.changes.recording === false), 10_000, 50, 'recording stopped');
 
     const answer = a.answer!;
     assert.ok(answer.address);
