@@ -12,7 +12,9 @@ import { hashPassword, validateNewPassword } from './web/auth.ts';
 
 export const CLI_USAGE = `Technician commands (same --db / --data-dir as the box):
   confbox room add ID --pin PIN [--moderator-pin PIN] [--duration MIN] [--creator EXT] [--max-participants N] [--keep yes|no] [--record yes|no]
+      [--wait-for-moderator yes|no] [--moderator-leaves continue|end]
   confbox room edit ID [--pin PIN] [--moderator-pin PIN|""] [--duration MIN] [--creator EXT] [--max-participants N] [--keep yes|no] [--record yes|no]
+      [--wait-for-moderator yes|no] [--moderator-leaves continue|end]
   confbox room list [--json]
   confbox room delete ID
   confbox extension add NUMBER --password PASSWORD [--name "Display name"]
@@ -74,7 +76,7 @@ function keptOrNot(room: { keep: boolean }): string {
 
 /** "PIN 1234, moderator PIN 9911, 60 minutes, creator 201, kept after its meetings" */
 function roomSummary(room: Room): string {
-  return `PIN ${room.pin}${room.moderatorPin ? `, moderator PIN ${room.moderatorPin}` : ''}, ${room.duration} minutes${room.creator ? `, creator ${room.creator}` : ''}, ${keptOrNot(room)}${room.record ? ', every meeting recorded' : ''}`;
+  return `PIN ${room.pin}${room.moderatorPin ? `, moderator PIN ${room.moderatorPin}` : ''}, ${room.duration} minutes${room.creator ? `, creator ${room.creator}` : ''}, ${keptOrNot(room)}${room.record ? ', every meeting recorded' : ''}${room.waitForModerator ? ', callers wait for the moderator' : ''}${room.moderatorLeaves === 'end' ? ', ends a minute after the last moderator leaves' : ''}`;
 }
 
 function table(out: Out, rows: string[][]): void {
@@ -87,7 +89,7 @@ const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
   async 'room add'(ctx) {
     const room = roomFromInput(
       { id: arg(ctx, 0, 'room number'), pin: ctx.opt('pin') ?? '', duration: ctx.opt('duration'), creator: ctx.opt('creator'), maxParticipants: ctx.opt('max-participants'), keep: ctx.flag('keep'),
-        moderatorPin: ctx.opt('moderator-pin'), record: ctx.flag('record') },
+        moderatorPin: ctx.opt('moderator-pin'), record: ctx.flag('record'), waitForModerator: ctx.flag('wait-for-moderator'), moderatorLeaves: ctx.opt('moderator-leaves') },
       'cli', new Date(),
     );
     checkPinStrength(room, (await ctx.store.settings.get()).refuseEasyPins);
@@ -100,9 +102,9 @@ const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
     if (!current) throw new BoxError(404, `room ${id} does not exist`, 'id');
     const changes = {
       pin: ctx.opt('pin'), duration: ctx.opt('duration'), creator: ctx.opt('creator'), maxParticipants: ctx.opt('max-participants'), keep: ctx.flag('keep'),
-      moderatorPin: ctx.opt('moderator-pin'), record: ctx.flag('record'),
+      moderatorPin: ctx.opt('moderator-pin'), record: ctx.flag('record'), waitForModerator: ctx.flag('wait-for-moderator'), moderatorLeaves: ctx.opt('moderator-leaves'),
     };
-    if (Object.values(changes).every((v) => v === undefined)) throw new BoxError(400, 'nothing to change: give --pin, --moderator-pin, --duration, --creator, --max-participants, --keep or --record');
+    if (Object.values(changes).every((v) => v === undefined)) throw new BoxError(400, 'nothing to change: give --pin, --moderator-pin, --duration, --creator, --max-participants, --keep, --record, --wait-for-moderator or --moderator-leaves');
     const room = roomWithChanges(current, changes);
     if (changes.pin !== undefined || changes.moderatorPin !== undefined) checkPinStrength(room, (await ctx.store.settings.get()).refuseEasyPins);
     if (!(await ctx.store.rooms.update(room))) throw new BoxError(404, `room ${id} does not exist`, 'id');
@@ -115,7 +117,7 @@ const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
     for (const l of live) count.set(l.roomId, (count.get(l.roomId) ?? 0) + l.participants);
     const view = rooms.map((r) => ({
       id: r.id, pin: r.pin, moderatorPin: r.moderatorPin, duration: r.duration, creator: r.creator, maxParticipants: r.maxParticipants,
-      createdAt: r.createdAt.toISOString(), createdVia: r.createdVia, keep: r.keep, record: r.record, active: (count.get(r.id) ?? 0) > 0, participants: count.get(r.id) ?? 0,
+      createdAt: r.createdAt.toISOString(), createdVia: r.createdVia, keep: r.keep, record: r.record, waitForModerator: r.waitForModerator, moderatorLeaves: r.moderatorLeaves, active: (count.get(r.id) ?? 0) > 0, participants: count.get(r.id) ?? 0,
     }));
     if (ctx.json) return ctx.out(JSON.stringify(view));
     if (view.length === 0) return ctx.out('no rooms');

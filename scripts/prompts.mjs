@@ -86,6 +86,9 @@ export const SPOKEN = {
   'being-recorded': 'this conference is being recorded',
   'recording-stopped': 'the recording has stopped',
   'recording-refused': 'the recording could not start, the box is short of disk space',
+  'waiting-for-moderator': 'please wait, the conference begins when the moderator joins',
+  'moderator-joined': 'the moderator has joined, the conference begins',
+  'moderator-left': 'the moderator has left, the conference ends in one minute',
 };
 
 /** Synthesised sounds (no espeak-ng). */

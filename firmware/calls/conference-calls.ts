@@ -43,6 +43,9 @@ export interface Recorder {
  */
 export type Moderator = { call: Call } | { administrator: string };
 
+/** How long a conference whose room ends meetings without a moderator goes on after the last moderator left. */
+const MODERATOR_GONE_MS = 60_000;
+
 /** The keys after * that only a moderator may press. */
 const MODERATOR_KEYS = ['1', '2', '3', '4', '9'];
 
@@ -67,6 +70,8 @@ interface CallPlace {
 export class ConferenceCalls implements CallApplication {
   private places = new Map<string, CallPlace>();
   private sip: CallControl | null = null;
+  /** Conferences ending because their last moderator left, by key: the minute's timer. */
+  private readonly moderatorGone = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly o: ConferenceCallsOptions) {}
 
@@ -96,7 +101,7 @@ export class ConferenceCalls implements CallApplication {
 
   answering(call: Call): void {
     const place = this.places.get(call.key);
-    if (place?.conference && call.leg !== null) this.o.engine.joinConference(call.leg, place.conference.key);
+    if (place?.conference && call.leg !== null && !this.waits(place.conference, call.key)) this.o.engine.joinConference(call.leg, place.conference.key);
   }
 
   async explain(call: Call, e: BoxError): Promise<void> {
@@ -181,8 +186,10 @@ export class ConferenceCalls implements CallApplication {
     if (place.conference) {
       const conf = place.conference;
       place.conference = null;
+      const wasModerator = conf.participants.get(call.key)?.moderator === true;
       this.o.rooms.leave(conf, call.key, call.caller, call.source, answered, why);
       this.left(conf);
+      if (wasModerator) this.moderatorLeft(conf);
     }
   }
 
@@ -367,16 +374,15 @@ export class ConferenceCalls implements CallApplication {
    */
   private joined(call: Call, conf: Conference): void {
     const moderator = conf.participants.get(call.key)?.moderator === true;
+    if (this.waits(conf, call.key)) return this.waitForModerator(call, conf);
+    const waited = moderator ? this.moderatorArrived(conf, call) : 0;
+    if (waited > 0) {
+      this.o.voice.stop({ conference: conf.key });
+      void this.recordIfTheRoomSays(conf).then(() => this.o.voice.say({ conference: conf.key }, { kind: 'moderatorJoined' }));
+      return;
+    }
     if (conf.participants.size === 1) {
-      let recording = Promise.resolve();
-      if (conf.recordMeetings && !conf.recording) {
-        try {
-          recording = this.beginRecording(conf, { administrator: `the room's record option` })?.announced ?? recording;
-        } catch {
-          // logged by startRecording; the meeting goes on unrecorded
-        }
-      }
-      const told = recording.then(() => (moderator ? this.o.voice.say({ leg: call.leg! }, { kind: 'youAreModerator' }) : undefined));
+      const told = this.recordIfTheRoomSays(conf).then(() => (moderator ? this.o.voice.say({ leg: call.leg! }, { kind: 'youAreModerator' }) : undefined));
       void told.then(() => this.o.voice.say({ leg: call.leg! }, { kind: 'only' })).then(() => {
         if (this.places.get(call.key)?.conference === conf && conf.participants.size === 1) this.o.voice.music(conf.key);
       });
@@ -388,12 +394,82 @@ export class ConferenceCalls implements CallApplication {
     if (moderator) void notice.then(() => this.o.voice.say({ leg: call.leg! }, { kind: 'youAreModerator' }));
   }
 
+  /** In a room that records its meetings, the meeting's start starts the recording; resolves when it has been announced. */
+  private recordIfTheRoomSays(conf: Conference): Promise<void> {
+    if (!conf.recordMeetings || conf.recording) return Promise.resolve();
+    try {
+      return this.beginRecording(conf, { administrator: `the room's record option` })?.announced ?? Promise.resolve();
+    } catch {
+      return Promise.resolve(); // logged by startRecording; the meeting goes on unrecorded
+    }
+  }
+
+  /** Whether this member of the conference is kept waiting for the moderator (out of the mix, hearing music). */
+  private waits(conf: Conference, id: string): boolean {
+    return conf.waiting && conf.participants.get(id)?.moderator !== true;
+  }
+
+  /** A caller in a room that waits for its moderator: told so, then music of its own until the moderator comes. */
+  private waitForModerator(call: Call, conf: Conference): void {
+    this.o.log.info('waiting for the moderator', { room: conf.roomId, caller: call.caller, waiting: conf.participants.size });
+    void this.o.voice.say({ leg: call.leg! }, { kind: 'waitingForModerator' }).then(() => {
+      if (call.leg !== null && this.places.get(call.key)?.conference === conf && this.waits(conf, call.key)) this.o.voice.musicFor({ leg: call.leg });
+    });
+  }
+
+  /**
+   * A moderator joined: the meeting begins (the callers waiting stop their music and join the mix), and a meeting
+   * that was to end for want of a moderator goes on. Returns how many callers had been waiting.
+   */
+  private moderatorArrived(conf: Conference, moderator: Call): number {
+    const gone = this.moderatorGone.get(conf.key);
+    if (gone) {
+      clearTimeout(gone);
+      this.moderatorGone.delete(conf.key);
+      this.o.log.info('a moderator is back: the conference goes on', { room: conf.roomId, caller: moderator.caller });
+    }
+    if (!conf.waiting) return 0;
+    this.o.rooms.conferences.setWaiting(conf.key, false);
+    let waited = 0;
+    for (const p of conf.participants.values()) {
+      const call = p.id === moderator.key ? undefined : this.sip?.call(p.id);
+      if (!call || call.leg === null || this.places.get(call.key)?.conference !== conf) continue;
+      this.o.voice.stop({ leg: call.leg });
+      this.o.engine.joinConference(call.leg, conf.key);
+      waited++;
+    }
+    this.o.log.info('the moderator joined: the conference begins', { room: conf.roomId, caller: moderator.caller, waited });
+    return waited;
+  }
+
+  /**
+   * A moderator left. In a room that ends meetings without one, when no moderator is left, everyone hears that the
+   * conference ends in a minute, and it does unless a moderator joins meanwhile.
+   */
+  private moderatorLeft(conf: Conference): void {
+    if (conf.moderatorLeaves !== 'end' || !this.o.rooms.conferences.get(conf.key) || this.moderatorGone.has(conf.key)) return;
+    if ([...conf.participants.values()].some((p) => p.moderator)) return;
+    this.o.log.info('the last moderator left: the conference ends in one minute', { room: conf.roomId, participants: conf.participants.size });
+    void this.o.voice.say({ conference: conf.key }, { kind: 'moderatorLeft' });
+    const timer = setTimeout(() => {
+      this.moderatorGone.delete(conf.key);
+      if (!this.o.rooms.conferences.get(conf.key)) return;
+      this.o.log.info('conference ended: no moderator came back', { room: conf.roomId, participants: conf.participants.size });
+      void this.endConference(conf, 'the conference has ended: the moderator left');
+    }, MODERATOR_GONE_MS);
+    this.moderatorGone.set(conf.key, timer);
+  }
+
   /** Someone left: the leave tone, and waiting music for whoever is now alone; the last one out ends the recording. */
   private left(conf: Conference): void {
     if (!this.o.rooms.conferences.get(conf.key)) {
       if (conf.recording) this.finishRecording(conf, 'the conference ended');
+      const gone = this.moderatorGone.get(conf.key);
+      if (gone) clearTimeout(gone);
+      this.moderatorGone.delete(conf.key);
       return;
     }
+    if (conf.waiting) return;
     this.o.voice.tone({ conference: conf.key }, 'leave-tone');
     if (conf.participants.size === 1) setTimeout(() => {
       if (this.o.rooms.conferences.get(conf.key) && conf.participants.size === 1) this.o.voice.music(conf.key);
@@ -414,7 +490,7 @@ export class ConferenceCalls implements CallApplication {
         place.menu = null;
         place.conference = conf;
         place.code = { kind: 'join', room, pin };
-        this.o.engine.joinConference(call.leg, conf.key);
+        if (!this.waits(conf, call.key)) this.o.engine.joinConference(call.leg, conf.key);
         this.joined(call, conf);
       },
       wrongPin: (call, room) => this.sip?.wrongPin(call, room),

@@ -1,7 +1,7 @@
 import type { Clock, Timer } from '../clock.ts';
 import { BoxError } from '../errors.ts';
 import type { FeatureCode } from './feature-code.ts';
-import type { Room, Settings } from './types.ts';
+import type { ModeratorLeaves, Room, Settings } from './types.ts';
 
 const MINUTE = 60_000;
 const WARNING_BEFORE_END = MINUTE;
@@ -41,6 +41,11 @@ export interface Conference {
   readonly recordMeetings: boolean;
   /** Its mix is being written to a recording now. */
   recording: boolean;
+  /** The room makes callers wait for a moderator; what happens when the last moderator leaves. */
+  readonly waitForModerator: boolean;
+  readonly moderatorLeaves: ModeratorLeaves;
+  /** No moderator has joined yet: callers hear music and not each other. */
+  waiting: boolean;
   readonly participants: Map<string, Participant>;
 }
 
@@ -88,7 +93,7 @@ export class Conferences {
   decideCreate(code: Extract<FeatureCode, { kind: 'create' }>, existing: Room | null, caller: string, now: Date): Room {
     if (existing) throw new BoxError(403, `room ${code.room} already exists`, 'id', 'exists');
     return {
-      id: code.room, pin: code.pin, duration: code.duration, creator: caller, maxParticipants: null, createdAt: now, createdVia: 'phone', keep: false, moderatorPin: code.moderatorPin, record: false,
+      id: code.room, pin: code.pin, duration: code.duration, creator: caller, maxParticipants: null, createdAt: now, createdVia: 'phone', keep: false, moderatorPin: code.moderatorPin, record: false, waitForModerator: false, moderatorLeaves: 'continue',
     };
   }
 
@@ -191,6 +196,15 @@ export class Conferences {
     return last;
   }
 
+  /** The moderator has come (the meeting begins), or the conference waits again; false when nothing changed. */
+  setWaiting(key: string, waiting: boolean): boolean {
+    const conf = this.all.get(key);
+    if (!conf || conf.waiting === waiting) return false;
+    conf.waiting = waiting;
+    this.events.changed(conf);
+    return true;
+  }
+
   /** Marks the conference as being recorded or not; false when nothing changed. */
   setRecording(key: string, recording: boolean): boolean {
     const conf = this.all.get(key);
@@ -220,6 +234,9 @@ export class Conferences {
       locked: false,
       recordMeetings: room.record,
       recording: false,
+      waitForModerator: room.waitForModerator,
+      moderatorLeaves: room.moderatorLeaves,
+      waiting: room.waitForModerator,
       participants: new Map(),
     };
     this.byRoom.set(room.id, conf);

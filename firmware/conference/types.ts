@@ -22,7 +22,13 @@ export interface Room {
   moderatorPin: string | null;
   /** Every meeting in this room is recorded from its first caller on (a moderator may still stop it). */
   record: boolean;
+  /** Callers wait, with music, until a moderator joins (a room with a moderator PIN only). */
+  waitForModerator: boolean;
+  /** When the last moderator leaves: the meeting goes on, or ends after a minute's warning unless a moderator returns. */
+  moderatorLeaves: ModeratorLeaves;
 }
+
+export type ModeratorLeaves = 'continue' | 'end';
 
 export interface Settings {
   maxParticipants: number;

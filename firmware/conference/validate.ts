@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { BoxError } from '../errors.ts';
-import type { Room } from './types.ts';
+import type { ModeratorLeaves, Room } from './types.ts';
 
 /** The one set of room rules; phone codes, the command line and the web page all call these. */
 
@@ -79,6 +79,8 @@ export interface RoomInput {
   keep?: string | boolean | null;
   moderatorPin?: string | null;
   record?: string | boolean | null;
+  waitForModerator?: string | boolean | null;
+  moderatorLeaves?: string | null;
 }
 
 /** Why a PIN is easy to guess, or null: shorter than 4 digits, one digit repeated, a run up or down, a repeated pair, the room number. */
@@ -114,7 +116,7 @@ export function checkPinStrength(room: Room, refuseEasyPins: boolean): Room {
 }
 
 /** A room's yes/no option: yes/no, true/false, on/off (a checkbox sends "on"); absent: no. */
-function parseYesNo(value: string | boolean | undefined | null, field: 'keep' | 'record'): boolean {
+function parseYesNo(value: string | boolean | undefined | null, field: 'keep' | 'record' | 'waitForModerator'): boolean {
   if (value === undefined || value === null || value === '') return false;
   if (typeof value === 'boolean') return value;
   const v = String(value).trim().toLowerCase();
@@ -126,6 +128,22 @@ function parseYesNo(value: string | boolean | undefined | null, field: 'keep' | 
 /** Keep after the meeting: yes/no, true/false, on/off (a checkbox sends "on"); absent: no. */
 export function parseKeep(value: string | boolean | undefined | null): boolean {
   return parseYesNo(value, 'keep');
+}
+
+/** What happens when the last moderator leaves: continue (default) or end. */
+export function parseModeratorLeaves(value: string | undefined | null): ModeratorLeaves {
+  if (value === undefined || value === null || value === '') return 'continue';
+  const v = String(value).trim().toLowerCase();
+  if (v === 'continue' || v === 'end') return v;
+  throw new BoxError(400, `moderatorLeaves must be continue or end, not "${clip(v)}"`, 'moderatorLeaves');
+}
+
+/** Waiting for the moderator needs a moderator PIN: otherwise nobody could ever start the meeting. */
+function checkWaitForModerator(room: Room): Room {
+  if (room.waitForModerator && room.moderatorPin === null) {
+    throw new BoxError(400, 'waiting for the moderator needs a moderator PIN: without one the meeting could never start', 'waitForModerator');
+  }
+  return room;
 }
 
 /** Record every meeting: yes/no, true/false, on/off; absent: no. */
@@ -142,6 +160,8 @@ export interface RoomChanges {
   keep?: string | boolean | null;
   moderatorPin?: string | null;
   record?: string | boolean | null;
+  waitForModerator?: string | boolean | null;
+  moderatorLeaves?: string | null;
 }
 
 /** The room with the changes applied, each validated as when a room is added; the first bad field is named. */
@@ -153,16 +173,18 @@ export function roomWithChanges(room: Room, changes: RoomChanges): Room {
   if (changes.maxParticipants !== undefined) out.maxParticipants = parseMaxParticipants(changes.maxParticipants);
   if (changes.keep !== undefined) out.keep = parseKeep(changes.keep);
   if (changes.record !== undefined) out.record = parseRecord(changes.record);
+  if (changes.waitForModerator !== undefined) out.waitForModerator = parseYesNo(changes.waitForModerator, 'waitForModerator');
+  if (changes.moderatorLeaves !== undefined) out.moderatorLeaves = parseModeratorLeaves(changes.moderatorLeaves);
   if (changes.moderatorPin !== undefined) out.moderatorPin = parseModeratorPin(changes.moderatorPin, out.pin);
   else if (out.moderatorPin !== null && out.moderatorPin === out.pin) throw new BoxError(ADDRESS_INCOMPLETE, 'the PIN must differ from the moderator PIN', 'pin');
-  return out;
+  return checkWaitForModerator(out);
 }
 
 /** Validates a whole room as a technician or the web page enters it; the first bad field is named. */
 export function roomFromInput(input: RoomInput, via: Room['createdVia'], now: Date): Room {
   const id = parseRoomId(input.id);
   const pin = parsePin(input.pin);
-  return {
+  return checkWaitForModerator({
     id,
     pin,
     duration: parseDuration(input.duration),
@@ -173,5 +195,7 @@ export function roomFromInput(input: RoomInput, via: Room['createdVia'], now: Da
     keep: parseKeep(input.keep),
     moderatorPin: parseModeratorPin(input.moderatorPin, pin),
     record: parseRecord(input.record),
-  };
+    waitForModerator: parseYesNo(input.waitForModerator, 'waitForModerator'),
+    moderatorLeaves: parseModeratorLeaves(input.moderatorLeaves),
+  });
 }

@@ -27,7 +27,7 @@ export const PROMPT_NAMES: readonly string[] = [
   'locked', 'conference-locked', 'conference-unlocked', 'all-muted', 'all-unmuted', 'moderator-only', 'removed-last', 'nobody-to-remove',
   'removed-by-moderator', 'ended-by-moderator', 'you-are-moderator',
   'help-mute', 'help-count', 'help-lock', 'help-mute-all', 'help-remove', 'help-end', 'help-record',
-  'being-recorded', 'recording-stopped', 'recording-refused',
+  'being-recorded', 'recording-stopped', 'recording-refused', 'waiting-for-moderator', 'moderator-joined', 'moderator-left',
   'join-tone', 'leave-tone', 'music',
 ];
 

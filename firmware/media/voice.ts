@@ -30,6 +30,10 @@ export type Phrase =
   | { kind: 'recording'; on: boolean }
   /** To a moderator: the recording could not start (the disk is short of space). */
   | { kind: 'recordingRefused' }
+  /** To a caller of a room that waits for its moderator; to the room when the moderator comes, or has left. */
+  | { kind: 'waitingForModerator' }
+  | { kind: 'moderatorJoined' }
+  | { kind: 'moderatorLeft' }
   /** *0: the keys a caller has; a moderator hears the moderator keys too. */
   | { kind: 'help'; moderator: boolean };
 
@@ -80,6 +84,9 @@ export function phraseClips(p: Phrase): string[] {
     case 'youAreModerator': return ['you-are-moderator'];
     case 'recording': return [p.on ? 'being-recorded' : 'recording-stopped'];
     case 'recordingRefused': return ['recording-refused'];
+    case 'waitingForModerator': return ['waiting-for-moderator'];
+    case 'moderatorJoined': return ['moderator-joined'];
+    case 'moderatorLeft': return ['moderator-left'];
     case 'help': return p.moderator ? [...HELP_KEYS, ...HELP_MODERATOR_KEYS] : HELP_KEYS;
   }
 }
@@ -130,10 +137,15 @@ export class Voice {
 
   /** Waiting music for a conference's lone member, instead of the (empty) mix, until stopped. */
   music(conference: string): void {
+    this.musicFor({ conference });
+  }
+
+  /** Waiting music for a leg or a conference, until stopped. */
+  musicFor(target: PlayTarget): void {
     const s = this.sounds.get('music');
     if (!s) return this.noClip('music');
     try {
-      this.engine.play({ conference }, s.id, { loop: true, replace: true });
+      this.engine.play(target, s.id, { loop: true, replace: true });
     } catch (e) {
       this.log.debug('music not played', { err: e });
     }

@@ -157,6 +157,14 @@ export const MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE rooms ADD COLUMN IF NOT EXISTS record_meetings TINYINT(1) NOT NULL DEFAULT 0',
     ],
   },
+  {
+    version: 11,
+    name: 'rooms whose callers wait for the moderator',
+    statements: [
+      'ALTER TABLE rooms ADD COLUMN IF NOT EXISTS wait_for_moderator TINYINT(1) NOT NULL DEFAULT 0',
+      "ALTER TABLE rooms ADD COLUMN IF NOT EXISTS moderator_leaves VARCHAR(8) NOT NULL DEFAULT 'continue'",
+    ],
+  },
 ];
 
 const LOCK_NAME = 'confbox_migrate';

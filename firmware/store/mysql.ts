@@ -230,7 +230,7 @@ function createStore(pool: Pool, log: Logger, boxId: string): Store {
 }
 
 function roomsTable(db: Db): Store['rooms'] {
-  const columns = 'id, pin, duration, creator, max_participants, created_at, created_via, keep_after_meeting, moderator_pin, record_meetings';
+  const columns = 'id, pin, duration, creator, max_participants, created_at, created_via, keep_after_meeting, moderator_pin, record_meetings, wait_for_moderator, moderator_leaves';
   return {
     list: async () => (await db.rows(`SELECT ${columns} FROM rooms ORDER BY id`)).map(toRoom),
     get: async (id) => {
@@ -240,8 +240,8 @@ function roomsTable(db: Db): Store['rooms'] {
     insert: async (room) => {
       try {
         await db.run(
-          `INSERT INTO rooms (${columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          [room.id, room.pin, room.duration, room.creator, room.maxParticipants, room.createdAt, room.createdVia, room.keep ? 1 : 0, room.moderatorPin, room.record ? 1 : 0],
+          `INSERT INTO rooms (${columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [room.id, room.pin, room.duration, room.creator, room.maxParticipants, room.createdAt, room.createdVia, room.keep ? 1 : 0, room.moderatorPin, room.record ? 1 : 0, room.waitForModerator ? 1 : 0, room.moderatorLeaves],
         );
       } catch (err) {
         // The primary key decides, so two boxes creating the same room cannot both win.
@@ -250,8 +250,8 @@ function roomsTable(db: Db): Store['rooms'] {
       }
     },
     update: async (room) => (await db.run(
-      'UPDATE rooms SET pin = ?, duration = ?, creator = ?, max_participants = ?, keep_after_meeting = ?, moderator_pin = ?, record_meetings = ? WHERE id = ?',
-      [room.pin, room.duration, room.creator, room.maxParticipants, room.keep ? 1 : 0, room.moderatorPin, room.record ? 1 : 0, room.id],
+      'UPDATE rooms SET pin = ?, duration = ?, creator = ?, max_participants = ?, keep_after_meeting = ?, moderator_pin = ?, record_meetings = ?, wait_for_moderator = ?, moderator_leaves = ? WHERE id = ?',
+      [room.pin, room.duration, room.creator, room.maxParticipants, room.keep ? 1 : 0, room.moderatorPin, room.record ? 1 : 0, room.waitForModerator ? 1 : 0, room.moderatorLeaves, room.id],
     )) > 0,
     delete: async (id) => (await db.run('DELETE FROM rooms WHERE id = ?', [id])) > 0,
   };
@@ -269,6 +269,8 @@ function toRoom(r: RowDataPacket): Room {
     keep: Number(r.keep_after_meeting) === 1,
     moderatorPin: r.moderator_pin === null || r.moderator_pin === undefined ? null : String(r.moderator_pin),
     record: Number(r.record_meetings) === 1,
+    waitForModerator: Number(r.wait_for_moderator) === 1,
+    moderatorLeaves: r.moderator_leaves === 'end' ? 'end' : 'continue',
   };
 }
 

@@ -36,10 +36,12 @@ export function defineApiRoutes(r: ApiRouter): void {
       {
         id: text(b.id), pin: text(b.pin), moderatorPin: optional(b.moderatorPin), duration: optional(b.duration), creator: optional(b.creator),
         maxParticipants: optional(b.maxParticipants), keep: flag(b.keep), record: flag(b.record),
+        waitForModerator: flag(b.waitForModerator), moderatorLeaves: optional(b.moderatorLeaves),
       }, r.actor(rq),
     ), 201));
     r.route('PATCH', '/api/rooms/:id', r.api((rq, [id], b) => ops.editRoom(id!, {
       pin: b.pin === undefined ? undefined : text(b.pin), moderatorPin: given(b.moderatorPin), duration: given(b.duration), creator: given(b.creator), maxParticipants: given(b.maxParticipants), keep: flag(b.keep), record: flag(b.record),
+      waitForModerator: flag(b.waitForModerator), moderatorLeaves: given(b.moderatorLeaves),
     }, r.actor(rq))));
     r.route('GET', '/api/rooms/:id', r.api(async (_rq, [id]) => {
       const room = (await ops.rooms()).find((r) => String(r.id) === id);

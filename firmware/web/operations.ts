@@ -36,6 +36,9 @@ export interface RoomRow {
   moderatorPin: string | null;
   /** Every meeting in the room is recorded. */
   record: boolean;
+  /** Callers wait for a moderator; what happens when the last moderator leaves (continue, end). */
+  waitForModerator: boolean;
+  moderatorLeaves: string;
   active: boolean;
   participants: number;
 }
@@ -56,6 +59,8 @@ export interface ParticipantRow {
   noisy: boolean;
   /** Joined with the moderator PIN (or is the room's creator): may lock, mute all, remove and end from the keypad. */
   moderator: boolean;
+  /** Waiting for the moderator to join. */
+  waiting: boolean;
 }
 
 export interface ConferenceRow {
@@ -70,6 +75,8 @@ export interface ConferenceRow {
   locked: boolean;
   /** Its mix is being recorded now. */
   recording: boolean;
+  /** No moderator has come yet: the callers hear music, not each other. */
+  waiting: boolean;
   participants: ParticipantRow[];
 }
 
@@ -178,7 +185,7 @@ export class Operations {
   async rooms(): Promise<RoomRow[]> {
     return (await this.box.rooms.listRooms()).map((r) => ({
       id: r.id, pin: r.pin, duration: r.duration, creator: r.creator, maxParticipants: r.maxParticipants,
-      createdAt: r.createdAt.toISOString(), createdVia: r.createdVia, keep: r.keep, moderatorPin: r.moderatorPin, record: r.record, active: r.active, participants: r.participants,
+      createdAt: r.createdAt.toISOString(), createdVia: r.createdVia, keep: r.keep, moderatorPin: r.moderatorPin, record: r.record, waitForModerator: r.waitForModerator, moderatorLeaves: r.moderatorLeaves, active: r.active, participants: r.participants,
     }));
   }
 
@@ -222,10 +229,10 @@ export class Operations {
       .sort((a, b) => a.roomId - b.roomId || a.startedAt - b.startedAt)
       .map((c) => ({
         key: c.key, roomId: c.roomId, startedAt: new Date(c.startedAt).toISOString(), endsAt: new Date(c.endsAt).toISOString(),
-        secondsLeft: Math.max(0, Math.round((c.endsAt - now) / 1000)), maxParticipants: c.maxParticipants, roomDeleted: c.roomDeleted, locked: c.locked, recording: c.recording,
+        secondsLeft: Math.max(0, Math.round((c.endsAt - now) / 1000)), maxParticipants: c.maxParticipants, roomDeleted: c.roomDeleted, locked: c.locked, recording: c.recording, waiting: c.waiting,
         participants: [...c.participants.values()].map((p) => ({
           id: p.id, local: p.id === LOCAL_PARTICIPANT.id, caller: p.caller, displayName: p.displayName, joinedAt: new Date(p.joinedAt).toISOString(), muted: p.muted, onHold: p.onHold === true,
-          talking: p.talking === true, noisy: p.noisy === true, moderator: p.moderator === true,
+          talking: p.talking === true, noisy: p.noisy === true, moderator: p.moderator === true, waiting: c.waiting && p.moderator !== true,
         })),
       }));
   }

@@ -142,12 +142,15 @@ function checkbox(ctx: PageContext | null, o: { name: string; label: string; hin
   const id = `f-${o.name}`;
   const sent = ctx?.values;
   const checked = sent ? sent[o.name] === 'yes' : o.checked;
-  return html`<div class="field check">
-  <label for="${id}"><input id="${id}" name="${o.name}" type="checkbox" value="yes"${checked ? html` checked` : ''} aria-describedby="${id}-msg"> ${o.label}</label>
-  <p class="msg" id="${id}-msg">${o.hint}</p>
+  const error = ctx?.errors?.[o.name];
+  return html`<div class="field check${error ? ' has-error' : ''}">
+  <label for="${id}"><input id="${id}" name="${o.name}" type="checkbox" value="yes"${checked ? html` checked` : ''} aria-describedby="${id}-msg"${error ? html` aria-invalid="true"` : ''}> ${o.label}</label>
+  <p class="msg" id="${id}-msg"${error ? html` role="alert"` : ''}>${error ?? o.hint}</p>
 </div>`;
 }
 
+const WAIT_HINT = 'Needs a moderator PIN. Callers hear that the meeting begins when the moderator joins, and music until then; they do not hear each other.';
+const MODERATOR_LEAVES: Array<[string, string]> = [['continue', 'the meeting goes on'], ['end', 'it ends after a minute\'s warning, unless a moderator returns']];
 const RECORD_HINT = 'From the first caller on; everyone hears that the meeting is recorded. Recordings are on the Recordings page.';
 const KEEP_HINT = 'Unticked, the room is deleted when the last person of its first meeting hangs up, as rooms made by phone are. Ticked, it stays until you delete it.';
 
@@ -205,7 +208,7 @@ export function roomsPage(ctx: PageContext, rooms: RoomRow[], boxMax: number, su
     <thead><tr><th>Room</th><th>PIN</th><th>Moderator PIN</th><th>Minutes</th><th>Creator</th><th>Max</th><th>After the meeting</th><th>Recorded</th><th>Created</th><th>In use</th><th><span class="sr">Actions</span></th></tr></thead>
     <tbody>${rooms.map((r) => html`<tr data-room="${r.id}" id="${rowId('room', r.id)}" tabindex="-1">
       <td class="num" data-label="Room">${r.id}</td><td data-label="PIN"><code>${r.pin}</code></td>
-      <td data-label="Moderator PIN">${r.moderatorPin ? html`<code>${r.moderatorPin}</code>` : html`<span class="muted">—</span>`}</td><td class="num" data-label="Minutes">${r.duration}</td><td data-label="Creator">${r.creator ?? '—'}</td>
+      <td data-label="Moderator PIN">${r.moderatorPin ? html`<code>${r.moderatorPin}</code>${r.waitForModerator ? html` <span class="muted">callers wait</span>` : ''}${r.moderatorLeaves === 'end' ? html` <span class="muted">ends without</span>` : ''}` : html`<span class="muted">—</span>`}</td><td class="num" data-label="Minutes">${r.duration}</td><td data-label="Creator">${r.creator ?? '—'}</td>
       <td class="num" data-label="Max">${r.maxParticipants ?? html`<span class="muted">${boxMax}</span>`}</td>
       <td class="keep" data-label="After the meeting">${r.keep ? 'kept' : html`<span class="muted">deleted</span>`}</td>
       <td class="record" data-label="Recorded">${r.record ? 'every meeting' : html`<span class="muted">no</span>`}</td>
@@ -227,6 +230,8 @@ export function roomsPage(ctx: PageContext, rooms: RoomRow[], boxMax: number, su
     ${field(ctx, { name: 'maxParticipants', ...ROOM_FIELDS.maxParticipants, inputmode: 'numeric', pattern: '\\d{1,2}', min: PARTICIPANTS_MIN, max: PARTICIPANTS_MAX, placeholder: String(boxMax) })}
     ${checkbox(ctx, { name: 'keep', label: 'Keep after the meeting', hint: KEEP_HINT, checked: false })}
     ${checkbox(ctx, { name: 'record', label: 'Record every meeting', hint: RECORD_HINT, checked: false })}
+    ${checkbox(ctx, { name: 'waitForModerator', label: 'Wait for the moderator', hint: WAIT_HINT, checked: false })}
+    ${field(ctx, { name: 'moderatorLeaves', label: 'When the last moderator leaves', value: 'continue', options: MODERATOR_LEAVES, hint: 'In a room with a moderator PIN.' })}
     <div class="actions"><button class="primary">Add room</button></div>
   </form>
 </section>`);
@@ -246,6 +251,8 @@ export function editRoomPage(ctx: PageContext, room: RoomRow, boxMax: number): H
     ${field(ctx, { name: 'maxParticipants', ...ROOM_FIELDS.maxParticipants, inputmode: 'numeric', pattern: '\\d{1,2}', min: PARTICIPANTS_MIN, max: PARTICIPANTS_MAX, placeholder: String(boxMax), value: v(room.maxParticipants) })}
     ${checkbox(ctx, { name: 'keep', label: 'Keep after the meeting', hint: KEEP_HINT, checked: room.keep })}
     ${checkbox(ctx, { name: 'record', label: 'Record every meeting', hint: RECORD_HINT, checked: room.record })}
+    ${checkbox(ctx, { name: 'waitForModerator', label: 'Wait for the moderator', hint: WAIT_HINT, checked: room.waitForModerator })}
+    ${field(ctx, { name: 'moderatorLeaves', label: 'When the last moderator leaves', value: room.moderatorLeaves, options: MODERATOR_LEAVES, hint: 'In a room with a moderator PIN.' })}
     <div class="actions"><button class="primary">Save room ${room.id}</button> <a class="button" href="/rooms">Cancel</a></div>
   </form>
 </section>`);
@@ -277,7 +284,7 @@ export function conferenceCards(ctx: PageContext, conferences: ConferenceRow[]):
     const full = c.participants.length >= c.maxParticipants;
     return html`<section class="card conference${full ? ' full' : ''}" data-key="${c.key}" aria-labelledby="conf-${c.key}">
   <div class="conf-head">
-    <h2 id="conf-${c.key}">Room ${c.roomId}${c.roomDeleted ? html` <span class="badge">room deleted</span>` : ''}${full ? html` <span class="badge warn">full</span>` : ''}${c.locked ? html` <span class="badge warn" data-locked>locked</span>` : ''}${c.recording ? html` <span class="badge bad" data-recording>recording</span>` : ''}</h2>
+    <h2 id="conf-${c.key}">Room ${c.roomId}${c.roomDeleted ? html` <span class="badge">room deleted</span>` : ''}${full ? html` <span class="badge warn">full</span>` : ''}${c.locked ? html` <span class="badge warn" data-locked>locked</span>` : ''}${c.recording ? html` <span class="badge bad" data-recording>recording</span>` : ''}${c.waiting ? html` <span class="badge" data-waiting>waiting for the moderator</span>` : ''}</h2>
     <p class="muted"><span data-count>${c.participants.length}</span> of ${c.maxParticipants}${full ? ': nobody else can join' : c.locked ? ': locked, only a moderator can join' : ''} · <span class="time-left" data-ends="${c.endsAt}">${minutesLeft(c.secondsLeft)}</span></p>
     ${conferenceControls(ctx, c)}
     <form method="post" action="/live/${encodeURIComponent(c.key)}/end" class="inline">${csrfField(ctx)}<button class="danger small" data-focus-key="end-${c.key}" data-confirm="End the conference in room ${c.roomId} and hang up everyone?">End conference<span class="sr"> in room ${c.roomId}</span></button></form>
@@ -301,7 +308,7 @@ function participantItem(ctx: PageContext, c: ConferenceRow, p: ParticipantRow):
   const name = p.displayName || p.caller;
   const base = `/live/${encodeURIComponent(c.key)}/${encodeURIComponent(p.id)}`;
   return html`<li data-participant="${p.id}" id="${rowId('participant', p.id)}"${p.muted ? html` class="is-muted"` : ''}>
-    <span class="who">${p.muted ? MUTED_ICON : ''}<strong>${name}</strong>${p.displayName ? html` <span class="muted">${p.caller}</span>` : ''}${p.moderator ? html` <span class="badge ok" data-moderator>moderator</span>` : ''}${p.muted ? html` <span class="badge">muted</span>` : ''}${p.onHold ? html` <span class="badge">on hold</span>` : ''}${p.talking ? html` <span class="badge talking" data-talking>talking</span>` : ''}${p.noisy ? html` <span class="badge warn" data-noisy>${name}'s line is noisy${p.muted ? '' : ': mute it if nobody is speaking'}</span>` : ''}</span>
+    <span class="who">${p.muted ? MUTED_ICON : ''}<strong>${name}</strong>${p.displayName ? html` <span class="muted">${p.caller}</span>` : ''}${p.moderator ? html` <span class="badge ok" data-moderator>moderator</span>` : ''}${p.muted ? html` <span class="badge">muted</span>` : ''}${p.onHold ? html` <span class="badge">on hold</span>` : ''}${p.waiting ? html` <span class="badge">waiting</span>` : ''}${p.talking ? html` <span class="badge talking" data-talking>talking</span>` : ''}${p.noisy ? html` <span class="badge warn" data-noisy>${name}'s line is noisy${p.muted ? '' : ': mute it if nobody is speaking'}</span>` : ''}</span>
     <span class="since muted">joined <time datetime="${p.joinedAt}">${clock(p.joinedAt)}</time></span>
     <span class="acts">
       <form method="post" action="${base}/${p.muted ? 'unmute' : 'mute'}" class="inline">${csrfField(ctx)}<button class="small" id="${rowId('mute', p.id)}" data-focus-key="mute-${p.id}" aria-label="${p.muted ? 'Unmute' : 'Mute'} ${name}">${p.muted ? 'Unmute' : 'Mute'}</button></form>

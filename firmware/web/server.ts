@@ -550,7 +550,7 @@ export class WebServer {
     this.route('GET', '/rooms', this.guard(async (rq) => this.page(rq, 200, await roomsView(this.pageContext(rq)))));
     this.route('POST', '/rooms', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
       const r = await ops.addRoom({
-        id: form.id ?? '', pin: form.pin ?? '', moderatorPin: form.moderatorPin, duration: form.duration, creator: form.creator, maxParticipants: form.maxParticipants, keep: form.keep ?? 'no', record: form.record ?? 'no',
+        id: form.id ?? '', pin: form.pin ?? '', moderatorPin: form.moderatorPin, duration: form.duration, creator: form.creator, maxParticipants: form.maxParticipants, keep: form.keep ?? 'no', record: form.record ?? 'no', waitForModerator: form.waitForModerator ?? 'no', moderatorLeaves: form.moderatorLeaves ?? 'continue',
       }, this.actor(rq));
       return { notice: `Room ${r.id} added. Callers join with *400*${r.id}*${r.pin}.${r.moderatorPin ? ` Its moderator joins with *400*${r.id}*${r.moderatorPin}.` : ''}${r.keep ? ' It stays after its meetings.' : ' It is deleted when the last participant of its first meeting hangs up.'}`, focus: pages.rowId('room', r.id) };
     }, roomsView, '/rooms')));
@@ -563,7 +563,7 @@ export class WebServer {
     this.route('GET', '/rooms/:id/edit', this.guard(async (rq, [id]) => this.page(rq, 200, await editView(id)(this.pageContext(rq)))));
     this.route('POST', '/rooms/:id/edit', this.guard((rq, [id], form) => this.formAction(rq, form, async () => {
       const r = await ops.editRoom(id!, {
-        pin: form.pin ?? '', moderatorPin: form.moderatorPin ?? '', duration: form.duration ?? '', creator: form.creator ?? '', maxParticipants: form.maxParticipants ?? '', keep: form.keep ?? 'no', record: form.record ?? 'no',
+        pin: form.pin ?? '', moderatorPin: form.moderatorPin ?? '', duration: form.duration ?? '', creator: form.creator ?? '', maxParticipants: form.maxParticipants ?? '', keep: form.keep ?? 'no', record: form.record ?? 'no', waitForModerator: form.waitForModerator ?? 'no', moderatorLeaves: form.moderatorLeaves ?? 'continue',
       }, this.actor(rq));
       return { notice: `Room ${r.id} saved.${r.appliesToNewJoiners ? ' The change applies to people who join from now on.' : ''}`, focus: pages.rowId('room', r.id) };
     }, editView(id), '/rooms')));

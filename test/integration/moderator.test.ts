@@ -17,7 +17,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'confbox-moderator-'));
 let box: RunningBox;
 const password = (ext: string) => `pw-${ext}`;
 const callers = new Callers(() => box, password);
-const EXTENSIONS = Array.from({ length: 12 }, (_, i) => String(140 + i));
+const EXTENSIONS = Array.from({ length: 20 }, (_, i) => String(140 + i));
 const PIN = '4826';
 const MODERATOR_PIN = '9371';
 
@@ -25,6 +25,8 @@ test.before(async () => {
   await configure(dataDir, [
     ...EXTENSIONS.map((n) => ['extension', 'add', n, '--password', password(n), '--name', `Extension ${n}`]),
     ...[40, 41, 42, 43, 44].map((id) => ['room', 'add', String(id), '--pin', PIN, '--moderator-pin', MODERATOR_PIN, '--max-participants', '5', '--keep']),
+    ['room', 'add', '46', '--pin', PIN, '--moderator-pin', MODERATOR_PIN, '--max-participants', '5', '--keep', '--wait-for-moderator', 'yes'],
+    ...[47, 48].map((id) => ['room', 'add', String(id), '--pin', PIN, '--moderator-pin', MODERATOR_PIN, '--max-participants', '5', '--keep', '--moderator-leaves', 'end']),
   ]);
   box = await startBox({ dataDir, logLevel: 'debug' });
 });
@@ -198,6 +200,66 @@ test('the creator of a room made by phone with a moderator PIN is its moderator 
     assert.is(logged('conference unlocked', 45), 0, 'the guest\'s *1 did not unlock');
   } finally {
     await callers.hangUp(owner, guest);
+  }
+});
+
+/** Not hearing a tone: at least 10 dB under the level it is sent at (waiting music has no strong partial there). */
+const doesNotHear = (m: Member, freq: number) => meanToneLevel(m.rx.last(1000), freq) < LEVEL - 10;
+
+test('wait for the moderator: callers hear why, then music, and not each other; the moderator\'s arrival starts the meeting for all', async () => {
+  const a = await callers.dial('152', `*400*46*${PIN}`, { tone: 1000 });
+  const b = await callers.dial('153', `*400*46*${PIN}`, { tone: 1800 });
+  const late: Member[] = [];
+  try {
+    assertAnswered(a);
+    assertAnswered(b);
+    const told = await until(() => activeMs(a.rx.pcmBetween(a.answeredAt), { ignoreTones: [1000, 1800] }) > 2000 && activeMs(b.rx.pcmBetween(b.answeredAt), { ignoreTones: [1000, 1800] }) > 2000, 15_000, 250);
+    assert.ok(told, `both hear the wait explained and music: ${a.rx.describe(a.answeredAt)} | ${b.rx.describe(b.answeredAt)}`);
+    await sleep(2000);
+    assert.ok(doesNotHear(a, 1800) && doesNotHear(b, 1000), `waiting callers do not hear each other: ${fmt(levels(a.rx.last(1000)))} | ${fmt(levels(b.rx.last(1000)))}`);
+    const music = activeMs(a.rx.last(1500), { ignoreTones: [1000, 1800] });
+    assert.ok(music > 1000, `music plays while they wait (${music} ms of sound in 1.5 s)`);
+    assert.ok(logged('waiting for the moderator', 46) >= 2, 'the box logs each caller waiting');
+
+    const begins = box.waitForLog((rec) => rec.msg === 'the moderator joined: the conference begins' && rec.room === 46, 15_000);
+    const chair = await callers.dial('154', `*400*46*${MODERATOR_PIN}`, { tone: 440 });
+    late.push(chair);
+    assertAnswered(chair);
+    assert.is((await begins).waited, 2, 'both waiting callers joined the meeting');
+    const together = await until(() => hears(a, 1800) && hears(a, 440) && hears(b, 1000) && hears(chair, 1000) && hears(chair, 1800), 15_000, 200);
+    assert.ok(together, `everyone hears everyone: ${[a, b, chair].map((m) => `${m.label}: ${fmt(levels(m.rx.last(1000)))}`).join(' | ')}`);
+    const another = await callers.dial('155', `*400*46*${PIN}`, { tone: 1000 });
+    late.push(another);
+    assertAnswered(another);
+    assert.ok(await until(() => hears(another, 440), 10_000, 200), `a caller after the moderator joins the meeting at once: ${fmt(levels(another.rx.last(1000)))}`);
+  } finally {
+    await callers.hangUp(a, b, ...late);
+  }
+});
+
+test('a room that ends without its moderator: the last moderator leaving is announced and ends the meeting a minute later; a moderator who returns keeps it going', async () => {
+  const [gone, a, b] = await meeting(47, ['156', '157', '158']);
+  const [back, c, d] = await meeting(48, ['159', '140', '141']);
+  const returned: Member[] = [];
+  try {
+    const since = performance.now();
+    await callers.hangUp(gone, back);
+    const told = await until(() => [a, b, c, d].every((m) => activeMs(m.rx.pcmBetween(since), { ignoreTones: [440, 1000, 1800] }) > 1500), 15_000, 250);
+    assert.ok(told, `everyone heard that the conference ends in a minute: ${[a, b, c, d].map((m) => activeMs(m.rx.pcmBetween(since), { ignoreTones: [440, 1000, 1800] })).join(', ')} ms`);
+    await sleep(3000);
+    const again = await callers.dial('142', `*400*48*${MODERATOR_PIN}`, { tone: 440 });
+    returned.push(again);
+    assertAnswered(again);
+    await box.waitForLog((rec) => rec.msg === 'a moderator is back: the conference goes on' && rec.room === 48, 10_000);
+    const byes = await Promise.all([a, b].map((m) => m.call.waitForRequest('BYE', 75_000)));
+    const waited = (performance.now() - since) / 1000;
+    for (const bye of byes) assert.match(bye.get('reason') ?? '', /the moderator left/, bye.describe());
+    assert.ok(waited > 55, `room 47 ended about a minute after the moderator left (${waited.toFixed(0)} s)`);
+    await sleep(2000);
+    assert.not.ok(c.call.received('BYE') || d.call.received('BYE'), 'room 48, whose moderator came back, goes on');
+    assert.ok(await until(() => hears(c, 440) && hears(again, 1000), 10_000, 200), `and its people hear each other: ${fmt(levels(c.rx.last(1000)))}`);
+  } finally {
+    await callers.hangUp(gone, a, b, back, c, d, ...returned);
   }
 });
 

@@ -142,18 +142,18 @@ test('the database going away: joins to known rooms work from memory, create/del
   assert.ok(rooms.some((r) => r.id === 4), 'room 4 was not deleted while the database was away');
 });
 
-test('`room list --json` has exactly the fields id, pin, moderatorPin, duration, creator, maxParticipants, createdAt, createdVia, keep, record, active, participants', async () => {
+test('`room list --json` has exactly the fields id, pin, moderatorPin, duration, creator, maxParticipants, createdAt, createdVia, keep, record, waitForModerator, moderatorLeaves, active, participants', async () => {
   const added = await box.cli('room', 'add', '12', '--pin', '4321', '--duration', '30', '--creator', '100', '--max-participants', '5');
   assert.is(added.code, 0, added.stderr);
   const rooms = await roomList(box);
   assert.ok(rooms.length > 0);
-  const expected = ['id', 'pin', 'moderatorPin', 'duration', 'creator', 'maxParticipants', 'createdAt', 'createdVia', 'keep', 'record', 'active', 'participants'];
+  const expected = ['id', 'pin', 'moderatorPin', 'duration', 'creator', 'maxParticipants', 'createdAt', 'createdVia', 'keep', 'record', 'waitForModerator', 'moderatorLeaves', 'active', 'participants'];
   for (const r of rooms) assert.equal(Object.keys(r).sort(), [...expected].sort(), `fields of room ${r.id}: ${Object.keys(r).join(', ')}`);
   const r12 = rooms.find((r) => r.id === 12);
   assert.ok(r12, 'room 12 is listed');
   assert.equal(
-    { id: r12.id, pin: r12.pin, moderatorPin: r12.moderatorPin, duration: r12.duration, creator: r12.creator, maxParticipants: r12.maxParticipants, keep: r12.keep, record: r12.record, active: r12.active, participants: r12.participants },
-    { id: 12, pin: '4321', moderatorPin: null, duration: 30, creator: '100', maxParticipants: 5, keep: false, record: false, active: false, participants: 0 },
+    { id: r12.id, pin: r12.pin, moderatorPin: r12.moderatorPin, duration: r12.duration, creator: r12.creator, maxParticipants: r12.maxParticipants, keep: r12.keep, record: r12.record, waitForModerator: r12.waitForModerator, moderatorLeaves: r12.moderatorLeaves, active: r12.active, participants: r12.participants },
+    { id: 12, pin: '4321', moderatorPin: null, duration: 30, creator: '100', maxParticipants: 5, keep: false, record: false, waitForModerator: false, moderatorLeaves: 'continue', active: false, participants: 0 },
   );
   assert.ok(!Number.isNaN(Date.parse(String(r12.createdAt))), `createdAt is a timestamp: ${r12.createdAt}`);
 });

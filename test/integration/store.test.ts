@@ -32,7 +32,7 @@ async function rejection(p: Promise<unknown>): Promise<{ err: unknown; ms: numbe
 }
 
 function room(id: number, extra: Partial<Room> = {}): Room {
-  return { id, pin: '1234', duration: 60, creator: '201', maxParticipants: null, createdAt: new Date('2025-03-04T05:06:07.890Z'), createdVia: 'phone', keep: false, moderatorPin: null, record: false, ...extra };
+  return { id, pin: '1234', duration: 60, creator: '201', maxParticipants: null, createdAt: new Date('2025-03-04T05:06:07.890Z'), createdVia: 'phone', keep: false, moderatorPin: null, record: false, waitForModerator: false, moderatorLeaves: 'continue', ...extra };
 }
 
 async function rawRows(sql: string, params: Array<string | number> = []): Promise<RowDataPacket[]> {

@@ -8,7 +8,7 @@ import { RoomService } from '../../firmware/rooms.ts';
 import { Status } from '../../firmware/status.ts';
 import type { Store } from '../../firmware/store/types.ts';
 
-const ROOM: Room = { id: 5, pin: '1234', duration: 60, creator: null, maxParticipants: null, createdAt: new Date('2026-01-01T00:00:00Z'), createdVia: 'web', keep: true, moderatorPin: null, record: false };
+const ROOM: Room = { id: 5, pin: '1234', duration: 60, creator: null, maxParticipants: null, createdAt: new Date('2026-01-01T00:00:00Z'), createdVia: 'web', keep: true, moderatorPin: null, record: false, waitForModerator: false, moderatorLeaves: 'continue' };
 
 /** A database that can be taken away: while `up` is false every call rejects with StoreUnavailable. */
 function flakyStore() {

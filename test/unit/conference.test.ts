@@ -61,6 +61,8 @@ function box(settingsOverride: Partial<Settings> = {}): Box {
         keep: false,
         moderatorPin: null,
         record: false,
+        waitForModerator: false,
+        moderatorLeaves: 'continue',
         ...extra,
       };
     },
@@ -615,6 +617,8 @@ decisions('create sets creator = caller, createdVia phone, the dialed duration a
     keep: false,
     moderatorPin: null,
     record: false,
+    waitForModerator: false,
+    moderatorLeaves: 'continue',
   });
   const plain = b.confs.decideCreate(createCode('*401*3*1234'), null, '202', now);
   assert.is(plain.duration, 60);

@@ -293,6 +293,8 @@ val('roomFromInput builds a complete room with defaults', () => {
     keep: false,
     moderatorPin: null,
     record: false,
+    waitForModerator: false,
+    moderatorLeaves: 'continue',
   });
   const full = roomFromInput({ id: 3, pin: '1', duration: '90', creator: '201', maxParticipants: '5' }, 'phone', now);
   assert.is(full.duration, 90);
@@ -318,6 +320,19 @@ val('roomFromInput names the bad field in .field', () => {
 val('roomFromInput names the first bad field when several are bad', () => {
   const e = rejects(() => roomFromInput({ id: '0', pin: 'x', duration: '0' }, 'web', new Date(0)), 484);
   assert.is(e.field, 'id');
+});
+
+val('room options: record, wait for the moderator (only with a moderator PIN), what happens when the moderator leaves', () => {
+  const now = new Date('2026-01-01T09:00:00Z');
+  const room = roomFromInput({ id: 4, pin: '5829', moderatorPin: '7316', record: 'yes', waitForModerator: true, moderatorLeaves: 'end' }, 'web', now);
+  assert.equal([room.record, room.waitForModerator, room.moderatorLeaves], [true, true, 'end']);
+  const refuses = (fn: () => unknown, field: string, message: RegExp) => assert.throws(fn, (e: unknown) => e instanceof BoxError && e.field === field && message.test(e.message));
+  refuses(() => roomFromInput({ id: 4, pin: '5829', waitForModerator: 'yes' }, 'web', now), 'waitForModerator', /needs a moderator PIN/);
+  refuses(() => roomFromInput({ id: 4, pin: '5829', moderatorLeaves: 'later' }, 'web', now), 'moderatorLeaves', /moderatorLeaves must be continue or end, not "later"/);
+  refuses(() => roomFromInput({ id: 4, pin: '5829', record: 'maybe' }, 'web', now), 'record', /record must be yes or no/);
+  refuses(() => roomWithChanges(room, { moderatorPin: null }), 'waitForModerator', /needs a moderator PIN/);
+  assert.is(roomWithChanges(room, { waitForModerator: 'no', moderatorPin: null }).waitForModerator, false, 'both at once');
+  assert.is(roomWithChanges(room, { moderatorLeaves: 'continue' }).moderatorLeaves, 'continue');
 });
 
 val.run();

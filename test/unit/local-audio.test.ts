@@ -49,7 +49,7 @@ function setup(o: { settings?: Partial<Settings>; board?: { name: string; audio:
     announce: { joined: (c) => announced.push(`joined ${c.roomId}`), left: (c) => announced.push(`left ${c.roomId}`) },
   });
   const room = (id: number, max: number | null = null): Room => ({
-    id, pin: '1234', duration: 60, creator: null, maxParticipants: max, createdAt: new Date(clock.now()), createdVia: 'web', keep: false, moderatorPin: null, record: false,
+    id, pin: '1234', duration: 60, creator: null, maxParticipants: max, createdAt: new Date(clock.now()), createdVia: 'web', keep: false, moderatorPin: null, record: false, waitForModerator: false, moderatorLeaves: 'continue',
   });
   const phone = (r: Room, n: string): Conference =>
     conferences.join(r, r.id, r.pin, { id: `call-${n}`, caller: n, displayName: '', source: '192.0.2.1' });

@@ -17,6 +17,7 @@ const PHRASES: Phrase[] = [
   { kind: 'moderatorOnly' }, { kind: 'removedLast' }, { kind: 'nobodyToRemove' }, { kind: 'removedByModerator' }, { kind: 'endedByModerator' },
   { kind: 'youAreModerator' }, { kind: 'help', moderator: false }, { kind: 'help', moderator: true },
   { kind: 'recording', on: true }, { kind: 'recording', on: false }, { kind: 'recordingRefused' },
+  { kind: 'waitingForModerator' }, { kind: 'moderatorJoined' }, { kind: 'moderatorLeft' },
 ];
 
 test('a moderator\'s help adds the moderator keys to the keys everyone has', () => {
