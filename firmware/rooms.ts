@@ -180,8 +180,17 @@ export class RoomService {
 
   /** The box's own microphone and speaker join the conference in progress in a room (see Conferences.joinInProgress). */
   joinLocal(roomId: number, who: Omit<Participant, 'joinedAt' | 'muted'>): Conference {
+    return this.joinWithoutPin(roomId, who, 'joined');
+  }
+
+  /** A phone a moderator invited joins the conference in progress: no PIN, a locked room too, the participant limit applies. */
+  joinInvited(roomId: number, who: Omit<Participant, 'joinedAt' | 'muted'>, by: string): Conference {
+    return this.joinWithoutPin(roomId, who, `joined, invited by ${by}`);
+  }
+
+  private joinWithoutPin(roomId: number, who: Omit<Participant, 'joinedAt' | 'muted'>, what: string): Conference {
     const conf = this.conferences.joinInProgress(roomId, who);
-    this.record('join', who.caller, who.source, roomId, 200, `joined (${conf.participants.size} in the room)`, { displayName: who.displayName });
+    this.record('join', who.caller, who.source, roomId, 200, `${what} (${conf.participants.size} in the room)`, { displayName: who.displayName });
     return conf;
   }
 

@@ -89,6 +89,16 @@ export const SPOKEN = {
   'waiting-for-moderator': 'please wait, the conference begins when the moderator joins',
   'moderator-joined': 'the moderator has joined, the conference begins',
   'moderator-left': 'the moderator has left, the conference ends in one minute',
+  'help-invite': 'star five invites a phone to the conference',
+  'invite-number': 'enter the extension to invite, then press hash',
+  calling: 'calling',
+  'invite-busy': 'the line is busy',
+  'invite-no-answer': 'there was no answer',
+  'invite-declined': 'the call was declined',
+  'invite-unreachable': 'that extension cannot be reached',
+  'invited-to': 'you are invited to conference room',
+  'invited-by': 'by extension',
+  'press-one-to-join': 'press one to join',
 };
 
 /** Synthesised sounds (no espeak-ng). */

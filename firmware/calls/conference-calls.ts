@@ -6,6 +6,7 @@ import type { Phrase, Voice } from '../media/voice.ts';
 import { RecordingRefused, type RecordingInfo } from '../recordings/index.ts';
 import type { RoomService } from '../rooms.ts';
 import { userOf } from '../sip/auth.ts';
+import type { InviteFailure } from '../sip/invite-client.ts';
 import type { Call, CallApplication } from '../sip/session.ts';
 import { VoiceMenu, type MenuHost } from './voice-menu.ts';
 
@@ -16,7 +17,13 @@ export interface CallControl {
   call(key: string): Call | undefined;
   wrongPin(call: Call, room: number): void;
   isBlocked(call: Call): boolean;
+  /** Calls an extension's phone as `displayName`: the answered call, or why it did not answer (see sip/invite-client.ts). */
+  invite(extension: string, displayName: string, ringMs: number): Promise<{ ok: true; call: Call } | { ok: false; why: InviteFailure; status: number; reason: string }>;
 }
+
+/** How long an invited phone rings before the box gives up; how long its user has to press 1. */
+const INVITE_RING_MS = 30_000;
+const INVITE_ANSWER_MS = 30_000;
 
 export interface ConferenceCallsOptions {
   rooms: RoomService;
@@ -47,7 +54,7 @@ export type Moderator = { call: Call } | { administrator: string };
 const MODERATOR_GONE_MS = 60_000;
 
 /** The keys after * that only a moderator may press. */
-const MODERATOR_KEYS = ['1', '2', '3', '4', '9'];
+const MODERATOR_KEYS = ['1', '2', '3', '4', '5', '9'];
 
 function describe(by: Moderator): string {
   return 'call' in by ? `moderator ${by.call.caller}` : by.administrator;
@@ -61,6 +68,10 @@ interface CallPlace {
   menu: VoiceMenu | null;
   conference: Conference | null;
   hangupTimer: NodeJS.Timeout | null;
+  /** A moderator keying in an extension to invite (after *5), until #. */
+  dialing?: string | null;
+  /** A phone the box called for a moderator: the conference it may join by pressing 1, and who invited it. */
+  invitedTo?: { conf: Conference; by: string } | null;
 }
 
 /**
@@ -138,6 +149,11 @@ export class ConferenceCalls implements CallApplication {
     const prev = place.lastDigit;
     place.lastDigit = digit;
     if (place.menu) return place.menu.digit(digit);
+    if (place.invitedTo) {
+      if (digit === '1') this.acceptInvitation(call, place);
+      return;
+    }
+    if (place.dialing !== undefined && place.dialing !== null) return this.dialingDigit(call, place, digit);
     const conf = place.conference;
     if (!conf || call.leg === null) return;
     if (digit === '#' && prev !== '*') {
@@ -156,6 +172,10 @@ export class ConferenceCalls implements CallApplication {
     else if (digit === '2') this.muteAll(conf, !this.othersMuted(conf, call.key), by);
     else if (digit === '3') this.removeLastJoined(conf, call);
     else if (digit === '4') this.toggleRecording(conf, by);
+    else if (digit === '5') {
+      place.dialing = '';
+      void this.o.voice.say({ leg: call.leg }, { kind: 'inviteNumber' });
+    }
     else if (digit === '9') void this.endConference(conf, 'the moderator ended the conference', { kind: 'endedByModerator' });
   }
 
@@ -289,6 +309,40 @@ export class ConferenceCalls implements CallApplication {
     return info;
   }
 
+  /**
+   * Invites a phone into the conference: the box calls the extension's registered phone (the room as caller name),
+   * which hears where it is invited and joins on 1. A moderator who keyed it hears "calling …" and, when it does
+   * not answer, why (busy, declined, no answer, cannot be reached). Resolves with what became of the call.
+   */
+  async invite(conf: Conference, extension: string, by: Moderator): Promise<{ answered: true } | { answered: false; why: InviteFailure; reason: string }> {
+    if (!/^[0-9A-Za-z._+-]{1,32}$/.test(extension)) throw new BoxError(400, `extension must be 1 to 32 letters, digits or . _ + -, not "${extension.slice(0, 40)}"`, 'extension');
+    if (!this.sip) throw new BoxError(503, 'the box is starting', undefined, 'unavailable');
+    const moderatorLeg = 'call' in by ? by.call.leg : null;
+    if (moderatorLeg !== null) void this.o.voice.say({ leg: moderatorLeg }, { kind: 'calling', number: extension });
+    this.o.log.info('inviting into the conference', { room: conf.roomId, extension, by: describe(by) });
+    const outcome = await this.sip.invite(extension, `Conference room ${conf.roomId}`, INVITE_RING_MS);
+    if (!outcome.ok) {
+      const leg = 'call' in by ? by.call.leg : null;
+      if (leg !== null) void this.o.voice.say({ leg }, { kind: 'inviteFailed', why: outcome.why });
+      return { answered: false, why: outcome.why, reason: outcome.reason };
+    }
+    const call = outcome.call;
+    const inviter = 'call' in by ? by.call.caller : '';
+    const place: CallPlace = { code: { kind: 'join', room: conf.roomId, pin: '' }, lastDigit: '', menu: null, conference: null, hangupTimer: null, invitedTo: { conf, by: describe(by) } };
+    this.places.set(call.key, place);
+    place.hangupTimer = setTimeout(() => {
+      if (place.invitedTo) void this.sip?.hangUp(call, 'the invitation was not accepted');
+    }, INVITE_ANSWER_MS);
+    if (call.leg !== null) {
+      const phrase: Phrase = { kind: 'invited', room: conf.roomId, by: /^\d{1,16}$/.test(inviter) ? inviter : null };
+      void this.o.voice.say({ leg: call.leg }, phrase).then(async () => {
+        await new Promise((r) => setTimeout(r, 3000));
+        if (place.invitedTo && call.leg !== null && call.state === 'confirmed') await this.o.voice.say({ leg: call.leg }, phrase);
+      });
+    }
+    return { answered: true };
+  }
+
   /** One minute before the end: everyone hears it. */
   warnConference(conf: Conference): void {
     void this.o.voice.say({ conference: conf.key }, { kind: 'oneMinute' });
@@ -315,6 +369,49 @@ export class ConferenceCalls implements CallApplication {
   private othersMuted(conf: Conference, except: string): boolean {
     const others = [...conf.participants.values()].filter((p) => p.id !== except && !p.moderator);
     return others.length > 0 && others.every((p) => p.muted);
+  }
+
+  /** A digit of the extension a moderator keys in after *5: # calls it, * gives up. */
+  private dialingDigit(call: Call, place: CallPlace, digit: string): void {
+    const number = place.dialing ?? '';
+    if (digit === '*') {
+      place.dialing = null;
+      return;
+    }
+    if (digit !== '#') {
+      if (number.length < 32) place.dialing = number + digit;
+      return;
+    }
+    place.dialing = null;
+    const conf = place.conference;
+    if (!conf || number === '') return;
+    void this.invite(conf, number, { call }).catch((e: unknown) => this.o.log.warn('invitation failed', { err: e, room: conf.roomId }));
+  }
+
+  /** The invited phone pressed 1: it joins the conference it was invited to, if that still runs and has room. */
+  private acceptInvitation(call: Call, place: CallPlace): void {
+    const invitation = place.invitedTo!;
+    place.invitedTo = null;
+    if (place.hangupTimer) clearTimeout(place.hangupTimer);
+    place.hangupTimer = null;
+    const conf = invitation.conf;
+    if (call.leg === null) return;
+    this.o.voice.stop({ leg: call.leg });
+    if (!this.o.rooms.conferences.get(conf.key)) {
+      void this.o.voice.say({ leg: call.leg }, { kind: 'ended' }).then(() => this.sip?.hangUp(call, 'the conference had ended'));
+      return;
+    }
+    try {
+      this.o.rooms.joinInvited(conf.roomId, { id: call.key, caller: call.caller, displayName: call.displayName, source: call.source }, invitation.by);
+    } catch (e) {
+      const code = e instanceof BoxError ? e.code : 'unavailable';
+      void this.o.voice.say({ leg: call.leg }, { kind: 'rejection', code, room: conf.roomId }).then(() => this.sip?.hangUp(call, e instanceof Error ? e.message : 'could not join'));
+      return;
+    }
+    place.conference = conf;
+    this.o.log.info('the invited phone joined', { room: conf.roomId, caller: call.caller, by: invitation.by });
+    if (!this.waits(conf, call.key)) this.o.engine.joinConference(call.leg, conf.key);
+    this.joined(call, conf);
   }
 
   /** *4: recording on or off; a refusal is spoken to the moderator by startRecording. */

@@ -34,6 +34,12 @@ export type Phrase =
   | { kind: 'waitingForModerator' }
   | { kind: 'moderatorJoined' }
   | { kind: 'moderatorLeft' }
+  /** Inviting by phone: to the moderator, asking for the number, saying it is called, and what came of it. */
+  | { kind: 'inviteNumber' }
+  | { kind: 'calling'; number: string }
+  | { kind: 'inviteFailed'; why: 'busy' | 'declined' | 'no-answer' | 'unreachable' | 'failed' }
+  /** To the invited phone: which room, who invited it (an extension number, when it is one), and how to join. */
+  | { kind: 'invited'; room: number; by: string | null }
   /** *0: the keys a caller has; a moderator hears the moderator keys too. */
   | { kind: 'help'; moderator: boolean };
 
@@ -54,7 +60,12 @@ const REJECTIONS: Record<string, (room: string[]) => string[]> = {
 };
 
 const HELP_KEYS = ['help-mute', 'help-count'];
-const HELP_MODERATOR_KEYS = ['help-lock', 'help-mute-all', 'help-remove', 'help-record', 'help-end'];
+const HELP_MODERATOR_KEYS = ['help-lock', 'help-mute-all', 'help-remove', 'help-record', 'help-invite', 'help-end'];
+
+/** A number as it is dialed, digit by digit ("one zero two"); what is not a digit is left out. */
+function digitWords(number: string): string[] {
+  return [...number].filter((c) => c >= '0' && c <= '9').flatMap((c) => numberWords(Number(c)));
+}
 
 /** The clip names (see PROMPT_NAMES) a phrase is made of, in order. */
 export function phraseClips(p: Phrase): string[] {
@@ -87,6 +98,10 @@ export function phraseClips(p: Phrase): string[] {
     case 'waitingForModerator': return ['waiting-for-moderator'];
     case 'moderatorJoined': return ['moderator-joined'];
     case 'moderatorLeft': return ['moderator-left'];
+    case 'inviteNumber': return ['invite-number'];
+    case 'calling': return ['calling', ...digitWords(p.number)];
+    case 'inviteFailed': return [p.why === 'busy' ? 'invite-busy' : p.why === 'declined' ? 'invite-declined' : p.why === 'no-answer' ? 'invite-no-answer' : 'invite-unreachable'];
+    case 'invited': return ['invited-to', ...numberWords(p.room), ...(p.by ? ['invited-by', ...digitWords(p.by)] : []), 'press-one-to-join'];
     case 'help': return p.moderator ? [...HELP_KEYS, ...HELP_MODERATOR_KEYS] : HELP_KEYS;
   }
 }

@@ -38,6 +38,11 @@ export function recordRoutes(rq: Message): RouteHop[] {
   return hops;
 }
 
+/** The route set of the UAC side of a dialog (RFC 3261 12.1.2): the 2xx's Record-Route in reverse order. */
+export function recordRoutesOfResponse(rs: Message): RouteHop[] {
+  return recordRoutes(rs).reverse();
+}
+
 /** Record-Route to copy into a response that makes or confirms the dialog (RFC 3261 12.1.1): exactly what came. */
 export function copiedRecordRoute(rq: Message): Message['headers']['record-route'] {
   const rr = rq.headers['record-route'];

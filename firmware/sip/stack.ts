@@ -202,12 +202,22 @@ export class SipTransport {
    * Sends a request inside a dialog to where the dialog's peer last spoke from (its flow),
    * whatever its Contact says: that reaches phones behind NAT and avoids the package's self-address trap.
    */
-  request(rq: Message, flow: Remote, onResponse: (rs: Message) => void): void {
+  request(rq: Message, flow: Remote, onResponse: (rs: Message) => void): Message | null {
     try {
-      this.core.request(rq, flow, onResponse);
+      return this.core.request(rq, flow, onResponse);
     } catch (e) {
       this.log.warn('could not send request', { err: e, method: rq.method });
       onResponse({ status: 503, reason: 'Service Unavailable', headers: {} });
+      return null;
+    }
+  }
+
+  /** Cancels an INVITE of the box's that has no final answer yet (sent: what request() returned for it). */
+  cancel(sent: Message, flow: Remote): void {
+    try {
+      this.core.cancel(sent, flow);
+    } catch (e) {
+      this.log.warn('could not send CANCEL', { err: e });
     }
   }
 

@@ -152,12 +152,34 @@ export class TransactionCore {
   }
 
   /** Sends a request to where a flow came from; the callback gets every response (408/503 made up locally). */
-  request(request: Message, flow: Remote, onResponse: (rs: Message) => void): void {
+  request(request: Message, flow: Remote, onResponse: (rs: Message) => void): Message {
     const rq = toWire(request);
     rq.headers.via = [{ params: {} }, ...(rq.headers.via ?? [])];
     let client: { message(m: Message): void } | null = null;
     const connection: Connection = this.transport.open(flow, () => client?.message(sip.makeResponse(rq, 503)));
     client = this.layer.createClientTransaction(connection, rq, (rs: Message) => onResponse(fromWire(rs)));
+    return rq;
+  }
+
+  /**
+   * CANCEL for an INVITE of the box's (RFC 3261 9.1): its Request-URI, Call-ID, From, To, Route and CSeq number, and
+   * its top Via, branch included, so that the phone matches it to the INVITE; a transaction of its own.
+   */
+  cancel(invite: Message, flow: Remote): void {
+    const h = invite.headers;
+    const top = h.via?.[0];
+    if (!top) return;
+    const rq: Message = {
+      method: 'CANCEL',
+      uri: invite.uri,
+      version: '2.0',
+      headers: {
+        via: [{ ...top, params: { ...top.params } }], to: h.to, from: h.from, 'call-id': h['call-id'], cseq: { seq: h.cseq!.seq, method: 'CANCEL' },
+        'max-forwards': '70', ...(h.route ? { route: h.route } : {}),
+      },
+    };
+    const connection: Connection = this.transport.open(flow, (e: unknown) => this.o.onError(e));
+    this.layer.createClientTransaction(connection, rq, () => undefined);
   }
 
   /** Sends an ACK for a 2xx to the box's own INVITE: outside any transaction, with a Via of its own (RFC 3261 13.2.2.4). */

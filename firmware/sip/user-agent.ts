@@ -23,6 +23,7 @@ import { ALLOW } from './wire.ts';
 import { DialogExtensions } from './dialog-extensions.ts';
 import { SUPPORTED, unsupportedTags } from './session-timer.ts';
 import { ALLOW_EVENTS, RoomSubscriptions, type RoomPresence } from './subscriptions.ts';
+import { ackOf, InviteClient, registeredTarget, type InviteOutcome } from './invite-client.ts';
 
 const T1 = 500;
 const T2 = 4000;
@@ -92,6 +93,7 @@ export class SipUserAgent {
   readonly subscriptions: RoomSubscriptions;
 
   private keys: KeyPresses;
+  private readonly inviter: InviteClient;
 
   constructor(private readonly o: UserAgentOptions) {
     this.keys = new KeyPresses(() => o.clock.now(), o.log);
@@ -120,6 +122,54 @@ export class SipUserAgent {
       dialogRequest: (dialog, method, headers, body) => this.dialogRequest(dialog, method, headers, dialog.flow, body),
       contactUri: (flow, requestUri) => this.contactUri({ flow, invite: { uri: requestUri } }),
     });
+    this.inviter = new InviteClient({
+      transport: () => this.transport, log: o.log,
+      openLeg: (call, options) => this.openLeg(call, options),
+      provisionalCodec: () => this.provisionalCodec(),
+      localMedia: (call, port) => this.localMedia(call, port),
+      contactUri: (call) => this.contactUri(call),
+      addressOf: (call) => this.addressOf(call),
+      connect: (call, remote) => this.connectAnswered(call, remote),
+      adopt: (call) => {
+        this.calls.set(call.key, call);
+        this.journal(call);
+        call.releaseFlow ??= this.transport?.keepOpen(call.flow) ?? null;
+      },
+      release: (call, why) => this.end(call, why),
+      bye: (call, why) => void this.hangUp(call, why),
+    });
+  }
+
+  /**
+   * Calls an extension's registered phone for the application (an invitation), showing `displayName` as the caller:
+   * resolves when it answers (the call is up; its keys and its end reach the application like any call's), refuses
+   * or rings ringMs without an answer. An extension without a registered phone is 'unreachable' at once.
+   */
+  async invite(extension: string, displayName: string, ringMs: number): Promise<InviteOutcome> {
+    const target = registeredTarget(extension, this.o.registrar.current(extension), (a) => this.o.addressFor?.(a) ?? this.o.publicAddress, this.o.directory.extension(extension)?.displayName ?? '');
+    if (!target) return { ok: false, why: 'unreachable', status: 480, reason: `extension ${extension} has no registered phone` };
+    this.o.log.info('inviting a phone', { extension, contact: target.uri, transport: target.flow.protocol.toLowerCase(), address: target.flow.address, port: target.flow.port });
+    const outcome = await this.inviter.call(target, { user: 'confbox', displayName }, ringMs);
+    if (outcome.ok) this.o.log.info('the invited phone answered', { extension, callId: outcome.call.callId });
+    else this.o.log.info('the invitation was not answered', { extension, why: outcome.why, status: outcome.status, reason: outcome.reason });
+    return outcome;
+  }
+
+  /** Points an answered outgoing call's leg at the phone's answer, with the timeouts of any call. */
+  private connectAnswered(call: Session, remote: RemoteMedia): boolean {
+    const settings = this.o.settings();
+    const options = { ...call.legOptions!, ...codecOf(remote, call.srtpKey), rtpTimeoutMs: settings.rtpTimeoutSeconds * 1000, symmetric: settings.symmetricRtp };
+    try {
+      if (call.leg !== null) this.o.engine.connectLeg(call.leg, remote.address, remote.port, options);
+    } catch (e) {
+      this.o.log.warn('the invited phone\'s media address cannot be used', { err: e, extension: call.caller });
+      return false;
+    }
+    call.media = remote;
+    call.legOptions = options;
+    this.keysExchanged(call, remote);
+    this.holds.update(call);
+    return true;
   }
 
   /** Starts taking requests; calls go to the application. */
@@ -741,7 +791,7 @@ export class SipUserAgent {
       this.transport.request(rq, target, (rs) => {
         const status = rs.status ?? 0;
         // Every 2xx to the box's re-INVITE, retransmissions included, is acknowledged.
-        if (method === 'INVITE' && status >= 200 && status < 300) this.transport?.ack(ackFor(rq, rs), target);
+        if (method === 'INVITE' && status >= 200 && status < 300) this.transport?.ack(ackOf(rq, rs), target);
         if (status >= 200) resolve(rs);
       });
     });
@@ -816,16 +866,3 @@ export class SipUserAgent {
   }
 }
 
-/** The ACK for a 2xx to the box's own INVITE (RFC 3261 13.2.2.4): same Request-URI, route and CSeq number. */
-function ackFor(invite: Message, ok: Message): Message {
-  const h = invite.headers;
-  return {
-    method: 'ACK',
-    uri: invite.uri,
-    version: '2.0',
-    headers: {
-      via: [], to: ok.headers.to, from: h.from, 'call-id': h['call-id'], cseq: { seq: h.cseq!.seq, method: 'ACK' },
-      'max-forwards': '70', ...(h.route ? { route: h.route } : {}),
-    },
-  };
-}

@@ -58,6 +58,7 @@ export function defineApiRoutes(r: ApiRouter): void {
       ops.setMuted(key!, id!, b.muted, r.actor(rq));
       return ops.conferences().find((c) => c.key === key)?.participants.find((p) => p.id === id) ?? null;
     }));
+    r.route('POST', '/api/conferences/:key/invite', r.api((rq, [key], b) => ops.invite(key!, b.extension, r.actor(rq))));
     r.route('POST', '/api/conferences/:key/recording', r.api((rq, [key], b) => ops.recordConference(key!, b.on, r.actor(rq))));
     r.route('DELETE', '/api/conferences/:key/participants/:id', r.api((rq, [key, id]) => ops.removeParticipant(key!, id!, r.actor(rq)), 204));
 

@@ -303,6 +303,18 @@ export class Operations {
     return this.conferences().find((row) => row.key === c.key)!;
   }
 
+  /**
+   * Calls an extension's phone into the conference for the page or a script: resolves when the phone answered (it
+   * then hears the invitation and joins on 1) or did not (busy, declined, no-answer, unreachable, failed).
+   */
+  async invite(key: string, extension: unknown, by: Actor): Promise<{ extension: string; answered: boolean; why: string | null; reason: string | null }> {
+    if (typeof extension !== 'string' && typeof extension !== 'number') throw new BoxError(400, 'extension is required', 'extension');
+    const c = this.conference(key);
+    const number = String(extension).trim();
+    const outcome = await this.box.sip.invite(c, number, { administrator: `the web page (${by.source})` });
+    return outcome.answered ? { extension: number, answered: true, why: null, reason: null } : { extension: number, answered: false, why: outcome.why, reason: outcome.reason };
+  }
+
   /** The recordings on the disk, newest first. */
   recordings(): RecordingRow[] {
     return this.box.recordings.list().map(recordingRow);

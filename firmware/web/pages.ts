@@ -29,7 +29,7 @@ export interface PageContext {
 }
 
 /** The id of a row or control the box can point the page's focus to: "room-3", "mute-7f2c…", "peer-10-0-0-0-24". */
-export function rowId(kind: 'room' | 'extension' | 'peer' | 'mute' | 'participant' | 'lock' | 'mute-all' | 'record' | 'recording', key: string | number): string {
+export function rowId(kind: 'room' | 'extension' | 'peer' | 'mute' | 'participant' | 'lock' | 'mute-all' | 'record' | 'recording' | 'invite', key: string | number): string {
   return `${kind}-${String(key).replace(/[^A-Za-z0-9_-]/g, '-')}`;
 }
 
@@ -301,6 +301,7 @@ function conferenceControls(ctx: PageContext, c: ConferenceRow): Html {
   const allMuted = others.length > 0 && others.every((p) => p.muted);
   return html`<form method="post" action="${action}/lock" class="inline">${csrfField(ctx)}<input type="hidden" name="locked" value="${c.locked ? 'no' : 'yes'}"><button class="small" id="${rowId('lock', c.key)}" data-focus-key="lock-${c.key}">${c.locked ? 'Unlock' : 'Lock'}<span class="sr"> room ${c.roomId}</span></button></form>
     <form method="post" action="${action}/mute-all" class="inline">${csrfField(ctx)}<input type="hidden" name="muted" value="${allMuted ? 'no' : 'yes'}"><button class="small" id="${rowId('mute-all', c.key)}" data-focus-key="mute-all-${c.key}"${others.length === 0 ? ' disabled' : ''}>${allMuted ? 'Unmute all' : 'Mute all'}<span class="sr"> in room ${c.roomId}</span></button></form>
+    <form method="post" action="${action}/invite" class="inline invite">${csrfField(ctx)}<label for="${rowId('invite', c.key)}" class="sr">Extension to invite to room ${c.roomId}</label><input id="${rowId('invite', c.key)}" name="extension" inputmode="numeric" size="6" required pattern="[0-9A-Za-z._+\-]{1,32}" placeholder="Extension" autocomplete="off"><button class="small" data-focus-key="invite-${c.key}">Invite<span class="sr"> to room ${c.roomId}</span></button></form>
     <form method="post" action="${action}/record" class="inline">${csrfField(ctx)}<input type="hidden" name="recording" value="${c.recording ? 'no' : 'yes'}"><button class="small" id="${rowId('record', c.key)}" data-focus-key="record-${c.key}">${c.recording ? 'Stop recording' : 'Record'}<span class="sr"> room ${c.roomId}</span></button></form>`;
 }
 

@@ -87,6 +87,11 @@ export interface WebServerOptions {
   hostNames: HostNames;
 }
 
+/** What an unanswered invitation says on the page. */
+const INVITE_FAILURES: Record<string, string> = {
+  busy: 'the line is busy', declined: 'the call was declined', 'no-answer': 'nobody answered within 30 seconds', unreachable: 'it has no registered phone, or the phone cannot be reached',
+};
+
 export interface Req {
   raw: IncomingMessage;
   res: ServerResponse;
@@ -595,6 +600,14 @@ export class WebServer {
       const { changed, conference } = ops.muteAll(key!, muted, this.actor(rq));
       const people = changed === 1 ? '1 person' : `${changed} people`;
       return { notice: `${muted ? 'Muted' : 'Unmuted'} ${people} in room ${conference.roomId}${muted ? ' (moderators keep talking)' : ''}.`, focus: pages.rowId('mute-all', conference.key) };
+    }, liveView, '/live')));
+    this.route('POST', '/live/:key/invite', this.guard((rq, [key], form) => this.formAction(rq, form, async () => {
+      const r = await ops.invite(key!, form.extension ?? '', this.actor(rq));
+      const room = ops.conferences().find((c) => c.key === key)?.roomId ?? '';
+      return {
+        notice: r.answered ? `Extension ${r.extension} answered: it hears that it is invited to room ${room} and joins by pressing 1.` : `Extension ${r.extension} did not answer the invitation: ${INVITE_FAILURES[r.why!] ?? r.reason}.`,
+        focus: pages.rowId('invite', key!),
+      };
     }, liveView, '/live')));
     this.route('POST', '/live/:key/record', this.guard((rq, [key], form) => this.formAction(rq, form, async () => {
       const c = ops.recordConference(key!, form.recording === 'yes', this.actor(rq));

@@ -23,7 +23,7 @@ const PEOPLE = {
   gus: { user: '304', password: 'pw-304', name: 'Gus Lind' },
 };
 
-const TESTS = 3;
+const TESTS = 4;
 const { enabled, t } = testsNeeding(TESTS, chromiumAvailable() ? null : 'Chromium (/usr/bin/chromium) is not installed');
 
 const dataDir = mkdtempSync(join(tmpdir(), 'confbox-web-moderator-'));
@@ -137,6 +137,23 @@ t('Record from the live view: the conference shows it; Stop recording; the Recor
   await page.waitForSelector('.notice:has-text("was deleted")');
   assert.is(await page.locator('tr[data-recording]').count(), 0);
   assert.is(await page.locator('.empty:has-text("No recordings yet.")').count(), 1);
+});
+
+t('Invite from the live view: the extension typed survives the page redrawing; one without a phone is said to be unreachable', async () => {
+  await page.goto(`${box.webUrl}/live`);
+  const field = page.locator('input[name="extension"]');
+  await field.fill('304');
+  assert.is(await page.locator(`label[for="${await field.getAttribute('id')}"]`).innerText(), 'Extension to invite to room 7');
+  // Someone being muted redraws the live view while the extension is being typed.
+  const [conf] = await (await page.request.get(`${box.webUrl}/api/conferences`)).json();
+  const csrf = await page.locator('meta[name="csrf-token"]').getAttribute('content');
+  await page.request.patch(`${box.webUrl}/api/conferences/${encodeURIComponent(conf.key)}/participants/${encodeURIComponent(conf.participants[1].id)}`, {
+    data: { muted: true }, headers: { 'x-csrf-token': csrf ?? '' },
+  });
+  await page.waitForSelector('.conference .badge:has-text("muted")');
+  assert.is(await field.inputValue(), '304', 'what was typed is still there');
+  await page.click('button:has-text("Invite")');
+  await page.waitForSelector('.notice:has-text("Extension 304 did not answer the invitation: it has no registered phone")', { timeout: 15_000 });
 });
 
 t('End conference hangs up everyone in it', async () => {

@@ -91,6 +91,8 @@ export async function runSipp(o: SippOptions): Promise<SippResult> {
 
 export interface SippHandle {
   done: Promise<SippResult>;
+  /** The port SIPp takes SIP on (-p): where a SIPp that answers calls registers its Contact. */
+  sipPort: number;
   /** SIGUSR1: place no new calls, let the ones in progress finish, then exit. */
   finish(): void;
   /** Ends SIPp at once (calls in progress are abandoned). */
@@ -193,6 +195,7 @@ export async function startSipp(o: SippOptions): Promise<SippHandle> {
   });
   return {
     done,
+    sipPort,
     finish: () => { if (child.exitCode === null) child.kill('SIGUSR1'); },
     kill: () => { if (child.exitCode === null) child.kill('SIGKILL'); },
   };

@@ -18,12 +18,15 @@ const PHRASES: Phrase[] = [
   { kind: 'youAreModerator' }, { kind: 'help', moderator: false }, { kind: 'help', moderator: true },
   { kind: 'recording', on: true }, { kind: 'recording', on: false }, { kind: 'recordingRefused' },
   { kind: 'waitingForModerator' }, { kind: 'moderatorJoined' }, { kind: 'moderatorLeft' },
+  { kind: 'inviteNumber' }, { kind: 'calling', number: '102' }, { kind: 'invited', room: 7, by: '100' }, { kind: 'invited', room: 7, by: null },
+  ...(['busy', 'declined', 'no-answer', 'unreachable', 'failed'] as const).map((why) => ({ kind: 'inviteFailed' as const, why })),
 ];
 
 test('a moderator\'s help adds the moderator keys to the keys everyone has', () => {
   assert.equal(phraseClips({ kind: 'help', moderator: false }), ['help-mute', 'help-count']);
-  assert.equal(phraseClips({ kind: 'help', moderator: true }), ['help-mute', 'help-count', 'help-lock', 'help-mute-all', 'help-remove', 'help-record', 'help-end']);
+  assert.equal(phraseClips({ kind: 'help', moderator: true }), ['help-mute', 'help-count', 'help-lock', 'help-mute-all', 'help-remove', 'help-record', 'help-invite', 'help-end']);
   assert.equal(phraseClips({ kind: 'rejection', code: 'locked', room: 2 }), ['locked']);
+  assert.equal(phraseClips({ kind: 'invited', room: 7, by: '102' }), ['invited-to', 'seven', 'invited-by', 'one', 'zero', 'two', 'press-one-to-join']);
 });
 
 test('every phrase the box says is made of clips the firmware ships', () => {

@@ -128,7 +128,13 @@ function redraw(region, markup) {
   const had = region.contains(document.activeElement) ? document.activeElement : null;
   const key = had?.dataset.focusKey;
   const id = had?.id;
+  // What the user is typing (an extension to invite) survives the redraw.
+  const typed = [...region.querySelectorAll('input[id]:not([type="hidden"])')].filter((i) => i.value !== '').map((i) => [i.id, i.value]);
   region.innerHTML = markup;
+  for (const [inputId, value] of typed) {
+    const input = document.getElementById(inputId);
+    if (input && region.contains(input)) input.value = value;
+  }
   enhance(region);
   countdown();
   if (!had) return;
