@@ -1,16 +1,17 @@
 // Media engine benchmark: mixer kernel, capacity and added latency. Not a test: it prints figures beside
 // their targets, and ratios against baselines measured in the same run.
-//   node build.mjs && node --import tsx test/bench/media.bench.ts [mixer] [capacity] [latency]
+//   node build.mjs && node --import tsx test/bench/media.bench.ts [mixer] [capacity] [latency] [recording]
 // The engine (NativeEngine, no SIP) runs in this process; the phones are rtp_load
 // (firmware/media/native/bench/rtp_load.c), a child process, so its CPU is counted apart from the engine's.
 // Both share this machine's cores.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { NativeEngine, type MediaLegOptions } from '../../firmware/media/native-engine.ts';
+import { ConferenceRecorder } from '../../firmware/recordings/index.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BENCH_DIR = join(ROOT, 'firmware/media/native/bench');
@@ -32,6 +33,8 @@ const CAPACITY_MEASURE_MS = 8000;
 const CARRIED_MAX_PCT = 0.5;
 
 const LATENCY_ROOMS = 50;
+/** Rooms of the recording section's load (one of them recorded). */
+const RECORDING_ROOMS = 50;
 const LATENCY_WARMUP_MS = 2000;
 const LATENCY_CLICKS_PER_ROOM = 8;
 const LATENCY_INTERVAL_PACKETS = 10;
@@ -331,14 +334,17 @@ function snapshot(engine: NativeEngine, legs: number[], mediaTask: string | null
   };
 }
 
-async function capacityStep(rooms: number): Promise<CapacityRow> {
+async function capacityStep(rooms: number, recordedRooms = 0): Promise<CapacityRow> {
   const n = rooms * 3;
   const rssBefore = rss();
   const { engine, mediaTask } = startEngine();
+  const recordings = recordedRooms ? mkdtempSync(join(tmpdir(), 'confbox-bench-recordings-')) : null;
+  const recorder = recordings ? new ConferenceRecorder({ engine, dir: recordings, minFreeBytes: () => 0 }) : null;
   try {
     const legs = await openLegs(engine, n);
     const ids = legs.map((l) => l.leg);
     const phones = await startPhones(engine, legs, 3, ['load', String(n), String(CAPACITY_WARMUP_MS), String(CAPACITY_MEASURE_MS)]);
+    for (let r = 0; r < recordedRooms; r++) recorder!.start(`room-${r}`, r + 1);
     await phones.next('window-start');
     const a = snapshot(engine, ids, mediaTask, phones.pid);
     await phones.next('window-end');
@@ -377,7 +383,9 @@ async function capacityStep(rooms: number): Promise<CapacityRow> {
       note: notes.join('; '),
     };
   } finally {
+    recorder?.stopAll();
     await engine.close();
+    if (recordings) rmSync(recordings, { recursive: true, force: true });
   }
 }
 
@@ -410,6 +418,26 @@ async function capacityBench(): Promise<CapacityRow[]> {
   log('  tick max = the longest tick; gap max = the longest silence between two packets at a phone; ph. late = the phones\' worst');
   log('  lateness against their own schedule; growth = RSS over this process\'s RSS just before the engine started.');
   return rows;
+}
+
+// --- 4. recording ---
+
+interface RecordingResult {
+  plain: CapacityRow;
+  recorded: CapacityRow;
+}
+
+/** The same load twice: without a recording, then with one room's mix recorded to a WAV file (engine ring + drain). */
+async function recordingBench(): Promise<RecordingResult> {
+  log(`\n(4) recording: ${RECORDING_ROOMS} rooms of 3 G.711 legs, as in (2), without and with one room recorded ...`);
+  const plain = await capacityStep(RECORDING_ROOMS);
+  const recorded = await capacityStep(RECORDING_ROOMS, 1);
+  for (const [name, r] of [['no recording', plain], ['1 room recorded', recorded]] as const) {
+    log(`  ${name.padEnd(16)} engine ${fixed(r.engineCpuPct, 2)}% core (${fixed(r.engineCpuPct / r.participants, 4)}% a participant), process ${fixed(r.processCpuPct, 2)}%, ${r.carried ? 'carried' : 'NOT carried'}`);
+  }
+  log('  engine = the media thread (mixing, the recording ring); process = the whole process, with the main thread draining the');
+  log('  ring into the file four times a second.');
+  return { plain, recorded };
 }
 
 // --- 3. added latency ---
@@ -457,7 +485,7 @@ async function latencyBench(): Promise<LatencyResult> {
 // --- main ---
 
 async function main(): Promise<void> {
-  const known = ['mixer', 'capacity', 'latency'];
+  const known = ['mixer', 'capacity', 'latency', 'recording'];
   const asked = process.argv.slice(2);
   const bad = asked.filter((a) => !known.includes(a));
   if (bad.length) {
@@ -474,6 +502,7 @@ async function main(): Promise<void> {
   const mixer = run('mixer') ? mixerBench() : [];
   const capacity = run('capacity') ? await capacityBench() : [];
   const latency = run('latency') ? await latencyBench() : null;
+  const recording = run('recording') ? await recordingBench() : null;
 
   log('\n' + '='.repeat(104));
   log('confbox media benchmark (loopback; the engine and the phones share the machine\'s cores)');
@@ -505,6 +534,11 @@ async function main(): Promise<void> {
     const p50 = percentile(latency.samples, 50);
     row('added latency packet in -> mixed packet out, p50', `${fixed(p50, 1)} ms`, `<= ${TARGET.latencyP50Ms} ms`, `Asterisk ConfBridge ${ASTERISK.latencyP50Ms.join('-')} ms without a jitter buffer (${fixed(p50 / ASTERISK.latencyP50Ms[1], 2)}-${fixed(p50 / ASTERISK.latencyP50Ms[0], 2)}x)`);
     row('added latency packet in -> mixed packet out, p99', `${fixed(percentile(latency.samples, 99), 1)} ms`, '', `${latency.samples.length} clicks; jitter buffer target ${latency.targetMs} ms`);
+  }
+  if (recording) {
+    const { plain, recorded } = recording;
+    row(`engine CPU, ${plain.participants} participants, 1 room recorded`, `${fixed(recorded.engineCpuPct, 2)}% core`, '', `without: ${fixed(plain.engineCpuPct, 2)}% (${fixed(recorded.engineCpuPct / plain.engineCpuPct, 2)}x)`);
+    row(`whole process CPU, ${plain.participants} participants, 1 room recorded`, `${fixed(recorded.processCpuPct, 2)}% core`, '', `without: ${fixed(plain.processCpuPct, 2)}% (${recorded.processCpuPct >= plain.processCpuPct ? '+' : ''}${fixed(recorded.processCpuPct - plain.processCpuPct, 2)} points)`);
   }
   log('-'.repeat(104));
   log(`figures only, no thresholds enforced; CPU in % of one core (${cpus().length} cores in all). duration ${((Date.now() - started) / 1000).toFixed(0)} s`);
