@@ -4,7 +4,7 @@ import { blockedError, targets, type Lockout } from '../conference/index.ts';
 import type { Settings } from '../conference/types.ts';
 import { BoxError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { MediaEngine, MediaLegOptions } from '../media/index.ts';
+import type { MediaEngine } from '../media/index.ts';
 import type { Status } from '../status.ts';
 import type { AuthRecords } from './auth-records.ts';
 import { Authenticator, headerText } from './auth.ts';
@@ -16,7 +16,7 @@ import { HoldTracker } from './hold.ts';
 import { inviteRejection } from './rejections.ts';
 import type { DialogJournal } from './dialog-journal.ts';
 import { copiedRecordRoute, dialogPath, hopAddress } from './routes.ts';
-import { acceptAnswer, makeOffer, negotiate, OFFERED_DTMF_PT, STATIC_PAYLOAD_TYPES, type CodecName, type LocalMedia, type RemoteMedia } from './sdp.ts';
+import { acceptAnswer, makeOffer, negotiate, type CodecName, type RemoteMedia } from './sdp.ts';
 import { answerDialog, dialedNumber, dialogKey, pendingKey, type Call, type CallApplication, type DialogState, type Session } from './session.ts';
 import { hostText, makeResponse, parseUri, SipTransport, type Message, type Remote, type Wire } from './stack.ts';
 import { ALLOW } from './wire.ts';
@@ -24,6 +24,7 @@ import { DialogExtensions } from './dialog-extensions.ts';
 import { SUPPORTED, unsupportedTags } from './session-timer.ts';
 import { ALLOW_EVENTS, RoomSubscriptions, type RoomPresence } from './subscriptions.ts';
 import { ackOf, InviteClient, registeredTarget, type InviteOutcome } from './invite-client.ts';
+import { CallMedia } from './call-media.ts';
 
 const T1 = 500;
 const T2 = 4000;
@@ -83,7 +84,6 @@ export class SipUserAgent {
   private transport: SipTransport | null = null;
   private calls = new Map<string, Session>();
   private pending = new Map<string, Session>();
-  private byLeg = new Map<number, Session>();
   private auth: Authenticator;
   private accepting = false;
   private app: CallApplication | null = null;
@@ -94,8 +94,13 @@ export class SipUserAgent {
 
   private keys: KeyPresses;
   private readonly inviter: InviteClient;
+  /** The calls' media legs. */
+  private readonly media: CallMedia;
 
   constructor(private readonly o: UserAgentOptions) {
+    this.media = new CallMedia({
+      engine: o.engine, codecs: o.codecs, settings: o.settings, status: o.status, clock: o.clock, log: o.log, addressOf: (call) => this.addressOf(call),
+    });
     this.keys = new KeyPresses(() => o.clock.now(), o.log);
     this.auth = new Authenticator({
       nonceKey: o.nonceKey, clock: o.clock, log: o.log, directory: o.directory, registrar: o.registrar,
@@ -124,12 +129,16 @@ export class SipUserAgent {
     });
     this.inviter = new InviteClient({
       transport: () => this.transport, log: o.log,
-      openLeg: (call, options) => this.openLeg(call, options),
-      provisionalCodec: () => this.provisionalCodec(),
-      localMedia: (call, port) => this.localMedia(call, port),
+      openLeg: (call, options) => this.media.openLeg(call, options),
+      provisionalCodec: () => this.media.provisionalCodec(),
+      localMedia: (call, port) => this.media.local(call, port),
       contactUri: (call) => this.contactUri(call),
       addressOf: (call) => this.addressOf(call),
-      connect: (call, remote) => this.connectAnswered(call, remote),
+      connect: (call, remote) => {
+        if (!this.media.connect(call, remote)) return false;
+        this.holds.update(call);
+        return true;
+      },
       adopt: (call) => {
         this.calls.set(call.key, call);
         this.journal(call);
@@ -155,38 +164,21 @@ export class SipUserAgent {
     return outcome;
   }
 
-  /** Points an answered outgoing call's leg at the phone's answer, with the timeouts of any call. */
-  private connectAnswered(call: Session, remote: RemoteMedia): boolean {
-    const settings = this.o.settings();
-    const options = { ...call.legOptions!, ...codecOf(remote, call.srtpKey), rtpTimeoutMs: settings.rtpTimeoutSeconds * 1000, symmetric: settings.symmetricRtp };
-    try {
-      if (call.leg !== null) this.o.engine.connectLeg(call.leg, remote.address, remote.port, options);
-    } catch (e) {
-      this.o.log.warn('the invited phone\'s media address cannot be used', { err: e, extension: call.caller });
-      return false;
-    }
-    call.media = remote;
-    call.legOptions = options;
-    this.keysExchanged(call, remote);
-    this.holds.update(call);
-    return true;
-  }
-
   /** Starts taking requests; calls go to the application. */
   async start(app: CallApplication): Promise<void> {
     this.app = app;
     this.o.engine.events.on('rtpTimeout', (leg) => {
-      const call = this.byLeg.get(leg);
+      const call = this.media.callOf(leg);
       if (!call) return;
       this.o.log.info('no audio from the phone: hanging up', { source: call.source, caller: call.caller, ...this.app?.describe(call), seconds: this.o.settings().rtpTimeoutSeconds });
       void this.hangUp(call, 'no audio');
     });
     this.o.engine.events.on('talk', (leg, state) => {
-      const call = this.byLeg.get(leg);
+      const call = this.media.callOf(leg);
       if (call) this.app?.talk(call, state);
     });
     this.o.engine.events.on('dtmf', (leg, digit) => {
-      const call = this.byLeg.get(leg);
+      const call = this.media.callOf(leg);
       if (call && call.state === 'confirmed' && this.keys.accept(call, digit, 'media')) this.app?.digit(call, digit);
     });
     this.transport = await SipTransport.start(
@@ -361,7 +353,7 @@ export class SipUserAgent {
     call.dialed = dialed;
     app.route(call);
     if (!delayed) {
-      const offer = negotiate(rq.content!, this.localMedia(call, 9));
+      const offer = negotiate(rq.content!, this.media.local(call, 9));
       if (!offer.ok) throw new BoxError(offer.status, offer.reason);
       call.media = offer.remote;
     }
@@ -371,38 +363,20 @@ export class SipUserAgent {
 
     const settings = this.o.settings();
     const timing = { rtpTimeoutMs: settings.rtpTimeoutSeconds * 1000, symmetric: settings.symmetricRtp };
-    if (call.media) await this.openMedia(call, call.media, timing);
-    else await this.openLeg(call, { ...this.provisionalCodec(), ...timing });
+    if (call.media) await this.media.open(call, call.media, timing);
+    else await this.media.openLeg(call, { ...this.media.provisionalCodec(), ...timing });
     app.answering(call);
     if (call.cancelled) return this.afterCancel(call);
 
     if (delayed) {
       call.offerPending = true;
-      return this.accept(call, makeOffer(this.localMedia(call, call.localPort)));
+      return this.accept(call, makeOffer(this.media.local(call, call.localPort)));
     }
-    const answer = negotiate(rq.content!, this.localMedia(call, call.localPort));
+    const answer = negotiate(rq.content!, this.media.local(call, call.localPort));
     if (!answer.ok) throw new BoxError(answer.status, answer.reason);
     this.accept(call, answer.answer);
-    this.keysExchanged(call, answer.remote);
+    this.media.keysExchanged(call, answer.remote);
     this.holds.update(call);
-  }
-
-  /** The box's side of an SDP answer for this call: address, port, codecs and SRTP policy and key. */
-  private localMedia(call: Session, port: number): LocalMedia {
-    const srtp = this.o.engine.srtp();
-    return {
-      address: this.addressOf(call), port, codecs: this.o.codecs, sessionId: call.sessionId, sessionVersion: call.sdpVersion,
-      srtp: { policy: this.o.settings().srtp, key: call.srtpKey, unavailable: srtp.available ? undefined : srtp.reason },
-    };
-  }
-
-  /** SDES keys travel in the SDP: over SIP without TLS anyone who captures the signalling can decrypt the audio. */
-  private keysExchanged(call: Session, media: RemoteMedia): void {
-    if (!media.crypto || call.flow.protocol === 'TLS' || call.keysInClear) return;
-    call.keysInClear = true;
-    const s = this.o.status.get();
-    this.o.status.set({ srtpKeysInClear: s.srtpKeysInClear + 1, srtpKeysInClearAt: this.o.clock.now() });
-    this.o.log.warn(`SRTP keys were sent in clear over ${call.flow.protocol}: whoever captures this call's signalling can decrypt its audio; use SIP over TLS`, { source: call.source, caller: call.caller, transport: call.flow.protocol });
   }
 
   private challenge(rq: Message, status: 401 | 407, values: string[]): void {
@@ -507,22 +481,22 @@ export class SipUserAgent {
     let body = call.ok?.content ?? '';
     if (!rq.content) {
       // RFC 6337 5.3: an offer of what the call has now (its codec, telephone-event), answered in the ACK.
-      const local = this.localMedia(call, call.localPort);
+      const local = this.media.local(call, call.localPort);
       body = makeOffer(call.media ? { ...local, codecs: [call.media.codec] } : local);
       call.offerPending = true;
     } else {
-      let res = negotiate(rq.content, this.localMedia(call, call.localPort));
+      let res = negotiate(rq.content, this.media.local(call, call.localPort));
       if (!res.ok) return this.reply(rq, res.status, res.reason);
       // A key is never used again under another suite or after a stretch of plain RTP: the new stream gets a new one.
       const before = call.legOptions?.srtp ?? null;
       if (res.remote.crypto && (!before || before.suite !== res.remote.crypto.suite)) {
         call.srtpKey = new Uint8Array(randomBytes(30));
-        res = negotiate(rq.content, this.localMedia(call, call.localPort));
+        res = negotiate(rq.content, this.media.local(call, call.localPort));
         if (!res.ok) return this.reply(rq, res.status, res.reason);
       }
       body = res.answer;
       call.legOptions = { ...call.legOptions, ...codecOf(res.remote, call.srtpKey) };
-      this.keysExchanged(call, res.remote);
+      this.media.keysExchanged(call, res.remote);
       try {
         if (call.leg !== null) this.o.engine.connectLeg(call.leg, res.remote.address, res.remote.port, call.legOptions);
       } catch (e) {
@@ -568,45 +542,18 @@ export class SipUserAgent {
   private async speakRejection(call: Session, e: BoxError): Promise<void> {
     if (!call.media || !call.caller || call.state !== 'proceeding' || call.cancelled || e.sipStatus === 500) return;
     try {
-      const leg = call.leg ?? (await this.openMedia(call, call.media, { rtpTimeoutMs: null }));
-      const answer = negotiate(call.invite.content ?? '', this.localMedia(call, call.localPort));
+      const leg = call.leg ?? (await this.media.open(call, call.media, { rtpTimeoutMs: null }));
+      const answer = negotiate(call.invite.content ?? '', this.media.local(call, call.localPort));
       if (!answer.ok || call.state !== 'proceeding' || call.cancelled) return;
       const early = this.response(call.invite, 183, undefined, this.dialogHeaders(call), call.localTag);
       early.content = answer.answer;
       this.ext.provisional(call, early);
-      this.keysExchanged(call, answer.remote);
+      this.media.keysExchanged(call, answer.remote);
       if (leg === null) return;
       await Promise.race([Promise.all([this.app!.explain(call, e), this.ext.acknowledged(call)]), new Promise((r) => setTimeout(r, EARLY_MEDIA_MAX_MS))]);
     } catch (err) {
       this.o.log.debug('rejection not spoken', { err });
     }
-  }
-
-  /** Opens the call's leg on a port of the range and points it at the caller's media. */
-  private async openMedia(call: Session, media: RemoteMedia, extra: Pick<MediaLegOptions, 'rtpTimeoutMs' | 'symmetric'>): Promise<number> {
-    const leg = await this.openLeg(call, { ...codecOf(media, call.srtpKey), ...extra });
-    try {
-      this.o.engine.connectLeg(leg, media.address, media.port, call.legOptions!);
-    } catch (e) {
-      throw new BoxError(488, `the offered media address cannot be used: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    return leg;
-  }
-
-  /** Opens the call's leg on a port of the range, not yet sending anywhere. */
-  private async openLeg(call: Session, options: MediaLegOptions): Promise<number> {
-    call.legOptions = options;
-    const { leg, localPort } = await this.o.engine.openLeg(options);
-    call.leg = leg;
-    call.localPort = localPort;
-    this.byLeg.set(leg, call);
-    return leg;
-  }
-
-  /** The leg's coding until the caller answers the box's offer: the box's first codec, as offered. */
-  private provisionalCodec(): Pick<MediaLegOptions, 'codec' | 'payloadType' | 'ptime' | 'dtmfPayloadType' | 'srtp'> {
-    const codec = this.o.codecs[0] ?? 'PCMU';
-    return { codec, payloadType: STATIC_PAYLOAD_TYPES[codec], ptime: 20, dtmfPayloadType: OFFERED_DTMF_PT, srtp: null };
   }
 
   /**
@@ -620,7 +567,7 @@ export class SipUserAgent {
     else if (contentType !== 'application/sdp') problem = `the ACK's body is ${contentType ?? '(untyped)'}, not an SDP answer`;
     let remote: RemoteMedia | null = null;
     if (!problem) {
-      const res = acceptAnswer(ack.content!, this.localMedia(call, call.localPort));
+      const res = acceptAnswer(ack.content!, this.media.local(call, call.localPort));
       if (res.ok) remote = res.remote;
       else problem = `the SDP answer in the ACK cannot be used: ${res.reason}`;
     }
@@ -630,7 +577,7 @@ export class SipUserAgent {
         if (call.leg !== null) this.o.engine.connectLeg(call.leg, remote.address, remote.port, options);
         call.media = remote;
         call.legOptions = options;
-        this.keysExchanged(call, remote);
+        this.media.keysExchanged(call, remote);
         this.holds.update(call);
         return true;
       } catch (e) {
@@ -807,11 +754,7 @@ export class SipUserAgent {
     this.calls.delete(call.key);
     call.releaseFlow?.();
     call.releaseFlow = null;
-    if (call.leg !== null) {
-      this.o.engine.closeLeg(call.leg);
-      this.byLeg.delete(call.leg);
-      call.leg = null;
-    }
+    this.media.close(call);
     this.app?.ended(call, why, call.ok !== null);
     this.o.log.debug('call ended', { callId: call.callId, why });
   }
