@@ -20,7 +20,8 @@ export const CLI_USAGE = `Technician commands (same --db / --data-dir as the box
   confbox extension add NUMBER --password PASSWORD [--name "Display name"]
   confbox extension list [--json]
   confbox extension delete NUMBER
-  confbox peer add ADDRESS-OR-CIDR [--description TEXT] [--transport any|tcp|tls]   (tcp, tls: not trusted over UDP)
+  confbox peer add ADDRESS-OR-CIDR [--description TEXT] [--transport any|tcp|tls] [--outbound [PORT]]
+      (tcp, tls: not trusted over UDP; --outbound: the PBX invitations to numbers that are not extensions go through)
   confbox peer list [--json]
   confbox peer delete ADDRESS-OR-CIDR
   confbox settings get [NAME] [--json]
@@ -149,15 +150,16 @@ const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
     ctx.out(`extension ${number} deleted`);
   },
   async 'peer add'(ctx) {
-    const peer = peerRecord(arg(ctx, 0, 'address or CIDR'), ctx.opt('description'), ctx.opt('transport'));
+    const peer = peerRecord(arg(ctx, 0, 'address or CIDR'), ctx.opt('description'), ctx.opt('transport'), ctx.flag('outbound'));
     await ctx.store.peers.put(peer);
-    ctx.out(`trusted peer ${peer.cidr} saved${peer.transport === 'any' ? '' : ` (trusted over ${peer.transport === 'tls' ? 'TLS only' : 'TCP and TLS'})`}`);
+    const over = peer.transport === 'any' ? '' : ` (trusted over ${peer.transport === 'tls' ? 'TLS only' : 'TCP and TLS'})`;
+    ctx.out(`trusted peer ${peer.cidr} saved${over}${peer.outboundPort === null ? '' : `; invitations to numbers that are not extensions go through it, port ${peer.outboundPort}`}`);
   },
   async 'peer list'(ctx) {
     const list = await ctx.store.peers.list();
     if (ctx.json) return ctx.out(JSON.stringify(list));
     if (list.length === 0) return ctx.out('no trusted peers');
-    table(ctx.out, [['CIDR', 'TRANSPORT', 'DESCRIPTION'], ...list.map((p) => [p.cidr, p.transport, p.description])]);
+    table(ctx.out, [['CIDR', 'TRANSPORT', 'OUTBOUND', 'DESCRIPTION'], ...list.map((p) => [p.cidr, p.transport, p.outboundPort === null ? '-' : `port ${p.outboundPort}`, p.description])]);
   },
   async 'peer delete'(ctx) {
     const cidr = parseCidrField(arg(ctx, 0, 'address or CIDR'));

@@ -22,8 +22,22 @@ export function extensionRecord(number: string, password: string, displayName: s
   return { number, displayName, realm, ha1Md5: ha1('MD5', number, realm, password), ha1Sha256: ha1('SHA-256', number, realm, password) };
 }
 
-export function peerRecord(address: string, description: string | undefined | null, transport?: string | null): Peer {
-  return { cidr: parseCidrField(address), description: validateText(description, 'description', 'description'), transport: parsePeerTransport(transport) };
+export function peerRecord(address: string, description: string | undefined | null, transport?: string | null, outboundPort?: string | number | boolean | null): Peer {
+  const cidr = parseCidrField(address);
+  return { cidr, description: validateText(description, 'description', 'description'), transport: parsePeerTransport(transport), outboundPort: parseOutboundPort(outboundPort, cidr) };
+}
+
+/**
+ * Whether a peer is the outbound PBX, and its SIP port: absent, empty, no or off: not; yes or on: 5060; a port number.
+ * Only a single address can be called.
+ */
+export function parseOutboundPort(value: string | number | boolean | undefined | null, cidr: string): number | null {
+  const v = typeof value === 'boolean' ? (value ? 'yes' : 'no') : String(value ?? '').trim().toLowerCase();
+  if (v === '' || v === 'no' || v === 'off' || v === 'false') return null;
+  const port = v === 'yes' || v === 'on' || v === 'true' ? 5060 : /^\d{1,5}$/.test(v) ? Number(v) : NaN;
+  if (!(port >= 1 && port <= 65535)) throw new BoxError(400, `outbound port must be yes or a port from 1 to 65535, not "${v.slice(0, 16)}"`, 'outboundPort');
+  if (!/\/(32|128)$/.test(cidr)) throw new BoxError(400, `the outbound PBX must be one address, not the network ${cidr}`, 'outboundPort');
+  return port;
 }
 
 /** Absent means any transport, as before peers could be restricted. */

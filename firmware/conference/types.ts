@@ -115,6 +115,11 @@ export interface Peer {
   description: string;
   /** UDP sources are easily forged: a peer restricted to TCP or TLS is a stranger over UDP. */
   transport: PeerTransport;
+  /**
+   * The peer is the office's outbound PBX: numbers a moderator invites that are not extensions are called through it,
+   * at its address on this SIP port (over its transport: UDP for any, TCP, TLS). Null: it is not. One address only.
+   */
+  outboundPort: number | null;
 }
 
 /** Whether a peer is trusted over a transport as the SIP stack names it ("UDP", "TCP", "TLS"). */

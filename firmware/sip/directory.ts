@@ -36,15 +36,20 @@ export class Directory {
     return this.extensions.get(number);
   }
 
-  /**
-   * The trusted peer whose most specific CIDR holds the address; with a transport ("UDP", "TCP", "TLS"), only when
-   * that peer accepts it, so that a forged UDP source cannot pass as a peer restricted to TCP or TLS.
-   */
   /** Every extension, ordered by number as the database lists them. */
   extensionList(): Extension[] {
     return [...this.extensions.values()];
   }
 
+  /** The trusted peer that is the office's outbound PBX (numbers that are not extensions are called through it), if any. */
+  outboundPbx(): Peer | undefined {
+    return this.peers.find((p) => p.outboundPort !== null);
+  }
+
+  /**
+   * The trusted peer whose most specific CIDR holds the address; with a transport ("UDP", "TCP", "TLS"), only when
+   * that peer accepts it, so that a forged UDP source cannot pass as a peer restricted to TCP or TLS.
+   */
   trustedPeer(address: string, protocol?: string): Peer | undefined {
     let best: Peer | undefined;
     let bestBits = -1;

@@ -12,6 +12,7 @@ import { recordRoutesOfResponse } from './routes.ts';
 import { acceptAnswer, makeOffer, type LocalMedia, type RemoteMedia } from './sdp.ts';
 import { dialogKey, type Session } from './session.ts';
 import { SUPPORTED } from './session-timer.ts';
+import type { Peer } from '../conference/types.ts';
 import type { RegisteredPhone } from './registrar.ts';
 import { parseUri, type Message, type Remote, type SipTransport } from './stack.ts';
 import { ALLOW } from './wire.ts';
@@ -178,6 +179,16 @@ export function registeredTarget(extension: string, phones: readonly RegisteredP
   const flow = contactFlow(phone.contact, registeredFrom);
   const box = boxAddressFor(flow.address);
   return { uri: phone.contact, flow, to: `sip:${extension}@${box.includes(':') ? `[${box}]` : box}`, extension, displayName };
+}
+
+/** Where to call a number that is not an extension: through the outbound PBX, at its address and SIP port, over its transport. */
+export function pbxTarget(number: string, pbx: Peer): InviteTarget | null {
+  if (pbx.outboundPort === null) return null;
+  const address = pbx.cidr.replace(/\/\d+$/, '');
+  const host = address.includes(':') ? `[${address}]` : address;
+  const protocol = pbx.transport === 'tls' ? 'TLS' : pbx.transport === 'tcp' ? 'TCP' : 'UDP';
+  const uri = `sip:${number}@${host}:${pbx.outboundPort}${protocol === 'UDP' ? '' : `;transport=${protocol.toLowerCase()}`}`;
+  return { uri, flow: { protocol, address, port: pbx.outboundPort, local: { address: '', port: 0 } }, to: uri, extension: number, displayName: '' };
 }
 
 /** The flow a phone registered over, from its binding's source ("udp:192.0.2.1:5060", "tcp:2001:db8::1:5060"). */

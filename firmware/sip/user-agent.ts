@@ -23,7 +23,7 @@ import { ALLOW } from './wire.ts';
 import { DialogExtensions } from './dialog-extensions.ts';
 import { SUPPORTED, unsupportedTags } from './session-timer.ts';
 import { ALLOW_EVENTS, RoomSubscriptions, type RoomPresence } from './subscriptions.ts';
-import { ackOf, InviteClient, registeredTarget, type InviteOutcome } from './invite-client.ts';
+import { ackOf, InviteClient, pbxTarget, registeredTarget, type InviteOutcome } from './invite-client.ts';
 import { CallMedia } from './call-media.ts';
 
 const T1 = 500;
@@ -150,13 +150,21 @@ export class SipUserAgent {
   }
 
   /**
-   * Calls an extension's registered phone for the application (an invitation), showing `displayName` as the caller:
-   * resolves when it answers (the call is up; its keys and its end reach the application like any call's), refuses
-   * or rings ringMs without an answer. An extension without a registered phone is 'unreachable' at once.
+   * Calls an extension's registered phone for the application (an invitation), or a number that is not an extension
+   * through the outbound PBX, showing `displayName` as the caller: resolves when it answers (the call is up; its keys
+   * and its end reach the application like any call's), refuses or rings ringMs without an answer. An extension
+   * without a registered phone, or another number without an outbound PBX, is 'unreachable' at once.
    */
   async invite(extension: string, displayName: string, ringMs: number): Promise<InviteOutcome> {
-    const target = registeredTarget(extension, this.o.registrar.current(extension), (a) => this.o.addressFor?.(a) ?? this.o.publicAddress, this.o.directory.extension(extension)?.displayName ?? '');
-    if (!target) return { ok: false, why: 'unreachable', status: 480, reason: `extension ${extension} has no registered phone` };
+    const known = this.o.directory.extension(extension);
+    const pbx = known ? undefined : this.o.directory.outboundPbx();
+    const target = known
+      ? registeredTarget(extension, this.o.registrar.current(extension), (a) => this.o.addressFor?.(a) ?? this.o.publicAddress, known.displayName)
+      : pbx ? pbxTarget(extension, pbx) : null;
+    if (!target) {
+      const reason = known ? `extension ${extension} has no registered phone` : `${extension} is not an extension, and no trusted peer is the outbound PBX`;
+      return { ok: false, why: 'unreachable', status: 480, reason };
+    }
     this.o.log.info('inviting a phone', { extension, contact: target.uri, transport: target.flow.protocol.toLowerCase(), address: target.flow.address, port: target.flow.port });
     const outcome = await this.inviter.call(target, { user: 'confbox', displayName }, ringMs);
     if (outcome.ok) this.o.log.info('the invited phone answered', { extension, callId: outcome.call.callId });

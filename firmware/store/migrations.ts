@@ -165,6 +165,13 @@ export const MIGRATIONS: readonly Migration[] = [
       "ALTER TABLE rooms ADD COLUMN IF NOT EXISTS moderator_leaves VARCHAR(8) NOT NULL DEFAULT 'continue'",
     ],
   },
+  {
+    version: 12,
+    name: 'the trusted peer that is the outbound PBX',
+    statements: [
+      'ALTER TABLE peers ADD COLUMN IF NOT EXISTS outbound_port INT NULL',
+    ],
+  },
 ];
 
 const LOCK_NAME = 'confbox_migrate';

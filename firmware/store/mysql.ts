@@ -307,13 +307,16 @@ function toExtension(r: RowDataPacket): Extension {
 function peersTable(db: Db): Store['peers'] {
   return {
     list: async () =>
-      (await db.rows('SELECT cidr, description, transport FROM peers ORDER BY cidr')).map(
-        (r): Peer => ({ cidr: String(r.cidr), description: String(r.description), transport: toPeerTransport(r.transport) }),
+      (await db.rows('SELECT cidr, description, transport, outbound_port FROM peers ORDER BY cidr')).map(
+        (r): Peer => ({
+          cidr: String(r.cidr), description: String(r.description), transport: toPeerTransport(r.transport),
+          outboundPort: r.outbound_port === null || r.outbound_port === undefined ? null : Number(r.outbound_port),
+        }),
       ),
     put: async (peer) => {
       await db.run(
-        'INSERT INTO peers (cidr, description, transport) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE description = VALUES(description), transport = VALUES(transport)',
-        [peer.cidr, peer.description, peer.transport],
+        'INSERT INTO peers (cidr, description, transport, outbound_port) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE description = VALUES(description), transport = VALUES(transport), outbound_port = VALUES(outbound_port)',
+        [peer.cidr, peer.description, peer.transport, peer.outboundPort],
       );
     },
     delete: async (cidr) => (await db.run('DELETE FROM peers WHERE cidr = ?', [cidr])) > 0,

@@ -67,7 +67,7 @@ export function defineApiRoutes(r: ApiRouter): void {
     r.route('DELETE', '/api/extensions/:number', r.api((_rq, [number]) => ops.deleteExtension(number!), 204));
 
     r.route('GET', '/api/peers', r.api(() => ops.peers()));
-    r.route('POST', '/api/peers', r.api((_rq, _p, b) => ops.putPeer({ cidr: text(b.cidr), description: optional(b.description), transport: optional(b.transport) }), 201));
+    r.route('POST', '/api/peers', r.api((_rq, _p, b) => ops.putPeer({ cidr: text(b.cidr), description: optional(b.description), transport: optional(b.transport), outboundPort: typeof b.outboundPort === 'boolean' ? b.outboundPort : optional(b.outboundPort) }), 201));
     r.route('DELETE', '/api/peers/:cidr', r.api((_rq, [cidr]) => ops.deletePeer(cidr!), 204));
 
     r.route('GET', '/api/settings', r.api(() => ops.settings()));

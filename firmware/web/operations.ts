@@ -407,8 +407,8 @@ export class Operations {
     return this.box.store.peers.list();
   }
 
-  async putPeer(input: { cidr: string; description?: string | null; transport?: string | null }) {
-    const peer = peerRecord(String(input.cidr ?? ''), input.description, input.transport);
+  async putPeer(input: { cidr: string; description?: string | null; transport?: string | null; outboundPort?: string | number | boolean | null }) {
+    const peer = peerRecord(String(input.cidr ?? ''), input.description, input.transport, input.outboundPort);
     await this.box.store.peers.put(peer);
     await this.box.directory.refresh();
     return peer;

@@ -415,8 +415,9 @@ export function peersPage(ctx: PageContext, peers: Peer[]): Html {
   <h2>PBXs allowed to call without a password</h2>
   ${peers.length === 0 ? html`<p class="empty">No trusted peers. Add the address of a PBX that forwards calls to the box.</p>` : html`
   <div class="table-wrap"><table class="stack">
-    <thead><tr><th>Address</th><th>Description</th><th>Trusted over</th><th><span class="sr">Actions</span></th></tr></thead>
+    <thead><tr><th>Address</th><th>Description</th><th>Trusted over</th><th>Outbound PBX</th><th><span class="sr">Actions</span></th></tr></thead>
     <tbody>${peers.map((p) => html`<tr id="${rowId('peer', p.cidr)}" tabindex="-1"><td data-label="Address"><code>${p.cidr}</code></td><td data-label="Description">${p.description || html`<span class="muted">—</span>`}</td><td data-label="Trusted over">${PEER_TRANSPORT_LABELS[p.transport]}</td>
+      <td data-label="Outbound PBX">${p.outboundPort === null ? html`<span class="muted">no</span>` : html`port ${p.outboundPort}`}</td>
       <td><form method="post" action="/peers/delete" class="inline">${csrfField(ctx)}<input type="hidden" name="cidr" value="${p.cidr}"><button class="danger small" aria-label="Remove trusted peer ${p.cidr}" data-confirm="Stop trusting ${p.cidr}?">Remove</button></form></td></tr>`)}</tbody>
   </table></div>`}
   <p class="muted">A UDP source address is easily forged: on a shared network, restrict a peer to TCP or TLS. Over a transport it is not trusted over, a peer's address is treated like any stranger's.</p>
@@ -428,6 +429,7 @@ export function peersPage(ctx: PageContext, peers: Peer[]): Html {
     ${field(ctx, { name: 'cidr', label: 'Address or network', required: true, placeholder: '192.168.1.10, 10.0.0.0/24 or 2001:db8::/32' })}
     ${field(ctx, { name: 'description', label: 'Description', placeholder: 'Office PBX' })}
     ${field(ctx, { name: 'transport', label: 'Trusted over', value: 'any', options: Object.entries(PEER_TRANSPORT_LABELS) })}
+    ${field(ctx, { name: 'outboundPort', label: 'Outbound PBX: SIP port', inputmode: 'numeric', placeholder: '5060', hint: 'Optional. A moderator\'s invitations to numbers that are not extensions are called through this PBX (one address) on this port.' })}
     <div class="actions"><button class="primary">Add peer</button></div>
   </form>
 </section>`);

@@ -663,7 +663,7 @@ export class WebServer {
     const peersView = async (ctx: pages.PageContext) => pages.peersPage(ctx, await ops.peers());
     this.route('GET', '/peers', this.guard(async (rq) => this.page(rq, 200, await peersView(this.pageContext(rq)))));
     this.route('POST', '/peers', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
-      const p = await ops.putPeer({ cidr: form.cidr ?? '', description: form.description, transport: form.transport });
+      const p = await ops.putPeer({ cidr: form.cidr ?? '', description: form.description, transport: form.transport, outboundPort: form.outboundPort });
       return { notice: `Calls from ${p.cidr} are now accepted without a password.`, focus: pages.rowId('peer', p.cidr) };
     }, peersView, '/peers')));
     this.route('POST', '/peers/delete', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {

@@ -17,7 +17,7 @@ import { activeMs, meanToneLevel, scheduler, until } from '../support/rtp.ts';
 import { sippAvailable, startSipp, type SippHandle, type SippResult } from '../support/sipp.ts';
 import { setupCodeOf, WebClient } from '../support/web.ts';
 
-const TESTS = 4;
+const TESTS = 5;
 const { enabled, t } = testsNeeding(TESTS, sippAvailable() ? null : 'SIPp (sip-tester) is not installed');
 
 const dataDir = mkdtempSync(join(tmpdir(), 'confbox-invite-'));
@@ -163,6 +163,31 @@ t('the API invites too: a bad extension is 400 naming it, one without a phone an
     assert.is(none.status, 200, none.text);
     assert.equal(none.json, { extension: '175', answered: false, why: 'unreachable', reason: 'extension 175 has no registered phone' });
   } finally {
+    await callers.hangUp(chair, other);
+  }
+});
+
+t('a number that is not an extension is called through the trusted peer marked as the outbound PBX', async () => {
+  const [chair, other] = await meeting(61);
+  const sipp = await startSipp({ scenario: 'invited-busy.xml', port: box.sipPort, local: '127.0.0.77', timeoutS: 60 });
+  try {
+    const network = await web.api('POST', '/api/peers', { cidr: '127.0.0.0/24', description: 'Lab', outboundPort: 5060 });
+    assert.is(network.status, 400);
+    assert.match(network.json.error.message, /the outbound PBX must be one address, not the network 127.0.0.0\/24/);
+    const pbx = await web.api('POST', '/api/peers', { cidr: '127.0.0.77', description: 'Office PBX', outboundPort: sipp.sipPort });
+    assert.is(pbx.status, 201, pbx.text);
+    assert.is(pbx.json.outboundPort, sipp.sipPort);
+    const refused = box.waitForLog((rec) => rec.msg === 'the invitation was not answered' && rec.extension === '0301234567', 20_000);
+    await chair.tx.dtmf('*5');
+    await new Promise((r) => setTimeout(r, 2500));
+    await chair.tx.dtmf('0301234567#');
+    assert.is((await refused).why, 'busy');
+    const r = await sipp.done;
+    sippPassed(r);
+    assert.match(r.messages, new RegExp(`INVITE sip:0301234567@127\\.0\\.0\\.77:${sipp.sipPort} SIP/2\\.0`), 'the PBX was asked for the number');
+  } finally {
+    sipp.kill();
+    await web.api('DELETE', `/api/peers/${encodeURIComponent('127.0.0.77/32')}`);
     await callers.hangUp(chair, other);
   }
 });

@@ -165,8 +165,8 @@ test('PINs guessed through a trusted peer: the guessing caller is blocked, anoth
 
 test('a peer trusted over TCP only: its calls over TCP need no password; over UDP (forgeable) it is challenged like a stranger', async () => {
   const listed = await box.cli('peer', 'list');
-  assert.match(listed.stdout, /127\.0\.0\.3\/32\s+tcp\s+PBX on TCP/, listed.stdout);
-  assert.match(listed.stdout, /127\.0\.0\.2\/32\s+any\s+office PBX/, listed.stdout);
+  assert.match(listed.stdout, /127\.0\.0\.3\/32\s+tcp\s+-\s+PBX on TCP/, listed.stdout);
+  assert.match(listed.stdout, /127\.0\.0\.2\/32\s+any\s+-\s+office PBX/, listed.stdout);
   const udp = await phone('pbx', { localAddress: TCP_PBX, password: null });
   const forged = await udp.dial('*400*3*4321');
   assert.is(forged.status, 407, `over UDP: ${describe(forged)}`);

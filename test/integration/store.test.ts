@@ -134,13 +134,13 @@ test('extensions: put, replace, get, list, delete', async () => {
   await store.extensions.delete('201');
 });
 
-test('peers: put, replace, list, delete; each keeps the transports it is trusted over', async () => {
-  await store.peers.put({ cidr: '192.168.1.0/24', description: 'office PBX', transport: 'any' });
-  await store.peers.put({ cidr: '10.0.0.5/32', description: 'lab', transport: 'tls' });
-  await store.peers.put({ cidr: '192.168.1.0/24', description: 'office PBX (new)', transport: 'tcp' });
+test('peers: put, replace, list, delete; each keeps the transports it is trusted over and whether it is the outbound PBX', async () => {
+  await store.peers.put({ cidr: '192.168.1.0/24', description: 'office PBX', transport: 'any', outboundPort: null });
+  await store.peers.put({ cidr: '10.0.0.5/32', description: 'lab', transport: 'tls', outboundPort: 5061 });
+  await store.peers.put({ cidr: '192.168.1.0/24', description: 'office PBX (new)', transport: 'tcp', outboundPort: null });
   assert.equal(await store.peers.list(), [
-    { cidr: '10.0.0.5/32', description: 'lab', transport: 'tls' },
-    { cidr: '192.168.1.0/24', description: 'office PBX (new)', transport: 'tcp' },
+    { cidr: '10.0.0.5/32', description: 'lab', transport: 'tls', outboundPort: 5061 },
+    { cidr: '192.168.1.0/24', description: 'office PBX (new)', transport: 'tcp', outboundPort: null },
   ]);
   assert.is(await store.peers.delete('10.0.0.5/32'), true);
   assert.is(await store.peers.delete('10.0.0.5/32'), false);
@@ -261,8 +261,8 @@ test('SQL metacharacters and 4-byte characters are stored literally', async () =
     await store.extensions.put({ number: `30${i}`, displayName, realm: "o'brien", ha1Md5: '0'.repeat(32), ha1Sha256: '1'.repeat(64) });
   }
   assert.equal((await store.extensions.list()).map((e) => e.displayName), names);
-  await store.peers.put({ cidr: "10.1.1.1/32' OR '1'='1", description: '"; DELETE FROM peers; --', transport: 'any' });
-  assert.equal(await store.peers.list(), [{ cidr: "10.1.1.1/32' OR '1'='1", description: '"; DELETE FROM peers; --', transport: 'any' }]);
+  await store.peers.put({ cidr: "10.1.1.1/32' OR '1'='1", description: '"; DELETE FROM peers; --', transport: 'any', outboundPort: null });
+  assert.equal(await store.peers.list(), [{ cidr: "10.1.1.1/32' OR '1'='1", description: '"; DELETE FROM peers; --', transport: 'any', outboundPort: null }]);
   assert.equal(await store.rooms.list(), []);
   await store.rooms.insert(room(9, { creator: "' OR 1=1 --" }));
   assert.is((await store.rooms.get(9))?.creator, "' OR 1=1 --");

@@ -2,7 +2,7 @@
 // request goes (the Contact's port when the phone registered from that address, the registration's flow otherwise).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { flowOf, inviteFailure, registeredTarget } from '../../firmware/sip/invite-client.ts';
+import { flowOf, inviteFailure, pbxTarget, registeredTarget } from '../../firmware/sip/invite-client.ts';
 
 test('final answers sorted into what the moderator is told', () => {
   const told = (s: number) => inviteFailure(s);
@@ -30,6 +30,14 @@ test('the newest registration is called; its Contact port when it names the addr
   const tcp = registeredTarget('102', [phone('sip:102@192.0.2.7:5070;transport=tcp', 'tcp:192.0.2.7:52000', 10)], box, 'Desk');
   assert.equal([tcp?.flow.protocol, tcp?.flow.port], ['TCP', 52000]);
   assert.is(registeredTarget('102', [], box, 'Desk'), null, 'no phone registered');
+});
+
+test('a number through the outbound PBX: its address and port, over its transport', () => {
+  const udp = pbxTarget('0301234567', { cidr: '192.0.2.5/32', description: 'PBX', transport: 'any', outboundPort: 5080 });
+  assert.equal([udp?.uri, udp?.flow.protocol, udp?.flow.address, udp?.flow.port], ['sip:0301234567@192.0.2.5:5080', 'UDP', '192.0.2.5', 5080]);
+  const tls = pbxTarget('+4930123', { cidr: '2001:db8::5/128', description: 'PBX', transport: 'tls', outboundPort: 5061 });
+  assert.equal([tls?.uri, tls?.flow.protocol, tls?.flow.address], ['sip:+4930123@[2001:db8::5]:5061;transport=tls', 'TLS', '2001:db8::5']);
+  assert.is(pbxTarget('1', { cidr: '192.0.2.5/32', description: '', transport: 'any', outboundPort: null }), null, 'not the outbound PBX');
 });
 
 test.run();

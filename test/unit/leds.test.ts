@@ -6,6 +6,7 @@ import { LedController, ledTest, type LedStatusSource } from '../../firmware/hw/
 import { GpioUnavailable, MockLedDriver, RpioLedDriver, createLedDriver, loadRpio, type RpioModule } from '../../firmware/hw/leds.ts';
 import { describePattern, ledPatterns, type LedInputs } from '../../firmware/hw/patterns.ts';
 import { loadProfile, type LedName } from '../../firmware/hw/profile.ts';
+import { explainFaults } from '../../firmware/web/faults.ts';
 
 /** A box on the mock board with a fake clock; `t(ms)` is a time relative to the start. */
 function box(extra: Partial<LedInputs> = {}) {
@@ -113,6 +114,15 @@ test('disk nearly full (optional status field): fault shows code 3', () => {
   b.clock.advance(1800);
   assert.equal(b.seq('fault'), ['on@0', 'off@250', 'on@500', 'off@750', 'on@1000', 'off@1250']);
   assert.is(describePattern(b.controller.patterns().fault), 'code 3');
+});
+
+test('a recording that stopped growing: fault shows code 4, after the disk\'s code 3', () => {
+  const all: LedInputs = { ready: true, database: 'ok', media: 'ok', registeredExtensions: 0, trustedPeers: 0, activeConferences: 1, callsInSetup: 0 };
+  assert.is(describePattern(ledPatterns({ ...all, recordingStalled: 'room 2: the disk refused a write' }).fault), 'code 4');
+  assert.is(describePattern(ledPatterns({ ...all, recordingStalled: '' }).fault), 'off');
+  assert.is(describePattern(ledPatterns({ ...all, diskFull: true, recordingStalled: 'room 2: the disk refused a write' }).fault), 'code 3');
+  const [fault] = explainFaults({ ...all, mediaOverrun: false, diskFull: false, recordingStalled: 'room 2: 1.5 s of audio were lost' });
+  assert.match(`${fault?.what}. ${fault?.advice}`, /^a recording stopped growing \(room 2: 1\.5 s of audio were lost\)\. The meeting goes on/);
 });
 
 test('patterns are pure data', () => {
