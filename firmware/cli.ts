@@ -1,4 +1,7 @@
 import type { Config } from './config.ts';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { readBackup, summary, writeBackup, type BackupSummary } from './backup/index.ts';
+import { VERSION } from './version.ts';
 import {
   ALSA_DEVICE_SETTINGS, checkAlsaDevice, isSettingName, parseExtensionNumber, parseSetting, roomFromInput, roomWithChanges, checkPinStrength, parseRoomId, SETTINGS,
   type Extension, type Room, type Settings,
@@ -16,6 +19,8 @@ export const CLI_USAGE = `Technician commands (same --db / --data-dir as the box
   confbox room edit ID [--pin PIN] [--moderator-pin PIN|""] [--duration MIN] [--creator EXT] [--max-participants N] [--keep yes|no] [--record yes|no]
       [--wait-for-moderator yes|no] [--moderator-leaves continue|end]
   confbox room list [--json]
+  confbox backup FILE [--passphrase TEXT|-]      the configuration (rooms, extensions, peers, settings, admin password, tokens)
+  confbox restore FILE [--passphrase TEXT|-]     replaces the configuration with the backup's, all or nothing
   confbox room delete ID
   confbox extension add NUMBER --password PASSWORD [--name "Display name"]
   confbox extension list [--json]
@@ -31,11 +36,12 @@ Settings: ${Object.keys(SETTINGS).join(', ')}`;
 
 type Out = (line: string) => void;
 
-export const CLI_GROUPS = new Set(['room', 'extension', 'peer', 'settings', 'admin']);
+export const CLI_GROUPS = new Set(['room', 'extension', 'peer', 'settings', 'admin', 'backup', 'restore']);
 
 /** Runs one technician command; throws BoxError (a message naming what was wrong) on bad input. */
 export async function runCli(config: Config, words: string[], extra: Map<string, string | true>, log: Logger, out: Out): Promise<void> {
-  const [group, verb, ...args] = words;
+  // "confbox backup FILE" and "confbox restore FILE" are the configuration's commands.
+  const [group, verb, ...args] = words[0] === 'backup' || words[0] === 'restore' ? ['config', ...words] : words;
   const json = extra.get('json') === true;
   const opt = (name: string): string | undefined => {
     const v = extra.get(name);
@@ -48,7 +54,7 @@ export async function runCli(config: Config, words: string[], extra: Map<string,
   try {
     await handler({ store, args, opt, flag: (name) => extra.get(name), json, out });
     // A running box watches this counter and takes the change at once.
-    if (verb !== 'list' && verb !== 'get') await store.changes.bump();
+    if (verb !== 'list' && verb !== 'get' && verb !== 'backup') await store.changes.bump();
   } finally {
     await store.close();
     await embedded?.stop();
@@ -176,6 +182,27 @@ const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
     if (ctx.json) return ctx.out(JSON.stringify(s));
     table(ctx.out, (Object.keys(SETTINGS) as Array<keyof Settings>).map((k) => [k, String(s[k]), SETTINGS[k].help]));
   },
+  async 'config backup'(ctx) {
+    const file = arg(ctx, 0, 'backup file');
+    const configuration = await ctx.store.configuration.read();
+    const passphrase = await passphraseOf(ctx);
+    writeFileSync(file, writeBackup(configuration, { firmware: VERSION, now: new Date(), passphrase }), { mode: 0o600 });
+    const s = summary(configuration);
+    ctx.out(ctx.json ? JSON.stringify({ file, ...s, sealed: !!passphrase }) : `backup written to ${file}${passphrase ? ' (protected by the passphrase)' : ''}: ${describeSummary(s)}`);
+  },
+  async 'config restore'(ctx) {
+    const file = arg(ctx, 0, 'backup file');
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new BoxError(400, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 'file');
+    }
+    const backup = readBackup(text, await passphraseOf(ctx));
+    await ctx.store.configuration.replace(backup.configuration);
+    const s = summary(backup.configuration);
+    ctx.out(ctx.json ? JSON.stringify({ file, ...s, firmware: backup.firmware, createdAt: backup.createdAt }) : `restored from ${file} (written ${backup.createdAt} by firmware ${backup.firmware}): ${describeSummary(s)}`);
+  },
   async 'admin set-password'(ctx) {
     const password = validateNewPassword(ctx.opt('password') ?? (await readLine()));
     await ctx.store.admin.setPasswordHash(await hashPassword(password));
@@ -192,9 +219,22 @@ const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
   },
 };
 
+/** --passphrase P, or --passphrase - for the first line of standard input; none: the backup is not sealed. */
+async function passphraseOf(ctx: Ctx): Promise<string | null> {
+  const p = ctx.opt('passphrase');
+  if (p === undefined) return null;
+  const passphrase = p === '-' ? await readLine('Backup passphrase: ') : p;
+  if (passphrase.length < 8) throw new BoxError(400, 'the passphrase must have at least 8 characters', 'passphrase');
+  return passphrase;
+}
+
+function describeSummary(s: BackupSummary): string {
+  return `${s.rooms} rooms, ${s.extensions} extensions, ${s.peers} trusted peers, ${s.settings} settings, ${s.adminPassword ? 'the admin password' : 'no admin password'}, ${s.tokens} API tokens`;
+}
+
 /** The first line of standard input (a password piped in, or typed at a terminal). */
-async function readLine(): Promise<string> {
-  if (process.stdin.isTTY) process.stderr.write('New web page admin password: ');
+async function readLine(prompt = 'New web page admin password: '): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write(prompt);
   let text = '';
   for await (const chunk of process.stdin) {
     text += String(chunk);

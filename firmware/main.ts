@@ -1,4 +1,5 @@
 import { runBox } from './box.ts';
+import { VERSION } from './version.ts';
 import { CLI_GROUPS, CLI_USAGE, runCli } from './cli.ts';
 import { ConfigError, optionsHelp, parseArgs } from './config.ts';
 import { BoxError, StoreUnavailable } from './errors.ts';
@@ -7,8 +8,6 @@ import { createLogger } from './log.ts';
 import { systemClock } from './clock.ts';
 import { createLedDriver, ledTest, resolveBoard } from './hw/index.ts';
 
-declare const CONFBOX_VERSION: string | undefined;
-const VERSION = typeof CONFBOX_VERSION === 'string' ? CONFBOX_VERSION : 'dev';
 
 const USAGE = `confbox ${VERSION}: SIP conference box firmware
 

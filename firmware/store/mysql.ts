@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import { DEFAULT_SETTINGS, PEER_TRANSPORTS, type PeerTransport } from '../conference/types.ts';
 import type { Block, BlockKind } from '../conference/lockout.ts';
 import type { CallAction, CallLogEntry, CreatedVia, Extension, Peer, Room, Settings } from '../conference/types.ts';
-import type { ApiToken, Binding, Store } from './types.ts';
+import type { ApiToken, Binding, Configuration, Store } from './types.ts';
 import { asStoreError, isDuplicateKey, isServerGone, withDeadline } from './errors.ts';
 import { migrate } from './migrations.ts';
 
@@ -135,7 +135,12 @@ interface Db {
   run(sql: string, params?: Param[]): Promise<number>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
+  /** Runs work on one connection inside a transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(work: (tx: Db) => Promise<T>): Promise<T>;
 }
+
+/** Restoring a configuration writes a few hundred rows at most; it gets longer than one query. */
+const TRANSACTION_DEADLINE_MS = 20_000;
 
 function createDb(pool: Pool, log: Logger): Db {
   const health = healthReporter(log);
@@ -156,6 +161,30 @@ function createDb(pool: Pool, log: Logger): Db {
     run: (sql, params = []) => execute(async (c) => (await c.execute<ResultSetHeader>(sql, params))[0].affectedRows),
     ping: () => execute((c) => c.query('SELECT 1')).then(() => true, () => false),
     close: () => (closed ??= pool.end()),
+    transaction: async (work) => {
+      try {
+        return await onConnection(pool, TRANSACTION_DEADLINE_MS, async (c) => {
+          await c.beginTransaction();
+          const tx: Db = {
+            rows: async (sql, params = []) => (await c.execute<RowDataPacket[]>(sql, params))[0],
+            run: async (sql, params = []) => (await c.execute<ResultSetHeader>(sql, params))[0].affectedRows,
+            ping: async () => true,
+            close: async () => undefined,
+            transaction: () => Promise.reject(new Error('transactions do not nest')),
+          };
+          try {
+            const result = await work(tx);
+            await c.commit();
+            return result;
+          } catch (err) {
+            await c.rollback().catch(() => undefined);
+            throw err;
+          }
+        });
+      } catch (err) {
+        throw asStoreError(err);
+      }
+    },
   };
 }
 
@@ -224,8 +253,35 @@ function createStore(pool: Pool, log: Logger, boxId: string): Store {
       version: async () => Number((await db.rows('SELECT version FROM config_changes WHERE id = 1'))[0]?.version ?? 0),
       bump: async () => void (await db.run('UPDATE config_changes SET version = version + 1 WHERE id = 1')),
     },
+    configuration: {
+      read: () => readConfiguration(db),
+      replace: (c) => db.transaction(async (tx) => {
+        for (const table of ['rooms', 'extensions', 'peers', 'settings', 'api_tokens', 'web_admin']) await tx.run(`DELETE FROM ${table}`);
+        for (const room of c.rooms) await roomsTable(tx).insert(room);
+        for (const ext of c.extensions) await extensionsTable(tx).put(ext);
+        for (const peer of c.peers) await peersTable(tx).put(peer);
+        for (const { name, value } of c.settings) await tx.run('INSERT INTO settings (name, value) VALUES (?, ?)', [name, value]);
+        const admin = adminTables(tx);
+        if (c.adminPasswordHash !== null) await admin.setPasswordHash(c.adminPasswordHash);
+        for (const token of c.tokens) await admin.addToken(token);
+        await tx.run('UPDATE config_changes SET version = version + 1 WHERE id = 1');
+      }),
+    },
     ping: () => db.ping(),
     close: () => db.close(),
+  };
+}
+
+async function readConfiguration(db: Db): Promise<Configuration> {
+  const [rooms, extensions, peers, settings, adminPasswordHash, tokens] = await Promise.all([
+    roomsTable(db).list(), extensionsTable(db).list(), peersTable(db).list(),
+    db.rows('SELECT name, value FROM settings ORDER BY name'), adminTables(db).passwordHash(),
+    db.rows('SELECT id, token_hash, label, created_at FROM api_tokens ORDER BY created_at'),
+  ]);
+  return {
+    rooms, extensions, peers, adminPasswordHash,
+    settings: settings.map((r) => ({ name: String(r.name), value: String(r.value) })),
+    tokens: tokens.map((r) => ({ ...toToken(r), hash: String(r.token_hash) })),
   };
 }
 
@@ -514,8 +570,11 @@ function blocksTable(db: Db): Store['blocks'] {
   };
 }
 
+function toToken(r: RowDataPacket): ApiToken {
+  return { id: String(r.id), label: String(r.label), createdAt: new Date(r.created_at) };
+}
+
 function adminTables(db: Db): Store['admin'] {
-  const toToken = (r: RowDataPacket): ApiToken => ({ id: String(r.id), label: String(r.label), createdAt: new Date(r.created_at) });
   return {
     passwordHash: async () => {
       const [row] = await db.rows('SELECT password_hash FROM web_admin WHERE id = 1');

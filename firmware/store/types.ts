@@ -85,8 +85,27 @@ export interface Store {
     version(): Promise<number>;
     bump(): Promise<void>;
   };
+  /** The box's whole configuration at once, for a backup and a restore. */
+  readonly configuration: {
+    read(): Promise<Configuration>;
+    /** Replaces every room, extension, peer, setting, the admin password and the tokens in one transaction: all or nothing. */
+    replace(c: Configuration): Promise<void>;
+  };
   ping(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** What a backup holds: the configuration, not what happens (call log, registrations, blocks are left out). */
+export interface Configuration {
+  rooms: Room[];
+  extensions: Extension[];
+  peers: Peer[];
+  /** Settings as stored: name and text, only those set (the others are the firmware's defaults). */
+  settings: Array<{ name: string; value: string }>;
+  /** The admin password's salted slow hash, or null before first use. */
+  adminPasswordHash: string | null;
+  /** API tokens with the SHA-256 of each (the token itself is never stored). */
+  tokens: Array<ApiToken & { hash: string }>;
 }
 
 export interface Binding {
