@@ -266,7 +266,6 @@ add('a second run uses the cache; a lost file or --force regenerates, byte for b
   const warm = generate(dir);
   assert.is(warm.cached, true);
   assert.is(warm.bytes, cold.bytes);
-  assert.ok(warm.ms < 200 && warm.ms < cold.ms, `warm run took ${warm.ms} ms (cold ${cold.ms} ms)`);
   assert.is(statSync(join(dir, 'goodbye.raw')).mtimeMs, before, 'nothing rewritten');
 
   const goodbye = readFileSync(join(dir, 'goodbye.raw'));
