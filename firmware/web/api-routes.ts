@@ -9,9 +9,9 @@ import type { Handler, Req } from './server.ts';
 /** Rows a CSV download or the API gives at most for one range. */
 export const CALL_LOG_EXPORT_ROWS = 10_000;
 
-/** A reply that is a file rather than JSON (a recording): the server streams it. */
+/** A reply that is a file rather than JSON: a recording on disk (streamed), or a backup made for the request. */
 export class FileReply {
-  constructor(readonly path: string, readonly type: string, readonly name: string, readonly attachment: boolean) {}
+  constructor(readonly source: { path: string } | { text: string }, readonly type: string, readonly name: string, readonly attachment: boolean) {}
 }
 
 /** What the endpoints need of the server: a route table, the API's access check, and who a request comes from. */
@@ -82,6 +82,12 @@ export function defineApiRoutes(r: ApiRouter): void {
     r.route('GET', '/api/recordings/:name', r.api((rq, [name]) => recordingFile(ops, name!, rq.query.has('download'))));
     r.route('DELETE', '/api/recordings/:name', r.api((rq, [name]) => ops.deleteRecording(name!, r.actor(rq)), 204));
 
+    r.route('POST', '/api/backup', r.api(async (_rq, _p, b) => {
+      const backup = await ops.backup(b.passphrase);
+      return new FileReply({ text: backup.text }, 'application/json; charset=utf-8', backup.name, true);
+    }));
+    r.route('POST', '/api/restore', r.api((rq, _p, b) => ops.restore(typeof b.backup === 'string' ? b.backup : b.backup === undefined ? undefined : JSON.stringify(b.backup), b.passphrase, r.actor(rq))));
+
     r.route('GET', '/api/call-log', r.api(async (rq) => {
       const { range, rows } = await ops.callLog(rq.query.get('from'), rq.query.get('to'), CALL_LOG_EXPORT_ROWS);
       return { from: range.from, to: range.to, entries: rows };
@@ -91,5 +97,5 @@ export function defineApiRoutes(r: ApiRouter): void {
 /** A recording as a file reply: played inline, or downloaded as an attachment. */
 export function recordingFile(ops: Operations, name: string, download: boolean): FileReply {
   const r = ops.recording(name);
-  return new FileReply(r.path, 'audio/wav', r.name, download);
+  return new FileReply({ path: r.path }, 'audio/wav', r.name, download);
 }

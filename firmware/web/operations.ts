@@ -17,6 +17,7 @@ import type { DigestAlgorithm } from '../sip/digest.ts';
 import { lockoutSource } from '../sip/netmatch.ts';
 import type { ConferenceCalls } from '../calls/index.ts';
 import type { RecordingFile, RecordingLibrary } from '../recordings/index.ts';
+import { readBackup, summary, writeBackup, type BackupSummary } from '../backup/index.ts';
 import type { Status, StatusSnapshot } from '../status.ts';
 import type { Store } from '../store/types.ts';
 import { callLogRow, parseDayRange, type CallLogRow, type DayRange } from './call-log.ts';
@@ -315,6 +316,26 @@ export class Operations {
     return outcome.answered ? { extension: number, answered: true, why: null, reason: null } : { extension: number, answered: false, why: outcome.why, reason: outcome.reason };
   }
 
+  /** The configuration as a backup file (sealed with the passphrase when one is given) and its file name. */
+  async backup(passphrase: unknown): Promise<{ text: string; name: string; summary: BackupSummary }> {
+    const secret = backupPassphrase(passphrase);
+    const configuration = await this.box.store.configuration.read();
+    const now = new Date();
+    const text = writeBackup(configuration, { firmware: this.box.version, now, passphrase: secret });
+    return { text, name: `confbox-backup-${now.toISOString().slice(0, 10)}.json`, summary: summary(configuration) };
+  }
+
+  /** Replaces the configuration with a backup's, all or nothing, after checking every value; the box takes it at once. */
+  async restore(text: unknown, passphrase: unknown, by: Actor): Promise<BackupSummary & { firmware: string; createdAt: string }> {
+    if (typeof text !== 'string' || text.trim() === '') throw new BoxError(400, 'choose a backup file', 'backup');
+    const backup = readBackup(text, backupPassphrase(passphrase));
+    await this.box.store.configuration.replace(backup.configuration);
+    await Promise.all([this.box.rooms.reload(), this.box.directory.refresh()]);
+    const s = summary(backup.configuration);
+    this.box.log.warn('configuration restored from a backup', { by: by.source, firmware: backup.firmware, writtenAt: backup.createdAt, ...s });
+    return { ...s, firmware: backup.firmware, createdAt: backup.createdAt };
+  }
+
   /** The recordings on the disk, newest first. */
   recordings(): RecordingRow[] {
     return this.box.recordings.list().map(recordingRow);
@@ -499,4 +520,12 @@ function recordingRow(r: RecordingFile): RecordingRow {
     name: r.name, room: r.room, startedAt: r.startedAt.toISOString(), seconds: Math.round(r.seconds * 10) / 10, bytes: r.bytes, active: r.active,
     url: `/api/recordings/${encodeURIComponent(r.name)}`,
   };
+}
+
+/** A backup's passphrase as typed: none (empty), or at least 8 characters. */
+function backupPassphrase(p: unknown): string | null {
+  if (p === undefined || p === null || p === '') return null;
+  if (typeof p !== 'string') throw new BoxError(400, 'the passphrase must be text', 'passphrase');
+  if (p.length < 8) throw new BoxError(400, 'the passphrase must have at least 8 characters', 'passphrase');
+  return p;
 }

@@ -2,6 +2,7 @@ import {
   DURATION_MAX, DURATION_MIN, followsRule, PARTICIPANTS_MAX, PARTICIPANTS_MIN, PEER_FACTOR, ROOM_ID_MAX, ROOM_ID_MIN, SETTINGS, TARGET_FACTOR,
   type SettingRule, type Settings,
 } from '../conference/index.ts';
+import { backupSection } from './backup-page.ts';
 import type { LedPattern } from '../hw/patterns.ts';
 import { LED_NAMES, type LedName } from '../hw/profile.ts';
 import type { Peer, PeerTransport } from '../conference/types.ts';
@@ -89,6 +90,11 @@ export function faultBanner(faults: FaultExplanation[]): Html {
 export function faultList(faults: FaultExplanation[]): Html {
   if (faults.length === 0) return html``;
   return html`<div class="fault-banner" role="alert">${faults.map((f) => html`<p><strong>${faultHeadline(f)}.</strong> ${f.advice}</p>`)}<p><a href="/status">What each LED shows</a></p></div>`;
+}
+
+/** A message as a sentence: capital first letter, full stop at the end. */
+export function capitalise(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? '' : '.');
 }
 
 export function csrfField(ctx: PageContext): Html {
@@ -571,7 +577,8 @@ export function settingsPage(ctx: PageContext, v: SettingsView): Html {
     ${field(ctx, { name: 'label', label: 'Token name', required: true, placeholder: 'monitoring script' })}
     <button class="primary">Create token</button>
   </form>
-</section>`);
+</section>
+${backupSection(ctx)}`);
 }
 
 /** Hidden inputs that send these values again. */

@@ -18,14 +18,12 @@ import { redirectToHttps } from './https-redirect.ts';
 import { IntegrationEvents } from './integration-events.ts';
 import { LiveUpdates, parseLiveParts } from './live-updates.ts';
 import * as pages from './pages.ts';
-import { CALL_LOG_PAGE_ROWS, callLogPage } from './call-log-page.ts';
-import { callLogCsv, csvFileName, parseDayRange } from './call-log.ts';
-import { CALL_LOG_EXPORT_ROWS, defineApiRoutes, FileReply, recordingFile } from './api-routes.ts';
-import { recordingsPage } from './recordings-page.ts';
+import { defineApiRoutes, FileReply } from './api-routes.ts';
+import { defineRecordsRoutes } from './records-routes.ts';
+import { readRequestBody, type Form } from './request-body.ts';
 
 declare const CONFBOX_WEB_ASSETS: { js: string; css: string } | undefined;
 
-const MAX_BODY = 64 * 1024;
 const SESSION_COOKIE = 'confbox_session';
 /** Before login, forms carry a token that must match this cookie (double submit). */
 const PRE_COOKIE = 'confbox_form';
@@ -106,7 +104,6 @@ export interface Req {
   secure: boolean;
 }
 
-type Form = Record<string, string>;
 export type Handler = (rq: Req, params: string[]) => Promise<void> | void;
 
 interface Route {
@@ -124,7 +121,7 @@ interface SessionExtras {
 }
 
 /** What a form's action reports: a notice, optionally with the element it changed; null for nothing to say. */
-type Outcome = string | { notice: string; focus: string } | null;
+export type Outcome = string | { notice: string; focus: string } | null;
 
 /**
  * The box's web page and JSON API on node:http. Pages are rendered on the server and work without
@@ -319,10 +316,12 @@ export class WebServer {
    * player or as an attachment for a download.
    */
   private async sendFile(rq: Req, f: FileReply): Promise<void> {
-    const size = (await stat(f.path)).size;
+    const disposition = `${f.attachment ? 'attachment' : 'inline'}; filename="${f.name.replace(/[^A-Za-z0-9._-]/g, '_')}"`;
+    if ('text' in f.source) return this.send(rq, 200, f.type, f.source.text, { 'content-disposition': disposition });
+    const path = f.source.path;
+    const size = (await stat(path)).size;
     const headers: Record<string, string | number> = {
-      'content-type': f.type, 'cache-control': 'no-store', 'accept-ranges': 'bytes', ...SECURITY_HEADERS,
-      'content-disposition': `${f.attachment ? 'attachment' : 'inline'}; filename="${f.name.replace(/[^A-Za-z0-9._-]/g, '_')}"`,
+      'content-type': f.type, 'cache-control': 'no-store', 'accept-ranges': 'bytes', ...SECURITY_HEADERS, 'content-disposition': disposition,
     };
     let start = 0;
     let end = size - 1;
@@ -342,7 +341,7 @@ export class WebServer {
     headers['content-length'] = size === 0 ? 0 : end - start + 1;
     rq.res.writeHead(headers['content-range'] ? 206 : 200, headers);
     if (rq.method === 'HEAD' || size === 0) return void rq.res.end();
-    await pipeline(createReadStream(f.path, { start, end }), rq.res);
+    await pipeline(createReadStream(path, { start, end }), rq.res);
   }
 
   private page(rq: Req, status: number, body: Html, headers: Record<string, string | string[]> = {}): void {
@@ -373,30 +372,8 @@ export class WebServer {
     this.json(rq, err.httpStatus, { error: { code: err.code, message: err.message, field: err.field ?? null } }, headers);
   }
 
-  private async readBody(rq: Req): Promise<{ form: Form; json: unknown }> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of rq.raw as AsyncIterable<Buffer>) {
-      size += c.length;
-      if (size > MAX_BODY) throw new BoxError(413, `the request body is larger than ${MAX_BODY / 1024} KB`, undefined, 'too-large');
-      chunks.push(c);
-    }
-    const text = Buffer.concat(chunks).toString('utf8');
-    const type = String(rq.raw.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type === 'application/json') {
-      if (text.trim() === '') return { form: {}, json: {} };
-      try {
-        return { form: {}, json: JSON.parse(text) };
-      } catch {
-        throw new BoxError(400, 'the request body is not valid JSON', undefined, 'bad-json');
-      }
-    }
-    if (type === 'application/x-www-form-urlencoded' || type === '') {
-      const form: Form = {};
-      for (const [k, v] of new URLSearchParams(text)) form[k] = v;
-      return { form, json: form };
-    }
-    throw new BoxError(415, `content type ${type} is not accepted; send JSON or a form`, undefined, 'unsupported-type');
+  private readBody(rq: Req): Promise<{ form: Form; json: unknown }> {
+    return readRequestBody(rq.raw);
   }
 
   private actor(rq: Req): Actor {
@@ -468,8 +445,8 @@ export class WebServer {
       delete values._csrf;
       const errors: Record<string, string> = {};
       let formError: string | null = null;
-      if (err.field && err.field in form) errors[err.field] = capitalise(err.message);
-      else formError = capitalise(err.message);
+      if (err.field && err.field in form) errors[err.field] = pages.capitalise(err.message);
+      else formError = pages.capitalise(err.message);
       return this.page(rq, err.httpStatus, await rerender(this.pageContext(rq, { errors, values, formError })));
     }
   }
@@ -512,8 +489,8 @@ export class WebServer {
         if (err.code === 'exists') return this.redirect(rq, '/login');
         if (err.code === 'wrong-code') this.o.log.warn('web first use with a wrong setup code', { from: rq.address });
         const headers: Record<string, string> = err.httpStatus === 429 ? { 'retry-after': String(auth.waitSeconds(rq.address)) } : {};
-        const errors = err.field ? { [err.field]: capitalise(err.message) } : {};
-        return this.page(rq, err.httpStatus, pages.setupPage({ csrf: rq.cookies[PRE_COOKIE]!, errors, values: { code: form.code ?? '' }, formError: err.field ? null : capitalise(err.message) }), headers);
+        const errors = err.field ? { [err.field]: pages.capitalise(err.message) } : {};
+        return this.page(rq, err.httpStatus, pages.setupPage({ csrf: rq.cookies[PRE_COOKIE]!, errors, values: { code: form.code ?? '' }, formError: err.field ? null : pages.capitalise(err.message) }), headers);
       }
       this.o.log.info('web admin password set', { from: rq.address });
       const s = auth.newSession();
@@ -539,7 +516,7 @@ export class WebServer {
         if (err.code === 'wrong-password') this.o.log.warn('web login with a wrong password', { from: rq.address });
         const headers: Record<string, string> = {};
         if (err.httpStatus === 429) headers['retry-after'] = String(auth.waitSeconds(rq.address));
-        return this.page(rq, err.httpStatus, pages.loginPage({ csrf: rq.cookies[PRE_COOKIE]!, errors: { password: capitalise(err.message) } }), headers);
+        return this.page(rq, err.httpStatus, pages.loginPage({ csrf: rq.cookies[PRE_COOKIE]!, errors: { password: pages.capitalise(err.message) } }), headers);
       }
     });
     this.route('POST', '/logout', this.guard((rq) => {
@@ -726,40 +703,12 @@ export class WebServer {
       return `${form.address} may call again.`;
     }, blockedView, '/blocked')));
 
-    // Call log
-    this.route('GET', '/calls', this.guard(async (rq) => {
-      const from = rq.query.get('from');
-      const to = rq.query.get('to');
-      try {
-        const { range, rows } = await ops.callLog(from, to, CALL_LOG_PAGE_ROWS + 1);
-        return this.page(rq, 200, callLogPage(this.pageContext(rq), range, rows.slice(0, CALL_LOG_PAGE_ROWS), rows.length > CALL_LOG_PAGE_ROWS));
-      } catch (e) {
-        if (!(e instanceof BoxError) || !e.field) throw e;
-        const ctx = this.pageContext(rq, { errors: { [e.field]: capitalise(e.message) }, values: { from: from ?? '', to: to ?? '' } });
-        return this.page(rq, e.httpStatus, callLogPage(ctx, parseDayRange(null, null, new Date()), [], false));
-      }
-    }));
-    this.route('GET', '/calls.csv', this.guard(async (rq) => {
-      try {
-        const { range, rows } = await ops.callLog(rq.query.get('from'), rq.query.get('to'), CALL_LOG_EXPORT_ROWS);
-        return this.send(rq, 200, 'text/csv; charset=utf-8', callLogCsv(rows), { 'content-disposition': `attachment; filename="${csvFileName(range)}"` });
-      } catch (e) {
-        if (!(e instanceof BoxError)) throw e;
-        return this.send(rq, e.httpStatus, 'text/plain; charset=utf-8', `${capitalise(e.message)}.\n`, {});
-      }
-    }));
-
-    // Recordings
-    const recordingsView = async (ctx: pages.PageContext) => {
-      const settings = ops.settings();
-      return recordingsPage(ctx, ops.recordings(), { retentionDays: settings.recordingRetentionDays, minFreeMb: settings.recordingMinFreeMb });
-    };
-    this.route('GET', '/recordings', this.guard(async (rq) => this.page(rq, 200, await recordingsView(this.pageContext(rq)))));
-    this.route('GET', '/recordings/:name', this.guard((rq, [name]) => this.sendFile(rq, recordingFile(ops, name!, rq.query.has('download')))));
-    this.route('POST', '/recordings/:name/delete', this.guard((rq, [name], form) => this.formAction(rq, form, async () => {
-      const r = ops.deleteRecording(name!, this.actor(rq));
-      return `The recording of room ${r.room} started ${r.startedAt.slice(0, 16).replace('T', ' ')} was deleted.`;
-    }, recordingsView, '/recordings')));
+    defineRecordsRoutes({
+      ops, route: (m, path, h) => this.route(m, path, h), guard: (h) => this.guard(h), page: (rq, status, body) => this.page(rq, status, body),
+      send: (rq, status, type, text, headers) => this.send(rq, status, type, text, headers), sendFile: (rq, f) => this.sendFile(rq, f),
+      formAction: (rq, form, action, rerender, done) => this.formAction(rq, form, action, rerender, done), pageContext: (rq, extra) => this.pageContext(rq, extra),
+      actor: (rq) => this.actor(rq), settingsView: (ctx) => settingsView(ctx),
+    });
 
     // Status
     this.route('GET', '/status', this.guard((rq) => this.page(rq, 200, pages.statusPage(this.pageContext(rq), ops.status()))));
@@ -853,6 +802,3 @@ function parseCookies(header: string | undefined): Record<string, string> {
   return out;
 }
 
-function capitalise(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? '' : '.');
-}

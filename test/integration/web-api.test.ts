@@ -252,6 +252,9 @@ test('every API endpoint answers 401 without a session or token', async () => {
     ['GET', '/api/extensions'], ['PUT', '/api/extensions/200'], ['DELETE', '/api/extensions/200'],
     ['GET', '/api/peers'], ['POST', '/api/peers'], ['DELETE', '/api/peers/10.0.0.1'],
     ['GET', '/api/settings'], ['PATCH', '/api/settings'], ['GET', '/api/blocked'], ['DELETE', '/api/blocked/10.0.0.1'], ['GET', '/api/status'],
+    ['POST', '/api/conferences/1.1/invite'], ['POST', '/api/conferences/1.1/recording'], ['GET', '/api/recordings'],
+    ['GET', '/api/recordings/room-1-20261206-090000.wav'], ['DELETE', '/api/recordings/room-1-20261206-090000.wav'],
+    ['POST', '/api/backup'], ['POST', '/api/restore'], ['GET', '/api/call-log'],
   ];
   for (const [method, path] of calls) {
     const r = await anon.request(method, path, method === 'GET' || method === 'DELETE' ? {} : { json: {} });
