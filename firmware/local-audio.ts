@@ -12,7 +12,7 @@
  * - A device that fails or disappears (a USB card unplugged) is reported and reopened by the engine with back-off;
  *   meanwhile the leg is out of the conference (callers alone hear waiting music again) and rejoins when it is back.
  */
-import type { AudioDevices } from './hw/index.ts';
+import { ECHO_DEFAULT, type AudioDevices } from './hw/index.ts';
 import { checkAlsaDevice, type Conference, type Participant, type Settings } from './conference/index.ts';
 import { BoxError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -130,7 +130,10 @@ export class LocalAudio {
     if (!this.leg || leg !== this.leg.id) return;
     this.leg.state = state;
     try {
-      this.leg.message = this.o.engine.localStatus(leg).message;
+      const st = this.o.engine.localStatus(leg);
+      const echo = state !== 'ok' || !this.leg.devices.echo || !this.leg.devices.capture || !this.leg.devices.playback ? ''
+        : st.echoCancel ? '; echo cancelled' : `; echo not cancelled: ${st.echoUnavailable || 'unavailable'}`;
+      this.leg.message = st.message + echo;
     } catch {
       // closed meanwhile: the next refresh sees it
     }
@@ -212,6 +215,9 @@ export class LocalAudio {
     if (playback) d.playback = playback;
     if (this.o.retryMinMs !== undefined) d.retryMinMs = this.o.retryMinMs;
     if (this.o.retryMaxMs !== undefined) d.retryMaxMs = this.o.retryMaxMs;
+    // The speaker heard by the microphone would be the callers' own voices coming back: cancelled unless the profile says not.
+    const echo = this.o.board.audio ? this.o.board.audio.echo : ECHO_DEFAULT;
+    if (capture && playback && echo) d.echo = { ...echo };
     return d;
   }
 
@@ -317,5 +323,5 @@ export class LocalAudio {
 }
 
 function sameDevices(a: LocalDevices, b: LocalDevices): boolean {
-  return a.capture === b.capture && a.playback === b.playback;
+  return a.capture === b.capture && a.playback === b.playback && JSON.stringify(a.echo) === JSON.stringify(b.echo);
 }

@@ -27,6 +27,7 @@ packages=(
   python3          # node-gyp; systemd's side of the supervision tests (test/support/*.py)
   libasound2-dev   # ALSA headers for the media engine's local leg (the box's own sound card); libasound2 itself is loaded at run time
   libsrtp2-dev     # libsrtp2 headers for the media engine's SRTP, and libsrtp2-1, which it loads at run time (dlopen) for SRTP calls and test_srtp
+  libspeexdsp-dev  # speexdsp headers for the local leg's echo canceller, and libspeexdsp1, which it loads at run time (dlopen)
   espeak-ng        # the spoken prompts, generated at build time (scripts/prompts.mjs)
   chromium         # headless browser of the web page tests (driven by playwright-core)
   zzuf             # mutates the SIP datagrams of the flood test and benchmark (test/support/flood.ts)

@@ -1,5 +1,5 @@
 // The status LEDs and the board profile: the face of firmware/hw/.
-export { LED_NAMES, ProfileError, detectBoard, listProfiles, loadProfile, parseProfile, profileDirs, resolveBoard } from './profile.ts';
+export { ECHO_DEFAULT, LED_NAMES, ProfileError, detectBoard, listProfiles, loadProfile, parseProfile, profileDirs, resolveBoard } from './profile.ts';
 export type { AudioDevices, BoardProfile, LedName, LedPin } from './profile.ts';
 export { GpioUnavailable, MockLedDriver, RpioLedDriver, createLedDriver, loadRpio } from './leds.ts';
 export type { LedChange, LedDriver, RpioModule } from './leds.ts';

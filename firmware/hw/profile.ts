@@ -18,6 +18,11 @@ export interface AudioDevices {
   capture: string;
   /** ALSA device the room speaker is played to. */
   playback: string;
+  /**
+   * Cancelling the speaker's echo in the microphone: on by default with a 100 ms model of the room after the card's
+   * 30 ms; `"echo": false` turns it off (a headset, or a speakerphone that cancels echo itself).
+   */
+  echo: { tailMs: number; delayMs: number; noiseSuppressDb: number } | null;
 }
 
 export interface BoardProfile {
@@ -136,7 +141,7 @@ export function parseProfile(json: unknown): BoardProfile {
   let audio: AudioDevices | null = null;
   if (json.audio !== null && json.audio !== undefined) {
     if (!isObject(json.audio)) throw new ProfileError('audio', `expected { "capture", "playback" } or null, got ${show(json.audio)}`);
-    audio = { capture: str(json.audio.capture, 'audio.capture'), playback: str(json.audio.playback, 'audio.playback') };
+    audio = { capture: str(json.audio.capture, 'audio.capture'), playback: str(json.audio.playback, 'audio.playback'), echo: echoOf(json.audio.echo) };
   }
   return { name, model, ...(comment !== undefined ? { comment } : {}), leds, audio };
 }
@@ -174,4 +179,22 @@ export function detectBoard(readModel: () => string | Buffer = readDeviceTreeMod
 /** The `--board` option: a name or path when given, otherwise the detected board. */
 export function resolveBoard(option: string | undefined, readModel?: () => string | Buffer, dirs: string[] = profileDirs()): BoardProfile {
   return loadProfile(option ?? detectBoard(readModel, dirs), dirs);
+}
+
+/** The echo canceller of a sound card whose profile says nothing (or of devices named in the settings). */
+export const ECHO_DEFAULT = { tailMs: 100, delayMs: 30, noiseSuppressDb: 0 };
+
+/** A profile's audio.echo: absent or true: the defaults; false: off; an object: its numbers over the defaults. */
+function echoOf(v: unknown): AudioDevices['echo'] {
+  if (v === undefined || v === true) return { ...ECHO_DEFAULT };
+  if (v === false || v === null) return null;
+  if (!isObject(v)) throw new ProfileError('audio.echo', `expected true, false or { "tailMs", "delayMs", "noiseSuppressDb" }, got ${show(v)}`);
+  const out = { ...ECHO_DEFAULT };
+  for (const [k, min, max] of [['tailMs', 20, 1000], ['delayMs', 0, 1000], ['noiseSuppressDb', 0, 60]] as const) {
+    const x = v[k];
+    if (x === undefined) continue;
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < min || x > max) throw new ProfileError(`audio.echo.${k}`, `expected an integer ${min}..${max}, got ${show(x)}`);
+    out[k] = x;
+  }
+  return out;
 }

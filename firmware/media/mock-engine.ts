@@ -143,7 +143,7 @@ export class MockEngine implements MediaEngine {
     const leg = this.#nextLeg++;
     const status: LocalAudioStatus = {
       state: 'opening', error: 0, message: 'opening the devices', attempts: 0, retryInMs: 0, captureChannels: 0, playbackChannels: 0,
-      captured: 0, played: 0, captureDropped: 0, playbackDropped: 0, xruns: 0,
+      captured: 0, played: 0, captureDropped: 0, playbackDropped: 0, xruns: 0, echoCancel: d.echo !== undefined, echoUnavailable: '',
     };
     this.legs.set(leg, {
       localPort: 0, options: { codec: 'G722', payloadType: 9, ptime: 20, dtmfPayloadType: null }, remote: null, conference: null,

@@ -202,6 +202,17 @@ export interface LocalDevices {
   /** Wait before the first reopen after a failure, ms [1000]; it doubles per failed attempt up to retryMaxMs [30000]. */
   retryMinMs?: number;
   retryMaxMs?: number;
+  /** Cancel the speaker's echo in the microphone (speexdsp): the echo path after delayMs [30] lasts tailMs [100]. */
+  echo?: EchoCancelOptions;
+}
+
+export interface EchoCancelOptions {
+  /** How long the filter's model of the room is, ms (20..1000). */
+  tailMs?: number;
+  /** The sound card's delay between playing and the room hearing it, ms (0..1000). */
+  delayMs?: number;
+  /** Noise suppression, dB (0: off, up to 60). */
+  noiseSuppressDb?: number;
 }
 
 /** opening: the first attempt is under way; ok: every named device runs; unavailable: failed or lost, retried. */
@@ -227,6 +238,10 @@ export interface LocalAudioStatus {
   playbackDropped: number;
   /** ALSA overruns and underruns recovered. */
   xruns: number;
+  /** The speaker's echo is cancelled in the microphone's audio. */
+  echoCancel: boolean;
+  /** Why echo cannot be cancelled on this machine (speexdsp missing), or "". */
+  echoUnavailable: string;
 }
 
 export interface MediaEngineEvents extends EngineEvents {
@@ -467,6 +482,13 @@ export function validateLocalDevices(devices: unknown): LocalDevices {
   if (out.capture === undefined && out.playback === undefined) throw new TypeError('Expected the "capture" or the "playback" option to name a device');
   if (o.retryMinMs !== undefined) out.retryMinMs = integer(o.retryMinMs, 'retryMinMs', 1, 3_600_000);
   if (o.retryMaxMs !== undefined) out.retryMaxMs = integer(o.retryMaxMs, 'retryMaxMs', 1, 3_600_000);
+  if (o.echo !== undefined) {
+    const e = object(o.echo, 'echo');
+    out.echo = {};
+    if (e.tailMs !== undefined) out.echo.tailMs = integer(e.tailMs, 'echo.tailMs', 20, 1000);
+    if (e.delayMs !== undefined) out.echo.delayMs = integer(e.delayMs, 'echo.delayMs', 0, 1000);
+    if (e.noiseSuppressDb !== undefined) out.echo.noiseSuppressDb = integer(e.noiseSuppressDb, 'echo.noiseSuppressDb', 0, 60);
+  }
   return out;
 }
 

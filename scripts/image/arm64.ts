@@ -81,11 +81,13 @@ export function qemuLdPrefix(): string | null {
 
 /**
  * Debian's arm64 packages of the libraries the media engine loads at run time, each with a file it must bring:
- * libasound2 for the local leg, libsrtp2-1 for SRTP (and what libsrtp2 links: NSS, NSPR, SQLite).
+ * libasound2 for the local leg, libsrtp2-1 for SRTP (and what libsrtp2 links: NSS, NSPR, SQLite), libspeexdsp1 for the
+ * local leg's echo canceller.
  */
 const ARM64_LIBS: ReadonlyArray<[pkg: string, file: string]> = [
   ['libasound2', 'libasound.so.2'],
   ['libsrtp2-1', 'libsrtp2.so.1'],
+  ['libspeexdsp1', 'libspeexdsp.so.1'],
   ['libnss3', 'libnss3.so'],
   ['libnspr4', 'libnspr4.so'],
   ['libsqlite3-0', 'libsqlite3.so.0'],

@@ -30,7 +30,7 @@ test('every shipped profile loads, with four distinct pins', () => {
   }
   const rpi4 = loadProfile('rpi4');
   assert.equal(rpi4.leds.power, { pin: 17, activeLow: false });
-  assert.equal(rpi4.audio, { capture: 'plughw:1,0', playback: 'plughw:1,0' });
+  assert.equal(rpi4.audio, { capture: 'plughw:1,0', playback: 'plughw:1,0', echo: { tailMs: 100, delayMs: 30, noiseSuppressDb: 0 } }, 'the echo of the speaker is cancelled by default');
   assert.is(loadProfile('mock').audio, null, 'the mock board has no sound card');
 });
 

@@ -1,6 +1,7 @@
 // When the box's own microphone and speaker (the local leg) join and leave a room's conference, and what the status
 // model says about them: the rules of firmware/local-audio.ts against the real conference rules (fake clock) and the
 // mock engine, whose local legs are driven as the engine's device thread would (setLocalState).
+import { ECHO_DEFAULT, type AudioDevices } from '../../firmware/hw/index.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeClock } from '../../firmware/clock.ts';
@@ -13,10 +14,10 @@ import { createLogger } from '../../firmware/log.ts';
 import { MockEngine } from '../../firmware/media/mock-engine.ts';
 import { Status } from '../../firmware/status.ts';
 
-const BOARD = { name: 'rpi4', audio: { capture: 'plughw:1,0', playback: 'plughw:1,0' } };
+const BOARD = { name: 'rpi4', audio: { capture: 'plughw:1,0', playback: 'plughw:1,0', echo: { ...ECHO_DEFAULT } } };
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-function setup(o: { settings?: Partial<Settings>; board?: { name: string; audio: { capture: string; playback: string } | null } } = {}) {
+function setup(o: { settings?: Partial<Settings>; board?: { name: string; audio: AudioDevices | null } } = {}) {
   const clock = new FakeClock();
   const settings: Settings = { ...DEFAULT_SETTINGS, ...o.settings };
   const engine = new MockEngine();
@@ -96,7 +97,7 @@ test('attached: the leg opens the board profile\'s devices, joins the room\'s co
   const b = setup({ settings: { localAudioRoom: 5 } });
   b.local.start();
   const leg = b.leg();
-  assert.equal(b.engine.legs.get(leg)!.local!.devices, { capture: 'plughw:1,0', playback: 'plughw:1,0' });
+  assert.equal(b.engine.legs.get(leg)!.local!.devices, { capture: 'plughw:1,0', playback: 'plughw:1,0', echo: ECHO_DEFAULT });
   b.engine.setLocalState(leg, 'ok', 'microphone "plughw:1,0", speaker "plughw:1,0" at 16000 Hz');
   await settle();
   assert.is(b.status.get().localAudio, 'ok');
@@ -215,7 +216,7 @@ test('settings: a device override reopens the leg; another room moves it; off cl
   b.local.refresh();
   const second = b.leg();
   assert.is.not(second, first, 'a new leg for the new device');
-  assert.equal(b.engine.legs.get(second)!.local!.devices, { capture: 'plughw:2,0', playback: 'plughw:1,0' });
+  assert.equal(b.engine.legs.get(second)!.local!.devices, { capture: 'plughw:2,0', playback: 'plughw:1,0', echo: ECHO_DEFAULT });
   assert.ok(!c6.participants.has(LOCAL_PARTICIPANT.id), 'out until the new device works');
   b.engine.setLocalState(second, 'ok', 'ok');
   await settle();
@@ -297,7 +298,7 @@ test('a stored device setting that is not a sound device of the box never reache
   b.local.refresh();
   b.settings.localAudioCapture = 'room_mic';
   b.local.refresh();
-  assert.equal(b.engine.legs.get(b.leg())!.local!.devices, { capture: 'room_mic', playback: 'plughw:1,0' }, 'listed by ALSA: opened');
+  assert.equal(b.engine.legs.get(b.leg())!.local!.devices, { capture: 'room_mic', playback: 'plughw:1,0', echo: ECHO_DEFAULT }, 'listed by ALSA: opened');
   b.local.stop();
 });
 

@@ -9,6 +9,7 @@
         "binding/errno_name.c",
         "binding/notify.c",
         "src/dtmf_detect.c",
+        "src/echo_cancel.c",
         "src/engine.c",
         "src/g711.c",
         "src/g722.c",

@@ -798,9 +798,31 @@ static napi_value js_open_local_leg(napi_env env, napi_callback_info info) {
     if (get_prop(env, argv[1], "retryMaxMs", &p) != 0 ||
         (p && get_uint(env, p, "devices.retryMaxMs", 1, 3600000, &c.retry_max_ms) != 0))
         return NULL;
+    /* echo: {tailMs, delayMs, noiseSuppressDb?} cancels the speaker's echo; absent: none */
+    napi_value echo;
+    echo_cancel_config ec = {.tail_ms = 100, .delay_ms = 30, .echo_suppress = -40};
+    if (get_prop(env, argv[1], "echo", &echo) != 0) return NULL;
+    if (echo) {
+        unsigned noise = 0;
+        if (get_prop(env, echo, "tailMs", &p) != 0 ||
+            (p && get_uint(env, p, "devices.echo.tailMs", 20, 1000, &ec.tail_ms) != 0))
+            return NULL;
+        if (get_prop(env, echo, "delayMs", &p) != 0 ||
+            (p && get_uint(env, p, "devices.echo.delayMs", 0, 1000, &ec.delay_ms) != 0))
+            return NULL;
+        if (get_prop(env, echo, "noiseSuppressDb", &p) != 0 ||
+            (p && get_uint(env, p, "devices.echo.noiseSuppressDb", 0, 60, &noise) != 0))
+            return NULL;
+        ec.noise_suppress = -(int)noise;
+    }
     uint32_t leg;
     int rc = engine_open_local_leg(h->e, &c, &leg);
     if (rc) return throw_engine(env, "engine_open_local_leg", rc), NULL;
+    /* Without speexdsp the leg runs without cancelling (localStatus says why). */
+    if (echo && (rc = engine_set_local_echo(h->e, leg, &ec)) != 0 && rc != -ENOSYS) {
+        engine_close_leg(h->e, leg);
+        return throw_engine(env, "engine_set_local_echo", rc), NULL;
+    }
     CHECK(env, napi_create_uint32(env, leg, &out));
     return out;
 }
@@ -827,6 +849,12 @@ static napi_value js_local_status(napi_env env, napi_callback_info info) {
         set_num(env, out, "captureDropped", (double)s.capture_dropped) ||
         set_num(env, out, "playbackDropped", (double)s.playback_dropped) ||
         set_num(env, out, "xruns", (double)s.xruns))
+        return throw_napi(env), NULL;
+    const char *no_echo = echo_cancel_unavailable();
+    napi_value active;
+    CHECK(env, napi_get_boolean(env, engine_local_echo_active(h->e, leg) == 1, &active));
+    CHECK(env, napi_set_named_property(env, out, "echoCancel", active));
+    if (set_str(env, out, "echoUnavailable", no_echo ? no_echo : "", NAPI_AUTO_LENGTH))
         return throw_napi(env), NULL;
     return out;
 }

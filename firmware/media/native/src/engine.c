@@ -116,6 +116,7 @@ typedef struct {
     rtpsec *tx_sec, *rx_sec; /* SRTP of what the leg sends and receives; NULL: plain RTP */
     engine_leg_stats st;
     local_audio *la; /* a local leg's sound card; NULL for RTP legs */
+    echo_cancel *ec; /* a local leg's echo canceller (the speaker heard by the microphone); NULL: none */
 } leg;
 
 struct engine {
@@ -323,6 +324,7 @@ static void free_leg(leg *l) {
     resampler_destroy(l->up);
     resampler_destroy(l->down);
     local_audio_destroy(l->la);
+    echo_cancel_destroy(l->ec);
     rtpsec_destroy(l->tx_sec);
     rtpsec_destroy(l->rx_sec);
     explicit_bzero(&l->o, sizeof l->o); /* the SRTP keys */
@@ -481,6 +483,36 @@ int engine_get_local_status(engine *e, uint32_t id, local_audio_status *out) {
     int rc = !l ? -ENOENT : !l->la ? -EINVAL : 0;
     if (rc == 0) local_audio_get_status(l->la, out);
     pthread_mutex_unlock(&e->lock);
+    return rc;
+}
+
+int engine_local_echo_active(engine *e, uint32_t id) {
+    pthread_mutex_lock(&e->lock);
+    leg *l = find_leg(e, id);
+    int rc = !l ? -ENOENT : !l->la ? -EINVAL : l->ec != NULL;
+    pthread_mutex_unlock(&e->lock);
+    return rc;
+}
+
+int engine_set_local_echo(engine *e, uint32_t id, const echo_cancel_config *cfg) {
+    echo_cancel *ec = NULL;
+    if (cfg) {
+        echo_cancel_config c = *cfg;
+        c.rate = LOCAL_AUDIO_RATE;
+        c.frame = LOCAL_AUDIO_FRAME;
+        int rc = echo_cancel_create(&c, &ec);
+        if (rc) return rc;
+    }
+    pthread_mutex_lock(&e->lock);
+    leg *l = find_leg(e, id);
+    int rc = !l ? -ENOENT : !l->la ? -EINVAL : 0;
+    if (rc == 0) {
+        echo_cancel *old = l->ec;
+        l->ec = ec;
+        ec = old;
+    }
+    pthread_mutex_unlock(&e->lock);
+    echo_cancel_destroy(ec);
     return rc;
 }
 
@@ -945,8 +977,9 @@ static void pace_leg(engine *e, leg *l) {
 
 /* Encodes (unless pre-encoded) one tick of the leg's audio into its send queue. */
 static void leg_output(engine *e, leg *l, const int16_t *pcm, const uint8_t *encoded) {
-    if (l->la) { /* the speaker takes the 16 kHz audio as it is */
+    if (l->la) { /* the speaker takes the 16 kHz audio as it is; the echo canceller hears it too */
         if (pcm) local_audio_push(l->la, pcm);
+        if (pcm && l->ec) echo_cancel_far(l->ec, pcm);
         return;
     }
     unsigned plen = (l->o.ptime_ms ? l->o.ptime_ms : 20) * 8;
@@ -989,6 +1022,7 @@ static void talking(engine *e, leg *l, const int16_t *pcm) {
 static int leg_input(engine *e, leg *l) {
     jitter_status s = l->la ? (local_audio_pull(l->la, e->in_leg) ? JITTER_FRAME : JITTER_SILENCE)
                             : jitter_get(l->jb, e->in_leg);
+    if (l->ec && s != JITTER_SILENCE) echo_cancel_near(l->ec, e->in_leg, e->in_leg);
     if (!l->la) in_band_keys(e, l, s == JITTER_SILENCE ? NULL : e->in_leg);
     talking(e, l, s == JITTER_SILENCE ? NULL : e->in_leg);
     if (s == JITTER_SILENCE || l->muted) return 0;
