@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { loadAddon } from '../media/index.ts';
+import { GpioChipLedDriver, type GpioLines } from './gpio-chip.ts';
 import type { Clock } from '../clock.ts';
 import { LED_NAMES, type BoardProfile, type LedName } from './profile.ts';
 
@@ -133,13 +136,29 @@ export class RpioLedDriver implements LedDriver {
 }
 
 /**
- * The driver a profile asks for: the mock board is chosen explicitly, never by rpio's fallback.
- * `onChange` hears every change the mock board records (real LEDs are not reported).
+ * The driver a profile asks for: the mock board is chosen explicitly, never by a fallback. A board's LEDs are driven
+ * through the kernel's GPIO character device when its chip is there (every kernel since 5.10: Debian's on the image,
+ * Raspberry Pi OS's too); through rpio on an older kernel that only has /dev/gpiomem. `onChange` hears every change
+ * the mock board records (real LEDs are not reported).
  */
 export function createLedDriver(
   profile: BoardProfile,
-  options: { clock?: Pick<Clock, 'now'>; loadRpio?: () => RpioModule; onChange?: (change: LedChange) => void } = {},
+  options: {
+    clock?: Pick<Clock, 'now'>; loadRpio?: () => RpioModule; onChange?: (change: LedChange) => void;
+    /** The addon's GPIO calls (default: the media engine's addon), and how to tell whether a device exists. */
+    gpioLines?: () => GpioLines; exists?: (path: string) => boolean;
+  } = {},
 ): LedDriver {
   if (profile.name === 'mock') return new MockLedDriver(options.clock ? () => options.clock!.now() : Date.now, options.onChange);
-  return new RpioLedDriver(profile, options.loadRpio ? { load: options.loadRpio } : {});
+  const exists = options.exists ?? existsSync;
+  if (exists(profile.gpioChip)) {
+    try {
+      return new GpioChipLedDriver(profile, profile.gpioChip, (options.gpioLines ?? loadAddon)());
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new GpioUnavailable(`the LEDs of board "${profile.name}" cannot be driven through ${profile.gpioChip}${code ? ` (${code})` : ''}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  if (exists('/dev/gpiomem')) return new RpioLedDriver(profile, options.loadRpio ? { load: options.loadRpio } : {});
+  throw new GpioUnavailable(`board "${profile.name}" has neither ${profile.gpioChip} nor /dev/gpiomem: no GPIO for its LEDs (use --board mock on a machine without GPIO)`);
 }

@@ -32,6 +32,8 @@ export interface BoardProfile {
   model: string;
   comment?: string;
   leds: Record<LedName, LedPin>;
+  /** The GPIO character device whose lines the LED pins number ["/dev/gpiochip0"]. */
+  gpioChip: string;
   /** Null on a board without a sound card: the box runs without local audio. */
   audio: AudioDevices | null;
 }
@@ -143,7 +145,9 @@ export function parseProfile(json: unknown): BoardProfile {
     if (!isObject(json.audio)) throw new ProfileError('audio', `expected { "capture", "playback" } or null, got ${show(json.audio)}`);
     audio = { capture: str(json.audio.capture, 'audio.capture'), playback: str(json.audio.playback, 'audio.playback'), echo: echoOf(json.audio.echo) };
   }
-  return { name, model, ...(comment !== undefined ? { comment } : {}), leds, audio };
+  const gpioChip = json.gpioChip === undefined ? '/dev/gpiochip0' : str(json.gpioChip, 'gpioChip');
+  if (!/^\/dev\/gpiochip\d{1,3}$/.test(gpioChip)) throw new ProfileError('gpioChip', `expected a path /dev/gpiochipN, got ${show(gpioChip)}`);
+  return { name, model, ...(comment !== undefined ? { comment } : {}), leds, gpioChip, audio };
 }
 
 function readDeviceTreeModel(): string | Buffer {

@@ -91,12 +91,16 @@ export interface ConfboxEngineAddon {
   srtpStatus(): SrtpStatus;
   /** One datagram of systemd's notify protocol to "/path" or "@abstract" (binding/notify.c); used by firmware/systemd.ts. */
   sdNotify(socket: string, message: string): void;
+  /** Output lines of a GPIO chip, held until released (binding/gpio.c); used by firmware/hw/gpio-chip.ts. */
+  gpioRequest(chip: string, offsets: number[], initialBits: number, consumer: string): number;
+  gpioSet(fd: number, mask: number, bits: number): void;
+  gpioRelease(fd: number): void;
 }
 
 const ADDON_FILE = 'confbox_engine.node';
 const ADDON_FUNCTIONS = [
   'create', 'destroy', 'openLeg', 'connectLeg', 'closeLeg', 'join', 'leave', 'setMuted', 'addSound', 'play', 'stop',
-  'stats', 'legStats', 'poll', 'sdNotify', 'openLocalLeg', 'localStatus', 'alsaDevices', 'srtpStatus',
+  'stats', 'legStats', 'poll', 'sdNotify', 'openLocalLeg', 'localStatus', 'alsaDevices', 'srtpStatus', 'gpioRequest', 'gpioSet', 'gpioRelease',
 ] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));

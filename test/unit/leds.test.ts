@@ -4,6 +4,7 @@ import { FakeClock } from '../../firmware/clock.ts';
 import { Status } from '../../firmware/status.ts';
 import { LedController, ledTest, type LedStatusSource } from '../../firmware/hw/led-controller.ts';
 import { GpioUnavailable, MockLedDriver, RpioLedDriver, createLedDriver, loadRpio, type RpioModule } from '../../firmware/hw/leds.ts';
+import { GpioChipLedDriver, type GpioLines } from '../../firmware/hw/gpio-chip.ts';
 import { describePattern, ledPatterns, type LedInputs } from '../../firmware/hw/patterns.ts';
 import { loadProfile, type LedName } from '../../firmware/hw/profile.ts';
 import { explainFaults } from '../../firmware/web/faults.ts';
@@ -248,8 +249,55 @@ test('the mock board is chosen explicitly; a Pi board without rpio installed say
   } catch (e) {
     assert.instance(e, GpioUnavailable);
     assert.match((e as Error).message, /"rpio" is not installed/);
-    assert.throws(() => createLedDriver(loadProfile('rpi5')), (e: unknown) => e instanceof GpioUnavailable && /rpio/.test((e as Error).message));
+    assert.throws(() => createLedDriver(loadProfile('rpi5'), { exists: (p) => p === '/dev/gpiomem' }), (e: unknown) => e instanceof GpioUnavailable && /rpio/.test((e as Error).message));
   }
+});
+
+/** The addon's GPIO calls, recorded; a line's level is what was last set. */
+function fakeLines() {
+  const calls: string[] = [];
+  let level = 0;
+  const lines: GpioLines = {
+    gpioRequest: (chip, offsets, initial, consumer) => {
+      calls.push(`request ${chip} [${offsets.join(',')}] initial ${initial.toString(2).padStart(4, '0')} ${consumer}`);
+      level = initial;
+      return 42;
+    },
+    gpioSet: (fd, mask, bits) => {
+      calls.push(`set fd ${fd} mask ${mask.toString(2).padStart(4, '0')} bits ${bits.toString(2).padStart(4, '0')}`);
+      level = (level & ~mask) | (bits & mask);
+    },
+    gpioRelease: (fd) => void calls.push(`release fd ${fd}`),
+  };
+  return { lines, calls, level: () => level.toString(2).padStart(4, '0') };
+}
+
+test('the GPIO character device driver: the four lines requested dark (active-low ones high), each LED one line, closed dark and released', () => {
+  const profile = { ...loadProfile('rpi4'), leds: { ...loadProfile('rpi4').leds, fault: { pin: 22, activeLow: true } } };
+  const f = fakeLines();
+  const d = new GpioChipLedDriver(profile, '/dev/gpiochip0', f.lines);
+  const pins = (['power', 'sip', 'conference', 'fault'] as const).map((l) => profile.leds[l].pin);
+  assert.equal(f.calls, [`request /dev/gpiochip0 [${pins.join(',')}] initial 1000 confbox`], 'fault (bit 3) is active-low: high is dark');
+  d.set('power', true);
+  d.set('fault', true);
+  assert.is(f.level(), '0001', 'power lit (high), fault lit (low)');
+  d.set('power', false);
+  d.close();
+  assert.is(f.level(), '1000', 'all dark');
+  assert.is(f.calls[f.calls.length - 1], 'release fd 42');
+  const before = f.calls.length;
+  d.set('sip', true);
+  assert.is(f.calls.length, before, 'nothing after close');
+});
+
+test('a board uses the GPIO chip when its kernel has one, rpio on /dev/gpiomem otherwise, and says when it has neither', () => {
+  const f = fakeLines();
+  const rpi4 = loadProfile('rpi4');
+  assert.instance(createLedDriver(rpi4, { exists: (p) => p === '/dev/gpiochip0' || p === '/dev/gpiomem', gpioLines: () => f.lines }), GpioChipLedDriver);
+  assert.throws(() => createLedDriver(rpi4, { exists: () => false }), (e: unknown) => e instanceof GpioUnavailable && /has neither \/dev\/gpiochip0 nor \/dev\/gpiomem/.test((e as Error).message));
+  // The real addon, for a chip that is not there (this machine's kernel has no GPIO): the error names it.
+  const missing = { ...rpi4, gpioChip: '/dev/gpiochip99' };
+  assert.throws(() => createLedDriver(missing, { exists: () => true }), (e: unknown) => e instanceof GpioUnavailable && /through \/dev\/gpiochip99 \(ENOENT\)/.test((e as Error).message));
 });
 
 test.run();

@@ -7,6 +7,7 @@
       "sources": [
         "binding/engine_napi.c",
         "binding/errno_name.c",
+        "binding/gpio.c",
         "binding/notify.c",
         "src/dtmf_detect.c",
         "src/echo_cancel.c",

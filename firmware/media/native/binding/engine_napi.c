@@ -10,6 +10,7 @@
 #include "../src/engine.h"
 #include "../src/talk_detect.h"
 #include "errno_name.h"
+#include "gpio.h"
 #include "notify.h"
 
 #include <errno.h>
@@ -957,6 +958,10 @@ NAPI_MODULE_INIT() {
         {"localStatus", js_local_status},
         {"alsaDevices", js_alsa_devices},
         {"srtpStatus", js_srtp_status},
+        /* the status LEDs on the kernel's GPIO character device */
+        {"gpioRequest", confbox_gpio_request},
+        {"gpioSet", confbox_gpio_set},
+        {"gpioRelease", confbox_gpio_release},
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         napi_value f;
