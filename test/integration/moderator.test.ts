@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
-import { Callers, LEVEL, LEVEL_TOLERANCE_DB, OWN_MARGIN_DB, assertAnswered, fmt, levels, responses, type Member } from '../support/callers.ts';
+import { Callers, LEVEL, assertAnswered, fmt, hears, hearsNot, levels, responses, type Member } from '../support/callers.ts';
 import { activeMs, meanToneLevel, scheduler, until } from '../support/rtp.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'confbox-moderator-'));
@@ -45,9 +45,6 @@ function logged(msg: string, room?: number): number {
     .filter((r) => r.msg === msg && (room === undefined || r.room === room)).length;
 }
 
-/** Whether a member hears the tone at about the sent level, or no longer hears it at all (30 dB under). */
-const hears = (m: Member, freq: number) => Math.abs(meanToneLevel(m.rx.last(1000), freq) - LEVEL) <= LEVEL_TOLERANCE_DB;
-const hearsNot = (m: Member, freq: number) => meanToneLevel(m.rx.last(1000), freq) <= LEVEL - OWN_MARGIN_DB;
 
 /** The moderator (440 Hz) and two callers (1000 Hz, 1800 Hz) in a room, each hearing the other two. */
 async function meeting(room: number, exts: [string, string, string]): Promise<[Member & { tx: NonNullable<Member['tx']> }, Member, Member]> {

@@ -10,8 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
-import { Callers, LEVEL, LEVEL_TOLERANCE_DB, OWN_MARGIN_DB, assertAnswered, fmt, levels, type Member } from '../support/callers.ts';
-import { activeMs, meanToneLevel, scheduler, until } from '../support/rtp.ts';
+import { Callers, LEVEL, LEVEL_TOLERANCE_DB, assertAnswered, fmt, hears, levels, type Member } from '../support/callers.ts';
+import { activeMs, scheduler, until } from '../support/rtp.ts';
 import { rawRequest, readBody, setupCodeOf, WebClient } from '../support/web.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'confbox-recording-'));
@@ -66,7 +66,6 @@ async function download(rec: Recording): Promise<{ pcm8k: Int16Array; contentTyp
   return { pcm8k: pcm.filter((_, i) => i % 2 === 0), contentType: String(res.headers['content-type']), rate: wav.readUInt32LE(24) };
 }
 
-const hears = (m: Member, freq: number) => Math.abs(meanToneLevel(m.rx.last(1000), freq) - LEVEL) <= LEVEL_TOLERANCE_DB;
 
 test('a room that records every meeting: the file starts with the spoken notice and holds the three callers\' tones at their levels', async () => {
   const a = await callers.dial('160', `*400*50*${PIN}`, { tone: TONES[0] });

@@ -127,3 +127,13 @@ export function levels(pcm: Int16Array): Record<number, number> {
 export function fmt(l: Record<number, number>): string {
   return TONES.map((f) => `${f} Hz ${l[f]!.toFixed(1)}`).join(', ');
 }
+
+/** Whether a member hears the tone at about the level it was sent at, over its last second. */
+export function hears(m: Member, freq: number): boolean {
+  return Math.abs(meanToneLevel(m.rx.last(1000), freq) - LEVEL) <= LEVEL_TOLERANCE_DB;
+}
+
+/** Whether a member no longer hears the tone at all (OWN_MARGIN_DB under the level sent), over its last second. */
+export function hearsNot(m: Member, freq: number): boolean {
+  return meanToneLevel(m.rx.last(1000), freq) <= LEVEL - OWN_MARGIN_DB;
+}
