@@ -45,8 +45,8 @@ export interface Recorder {
 }
 
 /**
- * Who asked for a moderator's action: a moderator's call (keys), the page and the API (an administrator), or the
- * room's own options (its meetings are recorded).
+ * Who asked for a moderator's action: a moderator's call (keys), or the page, the API and the room's own options
+ * (an administrator, named in words).
  */
 export type Moderator = { call: Call } | { administrator: string };
 
@@ -112,7 +112,7 @@ export class ConferenceCalls implements CallApplication {
 
   answering(call: Call): void {
     const place = this.places.get(call.key);
-    if (place?.conference && call.leg !== null && !this.waits(place.conference, call.key)) this.o.engine.joinConference(call.leg, place.conference.key);
+    if (place?.conference) this.enterMix(call, place.conference);
   }
 
   async explain(call: Call, e: BoxError): Promise<void> {
@@ -317,17 +317,17 @@ export class ConferenceCalls implements CallApplication {
   async invite(conf: Conference, extension: string, by: Moderator): Promise<{ answered: true } | { answered: false; why: InviteFailure; reason: string }> {
     if (!/^[0-9A-Za-z._+-]{1,32}$/.test(extension)) throw new BoxError(400, `extension must be 1 to 32 letters, digits or . _ + -, not "${extension.slice(0, 40)}"`, 'extension');
     if (!this.sip) throw new BoxError(503, 'the box is starting', undefined, 'unavailable');
-    const moderatorLeg = 'call' in by ? by.call.leg : null;
-    if (moderatorLeg !== null) void this.o.voice.say({ leg: moderatorLeg }, { kind: 'calling', number: extension });
+    const moderator = 'call' in by ? by.call : null;
+    if (moderator?.leg != null) void this.o.voice.say({ leg: moderator.leg }, { kind: 'calling', number: extension });
     this.o.log.info('inviting into the conference', { room: conf.roomId, extension, by: describe(by) });
     const outcome = await this.sip.invite(extension, `Conference room ${conf.roomId}`, INVITE_RING_MS);
     if (!outcome.ok) {
-      const leg = 'call' in by ? by.call.leg : null;
-      if (leg !== null) void this.o.voice.say({ leg }, { kind: 'inviteFailed', why: outcome.why });
+      // The moderator's leg is read again: the moderator may have hung up while the phone rang.
+      if (moderator?.leg != null) void this.o.voice.say({ leg: moderator.leg }, { kind: 'inviteFailed', why: outcome.why });
       return { answered: false, why: outcome.why, reason: outcome.reason };
     }
     const call = outcome.call;
-    const inviter = 'call' in by ? by.call.caller : '';
+    const inviter = moderator?.caller ?? '';
     const place: CallPlace = { code: { kind: 'join', room: conf.roomId, pin: '' }, lastDigit: '', menu: null, conference: null, hangupTimer: null, invitedTo: { conf, by: describe(by) } };
     this.places.set(call.key, place);
     place.hangupTimer = setTimeout(() => {
@@ -410,7 +410,7 @@ export class ConferenceCalls implements CallApplication {
     }
     place.conference = conf;
     this.o.log.info('the invited phone joined', { room: conf.roomId, caller: call.caller, by: invitation.by });
-    if (!this.waits(conf, call.key)) this.o.engine.joinConference(call.leg, conf.key);
+    this.enterMix(call, conf);
     this.joined(call, conf);
   }
 
@@ -501,6 +501,11 @@ export class ConferenceCalls implements CallApplication {
     }
   }
 
+  /** A member's leg joins the conference's mix, unless it is kept waiting for the moderator. */
+  private enterMix(call: Call, conf: Conference): void {
+    if (call.leg !== null && !this.waits(conf, call.key)) this.o.engine.joinConference(call.leg, conf.key);
+  }
+
   /** Whether this member of the conference is kept waiting for the moderator (out of the mix, hearing music). */
   private waits(conf: Conference, id: string): boolean {
     return conf.waiting && conf.participants.get(id)?.moderator !== true;
@@ -519,12 +524,7 @@ export class ConferenceCalls implements CallApplication {
    * that was to end for want of a moderator goes on. Returns how many callers had been waiting.
    */
   private moderatorArrived(conf: Conference, moderator: Call): number {
-    const gone = this.moderatorGone.get(conf.key);
-    if (gone) {
-      clearTimeout(gone);
-      this.moderatorGone.delete(conf.key);
-      this.o.log.info('a moderator is back: the conference goes on', { room: conf.roomId, caller: moderator.caller });
-    }
+    if (this.cancelEnding(conf)) this.o.log.info('a moderator is back: the conference goes on', { room: conf.roomId, caller: moderator.caller });
     if (!conf.waiting) return 0;
     this.o.rooms.conferences.setWaiting(conf.key, false);
     let waited = 0;
@@ -557,13 +557,20 @@ export class ConferenceCalls implements CallApplication {
     this.moderatorGone.set(conf.key, timer);
   }
 
+  /** Stops the minute after which a conference without its moderator ends; whether one was running. */
+  private cancelEnding(conf: Conference): boolean {
+    const timer = this.moderatorGone.get(conf.key);
+    if (!timer) return false;
+    clearTimeout(timer);
+    this.moderatorGone.delete(conf.key);
+    return true;
+  }
+
   /** Someone left: the leave tone, and waiting music for whoever is now alone; the last one out ends the recording. */
   private left(conf: Conference): void {
     if (!this.o.rooms.conferences.get(conf.key)) {
       if (conf.recording) this.finishRecording(conf, 'the conference ended');
-      const gone = this.moderatorGone.get(conf.key);
-      if (gone) clearTimeout(gone);
-      this.moderatorGone.delete(conf.key);
+      this.cancelEnding(conf);
       return;
     }
     if (conf.waiting) return;
@@ -587,7 +594,7 @@ export class ConferenceCalls implements CallApplication {
         place.menu = null;
         place.conference = conf;
         place.code = { kind: 'join', room, pin };
-        if (!this.waits(conf, call.key)) this.o.engine.joinConference(call.leg, conf.key);
+        this.enterMix(call, conf);
         this.joined(call, conf);
       },
       wrongPin: (call, room) => this.sip?.wrongPin(call, room),

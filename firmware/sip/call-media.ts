@@ -80,22 +80,20 @@ export class CallMedia {
   }
 
   /**
-   * Points an open leg at the phone's answer to the box's offer, with the timeouts of any call; false (logged) when its
-   * address cannot be used.
+   * Points an open leg at the phone's answer to the box's offer (with other timing when given); the problem in words
+   * when its address cannot be used, else null.
    */
-  connect(call: Session, remote: RemoteMedia): boolean {
-    const settings = this.o.settings();
-    const options = { ...call.legOptions!, ...codecOf(remote, call.srtpKey), rtpTimeoutMs: settings.rtpTimeoutSeconds * 1000, symmetric: settings.symmetricRtp };
+  connect(call: Session, remote: RemoteMedia, timing: Pick<MediaLegOptions, 'rtpTimeoutMs' | 'symmetric'> = {}): string | null {
+    const options = { ...call.legOptions!, ...codecOf(remote, call.srtpKey), ...timing };
     try {
       if (call.leg !== null) this.o.engine.connectLeg(call.leg, remote.address, remote.port, options);
     } catch (e) {
-      this.o.log.warn('the answered media address cannot be used', { err: e, caller: call.caller });
-      return false;
+      return `the answered media address cannot be used: ${e instanceof Error ? e.message : String(e)}`;
     }
     call.media = remote;
     call.legOptions = options;
     this.keysExchanged(call, remote);
-    return true;
+    return null;
   }
 
   /** Closes the call's leg, if it has one. */

@@ -135,7 +135,11 @@ export class SipUserAgent {
       contactUri: (call) => this.contactUri(call),
       addressOf: (call) => this.addressOf(call),
       connect: (call, remote) => {
-        if (!this.media.connect(call, remote)) return false;
+        const problem = this.media.connect(call, remote, this.legTiming());
+        if (problem) {
+          this.o.log.warn(`the invited phone's answer: ${problem}`, { caller: call.caller });
+          return false;
+        }
         this.holds.update(call);
         return true;
       },
@@ -170,6 +174,12 @@ export class SipUserAgent {
     if (outcome.ok) this.o.log.info('the invited phone answered', { extension, callId: outcome.call.callId });
     else this.o.log.info('the invitation was not answered', { extension, why: outcome.why, status: outcome.status, reason: outcome.reason });
     return outcome;
+  }
+
+  /** How a call's leg times out and answers, from the settings: its audio timeout and symmetric RTP. */
+  private legTiming(): { rtpTimeoutMs: number; symmetric: boolean } {
+    const settings = this.o.settings();
+    return { rtpTimeoutMs: settings.rtpTimeoutSeconds * 1000, symmetric: settings.symmetricRtp };
   }
 
   /** Starts taking requests; calls go to the application. */
@@ -369,8 +379,7 @@ export class SipUserAgent {
     await app.decide(call);
     if (call.cancelled) return this.afterCancel(call);
 
-    const settings = this.o.settings();
-    const timing = { rtpTimeoutMs: settings.rtpTimeoutSeconds * 1000, symmetric: settings.symmetricRtp };
+    const timing = this.legTiming();
     if (call.media) await this.media.open(call, call.media, timing);
     else await this.media.openLeg(call, { ...this.media.provisionalCodec(), ...timing });
     app.answering(call);
@@ -580,16 +589,10 @@ export class SipUserAgent {
       else problem = `the SDP answer in the ACK cannot be used: ${res.reason}`;
     }
     if (remote) {
-      const options = { ...call.legOptions!, ...codecOf(remote, call.srtpKey) };
-      try {
-        if (call.leg !== null) this.o.engine.connectLeg(call.leg, remote.address, remote.port, options);
-        call.media = remote;
-        call.legOptions = options;
-        this.media.keysExchanged(call, remote);
+      problem = this.media.connect(call, remote);
+      if (!problem) {
         this.holds.update(call);
         return true;
-      } catch (e) {
-        problem = `the answered media address cannot be used: ${e instanceof Error ? e.message : String(e)}`;
       }
     }
     const established = call.media !== null;
