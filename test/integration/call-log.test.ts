@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startBox, type RunningBox } from '../support/box.ts';
 import { eventually, Phone } from '../support/phone.ts';
-import { setupCodeOf, WebClient } from '../support/web.ts';
+import { firstAdmin, type WebClient } from '../support/web.ts';
 
 let box: RunningBox;
 let web: WebClient;
@@ -24,9 +24,7 @@ function today(): string {
 
 test.before(async () => {
   box = await startBox({ logLevel: 'info' });
-  web = new WebClient(box.webUrl, box.certificate());
-  assert.is((await web.setup('office-manager-2026', setupCodeOf(box.dataDir))).status, 303);
-  await web.get('/rooms');
+  web = await firstAdmin(box, 'office-manager-2026');
 });
 
 test.after(async () => {

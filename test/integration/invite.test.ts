@@ -15,7 +15,7 @@ import { Phone } from '../support/phone.ts';
 import { testsNeeding } from '../support/requirements.ts';
 import { activeMs, meanToneLevel, scheduler, until } from '../support/rtp.ts';
 import { sippAvailable, startSipp, type SippHandle, type SippResult } from '../support/sipp.ts';
-import { setupCodeOf, WebClient } from '../support/web.ts';
+import { firstAdmin, type WebClient } from '../support/web.ts';
 
 const TESTS = 5;
 const { enabled, t } = testsNeeding(TESTS, sippAvailable() ? null : 'SIPp (sip-tester) is not installed');
@@ -36,9 +36,7 @@ test.before(async () => {
     ...[60, 61].map((id) => ['room', 'add', String(id), '--pin', PIN, '--moderator-pin', MODERATOR_PIN, '--max-participants', '5', '--keep']),
   ]);
   box = await startBox({ dataDir, logLevel: 'debug' });
-  web = new WebClient(box.webUrl, box.certificate());
-  assert.is((await web.setup('office-manager-2026', setupCodeOf(box.dataDir))).status, 303);
-  await web.get('/rooms');
+  web = await firstAdmin(box, 'office-manager-2026');
 });
 
 test.after(async () => {

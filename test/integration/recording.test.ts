@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import { configure, removeDataDir, startBox, type RunningBox } from '../support/box.ts';
 import { Callers, LEVEL, LEVEL_TOLERANCE_DB, assertAnswered, fmt, hears, levels, type Member } from '../support/callers.ts';
 import { activeMs, scheduler, until } from '../support/rtp.ts';
-import { rawRequest, readBody, setupCodeOf, WebClient } from '../support/web.ts';
+import { firstAdmin, rawRequest, readBody, type WebClient } from '../support/web.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'confbox-recording-'));
 let box: RunningBox;
@@ -31,9 +31,7 @@ test.before(async () => {
     ...[51, 52].map((id) => ['room', 'add', String(id), '--pin', PIN, '--moderator-pin', MODERATOR_PIN, '--max-participants', '5', '--keep']),
   ]);
   box = await startBox({ dataDir, logLevel: 'debug' });
-  web = new WebClient(box.webUrl, box.certificate());
-  assert.is((await web.setup('office-manager-2026', setupCodeOf(box.dataDir))).status, 303);
-  await web.get('/rooms');
+  web = await firstAdmin(box, 'office-manager-2026');
 });
 
 test.after(async () => {

@@ -123,7 +123,6 @@ export function setupCodeOf(dataDir: string): string {
   return readFileSync(join(dataDir, 'setup-code'), 'utf8').trim();
 }
 
-/** Reads server-sent events (of /events, or /events?parts=… for some parts only) until `until` accepts one or the time runs out. */
 /** The server-sent events of a response as they arrive: each event's name (`message` without one), its id and its JSON data. */
 export async function* serverSentEvents(res: AsyncIterable<Uint8Array>): AsyncGenerator<{ event: string; id: number | null; data: any }> {
   const decoder = new TextDecoder();
@@ -142,6 +141,19 @@ export async function* serverSentEvents(res: AsyncIterable<Uint8Array>): AsyncGe
   }
 }
 
+/**
+ * First use of a fresh box's page: the admin password set with the box's setup code, the session kept and a page
+ * loaded, so that the client has its CSRF token for forms and API calls.
+ */
+export async function firstAdmin(box: { webUrl: string; dataDir: string; certificate(): Buffer }, password: string): Promise<WebClient> {
+  const web = new WebClient(box.webUrl, box.certificate());
+  const r = await web.setup(password, setupCodeOf(box.dataDir));
+  if (r.status !== 303) throw new Error(`first use of the web page answered ${r.status}: ${r.text.slice(0, 300)}`);
+  await web.get('/rooms');
+  return web;
+}
+
+/** Reads server-sent events (of /events, or /events?parts=… for some parts only) until `until` accepts one or the time runs out. */
 export async function readEvents(client: WebClient, until: (event: { event: string; data: any }) => boolean, timeoutMs = 10_000, path = '/events'): Promise<{ event: string; data: any }> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
