@@ -12,6 +12,9 @@ export const BUNDLE = join(ROOT, 'dist/confbox.mjs');
 export const SHARED = join(ROOT, '../shared');
 
 /** A port free on 127.0.0.1 for both UDP and TCP. */
+/** Ports this process handed out lately: the kernel may offer a port again once its probe closed, before its user binds it. */
+const handedOut = new Set<number>();
+
 export async function freePort(): Promise<number> {
   for (;;) {
     const port = await new Promise<number>((resolve, reject) => {
@@ -27,7 +30,10 @@ export async function freePort(): Promise<number> {
       u.once('error', () => resolve(false));
       u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)));
     });
-    if (udpFree) return port;
+    if (!udpFree || handedOut.has(port)) continue;
+    handedOut.add(port);
+    if (handedOut.size > 2000) handedOut.delete(handedOut.values().next().value!);
+    return port;
   }
 }
 
