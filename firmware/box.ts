@@ -32,6 +32,7 @@ import { SetupCode } from './web/setup-code.ts';
 import { WebServer } from './web/server.ts';
 import { Systemd } from './systemd.ts';
 import { loadTlsIdentity } from './tls-identity.ts';
+import { ControlSocket, controlSocketPath, Updater } from './update/index.ts';
 
 const RESTART_BACKOFF_MS = [1000, 2000, 5000, 10000, 30000];
 /** How long a missed media tick keeps the fault LED on. */
@@ -249,11 +250,24 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     local.start();
     cleanups.push(() => local.stop());
 
+    const updater = new Updater({
+      dataDir: config.dataDir, status, log: log.child({ subsystem: 'update' }),
+      // Everyone hears why, then is hung up; the restart follows once the notice has run out.
+      endCalls: async (why) => {
+        await Promise.all(rooms.conferences.list().map((c) => s.endConference(c, why, { kind: 'restartingForUpdate' })));
+      },
+    });
+    cleanups.push(() => updater.stop());
+    const control = new ControlSocket(controlSocketPath(config.dataDir), updater, log.child({ subsystem: 'update' }));
+    await control.start();
+    cleanups.push(() => control.stop());
+
     const ops = new Operations({
       store, rooms, sip: s, directory, registrar, authRecords, recordings, status, leds: () => leds.patterns(), version,
       sipPort: config.sipPort, sipTlsPort: config.sipTlsPort, httpPort: config.httpPort, httpsPort: config.httpsPort,
       publicAddresses: { v4: addresses.v4, v6: addresses.v6 }, log: log.child({ subsystem: 'web' }), localAudio: local,
       alsaDevices: () => engine.alsaDevices(),
+      updater,
     });
     const setupCode = SetupCode.open(config.dataDir, (await store.admin.passwordHash()) !== null);
     const web = new WebServer({
@@ -277,6 +291,8 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
       engine: { loaded: true, ticks: engine.stats().ticks },
     });
     systemd.ready(() => engine.stats().ticks);
+    // Healthy: the slot this box runs from is kept by the boot loader (on a box that installs updates).
+    void updater.markGood();
     cleanups.push(() => systemd.stopping());
     return stopAll;
   } catch (e) {

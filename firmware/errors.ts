@@ -15,7 +15,7 @@ export class BoxError extends Error {
     if (s === 484) return 400;
     if (s === 486) return 409;
     if (s === 403) return this.code === 'exists' ? 409 : 403;
-    if ([400, 401, 404, 405, 409, 413, 415, 429, 503, 507].includes(s)) return s;
+    if ([400, 401, 404, 405, 409, 413, 415, 422, 429, 503, 507].includes(s)) return s;
     return s >= 500 ? 500 : 400;
   }
 }

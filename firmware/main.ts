@@ -7,12 +7,15 @@ import { fatalHandler } from './fatal.ts';
 import { createLogger } from './log.ts';
 import { systemClock } from './clock.ts';
 import { createLedDriver, ledTest, resolveBoard } from './hw/index.ts';
+import { updateThroughBox } from './update/index.ts';
+import { resolve } from 'node:path';
 
 
 const USAGE = `confbox ${VERSION}: SIP conference box firmware
 
   confbox [options]            run the box
   confbox led test             light each status LED in turn (for a technician)
+  confbox update FILE          install a signed update bundle through the running box (it restarts into it)
 ${CLI_USAGE.replace(/^/gm, '  ').replace(/^  Technician/, '\nTechnician')}
 
 Options (each also an environment variable):
@@ -49,6 +52,16 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     } catch (e) {
       return fail(describe(e), 1);
+    }
+  }
+  if (positional[0] === 'update') {
+    if (positional.length !== 2) return fail('usage: confbox update FILE.raucb', 2);
+    try {
+      const done = await updateThroughBox(config.dataDir, resolve(positional[1]!), (p) => process.stdout.write(`${String(p.percent).padStart(3)}% ${p.step}\n`));
+      process.stdout.write(`installed into slot ${done.slot}${done.version ? ` (version ${done.version})` : ''}; the box ends its calls and restarts${done.restartInSeconds !== null ? ` in ${done.restartInSeconds} s` : ''}\n`);
+      return 0;
+    } catch (e) {
+      return fail(`update: ${describe(e)}`, 1);
     }
   }
   if (positional.length > 0) {

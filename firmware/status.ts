@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { idleUpdate, type UpdateView } from './update/index.ts';
 
 export type Health = 'starting' | 'ok' | 'down';
 
@@ -39,6 +40,8 @@ export interface StatusSnapshot {
   srtpKeysInClear: number;
   /** When the last of them was answered (ms since the epoch), or null. */
   srtpKeysInClearAt: number | null;
+  /** Firmware updates: the root slots, and an install under way. */
+  update: UpdateView;
   startedAt: number;
 }
 
@@ -50,6 +53,7 @@ export class Status extends EventEmitter<{ change: [StatusSnapshot] }> {
     mediaOverrun: false, diskFull: false, recordingStalled: '',
     localAudio: 'off', localAudioReason: 'starting', localAudioRoom: null, localAudioInConference: false,
     tlsFingerprint: '', tlsGenerated: false, srtpAvailable: false, srtpDetail: 'starting', srtpKeysInClear: 0, srtpKeysInClearAt: null,
+    update: idleUpdate,
     startedAt: Date.now(),
   };
 

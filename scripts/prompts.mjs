@@ -98,6 +98,7 @@ export const SPOKEN = {
   'invite-unreachable': 'that extension cannot be reached',
   'invited-to': 'you are invited to conference room',
   'invited-by': 'by extension',
+  'restarting-for-update': 'the conference box restarts now for a software update, please call again in a few minutes',
   'press-one-to-join': 'press one to join',
 };
 

@@ -38,6 +38,9 @@ packages=(
   linphone-cli     # linphonec: linphone 5.1, a third-party SIP phone in test/integration/phones.test.ts (how phones take each rejection)
   gcc-aarch64-linux-gnu g++-aarch64-linux-gnu  # the media engine cross-compiled for the box's arm64 boards
   qemu-user-static # runs the arm64 engine tests and the arm64 Node runtime on this machine
+  rauc squashfs-tools  # firmware updates: test/integration/update.test.ts runs the real rauc service; npm run image signs bundles
+  libubootenv-tool u-boot-tools  # fw_setenv/fw_printenv (RAUC's view of U-Boot's boot state), mkenvimage and mkimage
+  dbus             # dbus-daemon: the private bus of the update test's rauc service
 )
 case "${1:-}" in
   '') ;;
@@ -50,6 +53,7 @@ case "${1:-}" in
       e2fsprogs fdisk                    # the root partition (mke2fs -d) and the partition table (sfdisk)
       xz-utils bmap-tools                # the compressed image and its block map
       qemu-system-arm qemu-utils         # the image's boot test (qemu-system-aarch64, qemu-img)
+      u-boot-qemu                        # U-Boot for qemu's arm64 virt machine: the boot test starts the slots as the board does
     )
     ;;
   *)

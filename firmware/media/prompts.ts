@@ -29,7 +29,7 @@ export const PROMPT_NAMES: readonly string[] = [
   'help-mute', 'help-count', 'help-lock', 'help-mute-all', 'help-remove', 'help-end', 'help-record',
   'being-recorded', 'recording-stopped', 'recording-refused', 'waiting-for-moderator', 'moderator-joined', 'moderator-left',
   'help-invite', 'invite-number', 'calling', 'invite-busy', 'invite-no-answer', 'invite-declined', 'invite-unreachable', 'invited-to', 'invited-by',
-  'press-one-to-join',
+  'press-one-to-join', 'restarting-for-update',
   'join-tone', 'leave-tone', 'music',
 ];
 

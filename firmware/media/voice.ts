@@ -41,7 +41,9 @@ export type Phrase =
   /** To the invited phone: which room, who invited it (an extension number, when it is one), and how to join. */
   | { kind: 'invited'; room: number; by: string | null }
   /** *0: the keys a caller has; a moderator hears the moderator keys too. */
-  | { kind: 'help'; moderator: boolean };
+  | { kind: 'help'; moderator: boolean }
+  /** Before the box restarts into an installed update. */
+  | { kind: 'restartingForUpdate' };
 
 
 const GRACE_MS = 1500;
@@ -103,6 +105,7 @@ export function phraseClips(p: Phrase): string[] {
     case 'inviteFailed': return [p.why === 'busy' ? 'invite-busy' : p.why === 'declined' ? 'invite-declined' : p.why === 'no-answer' ? 'invite-no-answer' : 'invite-unreachable'];
     case 'invited': return ['invited-to', ...numberWords(p.room), ...(p.by ? ['invited-by', ...digitWords(p.by)] : []), 'press-one-to-join'];
     case 'help': return p.moderator ? [...HELP_KEYS, ...HELP_MODERATOR_KEYS] : HELP_KEYS;
+    case 'restartingForUpdate': return ['restarting-for-update'];
   }
 }
 

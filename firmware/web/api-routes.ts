@@ -19,7 +19,7 @@ export interface ApiRouter {
   ops: Operations;
   route(method: string, path: string, handler: Handler): void;
   /** Wraps a handler with the API's access check; its result is sent as JSON (or streamed, for a FileReply). */
-  api(handler: (rq: Req, params: string[], body: Record<string, unknown>) => Promise<unknown> | unknown, status?: number): Handler;
+  api(handler: (rq: Req, params: string[], body: Record<string, unknown>) => Promise<unknown> | unknown, status?: number, raw?: boolean): Handler;
   actor(rq: Req): Actor;
 }
 
@@ -87,6 +87,15 @@ export function defineApiRoutes(r: ApiRouter): void {
       return new FileReply({ text: backup.text }, 'application/json; charset=utf-8', backup.name, true);
     }));
     r.route('POST', '/api/restore', r.api((rq, _p, b) => ops.restore(typeof b.backup === 'string' ? b.backup : b.backup === undefined ? undefined : JSON.stringify(b.backup), b.passphrase, r.actor(rq))));
+
+    r.route('GET', '/api/update', r.api(() => ops.update()));
+    // The bundle is the body itself (application/octet-stream), streamed to the data partition.
+    r.route('POST', '/api/update', r.api((rq) => {
+      const type = String(rq.raw.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== 'application/octet-stream') throw new BoxError(415, `send the update file itself as application/octet-stream, not ${type || 'no content type'}`, undefined, 'unsupported-type');
+      const length = Number(rq.raw.headers['content-length']);
+      return ops.installUpdate(rq.raw, Number.isSafeInteger(length) && length > 0 ? length : null, r.actor(rq));
+    }, 200, true));
 
     r.route('GET', '/api/call-log', r.api(async (rq) => {
       const { range, rows } = await ops.callLog(rq.query.get('from'), rq.query.get('to'), CALL_LOG_EXPORT_ROWS);

@@ -1,4 +1,5 @@
 import { isIPv4 } from 'node:net';
+import type { Readable } from 'node:stream';
 import { loadavg } from 'node:os';
 import {
   ALSA_DEVICE_SETTINGS, checkAlsaDevice, describeBlock, isSettingName, parseExtensionNumber, parseRoomId, parseSetting, roomFromInput, SETTINGS,
@@ -19,6 +20,7 @@ import type { ConferenceCalls } from '../calls/index.ts';
 import type { RecordingFile, RecordingLibrary } from '../recordings/index.ts';
 import { readBackup, summary, writeBackup, type BackupSummary } from '../backup/index.ts';
 import type { Status, StatusSnapshot } from '../status.ts';
+import type { Updater, UpdateView } from '../update/index.ts';
 import type { Store } from '../store/types.ts';
 import { callLogRow, parseDayRange, type CallLogRow, type DayRange } from './call-log.ts';
 import { explainFaults, type FaultExplanation } from './faults.ts';
@@ -164,6 +166,8 @@ export interface BoxParts {
   localAudio: { setMuted(muted: boolean): boolean } | null;
   /** The sound devices ALSA lists on this box: device settings may name them. */
   alsaDevices: () => string[];
+  /** Firmware updates into the other root slot. */
+  updater: Updater;
 }
 
 /** Who asked, for the call log: "web" plus the address of the browser or script. */
@@ -491,6 +495,17 @@ export class Operations {
     // An IPv6 source is blocked by its /64: any address in it names that block.
     if (!this.box.rooms.lockout.lift(a) && !this.box.rooms.lockout.lift(lockoutSource(a))) throw new BoxError(404, `${a.slice(0, 64)} is not blocked`, 'address', 'not-found');
     this.box.log.info('block lifted on the web page', { address: a, by: by.source });
+  }
+
+  /** The root slots and an update under way. */
+  update(): UpdateView {
+    return this.box.updater.state;
+  }
+
+  /** A bundle sent by the page or the API: stored, then installed; the box restarts when it is in. */
+  async installUpdate(body: Readable, declaredBytes: number | null, by: Actor): Promise<UpdateView> {
+    this.box.log.info('firmware update sent', { by: by.name, from: by.source, bytes: declaredBytes });
+    return this.box.updater.receive(body, declaredBytes);
   }
 
   status(): StatusView {

@@ -1,3 +1,4 @@
+import { firmwareFacts, updateCard } from './update-page.ts';
 import {
   DURATION_MAX, DURATION_MIN, followsRule, PARTICIPANTS_MAX, PARTICIPANTS_MIN, PEER_FACTOR, ROOM_ID_MAX, ROOM_ID_MIN, SETTINGS, TARGET_FACTOR,
   type SettingRule, type Settings,
@@ -676,7 +677,7 @@ export function statusBody(s: StatusView, faults: FaultExplanation[]): Html {
     <dt>Disk</dt><dd>${s.diskFull ? html`<span class="badge bad">nearly full</span>` : html`<span class="badge ok">ok</span>`}</dd>
     <dt>Conferences</dt><dd>${s.activeConferences} running${s.callsInSetup ? `, ${s.callsInSetup} call${s.callsInSetup === 1 ? '' : 's'} being set up` : ''}</dd>
     <dt>Certificate</dt><dd><span class="muted">SHA-256</span> <code class="fingerprint">${s.tlsFingerprint}</code> <span class="muted">(${s.tlsGenerated ? 'made by the box' : 'from --tls-cert'}; HTTPS port ${s.httpsPort}, SIP TLS port ${s.sipTlsPort})</span></dd>
-    <dt>Version</dt><dd><code>${s.version}</code></dd>
+    ${firmwareFacts(s.update, s.version)}
     <dt>Up for</dt><dd>${duration(s.uptimeSeconds)}</dd>
     <dt>Load</dt><dd>${s.load.join(' / ')} <span class="muted">(1, 5, 15 min)</span>, ${s.memoryMb} MB memory</dd>
   </dl>`;
@@ -697,7 +698,8 @@ function localAudio(s: StatusView): Html {
 }
 
 export function statusPage(ctx: PageContext, s: StatusView): Html {
-  return layout('Status', '/status', ctx, html`<section class="card" id="status" data-live="status">${statusBody(s, ctx.faults ?? [])}</section>`);
+  return layout('Status', '/status', ctx, html`<section class="card" id="status" data-live="status">${statusBody(s, ctx.faults ?? [])}</section>
+${updateCard(ctx, s.update)}`);
 }
 
 export function errorPage(status: number, message: string, loggedIn: PageContext | null): Html {

@@ -724,7 +724,8 @@ export class WebServer {
   // --- JSON API ---
 
   /** API access: a bearer token, or the browser session plus its CSRF token in X-CSRF-Token for changes. */
-  private api(handler: (rq: Req, params: string[], body: Record<string, unknown>) => Promise<unknown> | unknown, status = 200): Handler {
+  /** `raw`: the handler reads the request body itself (a firmware upload, streamed to disk). */
+  private api(handler: (rq: Req, params: string[], body: Record<string, unknown>) => Promise<unknown> | unknown, status = 200, raw = false): Handler {
     return async (rq, params) => {
       try {
         const caller = await this.apiCaller(rq);
@@ -733,7 +734,7 @@ export class WebServer {
           throw new BoxError(403, 'changes from a browser session need the page\'s X-CSRF-Token header', undefined, 'csrf');
         }
         let body: Record<string, unknown> = {};
-        if (rq.method !== 'GET' && rq.method !== 'DELETE') {
+        if (rq.method !== 'GET' && rq.method !== 'DELETE' && !raw) {
           const { json } = await this.readBody(rq);
           if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new BoxError(400, 'the request body must be a JSON object', undefined, 'bad-json');
           body = json as Record<string, unknown>;
@@ -773,7 +774,7 @@ export class WebServer {
       if (this.integration.full) return this.json(rq, 503, { error: { code: 'busy', message: 'too many event streams are open', field: null } }, { 'retry-after': '10' });
       this.integration.open(rq.raw, rq.res, allowed);
     });
-    defineApiRoutes({ ops, route: (m, path, h) => this.route(m, path, h), api: (h, status) => this.api(h, status), actor: (rq) => this.actor(rq) });
+    defineApiRoutes({ ops, route: (m, path, h) => this.route(m, path, h), api: (h, status, raw) => this.api(h, status, raw), actor: (rq) => this.actor(rq) });
   }
 }
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
  * One request with node:http(s), trusting `ca` (the box's certificate) over HTTPS; fetch() cannot be
  * given a CA. Bodies are not decompressed: no Accept-Encoding is sent unless the caller adds it.
  */
-export function rawRequest(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; ca?: Buffer | null; localAddress?: string; signal?: AbortSignal } = {}): Promise<IncomingMessage> {
+export function rawRequest(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; ca?: Buffer | null; localAddress?: string; signal?: AbortSignal } = {}): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const send = u.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -52,12 +52,12 @@ export class WebClient {
   /** base: the page's URL (https://127.0.0.1:PORT); ca: the certificate to trust for it. */
   constructor(readonly base: string, readonly ca: Buffer | null = null) {}
 
-  async request(method: string, path: string, opts: { form?: Record<string, string>; json?: unknown; body?: string; headers?: Record<string, string>; csrfHeader?: boolean } = {}): Promise<WebResponse> {
+  async request(method: string, path: string, opts: { form?: Record<string, string>; json?: unknown; body?: string | Buffer; headers?: Record<string, string>; csrfHeader?: boolean } = {}): Promise<WebResponse> {
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
     if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     if (this.bearer) headers.authorization = `Bearer ${this.bearer}`;
     if (opts.csrfHeader && this.csrf) headers['x-csrf-token'] = this.csrf;
-    let body: string | undefined = opts.body;
+    let body: string | Buffer | undefined = opts.body;
     if (opts.form) {
       headers['content-type'] = 'application/x-www-form-urlencoded';
       body = new URLSearchParams(opts.form).toString();

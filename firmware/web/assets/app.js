@@ -275,6 +275,54 @@ function liveView() {
   setInterval(countdown, 1000);
 }
 
+/** The Status page's update form: the file goes to the API as it is, with the upload's progress beside it. */
+function updateUpload() {
+  const form = document.getElementById('update-form');
+  if (!form) return;
+  const input = form.querySelector('input[type="file"]');
+  const msg = document.getElementById('f-bundle-msg');
+  const button = form.querySelector('button');
+  const say = (text, bad) => {
+    msg.textContent = text;
+    form.querySelector('.field').classList.toggle('has-error', !!bad);
+    if (bad) msg.setAttribute('role', 'alert');
+    else msg.removeAttribute('role');
+  };
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const file = input.files && input.files[0];
+    if (!file) return say('Choose the update file first.', true);
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', '/api/update');
+    xhr.setRequestHeader('content-type', 'application/octet-stream');
+    xhr.setRequestHeader('x-csrf-token', form.querySelector('input[name="_csrf"]').value);
+    xhr.upload.addEventListener('progress', (e) => {
+      if (e.lengthComputable) say('Sending: ' + Math.floor((e.loaded / e.total) * 100) + ' % of ' + Math.round(file.size / 1048576) + ' MB');
+    });
+    xhr.addEventListener('load', () => {
+      button.disabled = false;
+      let reply = null;
+      try {
+        reply = JSON.parse(xhr.responseText);
+      } catch (e) {
+        reply = null;
+      }
+      if (xhr.status === 200 && reply) {
+        const next = (reply.slots || []).find((s) => s.primary);
+        const inS = reply.restartAt ? Math.max(0, Math.round((reply.restartAt - Date.now()) / 1000)) : 0;
+        say('Installed' + (next ? ' into slot ' + next.bootname + (next.version ? ' (' + next.version + ')' : '') : '') + '. Calls are ended and the box restarts in ' + inS + ' s; this page comes back when it is up.');
+      } else say(reply && reply.error ? reply.error.message : 'The box did not take the update (HTTP ' + xhr.status + ').', true);
+    });
+    xhr.addEventListener('error', () => {
+      button.disabled = false;
+      say('The upload broke off: the box could not be reached.', true);
+    });
+    button.disabled = true;
+    say('Sending…');
+    xhr.send(file);
+  });
+}
+
 function enhance(root) {
   localTimes(root);
   confirmations(root);
@@ -295,4 +343,5 @@ document.addEventListener('DOMContentLoaded', () => {
   changeConfirmations(document);
   focusChanged();
   liveView();
+  updateUpload();
 });
