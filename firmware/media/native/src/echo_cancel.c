@@ -55,6 +55,9 @@ struct echo_cancel {
     SpeexEchoState *echo;
     SpeexPreprocessState *pre;
     unsigned frame;
+    /* The canceller adapts once a block: 10 ms blocks within a frame adapt twice as often as whole 20 ms frames and
+     * converge within two seconds (test_echo_cancel), at the same cost. */
+    unsigned block;
     /* The far frames not yet played into the room: a ring of delay_frames + 1 frames. */
     int16_t *delay;
     unsigned delay_frames, head;
@@ -69,12 +72,14 @@ int echo_cancel_create(const echo_cancel_config *cfg, echo_cancel **out) {
     echo_cancel *ec = calloc(1, sizeof *ec);
     if (!ec) return -ENOMEM;
     ec->frame = cfg->frame;
+    unsigned ten_ms = cfg->rate / 100;
+    ec->block = ten_ms && cfg->frame > ten_ms && cfg->frame % ten_ms == 0 ? ten_ms : cfg->frame;
     unsigned frame_ms = cfg->frame * 1000 / cfg->rate;
     ec->delay_frames = frame_ms ? cfg->delay_ms / frame_ms : 0;
     ec->delay = calloc((size_t)(ec->delay_frames + 1) * cfg->frame, sizeof *ec->delay);
     int tail = (int)(cfg->tail_ms * cfg->rate / 1000);
-    ec->echo = ec->delay ? lib.speex_echo_state_init((int)cfg->frame, tail) : NULL;
-    ec->pre = ec->echo ? lib.speex_preprocess_state_init((int)cfg->frame, (int)cfg->rate) : NULL;
+    ec->echo = ec->delay ? lib.speex_echo_state_init((int)ec->block, tail) : NULL;
+    ec->pre = ec->echo ? lib.speex_preprocess_state_init((int)ec->block, (int)cfg->rate) : NULL;
     if (!ec->pre) {
         echo_cancel_destroy(ec);
         return -ENOMEM;
@@ -116,8 +121,10 @@ void echo_cancel_near(echo_cancel *ec, const int16_t *mic, int16_t *out) {
     unsigned oldest = (ec->head + 1) % (ec->delay_frames + 1);
     const int16_t *far = ec->delay + (size_t)oldest * ec->frame;
     int16_t clean[ec->frame];
-    lib.speex_echo_cancellation(ec->echo, mic, far, clean);
-    lib.speex_preprocess_run(ec->pre, clean);
+    for (unsigned at = 0; at < ec->frame; at += ec->block) {
+        lib.speex_echo_cancellation(ec->echo, mic + at, far + at, clean + at);
+        lib.speex_preprocess_run(ec->pre, clean + at);
+    }
     memcpy(out, clean, ec->frame * sizeof *out);
     ec->head = oldest;
 }
