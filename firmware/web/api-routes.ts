@@ -8,6 +8,8 @@ import type { Handler, Req } from './server.ts';
 
 /** Rows a CSV download or the API gives at most for one range. */
 export const CALL_LOG_EXPORT_ROWS = 10_000;
+/** How long a firmware upload may take to arrive. */
+const UPLOAD_BODY_MS = 60 * 60_000;
 
 /** A reply that is a file rather than JSON: a recording on disk (streamed), or a backup made for the request. */
 export class FileReply {
@@ -94,6 +96,8 @@ export function defineApiRoutes(r: ApiRouter): void {
       const type = String(rq.raw.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
       if (type !== 'application/octet-stream') throw new BoxError(415, `send the update file itself as application/octet-stream, not ${type || 'no content type'}`, undefined, 'unsupported-type');
       const length = Number(rq.raw.headers['content-length']);
+      // A bundle of a few hundred MB over a slow link: the caller is known, the upload may take its time.
+      rq.allowBody(UPLOAD_BODY_MS);
       return ops.installUpdate(rq.raw, Number.isSafeInteger(length) && length > 0 ? length : null, r.actor(rq));
     }, 200, true));
 

@@ -102,7 +102,12 @@ export interface Req {
   bearer: boolean;
   address: string;
   secure: boolean;
+  /** Gives the request body longer than REQUEST_BODY_MS to arrive (a firmware upload, after the caller is known). */
+  allowBody(ms: number): void;
 }
+
+/** How long a request's body may take to arrive whole (what keeps a slow sender from holding connections). */
+const REQUEST_BODY_MS = 30_000;
 
 export type Handler = (rq: Req, params: string[]) => Promise<void> | void;
 
@@ -160,7 +165,8 @@ export class WebServer {
   }
 
   async start(): Promise<void> {
-    const options = { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
+    // The body's deadline is the box's own (REQUEST_BODY_MS, longer for an upload), not Node's requestTimeout.
+    const options = { requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
     const onRequest = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
     const tls = this.o.tls;
     if (tls) {
@@ -233,10 +239,11 @@ export class WebServer {
       const url = new URL(raw.url ?? '/', 'http://box');
       const cookies = parseCookies(raw.headers.cookie);
       const secure = (raw.socket as { encrypted?: boolean }).encrypted === true;
+      const body = bodyDeadline(raw);
       rq = {
         raw, res, method: raw.method ?? 'GET', path: url.pathname, query: url.searchParams, cookies,
         session: this.o.auth.session(cookies[SESSION_COOKIE]), bearer: false,
-        address: raw.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '', secure,
+        address: raw.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '', secure, allowBody: body.allow,
       };
       const asset = this.assets[rq.path];
       if (asset && (rq.method === 'GET' || rq.method === 'HEAD')) return this.sendAsset(rq, asset);
@@ -803,3 +810,24 @@ function parseCookies(header: string | undefined): Record<string, string> {
   return out;
 }
 
+/** A request with a body must have it all within REQUEST_BODY_MS (or what its route allows); else it is cut off. */
+function bodyDeadline(raw: IncomingMessage): { allow(ms: number): void } {
+  const hasBody = raw.headers['transfer-encoding'] !== undefined || Number(raw.headers['content-length'] ?? 0) > 0;
+  if (!hasBody || raw.complete) return { allow: () => undefined };
+  const cut = () => raw.socket.destroy();
+  let timer: NodeJS.Timeout | null = setTimeout(cut, REQUEST_BODY_MS);
+  const done = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+  };
+  // Answered early (401, 413) or not: the body still has to arrive, or the connection goes.
+  raw.once('end', done);
+  raw.socket.once('close', done);
+  return {
+    allow: (ms) => {
+      if (!timer) return;
+      clearTimeout(timer);
+      timer = setTimeout(cut, ms);
+    },
+  };
+}

@@ -4,6 +4,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { existsSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -240,6 +241,25 @@ test('hostile requests get a clear 4xx and the box keeps serving', async () => {
     s.on('error', () => resolve(text));
   });
   assert.match(raw, /^HTTP\/1\.1 400/);
+  assert.is((await web.api('GET', '/api/status')).status, 200, 'still serving');
+});
+
+test('a request body that trickles in is cut off after 30 seconds, and the box keeps serving', async () => {
+  // Logged in, so that the box waits for the body (a caller it would refuse is answered at once).
+  const cookie = [...web.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  const started = Date.now();
+  const closed = await new Promise<boolean>((resolve) => {
+    const s = tlsConnect({ host: '127.0.0.1', port: box.httpsPort, ca: box.certificate(), servername: 'localhost' }, () => {
+      s.write(`POST /api/rooms HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: ${cookie}\r\nX-CSRF-Token: ${web.csrf}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"id": `);
+    });
+    s.resume();
+    const give = setTimeout(() => { s.destroy(); resolve(false); }, 90_000);
+    s.on('close', () => { clearTimeout(give); resolve(true); });
+    s.on('error', () => undefined);
+  });
+  const waited = Date.now() - started;
+  assert.ok(closed, 'the box closed the connection');
+  assert.ok(waited >= 29_000, `not before its 30 s (closed after ${waited} ms)`);
   assert.is((await web.api('GET', '/api/status')).status, 200, 'still serving');
 });
 
