@@ -6,14 +6,18 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, copyFileSync, cpSync, createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync,
+  chmodSync, copyFileSync, cpSync, createReadStream, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync,
   writeFileSync, createWriteStream,
 } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { CROSS, cacheDir, crossBuildEngine, nodeRuntime, root, which } from './arm64.ts';
 import { loadImageConfig, outputStem, type ImageConfig } from './config.ts';
 import { baseArgs, baseKey } from './base.ts';
-import { bootCmdline, firmwareDropIn, firmwareUnit, firstBootConfig, fstab, raspiFirmwareDefaults, sysusers, tmpfiles } from './rootfs.ts';
+import {
+  bootScript, firmwareDropIn, firmwareUnit, firstBootConfig, fstab, fwEnvConfig, persistentPlace, raucSystemConf, slotCheckConfig, sysusers, tmpfiles,
+  UBOOT_ENV_FILE, UBOOT_ENV_SIZE, ubootConfigTxt,
+} from './rootfs.ts';
+import { signingKey, writeBundle, type SigningKey } from './update-bundle.ts';
 
 const MiB = 1024 * 1024;
 
@@ -75,6 +79,8 @@ export interface BuildOptions {
 
 export interface BuildResult {
   image: string;
+  /** The signed update bundle of the same root file system. */
+  bundle: string;
   xz: string;
   bmap: string;
   sha256: string;
@@ -90,7 +96,8 @@ const HOST_TOOLS: Array<[string, string]> = [
   ['mmdebstrap', 'mmdebstrap'], ['arch-test', 'arch-test'], ['zstd', 'zstd'], ['mkfs.vfat', 'dosfstools'], ['mcopy', 'mtools'],
   ['mke2fs', 'e2fsprogs'], ['e2fsck', 'e2fsprogs'], ['sfdisk', 'fdisk'], ['xz', 'xz-utils'], ['bmaptool', 'bmap-tools'],
   [`${CROSS}-gcc`, 'gcc-aarch64-linux-gnu'], [`${CROSS}-strip`, 'binutils-aarch64-linux-gnu'], ['qemu-aarch64-static', 'qemu-user-static'],
-  ['systemctl', 'systemd'], ['systemd-sysusers', 'systemd'],
+  ['systemctl', 'systemd'], ['systemd-sysusers', 'systemd'], ['rauc', 'rauc'], ['mksquashfs', 'squashfs-tools'], ['mkimage', 'u-boot-tools'],
+  ['mkenvimage', 'u-boot-tools'], ['openssl', 'openssl'],
 ];
 
 function checkHost(): void {
@@ -124,7 +131,7 @@ export async function buildImage(options: BuildOptions = {}): Promise<BuildResul
   mkdirSync(logs, { recursive: true });
   const started = Date.now();
   const stepMs: Record<string, number> = {};
-  const steps = ['host', 'firmware', 'node runtime', 'engine', 'base root fs', 'root fs', 'boot partition', 'root partition', 'disk image', 'compress'];
+  const steps = ['host', 'signing key', 'firmware', 'node runtime', 'engine', 'base root fs', 'root fs', 'boot partition', 'root slot', 'data partition', 'disk image', 'update bundle', 'compress'];
   let n = 0;
   async function step<T>(name: string, what: string, fn: (log: string) => Promise<T> | T): Promise<T> {
     n++;
@@ -151,6 +158,12 @@ export async function buildImage(options: BuildOptions = {}): Promise<BuildResul
   await step('host', 'tools (scripts/setup-host.sh image), root, arm64 through qemu-user', async (log) => {
     if (process.getuid?.() === 0) await runLogged('bash', [join(root, 'scripts/setup-host.sh'), 'image'], log);
     checkHost();
+  });
+
+  const signing = await step('signing key', 'the key update bundles are signed with (kept outside the repository)', (log) => {
+    const k = signingKey(log);
+    say(k.made ? `      made a new update signing key in ${k.dir}: keep it (and a copy) safe; boxes flashed with this image accept updates signed by it only` : `      ${k.dir}`);
+    return k;
   });
 
   await step('firmware', 'node build.mjs (bundle, board profiles, prompts)', (log) => runLogged(process.execPath, [join(root, 'build.mjs')], log, { cwd: root }));
@@ -181,41 +194,73 @@ export async function buildImage(options: BuildOptions = {}): Promise<BuildResul
     mkdirSync(rootfs, { recursive: true });
     await runLogged('tar', ['--zstd', '--numeric-owner', '-xpf', baseTar, '-C', rootfs], log);
     await installPayload(config, rootfs, runtime, engine, log);
+    installUpdates(config, rootfs, signing, pkg.version);
     return du(rootfs);
   });
 
   const fw = join(work, 'boot');
   const bootImg = join(work, 'boot.vfat');
-  await step('boot partition', `FAT32 "${config.partitions.boot.label}", ${config.partitions.boot.sizeMiB} MiB (mkfs.vfat + mcopy)`, async (log) => {
+  await step('boot partition', `FAT32 "${config.partitions.boot.label}", ${config.partitions.boot.sizeMiB} MiB: Pi firmware, U-Boot, boot.scr (mkfs.vfat + mcopy)`, async (log) => {
     const mount = join(rootfs, config.partitions.boot.mount);
     renameSync(mount, fw);
     mkdirSync(mount, { mode: 0o755 });
+    await bootFiles(config, rootfs, fw, work, log);
     await runLogged('mkfs.vfat', ['-F', '32', '-n', config.partitions.boot.label, '-C', bootImg, String(config.partitions.boot.sizeMiB * 1024)], log);
     const files = readdirSync(fw).map((f) => join(fw, f));
     await runLogged('mcopy', ['-s', '-p', '-m', '-i', bootImg, ...files, '::/'], log);
   });
 
+  // Slot A holds the root file system; slot B is empty until the first update (the bundle holds the same image).
   const rootImg = join(work, 'root.ext4');
-  const rootMiB = Math.ceil((du(rootfs) * 1.15) / MiB) + config.partitions.root.freeMiB;
-  await step('root partition', `ext4 "${config.partitions.root.label}", ${rootMiB} MiB (mke2fs -d)`, async (log) => {
+  const rootMiB = Math.ceil((du(rootfs) * 1.15) / MiB) + 256;
+  const { slotMiB } = config.partitions.root;
+  await step('root slot', `ext4 "${config.partitions.root.label}", ${rootMiB} MiB of a ${slotMiB} MiB slot (mke2fs -d)`, async (log) => {
+    if (rootMiB > slotMiB) throw new StepError(`the root file system needs ${rootMiB} MiB, more than partitions.root.slotMiB (${slotMiB}): make the slots larger in image.yml`);
     await runLogged('mke2fs', ['-q', '-t', 'ext4', '-L', config.partitions.root.label, '-E', 'root_owner=0:0', '-d', rootfs, rootImg, `${rootMiB}M`], log);
     await runLogged('e2fsck', ['-fn', rootImg], log);
   });
 
-  const image = join(outDir, `${stem}.img`);
-  await step('disk image', `${config.partitions.table} table, boot at ${config.partitions.boot.offsetMiB} MiB (sfdisk, dd)`, async (log) => {
-    const { offsetMiB, sizeMiB } = config.partitions.boot;
-    const rootStart = offsetMiB + sizeMiB;
-    rmSync(image, { force: true });
-    await runLogged('truncate', ['-s', `${rootStart + rootMiB}M`, image], log);
-    const sectors = (mib: number) => mib * 2048;
-    const table = `label: dos\nstart=${sectors(offsetMiB)}, size=${sectors(sizeMiB)}, type=c, bootable\nstart=${sectors(rootStart)}, size=${sectors(rootMiB)}, type=83\n`;
-    await runLogged('sfdisk', ['--no-reread', '--no-tell-kernel', image], log, { input: table });
-    await runLogged('dd', [`if=${bootImg}`, `of=${image}`, 'bs=1M', `seek=${offsetMiB}`, 'conv=notrunc,sparse', 'status=none'], log);
-    await runLogged('dd', [`if=${rootImg}`, `of=${image}`, 'bs=1M', `seek=${rootStart}`, 'conv=notrunc,sparse', 'status=none'], log);
-    rmSync(bootImg);
-    rmSync(rootImg);
+  const dataImg = join(work, 'data.ext4');
+  await step('data partition', `ext4 "${config.partitions.data.label}", ${config.partitions.data.sizeMiB} MiB: ${config.updates.persistent.join(', ')}`, async (log) => {
+    const staging = join(work, 'data');
+    mkdirSync(staging, { recursive: true });
+    const ids = passwdIds(rootfs);
+    for (const dir of config.updates.persistent) {
+      const place = join(staging, persistentPlace(config, dir).split('/').at(-1)!);
+      const owner = dir === config.firmware.dataDir ? config.firmware.user : dir === '/var/lib/mysql' ? 'mysql' : 'root';
+      const id = ids.get(owner);
+      if (!id) throw new StepError(`the root file system has no user ${owner} for ${dir}`);
+      mkdirSync(place, { recursive: true });
+      chmodSync(place, dir === config.firmware.dataDir ? 0o750 : 0o755);
+      await runLogged('chown', [`${id.uid}:${id.gid}`, place], log);
+    }
+    await runLogged('mke2fs', ['-q', '-t', 'ext4', '-L', config.partitions.data.label, '-E', 'root_owner=0:0', '-d', staging, dataImg, `${config.partitions.data.sizeMiB}M`], log);
+    await runLogged('e2fsck', ['-fn', dataImg], log);
   });
+
+  const image = join(outDir, `${stem}.img`);
+  const { offsetMiB, sizeMiB: bootMiB } = config.partitions.boot;
+  const layout = [
+    { start: offsetMiB, size: bootMiB, type: 'c', file: bootImg, bootable: true },
+    { start: offsetMiB + bootMiB, size: slotMiB, type: '83', file: rootImg },
+    { start: offsetMiB + bootMiB + slotMiB, size: slotMiB, type: '83', file: null },
+    { start: offsetMiB + bootMiB + 2 * slotMiB, size: config.partitions.data.sizeMiB, type: '83', file: dataImg },
+  ];
+  await step('disk image', `${config.partitions.table} table ${config.partitions.diskId}: boot, root slots A and B, data (sfdisk, dd)`, async (log) => {
+    const end = layout.at(-1)!.start + layout.at(-1)!.size;
+    rmSync(image, { force: true });
+    await runLogged('truncate', ['-s', `${end}M`, image], log);
+    const sectors = (mib: number) => mib * 2048;
+    const table = `label: dos\nlabel-id: ${config.partitions.diskId}\n${layout.map((p) => `start=${sectors(p.start)}, size=${sectors(p.size)}, type=${p.type}${p.bootable ? ', bootable' : ''}`).join('\n')}\n`;
+    await runLogged('sfdisk', ['--no-reread', '--no-tell-kernel', image], log, { input: table });
+    for (const p of layout) if (p.file) await runLogged('dd', [`if=${p.file}`, `of=${image}`, 'bs=1M', `seek=${p.start}`, 'conv=notrunc,sparse', 'status=none'], log);
+    rmSync(bootImg);
+    rmSync(dataImg);
+  });
+
+  const bundle = join(outDir, `${stem}.raucb`);
+  await step('update bundle', `${relative(root, bundle)}: RAUC ${config.updates.bundleFormat} bundle for ${config.updates.compatible}, signed`, (log) => writeBundle(config, pkg.version, rootImg, bundle, signing, work, log));
+  rmSync(rootImg);
 
   const xz = `${image}.xz`;
   const bmap = join(outDir, `${stem}.bmap`);
@@ -230,10 +275,59 @@ export async function buildImage(options: BuildOptions = {}): Promise<BuildResul
   });
   rmSync(work, { recursive: true, force: true });
   const result: BuildResult = {
-    image, xz, bmap, sha256, rawBytes: statSync(image).size, xzBytes: statSync(xz).size, installedBytes, baseCached, stepMs,
+    image, bundle, xz, bmap, sha256, rawBytes: statSync(image).size, xzBytes: statSync(xz).size, installedBytes, baseCached, stepMs,
   };
+  say(`update bundle: ${relative(root, bundle)} (${(statSync(bundle).size / MiB).toFixed(0)} MiB)`);
   say(`image: ${relative(root, xz)} (${(result.xzBytes / MiB).toFixed(0)} MiB compressed, ${(result.rawBytes / MiB).toFixed(0)} MiB written to the card, ${(installedBytes / MiB).toFixed(0)} MiB installed) in ${duration(Date.now() - started)}`);
   return result;
+}
+
+/** The numeric ids of the root file system's users, from its /etc/passwd. */
+function passwdIds(rootfs: string): Map<string, { uid: number; gid: number }> {
+  const ids = new Map<string, { uid: number; gid: number }>();
+  for (const line of readFileSync(join(rootfs, 'etc/passwd'), 'utf8').split('\n')) {
+    const [name, , uid, gid] = line.split(':');
+    if (name && uid && gid) ids.set(name, { uid: Number(uid), gid: Number(gid) });
+  }
+  return ids;
+}
+
+/**
+ * What updates need in the root file system: RAUC's configuration and keyring, libubootenv's, the slot check's, the
+ * slot's own status (its version, as RAUC would have written it), mount points of the data partition, and the kernel
+ * and initramfs under the names the boot script loads (hard links).
+ */
+function installUpdates(c: ImageConfig, rootfs: string, signing: SigningKey, version: string): void {
+  writeFile(rootfs, '/etc/rauc/system.conf', raucSystemConf(c));
+  copyFileSync(signing.cert, join(rootfs, 'etc/rauc/keyring.pem'));
+  writeFile(rootfs, '/etc/fw_env.config', fwEnvConfig(c));
+  writeFile(rootfs, '/etc/confbox/slot-check.conf', slotCheckConfig(c));
+  writeFile(rootfs, '/slot.raucs', `[slot]\nbundle.compatible=${c.updates.compatible}\nbundle.version=${version}\nstatus=ok\n`);
+  mkdirSync(join(rootfs, c.partitions.data.mount), { recursive: true, mode: 0o755 });
+  for (const dir of c.updates.persistent) mkdirSync(join(rootfs, dir), { recursive: true });
+  const boot = join(rootfs, 'boot');
+  const kernels = readdirSync(boot).filter((f) => /^vmlinuz-/.test(f)).sort();
+  const initrds = readdirSync(boot).filter((f) => /^initrd\.img-/.test(f)).sort();
+  if (kernels.length !== 1 || initrds.length !== 1) throw new StepError(`/boot must hold one kernel and one initramfs, found ${kernels.join(', ') || 'no kernel'}; ${initrds.join(', ') || 'no initramfs'}`);
+  for (const [name, target] of [['vmlinuz', kernels[0]!], ['initrd.img', initrds[0]!]] as const) {
+    rmSync(join(boot, name), { force: true });
+    linkSync(join(boot, target), join(boot, name));
+  }
+}
+
+/** The boot partition: the Pi firmware without kernels, U-Boot for the Pi, the boot script and the initial boot state. */
+async function bootFiles(c: ImageConfig, rootfs: string, fw: string, work: string, log: string): Promise<void> {
+  for (const f of readdirSync(fw)) if (/^(vmlinuz|initrd\.img)-/.test(f) || f === 'cmdline.txt') rmSync(join(fw, f));
+  const uboot = join(rootfs, 'usr/lib/u-boot/rpi_arm64/u-boot.bin');
+  if (!existsSync(uboot)) throw new StepError('the base root file system has no /usr/lib/u-boot/rpi_arm64/u-boot.bin (u-boot-rpi)');
+  copyFileSync(uboot, join(fw, 'u-boot.bin'));
+  writeFileSync(join(fw, 'config.txt'), ubootConfigTxt(readFileSync(join(fw, 'config.txt'), 'utf8')));
+  const cmd = join(work, 'boot.cmd');
+  writeFileSync(cmd, bootScript(c));
+  await runLogged('mkimage', ['-A', 'arm64', '-O', 'linux', '-T', 'script', '-C', 'none', '-n', 'confbox A/B boot', '-d', cmd, join(fw, 'boot.scr')], log);
+  const state = join(work, 'boot-state.txt');
+  writeFileSync(state, `BOOT_ORDER=A B\nBOOT_A_LEFT=${c.updates.bootAttempts}\nBOOT_B_LEFT=${c.updates.bootAttempts}\n`);
+  await runLogged('mkenvimage', ['-s', `0x${UBOOT_ENV_SIZE.toString(16)}`, '-o', join(fw, UBOOT_ENV_FILE), state], log);
 }
 
 function sha256File(file: string): Promise<string> {
@@ -302,16 +396,11 @@ async function installPayload(c: ImageConfig, rootfs: string, runtime: string, e
   writeFile(rootfs, '/etc/confbox/first-boot.conf', firstBootConfig(c));
   // Mounts, boot files (the Pi firmware reads config.txt and cmdline.txt), network, an empty machine id (first boot).
   writeFile(rootfs, '/etc/fstab', fstab(c));
-  // config.txt is raspi-firmware's (kernel, initramfs, 64-bit); the command line is the image's.
+  // The boot partition's files come from raspi-firmware; the kernel and initramfs stay in the root slot.
   const bootDir = join(rootfs, c.partitions.boot.mount);
   for (const f of ['config.txt', 'bootcode.bin', 'start4.elf']) {
     if (!existsSync(join(bootDir, f))) throw new StepError(`the base root file system has no ${join(c.partitions.boot.mount, f)}: raspi-firmware did not fill the boot partition`);
   }
-  if (!readdirSync(bootDir).some((f) => f.startsWith('initrd.img-'))) throw new StepError(`the base root file system has no initramfs in ${c.partitions.boot.mount}`);
-  writeFile(rootfs, join(c.partitions.boot.mount, 'cmdline.txt'), bootCmdline(c));
-  writeFile(rootfs, '/etc/default/raspi-firmware', `${readFileSync(join(rootfs, 'etc/default/raspi-firmware'), 'utf8').trimEnd()}
-
-${raspiFirmwareDefaults(c)}`);
   writeFile(rootfs, '/etc/systemd/network/50-wired.network', '[Match]\nName=eth* en*\n\n[Network]\nDHCP=yes\nMulticastDNS=no\nLinkLocalAddressing=yes\n\n[DHCPv4]\nSendHostname=yes\n');
   writeFile(rootfs, '/etc/hostname', `${c.firstBoot.hostnamePrefix}\n`);
   writeFile(rootfs, '/etc/machine-id', '');

@@ -17,7 +17,7 @@ export interface ImageConfig {
   firmware: { user: string; dataDir: string; unit: string; httpPort: number; httpsPort: number; sipPort: number; sipTlsPort: number };
   services: { enable: string[]; disable: string[] };
   firstBoot: {
-    growRootPartition: boolean;
+    growDataPartition: boolean;
     hostnamePrefix: string;
     secrets: string[];
     initDatabase: boolean;
@@ -26,8 +26,18 @@ export interface ImageConfig {
   boot: { console: string; cmdline: string[] };
   partitions: {
     table: 'msdos';
+    diskId: string;
     boot: { label: string; offsetMiB: number; sizeMiB: number; mount: string };
-    root: { label: string; freeMiB: number };
+    root: { label: string; slotMiB: number };
+    data: { label: string; sizeMiB: number; mount: string };
+  };
+  updates: {
+    compatible: string;
+    bootAttempts: number;
+    healthDeadlineSeconds: number;
+    maxFirmwareRestarts: number;
+    bundleFormat: 'verity' | 'plain';
+    persistent: string[];
   };
 }
 
@@ -103,7 +113,7 @@ const SCHEMA: Schema = obj({
     disable: list(UNIT),
   }),
   firstBoot: obj({
-    growRootPartition: bool,
+    growDataPartition: bool,
     hostnamePrefix: str(/^[a-z][a-z0-9-]{0,50}$/, 'a host name prefix (lower case letters, digits, -)'),
     secrets: list(SECRET),
     initDatabase: bool,
@@ -115,8 +125,18 @@ const SCHEMA: Schema = obj({
   }),
   partitions: obj({
     table: oneOf('msdos'),
+    diskId: str(/^0x[0-9a-f]{8}$/, 'a disk identifier such as "0x6366b0c5" (8 lower-case hex digits)'),
     boot: obj({ label: FAT_LABEL, offsetMiB: int(1, 64), sizeMiB: int(32, 2048), mount: ABS_PATH }),
-    root: obj({ label: EXT_LABEL, freeMiB: int(64, 65536) }),
+    root: obj({ label: EXT_LABEL, slotMiB: int(512, 65536) }),
+    data: obj({ label: EXT_LABEL, sizeMiB: int(64, 65536), mount: ABS_PATH }),
+  }),
+  updates: obj({
+    compatible: str(/^[A-Za-z0-9._-]{1,64}$/, 'a RAUC compatible string (letters, digits, . _ -)'),
+    bootAttempts: int(1, 10),
+    healthDeadlineSeconds: int(60, 3600),
+    maxFirmwareRestarts: int(2, 100),
+    bundleFormat: oneOf('verity', 'plain'),
+    persistent: list(ABS_PATH, 1),
   }),
 });
 
@@ -206,7 +226,13 @@ function crossCheck(c: ImageConfig): [(string | number)[], string] | null {
     if (!c.debian.packages.includes(needed)) return [['debian', 'packages'], `must include ${needed} (the image boots with it)`];
   }
   if (c.firstBoot.initDatabase && !c.debian.packages.includes('mariadb-server')) return [['firstBoot', 'initDatabase'], 'needs mariadb-server in debian.packages'];
-  if (c.firstBoot.growRootPartition && !c.debian.packages.includes('fdisk')) return [['firstBoot', 'growRootPartition'], 'needs fdisk (sfdisk) in debian.packages'];
+  if (c.firstBoot.growDataPartition && !c.debian.packages.includes('fdisk')) return [['firstBoot', 'growDataPartition'], 'needs fdisk (sfdisk) in debian.packages'];
+  for (const needed of ['rauc', 'rauc-service', 'libubootenv-tool', 'u-boot-rpi']) {
+    if (!c.debian.packages.includes(needed)) return [['debian', 'packages'], `must include ${needed} (updates and the A/B boot need it)`];
+  }
+  if (!c.updates.persistent.includes(c.firmware.dataDir)) return [['updates', 'persistent'], `must keep the firmware's data directory ${c.firmware.dataDir}`];
+  const [, ...mountParts] = c.partitions.data.mount.split('/');
+  if (mountParts.length !== 1) return [['partitions', 'data', 'mount'], 'must be a directory right under / (such as /data)'];
   if (c.firstBoot.faultLed && !c.debian.packages.includes('gpiod')) return [['firstBoot', 'faultLed'], 'needs gpiod in debian.packages'];
   return null;
 }

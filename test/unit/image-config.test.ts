@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ImageConfigError, loadImageConfig, outputStem, parseImageConfig } from '../../scripts/image/config.ts';
-import { bootCmdline, firmwareDropIn, firstBootConfig, fstab } from '../../scripts/image/rootfs.ts';
+import { bootScript, firmwareDropIn, firstBootConfig, fstab, raucSystemConf } from '../../scripts/image/rootfs.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const real = readFileSync(join(root, 'image.yml'), 'utf8');
@@ -52,7 +52,8 @@ test('the real image.yml names overlays and first-boot units that exist in the r
   assert.ok(ours.length > 0);
   for (const unit of ours) assert.ok(c.install.overlays.some((o) => existsSync(join(root, o, 'etc/systemd/system', unit))), `${unit} is in an overlay`);
   const script = readFileSync(join(root, 'board/rootfs/etc/systemd/system/confbox-firstboot.service'), 'utf8');
-  assert.ok(script.includes(`ConditionPathExists=!${c.firmware.dataDir}/.first-boot-done`), 'first boot runs until its mark is in the data directory');
+  assert.ok(script.includes('ConditionPathExists=!/etc/confbox/first-boot-done'), 'first boot runs until its mark is in the root slot (once per slot)');
+  for (const unit of ['confbox-slot-check.service', 'confbox-restart.path']) assert.ok(c.services.enable.includes(unit), `${unit} is enabled`);
 });
 
 test('an unknown key is named with its path and line', () => {
@@ -99,6 +100,9 @@ test('settings that contradict each other are refused', () => {
   refused(edited('- gpiod', ''), /firstBoot\.faultLed: needs gpiod/);
   refused(edited('- linux-image-arm64', ''), /debian\.packages: must include linux-image-arm64/);
   refused(edited('httpsPort:', '  httpsPort: 8080'), /firmware\.httpsPort: port 8080 is also firmware\.httpPort/);
+  refused(edited('- rauc-service', ''), /debian\.packages: must include rauc-service \(updates and the A\/B boot need it\)/);
+  refused(edited('persistent:', '  persistent: [/var/lib/mysql]'), /updates\.persistent: must keep the firmware's data directory \/var\/lib\/confbox/);
+  refused(edited('diskId:', '  diskId: "6366b0c5"'), /partitions\.diskId: expected a disk identifier/);
 });
 
 test('text that is not YAML, or has a key twice, is refused with its line', () => {
@@ -108,12 +112,20 @@ test('text that is not YAML, or has a key twice, is refused with its line', () =
   refused('just a string\n', /^image\.yml(:1)?: expected a map with output, debian/);
 });
 
-test('generated files follow image.yml: labels, serial console last, first-boot settings', () => {
+test('generated files follow image.yml: the slot U-Boot picked, serial console last, data binds, first-boot settings', () => {
   const c = loadImageConfig(join(root, 'image.yml'));
-  const cmdline = bootCmdline(c).trim().split(' ');
-  assert.ok(cmdline.includes(`root=LABEL=${c.partitions.root.label}`));
-  assert.is(cmdline.filter((w) => w.startsWith('console=')).at(-1), `console=${c.boot.console}`, 'the serial console is /dev/console');
+  const script = bootScript(c);
+  const bootargs = /^setenv bootargs "(.*)"$/m.exec(script)?.[1]?.split(' ') ?? [];
+  assert.ok(bootargs.includes('root=PARTUUID=${rootuuid}') && bootargs.includes('rauc.slot=${raucslot}'), bootargs.join(' '));
+  assert.is(bootargs.filter((w) => w.startsWith('console=')).at(-1), 'console=${console}', 'the serial console is /dev/console');
+  assert.match(script, new RegExp(`setenv console ${c.boot.console}; else setenv console ttyAMA0,115200`));
+  assert.match(script, new RegExp(`test -n "\\\$\\{BOOT_A_LEFT\\}" \\|\\| setenv BOOT_A_LEFT ${c.updates.bootAttempts}`));
+  const id = c.partitions.diskId.slice(2);
+  assert.match(raucSystemConf(c), new RegExp(`device=/dev/disk/by-partuuid/${id}-02\ntype=ext4\nbootname=A`));
+  assert.match(raucSystemConf(c), new RegExp(`device=/dev/disk/by-partuuid/${id}-03\ntype=ext4\nbootname=B`));
   assert.match(fstab(c), new RegExp(`^LABEL=${c.partitions.boot.label}\\t${c.partitions.boot.mount}\\tvfat`, 'm'));
+  assert.match(fstab(c), new RegExp(`^${c.partitions.data.mount}/confbox\\t${c.firmware.dataDir}\\tnone\\tbind`, 'm'));
+  assert.not.match(fstab(c), /\t\/\t/, 'no line for the root file system: it is the slot U-Boot started');
   assert.match(firstBootConfig(c), new RegExp(`^SECRETS="${c.firstBoot.secrets.join(' ')}"$`, 'm'));
   assert.match(firmwareDropIn(c), /^StandardOutput=journal\+console$/m);
 });
