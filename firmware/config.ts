@@ -1,3 +1,4 @@
+import { parseDatabaseUrl } from './store/mysql.ts';
 import { isIP, isIPv6 } from 'node:net';
 import { resolve } from 'node:path';
 import { LEVELS, type Level } from './log.ts';
@@ -83,11 +84,13 @@ export const OPTIONS: Record<string, OptionSpec> = {
   },
   'data-dir': { key: 'dataDir', help: 'where the box keeps its data (embedded database, state)', parse: (v) => resolve(v), fallback: './var' },
   db: {
-    key: 'db', help: 'mysql://user:password@host:port/database (default: an embedded MariaDB under the data dir)', fallback: null,
+    key: 'db', help: 'mysql://user:password@host:port/database, or a cluster\'s nodes as host1:port,host2:port,… (default: an embedded MariaDB under the data dir)', fallback: null,
     parse: (v, name) => {
-      let u: URL;
-      try { u = new URL(v); } catch { throw new ConfigError(name, `"${v}" is not a URL like mysql://user:password@host/confbox`); }
-      if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') throw new ConfigError(name, `"${u.protocol}" is not mysql:`);
+      try {
+        parseDatabaseUrl(v);
+      } catch (e) {
+        throw new ConfigError(name, (e as Error).message);
+      }
       return v;
     },
   },

@@ -181,7 +181,7 @@ const LOCK_WAIT_SECONDS = 10;
  * Brings the schema up to the newest version. Safe when several boxes start at once:
  * they queue on a named lock, and every step is written to be harmless when repeated.
  */
-export async function migrate(pool: Pool, log: Logger, migrations: readonly Migration[] = MIGRATIONS): Promise<void> {
+export async function migrate(pool: Pick<Pool, 'getConnection'>, log: Logger, migrations: readonly Migration[] = MIGRATIONS): Promise<void> {
   let conn: PoolConnection;
   try {
     conn = await pool.getConnection();

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
-import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolCluster, PoolConnection, PoolOptions, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { BoxError, StoreUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { DEFAULT_SETTINGS, PEER_TRANSPORTS, type PeerTransport } from '../conference/types.ts';
@@ -35,13 +35,23 @@ export interface DatabaseTarget {
   user: string;
   password?: string;
   database: string;
+  /** A cluster's nodes (mysql://user@h1:3306,h2:3306,h3:3306/db), in the order they are tried; host and port are the first. */
+  nodes?: Array<{ host: string; port: number }>;
 }
+
+/** Where the store's connections come from: one server's pool, or a cluster's nodes. */
+export type Connections = Pick<Pool, 'getConnection' | 'end'>;
+
+/** A cluster node that failed to connect is left out this long before it is tried again. */
+const NODE_RETRY_MS = 5000;
+/** Galera refuses a transaction that lost certification to another node's (1213), or a node not yet synced (1047). */
+const CLUSTER_RETRIES = 3;
 
 /** Opens the pool, migrates the schema and returns the store. Rejects with StoreUnavailable when the server cannot be reached. */
 export async function openStore(opts: StoreOptions): Promise<Store> {
   const boxId = checkBoxId(opts.boxId ?? os.hostname());
   const log = opts.log.child({ subsystem: 'store' });
-  const pool = openPool(opts.url, log);
+  const pool = openConnections(opts.url, log);
   try {
     await migrate(pool, log);
   } catch (err) {
@@ -53,10 +63,8 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   return createStore(pool, log, boxId);
 }
 
-/** A mysql2 pool for the URL; every new connection is switched to UTC and strict mode. */
-export function openPool(url: string, log: Logger): Pool {
-  const target = parseDatabaseUrl(url);
-  const pool = mysql.createPool({
+function poolOptions(target: Omit<DatabaseTarget, 'nodes'>): PoolOptions {
+  return {
     ...target,
     connectionLimit: POOL_SIZE,
     waitForConnections: true,
@@ -65,7 +73,40 @@ export function openPool(url: string, log: Logger): Pool {
     connectTimeout: CONNECT_TIMEOUT_MS,
     enableKeepAlive: true,
     charset: 'UTF8MB4_UNICODE_CI',
-  });
+  };
+}
+
+/**
+ * The connections for a URL: a pool, or for several hosts mysql2's pool cluster, which takes the first node that
+ * answers and leaves a node that refused out for NODE_RETRY_MS (a Galera cluster: every node takes writes).
+ */
+export function openConnections(url: string, log: Logger): Connections {
+  const target = parseDatabaseUrl(url);
+  if (!target.nodes || target.nodes.length < 2) return openPool(url, log);
+  const cluster: PoolCluster = mysql.createPoolCluster({ canRetry: true, removeNodeErrorCount: 1, restoreNodeTimeout: NODE_RETRY_MS, defaultSelector: 'ORDER' });
+  const { nodes, ...common } = target;
+  for (const [i, n] of nodes.entries()) cluster.add(`node${i + 1}`, poolOptions({ ...common, host: n.host, port: n.port }));
+  cluster.on('remove', (id: string) => log.warn('database node left out after it failed; the next one is used', { node: id, retryInMs: NODE_RETRY_MS }));
+  const prepared = new WeakSet<object>();
+  return {
+    getConnection: async () => {
+      const c = await cluster.getConnection('*', 'ORDER');
+      // The session settings, once for each new connection (a cluster's pools announce none).
+      const core = (c as unknown as { connection: object }).connection;
+      if (!prepared.has(core)) {
+        await c.query(SESSION_SQL);
+        prepared.add(core);
+      }
+      return c;
+    },
+    end: () => cluster.end(),
+  };
+}
+
+/** A mysql2 pool for the URL's (first) server; every new connection is switched to UTC and strict mode. */
+export function openPool(url: string, log: Logger): Pool {
+  const { nodes: _nodes, ...target } = parseDatabaseUrl(url);
+  const pool = mysql.createPool(poolOptions(target));
   pool.on('connection', (conn) => {
     // mysql2 hands this event its callback-style connection, whatever the typings say.
     const core = conn as unknown as { query(sql: string, cb: (err: Error | null) => void): void };
@@ -77,6 +118,24 @@ export function openPool(url: string, log: Logger): Pool {
 }
 
 export function parseDatabaseUrl(url: string): DatabaseTarget {
+  // Several hosts (a cluster): the URL is read with the first, then the list is checked on its own.
+  const list = /^([a-z]+:\/\/(?:[^@/]*@)?)([^/?#]*,[^/?#]*)(.*)$/i.exec(url);
+  if (list) {
+    const hosts = list[2]!.split(',');
+    const nodes = hosts.map((h) => {
+      if (h === '') throw badUrl(url, 'its host list has an empty entry');
+      let t: DatabaseTarget;
+      try {
+        t = parseDatabaseUrl(`${list[1]}${h}${list[3]}`);
+      } catch (e) {
+        throw badUrl(url, `its host "${h}" is not a host or host:port (${/not usable: (.*?); expected/.exec((e as Error).message)?.[1] ?? 'unreadable'})`);
+      }
+      if (t.socketPath) throw badUrl(url, 'a host list cannot go with a socket');
+      return { host: t.host!, port: t.port! };
+    });
+    const first = parseDatabaseUrl(`${list[1]}${hosts[0]}${list[3]}`);
+    return { ...first, nodes };
+  }
   let u: URL;
   try {
     u = new URL(url);
@@ -106,13 +165,8 @@ export function parseDatabaseUrl(url: string): DatabaseTarget {
 
 /** The URL with its password hidden, for logs and messages. */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return '(not a URL)';
-  }
+  if (!/^[a-z]+:\/\//i.test(url)) return '(not a URL)';
+  return url.replace(/^([a-z]+:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
 }
 
 function badUrl(url: string, why: string): Error {
@@ -142,12 +196,29 @@ interface Db {
 /** Restoring a configuration writes a few hundred rows at most; it gets longer than one query. */
 const TRANSACTION_DEADLINE_MS = 20_000;
 
-function createDb(pool: Pool, log: Logger): Db {
+/** Whether a failed unit of work may simply run again: Galera refused it before anything was committed. */
+function clusterRefused(err: unknown): boolean {
+  const e = err as { errno?: number; code?: string };
+  return e?.errno === 1213 || e?.errno === 1047 || e?.code === 'ER_LOCK_DEADLOCK';
+}
+
+async function retryingRefusals<T>(work: () => Promise<T>, log: Logger): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (attempt >= CLUSTER_RETRIES || !clusterRefused(err)) throw err;
+      log.info('the database cluster refused a change (a conflict with another node, or a node not synced); trying again', { attempt, err: (err as Error).message });
+    }
+  }
+}
+
+function createDb(pool: Connections, log: Logger): Db {
   const health = healthReporter(log);
   let closed: Promise<void> | undefined;
   const execute = async <T>(work: (conn: PoolConnection) => Promise<T>): Promise<T> => {
     try {
-      const result = await onConnection(pool, QUERY_DEADLINE_MS, work);
+      const result = await retryingRefusals(() => onConnection(pool, QUERY_DEADLINE_MS, work), log);
       health.reachable();
       return result;
     } catch (err) {
@@ -163,7 +234,7 @@ function createDb(pool: Pool, log: Logger): Db {
     close: () => (closed ??= pool.end()),
     transaction: async (work) => {
       try {
-        return await onConnection(pool, TRANSACTION_DEADLINE_MS, async (c) => {
+        return await retryingRefusals(() => onConnection(pool, TRANSACTION_DEADLINE_MS, async (c) => {
           await c.beginTransaction();
           const tx: Db = {
             rows: async (sql, params = []) => (await c.execute<RowDataPacket[]>(sql, params))[0],
@@ -180,7 +251,7 @@ function createDb(pool: Pool, log: Logger): Db {
             await c.rollback().catch(() => undefined);
             throw err;
           }
-        });
+        }), log);
       } catch (err) {
         throw asStoreError(err);
       }
@@ -192,7 +263,7 @@ function createDb(pool: Pool, log: Logger): Db {
  * Runs `work` on a pooled connection. Past the deadline the caller is answered at once; a
  * connection still busy then is destroyed, so a hung server cannot use up the pool.
  */
-function onConnection<T>(pool: Pool, ms: number, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+function onConnection<T>(pool: Connections, ms: number, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
   let conn: PoolConnection | undefined;
   let abandoned = false;
   const attempt = (async () => {
@@ -237,7 +308,7 @@ function healthReporter(log: Logger): { reachable(): void; unreachable(err: unkn
   };
 }
 
-function createStore(pool: Pool, log: Logger, boxId: string): Store {
+function createStore(pool: Connections, log: Logger, boxId: string): Store {
   const db = createDb(pool, log);
   return {
     rooms: roomsTable(db),

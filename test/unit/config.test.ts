@@ -42,7 +42,10 @@ test('a bad value names the option it came from', () => {
   assert.match(error(() => parseArgs(['--rtp-ports', '20999-20000'], {})).message, /--rtp-ports: range 20999-20000 is empty/);
   assert.match(error(() => parseArgs(['--rtp-ports', '20000'], {})).message, /--rtp-ports: "20000" is not a range/);
   assert.match(error(() => parseArgs(['--bind', 'everywhere'], {})).message, /--bind: "everywhere" is not an IP address/);
-  assert.match(error(() => parseArgs(['--db', 'postgres://x/y'], {})).message, /--db: "postgres:" is not mysql:/);
+  assert.match(error(() => parseArgs(['--db', 'postgres://x/y'], {})).message, /--db: database URL postgres:\/\/x\/y is not usable: the scheme is postgres:, not mysql:/);
+  assert.match(error(() => parseArgs(['--db', 'mysql://confbox@db1:3306,,db3/confbox'], {})).message, /--db: .*its host list has an empty entry/);
+  assert.match(error(() => parseArgs(['--db', 'mysql://confbox:secret@db1:3306,db2:99999/confbox'], {})).message, /--db: database URL mysql:\/\/confbox:\*\*\*@db1:3306,db2:99999\/confbox is not usable/);
+  assert.equal(parseArgs(['--db', 'mysql://confbox:pw@db1,db2:3307,[fd00::3]:3308/confbox'], {}).config.db, 'mysql://confbox:pw@db1,db2:3307,[fd00::3]:3308/confbox');
   assert.match(error(() => parseArgs(['--log-level', 'loud'], {})).message, /--log-level: "loud" is not one of/);
   assert.match(error(() => parseArgs(['--sip-port'], {})).message, /--sip-port: needs a value/);
   assert.match(error(() => parseArgs([], { CONFBOX_HTTPS_PORT: '0' })).message, /CONFBOX_HTTPS_PORT: "0" is not a port number/);
