@@ -41,6 +41,7 @@ packages=(
   rauc squashfs-tools  # firmware updates: test/integration/update.test.ts runs the real rauc service; npm run image signs bundles
   libubootenv-tool u-boot-tools  # fw_setenv/fw_printenv (RAUC's view of U-Boot's boot state), mkenvimage and mkimage
   dbus             # dbus-daemon: the private bus of the update test's rauc service
+  galera-4 rsync   # a three-node MariaDB Galera cluster on loopback (test/support/galera.ts; rsync: its state transfers)
 )
 case "${1:-}" in
   '') ;;
