@@ -80,7 +80,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
 
   let connected;
   try {
-    connected = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log });
+    connected = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log, boxId: config.boxId ?? undefined });
   } catch (e) {
     lock.release();
     throw e;

@@ -18,6 +18,8 @@ export interface Config {
   rtpPorts: { min: number; max: number };
   dataDir: string;
   db: string | null;
+  /** The name this box's rows carry in tables that several boxes share (live conferences); null: the host name. */
+  boxId: string | null;
   logLevel: Level;
   /** Board profile name or path; null: detect from /proc/device-tree/model, else the mock board. */
   board: string | null;
@@ -91,6 +93,13 @@ export const OPTIONS: Record<string, OptionSpec> = {
       } catch (e) {
         throw new ConfigError(name, (e as Error).message);
       }
+      return v;
+    },
+  },
+  'box-id': {
+    key: 'boxId', help: 'this box\'s name among boxes sharing one database (default: the host name)', fallback: null,
+    parse: (v, name) => {
+      if (!/^[A-Za-z0-9._-]{1,64}$/.test(v)) throw new ConfigError(name, `"${v.slice(0, 40)}" is not a box name (letters, digits, . _ -, at most 64)`);
       return v;
     },
   },

@@ -1,14 +1,16 @@
 // Kamailio (Debian's kamailio) as an office's SIP proxy in front of the box, with the configuration in
-// test/support/kamailio/pbx.cfg: record-routing, *40x calls sent to the box over TCP.
+// test/support/kamailio/pbx.cfg: record-routing, *40x calls sent to the box over TCP; or in front of several boxes
+// with the shipped board/cluster/kamailio.cfg (dispatcher: a room's calls hashed to one box).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, ROOT } from './box.ts';
 
 const KAMAILIO = process.env.KAMAILIO ?? 'kamailio';
 const CONFIG = join(ROOT, 'test/support/kamailio/pbx.cfg');
+const CLUSTER_CONFIG = join(ROOT, 'board/cluster/kamailio.cfg');
 
 export function kamailioAvailable(): boolean {
   const r = spawnSync(KAMAILIO, ['-v'], { encoding: 'utf8' });
@@ -27,13 +29,27 @@ export interface Proxy {
 }
 
 /** Starts the proxy on `address` (a loopback address of its own), sending *40x calls to the box's SIP port over TCP. */
-export async function startProxy(o: { address: string; boxSipPort: number }): Promise<Proxy> {
+export function startProxy(o: { address: string; boxSipPort: number }): Promise<Proxy> {
+  return runKamailio(CONFIG, o.address, (_runDir) => [`BOX_URI="sip:127.0.0.1:${o.boxSipPort};transport=tcp"`]);
+}
+
+/** Starts the shipped cluster configuration on `address` in front of boxes (their SIP ports on 127.0.0.1, over TCP). */
+export function startDispatcher(o: { address: string; boxSipPorts: number[] }): Promise<Proxy> {
+  return runKamailio(CLUSTER_CONFIG, o.address, (runDir) => {
+    const list = join(runDir, 'boxes.list');
+    writeFileSync(list, o.boxSipPorts.map((p) => `1 sip:127.0.0.1:${p};transport=tcp`).join('\n') + '\n');
+    return [`DISPATCHER_LIST="${list}"`];
+  });
+}
+
+async function runKamailio(config: string, address: string, defines: (runDir: string) => string[]): Promise<Proxy> {
+  const o = { address };
   const port = await freePort();
   const runDir = mkdtempSync(join(tmpdir(), 'confbox-kamailio-'));
   const args = [
-    '-f', CONFIG, '-DD', '-E', '-Y', runDir, '-m', '32', '-M', '4',
+    '-f', config, '-DD', '-E', '-Y', runDir, '-m', '32', '-M', '4',
     '-l', `udp:${o.address}:${port}`, '-l', `tcp:${o.address}:${port}`,
-    '-A', `BOX_URI="sip:127.0.0.1:${o.boxSipPort};transport=tcp"`, '-A', `PROXY_TCP=tcp:${o.address}:${port}`,
+    ...defines(runDir).flatMap((d) => ['-A', d]), '-A', `PROXY_TCP=tcp:${o.address}:${port}`,
   ];
   const child: ChildProcess = spawn(KAMAILIO, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
