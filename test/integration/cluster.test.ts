@@ -1,7 +1,10 @@
 // confbox-test: alone
 // Two boxes behind Kamailio with the shipped configuration (board/cluster/kamailio.cfg: dispatcher, a room's calls
 // hashed to one box), both on one database (a MariaDB Galera node, test/support/galera.ts): twelve rooms, three SIPp
-// callers each, all through the proxy. Every room's callers meet on one box, and both boxes host some rooms.
+// callers each, all through the proxy. Every room's callers meet on one box, and both boxes host some rooms. A room
+// created by phone on one box is joined on the other; two phones creating the same room at the same instant on the
+// two boxes: one creates it, the other hears that it exists. One box killed (SIGKILL): Kamailio sends the next calls
+// of its rooms to the other box, where the rooms are intact.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,12 +16,22 @@ import { kamailioAvailable, startDispatcher, type Proxy } from '../support/kamai
 import { testsNeeding } from '../support/requirements.ts';
 import { describeRun, sippAvailable, startSipp, type SippResult } from '../support/sipp.ts';
 import { firstAdmin, WebClient } from '../support/web.ts';
+import { Phone } from '../support/phone.ts';
 
 const PROXY_ADDRESS = '127.0.0.6';
 const ROOMS = Array.from({ length: 12 }, (_, i) => 31 + i);
 const PIN = '7315';
 const ADMIN = 'two-boxes-one-office-1';
-const TESTS = 1;
+const EXTENSIONS = ['401', '402', '403', '404'];
+const phones: Phone[] = [];
+
+/** A desk phone of an extension that talks to one box directly (not through Kamailio). */
+async function phoneOn(box: RunningBox, ext: string): Promise<Phone> {
+  const p = await Phone.open({ boxPort: box.sipPort, user: ext, password: `pw-${ext}` });
+  phones.push(p);
+  return p;
+}
+const TESTS = 3;
 const missing = [galeraMissing(), !sippAvailable() && 'sipp (sip-tester)', !kamailioAvailable() && 'kamailio'].filter(Boolean);
 const { enabled, t } = testsNeeding(TESTS, missing.length ? missing.join('; ') : null);
 const db = new GaleraCluster();
@@ -42,11 +55,13 @@ test.before(async () => {
   await configure(['settings', 'set', 'rtpTimeoutSeconds', '3600']);
   await configure(['peer', 'add', PROXY_ADDRESS, '--description', 'Kamailio in front of the boxes', '--transport', 'tcp']);
   for (const id of ROOMS) await configure(['room', 'add', String(id), '--pin', PIN, '--keep']);
+  for (const ext of EXTENSIONS) await configure(['extension', 'add', ext, '--password', `pw-${ext}`]);
   for (const [i, dir] of dataDirs.entries()) boxes.push(await startBox({ dataDir: dir, extraArgs: ['--db', url, '--box-id', `box-${'ab'[i]}`] }));
   proxy = await startDispatcher({ address: PROXY_ADDRESS, boxSipPorts: boxes.map((b) => b.sipPort) });
 });
 
 test.after(async () => {
+  for (const p of phones) p.close();
   await proxy?.stop();
   for (const b of boxes) await b.stop();
   if (process.env.CONFBOX_TEST_DUMP) console.log(proxy?.output());
@@ -91,6 +106,51 @@ t('twelve rooms of three callers through Kamailio: each room meets on one box, a
   const perBox = ['a', 'b'].map((b) => ROOMS.filter((room) => hosted.get(room)?.[0]?.box === b).length);
   assert.ok(perBox.every((n) => n > 0), `both boxes host rooms: a ${perBox[0]}, b ${perBox[1]}`);
   for (const r of await Promise.all(calls)) assert.ok(r.ok && r.failed === 0 && r.successful === 3, describeRun(r));
+});
+
+t('a room created by phone on one box is joined on the other; the same room created on both at once: one wins', async () => {
+  const [a, b] = boxes as [RunningBox, RunningBox];
+  const made = await (await (await phoneOn(a, '401')).invite('*401*50*5150*30')).final();
+  assert.is(made.status, 200, `created on box a: ${made.describe()}`);
+  const joined = await (await (await phoneOn(b, '402')).invite('*400*50*5150')).final();
+  assert.is(joined.status, 200, `joined on box b: ${joined.describe()}`);
+  const [one, two] = await Promise.all([
+    (await phoneOn(a, '403')).invite('*401*51*5151*30').then((c) => c.final()),
+    (await phoneOn(b, '404')).invite('*401*51*5151*30').then((c) => c.final()),
+  ]);
+  const statuses = [one.status, two.status].sort();
+  assert.equal(statuses, [200, 603], `${one.describe()} | ${two.describe()}`);
+  const refused = one.status === 603 ? one : two;
+  assert.match(String(refused.get('reason')), /cause=403;text="[^"]*already exists/, refused.describe());
+});
+
+t('a box killed during calls: Kamailio sends the next calls of its rooms to the other box, where the rooms are intact', async () => {
+  const [a, b] = boxes as [RunningBox, RunningBox];
+  // A room the hash gives to box a, with a call held on it.
+  const webA = new WebClient(a.webUrl, a.certificate());
+  assert.is((await webA.login(ADMIN)).status, 303);
+  const held = await startSipp({ scenario: 'proxy-call.xml', port: proxy.port, host: PROXY_ADDRESS, service: `*400*${ROOMS[1]}*${PIN}`, keys: { ext: '390' }, holdMs: 60_000, timeoutS: 90 });
+  let room = 0;
+  const until = Date.now() + 10_000;
+  while (!room && Date.now() < until) {
+    room = ((await webA.api('GET', '/api/conferences')).json as Array<{ roomId: number }>)[0]?.roomId ?? 0;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.ok(room, 'a call is up on box a');
+  const killedAt = Date.now();
+  await a.stop('SIGKILL');
+  const r = await startSipp({ scenario: 'proxy-call.xml', port: proxy.port, host: PROXY_ADDRESS, service: `*400*${room}*${PIN}`, keys: { ext: '391' }, holdMs: 1000, timeoutS: 30 });
+  const after = await r.done;
+  const ms = Date.now() - killedAt;
+  assert.ok(after.ok && after.successful === 1, describeRun(after));
+  console.log(`# room ${room}: the first call after box a was killed was answered by box b ${ms} ms after the kill (a 1 s call)`);
+  assert.match(proxy.output(), new RegExp(`room ${room}: sip:127\\.0\\.0\\.1:${b.sipPort};transport=tcp next, the first box failed|room ${room} to sip:127\\.0\\.0\\.1:${b.sipPort}`));
+  const webB = new WebClient(b.webUrl, b.certificate());
+  assert.is((await webB.login(ADMIN)).status, 303);
+  const rooms = (await webB.api('GET', '/api/rooms')).json as Array<{ id: number }>;
+  assert.equal(ROOMS.filter((id) => !rooms.some((x) => x.id === id)), [], 'every room is still configured');
+  held.kill();
+  await held.done.catch(() => undefined);
 });
 
 test.run();
