@@ -108,6 +108,26 @@ export class Registrar {
       }));
   }
 
+  /**
+   * An extension's live phones: this box's, or when it has none, those another box sharing the database took (a
+   * phone registers through a proxy with one box of several). An unreachable database is the same as none there.
+   */
+  async lookup(aor: string): Promise<RegisteredPhone[]> {
+    const here = this.current(aor);
+    if (here.length > 0) return here;
+    const now = this.clock.now();
+    let elsewhere: Binding[];
+    try {
+      elsewhere = await this.store.bindings.of(aor, new Date(now));
+    } catch (e) {
+      this.log.warn('the registrations of other boxes could not be read', { aor, err: e });
+      return [];
+    }
+    return elsewhere.map((b) => ({
+      contact: b.contact, source: b.source, userAgent: b.userAgent, expires: Math.max(0, Math.round((b.expiresAt.getTime() - now) / 1000)), expiresAt: b.expiresAt,
+    }));
+  }
+
   /** Whether the extension has a live binding that was registered from this address (any port, any transport). */
   boundFrom(aor: string, address: string): boolean {
     const now = this.clock.now();

@@ -163,7 +163,7 @@ export class SipUserAgent {
     const known = this.o.directory.extension(extension);
     const pbx = known ? undefined : this.o.directory.outboundPbx();
     const target = known
-      ? registeredTarget(extension, this.o.registrar.current(extension), (a) => this.o.addressFor?.(a) ?? this.o.publicAddress, known.displayName)
+      ? registeredTarget(extension, await this.o.registrar.lookup(extension), (a) => this.o.addressFor?.(a) ?? this.o.publicAddress, known.displayName)
       : pbx ? pbxTarget(extension, pbx) : null;
     if (!target) {
       const reason = known ? `extension ${extension} has no registered phone` : `${extension} is not an extension, and no trusted peer is the outbound PBX`;

@@ -586,17 +586,17 @@ function liveTable(db: Db, boxId: string): Store['live'] {
 }
 
 function bindingsTable(db: Db): Store['bindings'] {
+  const binding = (r: RowDataPacket): Binding => ({
+    aor: String(r.aor),
+    contact: String(r.contact),
+    source: String(r.source),
+    userAgent: String(r.user_agent),
+    expiresAt: r.expires_at as Date,
+  });
   return {
-    list: async () =>
-      (await db.rows('SELECT aor, contact, source, user_agent, expires_at FROM bindings ORDER BY aor, contact')).map(
-        (r): Binding => ({
-          aor: String(r.aor),
-          contact: String(r.contact),
-          source: String(r.source),
-          userAgent: String(r.user_agent),
-          expiresAt: r.expires_at as Date,
-        }),
-      ),
+    list: async () => (await db.rows('SELECT aor, contact, source, user_agent, expires_at FROM bindings ORDER BY aor, contact')).map(binding),
+    of: async (aor, now) =>
+      (await db.rows('SELECT aor, contact, source, user_agent, expires_at FROM bindings WHERE aor = ? AND expires_at > ? ORDER BY expires_at DESC', [aor, now])).map(binding),
     put: async (b) => {
       await db.run(
         `INSERT INTO bindings (aor, contact, source, user_agent, expires_at) VALUES (?, ?, ?, ?, ?)

@@ -49,9 +49,11 @@ export interface Store {
     clear(): Promise<void>;
     list(): Promise<Array<{ roomId: number; participants: number; startedAt: Date | null }>>;
   };
-  /** Registrar bindings, so that a restart keeps phones reachable. */
+  /** Registrar bindings, so that a restart keeps phones reachable, and every box sharing the database can reach them. */
   readonly bindings: {
     list(): Promise<Binding[]>;
+    /** An extension's bindings that have not expired at `now`, whichever box took them. */
+    of(aor: string, now: Date): Promise<Binding[]>;
     put(b: Binding): Promise<void>;
     delete(aor: string, contact: string): Promise<void>;
   };

@@ -22,7 +22,7 @@ const PROXY_ADDRESS = '127.0.0.6';
 const ROOMS = Array.from({ length: 12 }, (_, i) => 31 + i);
 const PIN = '7315';
 const ADMIN = 'two-boxes-one-office-1';
-const EXTENSIONS = ['401', '402', '403', '404'];
+const EXTENSIONS = ['401', '402', '403', '404', '405'];
 const phones: Phone[] = [];
 
 /** A desk phone of an extension that talks to one box directly (not through Kamailio). */
@@ -31,7 +31,7 @@ async function phoneOn(box: RunningBox, ext: string): Promise<Phone> {
   phones.push(p);
   return p;
 }
-const TESTS = 3;
+const TESTS = 4;
 const missing = [galeraMissing(), !sippAvailable() && 'sipp (sip-tester)', !kamailioAvailable() && 'kamailio'].filter(Boolean);
 const { enabled, t } = testsNeeding(TESTS, missing.length ? missing.join('; ') : null);
 const db = new GaleraCluster();
@@ -122,6 +122,33 @@ t('a room created by phone on one box is joined on the other; the same room crea
   assert.equal(statuses, [200, 603], `${one.describe()} | ${two.describe()}`);
   const refused = one.status === 603 ? one : two;
   assert.match(String(refused.get('reason')), /cause=403;text="[^"]*already exists/, refused.describe());
+});
+
+t('a phone registered through one box is invited into a conference on the other', async () => {
+  const [a, b] = boxes as [RunningBox, RunningBox];
+  const sipp = await startSipp({ scenario: 'invited-answers.xml', port: a.sipPort, keys: { ext: '405' }, timeoutS: 60, extraArgs: ['-rtp_echo'] });
+  try {
+    const reg = await (await phoneOn(a, '405')).register({ contact: `sip:405@127.0.0.1:${sipp.sipPort}` });
+    assert.is(reg.final.status, 200, 'extension 405 registered with box a');
+    const member = await (await phoneOn(b, '402')).invite(`*400*${ROOMS[5]}*${PIN}`);
+    assert.is((await member.final()).status, 200, 'a call on box b');
+    const webB = new WebClient(b.webUrl, b.certificate());
+    assert.is((await webB.login(ADMIN)).status, 303);
+    let conf: { key: string } | undefined;
+    const until = Date.now() + 10_000;
+    while (!conf && Date.now() < until) {
+      conf = ((await webB.api('GET', '/api/conferences')).json as Array<{ key: string; roomId: number }>).find((c) => c.roomId === ROOMS[5]);
+      if (!conf) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(conf, 'the conference is on box b');
+    const invited = await webB.api('POST', `/api/conferences/${encodeURIComponent(conf.key)}/invite`, { extension: '405' });
+    assert.is(invited.status, 200, invited.text);
+    assert.equal([invited.json.extension, invited.json.answered], ['405', true], invited.text);
+    await member.bye().catch(() => undefined);
+  } finally {
+    sipp.kill();
+    await sipp.done.catch(() => undefined);
+  }
 });
 
 t('a box killed during calls: Kamailio sends the next calls of its rooms to the other box, where the rooms are intact', async () => {
