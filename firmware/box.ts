@@ -33,6 +33,8 @@ import { WebServer } from './web/server.ts';
 import { Systemd } from './systemd.ts';
 import { loadTlsIdentity } from './tls-identity.ts';
 import { ControlSocket, controlSocketPath, Updater } from './update/index.ts';
+import { ClusterView } from './cluster-view.ts';
+import { hostname } from 'node:os';
 
 const RESTART_BACKOFF_MS = [1000, 2000, 5000, 10000, 30000];
 /** How long a missed media tick keeps the fault LED on. */
@@ -78,9 +80,10 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
   leds.start(status);
   log.info('board ready', { board: board.name, audio: board.audio ? 'profile' : 'none' });
 
+  const boxId = config.boxId ?? hostname();
   let connected;
   try {
-    connected = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log, boxId: config.boxId ?? undefined });
+    connected = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log, boxId });
   } catch (e) {
     lock.release();
     throw e;
@@ -258,6 +261,12 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
       },
     });
     cleanups.push(() => updater.stop());
+    // On a database that other boxes may share: every box's conferences, and the database's nodes.
+    if (config.db) {
+      const cluster = new ClusterView({ store, boxId, db: config.db, status, log: log.child({ subsystem: 'cluster' }) });
+      cluster.start();
+      cleanups.push(() => cluster.stop());
+    }
     const control = new ControlSocket(controlSocketPath(config.dataDir), updater, log.child({ subsystem: 'update' }));
     await control.start();
     cleanups.push(() => control.stop());
@@ -267,7 +276,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
       sipPort: config.sipPort, sipTlsPort: config.sipTlsPort, httpPort: config.httpPort, httpsPort: config.httpsPort,
       publicAddresses: { v4: addresses.v4, v6: addresses.v6 }, log: log.child({ subsystem: 'web' }), localAudio: local,
       alsaDevices: () => engine.alsaDevices(),
-      updater,
+      updater, boxId,
     });
     const setupCode = SetupCode.open(config.dataDir, (await store.admin.passwordHash()) !== null);
     const web = new WebServer({

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { idleUpdate, type UpdateView } from './update/index.ts';
+import type { ClusterSnapshot } from './cluster-view.ts';
 
 export type Health = 'starting' | 'ok' | 'down';
 
@@ -42,6 +43,8 @@ export interface StatusSnapshot {
   srtpKeysInClearAt: number | null;
   /** Firmware updates: the root slots, and an install under way. */
   update: UpdateView;
+  /** Boxes sharing the database and its nodes; null for a box on a database of its own (the embedded one). */
+  cluster: ClusterSnapshot | null;
   startedAt: number;
 }
 
@@ -54,6 +57,7 @@ export class Status extends EventEmitter<{ change: [StatusSnapshot] }> {
     localAudio: 'off', localAudioReason: 'starting', localAudioRoom: null, localAudioInConference: false,
     tlsFingerprint: '', tlsGenerated: false, srtpAvailable: false, srtpDetail: 'starting', srtpKeysInClear: 0, srtpKeysInClearAt: null,
     update: idleUpdate,
+    cluster: null,
     startedAt: Date.now(),
   };
 

@@ -172,6 +172,13 @@ export const MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE peers ADD COLUMN IF NOT EXISTS outbound_port INT NULL',
     ],
   },
+  {
+    version: 13,
+    name: 'live conferences say when their box last vouched for them',
+    statements: [
+      'ALTER TABLE live_conferences ADD COLUMN IF NOT EXISTS refreshed_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)',
+    ],
+  },
 ];
 
 const LOCK_NAME = 'confbox_migrate';

@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import { DEFAULT_SETTINGS, PEER_TRANSPORTS, type PeerTransport } from '../conference/types.ts';
 import type { Block, BlockKind } from '../conference/lockout.ts';
 import type { CallAction, CallLogEntry, CreatedVia, Extension, Peer, Room, Settings } from '../conference/types.ts';
-import type { ApiToken, Binding, Configuration, Store } from './types.ts';
+import type { ApiToken, Binding, Configuration, LiveRow, Store } from './types.ts';
 import { asStoreError, isDuplicateKey, isServerGone, withDeadline } from './errors.ts';
 import { migrate } from './migrations.ts';
 
@@ -566,10 +566,23 @@ function liveTable(db: Db, boxId: string): Store['live'] {
         return;
       }
       await db.run(
-        `INSERT INTO live_conferences (box, room_id, participants, started_at) VALUES (?, ?, ?, ?)
-         ON DUPLICATE KEY UPDATE participants = VALUES(participants), started_at = VALUES(started_at)`,
+        `INSERT INTO live_conferences (box, room_id, participants, started_at, refreshed_at) VALUES (?, ?, ?, ?, NOW(3))
+         ON DUPLICATE KEY UPDATE participants = VALUES(participants), started_at = VALUES(started_at), refreshed_at = NOW(3)`,
         [boxId, roomId, participants, startedAt],
       );
+    },
+    refresh: async () => {
+      await db.run('UPDATE live_conferences SET refreshed_at = NOW(3) WHERE box = ?', [boxId]);
+    },
+    everywhere: async (freshSeconds, expireSeconds) => {
+      await db.run('DELETE FROM live_conferences WHERE refreshed_at < NOW(3) - INTERVAL ? SECOND', [expireSeconds]);
+      return (await db.rows(
+        'SELECT box, room_id, participants, started_at, refreshed_at FROM live_conferences WHERE refreshed_at >= NOW(3) - INTERVAL ? SECOND ORDER BY box, room_id',
+        [freshSeconds],
+      )).map((r): LiveRow => ({
+        box: String(r.box), roomId: Number(r.room_id), participants: Number(r.participants),
+        startedAt: r.started_at === null ? null : (r.started_at as Date), refreshedAt: r.refreshed_at as Date,
+      }));
     },
     clear: async () => {
       await db.run('DELETE FROM live_conferences WHERE box = ?', [boxId]);

@@ -48,6 +48,13 @@ export interface Store {
     /** Forget every live row this box wrote (at start-up and shutdown). */
     clear(): Promise<void>;
     list(): Promise<Array<{ roomId: number; participants: number; startedAt: Date | null }>>;
+    /** This box still runs its rows: they are kept from expiring. */
+    refresh(): Promise<void>;
+    /**
+     * Every box's live rows that their box refreshed within `freshSeconds` (boxes sharing the database), with the box
+     * that hosts each; rows of a box silent for `expireSeconds` are deleted, so a dead box leaves no room in use.
+     */
+    everywhere(freshSeconds: number, expireSeconds: number): Promise<LiveRow[]>;
   };
   /** Registrar bindings, so that a restart keeps phones reachable, and every box sharing the database can reach them. */
   readonly bindings: {
@@ -108,6 +115,15 @@ export interface Configuration {
   adminPasswordHash: string | null;
   /** API tokens with the SHA-256 of each (the token itself is never stored). */
   tokens: Array<ApiToken & { hash: string }>;
+}
+
+/** A conference as the box that hosts it wrote it into the shared table. */
+export interface LiveRow {
+  box: string;
+  roomId: number;
+  participants: number;
+  startedAt: Date | null;
+  refreshedAt: Date;
 }
 
 export interface Binding {

@@ -90,6 +90,7 @@ export function defineApiRoutes(r: ApiRouter): void {
     }));
     r.route('POST', '/api/restore', r.api((rq, _p, b) => ops.restore(typeof b.backup === 'string' ? b.backup : b.backup === undefined ? undefined : JSON.stringify(b.backup), b.passphrase, r.actor(rq))));
 
+    r.route('GET', '/api/cluster', r.api(() => ops.cluster()));
     r.route('GET', '/api/update', r.api(() => ops.update()));
     // The bundle is the body itself (application/octet-stream), streamed to the data partition.
     r.route('POST', '/api/update', r.api((rq) => {

@@ -21,6 +21,7 @@ import type { RecordingFile, RecordingLibrary } from '../recordings/index.ts';
 import { readBackup, summary, writeBackup, type BackupSummary } from '../backup/index.ts';
 import type { Status, StatusSnapshot } from '../status.ts';
 import type { Updater, UpdateView } from '../update/index.ts';
+import type { ClusterSnapshot } from '../cluster-view.ts';
 import type { Store } from '../store/types.ts';
 import { callLogRow, parseDayRange, type CallLogRow, type DayRange } from './call-log.ts';
 import { explainFaults, type FaultExplanation } from './faults.ts';
@@ -168,6 +169,8 @@ export interface BoxParts {
   alsaDevices: () => string[];
   /** Firmware updates into the other root slot. */
   updater: Updater;
+  /** This box's name among boxes sharing its database. */
+  boxId: string;
 }
 
 /** Who asked, for the call log: "web" plus the address of the browser or script. */
@@ -495,6 +498,14 @@ export class Operations {
     // An IPv6 source is blocked by its /64: any address in it names that block.
     if (!this.box.rooms.lockout.lift(a) && !this.box.rooms.lockout.lift(lockoutSource(a))) throw new BoxError(404, `${a.slice(0, 64)} is not blocked`, 'address', 'not-found');
     this.box.log.info('block lifted on the web page', { address: a, by: by.source });
+  }
+
+  /** Every box on this box's database with its conferences, and the database's nodes (a box alone: itself). */
+  cluster(): ClusterSnapshot {
+    const shared = this.box.status.get().cluster;
+    if (shared) return shared;
+    const self = this.conferences().map((c) => ({ roomId: c.roomId, participants: c.participants.length, startedAt: c.startedAt }));
+    return { box: this.box.boxId, boxes: [{ box: this.box.boxId, self: true, conferences: self }], databaseNodes: [] };
   }
 
   /** The root slots and an update under way. */

@@ -1,4 +1,6 @@
 import { firmwareFacts, updateCard } from './update-page.ts';
+import { clusterFacts, otherBoxConferences } from './cluster-page.ts';
+import type { BoxView } from '../cluster-view.ts';
 import {
   DURATION_MAX, DURATION_MIN, followsRule, PARTICIPANTS_MAX, PARTICIPANTS_MIN, PEER_FACTOR, ROOM_ID_MAX, ROOM_ID_MIN, SETTINGS, TARGET_FACTOR,
   type SettingRule, type Settings,
@@ -280,9 +282,10 @@ export function confirmDeleteRoomPage(ctx: PageContext, room: RoomRow): Html {
 
 // --- live conferences ---
 
-export function livePage(ctx: PageContext, conferences: ConferenceRow[]): Html {
+export function livePage(ctx: PageContext, conferences: ConferenceRow[], otherBoxes: BoxView[] = []): Html {
   return layout('Live conferences', '/live', ctx, html`
-<div id="live" data-live="conferences">${conferenceCards(ctx, conferences)}</div>`);
+<div id="live" data-live="conferences">${conferenceCards(ctx, conferences)}</div>
+${otherBoxConferences(otherBoxes)}`);
 }
 
 export function conferenceCards(ctx: PageContext, conferences: ConferenceRow[]): Html {
@@ -678,6 +681,7 @@ export function statusBody(s: StatusView, faults: FaultExplanation[]): Html {
     <dt>Conferences</dt><dd>${s.activeConferences} running${s.callsInSetup ? `, ${s.callsInSetup} call${s.callsInSetup === 1 ? '' : 's'} being set up` : ''}</dd>
     <dt>Certificate</dt><dd><span class="muted">SHA-256</span> <code class="fingerprint">${s.tlsFingerprint}</code> <span class="muted">(${s.tlsGenerated ? 'made by the box' : 'from --tls-cert'}; HTTPS port ${s.httpsPort}, SIP TLS port ${s.sipTlsPort})</span></dd>
     ${firmwareFacts(s.update, s.version)}
+    ${s.cluster ? clusterFacts(s.cluster) : ''}
     <dt>Up for</dt><dd>${duration(s.uptimeSeconds)}</dd>
     <dt>Load</dt><dd>${s.load.join(' / ')} <span class="muted">(1, 5, 15 min)</span>, ${s.memoryMb} MB memory</dd>
   </dl>`;

@@ -566,7 +566,7 @@ export class WebServer {
     }));
 
     // Live conferences
-    this.route('GET', '/live', this.guard((rq) => this.page(rq, 200, pages.livePage(this.pageContext(rq), ops.conferences()))));
+    this.route('GET', '/live', this.guard((rq) => this.page(rq, 200, pages.livePage(this.pageContext(rq), ops.conferences(), ops.cluster().boxes))));
     const liveView = async (ctx: pages.PageContext) => pages.livePage(ctx, ops.conferences());
     this.route('POST', '/live/:key/end', this.guard((rq, [key], form) => this.formAction(rq, form, async () => {
       ops.endConference(key!, this.actor(rq));

@@ -105,6 +105,27 @@ t('twelve rooms of three callers through Kamailio: each room meets on one box, a
   }
   const perBox = ['a', 'b'].map((b) => ROOMS.filter((room) => hosted.get(room)?.[0]?.box === b).length);
   assert.ok(perBox.every((n) => n > 0), `both boxes host rooms: a ${perBox[0]}, b ${perBox[1]}`);
+  // Each box shows every box's conferences with the box that hosts each, and the database's node.
+  const wanted = (box: string) => ROOMS.filter((room) => hosted.get(room)?.[0]?.box === box).join(',');
+  for (const [i, w] of webs.entries()) {
+    let seen = '';
+    const shown = async () => {
+      const c = (await w.api('GET', '/api/cluster')).json as { box: string; boxes: Array<{ box: string; self: boolean; conferences: Array<{ roomId: number; participants: number }> }>; databaseNodes: Array<{ state: string }> };
+      seen = JSON.stringify(c);
+      return ['a', 'b'].every((x) => c.boxes.find((b) => b.box === `box-${x}`)?.conferences.filter((conf) => conf.participants === 3).map((conf) => conf.roomId).join(',') === wanted(x))
+        && c.boxes.find((b) => b.self)?.box === `box-${'ab'[i]}` && c.databaseNodes.length === 1 && c.databaseNodes[0]!.state === 'Synced';
+    };
+    const end = Date.now() + 15_000;
+    let ok = await shown();
+    while (!ok && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 500));
+      ok = await shown();
+    }
+    assert.ok(ok, `box ${'ab'[i]} shows both boxes' rooms (a: ${wanted('a')}; b: ${wanted('b')}) and its database: ${seen}`);
+  }
+  const live = await webs[0]!.get('/live');
+  const other = ROOMS.find((room) => hosted.get(room)?.[0]?.box === 'b')!;
+  assert.match(live.text, new RegExp(`data-box="box-b" data-room="${other}">Room ${other}: 3 participants on <code>box-b</code>`), 'box a\'s Live page lists box b\'s rooms');
   for (const r of await Promise.all(calls)) assert.ok(r.ok && r.failed === 0 && r.successful === 3, describeRun(r));
 });
 
@@ -164,6 +185,13 @@ t('a box killed during calls: Kamailio sends the next calls of its rooms to the 
     await new Promise((r) => setTimeout(r, 200));
   }
   assert.ok(room, 'a call is up on box a');
+  const webB = new WebClient(b.webUrl, b.certificate());
+  assert.is((await webB.login(ADMIN)).status, 303);
+  const showsA = async () => ((await webB.api('GET', '/api/cluster')).json as { boxes: Array<{ box: string; conferences: Array<{ roomId: number }> }> })
+    .boxes.some((x) => x.box === 'box-a' && x.conferences.some((c) => c.roomId === room));
+  const seenBy = Date.now() + 15_000;
+  while (!(await showsA()) && Date.now() < seenBy) await new Promise((r) => setTimeout(r, 300));
+  assert.ok(await showsA(), 'box b shows the call on box a');
   const killedAt = Date.now();
   await a.stop('SIGKILL');
   const r = await startSipp({ scenario: 'proxy-call.xml', port: proxy.port, host: PROXY_ADDRESS, service: `*400*${room}*${PIN}`, keys: { ext: '391' }, holdMs: 1000, timeoutS: 30 });
@@ -172,10 +200,17 @@ t('a box killed during calls: Kamailio sends the next calls of its rooms to the 
   assert.ok(after.ok && after.successful === 1, describeRun(after));
   console.log(`# room ${room}: the first call after box a was killed was answered by box b ${ms} ms after the kill (a 1 s call)`);
   assert.match(proxy.output(), new RegExp(`room ${room}: sip:127\\.0\\.0\\.1:${b.sipPort};transport=tcp next, the first box failed|room ${room} to sip:127\\.0\\.0\\.1:${b.sipPort}`));
-  const webB = new WebClient(b.webUrl, b.certificate());
-  assert.is((await webB.login(ADMIN)).status, 303);
   const rooms = (await webB.api('GET', '/api/rooms')).json as Array<{ id: number }>;
   assert.equal(ROOMS.filter((id) => !rooms.some((x) => x.id === id)), [], 'every room is still configured');
+  // The dead box stops vouching for its conferences: box b shows it no more.
+  let gone = 0;
+  const end = Date.now() + 40_000;
+  while (!gone && Date.now() < end) {
+    if (!(await showsA())) gone = Date.now() - killedAt;
+    else await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.ok(gone, 'box b no longer lists the dead box a');
+  console.log(`# box a's conferences left box b's view ${gone} ms after the kill`);
   held.kill();
   await held.done.catch(() => undefined);
 });
