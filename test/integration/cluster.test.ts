@@ -211,6 +211,18 @@ t('a box killed during calls: Kamailio sends the next calls of its rooms to the 
   }
   assert.ok(gone, 'box b no longer lists the dead box a');
   console.log(`# box a's conferences left box b's view ${gone} ms after the kill`);
+  // Box a comes back: once it answers Kamailio's probes, its rooms go to it again.
+  const restarted = Date.now();
+  boxes[0] = await startBox({ dataDir: dataDirs[0]!, sipPort: a.sipPort, extraArgs: ['--db', db.url('confbox', 'shared-pw-1', 'confbox'), '--box-id', 'box-a'] });
+  let back = 0;
+  const backBy = Date.now() + 30_000;
+  while (!back && Date.now() < backBy) {
+    const call = await startSipp({ scenario: 'proxy-call.xml', port: proxy.port, host: PROXY_ADDRESS, service: `*400*${room}*${PIN}`, keys: { ext: '392' }, holdMs: 500, timeoutS: 30 });
+    assert.ok((await call.done).ok, 'the call is answered');
+    if (new RegExp(`room ${room} to sip:127\\.0\\.0\\.1:${a.sipPort};transport=tcp`).test(proxy.output().slice(proxy.output().lastIndexOf(`room ${room} to`)))) back = Date.now() - restarted;
+  }
+  assert.ok(back, `room ${room} goes to box a again once it answers`);
+  console.log(`# box a restarted: room ${room} went to it again ${back} ms after it was started (including its start)`);
   held.kill();
   await held.done.catch(() => undefined);
 });
