@@ -2,13 +2,15 @@
  * Several boxes on one database: every few seconds this box vouches for its own live conferences (their rows are
  * refreshed) and reads every box's, so that its API and its Status page show every box's conferences with the box
  * that hosts each; a box that stopped vouching is shown no more after FRESH_SECONDS and its rows are deleted after
- * EXPIRE_SECONDS, so a dead box leaves no room in use. The database's nodes are asked how they are.
+ * EXPIRE_SECONDS, so a dead box leaves no room in use. Blocks of the lockout made or lifted on one box hold on all.
+ * The database's nodes are asked how they are.
  */
 import mysql from 'mysql2/promise';
 import type { Logger } from './log.ts';
 import type { Status } from './status.ts';
 import { parseDatabaseUrl } from './store/mysql.ts';
 import type { Store } from './store/types.ts';
+import type { Lockout } from './conference/lockout.ts';
 
 export const CLUSTER_POLL_MS = 5000;
 /** A box whose rows were not refreshed for this long is taken for gone. */
@@ -39,7 +41,7 @@ export class ClusterView {
   private timer: NodeJS.Timeout | null = null;
   private running = false;
 
-  constructor(private readonly o: { store: Store; boxId: string; db: string; status: Status; log: Logger }) {}
+  constructor(private readonly o: { store: Store; boxId: string; db: string; status: Status; log: Logger; lockout: Lockout }) {}
 
   start(): void {
     const tick = () => {
@@ -58,7 +60,7 @@ export class ClusterView {
   }
 
   private async poll(): Promise<void> {
-    const [boxes, databaseNodes] = await Promise.all([this.boxes(), this.nodes()]);
+    const [boxes, databaseNodes] = await Promise.all([this.boxes(), this.nodes(), this.blocks()]);
     const next: ClusterSnapshot = { box: this.o.boxId, boxes: boxes ?? this.o.status.get().cluster?.boxes ?? [], databaseNodes };
     // The page follows the status model: only a change is news.
     if (JSON.stringify(next) !== JSON.stringify(this.o.status.get().cluster)) this.o.status.set({ cluster: next });
@@ -78,6 +80,15 @@ export class ClusterView {
     } catch (e) {
       this.o.log.debug('the other boxes\' conferences could not be read', { err: e });
       return null;
+    }
+  }
+
+  /** Blocks another box made or lifted hold here too within a poll. */
+  private async blocks(): Promise<void> {
+    try {
+      this.o.lockout.sync(await this.o.store.blocks.list(new Date()), 2 * CLUSTER_POLL_MS);
+    } catch (e) {
+      this.o.log.debug('the shared blocks could not be read', { err: e });
     }
   }
 

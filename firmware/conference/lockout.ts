@@ -153,6 +153,25 @@ export class Lockout {
     return had;
   }
 
+  /**
+   * The blocks in the database that boxes sharing it made (or lifted): theirs hold here too, and a block of this box
+   * that is no longer there was lifted elsewhere, unless it is newer than `graceMs` (still being written).
+   */
+  sync(stored: Block[], graceMs: number): void {
+    const now = this.clock.now();
+    const keys = new Set(stored.map((b) => b.key));
+    for (const [k, b] of this.blocked) {
+      if (!keys.has(k) && now - b.since > graceMs) {
+        this.blocked.delete(k);
+        this.failures.delete(k);
+      }
+    }
+    for (const b of stored) {
+      const mine = this.blocked.get(b.key);
+      if (b.until > now && (!mine || mine.until < b.until)) this.put(b);
+    }
+  }
+
   /** Blocks from before a restart: the running ones hold again, and recent ones keep the next block long. */
   restore(blocks: Block[]): void {
     const now = this.clock.now();

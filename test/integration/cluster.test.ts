@@ -4,7 +4,7 @@
 // callers each, all through the proxy. Every room's callers meet on one box, and both boxes host some rooms. A room
 // created by phone on one box is joined on the other; two phones creating the same room at the same instant on the
 // two boxes: one creates it, the other hears that it exists. One box killed (SIGKILL): Kamailio sends the next calls
-// of its rooms to the other box, where the rooms are intact.
+// of its rooms to the other box, where the rooms are intact. Wrong PINs guessed on one box block the guesser on both.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,12 +26,12 @@ const EXTENSIONS = ['401', '402', '403', '404', '405'];
 const phones: Phone[] = [];
 
 /** A desk phone of an extension that talks to one box directly (not through Kamailio). */
-async function phoneOn(box: RunningBox, ext: string): Promise<Phone> {
-  const p = await Phone.open({ boxPort: box.sipPort, user: ext, password: `pw-${ext}` });
+async function phoneOn(box: RunningBox, ext: string, localAddress?: string): Promise<Phone> {
+  const p = await Phone.open({ boxPort: box.sipPort, user: ext, password: `pw-${ext}`, localAddress });
   phones.push(p);
   return p;
 }
-const TESTS = 4;
+const TESTS = 5;
 const missing = [galeraMissing(), !sippAvailable() && 'sipp (sip-tester)', !kamailioAvailable() && 'kamailio'].filter(Boolean);
 const { enabled, t } = testsNeeding(TESTS, missing.length ? missing.join('; ') : null);
 const db = new GaleraCluster();
@@ -225,6 +225,32 @@ t('a box killed during calls: Kamailio sends the next calls of its rooms to the 
   console.log(`# box a restarted: room ${room} went to it again ${back} ms after it was started (including its start)`);
   held.kill();
   await held.done.catch(() => undefined);
+});
+
+t('wrong PINs guessed on one box: the guesser is blocked on the other box too', async () => {
+  const [a, b] = boxes as [RunningBox, RunningBox];
+  const guesser = '127.0.0.9';
+  let last = '';
+  for (let i = 0; i < 8; i++) {
+    const f = await (await (await phoneOn(a, '403', guesser)).invite(`*400*${ROOMS[0]}*${String(1000 + i)}`)).final();
+    last = f.describe();
+    if (/too many|blocked/i.test(String(f.get('reason')) + String(f.get('warning')))) break;
+  }
+  assert.match(last, /603/, `box a blocks the guesser: ${last}`);
+  const started = Date.now();
+  let refused = '';
+  while (!refused && Date.now() - started < 20_000) {
+    const call = await (await phoneOn(b, '403', guesser)).invite(`*400*${ROOMS[0]}*${PIN}`);
+    const f = await call.final();
+    if (f.status === 603) refused = `${f.describe()} ${f.get('reason') ?? ''}`;
+    else {
+      if (f.status === 200) await call.bye().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  assert.ok(refused, 'box b refuses the blocked guesser, even with the right PIN');
+  assert.match(refused, /too many failed attempts|blocked/i);
+  console.log(`# a block made on box a held on box b ${Date.now() - started} ms later`);
 });
 
 test.run();

@@ -889,6 +889,20 @@ lockout('restore(): blocks from before a restart hold again, and a finished one 
   assert.is(rb?.level, 2);
 });
 
+lockout('sync(): a block another box stored holds here; one lifted there goes here, unless it is newer than the grace', () => {
+  const { clock, l } = lock();
+  const other = new Lockout(clock, () => ({ failures: 5, windowMinutes: 5, blockMinutes: 15 }));
+  for (let i = 0; i < 5; i++) other.fail(addr('198.51.100.9'));
+  l.sync(other.list(), 10_000);
+  assert.is(l.isBlocked('198.51.100.9'), true, 'the other box\'s block holds here');
+  for (let i = 0; i < 5; i++) l.fail(addr('198.51.100.10'));
+  l.sync(other.list(), 10_000);
+  assert.is(l.isBlocked('198.51.100.10'), true, 'a block made here a moment ago, not stored yet, stays');
+  clock.advance(11_000);
+  l.sync([], 10_000);
+  assert.equal([l.isBlocked('198.51.100.9'), l.isBlocked('198.51.100.10')], [false, false], 'lifted elsewhere: gone here too');
+});
+
 lockout('blocks of forged addresses stay bounded in number; an extension\'s block is never the one let go', () => {
   const { l } = lock();
   for (let i = 0; i < 10; i++) l.fail(targets.extension('100'));
