@@ -1,6 +1,6 @@
 // confbox-test: alone
 // Two boxes behind Kamailio with the shipped configuration (board/cluster/kamailio.cfg: dispatcher, a room's calls
-// hashed to one box), both on one database (a MariaDB Galera node, test/support/galera.ts): twelve rooms, three SIPp
+// hashed to one box), both on one database (a three-node MariaDB Galera cluster, test/support/galera.ts): twelve rooms, three SIPp
 // callers each, all through the proxy. Every room's callers meet on one box, and both boxes host some rooms. A room
 // created by phone on one box is joined on the other; two phones creating the same room at the same instant on the
 // two boxes: one creates it, the other hears that it exists. One box killed (SIGKILL): Kamailio sends the next calls
@@ -41,7 +41,7 @@ let proxy: Proxy;
 
 test.before(async () => {
   if (!enabled) return;
-  await db.start(1);
+  await db.start(3);
   const node = db.nodes[0]!;
   await db.query(node, 'CREATE DATABASE confbox CHARACTER SET utf8mb4');
   await db.query(node, "CREATE USER 'confbox'@'127.0.0.1' IDENTIFIED BY 'shared-pw-1'");
@@ -105,7 +105,7 @@ t('twelve rooms of three callers through Kamailio: each room meets on one box, a
   }
   const perBox = ['a', 'b'].map((b) => ROOMS.filter((room) => hosted.get(room)?.[0]?.box === b).length);
   assert.ok(perBox.every((n) => n > 0), `both boxes host rooms: a ${perBox[0]}, b ${perBox[1]}`);
-  // Each box shows every box's conferences with the box that hosts each, and the database's node.
+  // Each box shows every box's conferences with the box that hosts each, and the database's three nodes.
   const wanted = (box: string) => ROOMS.filter((room) => hosted.get(room)?.[0]?.box === box).join(',');
   for (const [i, w] of webs.entries()) {
     let seen = '';
@@ -113,7 +113,7 @@ t('twelve rooms of three callers through Kamailio: each room meets on one box, a
       const c = (await w.api('GET', '/api/cluster')).json as { box: string; boxes: Array<{ box: string; self: boolean; conferences: Array<{ roomId: number; participants: number }> }>; databaseNodes: Array<{ state: string }> };
       seen = JSON.stringify(c);
       return ['a', 'b'].every((x) => c.boxes.find((b) => b.box === `box-${x}`)?.conferences.filter((conf) => conf.participants === 3).map((conf) => conf.roomId).join(',') === wanted(x))
-        && c.boxes.find((b) => b.self)?.box === `box-${'ab'[i]}` && c.databaseNodes.length === 1 && c.databaseNodes[0]!.state === 'Synced';
+        && c.boxes.find((b) => b.self)?.box === `box-${'ab'[i]}` && c.databaseNodes.length === 3 && c.databaseNodes.every((n) => n.state === 'Synced');
     };
     const end = Date.now() + 15_000;
     let ok = await shown();
