@@ -35,11 +35,7 @@ async function main(): Promise<void> {
   let proxy: Proxy | null = null;
   try {
     await db.start(1);
-    const node = db.nodes[0]!;
-    await db.query(node, 'CREATE DATABASE confbox CHARACTER SET utf8mb4');
-    await db.query(node, "CREATE USER 'confbox'@'127.0.0.1' IDENTIFIED BY 'bench-pw-1'");
-    await db.query(node, "GRANT ALL ON confbox.* TO 'confbox'@'127.0.0.1'");
-    const url = db.url('confbox', 'bench-pw-1', 'confbox');
+    const url = await db.database('confbox', 'confbox', 'bench-pw-1');
     const configure = async (args: string[]) => {
       const r = await runCli(dirs[0]!, [...args, '--db', url]);
       if (r.code !== 0) throw new Error(`confbox ${args.join(' ')}: ${r.stderr}`);

@@ -42,11 +42,7 @@ let proxy: Proxy;
 test.before(async () => {
   if (!enabled) return;
   await db.start(3);
-  const node = db.nodes[0]!;
-  await db.query(node, 'CREATE DATABASE confbox CHARACTER SET utf8mb4');
-  await db.query(node, "CREATE USER 'confbox'@'127.0.0.1' IDENTIFIED BY 'shared-pw-1'");
-  await db.query(node, "GRANT ALL ON confbox.* TO 'confbox'@'127.0.0.1'");
-  const url = db.url('confbox', 'shared-pw-1', 'confbox');
+  const url = await db.database('confbox', 'confbox', 'shared-pw-1');
   // The configuration is the office's, in the one database: given once, through either box's command line.
   const configure = async (args: string[]) => {
     const r = await runCli(dataDirs[0]!, [...args, '--db', url]);

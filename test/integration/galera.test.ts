@@ -24,11 +24,7 @@ let web: WebClient;
 test.before(async () => {
   if (!enabled) return;
   await cluster.start(3);
-  const first = cluster.nodes[0]!;
-  await cluster.query(first, 'CREATE DATABASE confbox CHARACTER SET utf8mb4');
-  await cluster.query(first, "CREATE USER 'confbox'@'127.0.0.1' IDENTIFIED BY 'cluster-pw-1'");
-  await cluster.query(first, "GRANT ALL ON confbox.* TO 'confbox'@'127.0.0.1'");
-  box = await startBox({ dataDir, extraArgs: ['--db', cluster.url('confbox', 'cluster-pw-1', 'confbox')] });
+  box = await startBox({ dataDir, extraArgs: ['--db', await cluster.database('confbox', 'confbox', 'cluster-pw-1')] });
   web = await firstAdmin(box, 'three-nodes-are-safer-1');
 });
 
