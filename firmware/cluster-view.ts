@@ -40,8 +40,12 @@ export interface ClusterSnapshot {
 export class ClusterView {
   private timer: NodeJS.Timeout | null = null;
   private running = false;
+  /** The database URL, read once: its nodes are asked at every poll. */
+  private readonly target: ReturnType<typeof parseDatabaseUrl>;
 
-  constructor(private readonly o: { store: Store; boxId: string; db: string; status: Status; log: Logger; lockout: Lockout }) {}
+  constructor(private readonly o: { store: Store; boxId: string; db: string; status: Status; log: Logger; lockout: Lockout }) {
+    this.target = parseDatabaseUrl(o.db);
+  }
 
   start(): void {
     const tick = () => {
@@ -94,7 +98,7 @@ export class ClusterView {
 
   /** Each node of the database URL, asked directly (a short connection of its own). */
   private async nodes(): Promise<DatabaseNodeView[]> {
-    const target = parseDatabaseUrl(this.o.db);
+    const target = this.target;
     const { nodes, ...common } = target;
     const list = nodes ?? [{ host: target.host ?? 'localhost', port: target.port ?? 3306 }];
     return Promise.all(list.map(async (n): Promise<DatabaseNodeView> => {
