@@ -263,7 +263,9 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     cleanups.push(() => updater.stop());
     // On a database that other boxes may share: every box's conferences, and the database's nodes.
     if (config.db) {
-      const cluster = new ClusterView({ store, boxId, db: config.db, status, log: log.child({ subsystem: 'cluster' }), lockout: rooms.lockout });
+      const cluster = new ClusterView({ store, boxId, db: config.db, status, log: log.child({ subsystem: 'cluster' }), lockout: rooms.lockout,
+        windowMinutes: () => rooms.settings().lockoutWindowMinutes,
+      });
       cluster.start();
       cleanups.push(() => cluster.stop());
     }

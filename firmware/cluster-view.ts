@@ -2,7 +2,8 @@
  * Several boxes on one database: every few seconds this box vouches for its own live conferences (their rows are
  * refreshed) and reads every box's, so that its API and its Status page show every box's conferences with the box
  * that hosts each; a box that stopped vouching is shown no more after FRESH_SECONDS and its rows are deleted after
- * EXPIRE_SECONDS, so a dead box leaves no room in use. Blocks of the lockout made or lifted on one box hold on all.
+ * EXPIRE_SECONDS, so a dead box leaves no room in use. Blocks of the lockout made or lifted on one box hold on all,
+ * and failed attempts are counted once whichever box they reached.
  * The database's nodes are asked how they are.
  */
 import mysql from 'mysql2/promise';
@@ -43,7 +44,7 @@ export class ClusterView {
   /** The database URL, read once: its nodes are asked at every poll. */
   private readonly target: ReturnType<typeof parseDatabaseUrl>;
 
-  constructor(private readonly o: { store: Store; boxId: string; db: string; status: Status; log: Logger; lockout: Lockout }) {
+  constructor(private readonly o: { store: Store; boxId: string; db: string; status: Status; log: Logger; lockout: Lockout; windowMinutes: () => number }) {
     this.target = parseDatabaseUrl(o.db);
   }
 
@@ -87,12 +88,22 @@ export class ClusterView {
     }
   }
 
-  /** Blocks another box made or lifted hold here too within a poll. */
+  /**
+   * Blocks another box made or lifted hold here too within a poll, and failed attempts are counted once whichever
+   * box they reached: each box tells its own counts and adds the others' to its own.
+   */
   private async blocks(): Promise<void> {
     try {
       this.o.lockout.sync(await this.o.store.blocks.list(new Date()), 2 * CLUSTER_POLL_MS);
+      const mine = this.o.lockout.takeFailureCounts();
+      if (mine) await this.o.store.failureCounts.publish(mine).catch((e: unknown) => {
+        this.o.lockout.countsNotTold();
+        throw e;
+      });
+      const window = this.o.windowMinutes() * 60_000;
+      this.o.lockout.syncFailures(await this.o.store.failureCounts.others(new Date(Date.now() - window)));
     } catch (e) {
-      this.o.log.debug('the shared blocks could not be read', { err: e });
+      this.o.log.debug('the shared lockout could not be read or written', { err: e });
     }
   }
 

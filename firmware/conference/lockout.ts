@@ -27,6 +27,13 @@ export interface Block extends Target {
   level: number;
 }
 
+/** Failures one box counted against a target within the window, shared with the boxes on the same database. */
+export interface FailureCount extends Target {
+  failures: number;
+  /** The newest of them (ms). */
+  lastAt: number;
+}
+
 export interface LockoutEvents {
   blocked(block: Block): void;
   lifted(key: string): void;
@@ -44,6 +51,8 @@ export const TARGET_FACTOR = 2;
 const LEVEL_MEMORY_MS = 24 * 60 * MINUTE;
 /** Bounds memory when a flood comes from many addresses or names many targets. */
 export const MAX_TRACKED = 10_000;
+/** The most failure counts a box tells the others at once: the newest. */
+export const MAX_SHARED_COUNTS = 1000;
 
 export const targets = {
   address: (address: string): Target => ({ key: address, kind: 'address' }),
@@ -87,7 +96,11 @@ export function describeBlock(b: Target): string {
  * guesser on any number of addresses gets only a few guesses per block.
  */
 export class Lockout {
-  private failures = new Map<string, number[]>();
+  private failures = new Map<string, { kind: BlockKind; times: number[] }>();
+  /** What the other boxes on the database counted, as they last told it. */
+  private remote = new Map<string, FailureCount>();
+  /** Failures were counted or forgotten since the counts were last taken. */
+  private countsChanged = false;
   private blocked = new Map<string, Block>();
   /** The last block of each extension and room, for the growing length. */
   private last = new Map<string, Block>();
@@ -106,19 +119,23 @@ export class Lockout {
     const out: Block[] = [];
     for (const t of Array.isArray(list) ? list : [list]) {
       if (this.isBlocked(t.key)) continue;
-      const times = (this.failures.get(t.key) ?? []).filter((x) => x > since);
+      const times = (this.failures.get(t.key)?.times ?? []).filter((x) => x > since);
       times.push(now);
       this.failures.delete(t.key);
-      if (times.length >= failures * factor(t.kind)) {
+      this.countsChanged = true;
+      const elsewhere = this.remote.get(t.key);
+      const count = times.length + (elsewhere && elsewhere.lastAt > since ? elsewhere.failures : 0);
+      if (count >= failures * factor(t.kind)) {
         const level = this.nextLevel(t, now);
         const minutes = t.kind === 'extension' || t.kind === 'room' ? Math.min(blockMinutes, 2 ** (level - 1)) : blockMinutes;
-        const block: Block = { key: t.key, kind: t.kind, since: now, until: now + minutes * MINUTE, failures: times.length, level };
+        const block: Block = { key: t.key, kind: t.kind, since: now, until: now + minutes * MINUTE, failures: count, level };
+        this.remote.delete(t.key);
         this.put(block);
         this.events.blocked(block);
         out.push(block);
         continue;
       }
-      this.failures.set(t.key, times);
+      this.failures.set(t.key, { kind: t.kind, times });
       if (this.failures.size > MAX_TRACKED) this.failures.delete(this.failures.keys().next().value!);
     }
     return out;
@@ -146,7 +163,8 @@ export class Lockout {
   }
 
   lift(key: string): boolean {
-    this.failures.delete(key);
+    if (this.failures.delete(key)) this.countsChanged = true;
+    this.remote.delete(key);
     this.last.delete(key);
     const had = this.blocked.delete(key);
     if (had) this.events.lifted(key);
@@ -170,6 +188,32 @@ export class Lockout {
       const mine = this.blocked.get(b.key);
       if (b.until > now && (!mine || mine.until < b.until)) this.put(b);
     }
+  }
+
+  /**
+   * This box's failure counts within the window (the newest MAX_SHARED_COUNTS), for the other boxes on the database;
+   * null when nothing changed since they were last taken.
+   */
+  takeFailureCounts(): FailureCount[] | null {
+    if (!this.countsChanged) return null;
+    this.countsChanged = false;
+    const since = this.clock.now() - this.limits().windowMinutes * MINUTE;
+    const out: FailureCount[] = [];
+    for (const [key, f] of this.failures) {
+      const times = f.times.filter((x) => x > since);
+      if (times.length) out.push({ key, kind: f.kind, failures: times.length, lastAt: times[times.length - 1]! });
+    }
+    return out.sort((a, b) => b.lastAt - a.lastAt).slice(0, MAX_SHARED_COUNTS).sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  /** The counts taken could not be told: they are taken again at the next try. */
+  countsNotTold(): void {
+    this.countsChanged = true;
+  }
+
+  /** What the other boxes counted (their counts summed per target): it adds to this box's own count. */
+  syncFailures(counts: FailureCount[]): void {
+    this.remote = new Map(counts.slice(0, MAX_TRACKED).map((c) => [c.key, c]));
   }
 
   /** Blocks from before a restart: the running ones hold again, and recent ones keep the next block long. */

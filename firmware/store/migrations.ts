@@ -179,6 +179,21 @@ export const MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE live_conferences ADD COLUMN IF NOT EXISTS refreshed_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)',
     ],
   },
+  {
+    version: 14,
+    name: 'failed attempts each box counted, for the lockout every box shares',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS lockout_failures (
+        box VARCHAR(64) NOT NULL,
+        target VARCHAR(192) NOT NULL,
+        kind VARCHAR(16) NOT NULL,
+        failures INT NOT NULL,
+        last_at DATETIME(3) NOT NULL,
+        PRIMARY KEY (box, target),
+        INDEX lockout_failures_last (last_at)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+    ],
+  },
 ];
 
 const LOCK_NAME = 'confbox_migrate';

@@ -5,7 +5,7 @@ import type { Pool, PoolCluster, PoolConnection, PoolOptions, ResultSetHeader, R
 import { BoxError, StoreUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { DEFAULT_SETTINGS, PEER_TRANSPORTS, type PeerTransport } from '../conference/types.ts';
-import type { Block, BlockKind } from '../conference/lockout.ts';
+import { MAX_TRACKED, type Block, type BlockKind, type FailureCount } from '../conference/lockout.ts';
 import type { CallAction, CallLogEntry, CreatedVia, Extension, Peer, Room, Settings } from '../conference/types.ts';
 import type { ApiToken, Binding, Configuration, LiveRow, Store } from './types.ts';
 import { asStoreError, isDuplicateKey, isServerGone, withDeadline } from './errors.ts';
@@ -319,6 +319,7 @@ function createStore(pool: Connections, log: Logger, boxId: string): Store {
     live: liveTable(db, boxId),
     bindings: bindingsTable(db),
     blocks: blocksTable(db),
+    failureCounts: failureCountsTable(db, boxId),
     admin: adminTables(db),
     changes: {
       version: async () => Number((await db.rows('SELECT version FROM config_changes WHERE id = 1'))[0]?.version ?? 0),
@@ -650,6 +651,35 @@ function blocksTable(db: Db): Store['blocks'] {
     },
     delete: async (key) => {
       await db.run('DELETE FROM lockout_blocks WHERE target = ?', [key]);
+    },
+  };
+}
+
+/** Rows per INSERT when a box tells its failure counts. */
+const COUNT_ROWS_PER_INSERT = 200;
+
+function failureCountsTable(db: Db, boxId: string): Store['failureCounts'] {
+  return {
+    publish: (counts) => db.transaction(async (tx) => {
+      await tx.run('DELETE FROM lockout_failures WHERE box = ?', [boxId]);
+      for (let i = 0; i < counts.length; i += COUNT_ROWS_PER_INSERT) {
+        const part = counts.slice(i, i + COUNT_ROWS_PER_INSERT);
+        await tx.run(
+          `INSERT INTO lockout_failures (box, target, kind, failures, last_at) VALUES ${part.map(() => '(?, ?, ?, ?, ?)').join(', ')}
+           ON DUPLICATE KEY UPDATE failures = failures + VALUES(failures), last_at = GREATEST(last_at, VALUES(last_at))`,
+          part.flatMap((c) => [boxId, clip(c.key, 192), c.kind, c.failures, new Date(c.lastAt)]),
+        );
+      }
+    }),
+    others: async (since) => {
+      await db.run('DELETE FROM lockout_failures WHERE last_at < ?', [since]);
+      return (await db.rows(
+        `SELECT target, MIN(kind) AS kind, SUM(failures) AS failures, MAX(last_at) AS last_at FROM lockout_failures
+         WHERE box <> ? AND last_at >= ? GROUP BY target ORDER BY target LIMIT ${MAX_TRACKED}`,
+        [boxId, since],
+      )).map((r): FailureCount => ({
+        key: String(r.target), kind: String(r.kind) as BlockKind, failures: Number(r.failures), lastAt: (r.last_at as Date).getTime(),
+      }));
     },
   };
 }

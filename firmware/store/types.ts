@@ -1,4 +1,4 @@
-import type { Block } from '../conference/lockout.ts';
+import type { Block, FailureCount } from '../conference/lockout.ts';
 import type { CallAction, CallLogEntry, Extension, Peer, Room, Settings } from '../conference/types.ts';
 
 /**
@@ -71,6 +71,13 @@ export interface Store {
     /** Inserts or replaces by key. */
     put(block: Block): Promise<void>;
     delete(key: string): Promise<void>;
+  };
+  /** Failed attempts each box counted and has not yet blocked: boxes sharing the database count a guesser once. */
+  readonly failureCounts: {
+    /** Replaces this box's counts with these. */
+    publish(counts: FailureCount[]): Promise<void>;
+    /** The other boxes' counts newer than `since`, summed per target; older rows are deleted. */
+    others(since: Date): Promise<FailureCount[]>;
   };
   /** The web page's one admin account and the API tokens made on the page. */
   readonly admin: {

@@ -4,7 +4,8 @@
 // callers each, all through the proxy. Every room's callers meet on one box, and both boxes host some rooms. A room
 // created by phone on one box is joined on the other; two phones creating the same room at the same instant on the
 // two boxes: one creates it, the other hears that it exists. One box killed (SIGKILL): Kamailio sends the next calls
-// of its rooms to the other box, where the rooms are intact. Wrong PINs guessed on one box block the guesser on both.
+// of its rooms to the other box, where the rooms are intact. Wrong PINs guessed on one box block the guesser on both,
+// and a slow guesser who spreads guesses over both boxes is counted once.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +32,7 @@ async function phoneOn(box: RunningBox, ext: string, localAddress?: string): Pro
   phones.push(p);
   return p;
 }
-const TESTS = 5;
+const TESTS = 6;
 const missing = [galeraMissing(), !sippAvailable() && 'sipp (sip-tester)', !kamailioAvailable() && 'kamailio'].filter(Boolean);
 const { enabled, t } = testsNeeding(TESTS, missing.length ? missing.join('; ') : null);
 const db = new GaleraCluster();
@@ -247,6 +248,29 @@ t('wrong PINs guessed on one box: the guesser is blocked on the other box too', 
   assert.ok(refused, 'box b refuses the blocked guesser, even with the right PIN');
   assert.match(refused, /too many failed attempts|blocked/i);
   console.log(`# a block made on box a held on box b ${Date.now() - started} ms later`);
+});
+
+t('a guesser who spreads wrong PINs over both boxes is counted once: blocked after the fifth in all', async () => {
+  const [a, b] = boxes as [RunningBox, RunningBox];
+  const guesser = '127.0.0.10';
+  const guess = async (box: RunningBox, pin: string) => {
+    const f = await (await phoneOn(box, '404', guesser)).invite(`*400*${ROOMS[3]}*${pin}`).then((c) => c.final());
+    return { answer: f.describe(), why: `${f.get('reason') ?? ''} ${f.get('warning') ?? ''}` };
+  };
+  const blocked = /too many failed attempts/i;
+  for (let i = 0; i < 3; i++) {
+    const g = await guess(a, String(2000 + i));
+    assert.match(g.why, /PIN/i, `box a turns down wrong PIN ${i + 1}: ${g.answer} ${g.why}`);
+    assert.not.match(g.why, blocked, `box a does not block at guess ${i + 1}: ${g.why}`);
+  }
+  // Each box tells its counts and reads the others' every 5 s: two rounds at most.
+  await new Promise((r) => setTimeout(r, 12_000));
+  for (const pin of ['2003', '2004']) {
+    const g = await guess(b, pin);
+    assert.not.match(g.why, blocked, `box b turns down wrong PIN ${pin} as wrong: ${g.why}`);
+  }
+  const right = await guess(b, PIN);
+  assert.match(right.why, blocked, `five wrong PINs in all, two of them on box b: box b refuses even the right PIN: ${right.answer} ${right.why}`);
 });
 
 test.run();

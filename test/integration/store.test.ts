@@ -74,7 +74,7 @@ test('migrate is idempotent, also when two run at once', async () => {
     assert.equal(versions.map((r) => r.version), MIGRATIONS.map((m) => m.version));
     const [tables] = await pool.query<RowDataPacket[]>('SHOW TABLES');
     const names = tables.map((r) => String(Object.values(r)[0])).sort();
-    assert.equal(names, ['api_tokens', 'bindings', 'call_log', 'config_changes', 'extensions', 'live_conferences', 'lockout_blocks', 'peers', 'rooms', 'schema_version', 'settings', 'web_admin']);
+    assert.equal(names, ['api_tokens', 'bindings', 'call_log', 'config_changes', 'extensions', 'live_conferences', 'lockout_blocks', 'lockout_failures', 'peers', 'rooms', 'schema_version', 'settings', 'web_admin']);
   } finally {
     await pool.end();
   }
@@ -221,6 +221,25 @@ test('live: set, update, list, clear; each box sees and clears only its own rows
   assert.equal(await store.live.list(), []);
   assert.equal(await other.live.list(), [{ roomId: 3, participants: 5, startedAt: t }]);
   await other.live.clear();
+});
+
+test('failure counts: each box replaces its own; a box reads the others\' summed per target, and old ones go', async () => {
+  const b = await openStore({ url: embedded.url, log, boxId: 'box-b' });
+  const c = await openStore({ url: embedded.url, log, boxId: 'box-c' });
+  opened.push(b, c);
+  const t = Date.parse('2025-07-01T10:00:00.000Z');
+  await store.failureCounts.publish([{ key: '192.0.2.7', kind: 'address', failures: 9, lastAt: t }]);
+  await b.failureCounts.publish([{ key: '192.0.2.7', kind: 'address', failures: 1, lastAt: t }]);
+  await b.failureCounts.publish([{ key: '192.0.2.7', kind: 'address', failures: 2, lastAt: t + 1000 }, { key: 'room 5', kind: 'room', failures: 1, lastAt: t - 60_000 }]);
+  await c.failureCounts.publish([{ key: '192.0.2.7', kind: 'address', failures: 3, lastAt: t + 2000 }]);
+  assert.equal(await store.failureCounts.others(new Date(t - 120_000)), [
+    { key: '192.0.2.7', kind: 'address', failures: 5, lastAt: t + 2000 },
+    { key: 'room 5', kind: 'room', failures: 1, lastAt: t - 60_000 },
+  ], 'box b\'s second word replaced its first; this box\'s own counts are not among the others\'');
+  assert.equal(await store.failureCounts.others(new Date(t - 1000)), [{ key: '192.0.2.7', kind: 'address', failures: 5, lastAt: t + 2000 }]);
+  assert.equal((await c.failureCounts.others(new Date(t - 120_000))).map((x) => [x.key, x.failures]), [['192.0.2.7', 11]], 'room 5 went with the older rows');
+  for (const s of [store, b, c]) await s.failureCounts.publish([]);
+  assert.equal(await store.failureCounts.others(new Date(0)), []);
 });
 
 test('bindings: put, refresh, list, delete', async () => {

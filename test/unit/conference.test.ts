@@ -903,6 +903,27 @@ lockout('sync(): a block another box stored holds here; one lifted there goes he
   assert.equal([l.isBlocked('198.51.100.9'), l.isBlocked('198.51.100.10')], [false, false], 'lifted elsewhere: gone here too');
 });
 
+lockout('shared failure counts: guesses another box counted add to this box\'s, and each box tells only its own', () => {
+  const { clock, l, events } = lock();
+  const other = new Lockout(clock, () => ({ failures: 5, windowMinutes: 5, blockMinutes: 15 }));
+  for (let i = 0; i < 3; i++) other.fail([addr('198.51.100.11'), targets.room(4)]);
+  const told = other.takeFailureCounts();
+  assert.equal(told?.map((c) => [c.key, c.failures]), [['198.51.100.11', 3], ['room 4', 3]], 'the other box tells its counts');
+  assert.is(other.takeFailureCounts(), null, 'nothing new to tell');
+  l.syncFailures(told!);
+  l.fail(addr('198.51.100.11'));
+  assert.equal(events, [], 'four failures in all: not yet');
+  l.fail(addr('198.51.100.11'));
+  assert.equal(events, ['blocked 198.51.100.11'], 'the fifth failure, on this box, blocks: the guesses were counted once');
+  assert.equal(l.takeFailureCounts()?.map((c) => [c.key, c.failures]), [], 'this box tells no count of its own for a target now blocked');
+  for (let i = 0; i < 4; i++) other.fail(addr('198.51.100.12'));
+  const later = other.takeFailureCounts()!;
+  clock.advance(6 * MINUTE);
+  l.syncFailures(later);
+  l.fail(addr('198.51.100.12'));
+  assert.equal(events, ['blocked 198.51.100.11'], 'counts older than the window count no more');
+});
+
 lockout('blocks of forged addresses stay bounded in number; an extension\'s block is never the one let go', () => {
   const { l } = lock();
   for (let i = 0; i < 10; i++) l.fail(targets.extension('100'));
