@@ -215,10 +215,17 @@ export class ConferenceCalls implements CallApplication {
 
   // --- what the rest of the box does to calls ---
 
-  /** Hangs up every participant of a conference (expiry, or a technician ending it). */
+  /** Hangs up every participant of a conference and every phone still being invited to it (expiry, or a technician ending it). */
   hangUpConference(conf: Conference, reason: string): void {
     for (const p of conf.participants.values()) {
       const call = this.sip?.call(p.id);
+      if (call) void this.sip!.hangUp(call, reason);
+    }
+    // A phone still hearing an invitation to it is hung up too: there is nothing left to join.
+    for (const [key, place] of this.places) {
+      if (place.invitedTo?.conf !== conf) continue;
+      place.invitedTo = null;
+      const call = this.sip?.call(key);
       if (call) void this.sip!.hangUp(call, reason);
     }
   }

@@ -35,6 +35,8 @@ export interface InviteTarget {
   /** The extension called. */
   extension: string;
   displayName: string;
+  /** Route URIs of the proxies the phone registered through (Path): the INVITE goes through them. */
+  route?: string[];
 }
 
 /** The parts of the SIP layer an outgoing call uses. */
@@ -99,6 +101,7 @@ export class InviteClient {
         'call-id': callId,
         cseq: { seq: call.localSeq, method: 'INVITE' },
         'max-forwards': '70',
+        ...(target.route?.length ? { route: target.route.map((uri) => ({ uri, params: {} })) } : {}),
         contact: [{ uri: this.host.contactUri(call), params: {} }],
         allow: ALLOW,
         supported: SUPPORTED,
@@ -178,7 +181,7 @@ export function registeredTarget(extension: string, phones: readonly RegisteredP
   if (!phone || !registeredFrom) return null;
   const flow = contactFlow(phone.contact, registeredFrom);
   const box = boxAddressFor(flow.address);
-  return { uri: phone.contact, flow, to: `sip:${extension}@${box.includes(':') ? `[${box}]` : box}`, extension, displayName };
+  return { uri: phone.contact, flow, to: `sip:${extension}@${box.includes(':') ? `[${box}]` : box}`, extension, displayName, route: phone.path };
 }
 
 /** Where to call a number that is not an extension: through the outbound PBX, at its address and SIP port, over its transport. */

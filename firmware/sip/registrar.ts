@@ -20,6 +20,8 @@ export interface RegisteringPhone {
   source: string;
   /** Its User-Agent header, if any. */
   userAgent: string | undefined;
+  /** The proxies it came through that stay on the way to it (Path), as Route URIs. */
+  path?: string[];
 }
 
 /** A live binding: where the phone registered from, what it calls itself, when the registration ends. */
@@ -30,6 +32,8 @@ export interface RegisteredPhone {
   /** Seconds left. */
   expires: number;
   expiresAt: Date;
+  /** Route URIs a request to the phone goes through (its REGISTER's Path); empty: straight to it. */
+  path: string[];
 }
 
 export type RegisterResult =
@@ -69,6 +73,7 @@ export class Registrar {
   register(aor: string, phone: RegisteringPhone, contacts: ContactRequest[] | '*', headerExpires: number | null): RegisterResult {
     const now = this.clock.now();
     const { source } = phone;
+    const path = phone.path ?? [];
     const userAgent = cleanUserAgent(phone.userAgent);
     if (contacts === '*') {
       if (headerExpires !== 0) return { ok: false, status: 400, reason: 'Contact: * needs Expires: 0' };
@@ -88,10 +93,10 @@ export class Registrar {
       }
       const expires = Math.min(asked, MAX_EXPIRES);
       const old = this.table.get(aor)?.get(c.uri);
-      const b: Binding = { aor, contact: c.uri, source, userAgent, expiresAt: new Date(now + expires * 1000) };
+      const b: Binding = { aor, contact: c.uri, source, userAgent, expiresAt: new Date(now + expires * 1000), path };
       this.put(b);
       // Refreshes are frequent; the database only needs a binding when it is new, moved or updated, or half-way to expiry.
-      if (!old || old.source !== source || old.userAgent !== userAgent || old.expiresAt.getTime() < now + (expires * 1000) / 2) {
+      if (!old || old.source !== source || old.userAgent !== userAgent || old.path.join() !== path.join() || old.expiresAt.getTime() < now + (expires * 1000) / 2) {
         this.write(this.store.bindings.put(b));
       }
     }
@@ -104,7 +109,7 @@ export class Registrar {
     return [...(this.table.get(aor)?.values() ?? [])]
       .filter((b) => b.expiresAt.getTime() > now)
       .map((b) => ({
-        contact: b.contact, source: b.source, userAgent: b.userAgent, expires: Math.max(0, Math.round((b.expiresAt.getTime() - now) / 1000)), expiresAt: b.expiresAt,
+        contact: b.contact, source: b.source, userAgent: b.userAgent, expires: Math.max(0, Math.round((b.expiresAt.getTime() - now) / 1000)), expiresAt: b.expiresAt, path: b.path,
       }));
   }
 
@@ -124,7 +129,7 @@ export class Registrar {
       return [];
     }
     return elsewhere.map((b) => ({
-      contact: b.contact, source: b.source, userAgent: b.userAgent, expires: Math.max(0, Math.round((b.expiresAt.getTime() - now) / 1000)), expiresAt: b.expiresAt,
+      contact: b.contact, source: b.source, userAgent: b.userAgent, expires: Math.max(0, Math.round((b.expiresAt.getTime() - now) / 1000)), expiresAt: b.expiresAt, path: b.path,
     }));
   }
 

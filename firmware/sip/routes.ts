@@ -81,3 +81,27 @@ export async function hopAddress(uri: string): Promise<Pick<Remote, 'protocol' |
   const port = Number(parsed.port);
   return { protocol, address, port: Number.isInteger(port) && port > 0 && port < 65536 ? port : protocol === 'TLS' ? 5061 : 5060 };
 }
+
+/** The most proxies a registration's Path may name, and the longest it may be when stored. */
+const MAX_PATH_HOPS = 4;
+const MAX_PATH_TEXT = 1000;
+
+/**
+ * The Path of a REGISTER (RFC 3327): the proxies it came through that stay on the way to the phone, top first, as
+ * the Route URIs a request to the phone carries. An error says what is wrong with it.
+ */
+export function registrationPath(rq: Message): { ok: true; path: string[] } | { ok: false; error: string } {
+  const entries = (rq.headers as Record<string, unknown>).path;
+  if (entries === undefined) return { ok: true, path: [] };
+  if (!Array.isArray(entries)) return { ok: false, error: 'Path header unreadable' };
+  const path: string[] = [];
+  for (const entry of entries as Array<{ uri?: unknown }>) {
+    const raw = entry?.uri;
+    const parsed = typeof raw === 'string' ? parseUri(raw) : (raw as Uri | undefined);
+    if (!parsed?.host) return { ok: false, error: 'Path names a proxy without an address' };
+    path.push(typeof raw === 'string' ? raw : stringifyUri(parsed));
+  }
+  if (path.length > MAX_PATH_HOPS) return { ok: false, error: `Path names more than ${MAX_PATH_HOPS} proxies` };
+  if (JSON.stringify(path).length > MAX_PATH_TEXT) return { ok: false, error: `Path is longer than ${MAX_PATH_TEXT} characters` };
+  return { ok: true, path };
+}

@@ -15,7 +15,7 @@ import type { ContactRequest, Registrar } from './registrar.ts';
 import { HoldTracker } from './hold.ts';
 import { inviteRejection } from './rejections.ts';
 import type { DialogJournal } from './dialog-journal.ts';
-import { copiedRecordRoute, dialogPath, hopAddress } from './routes.ts';
+import { copiedRecordRoute, dialogPath, hopAddress, registrationPath } from './routes.ts';
 import { acceptAnswer, makeOffer, negotiate, type CodecName, type RemoteMedia } from './sdp.ts';
 import { answerDialog, dialedNumber, dialogKey, pendingKey, type Call, type CallApplication, type DialogState, type Session } from './session.ts';
 import { hostText, makeResponse, parseUri, SipTransport, type Message, type Remote, type Wire } from './stack.ts';
@@ -168,6 +168,14 @@ export class SipUserAgent {
     if (!target) {
       const reason = known ? `extension ${extension} has no registered phone` : `${extension} is not an extension, and no trusted peer is the outbound PBX`;
       return { ok: false, why: 'unreachable', status: 480, reason };
+    }
+    // A phone registered through a proxy that asked to stay on its way (Path) is called through that proxy.
+    if (target.route?.[0]) {
+      try {
+        target.flow = { ...(await hopAddress(target.route[0])), local: target.flow.local };
+      } catch (e) {
+        return { ok: false, why: 'unreachable', status: 480, reason: `the proxy extension ${extension} registered through cannot be found: ${(e as Error).message}` };
+      }
     }
     this.o.log.info('inviting a phone', { extension, contact: target.uri, transport: target.flow.protocol.toLowerCase(), address: target.flow.address, port: target.flow.port });
     const outcome = await this.inviter.call(target, { user: 'confbox', displayName }, ringMs);
@@ -425,11 +433,15 @@ export class SipUserAgent {
       else if (Array.isArray(contactHeader)) {
         contacts = contactHeader.map((c) => ({ uri: c.uri, expires: c.params.expires != null && /^\d{1,10}$/.test(String(c.params.expires)) ? Number(c.params.expires) : null }));
       }
-      const phone = { source: `${remote.protocol.toLowerCase()}:${remote.address}:${remote.port}`, userAgent: headerText(rq, 'user-agent') };
+      const path = registrationPath(rq);
+      if (!path.ok) return this.reply(rq, 400, path.error);
+      const phone = { source: `${remote.protocol.toLowerCase()}:${remote.address}:${remote.port}`, userAgent: headerText(rq, 'user-agent'), path: path.path };
       const res = this.o.registrar.register(who.caller, phone, contacts, headerExpires);
       if (!res.ok) return this.reply(rq, res.status, res.reason, res.minExpires ? { 'min-expires': String(res.minExpires) } : {});
       const contact = res.bindings.map((b) => ({ uri: b.contact, params: { expires: String(b.expires) } }));
-      this.reply(rq, 200, undefined, { contact: contact.length ? contact : undefined, date: new Date(this.o.clock.now()).toUTCString() });
+      // The Path stored is told back to a phone that knows what it is (RFC 3327 5.3).
+      const echo = path.path.length && /(^|,)\s*path\s*(,|$)/i.test(String(rq.headers.supported ?? '')) ? { path: path.path.map((uri) => ({ uri, params: {} })) } : {};
+      this.reply(rq, 200, undefined, { contact: contact.length ? contact : undefined, date: new Date(this.o.clock.now()).toUTCString(), ...echo });
     } catch (e) {
       if (e instanceof BoxError) return this.reply(rq, e.sipStatus, e.message);
       throw e;

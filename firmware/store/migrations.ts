@@ -194,6 +194,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
     ],
   },
+  {
+    version: 15,
+    name: 'registrations remember the proxies a phone registered through (Path)',
+    statements: [
+      "ALTER TABLE bindings ADD COLUMN IF NOT EXISTS path VARCHAR(1024) NOT NULL DEFAULT ''",
+    ],
+  },
 ];
 
 const LOCK_NAME = 'confbox_migrate';

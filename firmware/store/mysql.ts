@@ -599,6 +599,17 @@ function liveTable(db: Db, boxId: string): Store['live'] {
   };
 }
 
+/** A binding's Path as stored: a JSON array of URIs, or '' for none. */
+function pathOfColumn(v: unknown): string[] {
+  if (typeof v !== 'string' || v === '') return [];
+  try {
+    const list: unknown = JSON.parse(v);
+    return Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
 function bindingsTable(db: Db): Store['bindings'] {
   const binding = (r: RowDataPacket): Binding => ({
     aor: String(r.aor),
@@ -606,16 +617,17 @@ function bindingsTable(db: Db): Store['bindings'] {
     source: String(r.source),
     userAgent: String(r.user_agent),
     expiresAt: r.expires_at as Date,
+    path: pathOfColumn(r.path),
   });
   return {
-    list: async () => (await db.rows('SELECT aor, contact, source, user_agent, expires_at FROM bindings ORDER BY aor, contact')).map(binding),
+    list: async () => (await db.rows('SELECT aor, contact, source, user_agent, expires_at, path FROM bindings ORDER BY aor, contact')).map(binding),
     of: async (aor, now) =>
-      (await db.rows('SELECT aor, contact, source, user_agent, expires_at FROM bindings WHERE aor = ? AND expires_at > ? ORDER BY expires_at DESC', [aor, now])).map(binding),
+      (await db.rows('SELECT aor, contact, source, user_agent, expires_at, path FROM bindings WHERE aor = ? AND expires_at > ? ORDER BY expires_at DESC', [aor, now])).map(binding),
     put: async (b) => {
       await db.run(
-        `INSERT INTO bindings (aor, contact, source, user_agent, expires_at) VALUES (?, ?, ?, ?, ?)
-         ON DUPLICATE KEY UPDATE source = VALUES(source), user_agent = VALUES(user_agent), expires_at = VALUES(expires_at)`,
-        [b.aor, b.contact, b.source, b.userAgent, b.expiresAt],
+        `INSERT INTO bindings (aor, contact, source, user_agent, expires_at, path) VALUES (?, ?, ?, ?, ?, ?)
+         ON DUPLICATE KEY UPDATE source = VALUES(source), user_agent = VALUES(user_agent), expires_at = VALUES(expires_at), path = VALUES(path)`,
+        [b.aor, b.contact, b.source, b.userAgent, b.expiresAt, b.path.length ? JSON.stringify(b.path) : ''],
       );
     },
     delete: async (aor, contact) => {

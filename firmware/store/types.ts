@@ -143,6 +143,11 @@ export interface Binding {
   /** The REGISTER's User-Agent header (the phone's model and firmware), empty when it sent none. */
   userAgent: string;
   expiresAt: Date;
+  /**
+   * The proxies the REGISTER came through that asked to stay on the way to the phone (RFC 3327 Path), as Route URIs:
+   * a request to the phone goes through them, from any box. Empty: the phone is reached directly.
+   */
+  path: string[];
 }
 
 export interface ApiToken {

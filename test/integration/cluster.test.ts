@@ -18,6 +18,7 @@ import { testsNeeding } from '../support/requirements.ts';
 import { describeRun, sippAvailable, startSipp, type SippResult } from '../support/sipp.ts';
 import { firstAdmin, WebClient } from '../support/web.ts';
 import { Phone } from '../support/phone.ts';
+import { baresipMissing, startBaresip } from '../support/baresip.ts';
 
 const PROXY_ADDRESS = '127.0.0.6';
 const ROOMS = Array.from({ length: 12 }, (_, i) => 31 + i);
@@ -32,8 +33,8 @@ async function phoneOn(box: RunningBox, ext: string, localAddress?: string): Pro
   phones.push(p);
   return p;
 }
-const TESTS = 6;
-const missing = [galeraMissing(), !sippAvailable() && 'sipp (sip-tester)', !kamailioAvailable() && 'kamailio'].filter(Boolean);
+const TESTS = 7;
+const missing = [galeraMissing(), !sippAvailable() && 'sipp (sip-tester)', !kamailioAvailable() && 'kamailio', baresipMissing()].filter(Boolean);
 const { enabled, t } = testsNeeding(TESTS, missing.length ? missing.join('; ') : null);
 const db = new GaleraCluster();
 const dataDirs = ['a', 'b'].map((n) => mkdtempSync(join(tmpdir(), `confbox-cluster-${n}-`)));
@@ -166,6 +167,57 @@ t('a phone registered through one box is invited into a conference on the other'
   } finally {
     sipp.kill();
     await sipp.done.catch(() => undefined);
+  }
+});
+
+/** The live conference of a room on a box, once it is there. */
+async function conferenceOn(box: RunningBox, roomId: number): Promise<{ key: string }> {
+  const web = new WebClient(box.webUrl, box.certificate());
+  assert.is((await web.login(ADMIN)).status, 303);
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const conf = ((await web.api('GET', '/api/conferences')).json as Array<{ key: string; roomId: number }>).find((c) => c.roomId === roomId);
+    if (conf || Date.now() > until) {
+      assert.ok(conf, `room ${roomId} has a conference on the box`);
+      return conf;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+t('a phone on TCP registered through Kamailio is called by the other box through Kamailio, over the phone\'s own connection', async () => {
+  const phone = await startBaresip({
+    boxPort: 0, registrar: { address: PROXY_ADDRESS, port: proxy.port }, transport: 'tcp', user: '401', password: 'pw-401',
+    toneHz: 700, seconds: 60, autoAnswer: true,
+  });
+  try {
+    await phone.waitFor(/\{0\/TCP\/v4\} 200 OK \(confbox[^)]*\) \[1 binding\]/, 10_000);
+    const registeredWith = /extension 401 registers with sip:127\.0\.0\.1:(\d+)/.exec(proxy.output());
+    assert.ok(registeredWith, `Kamailio sent the REGISTER to a box: ${proxy.output().slice(-800)}`);
+    const home = boxes.find((b) => b.sipPort === Number(registeredWith[1]))!;
+    const other = boxes.find((b) => b !== home)!;
+    const member = await (await phoneOn(other, '402')).invite(`*400*${ROOMS[6]}*${PIN}`);
+    assert.is((await member.final()).status, 200, 'a call on the other box');
+    const conf = await conferenceOn(other, ROOMS[6]!);
+    const web = new WebClient(other.webUrl, other.certificate());
+    assert.is((await web.login(ADMIN)).status, 303);
+    const inviting = other.waitForLog((rec) => rec.msg === 'inviting a phone' && rec.extension === '401', 10_000);
+    const invited = await web.api('POST', `/api/conferences/${encodeURIComponent(conf.key)}/invite`, { extension: '401' });
+    assert.is(invited.status, 200, invited.text);
+    assert.equal([invited.json.extension, invited.json.answered], ['401', true], invited.text);
+    const how = await inviting;
+    assert.equal([how.transport, how.address], ['tcp', PROXY_ADDRESS], `the other box called the phone through Kamailio: ${JSON.stringify(how)}`);
+    assert.match(proxy.output(), /INVITE to a phone at sip:127\.0\.0\.1:\d+;transport=tcp/, 'Kamailio sent it over the phone\'s connection (the Path\'s received address)');
+    await phone.waitFor(/Call established/, 5000);
+    // The conference is ended on the page while the phone hears the invitation: the box hangs it up, and its BYE
+    // finds the phone's connection through Kamailio too (the Contact alias).
+    const ended = await web.api('DELETE', `/api/conferences/${encodeURIComponent(conf.key)}`);
+    assert.is(ended.status, 204, ended.text);
+    await phone.waitFor(/Call terminated|terminated \(duration|session closed/i, 15_000);
+    assert.match(proxy.output(), /BYE sip:401-\S+ from confbox/, 'the BYE went through Kamailio');
+  } finally {
+    phone.kill();
+    await phone.done().catch(() => undefined);
   }
 });
 

@@ -242,14 +242,15 @@ test('failure counts: each box replaces its own; a box reads the others\' summed
   assert.equal(await store.failureCounts.others(new Date(0)), []);
 });
 
-test('bindings: put, refresh, list, delete', async () => {
-  const b = { aor: '201', contact: '<sip:201@192.0.2.10:5060;transport=udp>', source: 'udp:192.0.2.10:5060', userAgent: 'Yealink SIP-T46U 66.86.0.15', expiresAt: new Date('2025-06-07T08:09:10.111Z') };
+test('bindings: put, refresh, list, delete; a Path comes back as it went in', async () => {
+  const b = { aor: '201', contact: '<sip:201@192.0.2.10:5060;transport=udp>', source: 'udp:192.0.2.10:5060', userAgent: 'Yealink SIP-T46U 66.86.0.15', expiresAt: new Date('2025-06-07T08:09:10.111Z'), path: [] as string[] };
+  const proxies = ['sip:192.0.2.40:5060;transport=tcp;lr;received=sip:192.0.2.11:40312%3Btransport%3Dtcp', 'sip:[2001:db8::40];lr'];
   await store.bindings.put(b);
-  await store.bindings.put({ ...b, contact: '<sip:201@192.0.2.11:5060>', userAgent: '' });
+  await store.bindings.put({ ...b, contact: '<sip:201@192.0.2.11:5060>', userAgent: '', path: proxies });
   await store.bindings.put({ ...b, userAgent: 'Yealink SIP-T46U 66.86.0.20 — Zoë', expiresAt: new Date('2025-06-07T09:00:00.000Z') });
   assert.equal(await store.bindings.list(), [
     { ...b, userAgent: 'Yealink SIP-T46U 66.86.0.20 — Zoë', expiresAt: new Date('2025-06-07T09:00:00.000Z') },
-    { ...b, contact: '<sip:201@192.0.2.11:5060>', userAgent: '' },
+    { ...b, contact: '<sip:201@192.0.2.11:5060>', userAgent: '', path: proxies },
   ]);
   await store.bindings.delete('201', b.contact);
   await store.bindings.delete('201', 'sip:nobody@nowhere');

@@ -33,14 +33,18 @@ export function baresipMissing(): string | null {
 export interface BaresipOptions {
   /** The box's SIP port on 127.0.0.1: its UDP port, or its TLS port with transport 'tls'. */
   boxPort: number;
-  /** udp (default) or tls: registration and call over TLS, trusting the certificate in caFile. */
-  transport?: 'udp' | 'tls';
+  /** udp (default), tcp, or tls: registration and call over TLS, trusting the certificate in caFile. */
+  transport?: 'udp' | 'tcp' | 'tls';
+  /** Registers with this address and port (a proxy in front of the boxes) instead of 127.0.0.1 and boxPort. */
+  registrar?: { address: string; port: number };
+  /** Answers a call by itself (answermode=auto); default: only calls out. */
+  autoAnswer?: boolean;
   /** PEM file of the certificate baresip trusts for TLS (sip_cafile): the box's own. */
   caFile?: string;
   user: string;
   password: string;
-  /** The user part to dial, e.g. "*400*10*1234". */
-  dial: string;
+  /** The user part to dial, e.g. "*400*10*1234"; none: it only registers (and answers with autoAnswer). */
+  dial?: string;
   /** The frequency ausine sends, Hz. */
   toneHz: number;
   /** baresip quits (hanging up) after this many seconds from its start (-t). */
@@ -81,7 +85,7 @@ export interface RunningBaresip {
   kill(): void;
 }
 
-/** Starts baresip with the account and dials at once; it hangs up and quits by itself after o.seconds. */
+/** Starts baresip with the account and dials at once (if told to); it hangs up and quits by itself after o.seconds. */
 export async function startBaresip(o: BaresipOptions): Promise<RunningBaresip> {
   const dir = mkdtempSync(join(tmpdir(), 'confbox-baresip-'));
   const recDir = join(dir, 'rec');
@@ -116,12 +120,12 @@ export async function startBaresip(o: BaresipOptions): Promise<RunningBaresip> {
   writeFileSync(join(dir, 'config'), config);
   writeFileSync(
     join(dir, 'accounts'),
-    `<sip:${o.user}@127.0.0.1:${o.boxPort};transport=${o.transport ?? 'udp'}>;auth_pass=${o.password};audio_codecs=pcmu;regint=60;answermode=manual` +
+    `<sip:${o.user}@${o.registrar?.address ?? '127.0.0.1'}:${o.registrar?.port ?? o.boxPort};transport=${o.transport ?? 'udp'}>;auth_pass=${o.password};audio_codecs=pcmu;regint=60;answermode=${o.autoAnswer ? 'auto' : 'manual'}` +
       (o.mediaenc ? `;mediaenc=${o.mediaenc}` : '') + (o.stunServer ? `;medianat=stun;stunserver=stun:${o.stunServer}` : '') + '\n',
   );
   writeFileSync(join(dir, 'contacts'), '');
   // baresip adds the account's transport parameter to the dialled address itself.
-  const args = ['-4', '-f', dir, '-t', String(o.seconds), ...(o.sipTrace ? ['-s'] : []), '-e', `/dial sip:${o.dial}@127.0.0.1:${o.boxPort}`];
+  const args = ['-4', '-f', dir, '-t', String(o.seconds), ...(o.sipTrace ? ['-s'] : []), ...(o.dial ? ['-e', `/dial sip:${o.dial}@127.0.0.1:${o.boxPort}`] : [])];
   const proc = spawn('baresip', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters: Array<{ re: RegExp; resolve: (line: string) => void }> = [];

@@ -21,7 +21,7 @@ test('a registration\'s source as a flow, IPv4 and IPv6', () => {
 
 test('the newest registration is called; its Contact port when it names the address it registered from, else the flow (NAT), always the flow over TCP', () => {
   const at = (s: number) => new Date(Date.UTC(2026, 11, 6, 9, 0, s));
-  const phone = (contact: string, source: string, expires: number) => ({ contact, source, userAgent: '', expires: 60, expiresAt: at(expires) });
+  const phone = (contact: string, source: string, expires: number) => ({ contact, source, userAgent: '', expires: 60, expiresAt: at(expires), path: [] });
   const box = () => '192.0.2.1';
   const direct = registeredTarget('102', [phone('sip:102@192.0.2.7:5070', 'udp:192.0.2.7:41000', 10), phone('sip:102@192.0.2.8', 'udp:192.0.2.8:5060', 5)], box, 'Desk');
   assert.equal([direct?.uri, direct?.flow.address, direct?.flow.port, direct?.to], ['sip:102@192.0.2.7:5070', '192.0.2.7', 5070, 'sip:102@192.0.2.1']);
@@ -30,6 +30,8 @@ test('the newest registration is called; its Contact port when it names the addr
   const tcp = registeredTarget('102', [phone('sip:102@192.0.2.7:5070;transport=tcp', 'tcp:192.0.2.7:52000', 10)], box, 'Desk');
   assert.equal([tcp?.flow.protocol, tcp?.flow.port], ['TCP', 52000]);
   assert.is(registeredTarget('102', [], box, 'Desk'), null, 'no phone registered');
+  const proxied = registeredTarget('102', [{ ...phone('sip:102@10.0.0.9:5060;transport=tcp', 'tcp:192.0.2.40:41234', 10), path: ['sip:192.0.2.40;transport=tcp;lr'] }], box, 'Desk');
+  assert.equal(proxied?.route, ['sip:192.0.2.40;transport=tcp;lr'], 'registered through a proxy (Path): called through it');
 });
 
 test('a number through the outbound PBX: its address and port, over its transport', () => {

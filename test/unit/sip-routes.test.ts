@@ -2,7 +2,8 @@
 // shutdown; refreshes) go when proxies record-routed the call.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { dialogPath, hopAddress, recordRoutes } from '../../firmware/sip/routes.ts';
+import { dialogPath, hopAddress, recordRoutes, registrationPath } from '../../firmware/sip/routes.ts';
+import { parse } from '../../firmware/sip/vendor/sip.js';
 import { parseUri, type Message } from '../../firmware/sip/stack.ts';
 
 /** An INVITE as the SIP package hands it over: each Record-Route entry with its URI parsed. */
@@ -44,6 +45,27 @@ test('the next hop of a route: transport parameter, sips, default ports', async 
   assert.equal(await hopAddress('sips:192.0.2.7;lr'), { protocol: 'TLS', address: '192.0.2.7', port: 5061 });
   assert.equal(await hopAddress('sip:localhost:5090;lr'), { protocol: 'UDP', address: '127.0.0.1', port: 5090 });
   await hopAddress('sip:;lr').then(() => assert.unreachable('a route without a host'), (e: Error) => assert.match(e.message, /has no host/));
+});
+
+/** A REGISTER as it arrives from a proxy, with these header lines added. */
+function register(lines: string[]): Message {
+  const text = [
+    'REGISTER sip:192.0.2.1 SIP/2.0', 'Via: SIP/2.0/TCP 192.0.2.40;branch=z9hG4bK-1', 'Via: SIP/2.0/TCP 192.0.2.11:40312;branch=z9hG4bK-2;rport',
+    'From: <sip:201@192.0.2.1>;tag=a', 'To: <sip:201@192.0.2.1>', 'Call-ID: r1', 'CSeq: 1 REGISTER', 'Contact: <sip:201@10.0.0.9:5060;transport=tcp>',
+    ...lines, 'Content-Length: 0', '', '',
+  ].join('\r\n');
+  return parse(text)!;
+}
+
+test('a REGISTER\'s Path (RFC 3327): the proxies that stay on the way to the phone, top first; a bad one is named', () => {
+  assert.equal(registrationPath(register([])), { ok: true, path: [] });
+  const two = registrationPath(register(['Path: <sip:192.0.2.40:5060;transport=tcp;lr;received=sip:192.0.2.11:40312%3Btransport%3Dtcp>', 'Path: <sip:[2001:db8::41];lr>']));
+  assert.ok(two.ok);
+  assert.equal(two.ok && two.path, ['sip:192.0.2.40:5060;transport=tcp;lr;received=sip:192.0.2.11:40312%3Btransport%3Dtcp', 'sip:[2001:db8::41];lr']);
+  const many = registrationPath(register([`Path: ${Array.from({ length: 5 }, (_, i) => `<sip:192.0.2.${40 + i};lr>`).join(', ')}`]));
+  assert.equal(many, { ok: false, error: 'Path names more than 4 proxies' });
+  const long = registrationPath(register([`Path: <sip:192.0.2.40;lr;x=${'a'.repeat(1100)}>`]));
+  assert.equal(long, { ok: false, error: 'Path is longer than 1000 characters' });
 });
 
 test.run();
