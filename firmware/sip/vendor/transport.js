@@ -40,6 +40,8 @@ function makeStreamTransport(protocol, options, server, connectionEvent, connect
     };
 
     onStream(stream, protocol, incoming);
+    // Each SIP message is one write: sent at once, not held back for the peer's acknowledgement of the last (Nagle).
+    stream.setNoDelay(true);
     stream.setEncoding('binary');
     stream.on('data', makeStreamParser(onMessage, onFlood, options.maxBytesHeaders, options.maxContentLength));
 
