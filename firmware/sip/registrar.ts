@@ -36,6 +36,11 @@ export interface RegisteredPhone {
   path: string[];
 }
 
+/** A binding as the rest of the box sees it, with the seconds it has left at `now`. */
+function registeredPhone(b: Binding, now: number): RegisteredPhone {
+  return { contact: b.contact, source: b.source, userAgent: b.userAgent, expires: Math.max(0, Math.round((b.expiresAt.getTime() - now) / 1000)), expiresAt: b.expiresAt, path: b.path };
+}
+
 export type RegisterResult =
   | { ok: true; bindings: RegisteredPhone[] }
   | { ok: false; status: 400 | 423; reason: string; minExpires?: number };
@@ -108,9 +113,7 @@ export class Registrar {
     const now = this.clock.now();
     return [...(this.table.get(aor)?.values() ?? [])]
       .filter((b) => b.expiresAt.getTime() > now)
-      .map((b) => ({
-        contact: b.contact, source: b.source, userAgent: b.userAgent, expires: Math.max(0, Math.round((b.expiresAt.getTime() - now) / 1000)), expiresAt: b.expiresAt, path: b.path,
-      }));
+      .map((b) => registeredPhone(b, now));
   }
 
   /**
@@ -128,9 +131,7 @@ export class Registrar {
       this.log.warn('the registrations of other boxes could not be read', { aor, err: e });
       return [];
     }
-    return elsewhere.map((b) => ({
-      contact: b.contact, source: b.source, userAgent: b.userAgent, expires: Math.max(0, Math.round((b.expiresAt.getTime() - now) / 1000)), expiresAt: b.expiresAt, path: b.path,
-    }));
+    return elsewhere.map((b) => registeredPhone(b, now));
   }
 
   /** Whether the extension has a live binding that was registered from this address (any port, any transport). */

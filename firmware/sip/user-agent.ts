@@ -21,7 +21,7 @@ import { answerDialog, dialedNumber, dialogKey, pendingKey, type Call, type Call
 import { hostText, makeResponse, parseUri, SipTransport, type Message, type Remote, type Wire } from './stack.ts';
 import { ALLOW } from './wire.ts';
 import { DialogExtensions } from './dialog-extensions.ts';
-import { SUPPORTED, unsupportedTags } from './session-timer.ts';
+import { optionTags, SUPPORTED, unsupportedTags } from './session-timer.ts';
 import { ALLOW_EVENTS, RoomSubscriptions, type RoomPresence } from './subscriptions.ts';
 import { ackOf, InviteClient, pbxTarget, registeredTarget, type InviteOutcome } from './invite-client.ts';
 import { CallMedia } from './call-media.ts';
@@ -440,7 +440,7 @@ export class SipUserAgent {
       if (!res.ok) return this.reply(rq, res.status, res.reason, res.minExpires ? { 'min-expires': String(res.minExpires) } : {});
       const contact = res.bindings.map((b) => ({ uri: b.contact, params: { expires: String(b.expires) } }));
       // The Path stored is told back to a phone that knows what it is (RFC 3327 5.3).
-      const echo = path.path.length && /(^|,)\s*path\s*(,|$)/i.test(String(rq.headers.supported ?? '')) ? { path: path.path.map((uri) => ({ uri, params: {} })) } : {};
+      const echo = path.path.length && optionTags(rq, 'supported').includes('path') ? { path: path.path.map((uri) => ({ uri, params: {} })) } : {};
       this.reply(rq, 200, undefined, { contact: contact.length ? contact : undefined, date: new Date(this.o.clock.now()).toUTCString(), ...echo });
     } catch (e) {
       if (e instanceof BoxError) return this.reply(rq, e.sipStatus, e.message);
