@@ -227,6 +227,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     const calls = new ConferenceCalls({
       rooms, engine, voice, log: log.child({ subsystem: 'calls' }), confirmationMs: 300, recorder,
       muteOther: (id, muted) => id === LOCAL_PARTICIPANT.id && (localAudio?.setMuted(muted) ?? false),
+      otherBoxes: () => (status.get().cluster?.boxes ?? []).filter((b) => !b.self).length,
     });
     const journal = new DialogJournal(join(config.dataDir, 'calls-in-progress.json'), log.child({ subsystem: 'sip' }));
     cleanups.push(() => journal.flush());

@@ -74,8 +74,10 @@ export class ClusterView {
   private async boxes(): Promise<BoxView[] | null> {
     try {
       await this.o.store.live.refresh();
-      const rows = await this.o.store.live.everywhere(FRESH_SECONDS, EXPIRE_SECONDS);
-      const byBox = new Map<string, BoxView>([[this.o.boxId, { box: this.o.boxId, self: true, conferences: [] }]]);
+      const [running, rows] = await Promise.all([
+        this.o.store.live.boxes(FRESH_SECONDS, EXPIRE_SECONDS), this.o.store.live.everywhere(FRESH_SECONDS, EXPIRE_SECONDS),
+      ]);
+      const byBox = new Map<string, BoxView>([this.o.boxId, ...running].map((box) => [box, { box, self: box === this.o.boxId, conferences: [] }]));
       for (const r of rows) {
         const v = byBox.get(r.box) ?? { box: r.box, self: false, conferences: [] };
         v.conferences.push({ roomId: r.roomId, participants: r.participants, startedAt: r.startedAt?.toISOString() ?? null });

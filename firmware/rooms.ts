@@ -169,6 +169,16 @@ export class RoomService {
   }
 
   /**
+   * Whether a phone's join code would be admitted by the room's PIN, without joining (the box that hosts the room
+   * decides the rest): throws the rejection when not.
+   */
+  async admits(code: Extract<FeatureCode, { kind: 'join' }>, caller: string): Promise<void> {
+    const room = await this.lookup(code.room);
+    this.checkRoomBlock(code.room, room, caller);
+    this.conferences.checkPin(room, code.room, code.pin, caller);
+  }
+
+  /**
    * A room whose PIN is being guessed is closed for a short while; its creator still gets in, so a stranger's
    * guesses cannot keep the owner out. A room that does not exist is closed the same way (no enumeration).
    */

@@ -14,6 +14,11 @@ import { VoiceMenu, type MenuHost } from './voice-menu.ts';
 export interface CallControl {
   /** Sends BYE (or rejects a call still being set up). */
   hangUp(call: Call, why: string): Promise<void>;
+  /**
+   * Asks the caller's phone to call `dialed` through the proxy it called, and to end this call (a blind transfer);
+   * resolves when the new call was answered, or with why the caller was not sent on.
+   */
+  sendOn(call: Call, dialed: string): Promise<{ ok: true } | { ok: false; why: string }>;
   call(key: string): Call | undefined;
   wrongPin(call: Call, room: number): void;
   isBlocked(call: Call): boolean;
@@ -34,6 +39,8 @@ export interface ConferenceCallsOptions {
   confirmationMs: number;
   /** Mutes a participant that is not a call (the room's own microphone); false when there is none by that id. */
   muteOther?(participantId: string, muted: boolean): boolean;
+  /** How many other boxes share the database and run now; absent or 0: the box is alone. */
+  otherBoxes?(): number;
   /** Writes conferences' mixes to files (see recordings/recorder.ts). */
   recorder: Recorder;
 }
@@ -587,11 +594,33 @@ export class ConferenceCalls implements CallApplication {
     }, 600);
   }
 
+  /**
+   * Where several boxes share the database behind a proxy, the proxy picks a room's box by its number; the voice
+   * menu's caller reached any box before it said which room. When the room has no conference here, the caller (its
+   * PIN checked here, so that a wrong one is counted and said at once) is sent on through the proxy with the room's
+   * full code and meets the room's other callers on the room's box. A phone that cannot be sent on (it refuses
+   * REFER, or called the box directly) is hosted here. True when nothing is left to do with the call.
+   */
+  private async sendOnToRoomBox(call: Call, room: number, pin: string): Promise<boolean> {
+    if (!this.sip || !(this.o.otherBoxes?.() ?? 0) || this.o.rooms.conferences.inRoom(room)) return false;
+    await this.o.rooms.admits({ kind: 'join', room, pin }, call.caller);
+    const sent = await this.sip.sendOn(call, `*400*${room}*${pin}`);
+    if (sent.ok) {
+      this.o.log.info('voice menu: the caller was sent on to the room\'s box', { caller: call.caller, room });
+      void this.sip.hangUp(call, 'sent on to the room\'s box');
+      return true;
+    }
+    if (call.state !== 'confirmed') return true;
+    this.o.log.info('voice menu: the caller stays on this box', { caller: call.caller, room, why: sent.why });
+    return false;
+  }
+
   /** What the voice menu needs: speaking, joining, counting wrong PINs and hanging up. */
   private menuHost(): MenuHost {
     return {
       say: (call, phrase) => (call.leg === null ? Promise.resolve() : this.o.voice.say({ leg: call.leg }, phrase)),
       join: async (call, room, pin) => {
+        if (await this.sendOnToRoomBox(call, room, pin)) return;
         const conf = await this.o.rooms.join({ kind: 'join', room, pin }, { id: call.key, caller: call.caller, displayName: call.displayName, source: call.source });
         const place = this.places.get(call.key);
         if (!place || call.state !== 'confirmed' || call.leg === null) {

@@ -120,9 +120,8 @@ export class Conferences {
    * PIN, or its PIN from the creator's extension in a room that has a moderator PIN, admits as moderator.
    */
   join(room: Room | null, roomId: number, pin: string, who: Omit<Participant, 'joinedAt' | 'muted' | 'moderator'>): Conference {
+    const moderator = this.checkPin(room, roomId, pin, who.caller);
     if (!room) throw notConfigured(roomId);
-    const moderator = isModerator(room, pin, who.caller);
-    if (room.pin !== pin && !moderator) throw wrongPin(roomId);
     let conf = this.byRoom.get(roomId);
     if (conf?.locked && !moderator) throw locked(roomId);
     if (conf && conf.participants.size >= conf.maxParticipants) throw full(roomId, conf.maxParticipants);
@@ -130,6 +129,14 @@ export class Conferences {
     conf.participants.set(who.id, { ...who, joinedAt: this.clock.now(), muted: false, moderator });
     this.events.changed(conf);
     return conf;
+  }
+
+  /** Whether the PIN opens the room (throws the rejection when not); true: it is the room's moderator PIN for this caller. */
+  checkPin(room: Room | null, roomId: number, pin: string, caller: string): boolean {
+    if (!room) throw notConfigured(roomId);
+    const moderator = isModerator(room, pin, caller);
+    if (room.pin !== pin && !moderator) throw wrongPin(roomId);
+    return moderator;
   }
 
   /**

@@ -220,7 +220,7 @@ function outboundSession(target: InviteTarget, fromUri: string, callId: string, 
   return {
     key: dialogKey(callId, localTag), callId, localTag, remoteTag: '', localUri: fromUri, remoteUri: target.to, remoteTarget: target.uri,
     routeSet: [], flow: target.flow, source: target.flow.address, origin: { address: target.flow.address, peer: null, asserted: '', targets: [] },
-    caller: target.extension, displayName: target.displayName, dialed: '', localSeq: 1, remoteSeq: 0, state: 'proceeding',
+    caller: target.extension, displayName: target.displayName, dialed: '', requestUri: target.uri, localSeq: 1, remoteSeq: 0, state: 'proceeding',
     invite: { method: 'INVITE', uri: target.uri, version: '2.0', headers: {} }, ok: null, retransmit: null, ackTimeout: null, cancelled: false,
     media: null, heldSince: null, leg: null, localPort: 0, legOptions: null, srtpKey: new Uint8Array(randomBytes(30)), keysInClear: false,
     sdpVersion: 1, sessionId: String(Math.floor(Math.random() * 1e9)), releaseFlow: null, offerPending: false, acknowledged: false,

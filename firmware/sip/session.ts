@@ -31,6 +31,8 @@ export interface Session {
   displayName: string;
   /** The Request-URI's user part, percent-decoded: what the caller dialed. */
   dialed: string;
+  /** The Request-URI of the call's INVITE: the address the caller called (the box, or a proxy in front of it). */
+  requestUri: string;
   localSeq: number;
   remoteSeq: number;
   state: SessionState;

@@ -18,13 +18,14 @@ import type { DialogJournal } from './dialog-journal.ts';
 import { copiedRecordRoute, dialogPath, hopAddress, registrationPath } from './routes.ts';
 import { acceptAnswer, makeOffer, negotiate, type CodecName, type RemoteMedia } from './sdp.ts';
 import { answerDialog, dialedNumber, dialogKey, pendingKey, type Call, type CallApplication, type DialogState, type Session } from './session.ts';
-import { hostText, makeResponse, parseUri, SipTransport, type Message, type Remote, type Wire } from './stack.ts';
+import { hostText, makeResponse, parseUri, SipTransport, stringifyUri, type Message, type Remote, type Wire } from './stack.ts';
 import { ALLOW } from './wire.ts';
 import { DialogExtensions } from './dialog-extensions.ts';
 import { optionTags, SUPPORTED, unsupportedTags } from './session-timer.ts';
 import { ALLOW_EVENTS, RoomSubscriptions, type RoomPresence } from './subscriptions.ts';
 import { ackOf, InviteClient, pbxTarget, registeredTarget, type InviteOutcome } from './invite-client.ts';
 import { CallMedia } from './call-media.ts';
+import { Transfers, type TransferOutcome } from './transfer.ts';
 
 const T1 = 500;
 const T2 = 4000;
@@ -96,6 +97,8 @@ export class SipUserAgent {
   private readonly inviter: InviteClient;
   /** The calls' media legs. */
   private readonly media: CallMedia;
+  /** Callers the box sends on to another address (REFER). */
+  private readonly transfers: Transfers;
 
   constructor(private readonly o: UserAgentOptions) {
     this.media = new CallMedia({
@@ -116,6 +119,11 @@ export class SipUserAgent {
       },
       dialogRequest: (call, method, headers, body) => this.dialogRequest(call, method, headers, call.flow, body),
       hangUp: (call, why) => void this.hangUp(call, why),
+    });
+    this.transfers = new Transfers({
+      log: o.log, contactUri: (call) => this.contactUri(call),
+      dialogRequest: (call, method, headers) => this.dialogRequest(call, method, headers),
+      reply: (call, rq, status, reason) => this.send(this.response(rq, status, reason, {}, call.localTag)),
     });
     this.holds = new HoldTracker({
       limitSeconds: () => o.settings().holdLimitSeconds, now: () => o.clock.now(), log: o.log,
@@ -492,6 +500,8 @@ export class SipUserAgent {
         if (info.key && call.state === 'confirmed' && this.keys.accept(call, info.key, 'info')) this.app?.digit(call, info.key);
         return;
       }
+      case 'NOTIFY':
+        return this.transfers.notify(call, rq);
       case 'PRACK':
         return this.ext.prack(call, rq);
       case 'UPDATE':
@@ -623,6 +633,7 @@ export class SipUserAgent {
       caller: '',
       displayName: '',
       dialed: '',
+      requestUri: rq.uri!,
       localSeq: 1,
       remoteSeq: rq.headers.cseq!.seq,
       state: 'proceeding',
@@ -723,6 +734,23 @@ export class SipUserAgent {
   }
 
   /**
+   * Asks the caller's phone to call `dialed` at the address it called, and to end this call (a blind transfer):
+   * only for a call that came through a proxy that stays in the dialog (record-routed), the proxy in front of
+   * several boxes, which then routes the new call by what it dials. Resolves when the new call was answered, or
+   * with why the caller was not sent on; the box hangs this call up itself after a success.
+   */
+  sendOn(c: Call, dialed: string): Promise<TransferOutcome> {
+    const call = this.calls.get(c.key);
+    if (!call || call.state !== 'confirmed') return Promise.resolve({ ok: false, why: 'the call is not up' });
+    if (!call.routeSet.length) return Promise.resolve({ ok: false, why: 'the call did not come through a proxy' });
+    const called = parseUri(call.requestUri);
+    if (!called) return Promise.resolve({ ok: false, why: 'the address the caller called cannot be read' });
+    const referTo = stringifyUri({ ...called, user: dialed, password: undefined, headers: {} });
+    this.o.log.info('sending the caller on', { source: call.source, caller: call.caller, to: referTo.replace(/\*[0-9]+@/, '*…@') });
+    return this.transfers.refer(call, referTo);
+  }
+
+  /**
    * Sends a request of the box within a dialog (RFC 3261 12.2.1.1): through the dialog's route set when proxies
    * record-routed it, otherwise back where the caller last spoke from. Resolves with the final response (a 408 or
    * 503 made up here when none comes).
@@ -770,6 +798,7 @@ export class SipUserAgent {
   /** Releases everything a call holds; safe to call again when a late decision adds a leg or a place. */
   private end(call: Session, why: string): void {
     this.stopRetransmit(call);
+    this.transfers.ended(call, why);
     this.ext.ended(call);
     this.holds.clear(call);
     this.o.journal?.remove(call.key);

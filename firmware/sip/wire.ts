@@ -6,7 +6,7 @@
  */
 
 /** The methods the box answers; sent in Allow with 405 and 501. */
-export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, SUBSCRIBE';
+export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, SUBSCRIBE, NOTIFY';
 
 export interface WireVerdict {
   status: 400 | 501;

@@ -201,6 +201,16 @@ export const MIGRATIONS: readonly Migration[] = [
       "ALTER TABLE bindings ADD COLUMN IF NOT EXISTS path VARCHAR(1024) NOT NULL DEFAULT ''",
     ],
   },
+  {
+    version: 16,
+    name: 'every box running on the database says so, conferences or none',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS boxes (
+        box VARCHAR(64) NOT NULL PRIMARY KEY,
+        refreshed_at DATETIME(3) NOT NULL
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+    ],
+  },
 ];
 
 const LOCK_NAME = 'confbox_migrate';

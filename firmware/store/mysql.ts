@@ -573,7 +573,12 @@ function liveTable(db: Db, boxId: string): Store['live'] {
       );
     },
     refresh: async () => {
+      await db.run('INSERT INTO boxes (box, refreshed_at) VALUES (?, NOW(3)) ON DUPLICATE KEY UPDATE refreshed_at = NOW(3)', [boxId]);
       await db.run('UPDATE live_conferences SET refreshed_at = NOW(3) WHERE box = ?', [boxId]);
+    },
+    boxes: async (freshSeconds, expireSeconds) => {
+      await db.run('DELETE FROM boxes WHERE refreshed_at < NOW(3) - INTERVAL ? SECOND', [expireSeconds]);
+      return (await db.rows('SELECT box FROM boxes WHERE refreshed_at >= NOW(3) - INTERVAL ? SECOND ORDER BY box', [freshSeconds])).map((r) => String(r.box));
     },
     everywhere: async (freshSeconds, expireSeconds) => {
       await db.run('DELETE FROM live_conferences WHERE refreshed_at < NOW(3) - INTERVAL ? SECOND', [expireSeconds]);
@@ -587,6 +592,7 @@ function liveTable(db: Db, boxId: string): Store['live'] {
     },
     clear: async () => {
       await db.run('DELETE FROM live_conferences WHERE box = ?', [boxId]);
+      await db.run('DELETE FROM boxes WHERE box = ?', [boxId]);
     },
     list: async () =>
       (await db.rows('SELECT room_id, participants, started_at FROM live_conferences WHERE box = ? ORDER BY room_id', [boxId])).map(

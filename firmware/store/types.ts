@@ -48,8 +48,10 @@ export interface Store {
     /** Forget every live row this box wrote (at start-up and shutdown). */
     clear(): Promise<void>;
     list(): Promise<Array<{ roomId: number; participants: number; startedAt: Date | null }>>;
-    /** This box still runs its rows: they are kept from expiring. */
+    /** This box still runs, and its rows: the box and its rows are kept from expiring. */
     refresh(): Promise<void>;
+    /** The boxes that said they run within `freshSeconds`, this one included (once it refreshed); older ones are forgotten after `expireSeconds`. */
+    boxes(freshSeconds: number, expireSeconds: number): Promise<string[]>;
     /**
      * Every box's live rows that their box refreshed within `freshSeconds` (boxes sharing the database), with the box
      * that hosts each; rows of a box silent for `expireSeconds` are deleted, so a dead box leaves no room in use.

@@ -33,7 +33,7 @@ async function phoneOn(box: RunningBox, ext: string, localAddress?: string): Pro
   phones.push(p);
   return p;
 }
-const TESTS = 7;
+const TESTS = 9;
 const missing = [galeraMissing(), !sippAvailable() && 'sipp (sip-tester)', !kamailioAvailable() && 'kamailio', baresipMissing()].filter(Boolean);
 const { enabled, t } = testsNeeding(TESTS, missing.length ? missing.join('; ') : null);
 const db = new GaleraCluster();
@@ -219,6 +219,77 @@ t('a phone on TCP registered through Kamailio is called by the other box through
     phone.kill();
     await phone.done().catch(() => undefined);
   }
+});
+
+t('callers of the voice menu through Kamailio meet the room\'s other callers on the room\'s box, whichever box answered the menu', async () => {
+  const room = ROOMS[8]!;
+  // The room's box: where Kamailio sends the room's full code.
+  const held = await startSipp({ scenario: 'proxy-call.xml', port: proxy.port, host: PROXY_ADDRESS, service: `*400*${room}*${PIN}`, keys: { ext: '393' }, holdMs: 60_000, timeoutS: 90 });
+  const routed = new RegExp(`room ${room} to sip:127\\.0\\.0\\.1:(\\d+)`);
+  const until = Date.now() + 10_000;
+  while (!routed.test(proxy.output()) && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+  const home = boxes.find((b) => b.sipPort === Number(routed.exec(proxy.output())?.[1]))!;
+  assert.ok(home, `Kamailio sent room ${room} to a box: ${proxy.output().slice(-600)}`);
+  const other = boxes.find((b) => b !== home)!;
+  await conferenceOn(home, room);
+  const sentOn = other.waitForLog((rec) => rec.msg === 'voice menu: the caller was sent on to the room\'s box' && rec.room === room, 40_000);
+  // Two menu callers one after the other: Kamailio gives the menu to the boxes in turn, so one of them reaches the other box.
+  const callers = [];
+  for (const ext of ['402', '403']) {
+    const phone = await startBaresip({
+      boxPort: 0, registrar: { address: PROXY_ADDRESS, port: proxy.port }, dialVia: { address: PROXY_ADDRESS, port: proxy.port }, transport: 'tcp',
+      user: ext, password: `pw-${ext}`, toneHz: 500, seconds: 60, dial: '*400', control: true,
+    });
+    callers.push(phone);
+    await phone.waitFor(/Call established/, 10_000);
+    await new Promise((r) => setTimeout(r, 500));
+    await phone.command('sndcode', `${room}#`);
+    await new Promise((r) => setTimeout(r, 800));
+    await phone.command('sndcode', `${PIN}#`);
+    await new Promise((r) => setTimeout(r, 1500));
+  }
+  try {
+    const how = await sentOn;
+    console.log(`# voice menu on the other box: ${JSON.stringify(how)}`);
+    const web = new WebClient(home.webUrl, home.certificate());
+    assert.is((await web.login(ADMIN)).status, 303);
+    let seen = '';
+    const by = Date.now() + 15_000;
+    for (;;) {
+      const confs = (await web.api('GET', '/api/conferences')).json as Array<{ roomId: number; participants: Array<{ caller: string }> }>;
+      const callersHere = confs.find((c) => c.roomId === room)?.participants.map((p) => p.caller).sort() ?? [];
+      seen = callersHere.join(',');
+      if (callersHere.includes('402') && callersHere.includes('403') || Date.now() > by) break;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.match(seen, /402.*403/, `both menu callers are in room ${room} on its box: ${seen}`);
+    const webOther = new WebClient(other.webUrl, other.certificate());
+    assert.is((await webOther.login(ADMIN)).status, 303);
+    const elsewhere = ((await webOther.api('GET', '/api/conferences')).json as Array<{ roomId: number }>).filter((c) => c.roomId === room);
+    assert.equal(elsewhere, [], `room ${room} has no conference on the other box`);
+  } finally {
+    for (const p of callers) p.kill();
+    for (const p of callers) await p.done().catch(() => undefined);
+    held.kill();
+    await held.done.catch(() => undefined);
+  }
+});
+
+t('a phone that cannot be transferred stays in the voice menu\'s box and is joined there', async () => {
+  const room = ROOMS[9]!;
+  const [r1, r2] = String(room);
+  const [p1, p2, p3, p4] = PIN;
+  const answered = Promise.race(boxes.map((b) => b.waitForLog((rec) => rec.msg === 'voice menu: the caller stays on this box' && rec.room === room, 30_000).then((rec) => ({ box: b, rec }))));
+  const run = await startSipp({
+    scenario: 'proxy-menu-refuses-refer.xml', port: proxy.port, host: PROXY_ADDRESS, service: '*400',
+    keys: { ext: '394', r1: r1!, r2: r2!, p1: p1!, p2: p2!, p3: p3!, p4: p4! }, holdMs: 4000, timeoutS: 40,
+  });
+  const { box, rec } = await answered;
+  assert.match(String(rec.why), /refused the transfer: 501/, JSON.stringify(rec));
+  const conf = await conferenceOn(box, room);
+  assert.ok(conf.key, `room ${room} is held on the box that answered the menu`);
+  const r = await run.done;
+  assert.ok(r.ok && r.successful === 1, describeRun(r));
 });
 
 t('a box killed during calls: Kamailio sends the next calls of its rooms to the other box, where the rooms are intact', async () => {

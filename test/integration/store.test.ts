@@ -74,7 +74,7 @@ test('migrate is idempotent, also when two run at once', async () => {
     assert.equal(versions.map((r) => r.version), MIGRATIONS.map((m) => m.version));
     const [tables] = await pool.query<RowDataPacket[]>('SHOW TABLES');
     const names = tables.map((r) => String(Object.values(r)[0])).sort();
-    assert.equal(names, ['api_tokens', 'bindings', 'call_log', 'config_changes', 'extensions', 'live_conferences', 'lockout_blocks', 'lockout_failures', 'peers', 'rooms', 'schema_version', 'settings', 'web_admin']);
+    assert.equal(names, ['api_tokens', 'bindings', 'boxes', 'call_log', 'config_changes', 'extensions', 'live_conferences', 'lockout_blocks', 'lockout_failures', 'peers', 'rooms', 'schema_version', 'settings', 'web_admin']);
   } finally {
     await pool.end();
   }
@@ -221,6 +221,17 @@ test('live: set, update, list, clear; each box sees and clears only its own rows
   assert.equal(await store.live.list(), []);
   assert.equal(await other.live.list(), [{ roomId: 3, participants: 5, startedAt: t }]);
   await other.live.clear();
+});
+
+test('live: a running box is listed with or without conferences, until it clears or stops refreshing', async () => {
+  const other = await openStore({ url: embedded.url, log, boxId: 'box-idle' });
+  opened.push(other);
+  await other.live.refresh();
+  assert.ok((await store.live.boxes(15, 120)).includes('box-idle'), 'a box with no conference is listed once it refreshed');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.not.ok((await store.live.boxes(0, 120)).includes('box-idle'), 'not when its refresh is older than the freshness asked for');
+  await other.live.clear();
+  assert.not.ok((await store.live.boxes(15, 120)).includes('box-idle'), 'a box that cleared (it stopped) is not listed');
 });
 
 test('failure counts: each box replaces its own; a box reads the others\' summed per target, and old ones go', async () => {

@@ -16,11 +16,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from './box.ts';
 
 export const BARESIP_MODULE_DIR = '/usr/lib/baresip/modules';
-const NEEDED_MODULES = ['g711.so', 'ausine.so', 'aubridge.so', 'sndfile.so', 'account.so', 'menu.so', 'srtp.so', 'stun.so'];
+const NEEDED_MODULES = ['g711.so', 'ausine.so', 'aubridge.so', 'sndfile.so', 'account.so', 'menu.so', 'srtp.so', 'stun.so', 'ctrl_tcp.so'];
 
 /** Null when baresip and the modules the tests need are there, else why not. */
 export function baresipMissing(): string | null {
@@ -55,6 +56,10 @@ export interface BaresipOptions {
   stunServer?: string;
   /** Print SIP messages (-s): the SDP both ways appears in its output. */
   sipTrace?: boolean;
+  /** Dials this address and port (a proxy in front of the boxes) instead of 127.0.0.1 and boxPort. */
+  dialVia?: { address: string; port: number };
+  /** Takes commands on a TCP socket (ctrl_tcp), for command(): keys to press in a call. */
+  control?: boolean;
 }
 
 export interface Wav {
@@ -80,6 +85,8 @@ export interface RunningBaresip {
   output(): string;
   /** Resolves when a line of its output matches; rejects on timeout or exit. */
   waitFor(match: RegExp, timeoutMs?: number): Promise<string>;
+  /** Runs one of its commands (ctrl_tcp, with `control`), e.g. sndcode "31#": resolves with its answer. */
+  command(name: string, params?: string): Promise<string>;
   /** Resolves when baresip exited (after `seconds`), with the WAV files it wrote; removes its directory. */
   done(): Promise<BaresipResult>;
   kill(): void;
@@ -91,6 +98,7 @@ export async function startBaresip(o: BaresipOptions): Promise<RunningBaresip> {
   const recDir = join(dir, 'rec');
   mkdirSync(recDir);
   const sipPort = await freePort();
+  const controlPort = o.control ? await freePort() : 0;
   // The box takes its RTP ports from 30000–59999; baresip gets 20 of 20000–29999.
   const rtpBase = 20000 + Math.floor(Math.random() * 500) * 20;
   const config = [
@@ -113,6 +121,7 @@ export async function startBaresip(o: BaresipOptions): Promise<RunningBaresip> {
     'module sndfile.so',
     ...(o.mediaenc ? ['module srtp.so'] : []),
     ...(o.stunServer ? ['module stun.so'] : []),
+    ...(o.control ? ['module ctrl_tcp.so', `ctrl_tcp_listen 127.0.0.1:${controlPort}`] : []),
     'module_tmp account.so',
     'module_app menu.so',
     '',
@@ -125,7 +134,7 @@ export async function startBaresip(o: BaresipOptions): Promise<RunningBaresip> {
   );
   writeFileSync(join(dir, 'contacts'), '');
   // baresip adds the account's transport parameter to the dialled address itself.
-  const args = ['-4', '-f', dir, '-t', String(o.seconds), ...(o.sipTrace ? ['-s'] : []), ...(o.dial ? ['-e', `/dial sip:${o.dial}@127.0.0.1:${o.boxPort}`] : [])];
+  const args = ['-4', '-f', dir, '-t', String(o.seconds), ...(o.sipTrace ? ['-s'] : []), ...(o.dial ? ['-e', `/dial sip:${o.dial}@${o.dialVia?.address ?? '127.0.0.1'}:${o.dialVia?.port ?? o.boxPort}`] : [])];
   const proc = spawn('baresip', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters: Array<{ re: RegExp; resolve: (line: string) => void }> = [];
@@ -157,6 +166,24 @@ export async function startBaresip(o: BaresipOptions): Promise<RunningBaresip> {
         waiters.push({ re, resolve: (line) => { clearTimeout(t); resolve(line); } });
         void exited.then((code) => { clearTimeout(t); if (!re.test(out)) reject(new Error(`baresip exited (${code}) without printing ${re}; output:\n${tail()}`)); });
       }),
+    command: (name, params) => new Promise((resolve, reject) => {
+      if (!controlPort) return reject(new Error('baresip was started without control'));
+      const json = JSON.stringify({ command: name, ...(params !== undefined ? { params } : {}), token: 'test' });
+      const socket = connect(controlPort, '127.0.0.1', () => socket.write(`${Buffer.byteLength(json)}:${json},`));
+      let answer = '';
+      const t = setTimeout(() => { socket.destroy(); reject(new Error(`baresip did not answer the command ${name}`)); }, 5000);
+      socket.on('data', (b) => {
+        answer += b.toString();
+        // One netstring: "length:json,"
+        const m = /^(\d+):/.exec(answer);
+        if (m && answer.length >= m[0].length + Number(m[1]) + 1) {
+          clearTimeout(t);
+          socket.end();
+          resolve(answer.slice(m[0].length, m[0].length + Number(m[1])));
+        }
+      });
+      socket.on('error', (e) => { clearTimeout(t); reject(e); });
+    }),
     done: async () => {
       const code = await exited;
       const files = existsSync(recDir) ? readdirSync(recDir) : [];
