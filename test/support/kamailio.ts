@@ -30,24 +30,25 @@ export interface Proxy {
 
 /** Starts the proxy on `address` (a loopback address of its own), sending *40x calls to the box's SIP port over TCP. */
 export function startProxy(o: { address: string; boxSipPort: number }): Promise<Proxy> {
-  return runKamailio(CONFIG, o.address, (_runDir) => [`BOX_URI="sip:127.0.0.1:${o.boxSipPort};transport=tcp"`]);
+  return runKamailio(CONFIG, o.address, 32, (_runDir) => [`BOX_URI="sip:127.0.0.1:${o.boxSipPort};transport=tcp"`]);
 }
 
 /** Starts the shipped cluster configuration on `address` in front of boxes (their SIP ports on 127.0.0.1, over TCP). */
-export function startDispatcher(o: { address: string; boxSipPorts: number[] }): Promise<Proxy> {
-  return runKamailio(CLUSTER_CONFIG, o.address, (runDir) => {
+export function startDispatcher(o: { address: string; boxSipPorts: number[]; shmMb?: number }): Promise<Proxy> {
+  return runKamailio(CLUSTER_CONFIG, o.address, o.shmMb ?? 32, (runDir) => {
     const list = join(runDir, 'boxes.list');
     writeFileSync(list, o.boxSipPorts.map((p) => `1 sip:127.0.0.1:${p};transport=tcp`).join('\n') + '\n');
     return [`DISPATCHER_LIST="${list}"`];
   });
 }
 
-async function runKamailio(config: string, address: string, defines: (runDir: string) => string[]): Promise<Proxy> {
+/** shmMb: Kamailio's shared memory (-m), where its transactions live: it bounds the call rate it carries. */
+async function runKamailio(config: string, address: string, shmMb: number, defines: (runDir: string) => string[]): Promise<Proxy> {
   const o = { address };
   const port = await freePort();
   const runDir = mkdtempSync(join(tmpdir(), 'confbox-kamailio-'));
   const args = [
-    '-f', config, '-DD', '-E', '-Y', runDir, '-m', '32', '-M', '4',
+    '-f', config, '-DD', '-E', '-Y', runDir, '-m', String(shmMb), '-M', '4',
     '-l', `udp:${o.address}:${port}`, '-l', `tcp:${o.address}:${port}`,
     ...defines(runDir).flatMap((d) => ['-A', d]), '-A', `PROXY_TCP=tcp:${o.address}:${port}`,
   ];
