@@ -16,6 +16,13 @@ export interface StatusSnapshot {
   trustedPeers: number;
   activeConferences: number;
   callsInSetup: number;
+  /** Calls the box has room for at once: the legs of its RTP port range, less the few kept to tell callers it is full. */
+  callPlaces: number;
+  /** Call places taken now (calls up or being answered, and phones being invited). */
+  callPlacesInUse: number;
+  /** Calls refused since the start because every place was taken; when the last was (ms since the epoch), or null. */
+  fullRefusals: number;
+  fullAt: number | null;
   /** The media engine missed ticks within the last minute. */
   mediaOverrun: boolean;
   /** The data directory's file system is nearly full. */
@@ -53,6 +60,7 @@ export class Status extends EventEmitter<{ change: [StatusSnapshot] }> {
   private state: StatusSnapshot = {
     ready: false, sip: 'starting', database: 'starting', media: 'starting',
     registeredExtensions: 0, trustedPeers: 0, activeConferences: 0, callsInSetup: 0,
+    callPlaces: 0, callPlacesInUse: 0, fullRefusals: 0, fullAt: null,
     mediaOverrun: false, diskFull: false, recordingStalled: '',
     localAudio: 'off', localAudioReason: 'starting', localAudioRoom: null, localAudioInConference: false,
     tlsFingerprint: '', tlsGenerated: false, srtpAvailable: false, srtpDetail: 'starting', srtpKeysInClear: 0, srtpKeysInClearAt: null,

@@ -99,6 +99,7 @@ export const SPOKEN = {
   'invited-to': 'you are invited to conference room',
   'invited-by': 'by extension',
   'restarting-for-update': 'the conference box restarts now for a software update, please call again in a few minutes',
+  'box-full': 'the conference box is full, please call again later',
   'press-one-to-join': 'press one to join',
 };
 

@@ -3,4 +3,4 @@ export type {
   MediaEngine, MediaEngineEvents, MediaLegOptions, PlayTarget, PlayOptions, LegStats, MediaEngineStats, LocalDevices, LocalAudioState,
   LocalAudioStatus, SrtpStatus,
 } from './native-engine.ts';
-export { NativeEngine, EngineError, findAddon, loadAddon } from './native-engine.ts';
+export { NativeEngine, EngineError, findAddon, loadAddon, portPairs } from './native-engine.ts';

@@ -5,6 +5,7 @@
  */
 import {
   EngineError,
+  portPairs,
   EngineEventEmitter,
   validateConferenceKey,
   validateLegOptions,
@@ -79,6 +80,10 @@ export class MockEngine implements MediaEngine {
 
   constructor(options: MockEngineOptions = {}) {
     this.#ports = options.rtpPorts ?? { min: 20000, max: 20999 };
+  }
+
+  capacity(): number {
+    return portPairs(this.#ports);
   }
 
   /** Drives an event as the media thread would. */

@@ -341,9 +341,17 @@ export class EngineEventEmitter<E extends EventMap<E>> {
   }
 }
 
+/** The legs a port range holds: one even RTP port and the odd RTCP port above it each. */
+export function portPairs(ports: { min: number; max: number }): number {
+  const lo = ports.min + (ports.min % 2);
+  return ports.max > lo ? Math.floor((ports.max - lo + 1) / 2) : 0;
+}
+
 /** `Engine` with the additions proposed for engine.ts; NativeEngine and MockEngine implement it. */
 export interface MediaEngine extends Engine {
   readonly events: EngineEventEmitter<MediaEngineEvents>;
+  /** How many legs can be open at once: the RTP/RTCP port pairs of the range (or maxLegs, when fewer). */
+  capacity(): number;
   openLeg(opts: MediaLegOptions): Promise<{ leg: number; localPort: number }>;
   connectLeg(leg: number, address: string, port: number, opts: MediaLegOptions): void;
   /** Stores a sound (mono 16-bit PCM) for playback until close(); returns its id. */
@@ -530,7 +538,7 @@ export interface NativeEngineOptions {
   rtpPorts: { min: number; max: number };
   /** Numeric IPv4 or IPv6 address the RTP sockets bind to [0.0.0.0]. An IPv6 one also serves IPv4 peers. */
   bindAddress?: string;
-  /** Legs open at once [1024]. */
+  /** Legs open at once, fewer than the port range allows [as many as it has RTP/RTCP port pairs]. */
   maxLegs?: number;
   /** A leg's default inactivity time before `rtpTimeout`, in ms [30000]. */
   rtpTimeoutMs?: number;
@@ -614,7 +622,7 @@ export class NativeEngine implements MediaEngine {
   constructor(options: NativeEngineOptions) {
     const config = validateEngineOptions(options);
     this.#ports = { min: config.portMin ?? 0, max: config.portMax ?? 0 };
-    this.#maxLegs = config.maxLegs ?? 1024;
+    this.#maxLegs = Math.min(config.maxLegs ?? 65535, portPairs(this.#ports), 65535);
     this.#bindAddress = config.bindAddress ?? '0.0.0.0';
     this.#addon = loadAddon(options.addon);
     this.#handle = this.#addon.create({ ...config, onEvents: () => this.#drain() });
@@ -623,6 +631,10 @@ export class NativeEngine implements MediaEngine {
   /** Whether close() was called. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  capacity(): number {
+    return this.#maxLegs;
   }
 
   async openLeg(opts: MediaLegOptions): Promise<{ leg: number; localPort: number }> {
@@ -635,7 +647,7 @@ export class NativeEngine implements MediaEngine {
     } catch (e) {
       const code = errnoOf(e);
       if (code === 'EADDRINUSE') throw new EngineError(`no free RTP port pair in ${this.#ports.min}-${this.#ports.max}`, code, { cause: e });
-      if (code === 'EMFILE') throw new EngineError(`too many legs (maxLegs ${this.#maxLegs})`, code, { cause: e });
+      if (code === 'EMFILE') throw new EngineError(`too many legs (${this.#maxLegs} at most), or the box's open-file limit is reached`, code, { cause: e });
       if (code === 'ENOSYS') throw new EngineError(`SRTP is unavailable: ${this.srtp().reason}`, code, { cause: e });
       throw e;
     }

@@ -29,7 +29,7 @@ export const PROMPT_NAMES: readonly string[] = [
   'help-mute', 'help-count', 'help-lock', 'help-mute-all', 'help-remove', 'help-end', 'help-record',
   'being-recorded', 'recording-stopped', 'recording-refused', 'waiting-for-moderator', 'moderator-joined', 'moderator-left',
   'help-invite', 'invite-number', 'calling', 'invite-busy', 'invite-no-answer', 'invite-declined', 'invite-unreachable', 'invited-to', 'invited-by',
-  'press-one-to-join', 'restarting-for-update',
+  'press-one-to-join', 'restarting-for-update', 'box-full',
   'join-tone', 'leave-tone', 'music',
 ];
 
@@ -153,6 +153,7 @@ export function promptsFrom(clips: ReadonlyMap<string, Int16Array>, problems: re
         case 'out-of-range':
         case 'too-long': return one('invalid-code');
         case 'not-allowed': return one('not-allowed');
+        case 'box-full': return one('box-full');
         default: return one('menu-retry');
       }
     },

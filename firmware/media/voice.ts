@@ -59,6 +59,7 @@ const REJECTIONS: Record<string, (room: string[]) => string[]> = {
   'not-allowed': () => ['not-allowed'],
   invalid: () => ['invalid-code'],
   locked: () => ['locked'],
+  'box-full': () => ['box-full'],
 };
 
 const HELP_KEYS = ['help-mute', 'help-count'];

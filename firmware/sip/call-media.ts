@@ -7,7 +7,7 @@ import type { Clock } from '../clock.ts';
 import type { Settings } from '../conference/types.ts';
 import { BoxError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { MediaEngine, MediaLegOptions } from '../media/index.ts';
+import { EngineError, type MediaEngine, type MediaLegOptions } from '../media/index.ts';
 import type { Status } from '../status.ts';
 import { codecOf } from './messages.ts';
 import { OFFERED_DTMF_PT, STATIC_PAYLOAD_TYPES, type CodecName, type LocalMedia, type RemoteMedia } from './sdp.ts';
@@ -24,10 +24,29 @@ export interface CallMediaOptions {
   addressOf(call: Session): string;
 }
 
+/**
+ * Legs kept back from calls (a tenth of a small range), so that a caller the box turns away because it is full still
+ * hears why before the 503.
+ */
+const REFUSAL_LEGS = 4;
+/** A box that stays full is logged about at most this often. */
+const FULL_REPORT_MS = 10_000;
+
+/** Who a leg is for: a call (counted against the call places), or a caller being told why it is refused. */
+export type LegPurpose = 'call' | 'refusal';
+
 export class CallMedia {
   private readonly byLeg = new Map<number, Session>();
+  /** The call places: the engine's legs less those kept for spoken refusals. */
+  readonly places: number;
+  private lastFullReport = -Infinity;
+  private refusedSinceReport = 0;
 
-  constructor(private readonly o: CallMediaOptions) {}
+  constructor(private readonly o: CallMediaOptions) {
+    const legs = o.engine.capacity();
+    this.places = Math.max(1, legs - Math.min(REFUSAL_LEGS, Math.floor(legs / 10)));
+    o.status.set({ callPlaces: this.places, callPlacesInUse: 0 });
+  }
 
   /** The call a leg belongs to. */
   callOf(leg: number): Session | undefined {
@@ -53,8 +72,8 @@ export class CallMedia {
   }
 
   /** Opens the call's leg on a port of the range and points it at the caller's media. */
-  async open(call: Session, media: RemoteMedia, extra: Pick<MediaLegOptions, 'rtpTimeoutMs' | 'symmetric'>): Promise<number> {
-    const leg = await this.openLeg(call, { ...codecOf(media, call.srtpKey), ...extra });
+  async open(call: Session, media: RemoteMedia, extra: Pick<MediaLegOptions, 'rtpTimeoutMs' | 'symmetric'>, purpose: LegPurpose = 'call'): Promise<number> {
+    const leg = await this.openLeg(call, { ...codecOf(media, call.srtpKey), ...extra }, purpose);
     try {
       this.o.engine.connectLeg(leg, media.address, media.port, call.legOptions!);
     } catch (e) {
@@ -63,14 +82,40 @@ export class CallMedia {
     return leg;
   }
 
-  /** Opens the call's leg on a port of the range, not yet sending anywhere. */
-  async openLeg(call: Session, options: MediaLegOptions): Promise<number> {
+  /**
+   * Opens the call's leg on a port of the range, not yet sending anywhere. A call finds every place taken, or no free
+   * port pair (another program holds some): a 503 "the box is full", which the caller hears on a leg kept back for it.
+   */
+  async openLeg(call: Session, options: MediaLegOptions, purpose: LegPurpose = 'call'): Promise<number> {
+    if (purpose === 'call' && this.byLeg.size >= this.places) throw this.full(call, `all ${this.places} call places are in use`);
     call.legOptions = options;
-    const { leg, localPort } = await this.o.engine.openLeg(options);
-    call.leg = leg;
-    call.localPort = localPort;
-    this.byLeg.set(leg, call);
-    return leg;
+    let opened: { leg: number; localPort: number };
+    try {
+      opened = await this.o.engine.openLeg(options);
+    } catch (e) {
+      if (e instanceof EngineError && (e.code === 'EADDRINUSE' || e.code === 'EMFILE')) throw this.full(call, e.message);
+      throw e;
+    }
+    call.leg = opened.leg;
+    call.localPort = opened.localPort;
+    this.byLeg.set(opened.leg, call);
+    this.o.status.set({ callPlacesInUse: this.byLeg.size });
+    return opened.leg;
+  }
+
+  /** The rejection of a call that found the box full; counted on the Status page, logged at most every few seconds. */
+  private full(call: Session, detail: string): BoxError {
+    const now = this.o.clock.now();
+    this.o.status.set({ fullRefusals: this.o.status.get().fullRefusals + 1, fullAt: now });
+    this.refusedSinceReport++;
+    if (now - this.lastFullReport >= FULL_REPORT_MS) {
+      this.o.log.warn('the box is full: new calls are refused with 503 until a call ends', {
+        detail, places: this.places, inUse: this.byLeg.size, refused: this.refusedSinceReport, source: call.source, caller: call.caller,
+      });
+      this.lastFullReport = now;
+      this.refusedSinceReport = 0;
+    }
+    return new BoxError(503, `the box is full: ${detail}`, undefined, 'box-full');
   }
 
   /** The leg's coding until the phone answers the box's offer: the box's first codec, as offered. */
@@ -102,5 +147,6 @@ export class CallMedia {
     this.o.engine.closeLeg(call.leg);
     this.byLeg.delete(call.leg);
     call.leg = null;
+    this.o.status.set({ callPlacesInUse: this.byLeg.size });
   }
 }

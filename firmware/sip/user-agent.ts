@@ -581,7 +581,7 @@ export class SipUserAgent {
   private async speakRejection(call: Session, e: BoxError): Promise<void> {
     if (!call.media || !call.caller || call.state !== 'proceeding' || call.cancelled || e.sipStatus === 500) return;
     try {
-      const leg = call.leg ?? (await this.media.open(call, call.media, { rtpTimeoutMs: null }));
+      const leg = call.leg ?? (await this.media.open(call, call.media, { rtpTimeoutMs: null }, 'refusal'));
       const answer = negotiate(call.invite.content ?? '', this.media.local(call, call.localPort));
       if (!answer.ok || call.state !== 'proceeding' || call.cancelled) return;
       const early = this.response(call.invite, 183, undefined, this.dialogHeaders(call), call.localTag);

@@ -679,12 +679,22 @@ export function statusBody(s: StatusView, faults: FaultExplanation[]): Html {
     <dt>Audio encryption</dt><dd>${srtpStatus(s)}</dd>
     <dt>Disk</dt><dd>${s.diskFull ? html`<span class="badge bad">nearly full</span>` : html`<span class="badge ok">ok</span>`}</dd>
     <dt>Conferences</dt><dd>${s.activeConferences} running${s.callsInSetup ? `, ${s.callsInSetup} call${s.callsInSetup === 1 ? '' : 's'} being set up` : ''}</dd>
+    <dt>Calls</dt><dd id="call-places">${callPlaces(s)}</dd>
     <dt>Certificate</dt><dd><span class="muted">SHA-256</span> <code class="fingerprint">${s.tlsFingerprint}</code> <span class="muted">(${s.tlsGenerated ? 'made by the box' : 'from --tls-cert'}; HTTPS port ${s.httpsPort}, SIP TLS port ${s.sipTlsPort})</span></dd>
     ${firmwareFacts(s.update, s.version)}
     ${s.cluster ? clusterFacts(s.cluster) : ''}
     <dt>Up for</dt><dd>${duration(s.uptimeSeconds)}</dd>
     <dt>Load</dt><dd>${s.load.join(' / ')} <span class="muted">(1, 5, 15 min)</span>, ${s.memoryMb} MB memory</dd>
   </dl>`;
+}
+
+/** How many calls the box has room for, how many it carries, and the callers it turned away for being full. */
+function callPlaces(s: StatusView): Html {
+  const inUse = html`${s.callPlacesInUse} of ${s.callPlaces} call places in use <span class="muted">(the RTP port range's; the processor may be the limit first)</span>`;
+  const full = s.callPlaces > 0 && s.callPlacesInUse >= s.callPlaces;
+  if (!s.fullRefusals) return full ? html`<span class="badge warn">full</span> ${inUse}` : inUse;
+  const at = s.fullAt === null ? '' : `, the last at ${new Date(s.fullAt).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  return html`${full ? html`<span class="badge warn">full</span> ` : ''}${inUse}; <span data-full-refusals="${s.fullRefusals}">${s.fullRefusals} call${s.fullRefusals === 1 ? '' : 's'} refused because the box was full${at}</span>`;
 }
 
 function srtpStatus(s: StatusView): Html {

@@ -344,6 +344,26 @@ cases.push(['SRTP options are checked with messages naming them', async () => {
   }
 }]);
 
+cases.push(['capacity comes from the port range: a range of 1,200 pairs opens as many legs (no fixed cap); maxLegs lowers it', async () => {
+  const engine = new NativeEngine({ rtpPorts: portRange(2400), bindAddress: LOOPBACK });
+  const few = new NativeEngine({ rtpPorts: portRange(64), bindAddress: LOOPBACK, maxLegs: 2 });
+  try {
+    assert.is(engine.capacity(), 1200);
+    // Other programs of the machine may hold a few ports of the range: the legs end where the free pairs do.
+    let error: unknown = null;
+    while (!error) await engine.openLeg(PCMU).catch((e: unknown) => { error = e; });
+    assert.is((error as { code?: string }).code, 'EADDRINUSE', String(error));
+    assert.ok(engine.stats().legs > 1180, `${engine.stats().legs} legs open, beyond the 1,024 a constant once allowed`);
+    assert.is(few.capacity(), 2);
+    await few.openLeg(PCMU);
+    await few.openLeg(PCMU);
+    await rejectsCode(few.openLeg(PCMU), 'EMFILE');
+  } finally {
+    await engine.close();
+    await few.close();
+  }
+}]);
+
 cases.push(['two phones in one conference hear each other and not themselves; stats count packets', async () => {
   const c = await conferenceOfTwo();
   try {
@@ -684,6 +704,7 @@ function contract(label: string, make: (ports: { min: number; max: number }) => 
     const ports = portRange(6); // three pairs at most
     const engine = make(ports);
     try {
+      assert.is(engine.capacity(), 3, 'the capacity is the range\'s port pairs');
       const legs = [await engine.openLeg(PCMU), await engine.openLeg(PCMU), await engine.openLeg(PCMU)];
       assert.is(new Set(legs.map((l) => l.leg)).size, 3);
       assert.is(new Set(legs.map((l) => l.localPort)).size, 3);

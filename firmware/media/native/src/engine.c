@@ -1431,7 +1431,11 @@ int engine_create(const engine_config *cfg, engine **out) {
     e->cfg = *cfg;
     if (!e->cfg.port_min) e->cfg.port_min = 20000;
     if (!e->cfg.port_max) e->cfg.port_max = 20999;
-    if (!e->cfg.max_legs) e->cfg.max_legs = 1024;
+    if (!e->cfg.max_legs) { /* as many legs as the port range has RTP/RTCP pairs */
+        unsigned lo = e->cfg.port_min + (e->cfg.port_min & 1u);
+        unsigned pairs = e->cfg.port_max > lo ? (e->cfg.port_max - lo + 1u) / 2u : 1u;
+        e->cfg.max_legs = pairs > 0xFFFFu ? 0xFFFFu : pairs ? pairs : 1u;
+    }
     if (!e->cfg.rtp_timeout_ms) e->cfg.rtp_timeout_ms = 30000;
     if (!e->cfg.latch_quiet_ms) e->cfg.latch_quiet_ms = LATCH_QUIET_MS;
     if (!e->cfg.unanswered_ms) e->cfg.unanswered_ms = UNANSWERED_MS;

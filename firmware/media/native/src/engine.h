@@ -36,7 +36,7 @@ typedef struct {
     const char *bind_address; /**< numeric IPv4 or IPv6 address for RTP sockets ["0.0.0.0"] */
     uint16_t port_min;        /**< RTP port range, RTP on even ports, RTCP on the next [20000] */
     uint16_t port_max;        /**< [20999] */
-    unsigned max_legs;        /**< legs open at once [1024] */
+    unsigned max_legs;        /**< legs open at once [the RTP/RTCP port pairs of the range] */
     unsigned rtp_timeout_ms;  /**< default inactivity timeout of a leg [30000] */
     unsigned vad_level;       /**< mean |sample| below which a frame is not mixed [0: off] */
     const char *cname;        /**< RTCP CNAME ["confbox"] */
