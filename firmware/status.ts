@@ -23,6 +23,9 @@ export interface StatusSnapshot {
   /** Calls refused since the start because every place was taken; when the last was (ms since the epoch), or null. */
   fullRefusals: number;
   fullAt: number | null;
+  /** New calls are refused because the box is overloaded (see sip/overload.ts); how many were, since the start. */
+  overloaded: boolean;
+  overloadRefusals: number;
   /** The media engine missed ticks within the last minute. */
   mediaOverrun: boolean;
   /** The data directory's file system is nearly full. */
@@ -60,7 +63,7 @@ export class Status extends EventEmitter<{ change: [StatusSnapshot] }> {
   private state: StatusSnapshot = {
     ready: false, sip: 'starting', database: 'starting', media: 'starting',
     registeredExtensions: 0, trustedPeers: 0, activeConferences: 0, callsInSetup: 0,
-    callPlaces: 0, callPlacesInUse: 0, fullRefusals: 0, fullAt: null,
+    callPlaces: 0, callPlacesInUse: 0, fullRefusals: 0, fullAt: null, overloaded: false, overloadRefusals: 0,
     mediaOverrun: false, diskFull: false, recordingStalled: '',
     localAudio: 'off', localAudioReason: 'starting', localAudioRoom: null, localAudioInConference: false,
     tlsFingerprint: '', tlsGenerated: false, srtpAvailable: false, srtpDetail: 'starting', srtpKeysInClear: 0, srtpKeysInClearAt: null,

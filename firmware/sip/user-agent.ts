@@ -26,6 +26,7 @@ import { ALLOW_EVENTS, RoomSubscriptions, type RoomPresence } from './subscripti
 import { ackOf, InviteClient, pbxTarget, registeredTarget, type InviteOutcome } from './invite-client.ts';
 import { CallMedia } from './call-media.ts';
 import { Transfers, type TransferOutcome } from './transfer.ts';
+import { Overload, OVERLOAD_RETRY_AFTER_S } from './overload.ts';
 
 const T1 = 500;
 const T2 = 4000;
@@ -99,6 +100,8 @@ export class SipUserAgent {
   private readonly media: CallMedia;
   /** Callers the box sends on to another address (REFER). */
   private readonly transfers: Transfers;
+  /** Refuses new calls while the box is overloaded. */
+  private readonly overload: Overload;
 
   constructor(private readonly o: UserAgentOptions) {
     this.media = new CallMedia({
@@ -120,6 +123,7 @@ export class SipUserAgent {
       dialogRequest: (call, method, headers, body) => this.dialogRequest(call, method, headers, call.flow, body),
       hangUp: (call, why) => void this.hangUp(call, why),
     });
+    this.overload = new Overload({ log: o.log, status: o.status });
     this.transfers = new Transfers({
       log: o.log, contactUri: (call) => this.contactUri(call),
       dialogRequest: (call, method, headers) => this.dialogRequest(call, method, headers),
@@ -220,6 +224,7 @@ export class SipUserAgent {
       (rq, remote, wire) => this.onRequest(rq, remote, wire),
     );
     this.accepting = true;
+    this.overload.start();
     this.hangUpLeftovers();
   }
 
@@ -249,6 +254,7 @@ export class SipUserAgent {
   /** Stops taking calls and hangs up every call in progress, waiting briefly for the BYEs' answers. */
   async stop(): Promise<void> {
     this.accepting = false;
+    this.overload.stop();
     this.subscriptions.stop();
     const byes = [...this.calls.values()].filter((c) => c.state !== 'ended').map((c) => this.hangUp(c, 'the box is shutting down'));
     await Promise.race([Promise.all(byes), new Promise((r) => setTimeout(r, 2000))]);
@@ -343,6 +349,8 @@ export class SipUserAgent {
 
   private async onInvite(rq: Message, remote: Remote, source: string): Promise<void> {
     if (!this.accepting) return this.reply(rq, 503, 'the box is shutting down', { 'retry-after': String(RETRY_AFTER_S) });
+    const overloaded = this.overload.refusal(this.pending.size);
+    if (overloaded) return this.reply(rq, 503, overloaded, { 'retry-after': String(OVERLOAD_RETRY_AFTER_S) });
     const call = this.newCall(rq, remote);
     this.pending.set(pendingKey(rq), call);
     this.publishSetup();

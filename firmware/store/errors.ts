@@ -1,3 +1,4 @@
+import { loopDeadline } from '../loop-time.ts';
 import { BoxError, StoreUnavailable } from '../errors.ts';
 
 /** Error codes (Node, mysql2 and server) that mean the database cannot be used right now. */
@@ -73,16 +74,19 @@ function asValueError(err: unknown): BoxError | undefined {
   return undefined;
 }
 
-/** Rejects with StoreUnavailable when `work` has not settled within `ms`; `onTimeout` frees what it holds. */
+/**
+ * Rejects with StoreUnavailable when `work` has not settled within `ms` of loop time (see loop-time.ts: a busy box
+ * does not take its own lateness for the database's silence); `onTimeout` frees what it holds.
+ */
 export function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => void = () => undefined): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const cancel = loopDeadline(ms, () => {
       onTimeout();
       reject(new StoreUnavailable(new Error(`no answer from the database within ${ms} ms`)));
-    }, ms);
+    });
     work.then(
-      (v) => { clearTimeout(timer); resolve(v); },
-      (err: unknown) => { clearTimeout(timer); reject(err); },
+      (v) => { cancel(); resolve(v); },
+      (err: unknown) => { cancel(); reject(err); },
     );
   });
 }

@@ -690,6 +690,13 @@ export function statusBody(s: StatusView, faults: FaultExplanation[]): Html {
 
 /** How many calls the box has room for, how many it carries, and the callers it turned away for being full. */
 function callPlaces(s: StatusView): Html {
+  const overload = s.overloaded || s.overloadRefusals
+    ? html`; ${s.overloaded ? html`<span class="badge warn">overloaded</span> new calls are refused until the box catches up; ` : ''}<span data-overload-refusals="${s.overloadRefusals}">${s.overloadRefusals} call${s.overloadRefusals === 1 ? '' : 's'} refused because the box was overloaded</span>`
+    : '';
+  return html`${callPlacesOnly(s)}${overload}`;
+}
+
+function callPlacesOnly(s: StatusView): Html {
   const inUse = html`${s.callPlacesInUse} of ${s.callPlaces} call places in use <span class="muted">(the RTP port range's; the processor may be the limit first)</span>`;
   const full = s.callPlaces > 0 && s.callPlacesInUse >= s.callPlaces;
   if (!s.fullRefusals) return full ? html`<span class="badge warn">full</span> ${inUse}` : inUse;
