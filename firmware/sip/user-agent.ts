@@ -10,21 +10,22 @@ import type { AuthRecords } from './auth-records.ts';
 import { Authenticator, headerText } from './auth.ts';
 import type { Directory } from './directory.ts';
 import { KeyPresses, parseDtmfInfo } from './dtmf-info.ts';
-import { authObject, codecOf, numberHeader, REASONS, SERVER } from './messages.ts';
-import type { ContactRequest, Registrar } from './registrar.ts';
+import { authObject, codecOf, REASONS, SERVER } from './messages.ts';
+import type { Registrar } from './registrar.ts';
 import { HoldTracker } from './hold.ts';
 import { inviteRejection } from './rejections.ts';
 import type { DialogJournal } from './dialog-journal.ts';
-import { copiedRecordRoute, dialogPath, hopAddress, registrationPath } from './routes.ts';
+import { copiedRecordRoute, dialogPath, hopAddress } from './routes.ts';
 import { acceptAnswer, makeOffer, negotiate, type CodecName, type RemoteMedia } from './sdp.ts';
 import { answerDialog, dialedNumber, dialogKey, pendingKey, type Call, type CallApplication, type DialogState, type Session } from './session.ts';
 import { hostText, makeResponse, parseUri, SipTransport, stringifyUri, type Message, type Remote, type Wire } from './stack.ts';
 import { ALLOW } from './wire.ts';
 import { DialogExtensions } from './dialog-extensions.ts';
-import { optionTags, SUPPORTED, unsupportedTags } from './session-timer.ts';
+import { SUPPORTED, unsupportedTags } from './session-timer.ts';
 import { ALLOW_EVENTS, RoomSubscriptions, type RoomPresence } from './subscriptions.ts';
 import { ackOf, InviteClient, pbxTarget, registeredTarget, type InviteOutcome } from './invite-client.ts';
 import { CallMedia } from './call-media.ts';
+import { answerRegister } from './register-request.ts';
 import { Transfers, type TransferOutcome } from './transfer.ts';
 import { Overload, OVERLOAD_RETRY_AFTER_S } from './overload.ts';
 
@@ -321,7 +322,10 @@ export class SipUserAgent {
     if (rq.headers.to?.params.tag !== undefined) return this.inDialog(rq, remote);
     switch (method) {
       case 'INVITE': return void this.onInvite(rq, remote, source);
-      case 'REGISTER': return void this.onRegister(rq, remote, source);
+      case 'REGISTER': return void answerRegister({
+        auth: this.auth, registrar: this.o.registrar, clock: this.o.clock,
+        reply: (r, status, reason, headers) => this.reply(r, status, reason, headers), challenge: (r, status, values) => this.challenge(r, status, values),
+      }, rq, remote);
       case 'OPTIONS': return this.reply(rq, 200, undefined, { accept: 'application/sdp', 'accept-language': 'en' });
       case 'BYE':
       case 'INFO':
@@ -428,40 +432,6 @@ export class SipUserAgent {
       return;
     }
     this.reply(rq, status, undefined, { [name]: values.map(authObject) });
-  }
-
-  private async onRegister(rq: Message, remote: Remote, source: string): Promise<void> {
-    try {
-      const toUri = parseUri(rq.headers.to!.uri);
-      if (!toUri || !/^sips?$/i.test(toUri.schema ?? '')) return this.reply(rq, 400, 'To must be a sip: address of record');
-      const origin = this.auth.origin(rq, remote);
-      if (this.auth.registerBlocked(origin, toUri.user ?? '', rq.headers['call-id']!)) throw blockedError();
-      const who = await this.auth.identify(rq, origin, 'register');
-      if (!who.ok) return this.challenge(rq, 401, who.challenges);
-      if (who.caller !== toUri.user) {
-        this.auth.noteRefusal(who.caller, 'registered another extension', origin, 'REGISTER');
-        return this.reply(rq, 403, `${who.caller} may not register ${toUri.user ?? ''}`);
-      }
-      const contactHeader = rq.headers.contact;
-      const headerExpires = numberHeader(rq, 'expires');
-      let contacts: ContactRequest[] | '*' = [];
-      if (contactHeader === '*' || (Array.isArray(contactHeader) && contactHeader.some((c) => c.uri === '*'))) contacts = '*';
-      else if (Array.isArray(contactHeader)) {
-        contacts = contactHeader.map((c) => ({ uri: c.uri, expires: c.params.expires != null && /^\d{1,10}$/.test(String(c.params.expires)) ? Number(c.params.expires) : null }));
-      }
-      const path = registrationPath(rq);
-      if (!path.ok) return this.reply(rq, 400, path.error);
-      const phone = { source: `${remote.protocol.toLowerCase()}:${remote.address}:${remote.port}`, userAgent: headerText(rq, 'user-agent'), path: path.path };
-      const res = this.o.registrar.register(who.caller, phone, contacts, headerExpires);
-      if (!res.ok) return this.reply(rq, res.status, res.reason, res.minExpires ? { 'min-expires': String(res.minExpires) } : {});
-      const contact = res.bindings.map((b) => ({ uri: b.contact, params: { expires: String(b.expires) } }));
-      // The Path stored is told back to a phone that knows what it is (RFC 3327 5.3).
-      const echo = path.path.length && optionTags(rq, 'supported').includes('path') ? { path: path.path.map((uri) => ({ uri, params: {} })) } : {};
-      this.reply(rq, 200, undefined, { contact: contact.length ? contact : undefined, date: new Date(this.o.clock.now()).toUTCString(), ...echo });
-    } catch (e) {
-      if (e instanceof BoxError) return this.reply(rq, e.sipStatus, e.message);
-      throw e;
-    }
   }
 
   private onCancel(rq: Message): void {
