@@ -24,11 +24,9 @@
 const int16_t g711_ulaw_table[256] = {R256(ULAW)};
 const int16_t g711_alaw_table[256] = {R256(ALAW)};
 
-/* Index of the highest set bit of v (v > 0). */
-static int top_bit(int32_t v) {
-    int b = 0;
-    while (v >>= 1) b++;
-    return b;
+/* Index of the highest set bit of v (v > 0): one instruction (bsr, clz) where the compiler has it. */
+static inline int top_bit(int32_t v) {
+    return 31 - __builtin_clz((unsigned)v);
 }
 
 uint8_t g711_ulaw_encode(int16_t pcm) {

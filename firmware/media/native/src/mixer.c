@@ -9,6 +9,7 @@ struct member {
     int16_t in[MIXER_MAX_FRAME];
     int16_t out[MIXER_MAX_FRAME];
     uint8_t used, muted;
+    uint8_t loud;       /* its last frame went beyond the knee: the next is limited in one pass */
     uint32_t put_round; /* round in which the member last offered a frame */
 };
 
@@ -16,6 +17,7 @@ struct mixer {
     struct member *members;
     int count, cap;
     int frame, knee, talkers;
+    int loud;                    /* the last shared frame went beyond the knee */
     uint32_t round, mixed_round; /* puts go to round; gets read mixed_round */
     int32_t sum[MIXER_MAX_FRAME];
     int16_t shared[MIXER_MAX_FRAME];
@@ -115,16 +117,42 @@ void mixer_put(mixer *m, int id, const int16_t *pcm) {
     p->put_round = m->round;
 }
 
+/* Whether x lies beyond the soft limit's knee (|x| > knee), as one unsigned comparison the compiler vectorises. */
+#define BEYOND(x, knee) ((uint32_t)((x) + (knee)) > 2u * (uint32_t)(knee))
+
+/* The soft limit of one sample, noting in *beyond when it was beyond the knee (only there: no cost within it). */
+static inline int16_t limit_noting(int32_t x, int32_t knee, uint32_t *beyond) {
+    if (x <= knee && x >= -knee) return (int16_t)x;
+    *beyond = 1;
+    return mixer_limit(x, knee);
+}
+
 void mixer_mix(mixer *m) {
     int n = m->frame, talkers = 0;
-    memset(m->sum, 0, sizeof m->sum);
     for (int i = 0; i < m->count; i++) {
         struct member *p = &m->members[i];
         if (!p->used || p->put_round != m->round) continue;
-        talkers++;
-        for (int j = 0; j < n; j++) m->sum[j] += p->in[j];
+        /* the first talker's frame starts the sum: no clearing pass */
+        if (talkers++ == 0)
+            for (int j = 0; j < n; j++) m->sum[j] = p->in[j];
+        else
+            for (int j = 0; j < n; j++) m->sum[j] += p->in[j];
     }
-    for (int j = 0; j < n; j++) m->shared[j] = mixer_limit(m->sum[j], m->knee);
+    if (talkers == 0) memset(m->sum, 0, (size_t)n * sizeof m->sum[0]);
+    /* Almost every frame stays within the knee, where the limit is the identity: one narrowing pass that notes
+     * whether any sample went beyond it, and the soft limit sample by sample only for a frame that did. While the
+     * room is loud (the last frame went beyond), the soft limit runs at once. */
+    uint32_t beyond = 0;
+    if (!m->loud)
+        for (int j = 0; j < n; j++) {
+            m->shared[j] = (int16_t)m->sum[j];
+            beyond |= BEYOND(m->sum[j], m->knee);
+        }
+    if (beyond || m->loud) {
+        beyond = 0;
+        for (int j = 0; j < n; j++) m->shared[j] = limit_noting(m->sum[j], m->knee, &beyond);
+    }
+    m->loud = beyond != 0;
     m->talkers = talkers;
     m->mixed_round = m->round++;
 }
@@ -138,9 +166,30 @@ const int16_t *mixer_get(mixer *m, int id, const int16_t *extra, int *shared) {
         *shared = 1;
         return m->shared;
     }
-    for (int j = 0; j < m->frame; j++) {
-        int32_t v = m->sum[j] - (talked ? p->in[j] : 0) + (extra ? extra[j] : 0);
-        p->out[j] = mixer_limit(v, m->knee);
+    /* What this member hears: everybody but itself, plus what is played to it alone; narrowed in one pass as in
+     * mixer_mix, the soft limit only for a frame that went beyond the knee. */
+    int n = m->frame, knee = m->knee;
+    uint32_t beyond = 0;
+    if (p->loud) {
+        /* loud: the soft limit at once */
+    } else if (talked && !extra) {
+        for (int j = 0; j < n; j++) {
+            int32_t v = m->sum[j] - p->in[j];
+            p->out[j] = (int16_t)v;
+            beyond |= BEYOND(v, knee);
+        }
+    } else {
+        for (int j = 0; j < n; j++) {
+            int32_t v = m->sum[j] - (talked ? p->in[j] : 0) + (extra ? extra[j] : 0);
+            p->out[j] = (int16_t)v;
+            beyond |= BEYOND(v, knee);
+        }
     }
+    if (beyond || p->loud) {
+        beyond = 0;
+        for (int j = 0; j < n; j++)
+            p->out[j] = limit_noting(m->sum[j] - (talked ? p->in[j] : 0) + (extra ? extra[j] : 0), knee, &beyond);
+    }
+    p->loud = beyond != 0;
     return p->out;
 }
