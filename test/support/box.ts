@@ -83,6 +83,8 @@ export interface BoxOptions {
   env?: NodeJS.ProcessEnv;
   /** How many RTP ports the box gets (its --rtp-ports range); default 100: 50 legs. */
   rtpPortCount?: number;
+  /** The first of them; default: a random one of 30000-59900. */
+  rtpPortBase?: number;
   /** Hears every log record from the start, before the box is ready. */
   onLog?: (rec: Record<string, unknown>) => void;
 }
@@ -96,7 +98,7 @@ export async function startBox(opts: BoxOptions = {}): Promise<RunningBox> {
   const httpPort = opts.httpPort ?? (await freePort());
   const httpsPort = opts.httpsPort ?? (await freePort());
   const sipTlsPort = await freePort();
-  const rtpBase = 30000 + Math.floor(Math.random() * 300) * 100;
+  const rtpBase = opts.rtpPortBase ?? 30000 + Math.floor(Math.random() * 300) * 100;
   const args = [
     ...(opts.nodeArgs ?? []), BUNDLE, '--data-dir', dataDir, '--sip-port', String(sipPort), '--bind', opts.bind ?? '127.0.0.1', '--public-address', opts.bind === '::1' ? '::1' : '127.0.0.1', ...(opts.bind && opts.bind !== '127.0.0.1' ? ['--public-address-v6', '::1'] : []),
     '--http-port', String(httpPort), '--https-port', String(httpsPort), '--sip-tls-port', String(sipTlsPort), '--rtp-ports', `${rtpBase}-${rtpBase + (opts.rtpPortCount ?? 100) - 1}`, '--log-level', opts.logLevel ?? 'debug',
