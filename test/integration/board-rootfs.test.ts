@@ -121,6 +121,7 @@ test("confbox.service: notify with a watchdog, restarted always, its own user, n
   const exec = one('ExecStart').split(/\s+/);
   const heap = exec.find((a) => a.startsWith('--max-old-space-size='));
   assert.ok(heap && Number(heap.split('=')[1]) > 0, `the Node heap is capped: ${exec.join(' ')}`);
+  assert.ok(exec.includes('--max-semi-space-size=2'), `the young generation is kept small: ${exec.join(' ')}`);
   assert.ok(exec.at(-1)!.endsWith('/confbox.mjs'), 'runs the bundle');
 
   // The options, read the way the firmware reads them.
