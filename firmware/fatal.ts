@@ -15,7 +15,7 @@ export function fatalHandler(log: Logger, exit: (code: number) => void = (code) 
     if (exiting) return;
     exiting = true;
     log.error('unexpected error: exiting so that the box restarts in a known state', {
-      origin, err: e, stack: e instanceof Error ? e.stack : undefined, exitCode: FATAL_EXIT_CODE,
+      origin, err: e, exitCode: FATAL_EXIT_CODE,
     });
     exit(FATAL_EXIT_CODE);
   };

@@ -22,10 +22,46 @@ function stdoutSink(line: string): void {
   process.stdout.write(line);
 }
 
-function serialise(v: unknown): unknown {
-  if (v instanceof Error) return { name: v.name, message: v.message, code: (v as NodeJS.ErrnoException).code };
+/** Causes followed at most this deep, and nesting kept at most this deep when a value must be walked. */
+const MAX_CAUSES = 4;
+const MAX_DEPTH = 12;
+
+/** What a log line keeps of an error: its name, message, code, stack and cause (itself an error, or any value). */
+function errorFields(e: Error, depth = 0): Record<string, unknown> {
+  const cause = (e as { cause?: unknown }).cause;
+  return {
+    name: e.name, message: e.message, code: (e as NodeJS.ErrnoException).code, stack: e.stack,
+    ...(cause === undefined ? {} : { cause: cause instanceof Error ? (depth < MAX_CAUSES ? errorFields(cause, depth + 1) : cause.message) : cause }),
+  };
+}
+
+/** JSON.stringify's replacer: errors with what matters, bigints as text. */
+function replacer(_key: string, v: unknown): unknown {
+  if (v instanceof Error) return errorFields(v);
   if (typeof v === 'bigint') return v.toString();
   return v;
+}
+
+/** A copy without cycles ("[cyclic]" where a value contains itself), for a record JSON.stringify refused. */
+function acyclic(v: unknown, ancestors: object[] = []): unknown {
+  let x = replacer('', v);
+  if (x !== null && typeof x === 'object' && typeof (x as { toJSON?: unknown }).toJSON === 'function') x = (x as { toJSON(): unknown }).toJSON();
+  if (x === null || typeof x !== 'object') return x;
+  if (ancestors.includes(x)) return '[cyclic]';
+  if (ancestors.length >= MAX_DEPTH) return '[too deep]';
+  ancestors.push(x);
+  const out = Array.isArray(x) ? x.map((e) => acyclic(e, ancestors)) : Object.fromEntries(Object.entries(x).map(([k, e]) => [k, acyclic(e, ancestors)]));
+  ancestors.pop();
+  return out;
+}
+
+/** One record as a JSON line: never throws (a cyclic value is written with "[cyclic]" in its place). */
+function line(rec: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(rec, replacer) + '\n';
+  } catch {
+    return JSON.stringify(acyclic(rec)) + '\n';
+  }
 }
 
 export function createLogger(level: Level = 'info', base: Record<string, unknown> = {}, sink: Sink = stdoutSink): Logger {
@@ -33,8 +69,8 @@ export function createLogger(level: Level = 'info', base: Record<string, unknown
   const emit = (lv: Level, msg: string, fields?: Record<string, unknown>) => {
     if (rank[lv] < min) return;
     const rec: Record<string, unknown> = { time: new Date().toISOString(), level: lv, ...base, msg };
-    if (fields) for (const k of Object.keys(fields)) rec[k] = serialise(fields[k]);
-    sink(JSON.stringify(rec) + '\n');
+    if (fields) for (const k of Object.keys(fields)) rec[k] = fields[k];
+    sink(line(rec));
   };
   return {
     level,

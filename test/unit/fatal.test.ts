@@ -15,8 +15,9 @@ test('an unhandled error is logged with its stack and ends the process with a no
   assert.is(lines.length, 1);
   assert.is(lines[0]!.level, 'error');
   assert.is(lines[0]!.origin, 'uncaughtException');
-  assert.equal(lines[0]!.err, { name: 'TypeError', message: 'boom' });
-  assert.match(String(lines[0]!.stack), /TypeError: boom\n\s+at /);
+  const err = lines[0]!.err as Record<string, unknown>;
+  assert.equal([err.name, err.message], ['TypeError', 'boom']);
+  assert.match(String(err.stack), /TypeError: boom\n\s+at /);
 });
 
 // The handler as the firmware installs it (firmware/main.ts), in a process of its own.
