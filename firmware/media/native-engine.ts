@@ -271,8 +271,10 @@ export interface MediaEngineStats extends EngineStats {
   droppedAuth: number;
   /** Events lost because the engine's ring was full. */
   eventsDropped: number;
-  /** Longest tick since the previous stats() call, in µs. */
+  /** Longest tick of the last one to two seconds, in µs: the same for every reader (reading resets nothing). */
   tickMaxUs: number;
+  /** Longest tick since the engine started, in µs. */
+  tickMaxEverUs: number;
 }
 
 export interface LegStats {

@@ -76,8 +76,10 @@ ar rcs "$out/libconfbox_media.a" $objs
 tests=""
 for t in "$here"/test/test_*.c; do
     name=$(basename "$t" .c)
+    # A test may ask for linker options on a line of its own: /* link: OPTIONS */
+    link=$(sed -n 's|^/\* link: \(.*\) \*/$|\1|p' "$t")
     # shellcheck disable=SC2086
-    $cc $flags "$t" "$out/libconfbox_media.a" -lm -ldl -o "$out/$name"
+    $cc $flags "$t" "$out/libconfbox_media.a" -lm -ldl $link -o "$out/$name"
     tests="$tests $name"
 done
 [ "$mode" = cross ] && { echo "cross-compiled with $cc into $out"; exit 0; }

@@ -698,7 +698,7 @@ static napi_value js_record_stop(napi_env env, napi_callback_info info) {
     return NULL;
 }
 
-/* stats(handle) -> engine counters (tickMaxUs is reset by the read) */
+/* stats(handle) -> engine counters (tickMaxUs: longest tick of the last one to two seconds) */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
     napi_value argv[1], out;
     handle *h = args(env, info, 1, argv);
@@ -717,7 +717,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
         set_num(env, out, "droppedOther", (double)s.dropped_other) ||
         set_num(env, out, "droppedAuth", (double)s.dropped_auth) ||
         set_num(env, out, "eventsDropped", (double)s.events_dropped) ||
-        set_num(env, out, "tickMaxUs", s.tick_max_us))
+        set_num(env, out, "tickMaxUs", s.tick_max_us) ||
+        set_num(env, out, "tickMaxEverUs", s.tick_max_ever_us))
         return throw_napi(env), NULL;
     return out;
 }

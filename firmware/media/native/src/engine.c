@@ -45,6 +45,7 @@
 #define VAD_HANGOVER      10 /* ticks a talker stays mixed after falling below the VAD level */
 #define LATCH_QUIET_MS    2000
 #define UNANSWERED_MS     10000
+#define TICKS_PER_SECOND  50
 #define EV_TIMER          UINT64_MAX
 #define EV_WAKE           (UINT64_MAX - 1)
 
@@ -144,6 +145,7 @@ struct engine {
     uint64_t now_us;     /* start of the current tick */
     uint64_t paces;      /* timer periods run; every PACES_PER_TICK-th is a tick */
     uint64_t late_paces; /* timer periods missed */
+    uint32_t tick_max_cur, tick_max_prev; /* longest tick of this second so far, and of the one before */
     engine_stats st;
     /* media-thread scratch */
     int16_t in_leg[FRAME_WB], in_conf[FRAME_WB], out_leg[FRAME_WB], leg_play[FRAME_WB];
@@ -639,6 +641,15 @@ static void conf_update_rate(engine *e, conference *c) {
     }
 }
 
+/* A conference whose last member left (or whose first could not join) is gone. */
+static void free_conf(engine *e, conference *c) {
+    recording_free(c->rec);
+    mixer_destroy(c->mx);
+    free(c->members);
+    memset(c, 0, sizeof *c);
+    e->st.conferences--;
+}
+
 static void leave_locked(engine *e, leg *l) {
     if (l->conf < 0) return;
     conference *c = &e->confs[l->conf];
@@ -651,11 +662,7 @@ static void leave_locked(engine *e, leg *l) {
     mixer_remove(c->mx, l->member);
     l->conf = l->member = -1;
     if (c->n_members == 0) {
-        recording_free(c->rec);
-        mixer_destroy(c->mx);
-        free(c->members);
-        memset(c, 0, sizeof *c);
-        e->st.conferences--;
+        free_conf(e, c);
         return;
     }
     conf_update_rate(e, c);
@@ -663,6 +670,7 @@ static void leave_locked(engine *e, leg *l) {
 
 int engine_join(engine *e, uint32_t id, uint32_t conf_id) {
     int rc = 0;
+    conference *c = NULL;
     pthread_mutex_lock(&e->lock);
     leg *l = find_leg(e, id);
     if (!l) {
@@ -671,7 +679,7 @@ int engine_join(engine *e, uint32_t id, uint32_t conf_id) {
     }
     if (l->conf >= 0 && e->confs[l->conf].id == conf_id) goto out;
     leave_locked(e, l);
-    conference *c = find_conf(e, conf_id);
+    c = find_conf(e, conf_id);
     if (!c) {
         unsigned i = 0;
         while (i < e->max_legs && e->confs[i].used) i++;
@@ -683,6 +691,7 @@ int engine_join(engine *e, uint32_t id, uint32_t conf_id) {
         memset(c, 0, sizeof *c);
         c->mx = mixer_create(FRAME_NB);
         if (!c->mx) {
+            c = NULL;
             rc = -ENOMEM;
             goto out;
         }
@@ -714,6 +723,8 @@ int engine_join(engine *e, uint32_t id, uint32_t conf_id) {
     resampler_reset(l->down);
     conf_update_rate(e, c);
 out:
+    /* a conference made for this join would be left without members */
+    if (rc && c && c->used && c->n_members == 0) free_conf(e, c);
     pthread_mutex_unlock(&e->lock);
     return rc;
 }
@@ -1198,8 +1209,13 @@ static void run_tick(engine *e) {
         }
         leg_housekeeping(e, l, start);
     }
-    uint64_t took = mono_us() - start;
-    if (took > e->st.tick_max_us) e->st.tick_max_us = (uint32_t)took;
+    uint32_t took = (uint32_t)(mono_us() - start);
+    if (took > e->tick_max_cur) e->tick_max_cur = took;
+    if (took > e->st.tick_max_ever_us) e->st.tick_max_ever_us = took;
+    if (e->st.ticks % TICKS_PER_SECOND == 0) { /* a new second: the longest tick is of this one and the last */
+        e->tick_max_prev = e->tick_max_cur;
+        e->tick_max_cur = 0;
+    }
 }
 
 /* One timer period: a tick every PACES_PER_TICK periods, then every RTP leg's packets that are due.
@@ -1531,7 +1547,7 @@ void engine_destroy(engine *e) {
 int engine_get_stats(engine *e, engine_stats *out) {
     pthread_mutex_lock(&e->lock);
     *out = e->st;
-    e->st.tick_max_us = 0;
+    out->tick_max_us = e->tick_max_cur > e->tick_max_prev ? e->tick_max_cur : e->tick_max_prev;
     pthread_mutex_unlock(&e->lock);
     return 0;
 }

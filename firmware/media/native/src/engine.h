@@ -118,7 +118,8 @@ typedef struct {
     uint64_t dropped_other;           /**< unknown payload type, late or duplicate */
     uint64_t dropped_auth;            /**< failed SRTP/SRTCP authentication */
     uint64_t events_dropped;          /**< the event ring was full */
-    uint32_t tick_max_us;             /**< longest tick since the last engine_stats() */
+    uint32_t tick_max_us;             /**< longest tick of the last one to two seconds */
+    uint32_t tick_max_ever_us;        /**< longest tick since the engine started */
 } engine_stats;
 
 /** One leg's counters. */
@@ -208,7 +209,7 @@ int engine_play(engine *e, engine_target target, uint32_t id, uint32_t sound, un
 /** Stops the target's playback, if any (no event). */
 int engine_stop(engine *e, engine_target target, uint32_t id);
 
-/** Reads the engine's counters (and resets tick_max_us). */
+/** Reads the engine's counters; reading changes none of them (every reader sees the same). */
 int engine_get_stats(engine *e, engine_stats *out);
 /** Reads one leg's counters. */
 int engine_get_leg_stats(engine *e, uint32_t leg, engine_leg_stats *out);

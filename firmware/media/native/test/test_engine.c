@@ -302,6 +302,12 @@ int main(void) {
           st.legs, st.conferences, (unsigned long long)st.ticks, (unsigned long long)st.late_ticks,
           (unsigned long long)st.packets_out, st.tick_max_us);
 
+    engine_stats again;
+    engine_get_stats(e, &again);
+    check(st.tick_max_us > 0 && again.tick_max_us > 0 && again.tick_max_ever_us >= again.tick_max_us,
+          "every reader sees the longest tick: %u us, read again %u us (since the start %u us)",
+          st.tick_max_us, again.tick_max_us, again.tick_max_ever_us);
+
     /* Leaving and closing. */
     check(engine_leave(e, ph[2].leg) == 0, "leave");
     check(engine_close_leg(e, ph[0].leg) == 0 && engine_close_leg(e, ph[0].leg) == -ENOENT,
