@@ -49,12 +49,18 @@ arm64)
     ;;
 format)
     if ! command -v clang-format >/dev/null 2>&1; then
-        echo "skip: clang-format not installed"
+        echo "clang-format is not installed: run scripts/setup-host.sh as root" >&2
+        echo "0 passed, 1 failed, 0 skipped"
+        exit 1
+    fi
+    if clang-format --dry-run -Werror "$here"/src/*.[ch] "$here"/test/*.[ch] "$here"/binding/*.c; then
+        echo "1 passed, 0 failed, 0 skipped"
+        echo "# formatting ok"
         exit 0
     fi
-    clang-format --dry-run -Werror "$here"/src/*.[ch] "$here"/test/*.[ch]
-    echo "# formatting ok"
-    exit 0
+    echo "0 passed, 1 failed, 0 skipped"
+    echo "# not formatted as .clang-format says: clang-format -i firmware/media/native/{src,test}/*.[ch] firmware/media/native/binding/*.c" >&2
+    exit 1
     ;;
 *)
     echo "usage: $0 [normal|asan|cross|arm64|format]" >&2

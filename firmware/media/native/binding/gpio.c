@@ -1,7 +1,7 @@
-/* Output lines of a GPIO chip through the kernel's character device, uAPI v2 (Linux 5.10 and later):
- * one line request holds the lines for as long as the box runs, so nothing else can take them, and
- * the kernel gives them back (as inputs) if the process dies. Three ioctls, so no library: libgpiod
- * would add a dependency for less than this file.
+/* Output lines of a GPIO chip through the kernel's character device, uAPI v2 (Linux 5.10 and
+ * later): one line request holds the lines for as long as the box runs, so nothing else can take
+ * them, and the kernel gives them back (as inputs) if the process dies. Three ioctls, so no
+ * library: libgpiod would add a dependency for less than this file.
  *
  *   gpioRequest(chip, offsets, initialBits, consumer) -> fd
  *     chip         "/dev/gpiochip0"
@@ -10,8 +10,8 @@
  *     consumer     the name the kernel shows for the lines (gpioinfo), e.g. "confbox"
  *   gpioSet(fd, mask, bits) -> undefined     sets the lines in mask (bit i: offsets[i]) to bits
  *   gpioRelease(fd) -> undefined             the lines go back to the kernel
- *   throws a TypeError or RangeError naming a bad argument, or an Error whose code is the errno name
- *   (ENOENT: no such chip, EACCES, EBUSY: a line is taken, ENOTTY: not a GPIO chip). */
+ *   throws a TypeError or RangeError naming a bad argument, or an Error whose code is the errno
+ * name (ENOENT: no such chip, EACCES, EBUSY: a line is taken, ENOTTY: not a GPIO chip). */
 #define _GNU_SOURCE
 #include "gpio.h"
 #include "errno_name.h"
@@ -35,9 +35,11 @@ static void throw_errno(napi_env env, const char *what, int err) {
         napi_throw(env, error);
 }
 
-static int get_number(napi_env env, napi_value v, const char *name, double min, double max, double *out) {
+static int get_number(napi_env env, napi_value v, const char *name, double min, double max,
+                      double *out) {
     napi_valuetype t;
-    if (napi_typeof(env, v, &t) != napi_ok || t != napi_number || napi_get_value_double(env, v, out) != napi_ok) {
+    if (napi_typeof(env, v, &t) != napi_ok || t != napi_number ||
+        napi_get_value_double(env, v, out) != napi_ok) {
         char msg[96];
         snprintf(msg, sizeof msg, "%s must be a number", name);
         napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
@@ -56,13 +58,14 @@ napi_value confbox_gpio_request(napi_env env, napi_callback_info info) {
     size_t argc = 4;
     napi_value argv[4];
     if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) {
-        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "gpioRequest(chip, offsets, initialBits, consumer)");
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                              "gpioRequest(chip, offsets, initialBits, consumer)");
         return NULL;
     }
     char chip[256], consumer[GPIO_MAX_NAME_SIZE];
     size_t len;
-    if (napi_get_value_string_utf8(env, argv[0], chip, sizeof chip, &len) != napi_ok || len == 0 || len >= sizeof chip - 1 ||
-        strncmp(chip, "/dev/gpiochip", 13) != 0) {
+    if (napi_get_value_string_utf8(env, argv[0], chip, sizeof chip, &len) != napi_ok || len == 0 ||
+        len >= sizeof chip - 1 || strncmp(chip, "/dev/gpiochip", 13) != 0) {
         napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "chip must be a path /dev/gpiochipN");
         return NULL;
     }
@@ -72,9 +75,10 @@ napi_value confbox_gpio_request(napi_env env, napi_callback_info info) {
     }
     bool is_array = false;
     uint32_t n = 0;
-    if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[1], &n) != napi_ok ||
-        n == 0 || n > GPIO_V2_LINES_MAX) {
-        napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "offsets must be an array of 1 to 64 line offsets");
+    if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array ||
+        napi_get_array_length(env, argv[1], &n) != napi_ok || n == 0 || n > GPIO_V2_LINES_MAX) {
+        napi_throw_range_error(env, "ERR_OUT_OF_RANGE",
+                               "offsets must be an array of 1 to 64 line offsets");
         return NULL;
     }
     struct gpio_v2_line_request req;
@@ -82,7 +86,9 @@ napi_value confbox_gpio_request(napi_env env, napi_callback_info info) {
     for (uint32_t i = 0; i < n; i++) {
         napi_value x;
         double d;
-        if (napi_get_element(env, argv[1], i, &x) != napi_ok || get_number(env, x, "an offset", 0, 65535, &d)) return NULL;
+        if (napi_get_element(env, argv[1], i, &x) != napi_ok ||
+            get_number(env, x, "an offset", 0, 65535, &d))
+            return NULL;
         req.offsets[i] = (uint32_t)d;
     }
     double bits;
@@ -120,11 +126,14 @@ napi_value confbox_gpio_set(napi_env env, napi_callback_info info) {
     size_t argc = 3;
     napi_value argv[3];
     double fd, mask, bits;
-    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || get_number(env, argv[0], "fd", 0, 1 << 30, &fd) ||
-        get_number(env, argv[1], "mask", 0, 9007199254740991.0, &mask) || get_number(env, argv[2], "bits", 0, 9007199254740991.0, &bits))
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+        get_number(env, argv[0], "fd", 0, 1 << 30, &fd) ||
+        get_number(env, argv[1], "mask", 0, 9007199254740991.0, &mask) ||
+        get_number(env, argv[2], "bits", 0, 9007199254740991.0, &bits))
         return NULL;
     struct gpio_v2_line_values v = {.bits = (uint64_t)bits, .mask = (uint64_t)mask};
-    if (ioctl((int)fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v) < 0) throw_errno(env, "setting GPIO lines", errno);
+    if (ioctl((int)fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v) < 0)
+        throw_errno(env, "setting GPIO lines", errno);
     return NULL;
 }
 
@@ -132,7 +141,8 @@ napi_value confbox_gpio_release(napi_env env, napi_callback_info info) {
     size_t argc = 1;
     napi_value argv[1];
     double fd;
-    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || get_number(env, argv[0], "fd", 0, 1 << 30, &fd))
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+        get_number(env, argv[0], "fd", 0, 1 << 30, &fd))
         return NULL;
     if (close((int)fd) < 0) throw_errno(env, "releasing GPIO lines", errno);
     return NULL;

@@ -55,8 +55,8 @@ struct echo_cancel {
     SpeexEchoState *echo;
     SpeexPreprocessState *pre;
     unsigned frame;
-    /* The canceller adapts once a block: 10 ms blocks within a frame adapt twice as often as whole 20 ms frames and
-     * converge within two seconds (test_echo_cancel), at the same cost. */
+    /* The canceller adapts once a block: 10 ms blocks within a frame adapt twice as often as whole
+     * 20 ms frames and converge within two seconds (test_echo_cancel), at the same cost. */
     unsigned block;
     /* The far frames not yet played into the room: a ring of delay_frames + 1 frames. */
     int16_t *delay;
@@ -67,7 +67,8 @@ struct echo_cancel {
 int echo_cancel_create(const echo_cancel_config *cfg, echo_cancel **out) {
     *out = NULL;
     if (echo_cancel_unavailable()) return -ENOSYS;
-    if (!cfg->rate || !cfg->frame || cfg->tail_ms < 20 || cfg->tail_ms > 1000 || cfg->delay_ms > 1000)
+    if (!cfg->rate || !cfg->frame || cfg->tail_ms < 20 || cfg->tail_ms > 1000 ||
+        cfg->delay_ms > 1000)
         return -EINVAL;
     echo_cancel *ec = calloc(1, sizeof *ec);
     if (!ec) return -ENOMEM;
@@ -115,9 +116,11 @@ void echo_cancel_far(echo_cancel *ec, const int16_t *speaker) {
 }
 
 void echo_cancel_near(echo_cancel *ec, const int16_t *mic, int16_t *out) {
-    if (!ec->has_far) memset(ec->delay + (size_t)ec->head * ec->frame, 0, ec->frame * sizeof *ec->delay);
+    if (!ec->has_far)
+        memset(ec->delay + (size_t)ec->head * ec->frame, 0, ec->frame * sizeof *ec->delay);
     ec->has_far = 0;
-    /* The frame played delay_frames ago is what reaches the microphone now (the oldest in the ring). */
+    /* The frame played delay_frames ago is what reaches the microphone now (the oldest in the
+     * ring). */
     unsigned oldest = (ec->head + 1) % (ec->delay_frames + 1);
     const int16_t *far = ec->delay + (size_t)oldest * ec->frame;
     int16_t clean[ec->frame];

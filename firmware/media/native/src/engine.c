@@ -117,7 +117,8 @@ typedef struct {
     rtpsec *tx_sec, *rx_sec; /* SRTP of what the leg sends and receives; NULL: plain RTP */
     engine_leg_stats st;
     local_audio *la; /* a local leg's sound card; NULL for RTP legs */
-    echo_cancel *ec; /* a local leg's echo canceller (the speaker heard by the microphone); NULL: none */
+    echo_cancel
+        *ec; /* a local leg's echo canceller (the speaker heard by the microphone); NULL: none */
 } leg;
 
 struct engine {
@@ -145,7 +146,8 @@ struct engine {
     uint64_t now_us;     /* start of the current tick */
     uint64_t paces;      /* timer periods run; every PACES_PER_TICK-th is a tick */
     uint64_t late_paces; /* timer periods missed */
-    uint32_t tick_max_cur, tick_max_prev; /* longest tick of this second so far, and of the one before */
+    uint32_t tick_max_cur,
+        tick_max_prev; /* longest tick of this second so far, and of the one before */
     engine_stats st;
     /* media-thread scratch */
     int16_t in_leg[FRAME_WB], in_conf[FRAME_WB], out_leg[FRAME_WB], leg_play[FRAME_WB];
@@ -1212,7 +1214,8 @@ static void run_tick(engine *e) {
     uint32_t took = (uint32_t)(mono_us() - start);
     if (took > e->tick_max_cur) e->tick_max_cur = took;
     if (took > e->st.tick_max_ever_us) e->st.tick_max_ever_us = took;
-    if (e->st.ticks % TICKS_PER_SECOND == 0) { /* a new second: the longest tick is of this one and the last */
+    if (e->st.ticks % TICKS_PER_SECOND ==
+        0) { /* a new second: the longest tick is of this one and the last */
         e->tick_max_prev = e->tick_max_cur;
         e->tick_max_cur = 0;
     }

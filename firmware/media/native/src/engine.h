@@ -171,8 +171,9 @@ int engine_connect_leg(engine *e, uint32_t leg, const char *address, uint16_t po
 int engine_open_local_leg(engine *e, const local_audio_config *devices, uint32_t *leg);
 /** A local leg's device state and counters; -EINVAL for a leg that is not local. */
 int engine_get_local_status(engine *e, uint32_t leg, local_audio_status *out);
-/** Cancels the speaker's echo in a local leg's microphone (see echo_cancel.h; rate and frame are the sound card's),
- * or stops with NULL; -ENOSYS when speexdsp cannot be loaded (echo_cancel_unavailable says why), -ENOENT, -EINVAL. */
+/** Cancels the speaker's echo in a local leg's microphone (see echo_cancel.h; rate and frame are
+ * the sound card's), or stops with NULL; -ENOSYS when speexdsp cannot be loaded
+ * (echo_cancel_unavailable says why), -ENOENT, -EINVAL. */
 int engine_set_local_echo(engine *e, uint32_t leg, const echo_cancel_config *cfg);
 /** 1 when the local leg cancels echo, 0 when not; -ENOENT, -EINVAL (not a local leg). */
 int engine_local_echo_active(engine *e, uint32_t leg);

@@ -24,7 +24,8 @@
 const int16_t g711_ulaw_table[256] = {R256(ULAW)};
 const int16_t g711_alaw_table[256] = {R256(ALAW)};
 
-/* Index of the highest set bit of v (v > 0): one instruction (bsr, clz) where the compiler has it. */
+/* Index of the highest set bit of v (v > 0): one instruction (bsr, clz) where the compiler has it.
+ */
 static inline int top_bit(int32_t v) {
     return 31 - __builtin_clz((unsigned)v);
 }

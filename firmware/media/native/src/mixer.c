@@ -117,10 +117,12 @@ void mixer_put(mixer *m, int id, const int16_t *pcm) {
     p->put_round = m->round;
 }
 
-/* Whether x lies beyond the soft limit's knee (|x| > knee), as one unsigned comparison the compiler vectorises. */
+/* Whether x lies beyond the soft limit's knee (|x| > knee), as one unsigned comparison the compiler
+ * vectorises. */
 #define BEYOND(x, knee) ((uint32_t)((x) + (knee)) > 2u * (uint32_t)(knee))
 
-/* The soft limit of one sample, noting in *beyond when it was beyond the knee (only there: no cost within it). */
+/* The soft limit of one sample, noting in *beyond when it was beyond the knee (only there: no cost
+ * within it). */
 static inline int16_t limit_noting(int32_t x, int32_t knee, uint32_t *beyond) {
     if (x <= knee && x >= -knee) return (int16_t)x;
     *beyond = 1;
@@ -139,9 +141,10 @@ void mixer_mix(mixer *m) {
             for (int j = 0; j < n; j++) m->sum[j] += p->in[j];
     }
     if (talkers == 0) memset(m->sum, 0, (size_t)n * sizeof m->sum[0]);
-    /* Almost every frame stays within the knee, where the limit is the identity: one narrowing pass that notes
-     * whether any sample went beyond it, and the soft limit sample by sample only for a frame that did. While the
-     * room is loud (the last frame went beyond), the soft limit runs at once. */
+    /* Almost every frame stays within the knee, where the limit is the identity: one narrowing pass
+     * that notes whether any sample went beyond it, and the soft limit sample by sample only for a
+     * frame that did. While the room is loud (the last frame went beyond), the soft limit runs at
+     * once. */
     uint32_t beyond = 0;
     if (!m->loud)
         for (int j = 0; j < n; j++) {
@@ -166,8 +169,8 @@ const int16_t *mixer_get(mixer *m, int id, const int16_t *extra, int *shared) {
         *shared = 1;
         return m->shared;
     }
-    /* What this member hears: everybody but itself, plus what is played to it alone; narrowed in one pass as in
-     * mixer_mix, the soft limit only for a frame that went beyond the knee. */
+    /* What this member hears: everybody but itself, plus what is played to it alone; narrowed in
+     * one pass as in mixer_mix, the soft limit only for a frame that went beyond the knee. */
     int n = m->frame, knee = m->knee;
     uint32_t beyond = 0;
     if (p->loud) {
@@ -188,7 +191,8 @@ const int16_t *mixer_get(mixer *m, int id, const int16_t *extra, int *shared) {
     if (beyond || p->loud) {
         beyond = 0;
         for (int j = 0; j < n; j++)
-            p->out[j] = limit_noting(m->sum[j] - (talked ? p->in[j] : 0) + (extra ? extra[j] : 0), knee, &beyond);
+            p->out[j] = limit_noting(m->sum[j] - (talked ? p->in[j] : 0) + (extra ? extra[j] : 0),
+                                     knee, &beyond);
     }
     p->loud = beyond != 0;
     return p->out;

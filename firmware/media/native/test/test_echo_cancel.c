@@ -1,9 +1,10 @@
-/* The local leg's echo canceller in simulated rooms: the speaker's signal (speech-like noise: a random broadband
- * signal under a syllable envelope) reaches the microphone after the sound card's delay (30 ms, or 100 ms) and the
- * room's (a direct path of 20 ms and a reflection of 85 ms, low-passed and attenuated: the echo arrives 50 to 185 ms
- * after it was played), later with a near-end talker over it. Checked: the echo return loss enhancement (at least 25 dB
- * from two seconds on: converged within two seconds), and the near-end talker's level during double talk (within 3 dB). Skipped, with the
- * reason, where speexdsp cannot be loaded. */
+/* The local leg's echo canceller in simulated rooms: the speaker's signal (speech-like noise: a
+ * random broadband signal under a syllable envelope) reaches the microphone after the sound card's
+ * delay (30 ms, or 100 ms) and the room's (a direct path of 20 ms and a reflection of 85 ms,
+ * low-passed and attenuated: the echo arrives 50 to 185 ms after it was played), later with a
+ * near-end talker over it. Checked: the echo return loss enhancement (at least 25 dB from two
+ * seconds on: converged within two seconds), and the near-end talker's level during double talk
+ * (within 3 dB). Skipped, with the reason, where speexdsp cannot be loaded. */
 #define _GNU_SOURCE
 #include "../src/echo_cancel.h"
 #include "check.h"
@@ -15,8 +16,8 @@
 #include <string.h>
 #include <time.h>
 
-#define RATE 16000
-#define FRAME 320
+#define RATE    16000
+#define FRAME   320
 #define SECONDS 9
 
 static uint32_t seed = 12345;
@@ -47,13 +48,15 @@ static int16_t clip16(double v) {
 
 static void room(unsigned card_ms) {
     size_t n = (size_t)RATE * SECONDS;
-    double *far = calloc(n, sizeof *far), *near = calloc(n, sizeof *near), *echo = calloc(n, sizeof *echo);
+    double *far = calloc(n, sizeof *far), *near = calloc(n, sizeof *near),
+           *echo = calloc(n, sizeof *echo);
     double *mic = calloc(n, sizeof *mic), *out = calloc(n, sizeof *out);
     talker(far, n, 12000, 3.7, 0);
     /* The near-end talker speaks from 6 s on. */
     talker(near, n, 6000, 2.9, 1.0);
     for (size_t i = 0; i < (size_t)RATE * 6; i++) near[i] = 0;
-    /* The room: card delay, a direct path (20 ms, -6 dB) and a reflection (55 ms, -14 dB), low-passed. */
+    /* The room: card delay, a direct path (20 ms, -6 dB) and a reflection (55 ms, -14 dB),
+     * low-passed. */
     size_t d1 = (size_t)RATE * (card_ms + 20) / 1000, d2 = (size_t)RATE * (card_ms + 85) / 1000;
     double lp = 0;
     for (size_t i = 0; i < n; i++) {
@@ -63,9 +66,15 @@ static void room(unsigned card_ms) {
         mic[i] = echo[i] + near[i] + 3 * noise(); /* and a quiet room's noise floor */
     }
 
-    echo_cancel_config cfg = {.rate = RATE, .frame = FRAME, .tail_ms = 100, .delay_ms = card_ms, .noise_suppress = 0, .echo_suppress = -40};
+    echo_cancel_config cfg = {.rate = RATE,
+                              .frame = FRAME,
+                              .tail_ms = 100,
+                              .delay_ms = card_ms,
+                              .noise_suppress = 0,
+                              .echo_suppress = -40};
     echo_cancel *ec = NULL;
-    check(echo_cancel_create(&cfg, &ec) == 0, "a canceller for 16 kHz, 20 ms frames, 100 ms tail, %u ms card delay", card_ms);
+    check(echo_cancel_create(&cfg, &ec) == 0,
+          "a canceller for 16 kHz, 20 ms frames, 100 ms tail, %u ms card delay", card_ms);
 
     int16_t f[FRAME], m[FRAME], o[FRAME];
     struct timespec t0, t1;
@@ -80,8 +89,10 @@ static void room(unsigned card_ms) {
         for (int i = 0; i < FRAME; i++) out[at + i] = o[i];
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    double us = ((double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) / (double)(n / FRAME);
-    printf("# card %u ms: %.1f us a 20 ms frame, %.2f%% of one core (a figure, not checked)\n", card_ms, us, us / 200.0);
+    double us = ((double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) /
+                (double)(n / FRAME);
+    printf("# card %u ms: %.1f us a 20 ms frame, %.2f%% of one core (a figure, not checked)\n",
+           card_ms, us, us / 200.0);
     echo_cancel_destroy(ec);
 
     /* ERLE over one-second windows while only the far end talks. */
@@ -90,12 +101,18 @@ static void room(unsigned card_ms) {
         double erle = 10 * log10(power(echo, from, to) / power(out, from, to));
         printf("# card %u ms: ERLE %d-%d s: %.1f dB\n", card_ms, s, s + 1, erle);
         /* Converged within two seconds: at least 25 dB from then on. */
-        if (s >= 2) check(erle >= 25, "card %u ms: ERLE from %d to %d s is %.1f dB (at least 25: converged within 2 s)", card_ms, s, s + 1, erle);
+        if (s >= 2)
+            check(erle >= 25,
+                  "card %u ms: ERLE from %d to %d s is %.1f dB (at least 25: converged within 2 s)",
+                  card_ms, s, s + 1, erle);
     }
     /* Double talk: what is left of the output against the near-end talker alone. */
     size_t from = (size_t)RATE * 6 + RATE / 2, to = n;
     double kept = 10 * log10(power(out, from, to) / power(near, from, to));
-    check(fabs(kept) <= 3, "card %u ms: during double talk the near-end talker keeps its level: %+.1f dB (within 3 dB)", card_ms, kept);
+    check(fabs(kept) <= 3,
+          "card %u ms: during double talk the near-end talker keeps its level: %+.1f dB (within 3 "
+          "dB)",
+          card_ms, kept);
     free(far), free(near), free(echo), free(mic), free(out);
 }
 

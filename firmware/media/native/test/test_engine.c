@@ -304,7 +304,8 @@ int main(void) {
 
     engine_stats again;
     engine_get_stats(e, &again);
-    check(st.tick_max_us > 0 && again.tick_max_us > 0 && again.tick_max_ever_us >= again.tick_max_us,
+    check(st.tick_max_us > 0 && again.tick_max_us > 0 &&
+              again.tick_max_ever_us >= again.tick_max_us,
           "every reader sees the longest tick: %u us, read again %u us (since the start %u us)",
           st.tick_max_us, again.tick_max_us, again.tick_max_ever_us);
 

@@ -1,7 +1,7 @@
 /* link: -Wl,--wrap=realloc */
-/* The engine when memory runs out: a join that cannot get the memory it needs fails with -ENOMEM and leaves nothing
- * behind (no conference without members), and the same join works once memory is there again. realloc is wrapped
- * (ld --wrap) so that the test can make it fail. */
+/* The engine when memory runs out: a join that cannot get the memory it needs fails with -ENOMEM
+ * and leaves nothing behind (no conference without members), and the same join works once memory is
+ * there again. realloc is wrapped (ld --wrap) so that the test can make it fail. */
 #define _GNU_SOURCE
 #include "../src/engine.h"
 #include "check.h"
@@ -39,11 +39,13 @@ int main(void) {
     engine_stats st;
     engine_get_stats(e, &st);
     check(rc == -ENOMEM, "a join without memory fails with -ENOMEM (%d)", rc);
-    check(st.conferences == 0, "and leaves no conference without members behind (%u)", st.conferences);
+    check(st.conferences == 0, "and leaves no conference without members behind (%u)",
+          st.conferences);
 
     rc = engine_join(e, leg, 7);
     engine_get_stats(e, &st);
-    check(rc == 0 && st.conferences == 1, "the same join works once memory is there (%d, %u conference)", rc, st.conferences);
+    check(rc == 0 && st.conferences == 1,
+          "the same join works once memory is there (%d, %u conference)", rc, st.conferences);
     check(engine_leave(e, leg) == 0, "leave");
     engine_get_stats(e, &st);
     check(st.conferences == 0, "the last member gone, the conference is gone (%u)", st.conferences);

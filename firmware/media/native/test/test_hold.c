@@ -297,8 +297,8 @@ static void test_pacing(engine *e) {
               "ptime %u: RTP timestamps advance by exactly %u and sequence numbers by one", want,
               want * 8);
         /* against the reference rather than the clock: a stalled machine loses ticks for all; only
-         * the reference packets between this leg's first and last count, so that the capture's edges
-         * do not */
+         * the reference packets between this leg's first and last count, so that the capture's
+         * edges do not */
         check(fabs((double)intervals * want - (double)between * 10) <= want,
               "ptime %u: one packet per %u ms (%u intervals, %u packets of the 10 ms leg between)",
               want, want, intervals, between);

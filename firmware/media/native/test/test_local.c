@@ -277,18 +277,22 @@ int main(void) {
     if (echo_cancel_unavailable()) {
         check_skip("echo cancellation: %s", echo_cancel_unavailable());
     } else {
-        check(engine_local_echo_active(eng, lleg) == 0 && engine_set_local_echo(eng, lleg, &echo) == 0 &&
+        check(engine_local_echo_active(eng, lleg) == 0 &&
+                  engine_set_local_echo(eng, lleg, &echo) == 0 &&
                   engine_local_echo_active(eng, lleg) == 1,
               "the local leg cancels echo once asked to");
         check(engine_set_muted(eng, lleg, 0) == 0, "the local leg unmutes");
         run(ph, &tick, 1000);
         n = 4000;
         double through = db(ph->rx + ph->rx_n - n, n, MIC_HZ, 8000);
-        check(through > -30, "the microphone is still heard through the canceller (%.1f dB)", through);
-        check(engine_set_local_echo(eng, lleg, NULL) == 0 && engine_local_echo_active(eng, lleg) == 0,
+        check(through > -30, "the microphone is still heard through the canceller (%.1f dB)",
+              through);
+        check(engine_set_local_echo(eng, lleg, NULL) == 0 &&
+                  engine_local_echo_active(eng, lleg) == 0,
               "and stops when told");
     }
-    check(engine_set_local_echo(eng, pleg, &echo) == -EINVAL && engine_local_echo_active(eng, 999999) == -ENOENT,
+    check(engine_set_local_echo(eng, pleg, &echo) == -EINVAL &&
+              engine_local_echo_active(eng, 999999) == -ENOENT,
           "an RTP leg has no echo canceller; an unknown leg is not found");
     local_audio_config none = {0};
     uint32_t bad;

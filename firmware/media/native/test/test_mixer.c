@@ -160,22 +160,26 @@ int main(void) {
         okloud &= o[0] > 32000; /* 31 * 32767 limited, still positive */
     }
     check(okloud, "32 loud members: output limited, positive stays positive");
-    /* After a loud tick, a quiet one is exact again; one sample beyond the knee in a quiet frame is limited. */
+    /* After a loud tick, a quiet one is exact again; one sample beyond the knee in a quiet frame is
+     * limited. */
     for (int k = 0; k < 32; k++) fill(in[k], (int16_t)(k + 1));
     for (int k = 0; k < 32; k++) mixer_put(big, ids[k], in[k]);
     mixer_mix(big);
     int quiet_again = 1;
     for (int k = 0; k < 32; k++)
         quiet_again &= all_equal(mixer_get(big, ids[k], NULL, &shared), 528 - (k + 1));
-    check(quiet_again, "after a loud tick, a quiet one: each hears exactly the sum of the others again");
+    check(quiet_again,
+          "after a loud tick, a quiet one: each hears exactly the sum of the others again");
     in[0][7] = 30000;
     in[1][7] = 30000;
     for (int k = 0; k < 32; k++) mixer_put(big, ids[k], in[k]);
     mixer_mix(big);
     const int16_t *heard = mixer_get(big, ids[2], NULL, &shared);
     int32_t sum7 = 30000 + 30000 + 528 - 1 - 2 - 3;
-    check(heard[7] == mixer_limit(sum7, MIXER_DEFAULT_KNEE) && heard[7] < sum7 && heard[6] == 528 - 3,
-          "one sample beyond the knee in a quiet frame is limited (%d), its neighbours exact (%d)", heard[7], heard[6]);
+    check(heard[7] == mixer_limit(sum7, MIXER_DEFAULT_KNEE) && heard[7] < sum7 &&
+              heard[6] == 528 - 3,
+          "one sample beyond the knee in a quiet frame is limited (%d), its neighbours exact (%d)",
+          heard[7], heard[6]);
     mixer_destroy(big);
     return check_done();
 }
