@@ -77,6 +77,12 @@ for (const mode of ['normal', 'asan', 'arm64', 'format']) {
   });
 }
 
+// The media engine addon, its N-API binding included, built with ASan + UBSan and run under the engine's test file.
+{
+  const label = 'test/unit/native-engine.test.ts (addon under ASan + UBSan)';
+  if (wants(label)) jobs.push({ label, cmd: 'bash', args: [join(root, 'scripts/test-addon-asan.sh')], count: (r) => uvuCounts(r) });
+}
+
 // Test files that also run as the box runs them: by the arm64 Node runtime of image.yml under qemu-user, with the
 // media engine addon cross-compiled for arm64.
 const arm64Runs = { 'test/unit/native-engine.test.ts': 'scripts/image/arm64-test.ts' };

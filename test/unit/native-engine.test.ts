@@ -22,6 +22,7 @@ import {
   type MediaEngine,
   type MediaEngineEvents,
   type MediaLegOptions,
+  type NativeEngineOptions,
 } from '../../firmware/media/native-engine.ts';
 import { SrtpContext } from '../support/srtp.ts';
 
@@ -250,7 +251,7 @@ async function rejectsNaming(f: () => Promise<unknown>, type: TypeErrorConstruct
 
 /** Engine, two talking phones (A: 600 Hz, B: 1000 Hz) and their legs in one conference. */
 async function conferenceOfTwo(extra: Partial<MediaLegOptions> = {}) {
-  const engine = new NativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
+  const engine = nativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
   const a = await Phone.open(TONE_A);
   const b = await Phone.open(TONE_B);
   const legA = await engine.openLeg({ ...PCMU, ...extra });
@@ -273,7 +274,12 @@ async function conferenceOfTwo(extra: Partial<MediaLegOptions> = {}) {
 
 type Case = [name: string, fn: () => Promise<void> | void];
 const cases: Case[] = [];
-const addonPath = findAddon();
+/** CONFBOX_TEST_ADDON: the addon to test instead of the build's (scripts/test-addon-asan.sh: built with ASan + UBSan). */
+const addonPath = process.env.CONFBOX_TEST_ADDON ?? findAddon();
+/** An engine on the addon under test. */
+function nativeEngine(o: Omit<NativeEngineOptions, 'addon'>): NativeEngine {
+  return new NativeEngine({ ...o, addon: addonPath ?? undefined });
+}
 let addon: ConfboxEngineAddon;
 
 cases.push(['loadAddon: by path, already loaded, or refused with a reason', () => {
@@ -284,7 +290,7 @@ cases.push(['loadAddon: by path, already loaded, or refused with a reason', () =
 }]);
 
 cases.push(['SRTP: phones speaking SRTP hear each other; plain and wrongly keyed packets are dropped and counted', async () => {
-  const engine = new NativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
+  const engine = nativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
   const status = engine.srtp();
   assert.ok(status.available, `libsrtp2 loads: ${status.reason}`);
   assert.match(status.version, /^libsrtp2 2\./);
@@ -332,7 +338,7 @@ cases.push(['SRTP: phones speaking SRTP hear each other; plain and wrongly keyed
 }]);
 
 cases.push(['SRTP options are checked with messages naming them', async () => {
-  const engine = new NativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
+  const engine = nativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
   try {
     const key = new Uint8Array(30);
     await rejectsNaming(() => engine.openLeg({ ...PCMU, srtp: { suite: 'F8_128' as never, local: key, remote: key } }), RangeError, 'srtp.suite');
@@ -346,8 +352,8 @@ cases.push(['SRTP options are checked with messages naming them', async () => {
 }]);
 
 cases.push(['capacity comes from the port range: a range of 1,200 pairs opens as many legs (no fixed cap); maxLegs lowers it', async () => {
-  const engine = new NativeEngine({ rtpPorts: portRange(2400), bindAddress: LOOPBACK });
-  const few = new NativeEngine({ rtpPorts: portRange(64), bindAddress: LOOPBACK, maxLegs: 2 });
+  const engine = nativeEngine({ rtpPorts: portRange(2400), bindAddress: LOOPBACK });
+  const few = nativeEngine({ rtpPorts: portRange(64), bindAddress: LOOPBACK, maxLegs: 2 });
   try {
     assert.is(engine.capacity(), 1200);
     // Other programs of the machine may hold a few ports of the range: the legs end where the free pairs do.
@@ -550,7 +556,7 @@ cases.push(['rtpTimeout fires for a silent leg with a short timeout, not for tal
 }]);
 
 cases.push(['closeLeg frees the leg\'s RTP and RTCP ports', async () => {
-  const engine = new NativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
+  const engine = nativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
   try {
     const { leg, localPort } = await engine.openLeg(PCMU);
     assert.is(localPort % 2, 0, 'RTP on an even port');
@@ -660,7 +666,7 @@ cases.push(['NativeEngine validates its options before the addon sees them', () 
 }]);
 
 cases.push(['NativeEngine refuses an IPv6 remote when RTP is bound to IPv4', async () => {
-  const engine = new NativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
+  const engine = nativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
   try {
     const { leg } = await engine.openLeg(PCMU);
     throwsNaming(() => engine.connectLeg(leg, '::1', 4000, PCMU), RangeError, '"address"');
@@ -686,7 +692,7 @@ cases.push(['an idle engine does not keep the process alive', () => {
 }]);
 
 cases.push(['NativeEngine after close: calls fail with ERR_ENGINE_CLOSED, teardown calls do nothing', async () => {
-  const engine = new NativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
+  const engine = nativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
   const { leg } = await engine.openLeg(PCMU);
   await engine.close();
   await engine.close();
@@ -826,7 +832,7 @@ function contract(label: string, make: (ports: { min: number; max: number }) => 
   }]);
 }
 
-contract('NativeEngine', (ports) => new NativeEngine({ rtpPorts: ports, bindAddress: LOOPBACK }));
+contract('NativeEngine', (ports) => nativeEngine({ rtpPorts: ports, bindAddress: LOOPBACK }));
 contract('MockEngine', (ports) => new MockEngine({ rtpPorts: ports }));
 
 cases.push(['MockEngine records calls and is driven with emit', async () => {
@@ -874,7 +880,7 @@ const MIC_TONE = 700;
 }
 
 cases.push(['NativeEngine: the sound devices ALSA lists are those its configuration shows, as aplay -L does', () => {
-  const engine = new NativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
+  const engine = nativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
   try {
     const listed = engine.alsaDevices();
     assert.ok(listed.includes('test_listed'), `listed: ${listed.join(', ')}`);
@@ -885,7 +891,7 @@ cases.push(['NativeEngine: the sound devices ALSA lists are those its configurat
 }]);
 
 cases.push(['NativeEngine: a local leg reads the microphone into a conference and reports its devices', async () => {
-  const engine = new NativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
+  const engine = nativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
   const phone = await Phone.open(TONE_B);
   const seen = recordEvents(engine);
   try {
