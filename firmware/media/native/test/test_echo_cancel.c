@@ -36,7 +36,7 @@ static void talker(double *out, size_t n, double level, double syllable_hz, doub
     }
 }
 
-static double power(const double *x, size_t from, size_t to) {
+static double mean_power(const double *x, size_t from, size_t to) {
     double p = 0;
     for (size_t i = from; i < to; i++) p += x[i] * x[i];
     return p / (double)(to - from);
@@ -98,7 +98,7 @@ static void room(unsigned card_ms) {
     /* ERLE over one-second windows while only the far end talks. */
     for (int s = 1; s <= 5; s++) {
         size_t from = (size_t)RATE * s, to = from + RATE;
-        double erle = 10 * log10(power(echo, from, to) / power(out, from, to));
+        double erle = 10 * log10(mean_power(echo, from, to) / mean_power(out, from, to));
         printf("# card %u ms: ERLE %d-%d s: %.1f dB\n", card_ms, s, s + 1, erle);
         /* Converged within two seconds: at least 25 dB from then on. */
         if (s >= 2)
@@ -108,7 +108,7 @@ static void room(unsigned card_ms) {
     }
     /* Double talk: what is left of the output against the near-end talker alone. */
     size_t from = (size_t)RATE * 6 + RATE / 2, to = n;
-    double kept = 10 * log10(power(out, from, to) / power(near, from, to));
+    double kept = 10 * log10(mean_power(out, from, to) / mean_power(near, from, to));
     check(fabs(kept) <= 3,
           "card %u ms: during double talk the near-end talker keeps its level: %+.1f dB (within 3 "
           "dB)",

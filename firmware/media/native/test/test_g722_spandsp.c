@@ -7,6 +7,7 @@
  * since spandsp's have the same ones. */
 #define _GNU_SOURCE
 #include "check.h"
+#include "tone.h"
 
 #include <math.h>
 #include <spandsp.h>
@@ -26,7 +27,7 @@
 
 /* A 1 kHz tone at about -10 dBFS. */
 static void tone(int16_t *x) {
-    for (int i = 0; i < N; i++) x[i] = (int16_t)lrint(10000.0 * sin(2 * M_PI * 1000.0 * i / RATE));
+    tone_fill(x, N, 1000, 10000, RATE, 0);
 }
 
 /* Speech-like: a 140 Hz voice with harmonics up to 7 kHz under a syllable envelope (4 Hz), with its
@@ -43,25 +44,6 @@ static void speech(int16_t *x) {
         double envelope = 0.25 + 0.75 * pow(sin(M_PI * 4 * t), 2);
         x[i] = (int16_t)lrint(2500.0 * envelope * v);
     }
-}
-
-/* SNR in dB of y against x, at the lag (0..63 samples) where they match best. */
-static double snr(const int16_t *x, const int16_t *y, int *lag_out) {
-    double best = -1e9;
-    for (int lag = 0; lag < 64; lag++) {
-        double s = 0, e = 0;
-        for (int i = SKIP; i + lag < N; i++) {
-            double d = (double)y[i + lag] - x[i];
-            s += (double)x[i] * x[i];
-            e += d * d;
-        }
-        double v = 10 * log10(s / (e + 1e-9));
-        if (v > best) {
-            best = v;
-            *lag_out = lag;
-        }
-    }
-    return best;
 }
 
 static void box_encode(const int16_t *x, uint8_t *code) {
@@ -97,9 +79,9 @@ static void pairings(const char *what, void (*make)(int16_t *), double at_least)
         memset(y, 0, sizeof y);
         (k < 2 ? box_encode : spandsp_encode)(x, code);
         (k % 2 == 0 ? box_decode : spandsp_decode)(code, y);
-        int lag = 0;
-        double v = snr(x, y, &lag);
-        check(v >= at_least, "%s, %s: SNR %.1f dB (at least %.0f), delay %d samples", what,
+        size_t lag = 0; /* SNR after the codecs' adaptation, at the delay where it is best */
+        double v = snr_db(x + SKIP, y + SKIP, N - SKIP, 63, &lag);
+        check(v >= at_least, "%s, %s: SNR %.1f dB (at least %.0f), delay %zu samples", what,
               names[k], v, at_least, lag);
     }
 }

@@ -30,7 +30,7 @@ static inline double goertzel(const int16_t *x, size_t n, double f, double rate)
 }
 
 /* Mean power of x. */
-static inline double power(const int16_t *x, size_t n) {
+static inline double mean_power(const int16_t *x, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
     return n ? s / (double)n : 0;
