@@ -120,8 +120,8 @@ export class Conferences {
    * PIN, or its PIN from the creator's extension in a room that has a moderator PIN, admits as moderator.
    */
   join(room: Room | null, roomId: number, pin: string, who: Omit<Participant, 'joinedAt' | 'muted' | 'moderator'>): Conference {
-    const moderator = this.checkPin(room, roomId, pin, who.caller);
     if (!room) throw notConfigured(roomId);
+    const moderator = this.checkPin(room, roomId, pin, who.caller);
     let conf = this.byRoom.get(roomId);
     if (conf?.locked && !moderator) throw locked(roomId);
     if (conf && conf.participants.size >= conf.maxParticipants) throw full(roomId, conf.maxParticipants);

@@ -25,7 +25,7 @@ import { SUPPORTED, unsupportedTags } from './session-timer.ts';
 import { ALLOW_EVENTS, RoomSubscriptions, type RoomPresence } from './subscriptions.ts';
 import { ackOf, InviteClient, pbxTarget, registeredTarget, type InviteOutcome } from './invite-client.ts';
 import { CallMedia } from './call-media.ts';
-import { answerRegister } from './register-request.ts';
+import { answerRegister, type RegisterRequestOptions } from './register-request.ts';
 import { Transfers, type TransferOutcome } from './transfer.ts';
 import { Overload, OVERLOAD_RETRY_AFTER_S } from './overload.ts';
 
@@ -103,6 +103,8 @@ export class SipUserAgent {
   private readonly transfers: Transfers;
   /** Refuses new calls while the box is overloaded. */
   private readonly overload: Overload;
+  /** What answering a REGISTER needs (register-request.ts). */
+  private readonly registers: RegisterRequestOptions;
 
   constructor(private readonly o: UserAgentOptions) {
     this.media = new CallMedia({
@@ -125,6 +127,10 @@ export class SipUserAgent {
       hangUp: (call, why) => void this.hangUp(call, why),
     });
     this.overload = new Overload({ log: o.log, status: o.status });
+    this.registers = {
+      auth: this.auth, registrar: o.registrar, clock: o.clock,
+      reply: (r, status, reason, headers) => this.reply(r, status, reason, headers), challenge: (r, status, values) => this.challenge(r, status, values),
+    };
     this.transfers = new Transfers({
       log: o.log, contactUri: (call) => this.contactUri(call),
       dialogRequest: (call, method, headers) => this.dialogRequest(call, method, headers),
@@ -322,10 +328,7 @@ export class SipUserAgent {
     if (rq.headers.to?.params.tag !== undefined) return this.inDialog(rq, remote);
     switch (method) {
       case 'INVITE': return void this.onInvite(rq, remote, source);
-      case 'REGISTER': return void answerRegister({
-        auth: this.auth, registrar: this.o.registrar, clock: this.o.clock,
-        reply: (r, status, reason, headers) => this.reply(r, status, reason, headers), challenge: (r, status, values) => this.challenge(r, status, values),
-      }, rq, remote);
+      case 'REGISTER': return void answerRegister(this.registers, rq, remote);
       case 'OPTIONS': return this.reply(rq, 200, undefined, { accept: 'application/sdp', 'accept-language': 'en' });
       case 'BYE':
       case 'INFO':
