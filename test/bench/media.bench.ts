@@ -1,6 +1,6 @@
 // Media engine benchmark: mixer kernel, capacity and added latency. Not a test: it prints figures beside
 // their targets, and ratios against baselines measured in the same run.
-//   node build.mjs && node --import tsx test/bench/media.bench.ts [mixer] [capacity] [latency] [recording]
+//   node build.mjs && node --import tsx test/bench/media.bench.ts [mixer] [instructions] [capacity] [latency] [recording]
 // The engine (NativeEngine, no SIP) runs in this process; the phones are rtp_load
 // (firmware/media/native/bench/rtp_load.c), a child process, so its CPU is counted apart from the engine's.
 // Both share this machine's cores.
@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { NativeEngine, type MediaLegOptions } from '../../firmware/media/native-engine.ts';
 import { ConferenceRecorder } from '../../firmware/recordings/index.ts';
+import { mixerInstructions, type InstructionRow } from './mixer-instructions.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BENCH_DIR = join(ROOT, 'firmware/media/native/bench');
@@ -252,7 +253,7 @@ function measureTsMixer(members: number, talkers: number): number {
 }
 
 function mixerBench(): MixerRow[] {
-  log(`\n(1) mixer kernel: 8 kHz, 20 ms frames, uniform noise of +-${LEVEL}; C -O2 (bench_mixer) and TypeScript in this process ...`);
+  log(`\n(1) mixer kernel: 8 kHz, 20 ms frames, uniform noise of +-${LEVEL}; C -O3 (bench_mixer) and TypeScript in this process ...`);
   const r = spawnSync(join(BIN_DIR, 'bench_mixer'), MIXER_CASES, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`bench_mixer failed: ${r.stderr}`);
   const rows: MixerRow[] = [];
@@ -272,6 +273,13 @@ function mixerBench(): MixerRow[] {
   }
   log('  member-frame = one member\'s 160 samples in (put) and out (get); C includes the soft limiter, TS only clamps;');
   log('  with few talkers the C mixer hands every non-talker one shared frame, the TS one computes each.');
+  return rows;
+}
+
+function instructionsBench(): InstructionRow[] {
+  log('\n(1b) mixer kernel, instructions per member-frame (counted: valgrind on x86-64, qemu-user on arm64) ...');
+  const rows = mixerInstructions(BENCH_DIR, join(BIN_DIR, 'bench_mixer'), ['3', '32:3'], log);
+  for (const r of rows) log(`  ${r.arch.padEnd(7)} room ${r.room.padEnd(5)} mixer ${fixed(r.mixer, 0).padStart(5)}  memcpy ${fixed(r.memcpy, 0).padStart(4)}  (${fixed(r.mixer / r.memcpy, 1)}x)`);
   return rows;
 }
 
@@ -485,7 +493,7 @@ async function latencyBench(): Promise<LatencyResult> {
 // --- main ---
 
 async function main(): Promise<void> {
-  const known = ['mixer', 'capacity', 'latency', 'recording'];
+  const known = ['mixer', 'instructions', 'capacity', 'latency', 'recording'];
   const asked = process.argv.slice(2);
   const bad = asked.filter((a) => !known.includes(a));
   if (bad.length) {
@@ -500,6 +508,7 @@ async function main(): Promise<void> {
   log('the engine, this process\'s JS thread and the rtp_load phones share them.');
 
   const mixer = run('mixer') ? mixerBench() : [];
+  const instructions = run('instructions') ? instructionsBench() : [];
   const capacity = run('capacity') ? await capacityBench() : [];
   const latency = run('latency') ? await latencyBench() : null;
   const recording = run('recording') ? await recordingBench() : null;
@@ -512,6 +521,9 @@ async function main(): Promise<void> {
   for (const m of mixer) {
     const room = `${m.members} members${m.talkers === m.members ? '' : `, ${m.talkers} talking`}`;
     row(`mixer, ${room}: ns per member-frame (C)`, fixed(m.cNs, 1), '', `${fixed(m.cNs / m.memcpyNs, 1)}x memcpy (${fixed(m.memcpyNs, 1)} ns); TS mixer ${fixed(m.tsNs / m.cNs, 2)}x C (${fixed(m.tsNs, 1)} ns)`);
+  }
+  for (const r of instructions) {
+    row(`mixer, ${r.room === '3' ? '3 members' : '32 members, 3 talking'}: instructions per member-frame (${r.arch})`, fixed(r.mixer, 0), '', `${fixed(r.mixer / r.memcpy, 1)}x memcpy's ${fixed(r.memcpy, 0)} (a count, not time)`);
   }
   if (capacity.length) {
     const carried = capacity.filter((r) => r.carried);

@@ -3,6 +3,9 @@
  * mixer with each member's talk detection (talk_detect) as the engine runs them.
  *
  *   bench_mixer [members[:talkers]]...      (default: 3 32, everybody talking)
+ *   bench_mixer --count TICKS mixer|memcpy members[:talkers]
+ *       runs exactly TICKS ticks of the mixer (or of the memcpy baseline) untimed, for an
+ *       instruction counter (valgrind, qemu) to divide by TICKS * members
  *
  * Prints one line per case, for test/bench/media.bench.ts to parse:
  *   mixer members=<n> talkers=<t> ticks=<k> mixer_ns=<ns per member-frame> memcpy_ns=<...>
@@ -125,29 +128,12 @@ static double measure(bench_case *c, int32_t (*tick)(bench_case *, long), long t
     return (double)runs[REPEATS / 2] / ((double)ticks * c->members);
 }
 
+static int setup_case(bench_case *c, int members, int talkers);
+static void free_case(bench_case *c);
+
 static int run_case(int members, int talkers) {
-    bench_case c = {members, talkers, NULL, NULL, NULL, NULL, NULL};
-    rng = SEED;
-    c.in = malloc((size_t)members * sizeof *c.in);
-    c.out = malloc((size_t)members * sizeof *c.out);
-    c.ids = malloc((size_t)members * sizeof *c.ids);
-    c.mx = mixer_create(FRAME);
-    c.talk = malloc((size_t)members * sizeof *c.talk);
-    if (!c.in || !c.out || !c.ids || !c.mx || !c.talk) {
-        fprintf(stderr, "bench_mixer: out of memory\n");
-        return 1;
-    }
-    for (int m = 0; m < members; m++) {
-        talk_detect_init(&c.talk[m]);
-        c.ids[m] = mixer_add(c.mx);
-        if (c.ids[m] < 0) {
-            fprintf(stderr, "bench_mixer: mixer_add failed\n");
-            return 1;
-        }
-        for (int f = 0; f < RING; f++)
-            for (int j = 0; j < FRAME; j++)
-                c.in[m][f][j] = (int16_t)((int32_t)(next_random() % (2 * LEVEL + 1)) - LEVEL);
-    }
+    bench_case c;
+    if (setup_case(&c, members, talkers) != 0) return 1;
     long mix_ticks = calibrate(&c, mixer_tick);
     long copy_ticks = calibrate(&c, memcpy_tick);
     double mix_ns = measure(&c, mixer_tick, mix_ticks);
@@ -156,26 +142,87 @@ static int run_case(int members, int talkers) {
     printf("mixer members=%d talkers=%d ticks=%ld mixer_ns=%.2f memcpy_ns=%.3f talk_ns=%.2f\n",
            members, talkers, mix_ticks, mix_ns, copy_ns, talk_ns);
     fflush(stdout);
-    mixer_destroy(c.mx);
-    free(c.in);
-    free(c.out);
-    free(c.ids);
-    free(c.talk);
+    free_case(&c);
+    return 0;
+}
+
+/* Sets up a case: its frames from the shared generator, its mixer and talk detectors. */
+static int setup_case(bench_case *c, int members, int talkers) {
+    *c = (bench_case){members, talkers, NULL, NULL, NULL, NULL, NULL};
+    rng = SEED;
+    c->in = malloc((size_t)members * sizeof *c->in);
+    c->out = malloc((size_t)members * sizeof *c->out);
+    c->ids = malloc((size_t)members * sizeof *c->ids);
+    c->mx = mixer_create(FRAME);
+    c->talk = malloc((size_t)members * sizeof *c->talk);
+    if (!c->in || !c->out || !c->ids || !c->mx || !c->talk) {
+        fprintf(stderr, "bench_mixer: out of memory\n");
+        return 1;
+    }
+    for (int m = 0; m < members; m++) {
+        talk_detect_init(&c->talk[m]);
+        c->ids[m] = mixer_add(c->mx);
+        if (c->ids[m] < 0) {
+            fprintf(stderr, "bench_mixer: mixer_add failed\n");
+            return 1;
+        }
+        for (int f = 0; f < RING; f++)
+            for (int j = 0; j < FRAME; j++)
+                c->in[m][f][j] = (int16_t)((int32_t)(next_random() % (2 * LEVEL + 1)) - LEVEL);
+    }
+    return 0;
+}
+
+static void free_case(bench_case *c) {
+    mixer_destroy(c->mx);
+    free(c->in);
+    free(c->out);
+    free(c->ids);
+    free(c->talk);
+}
+
+/* members[:talkers] into *members and *talkers; 0 if well formed. */
+static int parse_room(const char *arg, int *members, int *talkers) {
+    char *end;
+    long m = strtol(arg, &end, 10), t = m;
+    if (*end == ':') t = strtol(end + 1, &end, 10);
+    if (*end || m < 1 || m > 1024 || t < 0 || t > m) return -1;
+    *members = (int)m;
+    *talkers = (int)t;
+    return 0;
+}
+
+/* --count: TICKS untimed ticks of one kernel. */
+static int count_ticks(int argc, char **argv) {
+    char *end;
+    long ticks = argc == 5 ? strtol(argv[2], &end, 10) : 0;
+    int members, talkers, mixer_kernel = argc == 5 && strcmp(argv[3], "mixer") == 0;
+    if (argc != 5 || *end || ticks < 1 || (!mixer_kernel && strcmp(argv[3], "memcpy") != 0) ||
+        parse_room(argv[4], &members, &talkers) != 0) {
+        fprintf(stderr, "usage: bench_mixer --count TICKS mixer|memcpy members[:talkers]\n");
+        return 2;
+    }
+    bench_case c;
+    if (setup_case(&c, members, talkers) != 0) return 1;
+    int32_t acc = 0;
+    for (long t = 0; t < ticks; t++) {
+        acc += mixer_kernel ? mixer_tick(&c, t) : memcpy_tick(&c, t);
+        CLOBBER();
+    }
+    sink = acc;
+    free_case(&c);
     return 0;
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--count") == 0) return count_ticks(argc, argv);
     int members[16] = {3, 32}, talkers[16] = {3, 32}, n = argc > 1 ? 0 : 2;
     for (int i = 1; i < argc; i++) {
-        char *end;
-        long m = strtol(argv[i], &end, 10), t = m;
-        if (*end == ':') t = strtol(end + 1, &end, 10);
-        if (*end || m < 1 || m > 1024 || t < 0 || t > m || n == 16) {
+        if (n == 16 || parse_room(argv[i], &members[n], &talkers[n]) != 0) {
             fprintf(stderr, "usage: bench_mixer [members[:talkers]]... (members 1..1024)\n");
             return 2;
         }
-        members[n] = (int)m;
-        talkers[n++] = (int)t;
+        n++;
     }
     for (int i = 0; i < n; i++)
         if (run_case(members[i], talkers[i]) != 0) return 1;

@@ -8,6 +8,68 @@ static void fill(int16_t *f, int16_t v) {
     for (int i = 0; i < N; i++) f[i] = v;
 }
 
+static uint32_t rng = 0x2545F491u;
+static uint32_t next_random(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+/* Whether every member hears what a 32-bit reference says it should: the limit of the sum of the
+ * others who talked, plus its extra. Over rounds of random size, levels (quiet to clipping),
+ * talkers, extras, frames put twice and members removed after putting. */
+static int matches_reference(int rounds) {
+    enum { M = 6 };
+    mixer *m = mixer_create(N);
+    int ids[M];
+    for (int k = 0; k < M; k++) ids[k] = mixer_add(m);
+    static int16_t in[M][N], extra[N];
+    int ok = 1;
+    for (int r = 0; r < rounds && ok; r++) {
+        int level = (int)(next_random() % 4 == 0 ? 32768 : 1 + next_random() % 12000);
+        int talked[M] = {0}, has_extra = next_random() % 4 == 0, gone = -1;
+        for (int k = 0; k < M; k++) {
+            if (next_random() % 3 == 0) continue;
+            for (int j = 0; j < N; j++)
+                in[k][j] = (int16_t)((int32_t)(next_random() % (2u * level)) - level);
+            if (next_random() % 8 == 0) { /* a first frame replaced by a second in the round */
+                int16_t first[N];
+                for (int j = 0; j < N; j++) first[j] = (int16_t)(next_random() % 20000);
+                mixer_put(m, ids[k], first);
+            }
+            mixer_put(m, ids[k], in[k]);
+            talked[k] = 1;
+        }
+        if (next_random() % 8 == 0) { /* a member who put a frame leaves before the mix */
+            gone = (int)(next_random() % M);
+            mixer_remove(m, ids[gone]);
+            talked[gone] = 0;
+        }
+        for (int j = 0; j < N; j++) extra[j] = (int16_t)((int32_t)(next_random() % 4000) - 2000);
+        mixer_mix(m);
+        for (int k = 0; k < M && ok; k++) {
+            if (k == gone) continue;
+            int shared, with_extra = has_extra && k == 0;
+            const int16_t *o = mixer_get(m, ids[k], with_extra ? extra : NULL, &shared);
+            for (int j = 0; j < N; j++) {
+                int32_t v = with_extra ? extra[j] : 0;
+                for (int i = 0; i < M; i++)
+                    if (i != k && talked[i]) v += in[i][j];
+                if (o[j] != mixer_limit(v, MIXER_DEFAULT_KNEE)) {
+                    check(0, "round %d member %d sample %d: heard %d, reference %d", r, k, j, o[j],
+                          mixer_limit(v, MIXER_DEFAULT_KNEE));
+                    ok = 0;
+                    break;
+                }
+            }
+        }
+        if (gone >= 0) ids[gone] = mixer_add(m);
+    }
+    mixer_destroy(m);
+    return ok;
+}
+
 static int all_equal(const int16_t *f, int v) {
     for (int i = 0; i < N; i++)
         if (f[i] != v) return 0;
@@ -181,5 +243,10 @@ int main(void) {
           "one sample beyond the knee in a quiet frame is limited (%d), its neighbours exact (%d)",
           heard[7], heard[6]);
     mixer_destroy(big);
+
+    check(
+        matches_reference(3000),
+        "3000 random rounds (quiet, loud, replaced frames, members leaving, extras): every member "
+        "hears the limited 32-bit sum of the others");
     return check_done();
 }
