@@ -40,6 +40,7 @@ packages=(
   linphone-cli     # linphonec: linphone 5.1, a third-party SIP phone in test/integration/phones.test.ts (how phones take each rejection)
   gcc-aarch64-linux-gnu g++-aarch64-linux-gnu  # the media engine cross-compiled for the box's arm64 boards
   qemu-user-static # runs the arm64 engine tests and the arm64 Node runtime on this machine
+  valgrind         # npm run bench: the mixer's instructions per member-frame on x86-64 (counted, not timed)
   rauc squashfs-tools  # firmware updates: test/integration/update.test.ts runs the real rauc service; npm run image signs bundles
   libubootenv-tool u-boot-tools  # fw_setenv/fw_printenv (RAUC's view of U-Boot's boot state), mkenvimage and mkimage
   dbus             # dbus-daemon: the private bus of the update test's rauc service
