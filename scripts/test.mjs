@@ -77,6 +77,24 @@ for (const mode of ['normal', 'asan', 'arm64', 'format']) {
   });
 }
 
+// Coverage-guided fuzzing of the media engine's parsers and decoders (libFuzzer, ASan + UBSan): each target replays
+// its regression inputs, then fuzzes for a bounded time from its corpus; npm run fuzz runs them longer.
+{
+  const seconds = 10;
+  const label = `firmware/media/native fuzz targets (libFuzzer, ${seconds} s each)`;
+  if (wants(label)) {
+    jobs.push({
+      label, cmd: 'sh', args: [join(root, 'firmware/media/native/fuzz/fuzz.sh'), String(seconds)],
+      count: (r) => {
+        const m = /^(\d+) passed, (\d+) failed, (\d+) skipped$/m.exec(r.out);
+        const counts = m ? { passed: Number(m[1]), failed: Number(m[2]), skipped: Number(m[3]) } : { passed: 0, failed: 0, skipped: 0 };
+        if (r.code !== 0 && counts.failed === 0) counts.failed = 1;
+        return counts;
+      },
+    });
+  }
+}
+
 // The media engine addon, its N-API binding included, built with ASan + UBSan and run under the engine's test file.
 {
   const label = 'test/unit/native-engine.test.ts (addon under ASan + UBSan)';

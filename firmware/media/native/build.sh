@@ -53,13 +53,13 @@ format)
         echo "0 passed, 1 failed, 0 skipped"
         exit 1
     fi
-    if clang-format --dry-run -Werror "$here"/src/*.[ch] "$here"/test/*.[ch] "$here"/binding/*.c; then
+    if clang-format --dry-run -Werror "$here"/src/*.[ch] "$here"/test/*.[ch] "$here"/binding/*.c "$here"/fuzz/*.[ch] "$here"/bench/*.c; then
         echo "1 passed, 0 failed, 0 skipped"
         echo "# formatting ok"
         exit 0
     fi
     echo "0 passed, 1 failed, 0 skipped"
-    echo "# not formatted as .clang-format says: clang-format -i firmware/media/native/{src,test}/*.[ch] firmware/media/native/binding/*.c" >&2
+    echo "# not formatted as .clang-format says: clang-format -i firmware/media/native/{src,test,fuzz}/*.[ch] firmware/media/native/{binding,bench}/*.c" >&2
     exit 1
     ;;
 *)

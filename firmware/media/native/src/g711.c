@@ -12,7 +12,7 @@
  * in 16-bit scale (13-bit law << 3). */
 #define ALAW_M(t)                                                                                  \
     ((((t)&0x70) == 0) ? (((t)&0x0F) << 4) + 8                                                     \
-                       : ((((t)&0x0F) << 4) + 264) << ((((t)&0x70) >> 4) - 1))
+                       : (((((t)&0x0F) << 4) + 264) << (((t)&0x70) >> 4)) >> 1)
 #define ALAW_V(t) ((int16_t)(((t)&0x80) ? ALAW_M(t) : -ALAW_M(t)))
 #define ALAW(c)   ALAW_V((c) ^ 0x55)
 
