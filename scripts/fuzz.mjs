@@ -1,36 +1,54 @@
 // Coverage-guided fuzzing on demand, longer than the test run's bounded pass:
 //   npm run fuzz -- [--minutes N] [--no-merge] [target...]
-// N minutes (default 10) shared among the targets (default: all of firmware/media/native/fuzz/fuzz.sh's);
-// inputs that reach new code are merged, minimised, into the targets' corpora in the repository
-// unless --no-merge. A finding is saved under firmware/media/native/build/fuzz/findings/.
+// N minutes (default 10) shared among the targets: the media engine's C ones (firmware/media/native/fuzz/fuzz.sh, libFuzzer)
+// and the TypeScript ones (test/fuzz/run.ts); default all. Inputs that reach new code are merged, minimised, into the
+// targets' corpora in the repository unless --no-merge. Findings are kept under firmware/media/native/build/fuzz/findings/
+// and test/fuzz/findings/.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const script = join(root, 'firmware/media/native/fuzz/fuzz.sh');
-const TARGETS = ['rtp', 'rtcp', 'jitter', 'codecs', 'srtp'];
+const C_SCRIPT = join(root, 'firmware/media/native/fuzz/fuzz.sh');
+const TS_RUNNER = join(root, 'test/fuzz/run.ts');
+const C_TARGETS = ['rtp', 'rtcp', 'jitter', 'codecs', 'srtp'];
+const listed = spawnSync(process.execPath, ['--import', 'tsx', TS_RUNNER, '--list'], { cwd: root, encoding: 'utf8' });
+if (listed.status !== 0) {
+  console.error(`fuzz: cannot list the TypeScript targets: ${listed.stderr}`);
+  process.exit(1);
+}
+const TS_TARGETS = listed.stdout.trim().split(/\s+/);
+const usage = `usage: npm run fuzz -- [--minutes N] [--no-merge] [target...]\n  C targets: ${C_TARGETS.join(' ')}\n  TypeScript targets: ${TS_TARGETS.join(' ')}`;
 
 let parsed;
 try {
-  parsed = parseArgs({ options: { minutes: { type: 'string', default: '10' }, 'no-merge': { type: 'boolean', default: false } }, allowPositionals: true });
+  parsed = parseArgs({ options: { minutes: { type: 'string', default: '10' }, 'no-merge': { type: 'boolean', default: false }, help: { type: 'boolean', default: false } }, allowPositionals: true });
 } catch (err) {
-  console.error(`fuzz: ${err.message}\nusage: npm run fuzz -- [--minutes N] [--no-merge] [${TARGETS.join('|')}]...`);
+  console.error(`fuzz: ${err.message}\n${usage}`);
   process.exit(2);
+}
+if (parsed.values.help) {
+  console.log(usage);
+  process.exit(0);
 }
 const minutes = Number(parsed.values.minutes);
 if (!Number.isFinite(minutes) || minutes <= 0) {
   console.error(`fuzz: --minutes must be a positive number of minutes, not "${parsed.values.minutes}"`);
   process.exit(2);
 }
-const unknown = parsed.positionals.filter((t) => !TARGETS.includes(t));
+const unknown = parsed.positionals.filter((t) => !C_TARGETS.includes(t) && !TS_TARGETS.includes(t));
 if (unknown.length) {
-  console.error(`fuzz: no target ${unknown.join(', ')}; targets: ${TARGETS.join(', ')}`);
+  console.error(`fuzz: no target ${unknown.join(', ')}\n${usage}`);
   process.exit(2);
 }
-const targets = parsed.positionals.length ? parsed.positionals : TARGETS;
-const seconds = Math.max(1, Math.floor((minutes * 60) / targets.length));
-console.log(`fuzz: ${targets.length} target(s), ${seconds} s each`);
-const r = spawnSync('sh', [script, String(seconds), ...(parsed.values['no-merge'] ? [] : ['--merge']), ...targets], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+const asked = parsed.positionals.length ? parsed.positionals : [...C_TARGETS, ...TS_TARGETS];
+const c = asked.filter((t) => C_TARGETS.includes(t));
+const ts = asked.filter((t) => TS_TARGETS.includes(t));
+const seconds = Math.max(1, Math.floor((minutes * 60) / asked.length));
+const merge = parsed.values['no-merge'] ? [] : ['--merge'];
+console.log(`fuzz: ${asked.length} target(s), ${seconds} s each`);
+let status = 0;
+if (c.length) status |= spawnSync('sh', [C_SCRIPT, String(seconds), ...merge, ...c], { stdio: 'inherit' }).status ?? 1;
+if (ts.length) status |= spawnSync(process.execPath, ['--import', 'tsx', TS_RUNNER, String(seconds), ...merge, ...ts], { cwd: root, stdio: 'inherit' }).status ?? 1;
+process.exit(status ? 1 : 0);

@@ -85,12 +85,19 @@ for (const mode of ['normal', 'asan', 'arm64', 'format']) {
   if (wants(label)) {
     jobs.push({
       label, cmd: 'sh', args: [join(root, 'firmware/media/native/fuzz/fuzz.sh'), String(seconds)],
-      count: (r) => {
-        const m = /^(\d+) passed, (\d+) failed, (\d+) skipped$/m.exec(r.out);
-        const counts = m ? { passed: Number(m[1]), failed: Number(m[2]), skipped: Number(m[3]) } : { passed: 0, failed: 0, skipped: 0 };
-        if (r.code !== 0 && counts.failed === 0) counts.failed = 1;
-        return counts;
-      },
+      count: finalTally,
+    });
+  }
+}
+
+// Coverage-guided fuzzing of the firmware's TypeScript parsers (V8 block coverage): regression inputs, then a bounded run.
+{
+  const seconds = 5;
+  const label = `test/fuzz TypeScript fuzz targets (coverage-guided, ${seconds} s each)`;
+  if (wants(label)) {
+    jobs.push({
+      label, cmd: process.execPath, args: ['--import', 'tsx', join(root, 'test/fuzz/run.ts'), String(seconds)],
+      count: finalTally,
     });
   }
 }
@@ -104,6 +111,14 @@ for (const mode of ['normal', 'asan', 'arm64', 'format']) {
 // Test files that also run as the box runs them: by the arm64 Node runtime of image.yml under qemu-user, with the
 // media engine addon cross-compiled for arm64.
 const arm64Runs = { 'test/unit/native-engine.test.ts': 'scripts/image/arm64-test.ts' };
+
+/** The counts of a program that ends with its own "N passed, N failed, N skipped" line. */
+function finalTally(r) {
+  const m = /^(\d+) passed, (\d+) failed, (\d+) skipped$/m.exec(r.out);
+  const counts = m ? { passed: Number(m[1]), failed: Number(m[2]), skipped: Number(m[3]) } : { passed: 0, failed: 0, skipped: 0 };
+  if (r.code !== 0 && counts.failed === 0) counts.failed = 1;
+  return counts;
+}
 
 function uvuCounts(r) {
   const total = Number(/Total:\s+(\d+)/.exec(r.out)?.[1] ?? 0);

@@ -5,6 +5,8 @@
  * 400 (or 501) as RFC 3261 and RFC 4475 expect, statelessly when the package dropped the message.
  */
 
+import { parseUri } from './vendor/sip.js';
+
 /** The methods the box answers; sent in Allow with 405 and 501. */
 export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, SUBSCRIBE, NOTIFY';
 
@@ -15,6 +17,8 @@ export interface WireVerdict {
 
 const COMPACT: Record<string, string> = { i: 'call-id', t: 'to', f: 'from', l: 'content-length', v: 'via', m: 'contact', c: 'content-type', e: 'content-encoding', s: 'subject', k: 'supported' };
 const SINGLE = ['call-id', 'to', 'from', 'cseq', 'max-forwards', 'content-length'];
+/** Headers whose URIs the box copies into answers or sends requests to. */
+const ROUTES = ['route', 'record-route', 'path'];
 const METHOD = /^[A-Za-z0-9.!%*_+`'~-]+$/;
 const SIP_URI = /^sips?:(?:[^@<>\s]*@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9.])?)(?::\d{1,5})?(?:[;?][^<>\s]*)?$/i;
 
@@ -68,6 +72,9 @@ export function checkRequest(req: RawRequest): WireVerdict | null {
       if (bare === null) return { status: 400, reason: `${h.raw} has an unterminated quoted string` };
       if (/;\s*[;,]|,\s*,|[;,]\s*$|^\s*[;,]/.test(bare)) return { status: 400, reason: `${h.raw} has empty parameters or values` };
     }
+    if (ROUTES.includes(h.name) && !routeUrisReadable(h.value)) {
+      return { status: 400, reason: `${h.raw} has a URI that cannot be read` };
+    }
     if ((h.name === 'to' || h.name === 'from') && unquoted(h.value) === null) {
       return { status: 400, reason: `${h.raw} has an unterminated quoted string` };
     }
@@ -82,6 +89,12 @@ export function checkRequest(req: RawRequest): WireVerdict | null {
   // The package unescapes the method: "RE%47IST%45R" must stay an unknown method, not become REGISTER.
   if (req.method.includes('%')) return { status: 501, reason: `${req.method.slice(0, 32)} is not supported` };
   return null;
+}
+
+/** Whether every <URI> of a Route, Record-Route or Path value is one the package reads, with a host. */
+function routeUrisReadable(value: string): boolean {
+  const uris = [...value.matchAll(/<([^>]*)>/g)].map((m) => m[1]!);
+  return uris.length > 0 && uris.every((u) => Boolean(parseUri(u)?.host));
 }
 
 /** The value with quoted strings removed, or null when a quote is not closed. */

@@ -87,6 +87,8 @@ export function parseAOR(data) {
 function parseAorWithUri(data) {
   var r = parseAOR(data);
   r.uri = parseUri(r.uri);
+  // a URI that cannot be read leaves the header out (parseHeaders), rather than an entry without one
+  if (!r.uri) throw new Error('unreadable URI');
   return r;
 }
 
