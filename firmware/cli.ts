@@ -1,4 +1,4 @@
-import type { Config } from './config.ts';
+import { PROCESS_OPTIONS, type Config, type ExtraOption } from './config.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { readBackup, summary, writeBackup, type BackupSummary } from './backup/index.ts';
 import { VERSION } from './version.ts';
@@ -38,6 +38,44 @@ type Out = (line: string) => void;
 
 export const CLI_GROUPS = new Set(['room', 'extension', 'peer', 'settings', 'admin', 'backup', 'restore']);
 
+const VALUE: ExtraOption = { type: 'string' };
+const JSON_OUTPUT: ExtraOption = { type: 'boolean' };
+/** yes|no, and bare for yes. */
+const YES_NO: ExtraOption = { type: 'string', bare: 'yes' };
+const ROOM_FIELDS = {
+  pin: VALUE, 'moderator-pin': VALUE, duration: VALUE, creator: VALUE, 'max-participants': VALUE, keep: YES_NO, record: YES_NO,
+  'wait-for-moderator': YES_NO, 'moderator-leaves': VALUE, json: JSON_OUTPUT,
+};
+
+/** The options each technician command takes (besides the box's --db and --data-dir); any other is refused. */
+export const COMMAND_OPTIONS: Record<string, Record<string, ExtraOption>> = {
+  'room add': ROOM_FIELDS,
+  'room edit': ROOM_FIELDS,
+  'room list': { json: JSON_OUTPUT },
+  'room delete': {},
+  'extension add': { password: VALUE, name: VALUE, json: JSON_OUTPUT },
+  'extension list': { json: JSON_OUTPUT },
+  'extension delete': {},
+  'peer add': { description: VALUE, transport: VALUE, outbound: YES_NO },
+  'peer list': { json: JSON_OUTPUT },
+  'peer delete': {},
+  'settings get': { json: JSON_OUTPUT },
+  'settings set': {},
+  'config backup': { passphrase: VALUE, json: JSON_OUTPUT },
+  'config restore': { passphrase: VALUE, json: JSON_OUTPUT },
+  'admin set-password': { password: VALUE },
+};
+
+/** The technician commands, as "group verb". */
+export function commandNames(): string[] {
+  return Object.keys(commands);
+}
+
+/** Every option some technician command takes, for reading the command line before the command is known. */
+export function allCommandOptions(): Record<string, ExtraOption> {
+  return Object.assign({}, ...Object.values(COMMAND_OPTIONS)) as Record<string, ExtraOption>;
+}
+
 /** Runs one technician command; throws BoxError (a message naming what was wrong) on bad input. */
 export async function runCli(config: Config, words: string[], extra: Map<string, string | true>, log: Logger, out: Out): Promise<void> {
   // "confbox backup FILE" and "confbox restore FILE" are the configuration's commands.
@@ -48,8 +86,14 @@ export async function runCli(config: Config, words: string[], extra: Map<string,
     if (v === true) throw new BoxError(400, `--${name} needs a value`, name);
     return v;
   };
-  const handler = commands[`${group} ${verb}`];
+  const command = `${group} ${verb}`;
+  const handler = commands[command];
   if (!handler) throw new BoxError(400, `unknown command "${words.join(' ')}"\n${CLI_USAGE}`);
+  const own = COMMAND_OPTIONS[command] ?? {};
+  const shown = words[0] === 'backup' || words[0] === 'restore' ? words[0] : command;
+  for (const name of extra.keys()) {
+    if (!(name in own) && !(name in PROCESS_OPTIONS)) throw new BoxError(400, `--${name} is not an option of "confbox ${shown}"`, name);
+  }
   const { store, embedded } = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log, attach: true });
   try {
     await handler({ store, args, opt, flag: (name) => extra.get(name), json, out });

@@ -1,6 +1,7 @@
 import { parseDatabaseUrl } from './store/mysql.ts';
 import { isIP, isIPv6 } from 'node:net';
 import { resolve } from 'node:path';
+import { parseArgs as parseCommandLine } from 'node:util';
 import { LEVELS, type Level } from './log.ts';
 
 /** Start-up configuration; every option is also an environment variable CONFBOX_<NAME>. */
@@ -129,32 +130,52 @@ export interface ParsedArgs {
   config: Config;
   /** Words that are not options: the subcommand and its arguments. */
   positional: string[];
-  /** Options not in OPTIONS, left to the subcommand (e.g. --pin, --json). */
+  /** Options not in OPTIONS (the command's own, e.g. --pin, --json, and --help, --version, --verbose): a value, or true. */
   extra: Map<string, string | true>;
 }
 
-/** Command-line options win over environment variables, which win over defaults. */
-export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ParsedArgs {
-  const given = new Map<string, string>();
-  const positional: string[] = [];
+/** An option besides the box's own (a command's, or the process's): whether it takes a value, and the value a bare
+ * "--name" stands for when it may be given without one (--keep means --keep yes). */
+export interface ExtraOption {
+  type: 'string' | 'boolean';
+  bare?: string;
+}
+
+/** Options of the process itself, whatever it is asked to do. */
+export const PROCESS_OPTIONS: Record<string, ExtraOption> = {
+  help: { type: 'boolean' },
+  version: { type: 'boolean' },
+  verbose: { type: 'boolean' },
+};
+
+/**
+ * Reads the command line with node:util's parseArgs, strictly: an option nobody declared, or one that needs a value
+ * and has none, is a ConfigError naming it. Command-line options win over environment variables, which win over
+ * defaults. extraOptions declares what the technician commands take; the caller checks that each is the command's.
+ */
+export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, extraOptions: Record<string, ExtraOption> = {}): ParsedArgs {
+  const declared: Record<string, ExtraOption> = { ...PROCESS_OPTIONS, ...extraOptions };
+  for (const name of Object.keys(OPTIONS)) declared[name] = { type: 'string' };
+  let values: Record<string, string | boolean | undefined>;
+  let positional: string[];
+  try {
+    ({ values, positionals: positional } = parseCommandLine({
+      args: withBareValues(argv, declared),
+      options: Object.fromEntries(Object.entries(declared).map(([n, o]) => [n, { type: o.type }])),
+      strict: true,
+      allowPositionals: true,
+    }) as { values: Record<string, string | boolean | undefined>; positionals: string[] });
+  } catch (e) {
+    throw commandLineError(e);
+  }
   const extra = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--') { positional.push(...argv.slice(i + 1)); break; }
-    if (!a.startsWith('--')) { positional.push(a); continue; }
-    const eq = a.indexOf('=');
-    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-    let value: string | true = true;
-    if (eq > 0) value = a.slice(eq + 1);
-    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--') && !isFlag(name)) value = argv[++i]!;
-    if (name in OPTIONS) {
-      if (value === true) throw new ConfigError(`--${name}`, 'needs a value');
-      given.set(name, value);
-    } else extra.set(name, value);
+  for (const [name, value] of Object.entries(values)) {
+    if (name in OPTIONS || value === undefined || value === false) continue;
+    extra.set(name, value);
   }
   const config: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(OPTIONS)) {
-    const fromArg = given.get(name);
+    const fromArg = values[name] as string | undefined;
     const fromEnv = env[envName(name)];
     const raw = fromArg ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : spec.fallback);
     const label = fromArg !== undefined ? `--${name}` : fromEnv ? envName(name) : `--${name}`;
@@ -170,9 +191,36 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
   return { config: c, positional, extra };
 }
 
-const FLAGS = new Set(['json', 'help', 'version', 'yes']);
-function isFlag(name: string): boolean {
-  return FLAGS.has(name);
+/** "--keep" with no value after it (the end, or another option next) becomes "--keep=yes", as its bare value says. */
+function withBareValues(argv: string[], declared: Record<string, ExtraOption>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const bare = a.startsWith('--') && !a.includes('=') ? declared[a.slice(2)]?.bare : undefined;
+    const next = argv[i + 1];
+    out.push(bare !== undefined && (next === undefined || next.startsWith('--')) ? `${a}=${bare}` : a);
+  }
+  return out;
+}
+
+/** node:util's parse errors, as a ConfigError that names the option and says what was wrong with it. */
+function commandLineError(e: unknown): ConfigError {
+  const err = e as { code?: string; message?: string };
+  const option = /'(-[^' ]+)/.exec(err.message ?? '')?.[1] ?? 'the command line';
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return new ConfigError(option, 'is not an option of confbox; see confbox --help');
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return /argument missing/.test(err.message ?? '') ? new ConfigError(option, 'needs a value')
+        : /ambiguous/.test(err.message ?? '') ? new ConfigError(option, `needs a value; one that starts with "-" is given as ${option}=VALUE`)
+        : new ConfigError(option, 'takes no value');
+    default:
+      return new ConfigError(option, err.message ?? String(e));
+  }
 }
 
 export function optionsHelp(): string {

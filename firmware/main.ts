@@ -1,6 +1,6 @@
 import { runBox } from './box.ts';
 import { VERSION } from './version.ts';
-import { CLI_GROUPS, CLI_USAGE, runCli } from './cli.ts';
+import { allCommandOptions, CLI_GROUPS, CLI_USAGE, runCli } from './cli.ts';
 import { ConfigError, optionsHelp, parseArgs } from './config.ts';
 import { BoxError, StoreUnavailable } from './errors.ts';
 import { fatalHandler } from './fatal.ts';
@@ -25,7 +25,7 @@ ${optionsHelp()}
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs(argv);
+    parsed = parseArgs(argv, process.env, allCommandOptions());
   } catch (e) {
     if (e instanceof ConfigError) return fail(`invalid option ${e.message}`, 2);
     throw e;
@@ -38,6 +38,12 @@ async function main(argv: string[]): Promise<number> {
   if (extra.has('version')) {
     process.stdout.write(VERSION + '\n');
     return 0;
+  }
+  // Options of the technician commands belong to them alone.
+  const commandOnly = (allowed: string[]) => [...extra.keys()].find((name) => !allowed.includes(name));
+  if (positional[0] === 'led' || positional[0] === 'update') {
+    const stray = commandOnly(['verbose']);
+    if (stray) return fail(`--${stray} is not an option of "confbox ${positional[0]}"; see confbox --help`, 2);
   }
   if (positional[0] === 'led') {
     if (positional[1] !== 'test') return fail('usage: confbox led test [--board NAME]', 2);
@@ -76,9 +82,8 @@ async function main(argv: string[]): Promise<number> {
       return fail(describe(e), 1);
     }
   }
-  for (const [name] of extra) {
-    if (!['verbose'].includes(name)) return fail(`unknown option --${name}; see confbox --help`, 2);
-  }
+  const stray = commandOnly(['verbose']);
+  if (stray) return fail(`--${stray} is an option of a technician command, not of the box; see confbox --help`, 2);
 
   const log = createLogger(config.logLevel, { subsystem: 'box' });
   const fatal = fatalHandler(log);

@@ -126,6 +126,12 @@ test('`room edit` from the command line reaches the running box: the new PIN joi
   assert.match(missing.stderr, /room 199 does not exist/);
   const nothing = await box!.cli('room', 'edit', '41');
   assert.match(nothing.stderr, /nothing to change/);
+  const misspelt = await box!.cli('room', 'edit', '41', '--pni', '1234');
+  assert.is.not(misspelt.code, 0);
+  assert.match(misspelt.stderr, /--pni: is not an option of confbox/);
+  const elsewhere = await box!.cli('room', 'list', '--pin', '1234');
+  assert.is.not(elsewhere.code, 0);
+  assert.match(elsewhere.stderr, /--pin is not an option of "confbox room list"/);
 });
 
 test('PATCH /api/rooms/ID changes a room in use for new joiners and says so; the Rooms page shows what happens after the meeting', async () => {

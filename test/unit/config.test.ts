@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { allCommandOptions, COMMAND_OPTIONS, commandNames } from '../../firmware/cli.ts';
 import { ConfigError, parseArgs } from '../../firmware/config.ts';
 
 function error(fn: () => unknown): ConfigError {
@@ -59,10 +60,34 @@ test('two services on one port are refused, naming both options', () => {
 });
 
 test('subcommand words and its own options are passed through', () => {
-  const { positional, extra } = parseArgs(['room', 'add', '2', '--pin', '5678', '--json'], {});
+  const { positional, extra } = parseArgs(['room', 'add', '2', '--pin', '5678', '--json'], {}, allCommandOptions());
   assert.equal(positional, ['room', 'add', '2']);
   assert.is(extra.get('pin'), '5678');
   assert.is(extra.get('json'), true);
+});
+
+test('the command line is read strictly: an unknown option, a missing value or a value given to a flag is named', () => {
+  assert.match(error(() => parseArgs(['room', 'add', '2', '--pni', '5678'], {}, allCommandOptions())).message, /^--pni: is not an option of confbox; see confbox --help$/);
+  assert.match(error(() => parseArgs(['--sip-prot', '5080'], {})).message, /^--sip-prot: is not an option of confbox/);
+  assert.match(error(() => parseArgs(['room', 'add', '2', '--pin'], {}, allCommandOptions())).message, /^--pin: needs a value$/);
+  assert.match(error(() => parseArgs(['room', 'list', '--json=yes'], {}, allCommandOptions())).message, /^--json: takes no value$/);
+  assert.match(error(() => parseArgs(['room', 'add', '2', '--pin', '-5'], {}, allCommandOptions())).message, /^--pin: needs a value; one that starts with "-" is given as --pin=VALUE$/);
+});
+
+test('yes/no options may be bare, an empty value and "-" are values, and "--" ends the options', () => {
+  const read = (...argv: string[]) => parseArgs(argv, {}, allCommandOptions());
+  assert.is(read('room', 'add', '2', '--keep').extra.get('keep'), 'yes');
+  const both = read('room', 'add', '2', '--keep', '--record', 'no', '--pin', '1234');
+  assert.equal([both.extra.get('keep'), both.extra.get('record'), both.extra.get('pin')], ['yes', 'no', '1234']);
+  assert.is(read('room', 'edit', '2', '--keep', 'no').extra.get('keep'), 'no');
+  assert.is(read('room', 'edit', '2', '--moderator-pin', '').extra.get('moderator-pin'), '');
+  assert.is(read('backup', 'b.json', '--passphrase', '-').extra.get('passphrase'), '-');
+  assert.is(read('peer', 'add', '192.0.2.5', '--outbound').extra.get('outbound'), 'yes');
+  assert.equal(read('room', 'delete', '--', '--7').positional, ['room', 'delete', '--7']);
+});
+
+test('every technician command declares its options', () => {
+  assert.equal(Object.keys(COMMAND_OPTIONS).sort(), commandNames().sort());
 });
 
 test.run();
