@@ -176,6 +176,21 @@ bad('a plain number is not a feature code at all: 404', () => {
   rejects(() => parseFeatureCode('400*2*5678'), 404);
 });
 
+bad('a code counts from its first key: digits before the star make a plain number (404), a # anywhere but at the end is refused', () => {
+  assert.is(rejects(() => parseFeatureCode('9*400*2*5678'), 404).field, 'code');
+  assert.is(rejects(() => parseFeatureCode('*40#0*2*5678'), 484, /not a conference code/).field, 'code');
+  assert.is(rejects(() => parseFeatureCode('*400*2*5678*9'), 484).field, 'code');
+  assert.equal(parseFeatureCode(' *400*2*5678# '), { kind: 'join', room: 2, pin: '5678' }, 'spaces around it and a closing # are not part of it');
+});
+
+bad('what was dialled is quoted back printable and cut at 40 characters', () => {
+  const long = `*409${'1'.repeat(60)}`;
+  assert.ok(rejects(() => parseFeatureCode(long), 484).message.includes(`"${long.slice(0, 40)}…"`), 'cut at 40 with an ellipsis');
+  const forty = long.slice(0, 40);
+  assert.ok(rejects(() => parseFeatureCode(forty), 484).message.includes(`"${forty}"`), 'exactly 40: quoted whole');
+  assert.match(rejects(() => parseFeatureCode('*40\u00079'), 484).message, /"\*40\?9"/, 'a control character shows as ?');
+});
+
 bad.run();
 
 // ---------------------------------------------------------------------------------------------
