@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { checkRequest, splitRequest, statelessResponse, StreamFraming } from '../../firmware/sip/wire.ts';
+import { parse } from '../../firmware/sip/vendor/message.js';
 
 const base = (start: string, extra: string[] = []) =>
   Buffer.from([start, 'Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport', 'From: <sip:100@box>;tag=a', 'To: <sip:*400*2*5678@box>', 'Call-ID: c1', 'CSeq: 1 INVITE', ...extra, 'Content-Length: 0', '', ''].join('\r\n'), 'latin1');
@@ -64,6 +65,21 @@ test('TCP framing counts Content-Length in bytes: a body in UTF-8 does not shift
   assert.is(f.push(bytes.subarray(0, cut).toString('latin1')), null);
   const bad = f.push(bytes.subarray(cut).toString('latin1'));
   assert.is(bad?.headers.find((h) => h.name === 'call-id')?.value, 'b');
+});
+
+test('headers are read where they stand: a From folded over 128 KB of spaces (PROTOS case 1286) keeps its tag, and the headers after it are read', () => {
+  const folded = Buffer.from(['INVITE sip:*400*2*5678@box SIP/2.0', 'Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1', 'From: 1286 <sip:100@box>;tag=1286',
+    ' '.repeat(131072), 'To: <sip:*400*2*5678@box>', 'Call-ID: c1', 'CSeq: 1 INVITE', 'Route: <sip:proxy.example.com;lr>, <sip:second.example.com;lr>', 'Content-Length: 0', '', ''].join('\r\n'), 'latin1');
+  const m = parse(folded)!;
+  assert.is(m.headers.from?.params.tag, '1286');
+  assert.is(m.headers['call-id'], 'c1');
+  assert.equal(m.headers.route?.map((r) => (r.uri as unknown as { host: string }).host), ['proxy.example.com', 'second.example.com']);
+});
+
+test('a Route or Record-Route whose URI cannot be read is refused with 400 naming the header', () => {
+  assert.equal(verdict(base('INVITE sip:*400*2*5678@box SIP/2.0', ['Record-Route: <sip:proxy."com;lr>'])), { status: 400, reason: 'Record-Route has a URI that cannot be read' });
+  assert.equal(verdict(base('INVITE sip:*400*2*5678@box SIP/2.0', ['Route: <sip:a.example.com;lr>, <sip:>'])), { status: 400, reason: 'Route has a URI that cannot be read' });
+  assert.is(verdict(base('INVITE sip:*400*2*5678@box SIP/2.0', ['Record-Route: <sip:p1.example.com;lr>, <sip:[2001:db8::1]:5062;lr;transport=tcp>'])), null);
 });
 
 test.run();

@@ -17,6 +17,8 @@
  *   Peers reached over a dual-stack socket appear with their plain IPv4 address, not as ::ffff:a.b.c.d.
  * - Idle stream connections are the box's to close (onStream); the transport no longer sets its own timeout.
  * - Display names in From, To, Contact and the like may be unquoted UTF-8, as some phones send them.
+ * - The header parsers match where they stand (sticky regular expressions) instead of searching the rest of the
+ *   value for a match they then discard, which made a long header cost quadratic time.
  * - A Route, Record-Route or Path entry whose URI cannot be parsed leaves its header out, as any header the parsers
  *   cannot read, instead of an entry without a URI that stringify() cannot write.
  */
