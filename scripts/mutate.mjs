@@ -1,11 +1,12 @@
 // Mutation testing of the rules (firmware/conference/), the digest (firmware/sip/digest.ts) and the SDP module
 // (firmware/sip/sdp.ts) with StrykerJS, installed on first use under test/artifacts/ so that it stays out of the box's
 // dependencies:
-//   npm run mutate [-- FILE-GLOB...]
-// Every mutant runs the unit tests of test/mutate/rule-tests.ts; prints the score of each file and of
+//   npm run mutate [-- --rules] [-- FILE-GLOB...]
+// Every mutant runs the unit tests of test/mutate/rule-tests.ts (with --rules: only firmware/conference/, against the
+// rules' own tests in test/mutate/conference-tests.ts, twice as fast); prints the score of each file and of
 // firmware/conference/ as a whole (target: 85 % or more). The full report: test/artifacts/mutation/mutation.json.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,8 +29,19 @@ if (!Object.keys(STRYKER).every(installed)) {
     process.exit(1);
   }
 }
-const only = process.argv.slice(2);
-const r = spawnSync(process.execPath, [join(tools, 'node_modules/@stryker-mutator/core/bin/stryker.js'), 'run', config, ...(only.length ? ['--mutate', only.join(',')] : [])], { cwd: root, stdio: 'inherit' });
+const rules = process.argv.includes('--rules');
+const only = process.argv.slice(2).filter((a) => a !== '--rules');
+// The configuration as asked: which files are mutated, and which tests run against each mutant.
+const settings = JSON.parse(readFileSync(join(root, config), 'utf8'));
+if (rules) {
+  settings.mutate = ['firmware/conference/**/*.ts'];
+  settings.commandRunner.command = 'node --import tsx test/mutate/conference-tests.ts';
+}
+if (only.length) settings.mutate = only;
+const asked = join(root, 'test/artifacts/mutation/stryker.config.json');
+mkdirSync(dirname(asked), { recursive: true });
+writeFileSync(asked, JSON.stringify(settings, null, 2));
+const r = spawnSync(process.execPath, [join(tools, 'node_modules/@stryker-mutator/core/bin/stryker.js'), 'run', relative(root, asked)], { cwd: root, stdio: 'inherit' });
 if (r.status !== 0 || !existsSync(report)) {
   console.error(`mutate: stryker did not finish (exit ${r.status})`);
   process.exit(1);
