@@ -12,13 +12,17 @@ import { parseArgs } from 'node:util';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const C_SCRIPT = join(root, 'firmware/media/native/fuzz/fuzz.sh');
 const TS_RUNNER = join(root, 'test/fuzz/run.ts');
-const C_TARGETS = ['rtp', 'rtcp', 'jitter', 'codecs', 'srtp'];
-const listed = spawnSync(process.execPath, ['--import', 'tsx', TS_RUNNER, '--list'], { cwd: root, encoding: 'utf8' });
-if (listed.status !== 0) {
-  console.error(`fuzz: cannot list the TypeScript targets: ${listed.stderr}`);
-  process.exit(1);
+/** The targets a runner has, as it lists them itself. */
+function targetsOf(what, command, args) {
+  const listed = spawnSync(command, [...args, '--list'], { cwd: root, encoding: 'utf8' });
+  if (listed.status !== 0) {
+    console.error(`fuzz: cannot list the ${what} targets: ${listed.stderr}`);
+    process.exit(1);
+  }
+  return listed.stdout.trim().split(/\s+/);
 }
-const TS_TARGETS = listed.stdout.trim().split(/\s+/);
+const C_TARGETS = targetsOf('C', 'sh', [C_SCRIPT]);
+const TS_TARGETS = targetsOf('TypeScript', process.execPath, ['--import', 'tsx', TS_RUNNER]);
 const usage = `usage: npm run fuzz -- [--minutes N] [--no-merge] [target...]\n  C targets: ${C_TARGETS.join(' ')}\n  TypeScript targets: ${TS_TARGETS.join(' ')}`;
 
 let parsed;

@@ -25,7 +25,7 @@ packages=(
   systemd          # systemd-analyze, systemd-sysusers, systemd-tmpfiles: the tests check board/rootfs with them
   build-essential  # the media engine: C compiler and make for the addon and its C tests
   clang-format     # the media engine's C style (.clang-format), checked by the test run (build.sh format)
-  clang            # libFuzzer: the media engine's fuzz targets (firmware/media/native/fuzz/), run by the test run and npm run fuzz
+  clang libclang-rt-14-dev  # libFuzzer with ASan and UBSan (its runtimes are not in clang itself): the media engine's fuzz targets (firmware/media/native/fuzz/), run by the test run and npm run fuzz
   libspandsp-dev   # spandsp's G.722, the independent implementation the engine's G.722 is cross-tested with (test_g722_spandsp.c)
   python3          # node-gyp; systemd's side of the supervision tests (test/support/*.py)
   libasound2-dev   # ALSA headers for the media engine's local leg (the box's own sound card); libasound2 itself is loaded at run time

@@ -19,9 +19,13 @@ janus=${CONFORMANCE:-$root/../shared/conformance/sdp-rtp/janus-fuzzer-corpora}/f
 cc=${CC:-clang}
 all="rtp rtcp jitter codecs srtp"
 
+if [ "${1:-}" = --list ]; then
+    echo "$all"
+    exit 0
+fi
 seconds=${1:-}
 case "$seconds" in '' | *[!0-9]*)
-    echo "usage: $0 SECONDS [--merge] [TARGET...]   (targets: $all)" >&2
+    echo "usage: $0 --list | SECONDS [--merge] [TARGET...]   (targets: $all)" >&2
     exit 2
     ;;
 esac
