@@ -143,7 +143,10 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
 
     let engine: NativeEngine;
     try {
-      engine = new NativeEngine({ rtpPorts: config.rtpPorts, bindAddress: config.bind, rtpTimeoutMs: rooms.settings().rtpTimeoutSeconds * 1000 });
+      engine = new NativeEngine({
+        rtpPorts: config.rtpPorts, bindAddress: config.bind, rtpTimeoutMs: rooms.settings().rtpTimeoutSeconds * 1000,
+        ...(config.mediaThreads !== null ? { mediaThreads: config.mediaThreads } : {}),
+      });
     } catch (e) {
       throw new Error(`media engine: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
@@ -175,7 +178,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     const srtp = engine.srtp();
     status.set({ srtpAvailable: srtp.available, srtpDetail: srtp.available ? srtp.version : srtp.reason });
     if (!srtp.available) log.warn('encrypted audio (SRTP) unavailable: calls offering it are refused', { reason: srtp.reason });
-    log.info('media ready', { rtpPorts: `${config.rtpPorts.min}-${config.rtpPorts.max}`, engine: 'native', prompts: loaded });
+    log.info('media ready', { rtpPorts: `${config.rtpPorts.min}-${config.rtpPorts.max}`, engine: 'native', mediaThreads: engine.stats().threads, prompts: loaded });
 
     let registrar: Registrar | null = null;
     const directory = new Directory(store, log, () => status.set({ trustedPeers: directory.peerCount() }));

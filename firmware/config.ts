@@ -17,6 +17,8 @@ export interface Config {
   /** SIP over TLS, with the same certificate as the web page. */
   sipTlsPort: number;
   rtpPorts: { min: number; max: number };
+  /** Media threads that mix conferences; null: the processors the box may use, less one, at least 1. */
+  mediaThreads: number | null;
   dataDir: string;
   db: string | null;
   /** The name this box's rows carry in tables that several boxes share (live conferences); null: the host name. */
@@ -83,6 +85,14 @@ export const OPTIONS: Record<string, OptionSpec> = {
       const min = port(m[1]!, name), max = port(m[2]!, name);
       if (min >= max) throw new ConfigError(name, `range ${v} is empty: the first port must be below the last`);
       return { min, max };
+    },
+  },
+  'media-threads': {
+    key: 'mediaThreads', help: 'threads that mix conferences, 1-64 (default: the processors less one, at least 1)', fallback: null,
+    parse: (v, name) => {
+      const n = /^\d+$/.test(v) ? Number(v) : NaN;
+      if (!Number.isInteger(n) || n < 1 || n > 64) throw new ConfigError(name, `"${v}" is not a number of threads (1-64)`);
+      return n;
     },
   },
   'data-dir': { key: 'dataDir', help: 'where the box keeps its data (embedded database, state)', parse: (v) => resolve(v), fallback: './var' },

@@ -59,7 +59,7 @@ if (wants('typecheck')) {
 
 // The media engine's C unit tests: tiny programs, each ending with "N passed, N failed"; also under ASan + UBSan,
 // and cross-compiled for the box's arm64 boards, run under qemu-user; and its sources checked against .clang-format.
-for (const mode of ['normal', 'asan', 'arm64', 'format']) {
+for (const mode of ['normal', 'asan', 'tsan', 'arm64', 'format']) {
   const label = mode === 'format' ? 'firmware/media/native C formatting (clang-format)' : `firmware/media/native C tests (${mode === 'arm64' ? 'arm64, qemu-user' : mode})`;
   if (!wants(label)) continue;
   jobs.push({

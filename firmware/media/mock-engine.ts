@@ -286,7 +286,7 @@ export class MockEngine implements MediaEngine {
     const conferences = new Set([...this.legs.values()].map((l) => l.conference).filter((c) => c !== null)).size;
     return {
       legs: this.legs.size, conferences, ticks: 0, lateTicks: 0, packetsIn: 0, packetsOut: 0, packetsDropped: 0,
-      droppedMalformed: 0, droppedForeign: 0, droppedOther: 0, droppedAuth: 0, eventsDropped: 0, tickMaxUs: 0, tickMaxEverUs: 0,
+      droppedMalformed: 0, droppedForeign: 0, droppedOther: 0, droppedAuth: 0, eventsDropped: 0, tickMaxUs: 0, tickMaxEverUs: 0, threads: 1,
     };
   }
 
@@ -297,7 +297,7 @@ export class MockEngine implements MediaEngine {
     return {
       packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, droppedMalformed: 0, droppedForeign: 0, droppedOther: 0,
       droppedAuth: 0, relatches: 0, lost: 0, jitterMs: 0, bufferMs: 0, targetMs: 0, concealed: 0, ssrcChanges: 0, remoteLost: 0, remoteJitterMs: 0,
-      localPort: l.localPort,
+      localPort: l.localPort, thread: 0,
     };
   }
 

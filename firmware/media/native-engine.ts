@@ -31,6 +31,7 @@ export interface AddonConfig {
   vadLevel?: number;
   cname?: string;
   rtPriority?: number;
+  mediaThreads?: number;
   latchQuietMs?: number;
   unansweredMs?: number;
   /** Called on the JS thread when events wait; drain them with poll(). */
@@ -253,14 +254,15 @@ export interface MediaEngineEvents extends EngineEvents {
   localAudio(leg: number, state: LocalAudioState): void;
   /** A playback finished by itself (not when stopped or replaced). */
   played(playback: number, target: PlayTarget): void;
-  /** The media thread missed lateTicks 20 ms ticks since the last report (at most one report a second). */
+  /** A media thread missed lateTicks 20 ms ticks since its last report (at most one report a second per thread). */
   overrun(lateTicks: number): void;
 }
 
 export interface MediaEngineStats extends EngineStats {
   conferences: number;
+  /** 20 ms ticks every media thread has run: one stalled thread stalls the count (the systemd watchdog follows it). */
   ticks: number;
-  /** Timer expirations the media thread missed. */
+  /** Ticks the media threads missed, added up. */
   lateTicks: number;
   packetsOut: number;
   /** packetsDropped = droppedMalformed + droppedForeign + droppedOther + droppedAuth. */
@@ -275,6 +277,8 @@ export interface MediaEngineStats extends EngineStats {
   tickMaxUs: number;
   /** Longest tick since the engine started, in µs. */
   tickMaxEverUs: number;
+  /** Media threads: a conference and its members run on one of them. */
+  threads: number;
 }
 
 export interface LegStats {
@@ -301,6 +305,8 @@ export interface LegStats {
   remoteLost: number;
   remoteJitterMs: number;
   localPort: number;
+  /** The media thread that runs the leg, from 0. */
+  thread: number;
 }
 
 // any[]: node:events takes listeners of any arguments; each event's are typed by E.
@@ -548,8 +554,10 @@ export interface NativeEngineOptions {
   vadLevel?: number;
   /** RTCP CNAME ["confbox"]. */
   cname?: string;
-  /** SCHED_FIFO priority of the media thread, if the process may [0: none]. */
+  /** SCHED_FIFO priority of the media threads, if the process may [0: none]. */
   rtPriority?: number;
+  /** Threads that mix and move media, 1 to 64; a conference and its members run on one [the processors the process may use, less one, at least 1]. */
+  mediaThreads?: number;
   /** A locked RTP source must be silent this long before another source of the peer takes its place, ms [2000]. */
   latchQuietMs?: number;
   /** A leg that has received no RTP this long after it was connected stops sending until RTP comes, ms [10000]. */
@@ -578,6 +586,7 @@ export function validateEngineOptions(options: NativeEngineOptions): Omit<AddonC
   if (o.rtpTimeoutMs !== undefined) out.rtpTimeoutMs = integer(o.rtpTimeoutMs, 'rtpTimeoutMs', 1, NEVER - 1);
   if (o.vadLevel !== undefined) out.vadLevel = integer(o.vadLevel, 'vadLevel', 0, 32767);
   if (o.rtPriority !== undefined) out.rtPriority = integer(o.rtPriority, 'rtPriority', 0, 99);
+  if (o.mediaThreads !== undefined) out.mediaThreads = integer(o.mediaThreads, 'mediaThreads', 1, 64);
   if (o.latchQuietMs !== undefined) out.latchQuietMs = integer(o.latchQuietMs, 'latchQuietMs', 1, 3_600_000);
   if (o.unansweredMs !== undefined) out.unansweredMs = integer(o.unansweredMs, 'unansweredMs', 1, 3_600_000);
   if (o.cname !== undefined) {

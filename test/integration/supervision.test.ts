@@ -25,7 +25,8 @@ test.before(async () => {
   systemd = await notifySocket(join(sockDir, 'notify'));
   box = await startBox({
     dataDir,
-    extraArgs: ['--board', 'mock'],
+    // two media threads: a stall of any one of them (here the second) must withhold the watchdog
+    extraArgs: ['--board', 'mock', '--media-threads', '2'],
     env: { NOTIFY_SOCKET: systemd.address, WATCHDOG_USEC: String(WATCHDOG_USEC) },
     onLog: (rec) => logs.push(rec),
   });
@@ -73,8 +74,8 @@ test('WATCHDOG=1 keeps arriving while the media engine ticks', async () => {
   assert.ok(systemd.received.slice(start).filter(isWatchdog).length >= 3);
 });
 
-test('a frozen media thread withholds WATCHDOG=1 (systemd would restart the box); it resumes when the thread runs again', async () => {
-  const frozen = await freezeThread(box.proc.pid!, 'confbox-media');
+test('a frozen media thread, the second of two, withholds WATCHDOG=1 (systemd would restart the box); it resumes when the thread runs again', async () => {
+  const frozen = await freezeThread(box.proc.pid!, 'confbox-media2');
   let thawed = false;
   try {
     const stalled = await systemd.waitFor((n) => n.message === 'STATUS=media engine stalled', 10_000);

@@ -23,6 +23,7 @@ test('defaults match the README', () => {
   assert.is(config.sipTlsPort, 5061);
   assert.is(config.tlsCert, null);
   assert.equal(config.rtpPorts, { min: 20000, max: 20999 });
+  assert.is(config.mediaThreads, null);
   assert.ok(config.dataDir.endsWith('/var'));
   assert.is(config.db, null);
   assert.is(config.logLevel, 'info');
@@ -42,6 +43,9 @@ test('a bad value names the option it came from', () => {
   assert.match(error(() => parseArgs([], { CONFBOX_HTTP_PORT: 'eighty' })).message, /CONFBOX_HTTP_PORT: "eighty"/);
   assert.match(error(() => parseArgs(['--rtp-ports', '20999-20000'], {})).message, /--rtp-ports: range 20999-20000 is empty/);
   assert.match(error(() => parseArgs(['--rtp-ports', '20000'], {})).message, /--rtp-ports: "20000" is not a range/);
+  assert.is(parseArgs(['--media-threads', '3'], {}).config.mediaThreads, 3);
+  assert.match(error(() => parseArgs(['--media-threads', '0'], {})).message, /--media-threads: "0" is not a number of threads \(1-64\)/);
+  assert.match(error(() => parseArgs([], { CONFBOX_MEDIA_THREADS: 'many' })).message, /CONFBOX_MEDIA_THREADS: "many"/);
   assert.match(error(() => parseArgs(['--bind', 'everywhere'], {})).message, /--bind: "everywhere" is not an IP address/);
   assert.match(error(() => parseArgs(['--db', 'postgres://x/y'], {})).message, /--db: database URL postgres:\/\/x\/y is not usable: the scheme is postgres:, not mysql:/);
   assert.match(error(() => parseArgs(['--db', 'mysql://confbox@db1:3306,,db3/confbox'], {})).message, /--db: .*its host list has an empty entry/);

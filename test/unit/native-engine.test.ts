@@ -371,6 +371,31 @@ cases.push(['capacity comes from the port range: a range of 1,200 pairs opens as
   }
 }]);
 
+cases.push(['mediaThreads: conferences spread over the threads, each with all its members on one', async () => {
+  const engine = nativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK, mediaThreads: 3 });
+  try {
+    assert.is(engine.stats().threads, 3);
+    const legs: number[] = [];
+    for (let i = 0; i < 6; i++) legs.push((await engine.openLeg(PCMU)).leg);
+    const opened = legs.map((l) => engine.legStats(l).thread);
+    assert.equal([...opened].sort(), [0, 0, 1, 1, 2, 2], `new legs go to the thread with the fewest: ${opened}`);
+    for (const [i, leg] of legs.entries()) engine.joinConference(leg, `room-${i % 2}`);
+    const threadOf = (i: number) => engine.legStats(legs[i]!).thread;
+    assert.ok(threadOf(0) === threadOf(2) && threadOf(2) === threadOf(4), 'room-0 runs on one thread');
+    assert.ok(threadOf(1) === threadOf(3) && threadOf(3) === threadOf(5), 'room-1 runs on one thread');
+    assert.is.not(threadOf(0), threadOf(1), 'the two rooms run on different threads');
+  } finally {
+    await engine.close();
+  }
+  const oneCore = nativeEngine({ rtpPorts: portRange(), bindAddress: LOOPBACK });
+  try {
+    const cpus = (await import('node:os')).availableParallelism();
+    assert.is(oneCore.stats().threads, Math.max(1, cpus > 2 ? cpus - 1 : 1), 'by default: the processors less one');
+  } finally {
+    await oneCore.close();
+  }
+}]);
+
 cases.push(['two phones in one conference hear each other and not themselves; stats count packets', async () => {
   const c = await conferenceOfTwo();
   try {
@@ -662,6 +687,8 @@ cases.push(['NativeEngine validates its options before the addon sees them', () 
   throwsNaming(() => new NativeEngine(options({ rtpPorts: { min: 20001, max: 20002 } })), RangeError, 'rtpPorts');
   throwsNaming(() => new NativeEngine(options({ rtpPorts: portRange(), bindAddress: 'localhost' })), TypeError, 'bindAddress');
   throwsNaming(() => new NativeEngine(options({ rtpPorts: portRange(), maxLegs: 1.5 })), RangeError, 'maxLegs');
+  throwsNaming(() => new NativeEngine(options({ rtpPorts: portRange(), mediaThreads: 0 })), RangeError, 'mediaThreads');
+  throwsNaming(() => new NativeEngine(options({ rtpPorts: portRange(), mediaThreads: 65 })), RangeError, 'mediaThreads');
   throwsNaming(() => new NativeEngine(options({ rtpPorts: portRange(), cname: 'two words' })), RangeError, 'cname');
 }]);
 

@@ -12,6 +12,7 @@
         "src/dtmf_detect.c",
         "src/echo_cancel.c",
         "src/engine.c",
+        "src/engine_media.c",
         "src/g711.c",
         "src/g722.c",
         "src/jitter.c",

@@ -2,6 +2,7 @@
 # Builds and runs the media engine's C tests.
 #   ./build.sh          normal build (-O2), run every test
 #   ./build.sh asan     AddressSanitizer + UndefinedBehaviorSanitizer build, run every test
+#   ./build.sh tsan     ThreadSanitizer build with clang (the media threads and the host's calls), run every test
 #   ./build.sh cross    compile only, with $CC (default aarch64-linux-gnu-gcc) if it exists
 #   ./build.sh arm64    cross-compile with $CC (default aarch64-linux-gnu-gcc), run every test under qemu-aarch64,
 #                       with Debian's arm64 libasound2 and libsrtp2-1 (scripts/image/arm64-libs.ts fetches them)
@@ -22,6 +23,16 @@ normal) cc=${CC:-cc} ;;
 asan)
     cc=${CC:-cc}
     flags="$flags -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DFIXED_DEBUG"
+    ;;
+tsan)
+    cc=${CC:-clang}
+    if ! command -v "$cc" >/dev/null 2>&1; then
+        echo "$cc is not installed: run scripts/setup-host.sh as root" >&2
+        echo "0 passed, 1 failed, 0 skipped"
+        exit 1
+    fi
+    flags="$flags -g -fsanitize=thread -fno-omit-frame-pointer -O1"
+    export TSAN_OPTIONS="halt_on_error=1 exitcode=66 ${TSAN_OPTIONS:-}"
     ;;
 cross)
     cc=${CC:-aarch64-linux-gnu-gcc}
@@ -63,7 +74,7 @@ format)
     exit 1
     ;;
 *)
-    echo "usage: $0 [normal|asan|cross|arm64|format]" >&2
+    echo "usage: $0 [normal|asan|tsan|cross|arm64|format]" >&2
     exit 2
     ;;
 esac
@@ -101,6 +112,8 @@ if [ "$mode" = arm64 ]; then
     libs=${CONFBOX_ARM64_LIBS:-$(cd "$root" && node --import tsx scripts/image/arm64-libs.ts || true)}
     run="$qemu -L $prefix${libs:+ -E LD_LIBRARY_PATH=$libs}"
 fi
+# ThreadSanitizer's shadow memory does not fit beside a randomised layout of 28 bits or more
+[ "$mode" = tsan ] && run="setarch $(uname -m) -R"
 failed=0
 for name in $tests; do
     echo "# $name"

@@ -395,7 +395,7 @@ static void external_finalize(napi_env env, void *data, void *hint) {
 }
 
 /* create({bindAddress?, portMin?, portMax?, maxLegs?, rtpTimeoutMs?, vadLevel?, cname?,
- *         rtPriority?, onEvents}) -> handle */
+ *         rtPriority?, mediaThreads?, onEvents}) -> handle */
 static napi_value js_create(napi_env env, napi_callback_info info) {
     size_t argc = 1;
     napi_value cfgv, p;
@@ -431,6 +431,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     NUM_FIELD("rtpTimeoutMs", 1, UINT32_MAX, cfg.rtp_timeout_ms)
     NUM_FIELD("vadLevel", 0, 32767, cfg.vad_level)
     NUM_FIELD("rtPriority", 0, 99, cfg.rt_priority)
+    NUM_FIELD("mediaThreads", 1, ENGINE_MAX_THREADS, cfg.media_threads)
     NUM_FIELD("latchQuietMs", 1, 3600000, cfg.latch_quiet_ms)
     NUM_FIELD("unansweredMs", 1, 3600000, cfg.unanswered_ms)
 #undef NUM_FIELD
@@ -718,7 +719,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
         set_num(env, out, "droppedAuth", (double)s.dropped_auth) ||
         set_num(env, out, "eventsDropped", (double)s.events_dropped) ||
         set_num(env, out, "tickMaxUs", s.tick_max_us) ||
-        set_num(env, out, "tickMaxEverUs", s.tick_max_ever_us))
+        set_num(env, out, "tickMaxEverUs", s.tick_max_ever_us) ||
+        set_num(env, out, "threads", s.threads))
         return throw_napi(env), NULL;
     return out;
 }
@@ -747,7 +749,7 @@ static napi_value js_leg_stats(napi_env env, napi_callback_info info) {
         set_num(env, out, "ssrcChanges", s.ssrc_changes) ||
         set_num(env, out, "remoteLost", s.remote_lost) ||
         set_num(env, out, "remoteJitterMs", s.remote_jitter_ms) ||
-        set_num(env, out, "localPort", s.local_port))
+        set_num(env, out, "localPort", s.local_port) || set_num(env, out, "thread", s.thread))
         return throw_napi(env), NULL;
     return out;
 }

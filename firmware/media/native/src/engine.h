@@ -1,17 +1,22 @@
-/* The media engine: RTP legs, conferences and playback, mixed on one real-time thread.
+/* The media engine: RTP legs, conferences and playback, mixed on real-time media threads.
  *
- * engine_create() starts a thread that waits (epoll) on every leg's RTP and RTCP socket and on
- * a 10 ms absolute timer; every other expiry is a tick, which pulls one 20 ms frame from every
- * leg's jitter buffer, mixes every conference and queues one frame for every connected leg; on
- * every expiry each leg whose packet time has passed since its last packet sends one packet. Every
- * other function is called by the host (the N-API binding) from any thread: they take the engine's
- * lock, which the media thread holds only while it handles a packet or a tick, and never do I/O on
- * its behalf.
+ * engine_create() starts the media threads (engine_config.media_threads). Each waits (epoll) on
+ * the RTP and RTCP sockets of the legs it runs and on a 10 ms absolute timer of its own; every
+ * other expiry is a tick, which pulls one 20 ms frame from each of its legs' jitter buffers,
+ * mixes each of its conferences and queues one frame for each connected leg; on every expiry each
+ * leg whose packet time has passed since its last packet sends one packet. A conference runs on
+ * one thread with all its members: a new conference goes to the thread with the fewest legs, and
+ * a leg that joins a conference on another thread moves there with its sockets.
+ *
+ * Every other function is called by the host (the N-API binding) from any thread: they take the
+ * engine's lock and then the lock of the thread that runs the leg or conference, which that thread
+ * holds only while it handles a packet or a tick, and never do I/O on its behalf.
  *
  * Events (DTMF digits, RTP timeouts, finished playbacks, late ticks) are queued by the media
- * thread in a bounded lock-free ring; it then calls the host's notify callback, which must not
- * block (the binding calls a thread-safe function), and the host drains the ring with
- * engine_poll_events(). Functions returning int return 0 or a negative errno value. */
+ * threads in one bounded ring, in order; a thread that queued one then calls the host's notify
+ * callback, which must not block (the binding calls a thread-safe function), and the host drains
+ * the ring with engine_poll_events(). Functions returning int return 0 or a negative errno value.
+ */
 #ifndef CONFBOX_ENGINE_H
 #define CONFBOX_ENGINE_H
 
@@ -31,6 +36,9 @@ typedef enum {
     ENGINE_CODEC_G722 = 9, /**< G.722, 16 kHz audio on an 8 kHz RTP clock */
 } engine_codec;
 
+/** The most media threads an engine runs. */
+#define ENGINE_MAX_THREADS 64
+
 /** Engine-wide settings for engine_create(). Zero fields take the default in brackets. */
 typedef struct {
     const char *bind_address; /**< numeric IPv4 or IPv6 address for RTP sockets ["0.0.0.0"] */
@@ -40,7 +48,10 @@ typedef struct {
     unsigned rtp_timeout_ms;  /**< default inactivity timeout of a leg [30000] */
     unsigned vad_level;       /**< mean |sample| below which a frame is not mixed [0: off] */
     const char *cname;        /**< RTCP CNAME ["confbox"] */
-    int rt_priority;         /**< SCHED_FIFO priority of the media thread, if permitted [0: none] */
+    int rt_priority;        /**< SCHED_FIFO priority of the media threads, if permitted [0: none] */
+    unsigned media_threads; /**< threads that mix and move media, at most ENGINE_MAX_THREADS; a
+                                 conference runs on one of them [the processors this process may
+                                 use, less one, at least 1] */
     unsigned latch_quiet_ms; /**< a leg's locked RTP source must be silent this long before
                                   another source of the peer may take its place [2000] */
     unsigned unanswered_ms;  /**< a leg that has received no RTP this long after it was
@@ -111,7 +122,8 @@ typedef struct {
 /** Engine-wide counters. */
 typedef struct {
     uint32_t legs, conferences;
-    uint64_t ticks, late_ticks;       /**< 20 ms ticks run; ticks missed (late timer) */
+    uint64_t ticks, late_ticks;       /**< 20 ms ticks every media thread ran (a stalled one stalls
+                                           the count); ticks missed by any (late timer) */
     uint64_t packets_in, packets_out; /**< RTP accepted; RTP sent */
     uint64_t dropped_malformed;       /**< failed RTP/RTCP validation */
     uint64_t dropped_foreign;         /**< from a source other than the leg's */
@@ -120,6 +132,7 @@ typedef struct {
     uint64_t events_dropped;          /**< the event ring was full */
     uint32_t tick_max_us;             /**< longest tick of the last one to two seconds */
     uint32_t tick_max_ever_us;        /**< longest tick since the engine started */
+    uint32_t threads;                 /**< media threads */
 } engine_stats;
 
 /** One leg's counters. */
@@ -136,9 +149,11 @@ typedef struct {
     uint32_t remote_lost;      /**< the remote's latest RTCP report about us: lost, */
     uint32_t remote_jitter_ms; /**< and jitter */
     uint16_t local_port;
+    uint16_t thread; /**< the media thread that runs the leg, from 0 */
 } engine_leg_stats;
 
-/** The media thread's name (at most 15 characters), as top -H and ps -L show it. */
+/** The first media thread's name (at most 15 characters), as top -H and ps -L show it; the
+ *  others are named ENGINE_THREAD_NAME "2", "3" and so on. */
 #define ENGINE_THREAD_NAME "confbox-media"
 
 /** Starts an engine and its thread; *out receives it. */

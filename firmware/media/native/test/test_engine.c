@@ -1,5 +1,7 @@
-/* Engine end to end on loopback: three phones in one conference each hear the others' tones and
- * not their own; DTMF, foreign and malformed packets, playback, mute, RTP timeout, stats. */
+/* Engine end to end on loopback, on three media threads: three phones whose legs open on three
+ * threads and move to their conference's on joining each hear the others' tones and not their
+ * own; DTMF, foreign and malformed packets, playback, mute, RTP timeout, stats; a leg moved to a
+ * conference on another thread mid-call keeps its stream. */
 #define _GNU_SOURCE
 #include "../src/engine.h"
 #include "../src/g711.h"
@@ -145,16 +147,33 @@ static int thread_named(const char *name) {
     return found;
 }
 
+/* The media thread that runs the leg. */
+static unsigned leg_thread(engine *e, uint32_t leg) {
+    engine_leg_stats ls;
+    return engine_get_leg_stats(e, leg, &ls) == 0 ? ls.thread : 999;
+}
+
 int main(void) {
     engine_config cfg = {0};
     cfg.bind_address = "127.0.0.1";
     cfg.port_min = 31000;
     cfg.port_max = 31199;
     cfg.notify = on_notify;
+    cfg.media_threads = 3;
     engine *e = NULL;
     int rc = engine_create(&cfg, &e);
     if (!check(rc == 0, "engine starts (%d)", rc)) return check_done();
-    check(thread_named(ENGINE_THREAD_NAME), "the media thread is named %s", ENGINE_THREAD_NAME);
+    engine_stats st0;
+    engine_get_stats(e, &st0);
+    check(st0.threads == 3, "three media threads run (%u)", st0.threads);
+    check(thread_named(ENGINE_THREAD_NAME) && thread_named(ENGINE_THREAD_NAME "2") &&
+              thread_named(ENGINE_THREAD_NAME "3"),
+          "they are named %s, %s2 and %s3", ENGINE_THREAD_NAME, ENGINE_THREAD_NAME,
+          ENGINE_THREAD_NAME);
+    cfg.media_threads = ENGINE_MAX_THREADS + 1;
+    engine *too_many = NULL;
+    check(engine_create(&cfg, &too_many) == -EINVAL && !too_many,
+          "more than %d media threads are refused", ENGINE_MAX_THREADS);
 
     phone ph[3] = {{0}};
     engine_codec codecs[3] = {ENGINE_CODEC_PCMU, ENGINE_CODEC_PCMA, ENGINE_CODEC_G722};
@@ -178,9 +197,17 @@ int main(void) {
         opened &= engine_open_leg(e, &o, &p->leg, &p->engine_port) == 0;
         even &= p->engine_port % 2 == 0 && p->engine_port >= 31000 && p->engine_port < 31200;
         opened &= engine_connect_leg(e, p->leg, "127.0.0.1", p->port, &o) == 0;
-        opened &= engine_join(e, p->leg, 7) == 0;
     }
+    unsigned spread[3];
+    for (int i = 0; i < 3; i++) spread[i] = leg_thread(e, ph[i].leg);
+    check(spread[0] != spread[1] && spread[1] != spread[2] && spread[0] != spread[2],
+          "three new legs open on the three threads, the least loaded first (%u, %u, %u)",
+          spread[0], spread[1], spread[2]);
+    for (int i = 0; i < 3; i++) opened &= engine_join(e, ph[i].leg, 7) == 0;
     check(opened, "three legs (PCMU, PCMA, G.722) open, connect and join one conference");
+    unsigned conf_thread = leg_thread(e, ph[0].leg);
+    check(leg_thread(e, ph[1].leg) == conf_thread && leg_thread(e, ph[2].leg) == conf_thread,
+          "joining moved them to their conference's thread (%u)", conf_thread);
     check(even, "legs got even ports in the range (%u, %u, %u)", ph[0].engine_port,
           ph[1].engine_port, ph[2].engine_port);
 
@@ -267,6 +294,9 @@ int main(void) {
     uint16_t qport;
     engine_open_leg(e, &quiet, &qleg, &qport);
     engine_connect_leg(e, qleg, "127.0.0.1", sp, &quiet);
+    unsigned quiet_thread = leg_thread(e, qleg);
+    check(quiet_thread != conf_thread,
+          "a new leg opens on a thread other than the busy conference's (%u)", quiet_thread);
 
     run(ph, 3, &tick, 25, 8000);
     engine_event evs[64];
@@ -308,6 +338,26 @@ int main(void) {
               again.tick_max_ever_us >= again.tick_max_us,
           "every reader sees the longest tick: %u us, read again %u us (since the start %u us)",
           st.tick_max_us, again.tick_max_us, again.tick_max_ever_us);
+
+    /* A leg moved mid-call to a conference on another thread keeps its stream. */
+    check(engine_join(e, qleg, 8) == 0 && leg_thread(e, qleg) == quiet_thread,
+          "a conference made by a leg's join stays on that leg's thread (%u)", quiet_thread);
+    unsigned before_packets = ph[2].packets;
+    check(engine_join(e, ph[2].leg, 8) == 0 && leg_thread(e, ph[2].leg) == quiet_thread,
+          "a leg joining that conference moves from thread %u to %u", conf_thread, quiet_thread);
+    run(ph, 3, &tick, 50, 8000);
+    check(ph[2].packets - before_packets >= 45 && ph[2].seq_gaps == 0 && ph[2].ts_gaps == 0,
+          "the moved leg's stream went on without a gap (%u packets in 1 s)",
+          ph[2].packets - before_packets);
+    double gone = level_db(&ph[0], freqs[2], 8000, 0.5),
+           stays = level_db(&ph[0], freqs[1], 8000, 0.5);
+    check(
+        gone < -35 && stays > -1.5,
+        "conference 7 no longer hears the moved leg (%.1f dB), still hears its other member (%.1f "
+        "dB)",
+        gone, stays);
+    engine_get_stats(e, &st);
+    check(st.conferences == 2, "two conferences now (%u)", st.conferences);
 
     /* Leaving and closing. */
     check(engine_leave(e, ph[2].leg) == 0, "leave");

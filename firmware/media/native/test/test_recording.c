@@ -66,6 +66,7 @@ int main(void) {
     cfg.bind_address = "127.0.0.1";
     cfg.port_min = 31800;
     cfg.port_max = 31899;
+    cfg.media_threads = 2; /* legs move to their conference's thread on joining */
     engine *e = NULL;
     int rc = engine_create(&cfg, &e);
     if (!check(rc == 0, "engine starts (%d)", rc)) return check_done();
