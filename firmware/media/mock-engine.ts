@@ -286,7 +286,7 @@ export class MockEngine implements MediaEngine {
     const conferences = new Set([...this.legs.values()].map((l) => l.conference).filter((c) => c !== null)).size;
     return {
       legs: this.legs.size, conferences, ticks: 0, lateTicks: 0, packetsIn: 0, packetsOut: 0, packetsDropped: 0,
-      droppedMalformed: 0, droppedForeign: 0, droppedOther: 0, droppedAuth: 0, eventsDropped: 0, tickMaxUs: 0, tickMaxEverUs: 0, threads: 1,
+      droppedMalformed: 0, droppedForeign: 0, droppedOther: 0, droppedAuth: 0, eventsDropped: 0, tickMaxUs: 0, tickMaxEverUs: 0, threads: 1, receiveCalls: 0, sendCalls: 0,
     };
   }
 

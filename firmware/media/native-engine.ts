@@ -279,6 +279,9 @@ export interface MediaEngineStats extends EngineStats {
   tickMaxEverUs: number;
   /** Media threads: a conference and its members run on one of them. */
   threads: number;
+  /** System calls that took packets in and sent them out: packetsIn / receiveCalls says how many each carried. */
+  receiveCalls: number;
+  sendCalls: number;
 }
 
 export interface LegStats {

@@ -100,11 +100,22 @@ function machineCpu(): { busy: number; steal: number; total: number } {
 const tasks = () => new Set(readdirSync('/proc/self/task'));
 
 /** A NativeEngine and its media thread (the one task engine_create adds to this process). */
-function startEngine(): { engine: NativeEngine; mediaTask: string | null } {
+/** Media threads of the engine under test; MEDIA_BENCH_THREADS sets them [the engine's default]. */
+const MEDIA_THREADS = process.env.MEDIA_BENCH_THREADS ? Number(process.env.MEDIA_BENCH_THREADS) : undefined;
+
+/** The engine, and its media threads' /proc entries (the threads it started). */
+function startEngine(): { engine: NativeEngine; mediaTasks: string[] } {
   const before = tasks();
-  const engine = new NativeEngine({ rtpPorts: RTP_PORTS, bindAddress: '127.0.0.1', maxLegs: 4000 });
+  const engine = new NativeEngine({ rtpPorts: RTP_PORTS, bindAddress: '127.0.0.1', maxLegs: 4000, ...(MEDIA_THREADS ? { mediaThreads: MEDIA_THREADS } : {}) });
   const added = [...tasks()].filter((t) => !before.has(t));
-  return { engine, mediaTask: added.length === 1 ? `/proc/self/task/${added[0]}` : null };
+  return { engine, mediaTasks: added.length === (engine.stats().threads ?? 1) ? added.map((t) => `/proc/self/task/${t}`) : [] };
+}
+
+/** Times the tasks gave up the processor to wait (each wake-up of a waiting thread is one). */
+function wakeUps(paths: string[]): number {
+  let n = 0;
+  for (const p of paths) n += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`${p}/status`, 'utf8'))?.[1] ?? NaN);
+  return n;
 }
 
 function keyValues(line: string): Record<string, number> {
@@ -297,6 +308,10 @@ interface Snapshot {
   phonesCpu: number;
   rss: number;
   tickMaxUs: number;
+  packetsIn: number;
+  receiveCalls: number;
+  sendCalls: number;
+  wakeUps: number;
   machine: { busy: number; steal: number; total: number };
 }
 
@@ -318,11 +333,15 @@ interface CapacityRow {
   phonesLateMs: number;
   rss: number;
   rssGrowth: number;
+  /** Packets each receive call took; system calls that moved packets, per packet in or out; media thread wake-ups a second. */
+  packetsPerReceive: number;
+  callsPerPacket: number;
+  wakeUpsPerSecond: number;
   carried: boolean;
   note: string;
 }
 
-function snapshot(engine: NativeEngine, legs: number[], mediaTask: string | null, phonesPid: number): Snapshot {
+function snapshot(engine: NativeEngine, legs: number[], mediaTasks: string[], phonesPid: number): Snapshot {
   const s = engine.stats();
   let concealed = 0;
   for (const leg of legs) concealed += engine.legStats(leg).concealed;
@@ -333,11 +352,15 @@ function snapshot(engine: NativeEngine, legs: number[], mediaTask: string | null
     packetsOut: s.packetsOut,
     concealed,
     droppedOther: s.droppedOther,
-    engineCpu: mediaTask ? taskCpuNs(mediaTask) : NaN,
+    engineCpu: mediaTasks.length ? mediaTasks.reduce((sum, t) => sum + taskCpuNs(t), 0) : NaN,
     processCpu: processCpuNs(),
     phonesCpu: taskCpuNs(`/proc/${phonesPid}`),
     rss: rss(),
     tickMaxUs: s.tickMaxUs,
+    packetsIn: s.packetsIn,
+    receiveCalls: s.receiveCalls,
+    sendCalls: s.sendCalls,
+    wakeUps: mediaTasks.length ? wakeUps(mediaTasks) : NaN,
     machine: machineCpu(),
   };
 }
@@ -345,7 +368,7 @@ function snapshot(engine: NativeEngine, legs: number[], mediaTask: string | null
 async function capacityStep(rooms: number, recordedRooms = 0): Promise<CapacityRow> {
   const n = rooms * 3;
   const rssBefore = rss();
-  const { engine, mediaTask } = startEngine();
+  const { engine, mediaTasks } = startEngine();
   const recordings = recordedRooms ? mkdtempSync(join(tmpdir(), 'confbox-bench-recordings-')) : null;
   const recorder = recordings ? new ConferenceRecorder({ engine, dir: recordings, minFreeBytes: () => 0 }) : null;
   try {
@@ -354,9 +377,9 @@ async function capacityStep(rooms: number, recordedRooms = 0): Promise<CapacityR
     const phones = await startPhones(engine, legs, 3, ['load', String(n), String(CAPACITY_WARMUP_MS), String(CAPACITY_MEASURE_MS)]);
     for (let r = 0; r < recordedRooms; r++) recorder!.start(`room-${r}`, r + 1);
     await phones.next('window-start');
-    const a = snapshot(engine, ids, mediaTask, phones.pid);
+    const a = snapshot(engine, ids, mediaTasks, phones.pid);
     await phones.next('window-end');
-    const b = snapshot(engine, ids, mediaTask, phones.pid);
+    const b = snapshot(engine, ids, mediaTasks, phones.pid);
     const result = keyValues(await phones.next('result'));
     await phones.exited;
     const windowNs = b.t - a.t;
@@ -387,6 +410,9 @@ async function capacityStep(rooms: number, recordedRooms = 0): Promise<CapacityR
       maxGapMs: result.max_gap_us! / 1000,
       rss: b.rss,
       rssGrowth: b.rss - rssBefore,
+      packetsPerReceive: (b.packetsIn - a.packetsIn) / Math.max(1, b.receiveCalls - a.receiveCalls),
+      callsPerPacket: (b.receiveCalls - a.receiveCalls + b.sendCalls - a.sendCalls) / Math.max(1, b.packetsIn - a.packetsIn + b.packetsOut - a.packetsOut),
+      wakeUpsPerSecond: ((b.wakeUps - a.wakeUps) * 1e9) / windowNs,
       carried: latePct <= CARRIED_MAX_PCT && missingPct <= CARRIED_MAX_PCT && concealedPct <= CARRIED_MAX_PCT,
       note: notes.join('; '),
     };
@@ -400,8 +426,8 @@ async function capacityStep(rooms: number, recordedRooms = 0): Promise<CapacityR
 async function capacityBench(): Promise<CapacityRow[]> {
   log(`\n(2) capacity: NativeEngine, rooms of 3 G.711 legs; rtp_load sends 20 ms RTP from one socket per leg over loopback;`);
   log(`    each step ${CAPACITY_WARMUP_MS / 1000} s warm-up, ${CAPACITY_MEASURE_MS / 1000} s measured ...`);
-  const cols = ['rooms', 'people', 'late', 'missing', 'conceal', 'engine', '/person', 'process', 'phones', 'machine', 'steal', 'tick max', 'gap max', 'ph. late', 'RSS', 'growth'];
-  const widths = [5, 6, 6, 7, 7, 6, 7, 7, 6, 7, 5, 8, 8, 8, 8, 8];
+  const cols = ['rooms', 'people', 'late', 'missing', 'conceal', 'engine', '/person', 'process', 'phones', 'machine', 'steal', 'tick max', 'gap max', 'ph. late', 'RSS', 'growth', 'pkt/recv', 'calls/pkt', 'wakes/s'];
+  const widths = [5, 6, 6, 7, 7, 6, 7, 7, 6, 7, 5, 8, 8, 8, 8, 8, 8, 9, 7];
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join(' ');
   log(`  ${line(cols)}  verdict`);
   const rows: CapacityRow[] = [];
@@ -414,6 +440,7 @@ async function capacityBench(): Promise<CapacityRow[]> {
       String(r.rooms), String(r.participants), pct(r.latePct), pct(r.missingPct), pct(r.concealedPct), pct(r.engineCpuPct, 1),
       pct(r.engineCpuPct / r.participants, 3), pct(r.processCpuPct, 1), pct(r.phonesCpuPct, 0), pct(r.machinePct, 0), pct(r.stealPct, 0),
       ms(r.tickMaxMs), ms(r.maxGapMs), ms(r.phonesLateMs), mb(r.rss), `${r.rssGrowth < 0 ? '-' : '+'}${mb(Math.abs(r.rssGrowth))}`,
+      fixed(r.packetsPerReceive, 2), fixed(r.callsPerPacket, 2), fixed(r.wakeUpsPerSecond, 0),
     ];
     log(`  ${line(cells)}  ${r.carried ? 'carried' : 'NOT carried'}${r.note ? ` (${r.note})` : ''}`);
     if (!r.carried) break;

@@ -720,7 +720,9 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
         set_num(env, out, "eventsDropped", (double)s.events_dropped) ||
         set_num(env, out, "tickMaxUs", s.tick_max_us) ||
         set_num(env, out, "tickMaxEverUs", s.tick_max_ever_us) ||
-        set_num(env, out, "threads", s.threads))
+        set_num(env, out, "threads", s.threads) ||
+        set_num(env, out, "receiveCalls", (double)s.receive_calls) ||
+        set_num(env, out, "sendCalls", (double)s.send_calls))
         return throw_napi(env), NULL;
     return out;
 }

@@ -166,9 +166,9 @@ static void worker_take_leg(worker *w, leg *l) {
     if (l->rtp_fd >= 0) {
         struct epoll_event ev = {.events = EPOLLIN};
         ev.data.u64 = (uint64_t)l->id << 1;
-        epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->rtp_fd, &ev);
+        epoll_ctl(w->sock_epfd, EPOLL_CTL_ADD, l->rtp_fd, &ev);
         ev.data.u64 = (uint64_t)l->id << 1 | 1;
-        epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->rtcp_fd, &ev);
+        epoll_ctl(w->sock_epfd, EPOLL_CTL_ADD, l->rtcp_fd, &ev);
     }
     w->legs[slot] = l;
     w->n_legs++;
@@ -178,8 +178,8 @@ static void worker_take_leg(worker *w, leg *l) {
 /* The reverse of worker_take_leg(): a packet of the leg that w has already seen is dropped. */
 static void worker_drop_leg(worker *w, leg *l) {
     if (l->rtp_fd >= 0) {
-        epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->rtp_fd, NULL);
-        epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->rtcp_fd, NULL);
+        epoll_ctl(w->sock_epfd, EPOLL_CTL_DEL, l->rtp_fd, NULL);
+        epoll_ctl(w->sock_epfd, EPOLL_CTL_DEL, l->rtcp_fd, NULL);
     }
     w->legs[l->id & 0xFFFF] = NULL;
     w->n_legs--;
@@ -242,6 +242,9 @@ static int open_socket(engine *e, uint16_t port) {
         int off = 0; /* dual stack: IPv4 peers arrive as v4-mapped addresses */
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
     }
+    /* the kernel notes when each datagram arrived: the media thread reads them on its timer */
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
     struct sockaddr_storage a = e->bind_addr;
     engine_set_port(&a, port);
     if (bind(fd, (struct sockaddr *)&a, e->bind_len) != 0) {
@@ -837,9 +840,10 @@ static int worker_start(engine *e, worker *w, unsigned index, const struct times
     w->e = e;
     w->index = index;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    w->sock_epfd = epoll_create1(EPOLL_CLOEXEC);
     w->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (w->epfd < 0 || w->tfd < 0 || w->wakefd < 0) return -errno;
+    if (w->epfd < 0 || w->sock_epfd < 0 || w->tfd < 0 || w->wakefd < 0) return -errno;
     w->legs = calloc(e->max_legs, sizeof *w->legs);
     w->confs = calloc(e->max_legs, sizeof *w->confs);
     if (!w->legs || !w->confs) return -ENOMEM;
@@ -868,6 +872,7 @@ static int worker_start(engine *e, worker *w, unsigned index, const struct times
 
 static void worker_free(worker *w) {
     if (w->epfd > 0) close(w->epfd);
+    if (w->sock_epfd > 0) close(w->sock_epfd);
     if (w->tfd > 0) close(w->tfd);
     if (w->wakefd > 0) close(w->wakefd);
     if (w->lock_made) pthread_mutex_destroy(&w->lock);
@@ -984,6 +989,8 @@ int engine_get_stats(engine *e, engine_stats *out) {
         out->dropped_foreign += s->dropped_foreign;
         out->dropped_other += s->dropped_other;
         out->dropped_auth += s->dropped_auth;
+        out->receive_calls += s->receive_calls;
+        out->send_calls += s->send_calls;
         uint32_t recent = w->tick_max_cur > w->tick_max_prev ? w->tick_max_cur : w->tick_max_prev;
         if (recent > out->tick_max_us) out->tick_max_us = recent;
         if (s->tick_max_ever_us > out->tick_max_ever_us)

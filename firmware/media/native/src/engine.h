@@ -1,8 +1,9 @@
 /* The media engine: RTP legs, conferences and playback, mixed on real-time media threads.
  *
- * engine_create() starts the media threads (engine_config.media_threads). Each waits (epoll) on
- * the RTP and RTCP sockets of the legs it runs and on a 10 ms absolute timer of its own; every
- * other expiry is a tick, which pulls one 20 ms frame from each of its legs' jitter buffers,
+ * engine_create() starts the media threads (engine_config.media_threads). Each wakes on a 10 ms
+ * absolute timer of its own (not on every datagram): at each expiry it reads what the RTP and RTCP
+ * sockets of its legs hold, each datagram with the time the kernel received it; every other
+ * expiry is then a tick, which pulls one 20 ms frame from each of its legs' jitter buffers,
  * mixes each of its conferences and queues one frame for each connected leg; on every expiry each
  * leg whose packet time has passed since its last packet sends one packet. A conference runs on
  * one thread with all its members: a new conference goes to the thread with the fewest legs, and
@@ -129,10 +130,11 @@ typedef struct {
     uint64_t dropped_foreign;         /**< from a source other than the leg's */
     uint64_t dropped_other;           /**< unknown payload type, late or duplicate */
     uint64_t dropped_auth;            /**< failed SRTP/SRTCP authentication */
-    uint64_t events_dropped;          /**< the event ring was full */
-    uint32_t tick_max_us;             /**< longest tick of the last one to two seconds */
-    uint32_t tick_max_ever_us;        /**< longest tick since the engine started */
-    uint32_t threads;                 /**< media threads */
+    uint64_t receive_calls, send_calls; /**< system calls that took or sent packets */
+    uint64_t events_dropped;            /**< the event ring was full */
+    uint32_t tick_max_us;               /**< longest tick of the last one to two seconds */
+    uint32_t tick_max_ever_us;          /**< longest tick since the engine started */
+    uint32_t threads;                   /**< media threads */
 } engine_stats;
 
 /** One leg's counters. */

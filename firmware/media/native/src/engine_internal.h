@@ -31,8 +31,11 @@
 #define EVENT_RING        1024 /* power of two */
 #define MAX_DATAGRAM      2048
 #define OUTQ              (60 * 8 + FRAME_NB)
-#define RECV_BATCH        32 /* packets per wake-up per socket, so one leg cannot starve others */
-#define MAX_CATCHUP       6  /* timer periods run at once after the thread was late */
+#define RECV_BATCH        32  /* packets per wake-up per socket, so one leg cannot starve others */
+#define RECV_VLEN         8   /* datagrams one receive call (recvmmsg) may take */
+#define READY_EVENTS      256 /* ready sockets taken from epoll at once */
+#define MAX_QUEUED_US     1000000 /* a datagram's age in its socket is counted up to this */
+#define MAX_CATCHUP       6       /* timer periods run at once after the thread was late */
 #define RTCP_INTERVAL_US  5000000
 #define OVERRUN_REPORT_US 1000000
 #define VAD_HANGOVER      10 /* ticks a talker stays mixed after falling below the VAD level */
@@ -120,7 +123,8 @@ typedef struct {
 typedef struct {
     struct engine *e;
     unsigned index;
-    int epfd, tfd, wakefd;
+    int epfd, tfd, wakefd; /* what wakes the thread: its timer, and the host at the end */
+    int sock_epfd;         /* its legs' sockets, read (not waited on) at every timer period */
     pthread_t thread;
     int started, lock_made;
     pthread_mutex_t lock; /* everything below, and the legs and conferences it runs */
@@ -139,6 +143,12 @@ typedef struct {
     int16_t in_leg[FRAME_WB], in_conf[FRAME_WB], out_leg[FRAME_WB], leg_play[FRAME_WB];
     int16_t conf_play[FRAME_WB];
     uint8_t shared_enc[2][FRAME_NB];
+    /* receiving */
+    struct mmsghdr rx_msgs[RECV_VLEN];
+    struct iovec rx_iov[RECV_VLEN];
+    struct sockaddr_storage rx_src[RECV_VLEN];
+    _Alignas(8) uint8_t rx_cmsg[RECV_VLEN][64]; /* each datagram's arrival time (SO_TIMESTAMPNS) */
+    _Alignas(8) uint8_t rx_buf[RECV_VLEN][MAX_DATAGRAM];
 } worker;
 
 struct engine {

@@ -15,6 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
+static uint64_t real_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 /* ---- events ---- */
 
 /* Queues an event for the host, in order with every other thread's (the ring's lock is the last
@@ -115,6 +121,7 @@ static void send_packet(worker *w, leg *l, unsigned plen) {
     size_t n = hl + plen;
     if (dst && l->tx_sec && rtpsec_protect(l->tx_sec, pkt, &n, sizeof pkt) != 0) n = 0;
     if (dst && n) {
+        w->st.send_calls++;
         if (sendto(l->rtp_fd, pkt, n, 0, (const struct sockaddr *)dst, dlen) >= 0) {
             l->st.packets_out++;
             l->st.bytes_out += plen;
@@ -324,7 +331,10 @@ static void send_rtcp(worker *w, leg *l, uint64_t now) {
     size_t n = rtcp_build_report(buf, 256, l->out_ssrc, l->sent_packets ? &si : NULL,
                                  l->have_ssrc ? &l->rx : NULL, now, w->e->cname);
     if (n && l->tx_sec && rtpsec_protect_rtcp(l->tx_sec, buf, &n, sizeof buf) != 0) n = 0;
-    if (n) sendto(l->rtcp_fd, buf, n, 0, (const struct sockaddr *)&dst, dlen);
+    if (n) {
+        w->st.send_calls++;
+        sendto(l->rtcp_fd, buf, n, 0, (const struct sockaddr *)&dst, dlen);
+    }
 }
 
 static void leg_housekeeping(worker *w, leg *l, uint64_t now) {
@@ -518,6 +528,22 @@ static void handle_rtp(worker *w, leg *l, uint8_t *buf, size_t n,
     w->st.packets_in++;
 }
 
+/* When the kernel received datagram i of the last receive call, on the monotonic clock: its
+ * timestamp's age (real time) taken from now (monotonic), within [now - MAX_QUEUED_US, now]. */
+static uint64_t arrived(worker *w, int i, uint64_t now_mono, uint64_t now_real) {
+    struct msghdr *h = &w->rx_msgs[i].msg_hdr;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+        struct timespec ts;
+        memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        uint64_t at = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+        uint64_t age = at >= now_real ? 0 : now_real - at;
+        return now_mono - (age < MAX_QUEUED_US ? age : MAX_QUEUED_US);
+    }
+    return now_mono;
+}
+
+/* Takes what one of the thread's sockets holds (key: the leg's id and which socket). */
 static void receive(worker *w, uint64_t key) {
     uint32_t id = (uint32_t)(key >> 1);
     int rtcp = (int)(key & 1);
@@ -525,28 +551,58 @@ static void receive(worker *w, uint64_t key) {
     uint32_t slot = id & 0xFFFF;
     leg *l = slot < w->e->max_legs ? w->legs[slot] : NULL;
     if (!l || l->id != id) return;
-    uint8_t buf[MAX_DATAGRAM];
-    for (int i = 0; i < RECV_BATCH; i++) {
-        struct sockaddr_storage src;
-        socklen_t slen = sizeof src;
-        ssize_t n = recvfrom(rtcp ? l->rtcp_fd : l->rtp_fd, buf, sizeof buf, MSG_TRUNC,
-                             (struct sockaddr *)&src, &slen);
-        if (n < 0) break;
-        uint64_t now = engine_mono_us();
-        if (!l->connected) { /* no SDP yet: nobody is entitled to send here */
-            l->st.dropped_foreign++;
-            w->st.dropped_foreign++;
-            continue;
+    int fd = rtcp ? l->rtcp_fd : l->rtp_fd;
+    /* RECV_VLEN datagrams a call (one call when they are fewer), at most RECV_BATCH a timer period
+     * so that a flood of one leg cannot starve the others (the kernel drops what overflows) */
+    for (int taken = 0; taken < RECV_BATCH;) {
+        struct mmsghdr *m = w->rx_msgs;
+        for (int i = 0; i < RECV_VLEN; i++) {
+            w->rx_iov[i] = (struct iovec){w->rx_buf[i], MAX_DATAGRAM};
+            m[i].msg_hdr = (struct msghdr){.msg_name = &w->rx_src[i],
+                                           .msg_namelen = sizeof w->rx_src[i],
+                                           .msg_iov = &w->rx_iov[i],
+                                           .msg_iovlen = 1,
+                                           .msg_control = w->rx_cmsg[i],
+                                           .msg_controllen = sizeof w->rx_cmsg[i]};
         }
-        if ((size_t)n > sizeof buf) { /* truncated by the kernel: larger than any valid packet */
-            l->st.dropped_malformed++;
-            w->st.dropped_malformed++;
-            continue;
+        int got = recvmmsg(fd, m, RECV_VLEN, MSG_DONTWAIT, NULL);
+        if (got <= 0) break;
+        w->st.receive_calls++;
+        uint64_t now = engine_mono_us(), real = real_us();
+        for (int i = 0; i < got; i++) {
+            if (!l->connected) { /* no SDP yet: nobody is entitled to send here */
+                l->st.dropped_foreign++;
+                w->st.dropped_foreign++;
+                continue;
+            }
+            if (m[i].msg_hdr.msg_flags & MSG_TRUNC) { /* larger than any valid packet */
+                l->st.dropped_malformed++;
+                w->st.dropped_malformed++;
+                continue;
+            }
+            uint64_t at = arrived(w, i, now, real);
+            if (rtcp)
+                handle_rtcp(w, l, w->rx_buf[i], m[i].msg_len, &w->rx_src[i],
+                            m[i].msg_hdr.msg_namelen, at);
+            else
+                handle_rtp(w, l, w->rx_buf[i], m[i].msg_len, &w->rx_src[i],
+                           m[i].msg_hdr.msg_namelen, at);
         }
-        if (rtcp)
-            handle_rtcp(w, l, buf, (size_t)n, &src, slen, now);
-        else
-            handle_rtp(w, l, buf, (size_t)n, &src, slen, now);
+        taken += got;
+        if (got < RECV_VLEN) break; /* the socket is empty */
+    }
+}
+
+/* Reads every socket of the thread's legs that holds datagrams. The thread is woken only by its
+ * timer, not by each datagram: what came since the last period is read at once, with the time
+ * the kernel received it, before the tick that mixes it. */
+static void receive_ready(worker *w) {
+    struct epoll_event evs[READY_EVENTS];
+    /* each socket at most twice: a flooded one stays ready after its RECV_BATCH */
+    for (unsigned rounds = 2 * (2 * w->n_legs / READY_EVENTS + 1); rounds > 0; rounds--) {
+        int n = epoll_wait(w->sock_epfd, evs, READY_EVENTS, 0);
+        for (int i = 0; i < n; i++) receive(w, evs[i].data.u64);
+        if (n < READY_EVENTS) break;
     }
 }
 
@@ -557,9 +613,9 @@ void *engine_media_thread(void *arg) {
         struct sched_param sp = {.sched_priority = e->cfg.rt_priority};
         pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
     }
-    struct epoll_event evs[64];
+    struct epoll_event evs[2]; /* the timer and the host's wake-up */
     while (!atomic_load(&e->stop)) {
-        int n = epoll_wait(w->epfd, evs, 64, -1);
+        int n = epoll_wait(w->epfd, evs, 2, -1);
         for (int i = 0; i < n; i++) {
             uint64_t key = evs[i].data.u64;
             if (key == EV_WAKE) {
@@ -569,6 +625,7 @@ void *engine_media_thread(void *arg) {
                 uint64_t exp = 0;
                 if (read(w->tfd, &exp, sizeof exp) != (ssize_t)sizeof exp || exp == 0) continue;
                 pthread_mutex_lock(&w->lock);
+                receive_ready(w);
                 if (exp > 1) { /* counted in 20 ms ticks, whatever the timer's period */
                     uint64_t before = w->late_paces / PACES_PER_TICK;
                     w->late_paces += exp - 1;
@@ -585,10 +642,6 @@ void *engine_media_thread(void *arg) {
                     w->late_pending = 0;
                     w->last_overrun_us = now;
                 }
-                pthread_mutex_unlock(&w->lock);
-            } else {
-                pthread_mutex_lock(&w->lock);
-                receive(w, key);
                 pthread_mutex_unlock(&w->lock);
             }
         }

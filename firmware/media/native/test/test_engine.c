@@ -276,6 +276,10 @@ int main(void) {
     pkt[14] = 0xFF;
     pkt[15] = 0xFF;
     send_to(ph[0].fd, ph[0].engine_port, pkt, 20);
+    static uint8_t huge[4000]; /* larger than any RTP packet the engine takes */
+    memcpy(huge, pkt, 12);
+    huge[0] = 0x80;
+    send_to(ph[0].fd, ph[0].engine_port, huge, sizeof huge);
 
     /* Playback into leg 1, mixed with the conference; a 100 ms beep. */
     int16_t beep[800];
@@ -324,8 +328,8 @@ int main(void) {
     check(beep_db > -20, "leg 1 heard the beep (%.1f dB over 0.5 s)", beep_db);
     engine_stats st;
     engine_get_stats(e, &st);
-    check(st.dropped_foreign >= 1 && st.dropped_malformed >= 2,
-          "stranger counted foreign (%llu), bad packets malformed (%llu)",
+    check(st.dropped_foreign >= 1 && st.dropped_malformed >= 3,
+          "stranger counted foreign (%llu), bad and oversized packets malformed (%llu)",
           (unsigned long long)st.dropped_foreign, (unsigned long long)st.dropped_malformed);
     check(st.legs == 4 && st.conferences == 1 && st.ticks > 100 && st.packets_out > 400,
           "engine stats: %u legs, %u conference, %llu ticks, %llu late, %llu out, max tick %u us",
@@ -338,6 +342,20 @@ int main(void) {
               again.tick_max_ever_us >= again.tick_max_us,
           "every reader sees the longest tick: %u us, read again %u us (since the start %u us)",
           st.tick_max_us, again.tick_max_us, again.tick_max_ever_us);
+
+    /* Jitter is measured from when the kernel received each packet, not from when the media thread
+     * read it on its timer: a phone sending 15 and 25 ms apart by turns has 5 ms of jitter. */
+    struct timespec uneven;
+    clock_gettime(CLOCK_MONOTONIC, &uneven);
+    for (int k = 0; k < 100; k++, tick++) {
+        phone_send(&ph[1], tick, 8000);
+        sleep_until(&uneven, k % 2 ? 25000000L : 15000000L);
+        for (int i = 0; i < 3; i++) phone_receive(&ph[i]);
+    }
+    engine_get_leg_stats(e, ph[1].leg, &ls);
+    check(ls.jitter_ms >= 3 && ls.jitter_ms <= 7,
+          "a phone sending 15 and 25 ms apart by turns has 3 to 7 ms of jitter (%u ms)",
+          ls.jitter_ms);
 
     /* A leg moved mid-call to a conference on another thread keeps its stream. */
     check(engine_join(e, qleg, 8) == 0 && leg_thread(e, qleg) == quiet_thread,
