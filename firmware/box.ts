@@ -40,6 +40,8 @@ const RESTART_BACKOFF_MS = [1000, 2000, 5000, 10000, 30000];
 /** How long a missed media tick keeps the fault LED on. */
 const OVERRUN_FAULT_MS = 60_000;
 const DISK_CHECK_MS = 60_000;
+/** How often the C heap's free memory is given back to the system. */
+const RELEASE_MEMORY_MS = 10_000;
 /** Below this much free space the database and call log are at risk. */
 const DISK_MIN_FREE_BYTES = 64 * 1024 * 1024;
 const DISK_MIN_FREE_RATIO = 0.05;
@@ -151,6 +153,13 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
       throw new Error(`media engine: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
     cleanups.push(() => engine.close());
+    // Memory freed after a burst of calls goes back to the system instead of staying with the box.
+    const memoryTimer = setInterval(() => {
+      const before = process.memoryUsage.rss();
+      if (engine.releaseMemory()) log.debug('memory given back', { rssMb: Math.round(before / 1048576), nowMb: Math.round(process.memoryUsage.rss() / 1048576) });
+    }, RELEASE_MEMORY_MS);
+    memoryTimer.unref();
+    cleanups.push(() => clearInterval(memoryTimer));
     let overrunTimer: NodeJS.Timeout | null = null;
     engine.events.on('overrun', (late) => {
       const legs = engine.stats().legs;

@@ -92,6 +92,8 @@ export interface ConfboxEngineAddon {
   srtpStatus(): SrtpStatus;
   /** One datagram of systemd's notify protocol to "/path" or "@abstract" (binding/notify.c); used by firmware/systemd.ts. */
   sdNotify(socket: string, message: string): void;
+  /** Gives the pages of the C heap's free memory back to the system (binding/memory.c); true if any went back. */
+  releaseMemory(): boolean;
   /** Output lines of a GPIO chip, held until released (binding/gpio.c); used by firmware/hw/gpio-chip.ts. */
   gpioRequest(chip: string, offsets: number[], initialBits: number, consumer: string): number;
   gpioSet(fd: number, mask: number, bits: number): void;
@@ -101,7 +103,7 @@ export interface ConfboxEngineAddon {
 const ADDON_FILE = 'confbox_engine.node';
 const ADDON_FUNCTIONS = [
   'create', 'destroy', 'openLeg', 'connectLeg', 'closeLeg', 'join', 'leave', 'setMuted', 'addSound', 'play', 'stop',
-  'stats', 'legStats', 'poll', 'sdNotify', 'openLocalLeg', 'localStatus', 'alsaDevices', 'srtpStatus', 'gpioRequest', 'gpioSet', 'gpioRelease',
+  'stats', 'legStats', 'poll', 'sdNotify', 'releaseMemory', 'openLocalLeg', 'localStatus', 'alsaDevices', 'srtpStatus', 'gpioRequest', 'gpioSet', 'gpioRelease',
 ] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -806,6 +808,15 @@ export class NativeEngine implements MediaEngine {
     this.#open();
     const s = this.#addon.stats(this.#handle);
     return { ...s, packetsDropped: s.droppedMalformed + s.droppedForeign + s.droppedOther + s.droppedAuth };
+  }
+
+  /**
+   * Gives the free memory of the process's C heap back to the system: what legs, SIP messages and buffers of ended
+   * calls left between live blocks, which free() cannot return. Returns whether any went back. Takes about a
+   * millisecond per 30 MB of heap.
+   */
+  releaseMemory(): boolean {
+    return this.#addon.releaseMemory();
   }
 
   legStats(leg: number): LegStats {

@@ -28,9 +28,11 @@ const CARRIED_MAX_MISSING_PCT = 1;
 const CLOCK_TICK_NS = 1e9 / 100;
 const log = (line = '') => process.stdout.write(line + '\n');
 
-/** Node's options as the board's unit gives them (heap cap, young generation): the box is measured as it runs there. */
-const BOARD_NODE_ARGS = (/^ExecStart=(.*)$/m.exec(readFileSync(join(ROOT, 'board/rootfs/etc/systemd/system/confbox.service'), 'utf8'))?.[1] ?? '')
-  .split(/\s+/).filter((a) => a.startsWith('--'));
+/** Node's options and the C library's settings as the board's unit gives them (heap cap, young generation, malloc
+ * arenas): the box is measured as it runs there. */
+const BOARD_UNIT = readFileSync(join(ROOT, 'board/rootfs/etc/systemd/system/confbox.service'), 'utf8');
+const BOARD_NODE_ARGS = (/^ExecStart=(.*)$/m.exec(BOARD_UNIT)?.[1] ?? '').split(/\s+/).filter((a) => a.startsWith('--'));
+const BOARD_ENV = Object.fromEntries([...BOARD_UNIT.matchAll(/^Environment=(MALLOC_\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
 
 /** Rooms of 3 up to the room limit, then larger rooms. */
 const perRoom = (n: number) => Math.max(3, Math.ceil(n / ROOMS));
@@ -61,7 +63,7 @@ async function step(n: number): Promise<Row> {
     ...Array.from({ length: Math.ceil(n / per) }, (_, r) => ['room', 'add', String(r + 1), '--pin', PIN, '--keep', '--max-participants', '32']),
   ]);
   // Below the ephemeral ports (32768 and up), where rtp_load's and SIPp's sockets are.
-  const box = await startBox({ dataDir, rtpPortBase: 20000, rtpPortCount: 2 * n + 200, logLevel: 'warn', nodeArgs: BOARD_NODE_ARGS });
+  const box = await startBox({ dataDir, rtpPortBase: 20000, rtpPortCount: 2 * n + 200, logLevel: 'warn', nodeArgs: BOARD_NODE_ARGS, env: BOARD_ENV });
   const phones = spawn(RTP_LOAD, ['load', String(n), String(WARMUP_MS), String(MEASURE_MS)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines: string[] = [];
   const waiting: Array<{ prefix: string; resolve: (l: string) => void }> = [];
@@ -134,7 +136,7 @@ async function main(): Promise<void> {
   log(`confbox whole-box load on ${cpus().length} CPU(s): SIPp sets up the calls (${SETUP_RATE}/s), rtp_load plays every phone`);
   log(`(G.711, 20 ms, all talking); the box, its database, SIPp and rtp_load share the machine. Window ${MEASURE_MS / 1000} s after ${WARMUP_MS / 1000} s of warm-up.`);
   log('Baseline, the same load on Asterisk 23 ConfBridge measured on this machine: 0.59 % of a core per participant at 240, not real time at 360.');
-  log(`Node options as on the board: ${BOARD_NODE_ARGS.join(' ')}`);
+  log(`Node options as on the board: ${BOARD_NODE_ARGS.join(' ')}; environment: ${Object.entries(BOARD_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   log(`\n  ${'participants'.padStart(12)} ${'room'.padStart(5)} ${'box CPU'.padStart(8)} ${'/participant'.padStart(13)} ${'RSS'.padStart(7)} ${'missing'.padStart(8)} ${'seq lost'.padStart(9)} ${'max gap'.padStart(8)} ${'overruns'.padStart(9)}  verdict`);
   for (const n of steps.length ? steps : STEPS) {
     try {

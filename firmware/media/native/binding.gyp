@@ -8,6 +8,7 @@
         "binding/engine_napi.c",
         "binding/errno_name.c",
         "binding/gpio.c",
+        "binding/memory.c",
         "binding/notify.c",
         "src/dtmf_detect.c",
         "src/echo_cancel.c",

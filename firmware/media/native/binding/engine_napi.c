@@ -11,6 +11,7 @@
 #include "../src/talk_detect.h"
 #include "errno_name.h"
 #include "gpio.h"
+#include "memory.h"
 #include "notify.h"
 
 #include <errno.h>
@@ -936,6 +937,7 @@ static napi_value js_poll(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
+    confbox_memory_init();
     static const struct {
         const char *name;
         napi_callback fn;
@@ -958,6 +960,7 @@ NAPI_MODULE_INIT() {
         {"legStats", js_leg_stats},
         {"poll", js_poll},
         {"sdNotify", confbox_sd_notify},
+        {"releaseMemory", confbox_release_memory},
         /* the local leg (the box's own sound card) */
         {"openLocalLeg", js_open_local_leg},
         {"localStatus", js_local_status},

@@ -2,6 +2,7 @@
 #include "jitter.h"
 #include "fixed.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,16 +14,13 @@ struct slot {
 
 struct jitter {
     jitter_config cfg;
-    unsigned ratio; /* PCM samples per timestamp unit */
-    struct slot slots[JITTER_MAX_PACKETS];
+    unsigned ratio;                    /* PCM samples per timestamp unit */
     uint8_t order[JITTER_MAX_PACKETS]; /* slot indices sorted by timestamp */
     uint32_t used;                     /* bit per slot */
     unsigned count;
     int started, stalled;
-    uint32_t play_ts; /* timestamp of the next sample to play */
-    int16_t carry[JITTER_MAX_DECODED];
+    uint32_t play_ts;              /* timestamp of the next sample to play */
     unsigned carry_len, carry_pos; /* decoded samples not yet played, starting at play_ts */
-    int16_t last[JITTER_MAX_TICK];
     int have_last;
     unsigned conceal_pos;
     int32_t conceal_gain; /* Q15 */
@@ -31,6 +29,12 @@ struct jitter {
     int32_t win_min;
     unsigned win_ticks;
     jitter_stats st;
+    /* Buffers, last: never read beyond what was written into them (carry_len, have_last, used),
+     * so they are left as malloc gives them, and a page of them is only taken from the system
+     * when it is first written; a steady stream uses the first few slots. */
+    int16_t carry[JITTER_MAX_DECODED];
+    int16_t last[JITTER_MAX_TICK];
+    struct slot slots[JITTER_MAX_PACKETS];
 };
 
 jitter *jitter_create(const jitter_config *cfg) {
@@ -38,8 +42,9 @@ jitter *jitter_create(const jitter_config *cfg) {
         cfg->samples_per_tick > JITTER_MAX_TICK || cfg->samples_per_tick % cfg->ts_per_tick ||
         cfg->max_packets > JITTER_MAX_PACKETS)
         return NULL;
-    jitter *jb = calloc(1, sizeof *jb);
+    jitter *jb = malloc(sizeof *jb);
     if (!jb) return NULL;
+    memset(jb, 0, offsetof(jitter, carry));
     jb->cfg = *cfg;
     if (!jb->cfg.max_packets) jb->cfg.max_packets = JITTER_MAX_PACKETS;
     if (!jb->cfg.min_delay_ticks) jb->cfg.min_delay_ticks = 1;
