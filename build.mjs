@@ -35,6 +35,8 @@ async function bundle() {
     target: 'node20',
     format: 'esm',
     sourcemap: 'linked',
+    // No comments and no indentation in the box's memory: V8 keeps the whole source. Names stay, for stack traces.
+    minifyWhitespace: true,
     legalComments: 'eof',
     logLevel: 'warning',
     // Native addons stay beside the bundle; they are copied, not inlined.
@@ -44,6 +46,11 @@ async function bundle() {
       js: "#!/usr/bin/env node\nimport { createRequire as __confboxRequire } from 'node:module';\nconst require = __confboxRequire(import.meta.url);",
     },
   });
+  // V8 keeps a script's source for the life of the process, in one byte a character only when every character is
+  // Latin-1: one non-ASCII character left in a template would double the box's largest string (about 1.7 MB).
+  const bundled = readFileSync(join(dist, 'confbox.mjs'), 'latin1');
+  const wide = /[^\x00-\x7f]/.exec(bundled);
+  if (wide) throw new Error(`build.mjs: dist/confbox.mjs is not ASCII at ${JSON.stringify(bundled.slice(Math.max(0, wide.index - 40), wide.index + 20))}: write the character as an escape or an HTML entity`);
   chmodSync(join(dist, 'confbox.mjs'), 0o755);
   // Board profiles travel with the bundle (firmware/hw looks beside it).
   cpSync(join(root, 'board/profiles'), join(dist, 'board/profiles'), { recursive: true });

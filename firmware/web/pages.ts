@@ -55,7 +55,7 @@ export function layout(title: string, path: string, ctx: PageContext | null, bod
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} · confbox</title>
+<title>${title} &middot; confbox</title>
 <link rel="stylesheet" href="/assets/style.css">
 <link rel="icon" href="data:,">
 ${ctx ? html`<meta name="csrf-token" content="${ctx.csrf}">` : ''}
@@ -217,12 +217,12 @@ export function roomsPage(ctx: PageContext, rooms: RoomRow[], boxMax: number, su
     <thead><tr><th>Room</th><th>PIN</th><th>Moderator PIN</th><th>Minutes</th><th>Creator</th><th>Max</th><th>After the meeting</th><th>Recorded</th><th>Created</th><th>In use</th><th><span class="sr">Actions</span></th></tr></thead>
     <tbody>${rooms.map((r) => html`<tr data-room="${r.id}" id="${rowId('room', r.id)}" tabindex="-1">
       <td class="num" data-label="Room">${r.id}</td><td data-label="PIN"><code>${r.pin}</code></td>
-      <td data-label="Moderator PIN">${r.moderatorPin ? html`<code>${r.moderatorPin}</code>${r.waitForModerator ? html` <span class="muted">callers wait</span>` : ''}${r.moderatorLeaves === 'end' ? html` <span class="muted">ends without</span>` : ''}` : html`<span class="muted">—</span>`}</td><td class="num" data-label="Minutes">${r.duration}</td><td data-label="Creator">${r.creator ?? '—'}</td>
+      <td data-label="Moderator PIN">${r.moderatorPin ? html`<code>${r.moderatorPin}</code>${r.waitForModerator ? html` <span class="muted">callers wait</span>` : ''}${r.moderatorLeaves === 'end' ? html` <span class="muted">ends without</span>` : ''}` : html`<span class="muted">&mdash;</span>`}</td><td class="num" data-label="Minutes">${r.duration}</td><td data-label="Creator">${r.creator ?? '—'}</td>
       <td class="num" data-label="Max">${r.maxParticipants ?? html`<span class="muted">${boxMax}</span>`}</td>
       <td class="keep" data-label="After the meeting">${r.keep ? 'kept' : html`<span class="muted">deleted</span>`}</td>
       <td class="record" data-label="Recorded">${r.record ? 'every meeting' : html`<span class="muted">no</span>`}</td>
       <td data-label="Created"><time datetime="${r.createdAt}">${shortTime(r.createdAt)}</time> <span class="muted">by ${r.createdVia}</span></td>
-      <td class="in-use" data-label="In use">${r.active ? html`<a class="badge live" href="/live">${r.participants} in call</a>` : html`<span class="muted">—</span>`}</td>
+      <td class="in-use" data-label="In use">${r.active ? html`<a class="badge live" href="/live">${r.participants} in call</a>` : html`<span class="muted">&mdash;</span>`}</td>
       <td><a class="button small" href="/rooms/${r.id}/edit" aria-label="Edit room ${r.id}">Edit</a> <form method="post" action="/rooms/${r.id}/delete" class="inline">${csrfField(ctx)}<button class="danger small" aria-label="Delete room ${r.id}"${r.active ? html` data-confirm="Room ${r.id} has ${r.participants} people in it. They stay connected until they hang up, but nobody new can join. Delete it?"` : ''}>Delete</button></form></td>
     </tr>`)}</tbody>
   </table></div>`}
@@ -295,7 +295,7 @@ export function conferenceCards(ctx: PageContext, conferences: ConferenceRow[]):
     return html`<section class="card conference${full ? ' full' : ''}" data-key="${c.key}" aria-labelledby="conf-${c.key}">
   <div class="conf-head">
     <h2 id="conf-${c.key}">Room ${c.roomId}${c.roomDeleted ? html` <span class="badge">room deleted</span>` : ''}${full ? html` <span class="badge warn">full</span>` : ''}${c.locked ? html` <span class="badge warn" data-locked>locked</span>` : ''}${c.recording ? html` <span class="badge bad" data-recording>recording</span>` : ''}${c.waiting ? html` <span class="badge" data-waiting>waiting for the moderator</span>` : ''}</h2>
-    <p class="muted"><span data-count>${c.participants.length}</span> of ${c.maxParticipants}${full ? ': nobody else can join' : c.locked ? ': locked, only a moderator can join' : ''} · <span class="time-left" data-ends="${c.endsAt}">${minutesLeft(c.secondsLeft)}</span></p>
+    <p class="muted"><span data-count>${c.participants.length}</span> of ${c.maxParticipants}${full ? ': nobody else can join' : c.locked ? ': locked, only a moderator can join' : ''} &middot; <span class="time-left" data-ends="${c.endsAt}">${minutesLeft(c.secondsLeft)}</span></p>
     ${conferenceControls(ctx, c)}
     <form method="post" action="/live/${encodeURIComponent(c.key)}/end" class="inline">${csrfField(ctx)}<button class="danger small" data-focus-key="end-${c.key}" data-confirm="End the conference in room ${c.roomId} and hang up everyone?">End conference<span class="sr"> in room ${c.roomId}</span></button></form>
   </div>
@@ -373,7 +373,7 @@ function phoneSetupPanel(setup: PhoneSetup, number: string | null): Html {
   <p class="muted">What to type into the SIP account screen of a desk phone or softphone.</p>
   <dl class="facts">
     <dt>SIP server / Registrar / Outbound proxy</dt>
-    <dd>${addresses} <span class="muted">— the same address in each of these fields the phone has</span></dd>
+    <dd>${addresses} <span class="muted">&mdash; the same address in each of these fields the phone has</span></dd>
     <dt>Port</dt>
     <dd><code>${setup.sipPort}</code> for UDP and TCP, <code>${setup.sipTlsPort}</code> for TLS</dd>
     <dt>Transport</dt>
@@ -383,7 +383,7 @@ function phoneSetupPanel(setup: PhoneSetup, number: string | null): Html {
     <dt>Password</dt>
     <dd>${number === null ? 'the password set for that extension here' : `the password set for extension ${number} here`} <span class="muted">(the box cannot show it again; set a new one${number === null ? ' by editing the extension' : ' above'} if it is lost)</span></dd>
     <dt>Realm</dt>
-    <dd><code>${setup.realm}</code> <span class="muted">— only if the phone asks for one</span></dd>
+    <dd><code>${setup.realm}</code> <span class="muted">&mdash; only if the phone asks for one</span></dd>
   </dl>
 </section>`;
 }
@@ -394,14 +394,14 @@ export function extensionsTable(ctx: PageContext, list: ExtensionRow[]): Html {
   return html`<div class="table-wrap"><table class="extensions">
     <thead><tr><th>Number</th><th>Name</th><th>Registration</th><th>Last failed attempt</th><th><span class="sr">Actions</span></th></tr></thead>
     <tbody>${list.map((e) => html`<tr data-extension="${e.number}" id="${rowId('extension', e.number)}" tabindex="-1">
-      <td><strong>${e.number}</strong></td><td>${e.displayName || html`<span class="muted">—</span>`}</td>
+      <td><strong>${e.number}</strong></td><td>${e.displayName || html`<span class="muted">&mdash;</span>`}</td>
       <td class="registration" data-label="Registration">${e.registered ? html`<span class="badge ok">registered</span> <span class="muted">${e.contacts.length} phone${e.contacts.length === 1 ? '' : 's'}</span>` : html`<span class="badge">not registered</span>`}
         ${e.realmMismatch ? html`<span class="badge warn" title="Set the password again: the realm changed">password needs resetting</span>` : ''}
         ${e.algorithm ? html`<span class="muted">digest ${e.algorithm}</span>` : ''}
         ${e.contacts.length ? html`<ul class="phones">${e.contacts.map(registeredPhone)}</ul>` : ''}</td>
       <td class="last-failure" data-label="Last failed attempt">${e.lastFailure
         ? html`<span class="badge warn">${e.lastFailure.reason}</span> <span class="muted">${e.lastFailure.method === 'REGISTER' ? 'registration' : 'call'} from ${e.lastFailure.source}, <time datetime="${e.lastFailure.at}">${shortTime(e.lastFailure.at)} UTC</time></span>`
-        : html`<span class="muted">—</span>`}</td>
+        : html`<span class="muted">&mdash;</span>`}</td>
       <td class="acts"><a class="button small" href="/extensions/${encodeURIComponent(e.number)}" aria-label="Edit extension ${e.number}">Edit</a>
         <form method="post" action="/extensions/${encodeURIComponent(e.number)}/delete" class="inline">${csrfField(ctx)}<button class="danger small" aria-label="Remove extension ${e.number}" data-focus-key="remove-extension-${e.number}" data-confirm="Remove extension ${e.number}?">Remove</button></form></td>
     </tr>`)}</tbody>
@@ -426,7 +426,7 @@ export function peersPage(ctx: PageContext, peers: Peer[]): Html {
   ${peers.length === 0 ? html`<p class="empty">No trusted peers. Add the address of a PBX that forwards calls to the box.</p>` : html`
   <div class="table-wrap"><table class="stack">
     <thead><tr><th>Address</th><th>Description</th><th>Trusted over</th><th>Outbound PBX</th><th><span class="sr">Actions</span></th></tr></thead>
-    <tbody>${peers.map((p) => html`<tr id="${rowId('peer', p.cidr)}" tabindex="-1"><td data-label="Address"><code>${p.cidr}</code></td><td data-label="Description">${p.description || html`<span class="muted">—</span>`}</td><td data-label="Trusted over">${PEER_TRANSPORT_LABELS[p.transport]}</td>
+    <tbody>${peers.map((p) => html`<tr id="${rowId('peer', p.cidr)}" tabindex="-1"><td data-label="Address"><code>${p.cidr}</code></td><td data-label="Description">${p.description || html`<span class="muted">&mdash;</span>`}</td><td data-label="Trusted over">${PEER_TRANSPORT_LABELS[p.transport]}</td>
       <td data-label="Outbound PBX">${p.outboundPort === null ? html`<span class="muted">no</span>` : html`port ${p.outboundPort}`}</td>
       <td><form method="post" action="/peers/delete" class="inline">${csrfField(ctx)}<input type="hidden" name="cidr" value="${p.cidr}"><button class="danger small" aria-label="Remove trusted peer ${p.cidr}" data-confirm="Stop trusting ${p.cidr}?">Remove</button></form></td></tr>`)}</tbody>
   </table></div>`}
@@ -616,7 +616,7 @@ export function blockedPage(ctx: PageContext, blocks: Array<{ address: string; l
   return layout('Blocked', '/blocked', ctx, html`
 <section class="card">
   <p class="muted">An address, or a caller behind a trusted peer, is blocked for ${limits.lockoutBlockMinutes} minutes after ${limits.lockoutFailures} wrong passwords or PINs within ${limits.lockoutWindowMinutes} minutes; a trusted peer as a whole after ${limits.lockoutFailures * PEER_FACTOR}.
-  ${limits.lockoutFailures * TARGET_FACTOR} failures against one extension's password or one room's PIN, from anywhere, close it for a minute, then 2, 4, 8… up to ${limits.lockoutBlockMinutes}; the extension's own registered phone and the room's creator still get in.</p>
+  ${limits.lockoutFailures * TARGET_FACTOR} failures against one extension's password or one room's PIN, from anywhere, close it for a minute, then 2, 4, 8&hellip; up to ${limits.lockoutBlockMinutes}; the extension's own registered phone and the room's creator still get in.</p>
   ${blocks.length === 0 ? html`<p class="empty">Nothing is blocked.</p>` : html`
   <div class="table-wrap"><table class="stack">
     <thead><tr><th>Blocked</th><th>Failures</th><th>Blocked until</th><th><span class="sr">Actions</span></th></tr></thead>
