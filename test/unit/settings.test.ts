@@ -3,8 +3,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BoxError } from '../../firmware/errors.ts';
-import { checkAlsaDevice, followsRule, parseSetting, SETTINGS } from '../../firmware/conference/settings.ts';
-import type { Settings } from '../../firmware/conference/types.ts';
+import { readFileSync } from 'node:fs';
+import { alsaDeviceAllowed, checkAlsaDevice, followsRule, isSettingName, parseSetting, SETTINGS } from '../../firmware/conference/settings.ts';
+import { DEFAULT_SETTINGS, type Settings } from '../../firmware/conference/types.ts';
 
 const SETTING_NAMES = Object.keys(SETTINGS) as Array<keyof Settings>;
 
@@ -54,6 +55,82 @@ test('a refused value is named as asked: the setting\'s name by default, otherwi
   assert.throws(() => parseSetting('symmetricRtp', 'maybe', 'Phones behind NAT'), /^Phones behind NAT must be on or off/);
   assert.throws(() => checkAlsaDevice('localAudioPlayback', 'confbox_none', [], 'Box speaker'), /^Box speaker "confbox_none" is not a sound device of this box/);
   assert.throws(() => parseSetting('webHostNames', Array.from({ length: 17 }, (_, i) => `n${i}.lan`).join(','), 'Other names'), /^Other names takes at most 16 names$/);
+});
+
+test('the README names every setting with its default, and the box starts with those', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const list = readme.slice(readme.indexOf('Settings: `'), readme.indexOf('The Settings page shows them'));
+  for (const name of SETTING_NAMES) {
+    const at = list.indexOf(`\`${name}\``);
+    assert.ok(at >= 0, `the README's list of settings names ${name}`);
+    const said = /\((`?)([^;:),`]+)\1[;:),]/.exec(list.slice(at, at + 80))?.[2];
+    assert.ok(said !== undefined, `the README gives ${name}'s default`);
+    const value = name === 'webHostNames' && said === 'none' ? '' : parseSetting(name, said!);
+    assert.equal(value, DEFAULT_SETTINGS[name], `${name}: the README says ${said}`);
+  }
+});
+
+test('what each setting takes and what it makes of it', () => {
+  const takes = <K extends keyof Settings>(name: K, cases: Array<[string, Settings[K]]>) => {
+    for (const [text, value] of cases) assert.equal(parseSetting(name, text), value, `${name} = ${JSON.stringify(text)}`);
+  };
+  const refuses = (name: keyof Settings, texts: string[]) => {
+    for (const text of texts) assert.throws(() => parseSetting(name, text), (e: unknown) => e instanceof BoxError && e.sipStatus === 400 && e.field === name, `${name} refuses ${JSON.stringify(text)}`);
+  };
+  takes('maxParticipants', [['2', 2], [' 32 ', 32], ['007', 7]]);
+  refuses('maxParticipants', ['1', '33', '', 'three', '2.5']);
+  takes('lockoutFailures', [['1', 1], ['100', 100]]);
+  refuses('lockoutFailures', ['0', '101']);
+  takes('lockoutWindowMinutes', [['1', 1], ['1440', 1440]]);
+  refuses('lockoutWindowMinutes', ['0', '1441']);
+  takes('lockoutBlockMinutes', [['1', 1], ['10080', 10_080]]);
+  refuses('lockoutBlockMinutes', ['0', '10081']);
+  takes('rtpTimeoutSeconds', [['5', 5], ['3600', 3600]]);
+  refuses('rtpTimeoutSeconds', ['4', '3601', 'off']);
+  takes('holdLimitSeconds', [['off', 0], ['None', 0], ['', 0], ['0', 0], ['5', 5], ['86400', 86_400]]);
+  refuses('holdLimitSeconds', ['4', '86401', 'never']);
+  takes('localAudioRoom', [['off', 0], ['1', 1], ['200', 200]]);
+  refuses('localAudioRoom', ['201', 'room 1']);
+  takes('recordingMinFreeMb', [['50', 50], ['1000000', 1_000_000]]);
+  refuses('recordingMinFreeMb', ['49', '1000001', 'off']);
+  takes('recordingRetentionDays', [['off', 0], ['1', 1], ['3650', 3650]]);
+  refuses('recordingRetentionDays', ['3651', 'forever']);
+  takes('realm', [[' office.lan ', 'office.lan'], ['A_b-1', 'A_b-1'], ['x'.repeat(64), 'x'.repeat(64)]]);
+  refuses('realm', ['', '.office', 'x'.repeat(65), 'two words', 'caf\u00e9']);
+  takes('digestAlgorithms', [['AUTO', 'auto'], ['md5', 'MD5'], [' sha-256 , md5 ', 'SHA-256,MD5'], ['MD5,SHA-256', 'MD5,SHA-256']]);
+  refuses('digestAlgorithms', ['', 'SHA-512', 'MD5,MD5', 'MD5,SHA-256,MD5']);
+  takes('srtp', [['OFF', 'off'], [' optional', 'optional'], ['Required', 'required']]);
+  refuses('srtp', ['on', 'yes']);
+  for (const name of ['symmetricRtp', 'httpRedirect', 'refuseEasyPins'] as const) {
+    takes(name, [['on', true], ['TRUE', true], ['yes', true], ['1', true], ['off', false], ['False', false], [' no ', false], ['0', false]]);
+    refuses(name, ['', 'maybe', '2']);
+  }
+  for (const name of ['localAudioCapture', 'localAudioPlayback'] as const) {
+    takes(name, [['board', ''], ['BOARD', ''], ['', ''], ['plughw:1,0', 'plughw:1,0'], ['hw:CARD=Device,DEV=0', 'hw:CARD=Device,DEV=0'], ['Mic', 'Mic']]);
+    refuses(name, ["file:'|id'", 'hw:1,0|cat', '/dev/snd/pcmC0D0c', 'plug:{slave hw}', 'a b', 'x'.repeat(33)]);
+  }
+  takes('webHostNames', [['', ''], ['Confbox.Office.LAN.', 'confbox.office.lan'], ['a.lan, b.lan  a.lan', 'a.lan,b.lan'], [`${'a'.repeat(63)}.lan`, `${'a'.repeat(63)}.lan`]]);
+  refuses('webHostNames', ['-a.lan', 'a-.lan', 'a..lan', 'under_score.lan', `${'a'.repeat(64)}.lan`, Array.from({ length: 17 }, (_, i) => `n${i}.lan`).join(' ')]);
+  assert.ok(isSettingName('realm') && !isSettingName('toString') && !isSettingName('constructor'), 'only settings are setting names');
+});
+
+test('which sound devices may reach ALSA', () => {
+  for (const d of ['default', 'sysdefault', 'hw:0', 'plughw:1,0', 'dsnoop:CARD=Mic,DEV=1', 'dmix:2', 'front:CARD=USB']) assert.ok(alsaDeviceAllowed(d, []), `${d} is a card's own name`);
+  for (const d of ['mic', 'hw:123', 'hw:CARD=a b', 'plughw:1,0,0', "file:'|id'", 'null']) assert.not.ok(alsaDeviceAllowed(d, []), `${d} is not, unless ALSA lists it`);
+  assert.ok(alsaDeviceAllowed('mic', ['speaker', 'mic']), 'a name ALSA lists here is taken');
+  assert.not.ok(alsaDeviceAllowed("file:'|id'", ["file:'|id'"]), 'a name of the wrong shape is refused even when listed');
+  checkAlsaDevice('localAudioCapture', '', []);
+  checkAlsaDevice('localAudioCapture', 'mic', ['mic']);
+  const listed = ['bad name', ...Array.from({ length: 14 }, (_, i) => `dev${i}`)];
+  try {
+    checkAlsaDevice('localAudioCapture', 'nope', listed);
+    assert.unreachable('nope is refused');
+  } catch (e) {
+    assert.instance(e, BoxError);
+    assert.is((e as BoxError).field, 'localAudioCapture');
+    assert.is((e as Error).message, `localAudioCapture "nope" is not a sound device of this box: use default, sysdefault, hw:CARD,DEVICE or plughw:CARD,DEVICE, or one ALSA lists here (${listed.slice(1, 13).join(', ')})`);
+  }
+  assert.throws(() => checkAlsaDevice('localAudioCapture', 'nope', []), /plughw:CARD,DEVICE$/);
 });
 
 test.run();
