@@ -600,6 +600,113 @@ expiry('each of many conferences expires on its own schedule', () => {
 expiry.run();
 
 // ---------------------------------------------------------------------------------------------
+const inCall = suite('in a call: hold, talking, mute, lock, waiting, recording, the box\'s own microphone');
+
+inCall('hold, talking and mute change the participant and tell the page; an unknown call or conference changes nothing', () => {
+  const b = box();
+  const conf = b.join(b.room(2), 'a');
+  b.join(b.room(2), 'b');
+  const changes = () => b.count('changed', conf.key);
+  let before = changes();
+  assert.ok(b.confs.setOnHold(conf.key, 'a', true));
+  assert.is(conf.participants.get('a')!.onHold, true);
+  assert.is(changes(), before + 1, 'the page hears of the hold');
+  assert.ok(b.confs.setOnHold(conf.key, 'a', false));
+  assert.is(conf.participants.get('a')!.onHold, false);
+  assert.not.ok(b.confs.setOnHold(conf.key, 'nobody', true));
+  assert.not.ok(b.confs.setOnHold('9.9', 'a', true));
+
+  before = changes();
+  assert.ok(b.confs.setTalk(conf.key, 'b', { talking: true, noisy: false }));
+  assert.equal([conf.participants.get('b')!.talking, conf.participants.get('b')!.noisy], [true, false]);
+  assert.is(changes(), before + 1);
+  assert.ok(b.confs.setTalk(conf.key, 'b', { talking: true, noisy: false }), 'the same state again is no news');
+  assert.is(changes(), before + 1, 'and the page is not told again');
+  assert.ok(b.confs.setTalk(conf.key, 'b', { talking: true, noisy: true }));
+  assert.is(conf.participants.get('b')!.noisy, true);
+  assert.is(changes(), before + 2, 'a line turning noisy is news');
+  assert.not.ok(b.confs.setTalk(conf.key, 'nobody', { talking: true, noisy: false }));
+
+  before = changes();
+  assert.ok(b.confs.setMuted(conf.key, 'b', true));
+  assert.is(conf.participants.get('b')!.muted, true);
+  assert.ok(b.confs.setMuted(conf.key, 'b', false));
+  assert.is(conf.participants.get('b')!.muted, false);
+  assert.is(changes(), before + 2);
+  assert.not.ok(b.confs.setMuted(conf.key, 'nobody', true));
+  assert.not.ok(b.confs.setMuted('9.9', 'b', true));
+});
+
+inCall('locking, waiting and recording report whether anything changed', () => {
+  const b = box();
+  const conf = b.join(b.room(3, { waitForModerator: true, moderatorPin: '9999', record: true }), 'a');
+  assert.is(conf.waiting, true, 'a room that waits for its moderator starts waiting');
+  assert.is(conf.recordMeetings, true);
+  let before = b.count('changed', conf.key);
+  assert.ok(b.confs.setLocked(conf.key, true));
+  assert.is(conf.locked, true);
+  assert.ok(b.confs.setLocked(conf.key, false));
+  assert.is(conf.locked, false);
+  assert.not.ok(b.confs.setLocked('9.9', true));
+  assert.is(b.count('changed', conf.key), before + 2);
+
+  before = b.count('changed', conf.key);
+  assert.not.ok(b.confs.setWaiting(conf.key, true), 'already waiting');
+  assert.ok(b.confs.setWaiting(conf.key, false));
+  assert.is(conf.waiting, false);
+  assert.not.ok(b.confs.setWaiting(conf.key, false));
+  assert.not.ok(b.confs.setWaiting('9.9', true));
+  assert.is(b.count('changed', conf.key), before + 1);
+
+  before = b.count('changed', conf.key);
+  assert.not.ok(b.confs.setRecording(conf.key, false), 'not recording yet');
+  assert.ok(b.confs.setRecording(conf.key, true));
+  assert.is(conf.recording, true);
+  assert.not.ok(b.confs.setRecording(conf.key, true));
+  assert.not.ok(b.confs.setRecording('9.9', true));
+  assert.is(b.count('changed', conf.key), before + 1);
+});
+
+inCall('the last to join, leaving out the moderator who asks', () => {
+  const b = box({ maxParticipants: 5 });
+  const conf = b.join(b.room(4), 'a');
+  b.clock.advance(SECOND);
+  b.join(b.room(4), 'b');
+  b.clock.advance(SECOND);
+  b.join(b.room(4), 'c');
+  assert.is(b.confs.lastJoined(conf.key, 'x')!.id, 'c');
+  assert.is(b.confs.lastJoined(conf.key, 'c')!.id, 'b', 'the moderator asking is left out');
+  b.join(b.room(4), 'd');
+  assert.is(b.confs.lastJoined(conf.key, 'x')!.id, 'd', 'of two who joined at the same moment, the later one');
+  assert.is(b.confs.lastJoined('9.9', 'x'), null);
+  const alone = box();
+  const only = alone.join(alone.room(5), 'm');
+  assert.is(alone.confs.lastJoined(only.key, 'm'), null, 'nobody but the one asking');
+});
+
+inCall('the box\'s own microphone joins the conference in progress without a PIN, within the limit, once', () => {
+  const b = box({ maxParticipants: 3 });
+  const local = { id: 'local', caller: 'local', displayName: 'Room microphone', source: 'local' };
+  const notFound = rejects(() => b.confs.joinInProgress(6, local), 404, /^room 6 has no conference in progress$/);
+  assert.is(notFound.code, 'not-found');
+  const conf = b.join(b.room(6), 'a');
+  const before = b.count('changed', conf.key);
+  b.clock.advance(5 * SECOND);
+  assert.is(b.confs.joinInProgress(6, local), conf);
+  const p = conf.participants.get('local')!;
+  assert.equal([p.muted, p.joinedAt, p.displayName], [false, b.clock.now(), 'Room microphone']);
+  assert.is(b.count('changed', conf.key), before + 1);
+  assert.is(b.confs.joinInProgress(6, local), conf, 'joining again is no new participant');
+  assert.is(conf.participants.size, 2);
+  assert.is(b.count('changed', conf.key), before + 1);
+  b.join(b.room(6), 'b');
+  const full = rejects(() => b.confs.joinInProgress(6, { ...local, id: 'local-2' }), 486, /^room 6 is full \(3 participants\)$/);
+  assert.is(full.code, 'full');
+});
+
+inCall.run();
+
+// ---------------------------------------------------------------------------------------------
 const decisions = suite('create and delete decisions');
 
 decisions('create sets creator = caller, createdVia phone, the dialed duration and no per-room limit', () => {
