@@ -2,11 +2,24 @@ import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { Logger } from '../log.ts';
 import { asStoreError, isServerGone } from './errors.ts';
 
+/**
+ * A column added to a table that may already have it (a step repeated by a second box, or one whose record was lost):
+ * MySQL has no ADD COLUMN IF NOT EXISTS (MariaDB's own), so the column is looked up first.
+ */
+export interface AddColumn {
+  addColumn: { table: string; column: string; definition: string };
+}
+
 /** One step of the schema. Applied once, in order, and recorded in schema_version. */
 export interface Migration {
   version: number;
   name: string;
-  statements: string[];
+  /** SQL that MySQL 8 and MariaDB 10.6 both take, or a column to add. */
+  statements: Array<string | AddColumn>;
+}
+
+function addColumn(table: string, column: string, definition: string): AddColumn {
+  return { addColumn: { table, column, definition } };
 }
 
 const TABLE_OPTIONS = 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci';
@@ -107,14 +120,14 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 4,
     name: 'transports a trusted peer is trusted over',
     statements: [
-      "ALTER TABLE peers ADD COLUMN IF NOT EXISTS transport VARCHAR(8) NOT NULL DEFAULT 'any'",
+      addColumn('peers', 'transport', "VARCHAR(8) NOT NULL DEFAULT 'any'"),
     ],
   },
   {
     version: 5,
     name: 'rooms kept after their meeting',
     statements: [
-      'ALTER TABLE rooms ADD COLUMN IF NOT EXISTS keep_after_meeting TINYINT(1) NOT NULL DEFAULT 0',
+      addColumn('rooms', 'keep_after_meeting', 'TINYINT(1) NOT NULL DEFAULT 0'),
     ],
   },
   {
@@ -132,51 +145,51 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 7,
     name: 'the User-Agent a registered phone names itself with',
     statements: [
-      "ALTER TABLE bindings ADD COLUMN IF NOT EXISTS user_agent VARCHAR(255) NOT NULL DEFAULT ''",
+      addColumn('bindings', 'user_agent', "VARCHAR(255) NOT NULL DEFAULT ''"),
     ],
   },
   {
     version: 8,
     name: 'the call log names who joined and how long they stayed',
     statements: [
-      'ALTER TABLE call_log ADD COLUMN IF NOT EXISTS display_name VARCHAR(128) NULL',
-      'ALTER TABLE call_log ADD COLUMN IF NOT EXISTS duration_s INT NULL',
+      addColumn('call_log', 'display_name', 'VARCHAR(128) NULL'),
+      addColumn('call_log', 'duration_s', 'INT NULL'),
     ],
   },
   {
     version: 9,
     name: "a room's moderator PIN",
     statements: [
-      'ALTER TABLE rooms ADD COLUMN IF NOT EXISTS moderator_pin VARCHAR(16) NULL',
+      addColumn('rooms', 'moderator_pin', 'VARCHAR(16) NULL'),
     ],
   },
   {
     version: 10,
     name: 'rooms whose meetings are recorded',
     statements: [
-      'ALTER TABLE rooms ADD COLUMN IF NOT EXISTS record_meetings TINYINT(1) NOT NULL DEFAULT 0',
+      addColumn('rooms', 'record_meetings', 'TINYINT(1) NOT NULL DEFAULT 0'),
     ],
   },
   {
     version: 11,
     name: 'rooms whose callers wait for the moderator',
     statements: [
-      'ALTER TABLE rooms ADD COLUMN IF NOT EXISTS wait_for_moderator TINYINT(1) NOT NULL DEFAULT 0',
-      "ALTER TABLE rooms ADD COLUMN IF NOT EXISTS moderator_leaves VARCHAR(8) NOT NULL DEFAULT 'continue'",
+      addColumn('rooms', 'wait_for_moderator', 'TINYINT(1) NOT NULL DEFAULT 0'),
+      addColumn('rooms', 'moderator_leaves', "VARCHAR(8) NOT NULL DEFAULT 'continue'"),
     ],
   },
   {
     version: 12,
     name: 'the trusted peer that is the outbound PBX',
     statements: [
-      'ALTER TABLE peers ADD COLUMN IF NOT EXISTS outbound_port INT NULL',
+      addColumn('peers', 'outbound_port', 'INT NULL'),
     ],
   },
   {
     version: 13,
     name: 'live conferences say when their box last vouched for them',
     statements: [
-      'ALTER TABLE live_conferences ADD COLUMN IF NOT EXISTS refreshed_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)',
+      addColumn('live_conferences', 'refreshed_at', 'DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)'),
     ],
   },
   {
@@ -198,7 +211,7 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 15,
     name: 'registrations remember the proxies a phone registered through (Path)',
     statements: [
-      "ALTER TABLE bindings ADD COLUMN IF NOT EXISTS path VARCHAR(1024) NOT NULL DEFAULT ''",
+      addColumn('bindings', 'path', "VARCHAR(1024) NOT NULL DEFAULT ''"),
     ],
   },
   {
@@ -283,11 +296,25 @@ function warnIfNewer(applied: Set<number>, migrations: readonly Migration[], log
   if (newest > known) log.warn('the database schema is newer than this firmware knows', { schemaVersion: newest, firmwareVersion: known });
 }
 
+/** Adds the column unless the table has it; a box adding it at the same moment (Galera: no lock) is no failure. */
+async function addColumnOn(conn: PoolConnection, c: AddColumn['addColumn']): Promise<void> {
+  const [rows] = await conn.query<RowDataPacket[]>(
+    'SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?',
+    [c.table, c.column],
+  );
+  if (rows.length) return;
+  try {
+    await conn.query(`ALTER TABLE ${c.table} ADD COLUMN ${c.column} ${c.definition}`);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ER_DUP_FIELDNAME') throw err;
+  }
+}
+
 /** DDL commits implicitly in MySQL, so the transaction only keeps data steps and their record together. */
 async function apply(conn: PoolConnection, m: Migration, log: Logger): Promise<void> {
   await conn.beginTransaction();
   try {
-    for (const sql of m.statements) await conn.query(sql);
+    for (const step of m.statements) await (typeof step === 'string' ? conn.query(step) : addColumnOn(conn, step.addColumn));
     await conn.execute(
       'INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE version = version',
       [m.version, m.name],
