@@ -11,7 +11,7 @@ import { MIGRATIONS } from './migrations.ts';
 export type DatabaseTls = 'off' | 'on' | 'ca';
 
 /** An office's database server as the page describes it. */
-export interface DatabaseTarget {
+export interface OfficeDatabase {
   host: string;
   port: number;
   user: string;
@@ -34,7 +34,7 @@ const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9
 const IDENTIFIER = /^[A-Za-z0-9_$]{1,64}$/;
 
 /** The target a form or a JSON body gives, checked; a BoxError (400) names the field that is wrong. */
-export function readDatabaseTarget(input: Record<string, unknown>): DatabaseTarget {
+export function readOfficeDatabase(input: Record<string, unknown>): OfficeDatabase {
   const text = (field: string, max: number) => {
     const v = input[field] ?? '';
     if (typeof v !== 'string' && typeof v !== 'number') throw new BoxError(400, `${field} must be text`, field);
@@ -63,12 +63,12 @@ export function readDatabaseTarget(input: Record<string, unknown>): DatabaseTarg
 }
 
 /** host:port as people write it ([v6]:port). */
-export function describeTarget(t: Pick<DatabaseTarget, 'host' | 'port'>): string {
+export function describeTarget(t: Pick<OfficeDatabase, 'host' | 'port'>): string {
   return `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
 }
 
 /** Connects with the target's details and says what the box would find there; changes nothing on the server. */
-export async function probeDatabase(t: DatabaseTarget, timeoutMs = CONNECT_TIMEOUT_MS): Promise<ProbeResult> {
+export async function probeDatabase(t: OfficeDatabase, timeoutMs = CONNECT_TIMEOUT_MS): Promise<ProbeResult> {
   let conn: mysql.Connection | null = null;
   try {
     conn = await mysql.createConnection({
@@ -106,7 +106,7 @@ export async function probeDatabase(t: DatabaseTarget, timeoutMs = CONNECT_TIMEO
  * Verified TLS: the certificate chains to a CA (the one given, or the system's) and is for the host. mysql2 checks a
  * host name itself (verifyIdentity) but not an address, which checkAddress does once connected.
  */
-export function tlsOptions(t: Pick<DatabaseTarget, 'host' | 'ca'>): SslOptions {
+export function tlsOptions(t: Pick<OfficeDatabase, 'host' | 'ca'>): SslOptions {
   return { rejectUnauthorized: true, verifyIdentity: !isIP(t.host), minVersion: 'TLSv1.2', ...(t.ca ? { ca: t.ca } : {}) };
 }
 
@@ -125,7 +125,7 @@ function serverName(version: string): string {
 }
 
 /** A failed connection in words a technician can act on. */
-function explain(err: unknown, t: DatabaseTarget): { code: string; message: string } {
+function explain(err: unknown, t: OfficeDatabase): { code: string; message: string } {
   const e = err as { code?: string; errno?: number; message?: string };
   const where = describeTarget(t);
   switch (e.code) {

@@ -73,6 +73,8 @@ export function defineApiRoutes(r: ApiRouter): void {
     r.route('DELETE', '/api/peers/:cidr', r.api((_rq, [cidr]) => ops.deletePeer(cidr!), 204));
 
     r.route('GET', '/api/settings', r.api(() => ops.settings()));
+    r.route('GET', '/api/database', r.api(() => ops.database()));
+    r.route('POST', '/api/database/test', r.api((rq, _p, b) => ops.testDatabase(b, r.actor(rq))));
     r.route('PATCH', '/api/settings', r.api((_rq, _p, b) => ops.updateSettings(b)));
 
     r.route('GET', '/api/blocked', r.api(() => ops.blocked()));

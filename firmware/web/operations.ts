@@ -23,6 +23,8 @@ import type { Status, StatusSnapshot } from '../status.ts';
 import type { Updater, UpdateView } from '../update/index.ts';
 import type { ClusterSnapshot } from '../cluster-view.ts';
 import type { Store } from '../store/types.ts';
+import { describeTarget, probeDatabase, readOfficeDatabase, type ProbeResult } from '../store/probe.ts';
+import type { DatabaseView } from './database-page.ts';
 import { callLogRow, parseDayRange, type CallLogRow, type DayRange } from './call-log.ts';
 import { explainFaults, type FaultExplanation } from './faults.ts';
 
@@ -171,6 +173,8 @@ export interface BoxParts {
   updater: Updater;
   /** This box's name among boxes sharing its database. */
   boxId: string;
+  /** Where the configuration is kept now. */
+  database: DatabaseView;
 }
 
 /** Who asked, for the call log: "web" plus the address of the browser or script. */
@@ -188,6 +192,22 @@ export class Operations {
 
   get sipPort(): number {
     return this.box.sipPort;
+  }
+
+  /** Where the box keeps its configuration now (never a password). */
+  database(): DatabaseView {
+    return this.box.database;
+  }
+
+  /** Connects to an office's database server with the details given and says what the box would find; changes nothing. */
+  async testDatabase(input: Record<string, unknown>, by: Actor): Promise<ProbeResult> {
+    const target = readOfficeDatabase(input);
+    const result = await probeDatabase(target);
+    this.box.log.info('database connection tested', {
+      server: describeTarget(target), database: target.database, user: target.user, tls: target.tls, by: by.name, from: by.source,
+      result: result.ok ? result.contents : result.code,
+    });
+    return result;
   }
 
   async rooms(): Promise<RoomRow[]> {

@@ -6,6 +6,7 @@ import {
   type SettingRule, type Settings,
 } from '../conference/index.ts';
 import { backupSection } from './backup-page.ts';
+import { databaseSection, type DatabaseTestView, type DatabaseView } from './database-page.ts';
 import type { LedPattern } from '../hw/patterns.ts';
 import { LED_NAMES, type LedName } from '../hw/profile.ts';
 import type { Peer, PeerTransport } from '../conference/types.ts';
@@ -532,6 +533,9 @@ export interface SettingsView {
   newToken: string | null;
   /** The extensions whose password was set for the realm in use (null: not known). */
   extensionsOfRealm: string[] | null;
+  /** Where the configuration is kept, and the answer of a connection test just made. */
+  database: DatabaseView;
+  databaseTest: DatabaseTestView | null;
 }
 
 export function settingsPage(ctx: PageContext, v: SettingsView): Html {
@@ -582,6 +586,7 @@ export function settingsPage(ctx: PageContext, v: SettingsView): Html {
     <button class="primary">Create token</button>
   </form>
 </section>
+${databaseSection(ctx, v.database, v.databaseTest)}
 ${backupSection(ctx)}`);
 }
 

@@ -18,6 +18,7 @@ import { redirectToHttps } from './https-redirect.ts';
 import { IntegrationEvents } from './integration-events.ts';
 import { LiveUpdates, parseLiveParts } from './live-updates.ts';
 import * as pages from './pages.ts';
+import { DATABASE_FIELDS, type DatabaseTestView } from './database-page.ts';
 import { defineApiRoutes, FileReply } from './api-routes.ts';
 import { defineRecordsRoutes } from './records-routes.ts';
 import { readRequestBody, type Form } from './request-body.ts';
@@ -658,11 +659,11 @@ export class WebServer {
     // Settings, admin password, API tokens
     /** The extensions whose password was set for the realm in use: those a realm change stops (null when the database cannot say). */
     const extensionsOfRealm = () => ops.extensions().then((list) => list.filter((e) => !e.realmMismatch).map((e) => e.number), () => null);
-    const settingsView = async (ctx: pages.PageContext, rq?: Req) => {
+    const settingsView = async (ctx: pages.PageContext, rq?: Req, tested?: DatabaseTestView) => {
       const x = rq?.session ? this.extras.get(rq.session) : undefined;
       const newToken = x?.newToken ?? null;
       if (x) delete x.newToken;
-      return pages.settingsPage(ctx, { settings: ops.settings(), sipPort: ops.sipPort, tokens: await auth.tokens(), newToken, extensionsOfRealm: await extensionsOfRealm() });
+      return pages.settingsPage(ctx, { settings: ops.settings(), sipPort: ops.sipPort, tokens: await auth.tokens(), newToken, extensionsOfRealm: await extensionsOfRealm(), database: ops.database(), databaseTest: tested ?? null });
     };
     this.route('GET', '/settings', this.guard(async (rq) => this.page(rq, 200, await settingsView(this.pageContext(rq), rq))));
     this.route('POST', '/settings', this.guard(async (rq, _p, form) => {
@@ -684,6 +685,22 @@ export class WebServer {
         await ops.updateSettings(input, pages.settingLabel);
         return 'Settings saved.';
       }, (ctx) => settingsView(ctx), '/settings');
+    }));
+    // "Test connection": the answer is shown on the page (a refused detail beside its field); nothing is stored.
+    this.route('POST', '/settings/database/test', this.guard(async (rq, _p, form) => {
+      const values = { ...form };
+      delete values._csrf;
+      delete values[DATABASE_FIELDS.password];
+      const input = Object.fromEntries(Object.entries(DATABASE_FIELDS).map(([key, name]) => [key, form[name] ?? '']));
+      try {
+        const result = await ops.testDatabase(input, this.actor(rq));
+        return this.page(rq, 200, await settingsView(this.pageContext(rq, { values, focus: 'database-test-result' }), rq, { result }));
+      } catch (e) {
+        if (!(e instanceof BoxError)) throw e;
+        const name = DATABASE_FIELDS[e.field as keyof typeof DATABASE_FIELDS];
+        const errors = name ? { [name]: pages.capitalise(e.message) } : {};
+        return this.page(rq, e.httpStatus, await settingsView(this.pageContext(rq, { values, errors, formError: name ? null : pages.capitalise(e.message) }), rq));
+      }
     }));
     this.route('POST', '/settings/password', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
       await auth.changePassword(form.current ?? '', form.password ?? '', form.confirm ?? '');

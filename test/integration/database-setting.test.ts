@@ -1,18 +1,21 @@
 // The Database setting against an office's own MariaDB (test/support/office-db.ts): "Test connection" says in words
 // what the box would find with the details typed (right ones, a wrong password, a wrong port, a certificate for
-// another name, a database that is missing or already holds the box's tables), changing nothing on the server.
+// another name, a database that is missing or already holds the box's tables), changing nothing on the server; and
+// the same on the Settings page and in the API of a running box.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createLogger } from '../../firmware/log.ts';
 import { migrate } from '../../firmware/store/migrations.ts';
 import { openPool } from '../../firmware/store/mysql.ts';
-import { probeDatabase, readDatabaseTarget, type DatabaseTarget } from '../../firmware/store/probe.ts';
+import { probeDatabase, readOfficeDatabase, type OfficeDatabase } from '../../firmware/store/probe.ts';
 import { BoxError } from '../../firmware/errors.ts';
 import { OfficeDb } from '../support/office-db.ts';
+import { startBox, type RunningBox } from '../support/box.ts';
+import { setupCodeOf, WebClient } from '../support/web.ts';
 
 const PASSWORD = 'Office-db-pass-7';
 const office = new OfficeDb();
-let target: DatabaseTarget;
+let target: OfficeDatabase;
 
 test.before(async () => {
   // The certificate is for the server's address and db.office.lan, not for the name localhost.
@@ -56,6 +59,46 @@ test('TLS: verified against the CA given, and a certificate for another name is 
   assert.equal([untrusted.ok, !untrusted.ok && untrusted.code], [false, 'tls-untrusted']);
 });
 
+test('on the page and in the API: the database in use, and Test connection\'s answers; the password shown, logged or returned nowhere', async () => {
+  await office.account('boxtest', PASSWORD, 'boxtest');
+  let box: RunningBox | null = null;
+  try {
+    box = await startBox({ logLevel: 'info' });
+    const web = new WebClient(box.webUrl, box.certificate());
+    assert.is((await web.setup('office-manager-2026', setupCodeOf(box.dataDir))).status, 303);
+    await web.get('/settings'); // the page's form token, which the API asks of a browser session
+    assert.equal((await web.api('GET', '/api/database')).json, { kind: 'embedded' });
+    const details = { host: '127.0.0.1', port: office.port, user: 'boxtest', password: PASSWORD, database: 'boxtest', tls: 'off' };
+    const right = await web.api('POST', '/api/database/test', details);
+    assert.is(right.status, 200, right.text);
+    assert.equal([right.json.ok, right.json.contents], [true, 'empty']);
+    assert.match(right.json.message, /^connected to MariaDB \d+\.\d+, database boxtest is empty: its tables will be created$/);
+    const wrong = await web.api('POST', '/api/database/test', { ...details, password: 'wrong' });
+    assert.equal([wrong.status, wrong.json.ok, wrong.json.code], [200, false, 'access-denied']);
+    const badPort = await web.api('POST', '/api/database/test', { ...details, port: 'db' });
+    assert.equal([badPort.status, badPort.json.error.field], [400, 'port']);
+
+    const settings = await web.get('/settings');
+    assert.match(settings.text, /kept in the box's own database \(its embedded MariaDB\)/);
+    const page = await web.post('/settings/database/test', { dbHost: '127.0.0.1', dbPort: String(office.port), dbUser: 'boxtest', dbPassword: PASSWORD, dbName: 'boxtest', dbTls: 'off', dbCa: '' });
+    assert.is(page.status, 200);
+    assert.match(page.text, /<p class="notice" role="status" id="database-test-result">connected to MariaDB [\d.]+, database boxtest is empty: its tables will be created<\/p>/);
+    assert.match(page.text, /id="f-dbHost"[^>]*value="127\.0\.0\.1"/, 'the details typed stay in the form');
+    const refused = await web.post('/settings/database/test', { dbHost: 'db office', dbPort: '3306', dbUser: 'boxtest', dbPassword: PASSWORD, dbName: 'boxtest', dbTls: 'off', dbCa: '' });
+    assert.is(refused.status, 400);
+    assert.match(refused.text, /<p class="msg" id="f-dbHost-msg" role="alert">Host must be the server(&#39;|&#x27;|')s host name or IP address/);
+    const denied = await web.post('/settings/database/test', { dbHost: '127.0.0.1', dbPort: String(office.port), dbUser: 'boxtest', dbPassword: 'wrong', dbName: 'boxtest', dbTls: 'off', dbCa: '' });
+    assert.match(denied.text, /<p class="error-box" role="status" id="database-test-result">access denied for user (&#39;|&#x27;|')boxtest/);
+    for (const [what, text] of [['the page', page.text], ['the refusal', refused.text], ['the API', right.text + wrong.text], ['the log', box.output()]] as const) {
+      assert.not.ok(text.includes(PASSWORD), `the password is not in ${what}`);
+    }
+    assert.ok(box.output().includes('"database connection tested"'), 'each test is logged');
+    assert.equal(await office.root("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'boxtest'"), [], 'testing made nothing there');
+  } finally {
+    await box?.stop();
+  }
+});
+
 test('a database that already holds the box\'s tables is named as such, with its schema', async () => {
   const pool = openPool(`mysql://confbox:${PASSWORD}@127.0.0.1:${office.port}/confbox`, createLogger('silent'));
   try {
@@ -75,7 +118,7 @@ test('a database that already holds the box\'s tables is named as such, with its
 test('the details typed are checked before any connection, each refusal naming its field', () => {
   const field = (input: Record<string, unknown>) => {
     try {
-      readDatabaseTarget(input);
+      readOfficeDatabase(input);
     } catch (e) {
       assert.instance(e, BoxError);
       return (e as BoxError).field;
@@ -83,8 +126,8 @@ test('the details typed are checked before any connection, each refusal naming i
     return null;
   };
   const good = { host: 'db.office.lan', port: '3306', user: 'confbox', password: 'x', database: 'confbox', tls: 'off' };
-  assert.equal(readDatabaseTarget(good), { host: 'db.office.lan', port: 3306, user: 'confbox', password: 'x', database: 'confbox', tls: 'off' });
-  assert.equal(readDatabaseTarget({ host: 'fd00::5', user: 'u' }), { host: 'fd00::5', port: 3306, user: 'u', password: '', database: 'confbox', tls: 'off' }, 'port 3306 and database confbox unless given');
+  assert.equal(readOfficeDatabase(good), { host: 'db.office.lan', port: 3306, user: 'confbox', password: 'x', database: 'confbox', tls: 'off' });
+  assert.equal(readOfficeDatabase({ host: 'fd00::5', user: 'u' }), { host: 'fd00::5', port: 3306, user: 'u', password: '', database: 'confbox', tls: 'off' }, 'port 3306 and database confbox unless given');
   assert.is(field({ ...good, host: 'db office' }), 'host');
   assert.is(field({ ...good, host: '' }), 'host');
   assert.is(field({ ...good, port: '70000' }), 'port');
