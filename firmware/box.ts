@@ -26,7 +26,8 @@ import { Status } from './status.ts';
 import { connectStore } from './store/index.ts';
 import { parseDatabaseUrl } from './store/mysql.ts';
 import { describeTarget } from './store/probe.ts';
-import type { DatabaseView } from './web/database-page.ts';
+import type { DatabasePlace, DatabaseView } from './web/database-page.ts';
+import { readDatabaseChoice } from './store/database-choice.ts';
 import { lockDataDir } from './datadir-lock.ts';
 import { AdminAuth } from './web/auth.ts';
 import { Operations } from './web/operations.ts';
@@ -294,7 +295,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
       sipPort: config.sipPort, sipTlsPort: config.sipTlsPort, httpPort: config.httpPort, httpsPort: config.httpsPort,
       publicAddresses: { v4: addresses.v4, v6: addresses.v6 }, log: log.child({ subsystem: 'web' }), localAudio: local,
       alsaDevices: () => engine.alsaDevices(),
-      updater, boxId, database: databaseView(config.db),
+      updater, boxId, database: { inUse: databaseInUse(config.db, config.dataDir), dataDir: config.dataDir },
     });
     const setupCode = SetupCode.open(config.dataDir, (await store.admin.passwordHash()) !== null);
     const web = new WebServer({
@@ -366,10 +367,13 @@ function redact(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }
 
-/** Where the configuration is kept, for the page: the embedded server, or the server --db (CONFBOX_DB) names. */
-function databaseView(url: string | null): DatabaseView {
-  if (url === null) return { kind: 'embedded' };
+/** Where the configuration is kept since start-up, for the page: the server --db (CONFBOX_DB) names, the one chosen on the page, or the embedded one. */
+function databaseInUse(url: string | null, dataDir: string): DatabasePlace & { setBy: DatabaseView['setBy'] } {
+  if (url === null) {
+    const chosen = readDatabaseChoice(dataDir);
+    return chosen ? { kind: 'server', where: describeTarget(chosen), database: chosen.database, tls: chosen.tls, setBy: 'page' } : { kind: 'embedded', setBy: 'default' };
+  }
   const t = parseDatabaseUrl(url);
   const where = t.nodes?.length ? t.nodes.map((n) => describeTarget(n)).join(', ') : t.socketPath ? `${t.socketPath} (a local socket)` : describeTarget({ host: t.host ?? 'localhost', port: t.port ?? 3306 });
-  return { kind: 'server', where, database: t.database, setBy: 'set when the box starts: --db or CONFBOX_DB' };
+  return { kind: 'server', where, database: t.database, setBy: 'start-up option' };
 }

@@ -11,6 +11,7 @@ import type { Logger } from './log.ts';
 import { extensionRecord, parseCidrField, peerRecord, validateExtensionPassword, validateText } from './records.ts';
 import { listAlsaDevices } from './media/native-engine.ts';
 import { connectStore, type Store } from './store/index.ts';
+import { readDatabaseChoice, writeDatabaseChoice } from './store/database-choice.ts';
 import { hashPassword, validateNewPassword } from './web/auth.ts';
 
 export const CLI_USAGE = `Technician commands (same --db / --data-dir as the box):
@@ -32,11 +33,12 @@ export const CLI_USAGE = `Technician commands (same --db / --data-dir as the box
   confbox settings get [NAME] [--json]
   confbox settings set NAME VALUE
   confbox admin set-password [--password PASSWORD]   (else read from standard input)
+  confbox database use embedded                  the box's own database again from its next start (undoes the page's choice)
 Settings: ${Object.keys(SETTINGS).join(', ')}`;
 
 type Out = (line: string) => void;
 
-export const CLI_GROUPS = new Set(['room', 'extension', 'peer', 'settings', 'admin', 'backup', 'restore']);
+export const CLI_GROUPS = new Set(['room', 'extension', 'peer', 'settings', 'admin', 'backup', 'restore', 'database']);
 
 const VALUE: ExtraOption = { type: 'string' };
 const JSON_OUTPUT: ExtraOption = { type: 'boolean' };
@@ -64,11 +66,12 @@ export const COMMAND_OPTIONS: Record<string, Record<string, ExtraOption>> = {
   'config backup': { passphrase: VALUE, json: JSON_OUTPUT },
   'config restore': { passphrase: VALUE, json: JSON_OUTPUT },
   'admin set-password': { password: VALUE },
+  'database use': {},
 };
 
 /** The technician commands, as "group verb". */
 export function commandNames(): string[] {
-  return Object.keys(commands);
+  return [...Object.keys(commands), ...Object.keys(storeless)];
 }
 
 /** Every option some technician command takes, for reading the command line before the command is known. */
@@ -88,15 +91,17 @@ export async function runCli(config: Config, words: string[], extra: Map<string,
   };
   const command = `${group} ${verb}`;
   const handler = commands[command];
-  if (!handler) throw new BoxError(400, `unknown command "${words.join(' ')}"\n${CLI_USAGE}`);
+  if (!handler && !storeless[command]) throw new BoxError(400, `unknown command "${words.join(' ')}"\n${CLI_USAGE}`);
   const own = COMMAND_OPTIONS[command] ?? {};
   const shown = words[0] === 'backup' || words[0] === 'restore' ? words[0] : command;
   for (const name of extra.keys()) {
     if (!(name in own) && !(name in PROCESS_OPTIONS)) throw new BoxError(400, `--${name} is not an option of "confbox ${shown}"`, name);
   }
+  const storelessCommand = storeless[command];
+  if (storelessCommand) return storelessCommand(config, args, out);
   const { store, embedded } = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log, attach: true });
   try {
-    await handler({ store, args, opt, flag: (name) => extra.get(name), json, out });
+    await handler!({ store, args, opt, flag: (name) => extra.get(name), json, out });
     // A running box watches this counter and takes the change at once.
     if (verb !== 'list' && verb !== 'get' && verb !== 'backup') await store.changes.bump();
   } finally {
@@ -134,6 +139,27 @@ function table(out: Out, rows: string[][]): void {
   if (rows.length === 0) return;
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   for (const r of rows) out(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
+}
+
+/** Commands that must work when the database does not answer: they do not connect to it. */
+const storeless: Record<string, (config: Config, args: string[], out: Out) => void> = {
+  'database use'(config, args, out) {
+    if (args.length !== 1 || args[0] !== 'embedded') throw new BoxError(400, 'confbox database use embedded is the one form: an office\'s database is chosen on the Settings page');
+    const had = readDatabaseChoiceSafely(config.dataDir);
+    writeDatabaseChoice(config.dataDir, null);
+    out(had ? `the box uses its own database again from its next start (it was ${had}); restart it to switch` : 'the box already uses its own database');
+    if (config.db) out('note: a --db option or CONFBOX_DB is in force here, and wins over this');
+  },
+};
+
+/** What the page chose, in words, or null; a damaged choice counts as one (it is removed all the same). */
+function readDatabaseChoiceSafely(dataDir: string): string | null {
+  try {
+    const c = readDatabaseChoice(dataDir);
+    return c ? `${c.host}:${c.port}, database ${c.database}` : null;
+  } catch {
+    return 'a damaged choice';
+  }
 }
 
 const commands: Record<string, (ctx: Ctx) => Promise<void>> = {

@@ -1,6 +1,7 @@
 import type { Logger } from '../log.ts';
 import { startEmbeddedMariaDb, type EmbeddedDb } from './embedded.ts';
 import { openStore } from './mysql.ts';
+import { officeConnection, readDatabaseChoice } from './database-choice.ts';
 import type { Store } from './types.ts';
 
 export type { ApiToken, Binding, Store } from './types.ts';
@@ -11,7 +12,7 @@ export { openStore } from './mysql.ts';
 export { migrate } from './migrations.ts';
 
 export interface ConnectOptions {
-  /** Database URL; when absent the box runs its own MariaDB under dataDir. */
+  /** Database URL (--db); when absent, the database chosen on the page (database.json), else the box runs its own MariaDB under dataDir. */
   db?: string;
   dataDir: string;
   log: Logger;
@@ -28,6 +29,8 @@ export interface ConnectOptions {
 export async function connectStore(opts: ConnectOptions): Promise<{ store: Store; embedded: EmbeddedDb | null }> {
   const { log, boxId } = opts;
   if (opts.db !== undefined) return { store: await openStore({ url: opts.db, log, boxId }), embedded: null };
+  const chosen = readDatabaseChoice(opts.dataDir);
+  if (chosen) return { store: await openStore({ ...officeConnection(chosen), log, boxId }), embedded: null };
   const embedded = await startEmbeddedMariaDb({ dataDir: opts.dataDir, log, attach: opts.attach });
   try {
     return { store: await openStore({ url: embedded.url, log, boxId }), embedded };

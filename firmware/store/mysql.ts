@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
-import type { Pool, PoolCluster, PoolConnection, PoolOptions, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolCluster, PoolConnection, PoolOptions, ResultSetHeader, RowDataPacket, SslOptions } from 'mysql2/promise';
 import { BoxError, StoreUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { DEFAULT_SETTINGS, PEER_TRANSPORTS, type PeerTransport } from '../conference/types.ts';
@@ -25,6 +25,8 @@ export interface StoreOptions {
   log: Logger;
   /** Names this box's rows in tables that several boxes share; defaults to the host name. */
   boxId?: string;
+  /** TLS to the server (an office's database chosen on the page). */
+  ssl?: SslOptions;
 }
 
 /** Where and as whom to connect, read from a database URL. */
@@ -51,7 +53,7 @@ const CLUSTER_RETRIES = 3;
 export async function openStore(opts: StoreOptions): Promise<Store> {
   const boxId = checkBoxId(opts.boxId ?? os.hostname());
   const log = opts.log.child({ subsystem: 'store' });
-  const pool = openConnections(opts.url, log);
+  const pool = openConnections(opts.url, log, opts.ssl);
   try {
     await migrate(pool, log);
   } catch (err) {
@@ -80,9 +82,9 @@ function poolOptions(target: Omit<DatabaseTarget, 'nodes'>): PoolOptions {
  * The connections for a URL: a pool, or for several hosts mysql2's pool cluster, which takes the first node that
  * answers and leaves a node that refused out for NODE_RETRY_MS (a Galera cluster: every node takes writes).
  */
-export function openConnections(url: string, log: Logger): Connections {
+export function openConnections(url: string, log: Logger, ssl?: SslOptions): Connections {
   const target = parseDatabaseUrl(url);
-  if (!target.nodes || target.nodes.length < 2) return openPool(url, log);
+  if (!target.nodes || target.nodes.length < 2) return openPool(url, log, ssl);
   const cluster: PoolCluster = mysql.createPoolCluster({ canRetry: true, removeNodeErrorCount: 1, restoreNodeTimeout: NODE_RETRY_MS, defaultSelector: 'ORDER' });
   const { nodes, ...common } = target;
   for (const [i, n] of nodes.entries()) cluster.add(`node${i + 1}`, poolOptions({ ...common, host: n.host, port: n.port }));
@@ -104,9 +106,9 @@ export function openConnections(url: string, log: Logger): Connections {
 }
 
 /** A mysql2 pool for the URL's (first) server; every new connection is switched to UTC and strict mode. */
-export function openPool(url: string, log: Logger): Pool {
+export function openPool(url: string, log: Logger, ssl?: SslOptions): Pool {
   const { nodes: _nodes, ...target } = parseDatabaseUrl(url);
-  const pool = mysql.createPool(poolOptions(target));
+  const pool = mysql.createPool({ ...poolOptions(target), ...(ssl ? { ssl } : {}) });
   pool.on('connection', (conn) => {
     // mysql2 hands this event its callback-style connection, whatever the typings say.
     const core = conn as unknown as { query(sql: string, cb: (err: Error | null) => void): void };

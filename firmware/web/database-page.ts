@@ -2,14 +2,29 @@ import type { ProbeResult } from '../store/probe.ts';
 import { html, type Html } from './html.ts';
 import { csrfField, field, type PageContext } from './pages.ts';
 
-/** The database the box keeps its configuration in now, as the page and the API show it (never a password). */
-export type DatabaseView =
+/** A database as the page and the API show it (never a password). */
+export type DatabasePlace =
   | { kind: 'embedded' }
-  | { kind: 'server'; where: string; database: string; setBy: string };
+  | { kind: 'server'; where: string; database: string; tls?: string };
 
-/** The answer of a "Test connection", shown above the form that asked it. */
+/** The database in use, and the one the box uses from its next start (the page's choice, or a start-up option). */
+export type DatabaseView = DatabasePlace & {
+  /** Set by whom: "the page", or a start-up option (--db, CONFBOX_DB) that wins over the page. */
+  setBy: 'default' | 'page' | 'start-up option';
+  nextStart: DatabasePlace;
+};
+
+/** The answer of a "Test connection" or a save, shown above the form that asked it. */
 export interface DatabaseTestView {
-  result: ProbeResult;
+  result: ProbeResult | { ok: boolean; message: string };
+}
+
+function describePlace(p: DatabasePlace): Html {
+  return p.kind === 'embedded' ? html`the box's own database (its embedded MariaDB)` : html`<code>${p.where}</code>, database <code>${p.database}</code>${p.tls && p.tls !== 'off' ? ' over TLS' : ''}`;
+}
+
+function samePlace(a: DatabasePlace, b: DatabasePlace): boolean {
+  return a.kind === b.kind && (a.kind === 'embedded' || (b.kind === 'server' && a.where === b.where && a.database === b.database));
 }
 
 /** The form's fields, named apart from the page's other forms (its password is the database account's). */
@@ -25,9 +40,9 @@ export function databaseSection(ctx: PageContext, current: DatabaseView, tested:
   const caValue = ctx.values?.[f.ca] ?? '';
   return html`<section class="card" id="database">
   <h2>Database</h2>
-  <p>${current.kind === 'embedded'
-    ? html`Rooms, extensions, peers and settings are kept in the box's own database (its embedded MariaDB).`
-    : html`Rooms, extensions, peers and settings are kept on <code>${current.where}</code>, database <code>${current.database}</code> (${current.setBy}).`}</p>
+  <p>Rooms, extensions, peers and settings are kept in ${describePlace(current)}${current.setBy === 'start-up option' ? html`, set when the box starts (<code>--db</code> or <code>CONFBOX_DB</code>), which wins over this page` : current.setBy === 'page' ? ', chosen on this page' : ''}.</p>
+  ${samePlace(current, current.nextStart) ? '' : html`<p class="notice">From the box's next start: ${describePlace(current.nextStart)}. Restart the box to switch.</p>`}
+  ${current.nextStart.kind === 'server' && current.setBy !== 'start-up option' ? html`<form method="post" action="/settings/database/embedded" class="inline">${csrfField(ctx)}<button class="small" data-confirm="Use the box's own database again from its next start?">Use the box's own database again</button></form>` : ''}
   ${tested ? html`<p class="${tested.result.ok ? 'notice' : 'error-box'}" role="status" id="database-test-result">${tested.result.message}</p>` : ''}
   <form method="post" action="/settings/database/test" novalidate>
     ${csrfField(ctx)}
@@ -45,8 +60,8 @@ export function databaseSection(ctx: PageContext, current: DatabaseView, tested:
         <p class="msg" id="f-${f.ca}-msg"${caError ? html` role="alert"` : ''}>${caError ?? 'With "On, a certificate the CA below signed".'}</p>
       </div>
     </fieldset>
-    <div class="actions"><button class="primary">Test connection</button></div>
-    <p class="muted">Testing connects and reads; it changes nothing, and the box keeps using its database.</p>
+    <div class="actions"><button class="primary">Test connection</button> <button formaction="/settings/database/save">Save, and use it from the next start</button></div>
+    <p class="muted">Testing connects and reads; it changes nothing. Saving tests again, keeps the details (the password under the box's data directory, never shown again) and takes effect when the box restarts: an empty database gets the box's tables then, and one that holds them already is used as it is.</p>
   </form>
 </section>`;
 }

@@ -23,8 +23,9 @@ import type { Status, StatusSnapshot } from '../status.ts';
 import type { Updater, UpdateView } from '../update/index.ts';
 import type { ClusterSnapshot } from '../cluster-view.ts';
 import type { Store } from '../store/types.ts';
-import { describeTarget, probeDatabase, readOfficeDatabase, type ProbeResult } from '../store/probe.ts';
-import type { DatabaseView } from './database-page.ts';
+import { describeTarget, probeDatabase, readOfficeDatabase, type OfficeDatabase, type ProbeResult } from '../store/probe.ts';
+import type { DatabasePlace, DatabaseView } from './database-page.ts';
+import { readDatabaseChoice, writeDatabaseChoice } from '../store/database-choice.ts';
 import { callLogRow, parseDayRange, type CallLogRow, type DayRange } from './call-log.ts';
 import { explainFaults, type FaultExplanation } from './faults.ts';
 
@@ -173,8 +174,8 @@ export interface BoxParts {
   updater: Updater;
   /** This box's name among boxes sharing its database. */
   boxId: string;
-  /** Where the configuration is kept now. */
-  database: DatabaseView;
+  /** Where the configuration is kept now, who chose it, and the data directory that keeps the page's choice. */
+  database: { inUse: DatabasePlace & { setBy: DatabaseView['setBy'] }; dataDir: string };
 }
 
 /** Who asked, for the call log: "web" plus the address of the browser or script. */
@@ -194,9 +195,40 @@ export class Operations {
     return this.box.sipPort;
   }
 
-  /** Where the box keeps its configuration now (never a password). */
+  /** Where the box keeps its configuration now, and from its next start (never a password). */
   database(): DatabaseView {
-    return this.box.database;
+    const { inUse, dataDir } = this.box.database;
+    if (inUse.setBy === 'start-up option') return { ...inUse, nextStart: placeOf(inUse) };
+    let chosen: OfficeDatabase | null = null;
+    try {
+      chosen = readDatabaseChoice(dataDir);
+    } catch (err) {
+      this.box.log.warn('the database chosen on the page cannot be read', { err });
+    }
+    return { ...inUse, nextStart: chosen ? officePlace(chosen) : { kind: 'embedded' } };
+  }
+
+  /**
+   * Chooses an office's database for the box's next start, after a connection test that must succeed (a database of a
+   * newer firmware is refused). The password is kept under the data directory, never in a table or a reply.
+   */
+  async saveDatabase(input: Record<string, unknown>, by: Actor): Promise<DatabaseView & { message: string }> {
+    const target = readOfficeDatabase(input);
+    const result = await probeDatabase(target);
+    if (!result.ok) throw new BoxError(409, result.message, undefined, result.code);
+    if (result.contents === 'newer-confbox') throw new BoxError(409, result.message, undefined, 'newer-schema');
+    writeDatabaseChoice(this.box.database.dataDir, target);
+    this.box.log.info('database chosen for the next start', { server: describeTarget(target), database: target.database, user: target.user, tls: target.tls, contents: result.contents, by: by.name, from: by.source });
+    const view = this.database();
+    const when = view.setBy === 'start-up option' ? 'but a start-up option (--db or CONFBOX_DB) is in force and wins over the page' : 'from its next start: restart the box to switch';
+    return { ...view, message: `${result.message}. The box keeps its configuration there ${when}.` };
+  }
+
+  /** Back to the box's own database from its next start. */
+  useEmbeddedDatabase(by: Actor): DatabaseView {
+    writeDatabaseChoice(this.box.database.dataDir, null);
+    this.box.log.info('embedded database chosen for the next start', { by: by.name, from: by.source });
+    return this.database();
   }
 
   /** Connects to an office's database server with the details given and says what the box would find; changes nothing. */
@@ -574,4 +606,13 @@ function backupPassphrase(p: unknown): string | null {
   if (typeof p !== 'string') throw new BoxError(400, 'the passphrase must be text', 'passphrase');
   if (p.length < 8) throw new BoxError(400, 'the passphrase must have at least 8 characters', 'passphrase');
   return p;
+}
+
+/** A database as the page shows it, without its setBy or password. */
+function placeOf(p: DatabasePlace): DatabasePlace {
+  return p.kind === 'embedded' ? { kind: 'embedded' } : { kind: 'server', where: p.where, database: p.database, ...(p.tls ? { tls: p.tls } : {}) };
+}
+
+function officePlace(o: OfficeDatabase): DatabasePlace {
+  return { kind: 'server', where: describeTarget(o), database: o.database, tls: o.tls };
 }

@@ -686,22 +686,29 @@ export class WebServer {
         return 'Settings saved.';
       }, (ctx) => settingsView(ctx), '/settings');
     }));
-    // "Test connection": the answer is shown on the page (a refused detail beside its field); nothing is stored.
-    this.route('POST', '/settings/database/test', this.guard(async (rq, _p, form) => {
+    // "Test connection" and "Save": the answer is shown on the page (a refused detail beside its field).
+    const databaseForm = (save: boolean) => this.guard(async (rq, _p, form) => {
       const values = { ...form };
       delete values._csrf;
       delete values[DATABASE_FIELDS.password];
       const input = Object.fromEntries(Object.entries(DATABASE_FIELDS).map(([key, name]) => [key, form[name] ?? '']));
       try {
-        const result = await ops.testDatabase(input, this.actor(rq));
+        const result = save ? { ok: true, message: (await ops.saveDatabase(input, this.actor(rq))).message } : await ops.testDatabase(input, this.actor(rq));
         return this.page(rq, 200, await settingsView(this.pageContext(rq, { values, focus: 'database-test-result' }), rq, { result }));
       } catch (e) {
         if (!(e instanceof BoxError)) throw e;
         const name = DATABASE_FIELDS[e.field as keyof typeof DATABASE_FIELDS];
+        if (!name && e.httpStatus === 409) return this.page(rq, 409, await settingsView(this.pageContext(rq, { values }), rq, { result: { ok: false, message: e.message } }));
         const errors = name ? { [name]: pages.capitalise(e.message) } : {};
         return this.page(rq, e.httpStatus, await settingsView(this.pageContext(rq, { values, errors, formError: name ? null : pages.capitalise(e.message) }), rq));
       }
-    }));
+    });
+    this.route('POST', '/settings/database/test', databaseForm(false));
+    this.route('POST', '/settings/database/save', databaseForm(true));
+    this.route('POST', '/settings/database/embedded', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
+      ops.useEmbeddedDatabase(this.actor(rq));
+      return 'The box uses its own database again from its next start: restart it to switch.';
+    }, (ctx) => settingsView(ctx), '/settings#database')));
     this.route('POST', '/settings/password', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
       await auth.changePassword(form.current ?? '', form.password ?? '', form.confirm ?? '');
       return null;

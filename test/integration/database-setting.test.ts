@@ -10,7 +10,10 @@ import { openPool } from '../../firmware/store/mysql.ts';
 import { probeDatabase, readOfficeDatabase, type OfficeDatabase } from '../../firmware/store/probe.ts';
 import { BoxError } from '../../firmware/errors.ts';
 import { OfficeDb } from '../support/office-db.ts';
-import { startBox, type RunningBox } from '../support/box.ts';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli, startBox, type RunningBox } from '../support/box.ts';
 import { setupCodeOf, WebClient } from '../support/web.ts';
 
 const PASSWORD = 'Office-db-pass-7';
@@ -67,7 +70,7 @@ test('on the page and in the API: the database in use, and Test connection\'s an
     const web = new WebClient(box.webUrl, box.certificate());
     assert.is((await web.setup('office-manager-2026', setupCodeOf(box.dataDir))).status, 303);
     await web.get('/settings'); // the page's form token, which the API asks of a browser session
-    assert.equal((await web.api('GET', '/api/database')).json, { kind: 'embedded' });
+    assert.equal((await web.api('GET', '/api/database')).json, { kind: 'embedded', setBy: 'default', nextStart: { kind: 'embedded' } });
     const details = { host: '127.0.0.1', port: office.port, user: 'boxtest', password: PASSWORD, database: 'boxtest', tls: 'off' };
     const right = await web.api('POST', '/api/database/test', details);
     assert.is(right.status, 200, right.text);
@@ -96,6 +99,68 @@ test('on the page and in the API: the database in use, and Test connection\'s an
     assert.equal(await office.root("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'boxtest'"), [], 'testing made nothing there');
   } finally {
     await box?.stop();
+  }
+});
+
+test('saved on the page, the office\'s database is used from the next start; confbox database use embedded goes back', async () => {
+  await office.account('switched', PASSWORD, 'switched');
+  const dataDir = mkdtempSync(join(tmpdir(), 'confbox-switch-'));
+  const outputs: string[] = [];
+  let box: RunningBox | null = null;
+  const start = async () => {
+    box = await startBox({ dataDir, logLevel: 'info' });
+    const web = new WebClient(box.webUrl, box.certificate());
+    return web;
+  };
+  const stop = async () => {
+    outputs.push(box!.output());
+    await box!.stop();
+    box = null;
+  };
+  try {
+    let web = await start();
+    assert.is((await web.setup('office-manager-2026', setupCodeOf(dataDir))).status, 303);
+    await web.get('/settings');
+    assert.is((await web.api('POST', '/api/rooms', { id: '7', pin: '7777' })).status, 201);
+    const details = { host: '127.0.0.1', port: office.port, user: 'switched', password: PASSWORD, database: 'switched', tls: 'off' };
+    const refused = await web.api('PUT', '/api/database', { ...details, password: 'wrong' });
+    assert.equal([refused.status, refused.json.error.code], [409, 'access-denied'], 'a choice that does not connect is not saved');
+    const saved = await web.api('PUT', '/api/database', details);
+    assert.is(saved.status, 200, saved.text);
+    assert.match(saved.json.message, /database switched is empty: its tables will be created\. The box keeps its configuration there from its next start: restart the box to switch\.$/);
+    assert.equal([saved.json.kind, saved.json.nextStart], ['embedded', { kind: 'server', where: `127.0.0.1:${office.port}`, database: 'switched', tls: 'off' }]);
+    assert.is(statSync(join(dataDir, 'database.json')).mode & 0o777, 0o600, 'the password is kept readable by the box alone');
+    const settingsPage = (await web.get('/settings')).text;
+    assert.match(settingsPage, /From the box&#39;s next start: <code>127\.0\.0\.1:\d+<\/code>, database <code>switched<\/code>|From the box's next start: <code>127\.0\.0\.1:\d+<\/code>, database <code>switched<\/code>/);
+    const backup = await web.api('POST', '/api/backup', {});
+    assert.is(backup.status, 200);
+    for (const text of [saved.text, settingsPage, backup.text, (await web.api('GET', '/api/database')).text, (await web.api('GET', '/api/settings')).text]) assert.not.ok(text.includes(PASSWORD));
+    await stop();
+
+    // The next start: the box runs on the office's server, whose new tables hold nothing yet (not even the password).
+    web = await start();
+    assert.is((await web.setup('office-manager-2026', setupCodeOf(dataDir))).status, 303);
+    await web.get('/settings');
+    const inUse = (await web.api('GET', '/api/database')).json;
+    assert.equal([inUse.kind, inUse.where, inUse.database, inUse.setBy], ['server', `127.0.0.1:${office.port}`, 'switched', 'page']);
+    assert.is((await web.api('POST', '/api/rooms', { id: '8', pin: '8888' })).status, 201);
+    assert.equal((await office.root('SELECT id, pin FROM switched.rooms')).map((r) => [r.id, r.pin]), [[8, '8888']], 'a room made now is on the office\'s server');
+    await stop();
+
+    // From the console, without the office's server: back to the box's own database, which kept its rooms.
+    const back = await runCli(dataDir, ['database', 'use', 'embedded']);
+    assert.is(back.code, 0, back.stderr);
+    assert.match(back.stdout, /the box uses its own database again from its next start \(it was 127\.0\.0\.1:\d+, database switched\)/);
+    web = await start();
+    assert.is((await web.login('office-manager-2026')).status, 303);
+    const rooms = (await web.api('GET', '/api/rooms')).json as Array<{ id: number }>;
+    assert.equal(rooms.map((r) => r.id), [7], 'the embedded database is as it was left');
+    assert.is((await web.api('GET', '/api/database')).json.kind, 'embedded');
+    await stop();
+    for (const out of outputs) assert.not.ok(out.includes(PASSWORD), 'the password is in no log line');
+  } finally {
+    if (box) await stop();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
 

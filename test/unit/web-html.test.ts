@@ -55,7 +55,7 @@ test('LED patterns are drawn with a class and described in words', () => {
 const SETTING_NAMES = Object.keys(SETTINGS) as Array<keyof Settings>;
 
 function renderedSettings(): string {
-  return settingsPage({ csrf: 'token' }, { settings: DEFAULT_SETTINGS, sipPort: 5060, tokens: [], newToken: null, extensionsOfRealm: ['100'], database: { kind: 'embedded' }, databaseTest: null }).text;
+  return settingsPage({ csrf: 'token' }, { settings: DEFAULT_SETTINGS, sipPort: 5060, tokens: [], newToken: null, extensionsOfRealm: ['100'], database: { kind: 'embedded', setBy: 'default', nextStart: { kind: 'embedded' } }, databaseTest: null }).text;
 }
 
 test('the Settings page shows every setting once, in a group with a legend', () => {
