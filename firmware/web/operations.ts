@@ -25,7 +25,8 @@ import type { ClusterSnapshot } from '../cluster-view.ts';
 import type { Store } from '../store/types.ts';
 import { describeTarget, probeDatabase, readOfficeDatabase, type OfficeDatabase, type ProbeResult } from '../store/probe.ts';
 import type { DatabasePlace, DatabaseView } from './database-page.ts';
-import { readDatabaseChoice, writeDatabaseChoice } from '../store/database-choice.ts';
+import { officeConnection, readDatabaseChoice, writeDatabaseChoice } from '../store/database-choice.ts';
+import { openStore } from '../store/mysql.ts';
 import { callLogRow, parseDayRange, type CallLogRow, type DayRange } from './call-log.ts';
 import { explainFaults, type FaultExplanation } from './faults.ts';
 
@@ -138,6 +139,8 @@ export interface PhoneSetup {
 
 export interface StatusView extends StatusSnapshot {
   version: string;
+  /** The database the configuration is kept in: "the embedded MariaDB", or its server and name. */
+  databaseWhere: string;
   uptimeSeconds: number;
   load: [number, number, number];
   memoryMb: number;
@@ -212,16 +215,40 @@ export class Operations {
    * Chooses an office's database for the box's next start, after a connection test that must succeed (a database of a
    * newer firmware is refused). The password is kept under the data directory, never in a table or a reply.
    */
-  async saveDatabase(input: Record<string, unknown>, by: Actor): Promise<DatabaseView & { message: string }> {
+  async saveDatabase(input: Record<string, unknown>, by: Actor): Promise<DatabaseView & { message: string; copied: BackupSummary | null }> {
     const target = readOfficeDatabase(input);
+    const copy = yesNo(input.copy, 'copy');
+    const replace = yesNo(input.replace, 'replace');
     const result = await probeDatabase(target);
     if (!result.ok) throw new BoxError(409, result.message, undefined, result.code);
     if (result.contents === 'newer-confbox') throw new BoxError(409, result.message, undefined, 'newer-schema');
+    const copied = copy ? await this.copyConfigurationTo(target, replace) : null;
     writeDatabaseChoice(this.box.database.dataDir, target);
     this.box.log.info('database chosen for the next start', { server: describeTarget(target), database: target.database, user: target.user, tls: target.tls, contents: result.contents, by: by.name, from: by.source });
     const view = this.database();
     const when = view.setBy === 'start-up option' ? 'but a start-up option (--db or CONFBOX_DB) is in force and wins over the page' : 'from its next start: restart the box to switch';
-    return { ...view, message: `${result.message}. The box keeps its configuration there ${when}.` };
+    const what = copied ? ` ${describeCopy(copied)} copied there.` : '';
+    return { ...view, copied, message: `${result.message}.${what} The box keeps its configuration there ${when}.` };
+  }
+
+  /**
+   * This box's configuration (rooms, extensions, peers, settings, the administrator password's hash, API tokens) into
+   * the office's database, its tables made first. What is there already is replaced only when asked, and is listed.
+   */
+  private async copyConfigurationTo(target: OfficeDatabase, replace: boolean): Promise<BackupSummary> {
+    const office = await openStore({ ...officeConnection(target), log: this.box.log, boxId: this.box.boxId });
+    try {
+      const there = await office.configuration.read();
+      if (!replace && (there.rooms.length || there.extensions.length || there.peers.length)) {
+        const rooms = there.rooms.map((r) => r.id).slice(0, 10).join(', ');
+        throw new BoxError(409, `database ${target.database} already holds ${describeCopy(summary(there))}${rooms ? ` (rooms ${rooms})` : ''}: copying would replace them; ask to replace what is there, or save without copying to use them as they are`, 'replace', 'conflict');
+      }
+      const mine = await this.box.store.configuration.read();
+      await office.configuration.replace(mine);
+      return summary(mine);
+    } finally {
+      await office.close();
+    }
   }
 
   /** Back to the box's own database from its next start. */
@@ -576,6 +603,7 @@ export class Operations {
     return {
       ...s,
       version: this.box.version,
+      databaseWhere: this.box.database.inUse.kind === 'embedded' ? 'the embedded MariaDB' : `${this.box.database.inUse.where}, database ${this.box.database.inUse.database}`,
       uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000),
       load: loadavg().map((n) => Math.round(n * 100) / 100) as [number, number, number],
       memoryMb: Math.round(process.memoryUsage.rss() / 1048576),
@@ -615,4 +643,17 @@ function placeOf(p: DatabasePlace): DatabasePlace {
 
 function officePlace(o: OfficeDatabase): DatabasePlace {
   return { kind: 'server', where: describeTarget(o), database: o.database, tls: o.tls };
+}
+
+/** "3 rooms, 2 extensions, 1 trusted peer and 4 settings" */
+function describeCopy(s: BackupSummary): string {
+  const n = (count: number, one: string, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;
+  return `${n(s.rooms, 'room')}, ${n(s.extensions, 'extension')}, ${n(s.peers, 'trusted peer')} and ${n(s.settings, 'setting')}`;
+}
+
+/** A yes/no field of a form or a JSON body (absent: no). */
+function yesNo(v: unknown, field: string): boolean {
+  if (v === undefined || v === null || v === '' || v === false || v === 'no') return false;
+  if (v === true || v === 'yes') return true;
+  throw new BoxError(400, `${field} must be yes or no`, field);
 }

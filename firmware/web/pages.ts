@@ -678,7 +678,7 @@ export function statusBody(s: StatusView, faults: FaultExplanation[]): Html {
     <span class="led-meaning">${ledMeaning(n, s, faults)}</span></div>`)}</div>
   <dl class="facts">
     <dt>SIP</dt><dd>${health(s.sip)} port ${s.sipPort} (UDP, TCP), ${s.sipTlsPort} (TLS), ${s.registeredExtensions} registered phone${s.registeredExtensions === 1 ? '' : 's'}, ${s.trustedPeers} trusted peer${s.trustedPeers === 1 ? '' : 's'}</dd>
-    <dt>Database</dt><dd>${health(s.database)}${s.database === 'down' ? ' — conferences go on; rooms cannot be changed until it is back' : ''}</dd>
+    <dt>Database</dt><dd>${health(s.database)} ${s.databaseWhere}${s.database === 'down' ? ' cannot be reached — conferences go on; rooms cannot be changed until it is back' : ''}</dd>
     <dt>Media engine</dt><dd>${s.media === 'ok' && s.mediaOverrun ? html`<span class="badge warn">fell behind</span> missed audio ticks in the last minute` : health(s.media)}</dd>
     <dt>Local audio</dt><dd>${localAudio(s)}</dd>
     <dt>Audio encryption</dt><dd>${srtpStatus(s)}</dd>

@@ -164,6 +164,62 @@ test('saved on the page, the office\'s database is used from the next start; con
   }
 });
 
+test('the rooms come along when asked: copied into an empty database, never over rooms already there unless told', async () => {
+  await office.account('copied', PASSWORD, 'copied');
+  const dataDir = mkdtempSync(join(tmpdir(), 'confbox-copy-'));
+  let box: RunningBox | null = null;
+  try {
+    box = await startBox({ dataDir, logLevel: 'info' });
+    let web = new WebClient(box.webUrl, box.certificate());
+    assert.is((await web.setup('office-manager-2026', setupCodeOf(dataDir))).status, 303);
+    await web.get('/settings');
+    for (const [id, pin] of [['3', '3333'], ['4', '4444']]) assert.is((await web.api('POST', '/api/rooms', { id, pin, keep: true })).status, 201);
+    assert.is((await web.api('PUT', '/api/extensions/100', { password: 'phone-pass-100', displayName: 'Reception' })).status, 200);
+    const details = { host: '127.0.0.1', port: office.port, user: 'copied', password: PASSWORD, database: 'copied', tls: 'off' };
+    const saved = await web.api('PUT', '/api/database', { ...details, copy: 'yes' });
+    assert.is(saved.status, 200, saved.text);
+    assert.match(saved.json.message, /is empty: its tables will be created\. 2 rooms, 1 extension, 0 trusted peers and \d+ settings copied there\./);
+    assert.equal((await office.root('SELECT id FROM copied.rooms ORDER BY id')).map((r) => r.id), [3, 4]);
+
+    const again = await web.api('PUT', '/api/database', { ...details, copy: 'yes' });
+    assert.equal([again.status, again.json.error.code, again.json.error.field], [409, 'conflict', 'replace']);
+    assert.match(again.json.error.message, /^database copied already holds 2 rooms, 1 extension, 0 trusted peers and \d+ settings \(rooms 3, 4\): copying would replace them/);
+    const page = await web.post('/settings/database/save', { dbHost: '127.0.0.1', dbPort: String(office.port), dbUser: 'copied', dbPassword: PASSWORD, dbName: 'copied', dbTls: 'off', dbCa: '', dbCopy: 'yes' });
+    assert.is(page.status, 409);
+    assert.match(page.text, /id="f-dbReplace-msg" role="alert">Database copied already holds 2 rooms/);
+    assert.is((await web.api('PUT', '/api/database', { ...details, copy: 'yes', replace: 'yes' })).status, 200);
+    await box.stop();
+
+    // The next start runs on the office's server with the same rooms, extension and administrator password.
+    box = await startBox({ dataDir, logLevel: 'info' });
+    web = new WebClient(box.webUrl, box.certificate());
+    assert.is((await web.login('office-manager-2026')).status, 303, 'the administrator password came along');
+    assert.equal(((await web.api('GET', '/api/rooms')).json as Array<{ id: number }>).map((r) => r.id), [3, 4]);
+    assert.equal(((await web.api('GET', '/api/extensions')).json as Array<{ number: string }>).map((e) => e.number), ['100']);
+    assert.is((await web.api('GET', '/api/database')).json.setBy, 'page');
+    assert.match((await web.get('/status')).text, new RegExp(`<dt>Database</dt><dd><span class="badge ok">ok</span> 127\\.0\\.0\\.1:${office.port}, database copied</dd>`), 'the Status page names the server');
+
+    // The office's server goes away: the box says so, names it, and keeps running.
+    await office.pause();
+    try {
+      const until = Date.now() + 30_000;
+      let status = '';
+      while (Date.now() < until && !/badge bad">down<\/span> 127\.0\.0\.1:\d+, database copied cannot be reached/.test(status)) {
+        await new Promise((r) => setTimeout(r, 500));
+        status = (await web.get('/status')).text;
+      }
+      assert.match(status, /badge bad">down<\/span> 127\.0\.0\.1:\d+, database copied cannot be reached/);
+      const change = await web.api('POST', '/api/rooms', { id: '5', pin: '5555' });
+      assert.is(change.status, 503, 'a change waits for the database');
+    } finally {
+      await office.resume();
+    }
+  } finally {
+    await box?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 test('a database that already holds the box\'s tables is named as such, with its schema', async () => {
   const pool = openPool(`mysql://confbox:${PASSWORD}@127.0.0.1:${office.port}/confbox`, createLogger('silent'));
   try {

@@ -77,6 +77,15 @@ export class OfficeDb {
     }
   }
 
+  /** The server stops answering, as a server that hangs or a cable pulled would (SIGSTOP); resume() undoes it. */
+  async pause(): Promise<void> {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  async resume(): Promise<void> {
+    this.proc?.kill('SIGCONT');
+  }
+
   async stop(): Promise<void> {
     const p = this.proc;
     if (p && p.exitCode === null) {
