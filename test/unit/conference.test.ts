@@ -5,7 +5,7 @@ import { BoxError } from '../../firmware/errors.ts';
 import { Conferences, type Conference, type ConferenceEvents } from '../../firmware/conference/conferences.ts';
 import { parseFeatureCode } from '../../firmware/conference/feature-code.ts';
 import { Lockout, MAX_TRACKED, PEER_FACTOR, TARGET_FACTOR, describeBlock, targets, type Block, type LockoutLimits } from '../../firmware/conference/lockout.ts';
-import { DEFAULT_SETTINGS, type Room, type Settings } from '../../firmware/conference/types.ts';
+import { DEFAULT_SETTINGS, PEER_TRANSPORTS, peerAccepts, type Peer, type Room, type Settings } from '../../firmware/conference/types.ts';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -702,6 +702,15 @@ inCall('the box\'s own microphone joins the conference in progress without a PIN
   b.join(b.room(6), 'b');
   const full = rejects(() => b.confs.joinInProgress(6, { ...local, id: 'local-2' }), 486, /^room 6 is full \(3 participants\)$/);
   assert.is(full.code, 'full');
+});
+
+inCall('a trusted peer is trusted over the transports it was given: any, TCP (and TLS), or TLS alone', () => {
+  assert.equal([...PEER_TRANSPORTS], ['any', 'tcp', 'tls'], 'the choices the page and the command line offer');
+  const peer = (transport: Peer['transport']): Peer => ({ cidr: '192.0.2.0/24', description: 'PBX', transport, outboundPort: null });
+  const over = (transport: Peer['transport']) => ['UDP', 'TCP', 'TLS', 'tls', 'WS'].filter((p) => peerAccepts(peer(transport), p));
+  assert.equal(over('any'), ['UDP', 'TCP', 'TLS', 'tls', 'WS']);
+  assert.equal(over('tcp'), ['TCP', 'TLS', 'tls'], 'TCP, and TLS which runs over it; never UDP, where a source address is easily forged');
+  assert.equal(over('tls'), ['TLS', 'tls'], 'TLS alone, in any case the SIP stack names it');
 });
 
 inCall.run();
