@@ -1,6 +1,6 @@
 import type { ProbeResult } from '../store/probe.ts';
 import { html, type Html } from './html.ts';
-import { csrfField, field, type PageContext } from './pages.ts';
+import { checkbox, csrfField, field, type PageContext } from './pages.ts';
 
 /** A database as the page and the API show it (never a password). */
 export type DatabasePlace =
@@ -29,16 +29,6 @@ function samePlace(a: DatabasePlace, b: DatabasePlace): boolean {
 
 /** The form's fields, named apart from the page's other forms (its password is the database account's). */
 export const DATABASE_FIELDS = { host: 'dbHost', port: 'dbPort', user: 'dbUser', password: 'dbPassword', database: 'dbName', tls: 'dbTls', ca: 'dbCa', copy: 'dbCopy', replace: 'dbReplace' } as const;
-
-/** A tick box of the form, sending yes, with what it does beside it (or why it was refused). */
-function tick(ctx: PageContext, name: string, label: string, hint: string): Html {
-  const error = ctx.errors?.[name];
-  const checked = ctx.values?.[name] === 'yes';
-  return html`<div class="field check wide${error ? ' has-error' : ''}">
-    <label for="f-${name}"><input id="f-${name}" name="${name}" type="checkbox" value="yes"${checked ? html` checked` : ''} aria-describedby="f-${name}-msg"${error ? html` aria-invalid="true"` : ''}> ${label}</label>
-    <p class="msg" id="f-${name}-msg"${error ? html` role="alert"` : ''}>${error ?? hint}</p>
-  </div>`;
-}
 
 /**
  * The Settings page's Database section: where the rooms are kept now, and "Test connection" with an office's MySQL or
@@ -69,8 +59,8 @@ export function databaseSection(ctx: PageContext, current: DatabaseView, tested:
         <textarea id="f-${f.ca}" name="${f.ca}" rows="4" placeholder="-----BEGIN CERTIFICATE-----" aria-describedby="f-${f.ca}-msg"${caError ? html` aria-invalid="true"` : ''}>${caValue}</textarea>
         <p class="msg" id="f-${f.ca}-msg"${caError ? html` role="alert"` : ''}>${caError ?? 'With "On, a certificate the CA below signed".'}</p>
       </div>
-      ${tick(ctx, f.copy, 'When saving, copy this box\'s rooms, extensions, peers and settings there', 'With the administrator password and the API tokens, so that the page and scripts work the same after the switch.')}
-      ${tick(ctx, f.replace, 'Replace what the database already holds', 'Only needed when it holds rooms, extensions or peers already (another box, an earlier install): they are listed first.')}
+      ${checkbox(ctx, { name: f.copy, checked: false, label: 'When saving, copy this box\'s rooms, extensions, peers and settings there', hint: 'With the administrator password and the API tokens, so that the page and scripts work the same after the switch.' })}
+      ${checkbox(ctx, { name: f.replace, checked: false, label: 'Replace what the database already holds', hint: 'Only needed when it holds rooms, extensions or peers already (another box, an earlier install): they are listed first.' })}
     </fieldset>
     <div class="actions"><button class="primary">Test connection</button> <button formaction="/settings/database/save">Save, and use it from the next start</button></div>
     <p class="muted">Testing connects and reads; it changes nothing. Saving tests again, keeps the details (the password under the box's data directory, never shown again) and takes effect when the box restarts: an empty database gets the box's tables then, and one that holds them already is used as it is.</p>

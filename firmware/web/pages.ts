@@ -148,7 +148,7 @@ export function field(ctx: PageContext | null, o: FieldOptions): Html {
 }
 
 /** A checkbox sending "yes" when ticked, its consequence spelled out beside it. */
-function checkbox(ctx: PageContext | null, o: { name: string; label: string; hint: string; checked: boolean }): Html {
+export function checkbox(ctx: PageContext | null, o: { name: string; label: string; hint: string; checked: boolean }): Html {
   const id = `f-${o.name}`;
   const sent = ctx?.values;
   const checked = sent ? sent[o.name] === 'yes' : o.checked;
