@@ -195,6 +195,8 @@ interface MixerRow {
   memcpyNs: number;
   /** The mixer with every member's talk detection, as the engine runs them. */
   talkNs: number;
+  /** ... and every member's in-band key (DTMF) detection too. */
+  keysNs: number;
   tsNs: number;
 }
 
@@ -272,7 +274,7 @@ function mixerBench(): MixerRow[] {
     const kv = keyValues(line);
     const members = kv.members!;
     const talkers = kv.talkers!;
-    rows.push({ members, talkers, cNs: kv.mixer_ns!, memcpyNs: kv.memcpy_ns!, talkNs: kv.talk_ns!, tsNs: measureTsMixer(members, talkers) });
+    rows.push({ members, talkers, cNs: kv.mixer_ns!, memcpyNs: kv.memcpy_ns!, talkNs: kv.talk_ns!, keysNs: kv.keys_ns!, tsNs: measureTsMixer(members, talkers) });
   }
   log(`  ${'room'.padEnd(24)} ${'C mixer'.padStart(9)} ${'memcpy'.padStart(8)} ${'C/memcpy'.padStart(9)} ${'TS mixer'.padStart(9)} ${'TS/C'.padStart(6)}   (ns per member-frame)`);
   for (const m of rows) {
@@ -280,7 +282,8 @@ function mixerBench(): MixerRow[] {
     log(`  ${room.padEnd(24)} ${fixed(m.cNs, 1).padStart(9)} ${fixed(m.memcpyNs, 1).padStart(8)} ${`${fixed(m.cNs / m.memcpyNs, 1)}x`.padStart(9)} ${fixed(m.tsNs, 1).padStart(9)} ${`${fixed(m.tsNs / m.cNs, 2)}x`.padStart(6)}`);
   }
   for (const m of rows) {
-    log(`  ${m.members} members: the mixer with every member's talk detection ${fixed(m.talkNs, 1)} ns per member-frame, ${fixed(m.talkNs / m.cNs, 2)}x the mixer alone`);
+    log(`  ${m.members} members: the mixer with every member's talk detection ${fixed(m.talkNs, 1)} ns per member-frame, ${fixed(m.talkNs / m.cNs, 2)}x the mixer alone;`);
+    log(`    with key (DTMF) detection too ${fixed(m.keysNs, 1)} ns, of which key detection ${fixed(m.keysNs - m.talkNs, 1)} ns (${fixed((m.keysNs - m.talkNs) / m.memcpyNs, 1)}x memcpy)`);
   }
   log('  member-frame = one member\'s 160 samples in (put) and out (get); C includes the soft limiter, TS only clamps;');
   log('  with few talkers the C mixer hands every non-talker one shared frame, the TS one computes each.');

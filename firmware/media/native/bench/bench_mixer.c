@@ -1,6 +1,7 @@
 /* Mixer kernel benchmark: ns per member-frame of the real mixer (mixer_put, mixer_mix,
  * mixer_get for every member) against a memcpy of the same frames, 8 kHz, 20 ms frames; and the
- * mixer with each member's talk detection (talk_detect) as the engine runs them.
+ * mixer with each member's talk detection (talk_detect) and in-band key detection (dtmf_detect) as
+ * the engine runs them.
  *
  *   bench_mixer [members[:talkers]]...      (default: 3 32, everybody talking)
  *   bench_mixer --count TICKS mixer|memcpy members[:talkers]
@@ -10,9 +11,11 @@
  * Prints one line per case, for test/bench/media.bench.ts to parse:
  *   mixer members=<n> talkers=<t> ticks=<k> mixer_ns=<ns per member-frame> memcpy_ns=<...>
  *         talk_ns=<mixer and talk detection, ns per member-frame>
+ *         keys_ns=<mixer, talk detection and in-band key (DTMF) detection, ns per member-frame>
  * Each figure is the median of REPEATS timed runs of at least RUN_NS each. The input frames
  * come from the xorshift32 generator that media.bench.ts also uses for its TypeScript mixer. */
 #define _GNU_SOURCE
+#include "dtmf_detect.h"
 #include "mixer.h"
 #include "talk_detect.h"
 
@@ -61,6 +64,7 @@ typedef struct {
     mixer *mx;
     int *ids;
     talk_detector *talk; /* [members] */
+    dtmf_detector *keys; /* [members] */
 } bench_case;
 
 /* One tick of the real mixer: talkers put, one mix, every member gets its frame. */
@@ -81,6 +85,14 @@ static int32_t talk_tick(bench_case *c, long t) {
     int32_t acc = mixer_tick(c, t);
     for (int m = 0; m < c->members; m++)
         acc += (int32_t)talk_detect(&c->talk[m], c->in[m][t % RING], FRAME);
+    return acc;
+}
+
+/* The engine's tick with talk and key detection: every member's frame also listened to for keys. */
+static int32_t keys_tick(bench_case *c, long t) {
+    int32_t acc = talk_tick(c, t);
+    for (int m = 0; m < c->members; m++)
+        acc += dtmf_detect(&c->keys[m], c->in[m][t % RING], FRAME, 8000);
     return acc;
 }
 
@@ -139,8 +151,10 @@ static int run_case(int members, int talkers) {
     double mix_ns = measure(&c, mixer_tick, mix_ticks);
     double copy_ns = measure(&c, memcpy_tick, copy_ticks);
     double talk_ns = measure(&c, talk_tick, mix_ticks);
-    printf("mixer members=%d talkers=%d ticks=%ld mixer_ns=%.2f memcpy_ns=%.3f talk_ns=%.2f\n",
-           members, talkers, mix_ticks, mix_ns, copy_ns, talk_ns);
+    double keys_ns = measure(&c, keys_tick, mix_ticks);
+    printf("mixer members=%d talkers=%d ticks=%ld mixer_ns=%.2f memcpy_ns=%.3f talk_ns=%.2f "
+           "keys_ns=%.2f\n",
+           members, talkers, mix_ticks, mix_ns, copy_ns, talk_ns, keys_ns);
     fflush(stdout);
     free_case(&c);
     return 0;
@@ -148,19 +162,21 @@ static int run_case(int members, int talkers) {
 
 /* Sets up a case: its frames from the shared generator, its mixer and talk detectors. */
 static int setup_case(bench_case *c, int members, int talkers) {
-    *c = (bench_case){members, talkers, NULL, NULL, NULL, NULL, NULL};
+    *c = (bench_case){members, talkers, NULL, NULL, NULL, NULL, NULL, NULL};
     rng = SEED;
     c->in = malloc((size_t)members * sizeof *c->in);
     c->out = malloc((size_t)members * sizeof *c->out);
     c->ids = malloc((size_t)members * sizeof *c->ids);
     c->mx = mixer_create(FRAME);
     c->talk = malloc((size_t)members * sizeof *c->talk);
-    if (!c->in || !c->out || !c->ids || !c->mx || !c->talk) {
+    c->keys = malloc((size_t)members * sizeof *c->keys);
+    if (!c->in || !c->out || !c->ids || !c->mx || !c->talk || !c->keys) {
         fprintf(stderr, "bench_mixer: out of memory\n");
         return 1;
     }
     for (int m = 0; m < members; m++) {
         talk_detect_init(&c->talk[m]);
+        dtmf_detector_reset(&c->keys[m]);
         c->ids[m] = mixer_add(c->mx);
         if (c->ids[m] < 0) {
             fprintf(stderr, "bench_mixer: mixer_add failed\n");
@@ -179,6 +195,7 @@ static void free_case(bench_case *c) {
     free(c->out);
     free(c->ids);
     free(c->talk);
+    free(c->keys);
 }
 
 /* members[:talkers] into *members and *talkers; 0 if well formed. */

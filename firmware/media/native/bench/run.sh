@@ -13,7 +13,7 @@ cc=${CC:-cc}
 flags="-std=c11 -Wall -Wextra -Werror -O3 -pthread -I$src"
 mkdir -p "$out"
 # shellcheck disable=SC2086
-$cc $flags "$here/bench_mixer.c" "$src/mixer.c" "$src/talk_detect.c" -o "$out/bench_mixer"
+$cc $flags "$here/bench_mixer.c" "$src/mixer.c" "$src/talk_detect.c" "$src/dtmf_detect.c" -o "$out/bench_mixer"
 # shellcheck disable=SC2086
 $cc $flags "$here/rtp_load.c" "$src/g711.c" -lm -o "$out/rtp_load"
 # shellcheck disable=SC2086

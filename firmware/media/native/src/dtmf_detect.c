@@ -2,9 +2,7 @@
 
 #include <string.h>
 
-/* 2 cos(2 pi f / 8000) in Q14 for the rows 697, 770, 852, 941 Hz and the columns 1209, 1336,
- * 1477, 1633 Hz. */
-static const int32_t COEF[8] = {27980, 26956, 25701, 24219, 19073, 16325, 13085, 9315};
+#include "dtmf_tables.h"
 
 static const char KEYS[4][4] = {
     {'1', '2', '3', 'A'},
@@ -31,12 +29,23 @@ void dtmf_detector_reset(dtmf_detector *d) {
     memset(d, 0, sizeof *d);
 }
 
-/* Goertzel power of tone i at the end of a block: s1^2 + s2^2 - c s1 s2. */
-static int64_t tone_power(const dtmf_detector *d, int i) {
-    int64_t s1 = d->s1[i], s2 = d->s2[i];
-    int64_t cs1 = (COEF[i] * s1) / 16384;
-    int64_t p = s1 * s1 + s2 * s2 - cs1 * s2;
-    return p < 0 ? 0 : p;
+/* The power of tone i in the block q (the samples / 4): |X|^2 of its Fourier bin, where
+ * X = sum x[n] e^(-i w n). With |q| <= 2^13, the tables' |values| <= 2^11 and DTMF_BLOCK < 2^7,
+ * each dot product stays within 31 bits; they are the bin times 2^9. */
+static int64_t tone_power(const int16_t *q, int i) {
+    int32_t re = 0, im = 0;
+    for (int n = 0; n < DTMF_BLOCK_PADDED; n++) {
+        re += (int32_t)q[n] * DTMF_COS_Q11[i][n];
+        im += (int32_t)q[n] * DTMF_SIN_Q11[i][n];
+    }
+    return ((int64_t)re * re + (int64_t)im * im) >> 18;
+}
+
+/* Sum of squares of the block's samples. */
+static int64_t block_energy(const int16_t *x) {
+    int64_t e = 0;
+    for (int n = 0; n < DTMF_BLOCK; n++) e += (int32_t)x[n] * x[n];
+    return e;
 }
 
 /* Index of the strongest of four powers, or -1 if it does not stand PEAK above the other three. */
@@ -51,15 +60,22 @@ static int peak(const int64_t *p) {
 
 /* The key the finished block holds, or 0; *row and *col get its tones' powers / 2^16. */
 static char block_key(const dtmf_detector *d, int64_t *row, int64_t *col) {
+    /* No bin holds more than DTMF_BLOCK times the block's energy (Cauchy-Schwarz): a block too
+     * quiet for even one tone of MIN_POWER (with a factor 2 for the tables' rounding) is no key,
+     * which spares the transform for the quiet moments of every call. */
+    int64_t energy = block_energy(d->block);
+    if (energy * DTMF_BLOCK * 2 < MIN_POWER) return 0;
+    int16_t q[DTMF_BLOCK_PADDED];
+    for (int n = 0; n < DTMF_BLOCK_PADDED; n++) q[n] = (int16_t)(d->block[n] >> 2);
     int64_t p[8];
-    for (int i = 0; i < 8; i++) p[i] = tone_power(d, i);
+    for (int i = 0; i < 8; i++) p[i] = tone_power(q, i);
     int r = peak(p), c = peak(p + 4);
     if (r < 0 || c < 0) return 0;
     int64_t pr = p[r], pc = p[4 + c];
     if (pr < MIN_POWER || pc < MIN_POWER) return 0;
     if (pr * 10 > pc * TWIST_NORMAL_X10 || pc * 10 > pr * TWIST_REVERSE_X10) return 0;
-    /* Pure pair: 2 (pr + pc) = DTMF_BLOCK * energy. Here pr, pc < 2^42 and energy < 2^37. */
-    if ((pr + pc) * 200 < d->energy * DTMF_BLOCK * SHARE_PERCENT) return 0;
+    /* Pure pair: 2 (pr + pc) = DTMF_BLOCK * energy. Here pr, pc < 2^44 and energy < 2^37. */
+    if ((pr + pc) * 200 < energy * DTMF_BLOCK * SHARE_PERCENT) return 0;
     *row = pr / 65536;
     *col = pc / 65536;
     return KEYS[r][c];
@@ -77,9 +93,6 @@ static int steady(const dtmf_detector *d, int64_t row, int64_t col) {
 static char end_block(dtmf_detector *d) {
     int64_t row = 0, col = 0;
     char key = block_key(d, &row, &col);
-    memset(d->s1, 0, sizeof d->s1);
-    memset(d->s2, 0, sizeof d->s2);
-    d->energy = 0;
     d->n = 0;
     char pressed = 0;
     if (key && key == d->last && steady(d, row, col)) {
@@ -102,14 +115,10 @@ static char end_block(dtmf_detector *d) {
     return pressed;
 }
 
-/* One sample at 8 kHz; returns a key whose press a finished block completed, or 0. */
+/* One sample at 8 kHz from the half-band filter; returns a key whose press a finished block
+ * completed, or 0. */
 static char feed8(dtmf_detector *d, int32_t x) {
-    for (int i = 0; i < 8; i++) {
-        int32_t s0 = x + (int32_t)(((int64_t)COEF[i] * d->s1[i]) / 16384) - d->s2[i];
-        d->s2[i] = d->s1[i];
-        d->s1[i] = s0;
-    }
-    d->energy += (int64_t)x * x;
+    d->block[d->n] = (int16_t)(x > INT16_MAX ? INT16_MAX : x < INT16_MIN ? INT16_MIN : x);
     return ++d->n == DTMF_BLOCK ? end_block(d) : 0;
 }
 
@@ -135,10 +144,20 @@ char dtmf_detect(dtmf_detector *d, const int16_t *pcm, size_t n, unsigned rate) 
         return 0;
     }
     char pressed = 0, k;
-    for (size_t i = 0; i < n; i++) {
-        int16_t x = pcm ? pcm[i] : 0;
-        k = rate == 16000 ? feed16(d, x) : feed8(d, x);
-        if (k) pressed = k;
+    if (rate == 16000) {
+        for (size_t i = 0; i < n; i++)
+            if ((k = feed16(d, pcm ? pcm[i] : 0)) != 0) pressed = k;
+        return pressed;
+    }
+    for (size_t i = 0; i < n;) { /* 8 kHz: the samples go into the block as they are */
+        size_t take = n - i < DTMF_BLOCK - d->n ? n - i : DTMF_BLOCK - d->n;
+        if (pcm)
+            memcpy(d->block + d->n, pcm + i, take * sizeof *pcm);
+        else
+            memset(d->block + d->n, 0, take * sizeof *pcm);
+        d->n += (unsigned)take;
+        i += take;
+        if (d->n == DTMF_BLOCK && (k = end_block(d)) != 0) pressed = k;
     }
     return pressed;
 }

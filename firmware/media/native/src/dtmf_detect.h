@@ -1,9 +1,12 @@
 /* In-band DTMF: key presses heard as dual tones in a leg's decoded audio, and one digit per key
  * press when a phone signals it both as RFC 4733 events and as tones.
  *
- * The detector runs eight fixed-point Goertzel filters (the four row and four column frequencies
- * of Q.23) over blocks of DTMF_BLOCK samples at 8 kHz (12.75 ms, so that a tone up to 2 % off
- * frequency still falls in its filter); 16 kHz audio (G.722) is first halved by a half-band filter.
+ * The detector measures the power of the eight tones of Q.23 (four rows, four columns) in blocks
+ * of DTMF_BLOCK samples at 8 kHz (12.75 ms, so that a tone up to 2 % off frequency still falls in
+ * its bin): each is one bin of the block's discrete Fourier transform, two dot products of the
+ * block with 16-bit cosine and sine tables, which compilers turn into vector multiply-adds (the
+ * same power a Goertzel filter gives, without its per-sample chain of 64-bit products); 16 kHz
+ * audio (G.722) is first halved by a half-band filter.
  * A block holds a key when, for the strongest row and column tone:
  *   - each is at least DTMF_MIN_AMPLITUDE (about -32 dBm0),
  *   - the twist is within 8 dB (column weaker) or 4 dB (row weaker), as lines attenuate the
@@ -22,21 +25,21 @@
 #include <stdint.h>
 
 #define DTMF_BLOCK         102 /**< samples per analysis block at 8 kHz (12.75 ms) */
+#define DTMF_BLOCK_PADDED  104 /**< the block's storage, a whole number of 8-sample vectors */
 #define DTMF_HITS          4   /**< consecutive blocks that make a key press */
 #define DTMF_MIN_AMPLITUDE 500 /**< weakest tone accepted (peak, 16-bit scale) */
 
 /** One stream's detector state. */
 typedef struct {
-    int32_t s1[8], s2[8];       /**< Goertzel state of the 8 tones */
-    int64_t energy;             /**< sum of squares of the block so far */
-    unsigned n;                 /**< samples of the block so far */
-    int16_t hist[6];            /**< last 16 kHz input samples, for the half-band filter */
-    unsigned phase;             /**< 16 kHz input: 1 when the next sample completes a pair */
-    char last;                  /**< key of the previous block, 0 for none */
-    int64_t last_row, last_col; /**< its tones' powers (scaled) */
-    unsigned hits;              /**< consecutive blocks holding `last` */
-    unsigned misses;            /**< consecutive blocks without `current` */
-    char current;               /**< key press being heard (reported), 0 for none */
+    int16_t block[DTMF_BLOCK_PADDED]; /**< the block's samples at 8 kHz so far; zero past the end */
+    unsigned n;                       /**< samples of the block so far */
+    int16_t hist[6];                  /**< last 16 kHz input samples, for the half-band filter */
+    unsigned phase;                   /**< 16 kHz input: 1 when the next sample completes a pair */
+    char last;                        /**< key of the previous block, 0 for none */
+    int64_t last_row, last_col;       /**< its tones' powers (scaled) */
+    unsigned hits;                    /**< consecutive blocks holding `last` */
+    unsigned misses;                  /**< consecutive blocks without `current` */
+    char current;                     /**< key press being heard (reported), 0 for none */
 } dtmf_detector;
 
 /** Starts (or starts again, e.g. on a new SSRC) with no key heard. */

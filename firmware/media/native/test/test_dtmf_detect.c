@@ -3,6 +3,7 @@
  * prompts and waiting music (argv[1]: the generated prompts directory) press no key. */
 #define _POSIX_C_SOURCE 200809L
 #include "../src/dtmf_detect.h"
+#include "../src/dtmf_tables.h"
 #include "../src/g711.h"
 #include "check.h"
 #include "tone.h"
@@ -269,7 +270,23 @@ static void sources(void) {
           "the same key long after the tone is reported");
 }
 
+/* The detector's cosine and sine tables are those of the C library, rounded, with zeros past
+ * the block. */
+static void tables(void) {
+    double freq[8] = {ROW[0], ROW[1], ROW[2], ROW[3], COL[0], COL[1], COL[2], COL[3]};
+    int wrong = 0;
+    for (int i = 0; i < 8; i++)
+        for (int n = 0; n < DTMF_BLOCK_PADDED; n++) {
+            double w = 2 * M_PI * freq[i] * n / 8000;
+            long c = n < DTMF_BLOCK ? lrint(cos(w) * 2048) : 0;
+            long s = n < DTMF_BLOCK ? lrint(sin(w) * 2048) : 0;
+            if (DTMF_COS_Q11[i][n] != c || DTMF_SIN_Q11[i][n] != s) wrong++;
+        }
+    check(wrong == 0, "the tone tables hold cos and sin of the 8 tones (%d entries wrong)", wrong);
+}
+
 int main(int argc, char **argv) {
+    tables();
     every_key(8000, -1);
     every_key(8000, 0);
     every_key(8000, 1);
