@@ -1,5 +1,5 @@
 // Coverage-guided fuzzing on demand, longer than the test run's bounded pass:
-//   npm run fuzz -- [--minutes N] [--no-merge] [target...]
+//   npm run fuzz -- [--minutes N] [--no-merge] [target...]      (--list: the targets' names)
 // N minutes (default 10) shared among the targets: the media engine's C ones (firmware/media/native/fuzz/fuzz.sh, libFuzzer)
 // and the TypeScript ones (test/fuzz/run.ts); default all. Inputs that reach new code are merged, minimised, into the
 // targets' corpora in the repository unless --no-merge. Findings are kept under firmware/media/native/build/fuzz/findings/
@@ -23,17 +23,22 @@ function targetsOf(what, command, args) {
 }
 const C_TARGETS = targetsOf('C', 'sh', [C_SCRIPT]);
 const TS_TARGETS = targetsOf('TypeScript', process.execPath, ['--import', 'tsx', TS_RUNNER]);
-const usage = `usage: npm run fuzz -- [--minutes N] [--no-merge] [target...]\n  C targets: ${C_TARGETS.join(' ')}\n  TypeScript targets: ${TS_TARGETS.join(' ')}`;
+const targets = `C targets: ${C_TARGETS.join(' ')}\nTypeScript targets: ${TS_TARGETS.join(' ')}`;
+const usage = `usage: npm run fuzz -- [--minutes N] [--no-merge] [target...] | --list\n${targets.replace(/^/gm, '  ')}`;
 
 let parsed;
 try {
-  parsed = parseArgs({ options: { minutes: { type: 'string', default: '10' }, 'no-merge': { type: 'boolean', default: false }, help: { type: 'boolean', default: false } }, allowPositionals: true });
+  parsed = parseArgs({ options: { minutes: { type: 'string', default: '10' }, 'no-merge': { type: 'boolean', default: false }, list: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } }, allowPositionals: true });
 } catch (err) {
   console.error(`fuzz: ${err.message}\n${usage}`);
   process.exit(2);
 }
 if (parsed.values.help) {
   console.log(usage);
+  process.exit(0);
+}
+if (parsed.values.list) {
+  console.log(targets);
   process.exit(0);
 }
 const minutes = Number(parsed.values.minutes);
