@@ -262,7 +262,7 @@ export class WebServer {
       }
       if (allowed.length) {
         if (rq.path.startsWith('/api/')) return this.json(rq, 405, { error: { code: 'method-not-allowed', message: `${rq.method} is not allowed here; use ${allowed.join(' or ')}`, field: null } }, { allow: allowed.join(', ') });
-        return this.page(rq, 405, pages.errorPage(405, `${rq.method} is not allowed here.`, this.pageContext(rq)));
+        return this.page(rq, 405, pages.errorPage(405, `${rq.method} is not allowed here.`, rq.session ? this.pageContext(rq) : null));
       }
       if (rq.path.startsWith('/api/')) return this.apiError(rq, new BoxError(404, `no API endpoint ${rq.method} ${rq.path}`, undefined, 'not-found'));
       return this.page(rq, 404, pages.errorPage(404, 'There is no such page on this box.', rq.session ? this.pageContext(rq) : null));

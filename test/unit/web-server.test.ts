@@ -1,0 +1,45 @@
+// The web server's answers to requests it cannot serve as asked (what the web-request fuzz target found): each is a
+// whole answer with a 4xx status that says why, and nothing is logged as a failure of the box.
+import { request, type IncomingHttpHeaders } from 'node:http';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { API_TOKEN, startWebBox, type WebBox } from '../support/web-box.ts';
+
+let box: WebBox;
+
+test.before.each(async () => {
+  box = await startWebBox();
+});
+
+test.after.each(async () => {
+  await box.stop();
+});
+
+/** Sends a request with the path as given (not normalised); resolves with the whole answer, or rejects after 3 s. */
+function send(method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const rq = request({ host: '127.0.0.1', port: box.port, method, path, headers: { host: '127.0.0.1', ...headers }, timeout: 3000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    rq.on('timeout', () => rq.destroy(new Error(`no whole answer to ${method} ${path} within 3 s`)));
+    rq.on('error', reject);
+    rq.end();
+  });
+}
+
+const errorsLogged = () => box.logs.filter((r) => r.level === 'error');
+
+test('a method a page does not take is a 405 page, also for a visitor who is not logged in', async () => {
+  const stranger = await send('PUT', '/rooms');
+  assert.is(stranger.status, 405);
+  assert.match(stranger.body, 'PUT is not allowed here.');
+  assert.not.match(stranger.body, 'Log out', 'the page is not the logged-in one');
+  const admin = await send('PUT', '/rooms', { cookie: `confbox_session=${box.session.id}` });
+  assert.is(admin.status, 405);
+  assert.match(admin.body, 'Log out');
+  assert.equal(errorsLogged(), []);
+});
+
+test.run();
