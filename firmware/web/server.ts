@@ -237,7 +237,7 @@ export class WebServer {
     let rq: Req | null = null;
     if (!this.o.hostNames.allows(raw.headers.host)) return this.misdirected(raw, res);
     try {
-      const url = new URL(raw.url ?? '/', 'http://box');
+      const url = requestUrl(raw.url);
       const cookies = parseCookies(raw.headers.cookie);
       const secure = (raw.socket as { encrypted?: boolean }).encrypted === true;
       const body = bodyDeadline(raw);
@@ -814,6 +814,15 @@ function toBoxError(e: unknown): BoxError {
   if (e instanceof BoxError) return e;
   if (e instanceof StoreUnavailable) return new BoxError(503, 'the box cannot reach its database right now; try again in a moment', undefined, 'unavailable');
   return new BoxError(500, 'internal error; see the box log', undefined, 'internal');
+}
+
+/** The request's address read against the box's own origin; one that is no address (`//%ZZ`: an unreadable host) is a 400. */
+function requestUrl(target: string | undefined): URL {
+  try {
+    return new URL(target ?? '/', 'http://box');
+  } catch {
+    throw new BoxError(400, `"${String(target).slice(0, 40)}" is not an address on this box`, undefined, 'bad-path');
+  }
 }
 
 function decodePart(p: string): string {

@@ -42,4 +42,13 @@ test('a method a page does not take is a 405 page, also for a visitor who is not
   assert.equal(errorsLogged(), []);
 });
 
+test('an address whose host part cannot be read (//%ZZ/…) is a 400 that names it', async () => {
+  for (const path of ['//%ZZ/rooms', '//[::1/api/rooms']) {
+    const r = await send('GET', path, { cookie: `confbox_session=${box.session.id}` });
+    assert.is(r.status, 400, path);
+    assert.match(r.body, 'is not an address on this box');
+  }
+  assert.equal(errorsLogged(), []);
+});
+
 test.run();
