@@ -21,6 +21,8 @@ export class EventStreams<T> {
   /** Answers rq with an event stream that begins with `first`, kept with its state until it closes. */
   open(rq: IncomingMessage, res: ServerResponse, state: T, first: string): void {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no', ...this.headers });
+    // HEAD asks for the headers alone: a stream without a body would never send them, and hold its place for ever.
+    if (rq.method === 'HEAD') return void res.end();
     res.write(`retry: 2000\n\n${first}`);
     this.streams.set(res, state);
     rq.socket.setTimeout(0);

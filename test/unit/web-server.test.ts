@@ -51,4 +51,24 @@ test('an address whose host part cannot be read (//%ZZ/…) is a 400 that names 
   assert.equal(errorsLogged(), []);
 });
 
+test('HEAD of the live view and of the event API is answered with the stream\'s headers, and ends', async () => {
+  const page = await send('HEAD', '/events?parts=live', { cookie: `confbox_session=${box.session.id}` });
+  assert.is(page.status, 200);
+  assert.match(String(page.headers['content-type']), /^text\/event-stream/);
+  const api = await send('HEAD', '/api/events', { authorization: `Bearer ${API_TOKEN}` });
+  assert.is(api.status, 200);
+  assert.match(String(api.headers['content-type']), /^text\/event-stream/);
+  const stream = await new Promise<string>((resolve, reject) => {
+    const rq = request({ host: '127.0.0.1', port: box.port, path: '/events', headers: { host: '127.0.0.1', cookie: `confbox_session=${box.session.id}` } }, (res) => {
+      res.setEncoding('utf8').once('data', (d: string) => {
+        resolve(d);
+        rq.destroy();
+      });
+    });
+    rq.on('error', reject);
+    rq.end();
+  });
+  assert.match(stream, /^retry: 2000\n\nevent: snapshot\n/, 'GET still gets the stream');
+});
+
 test.run();
