@@ -1,7 +1,8 @@
 // The TypeScript fuzz targets: every parser of the firmware that reads what a stranger sends (SIP datagrams and
-// streams, SDP, digest credentials, DTMF INFO bodies, HTTP request bodies) or what a technician loads (a backup file,
-// a setting, a dialled code). Each says what must hold beyond "no crash": the only errors that may escape are the
-// product's own (BoxError), and where the format allows it, what was read reads back the same when written again.
+// streams, SDP, digest credentials, DTMF INFO bodies, HTTP request bodies, whole requests to the web page and API) or
+// what a technician loads (a backup file, a setting, a dialled code). Each says what must hold beyond "no crash": the
+// only errors that may escape are the product's own (BoxError), and where the format allows it, what was read reads
+// back the same when written again; web-request.ts says what every answer of the web server must be.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -21,6 +22,7 @@ import { copiedRecordRoute } from '../../firmware/sip/routes.ts';
 import { checkRequest, splitRequest, statelessResponse, StreamFraming } from '../../firmware/sip/wire.ts';
 import { readRequestBody } from '../../firmware/web/request-body.ts';
 import { check, FuzzFinding, type FuzzTarget } from './coverage-fuzzer.ts';
+import { WEB_REQUEST } from './web-request.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CONFORMANCE = process.env.CONFORMANCE ?? join(ROOT, '../shared/conformance');
@@ -199,6 +201,7 @@ export const TARGETS: FuzzTarget[] = [
       }
     },
   },
+  WEB_REQUEST,
   {
     name: 'backup',
     about: 'a backup file (readBackup): only BoxErrors, and what it reads is written and read back the same',

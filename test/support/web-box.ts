@@ -77,6 +77,10 @@ export interface WebBox {
   store: MemoryStore;
   /** A browser session logged in as the administrator: its cookie value (`id`) and its forms' CSRF token (`csrf`). */
   session: Session;
+  /** The administrator's password; null on first use. */
+  password: string | null;
+  /** An API token the box knows. */
+  apiToken: string;
   /** The setup code of a box on first use; null past it. */
   setupCode: string | null;
   /** Every log record the box wrote at the level asked or above. */
@@ -138,7 +142,8 @@ export async function startWebBox(o: WebBoxOptions = {}): Promise<WebBox> {
     await web.start();
     stops.push(() => web.stop());
     return {
-      url: `http://127.0.0.1:${web.port}`, port: web.port, store, logs, setupCode: setupCode.shown, session: auth.newSession(), stop,
+      url: `http://127.0.0.1:${web.port}`, port: web.port, store, logs, session: auth.newSession(), password: o.firstUse ? null : ADMIN_PASSWORD,
+      apiToken: API_TOKEN, setupCode: setupCode.shown, stop,
     };
   } catch (e) {
     await stop();
