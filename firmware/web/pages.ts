@@ -728,8 +728,10 @@ export function statusPage(ctx: PageContext, s: StatusView): Html {
 ${updateCard(ctx, s.update)}`);
 }
 
+const ERROR_TITLES: Record<number, string> = { 404: 'Not found', 405: 'Not allowed', 503: 'Not available right now' };
+
 export function errorPage(status: number, message: string, loggedIn: PageContext | null): Html {
-  return layout(status === 404 ? 'Not found' : 'Something went wrong', '', loggedIn, html`<section class="card narrow"><p>${message}</p><p><a href="/rooms">Back to the rooms</a></p></section>`);
+  return layout(ERROR_TITLES[status] ?? 'Something went wrong', '', loggedIn, html`<section class="card narrow"><p>${message}</p><p><a href="/rooms">Back to the rooms</a></p></section>`);
 }
 
 // --- formatting ---

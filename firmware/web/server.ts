@@ -262,7 +262,7 @@ export class WebServer {
       }
       if (allowed.length) {
         if (rq.path.startsWith('/api/')) return this.json(rq, 405, { error: { code: 'method-not-allowed', message: `${rq.method} is not allowed here; use ${allowed.join(' or ')}`, field: null } }, { allow: allowed.join(', ') });
-        return this.page(rq, 405, pages.errorPage(405, `${rq.method} is not allowed here.`, rq.session ? this.pageContext(rq) : null));
+        return this.page(rq, 405, pages.errorPage(405, `${rq.method} is not allowed here.`, rq.session ? this.pageContext(rq) : null), { allow: allowed.join(', ') });
       }
       if (rq.path.startsWith('/api/')) return this.apiError(rq, new BoxError(404, `no API endpoint ${rq.method} ${rq.path}`, undefined, 'not-found'));
       return this.page(rq, 404, pages.errorPage(404, 'There is no such page on this box.', rq.session ? this.pageContext(rq) : null));
@@ -273,11 +273,14 @@ export class WebServer {
         res.end(pages.errorPage(e.httpStatus, e.message, null).text);
         return;
       }
-      this.o.log.error('web request failed', { err: e, path: rq?.path });
+      // The database being away is said on the Status page and by the fault LED already; it is no failure of the page.
+      if (e instanceof StoreUnavailable) this.o.log.warn('web request answered 503: the database is unreachable', { path: rq?.path });
+      else this.o.log.error('web request failed', { err: e, path: rq?.path });
       if (!res.headersSent) {
-        const message = e instanceof StoreUnavailable ? 'The box cannot reach its database right now. Conferences go on; try again in a moment.' : 'The box could not do that. The details are in its log.';
-        res.writeHead(e instanceof StoreUnavailable ? 503 : 500, { 'content-type': 'text/html; charset=utf-8', ...SECURITY_HEADERS });
-        res.end(pages.errorPage(500, message, null).text);
+        const status = e instanceof StoreUnavailable ? 503 : 500;
+        const message = status === 503 ? 'The box cannot reach its database right now. Conferences go on; try again in a moment.' : 'The box could not do that. The details are in its log.';
+        res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', ...SECURITY_HEADERS });
+        res.end(pages.errorPage(status, message, null).text);
       } else res.end();
     }
   }

@@ -35,6 +35,7 @@ test('a method a page does not take is a 405 page, also for a visitor who is not
   const stranger = await send('PUT', '/rooms');
   assert.is(stranger.status, 405);
   assert.match(stranger.body, 'PUT is not allowed here.');
+  assert.is(stranger.headers.allow, 'GET, POST', 'the answer names the methods the page takes');
   assert.not.match(stranger.body, 'Log out', 'the page is not the logged-in one');
   const admin = await send('PUT', '/rooms', { cookie: `confbox_session=${box.session.id}` });
   assert.is(admin.status, 405);
@@ -69,6 +70,16 @@ test('HEAD of the live view and of the event API is answered with the stream\'s 
     rq.end();
   });
   assert.match(stream, /^retry: 2000\n\nevent: snapshot\n/, 'GET still gets the stream');
+});
+
+test('a page asked while the database is away is a 503 that says so, logged as a warning and not as a failure', async () => {
+  box.store.reachable = false;
+  const r = await send('GET', '/settings', { cookie: `confbox_session=${box.session.id}` });
+  assert.is(r.status, 503);
+  assert.match(r.body, '<title>Not available right now');
+  assert.match(r.body, 'cannot reach its database right now. Conferences go on');
+  assert.equal(errorsLogged(), []);
+  assert.ok(box.logs.some((l) => l.level === 'warn' && String(l.msg).includes('database is unreachable')), 'the log says why');
 });
 
 test.run();
