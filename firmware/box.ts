@@ -89,7 +89,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
   const boxId = config.boxId ?? hostname();
   let connected;
   try {
-    connected = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log, boxId });
+    connected = await connectStore({ db: config.db ?? undefined, ownDb: config.ownDb ?? undefined, dataDir: config.dataDir, log, boxId });
   } catch (e) {
     lock.release();
     throw e;
@@ -109,7 +109,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     }
   };
   try {
-    log.info('database ready', { embedded: !!embedded, url: embedded ? embedded.socketPath : redact(config.db ?? '') });
+    log.info('database ready', { embedded: !!embedded, url: embedded ? embedded.socketPath : redact(config.db ?? config.ownDb ?? '') });
     let stopping = false;
     /** Once the embedded MariaDB is back, the box looks at once instead of at its next health check. */
     let databaseBack = (): void => undefined;
@@ -279,8 +279,9 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     });
     cleanups.push(() => updater.stop());
     // On a database that other boxes may share: every box's conferences, and the database's nodes.
-    if (config.db) {
-      const cluster = new ClusterView({ store, boxId, db: config.db, status, log: log.child({ subsystem: 'cluster' }), lockout: rooms.lockout,
+    const sharedDb = config.db ?? config.ownDb;
+    if (sharedDb) {
+      const cluster = new ClusterView({ store, boxId, db: sharedDb, status, log: log.child({ subsystem: 'cluster' }), lockout: rooms.lockout,
         windowMinutes: () => rooms.settings().lockoutWindowMinutes,
       });
       cluster.start();
@@ -295,7 +296,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
       sipPort: config.sipPort, sipTlsPort: config.sipTlsPort, httpPort: config.httpPort, httpsPort: config.httpsPort,
       publicAddresses: { v4: addresses.v4, v6: addresses.v6 }, log: log.child({ subsystem: 'web' }), localAudio: local,
       alsaDevices: () => engine.alsaDevices(),
-      updater, boxId, database: { inUse: databaseInUse(config.db, config.dataDir), dataDir: config.dataDir },
+      updater, boxId, database: { inUse: databaseInUse(config, config.dataDir), dataDir: config.dataDir, ...(config.ownDb !== null ? { own: describeUrl(config.ownDb) } : {}) },
     });
     const setupCode = SetupCode.open(config.dataDir, (await store.admin.passwordHash()) !== null);
     const web = new WebServer({
@@ -367,13 +368,19 @@ function redact(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }
 
-/** Where the configuration is kept since start-up, for the page: the server --db (CONFBOX_DB) names, the one chosen on the page, or the embedded one. */
-function databaseInUse(url: string | null, dataDir: string): DatabasePlace & { setBy: DatabaseView['setBy'] } {
-  if (url === null) {
-    const chosen = readDatabaseChoice(dataDir);
-    return chosen ? { kind: 'server', where: describeTarget(chosen), database: chosen.database, tls: chosen.tls, setBy: 'page' } : { kind: 'embedded', setBy: 'default' };
-  }
+/**
+ * Where the configuration is kept since start-up, for the page: the server --db (CONFBOX_DB) names, the one chosen on
+ * the page, or the box's own (the server --own-db names, or the embedded MariaDB).
+ */
+function databaseInUse(config: { db: string | null; ownDb: string | null }, dataDir: string): DatabasePlace & { setBy: DatabaseView['setBy'] } {
+  if (config.db !== null) return { kind: 'server', ...describeUrl(config.db), setBy: 'start-up option' };
+  const chosen = readDatabaseChoice(dataDir);
+  if (chosen) return { kind: 'server', where: describeTarget(chosen), database: chosen.database, tls: chosen.tls, setBy: 'page' };
+  return config.ownDb !== null ? { kind: 'embedded', own: describeUrl(config.ownDb), setBy: 'default' } : { kind: 'embedded', setBy: 'default' };
+}
+
+function describeUrl(url: string): { where: string; database: string } {
   const t = parseDatabaseUrl(url);
   const where = t.nodes?.length ? t.nodes.map((n) => describeTarget(n)).join(', ') : t.socketPath ? `${t.socketPath} (a local socket)` : describeTarget({ host: t.host ?? 'localhost', port: t.port ?? 3306 });
-  return { kind: 'server', where, database: t.database, setBy: 'start-up option' };
+  return { where, database: t.database };
 }

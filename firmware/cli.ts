@@ -99,7 +99,7 @@ export async function runCli(config: Config, words: string[], extra: Map<string,
   }
   const storelessCommand = storeless[command];
   if (storelessCommand) return storelessCommand(config, args, out);
-  const { store, embedded } = await connectStore({ db: config.db ?? undefined, dataDir: config.dataDir, log, attach: true });
+  const { store, embedded } = await connectStore({ db: config.db ?? undefined, ownDb: config.ownDb ?? undefined, dataDir: config.dataDir, log, attach: true });
   try {
     await handler!({ store, args, opt, flag: (name) => extra.get(name), json, out });
     // A running box watches this counter and takes the change at once.

@@ -21,6 +21,9 @@ export interface Config {
   mediaThreads: number | null;
   dataDir: string;
   db: string | null;
+  /** The box's own database when it is a server of its own and not the embedded MariaDB (the board's): the page's
+   * choice of an office's database wins over it, --db over both; null: the embedded MariaDB under the data dir. */
+  ownDb: string | null;
   /** The name this box's rows carry in tables that several boxes share (live conferences); null: the host name. */
   boxId: string | null;
   logLevel: Level;
@@ -98,6 +101,17 @@ export const OPTIONS: Record<string, OptionSpec> = {
   'data-dir': { key: 'dataDir', help: 'where the box keeps its data (embedded database, state)', parse: (v) => resolve(v), fallback: './var' },
   db: {
     key: 'db', help: 'mysql://user:password@host:port/database, or a cluster\'s nodes as host1:port,host2:port,… (default: an embedded MariaDB under the data dir)', fallback: null,
+    parse: (v, name) => {
+      try {
+        parseDatabaseUrl(v);
+      } catch (e) {
+        throw new ConfigError(name, (e as Error).message);
+      }
+      return v;
+    },
+  },
+  'own-db': {
+    key: 'ownDb', help: 'the box\'s own database when it is not the embedded MariaDB (as --db); the database chosen on the page wins over it, --db over both', fallback: null,
     parse: (v, name) => {
       try {
         parseDatabaseUrl(v);

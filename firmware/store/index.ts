@@ -12,8 +12,10 @@ export { openStore } from './mysql.ts';
 export { migrate } from './migrations.ts';
 
 export interface ConnectOptions {
-  /** Database URL (--db); when absent, the database chosen on the page (database.json), else the box runs its own MariaDB under dataDir. */
+  /** Database URL (--db); when absent, the database chosen on the page (database.json), else the box's own. */
   db?: string;
+  /** The box's own database (--own-db: the board's server); when absent the box runs its own MariaDB under dataDir. */
+  ownDb?: string;
   dataDir: string;
   log: Logger;
   /** Names this box's rows in shared tables; defaults to the host name. */
@@ -31,6 +33,7 @@ export async function connectStore(opts: ConnectOptions): Promise<{ store: Store
   if (opts.db !== undefined) return { store: await openStore({ url: opts.db, log, boxId }), embedded: null };
   const chosen = readDatabaseChoice(opts.dataDir);
   if (chosen) return { store: await openStore({ ...officeConnection(chosen), log, boxId }), embedded: null };
+  if (opts.ownDb !== undefined) return { store: await openStore({ url: opts.ownDb, log, boxId }), embedded: null };
   const embedded = await startEmbeddedMariaDb({ dataDir: opts.dataDir, log, attach: opts.attach });
   try {
     return { store: await openStore({ url: embedded.url, log, boxId }), embedded };

@@ -4,7 +4,8 @@ import { checkbox, csrfField, field, type PageContext } from './pages.ts';
 
 /** A database as the page and the API show it (never a password). */
 export type DatabasePlace =
-  | { kind: 'embedded' }
+  /** The box's own database: its embedded MariaDB, or (`own`) the server of its own that --own-db names (the board's). */
+  | { kind: 'embedded'; own?: { where: string; database: string } }
   | { kind: 'server'; where: string; database: string; tls?: string };
 
 /** The database in use, and the one the box uses from its next start (the page's choice, or a start-up option). */
@@ -20,7 +21,8 @@ export interface DatabaseTestView {
 }
 
 function describePlace(p: DatabasePlace): Html {
-  return p.kind === 'embedded' ? html`the box's own database (its embedded MariaDB)` : html`<code>${p.where}</code>, database <code>${p.database}</code>${p.tls && p.tls !== 'off' ? ' over TLS' : ''}`;
+  if (p.kind === 'embedded') return p.own ? html`the box's own database (<code>${p.own.where}</code>, database <code>${p.own.database}</code>)` : html`the box's own database (its embedded MariaDB)`;
+  return html`<code>${p.where}</code>, database <code>${p.database}</code>${p.tls && p.tls !== 'off' ? ' over TLS' : ''}`;
 }
 
 function samePlace(a: DatabasePlace, b: DatabasePlace): boolean {

@@ -178,7 +178,8 @@ export interface BoxParts {
   /** This box's name among boxes sharing its database. */
   boxId: string;
   /** Where the configuration is kept now, who chose it, and the data directory that keeps the page's choice. */
-  database: { inUse: DatabasePlace & { setBy: DatabaseView['setBy'] }; dataDir: string };
+  /** The database in use since start-up; `own`: the box's own when it is a server of its own (--own-db) and not the embedded MariaDB. */
+  database: { inUse: DatabasePlace & { setBy: DatabaseView['setBy'] }; dataDir: string; own?: { where: string; database: string } };
 }
 
 /** Who asked, for the call log: "web" plus the address of the browser or script. */
@@ -208,7 +209,7 @@ export class Operations {
     } catch (err) {
       this.box.log.warn('the database chosen on the page cannot be read', { err });
     }
-    return { ...inUse, nextStart: chosen ? officePlace(chosen) : { kind: 'embedded' } };
+    return { ...inUse, nextStart: chosen ? officePlace(chosen) : this.ownPlace() };
   }
 
   /**
@@ -249,6 +250,11 @@ export class Operations {
     } finally {
       await office.close();
     }
+  }
+
+  /** The box's own database: the embedded MariaDB, or the server of its own (the board's). */
+  private ownPlace(): DatabasePlace {
+    return this.box.database.own ? { kind: 'embedded', own: this.box.database.own } : { kind: 'embedded' };
   }
 
   /** Back to the box's own database from its next start. */
@@ -603,7 +609,7 @@ export class Operations {
     return {
       ...s,
       version: this.box.version,
-      databaseWhere: this.box.database.inUse.kind === 'embedded' ? 'the embedded MariaDB' : `${this.box.database.inUse.where}, database ${this.box.database.inUse.database}`,
+      databaseWhere: databaseWhere(this.box.database.inUse),
       uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000),
       load: loadavg().map((n) => Math.round(n * 100) / 100) as [number, number, number],
       memoryMb: Math.round(process.memoryUsage.rss() / 1048576),
@@ -636,9 +642,15 @@ function backupPassphrase(p: unknown): string | null {
   return p;
 }
 
+/** The Status page's words for the database: "the embedded MariaDB", or its server and name. */
+function databaseWhere(p: DatabasePlace): string {
+  if (p.kind === 'embedded') return p.own ? `${p.own.where}, database ${p.own.database}` : 'the embedded MariaDB';
+  return `${p.where}, database ${p.database}`;
+}
+
 /** A database as the page shows it, without its setBy or password. */
 function placeOf(p: DatabasePlace): DatabasePlace {
-  return p.kind === 'embedded' ? { kind: 'embedded' } : { kind: 'server', where: p.where, database: p.database, ...(p.tls ? { tls: p.tls } : {}) };
+  return p.kind === 'embedded' ? { kind: 'embedded', ...(p.own ? { own: p.own } : {}) } : { kind: 'server', where: p.where, database: p.database, ...(p.tls ? { tls: p.tls } : {}) };
 }
 
 function officePlace(o: OfficeDatabase): DatabasePlace {

@@ -130,8 +130,9 @@ test("confbox.service: notify with a watchdog, restarted always, its own user, n
   assert.is(config.dataDir, '/var/lib/confbox');
   assert.equal(setting(unit, 'Service', 'ReadWritePaths'), [config.dataDir], 'writable: the data directory alone');
   assert.is(one('WorkingDirectory'), config.dataDir);
-  assert.ok(config.db, 'the system MariaDB, not an embedded one');
-  const db = parseDatabaseUrl(config.db);
+  assert.ok(config.ownDb, 'its own database is the system MariaDB, not an embedded one');
+  assert.is(config.db, null, 'nothing that wins over the database a technician chooses on the page (--db, CONFBOX_DB)');
+  const db = parseDatabaseUrl(config.ownDb);
   assert.equal(db, { socketPath: '/run/mysqld/mysqld.sock', user: one('User'), password: undefined, database: 'confbox' });
 });
 
@@ -229,7 +230,7 @@ test('the database script makes the account and database the unit connects to, a
       const r = run('mariadb', [...client.slice(1), `--socket=${server.socketPath}`], script);
       assert.is(r.code, 0, `run ${i + 1}: ${r.err}`);
     }
-    const target = parseDatabaseUrl(parseArgs([], environment(setting(readUnit('confbox.service'), 'Service', 'Environment'))).config.db!);
+    const target = parseDatabaseUrl(parseArgs([], environment(setting(readUnit('confbox.service'), 'Service', 'Environment'))).config.ownDb!);
     const conn = await mysql.createConnection({ socketPath: server.socketPath, user: new URL(server.url).username, database: 'mysql' });
     try {
       const [grants] = await conn.query<mysql.RowDataPacket[]>(`SHOW GRANTS FOR '${target.user}'@'localhost'`);

@@ -10,7 +10,7 @@ import { openPool } from '../../firmware/store/mysql.ts';
 import { probeDatabase, readOfficeDatabase, type OfficeDatabase } from '../../firmware/store/probe.ts';
 import { BoxError } from '../../firmware/errors.ts';
 import { OfficeDb } from '../support/office-db.ts';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, startBox, type RunningBox } from '../support/box.ts';
@@ -216,6 +216,57 @@ test('the rooms come along when asked: copied into an empty database, never over
     }
   } finally {
     await box?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a box whose own database is a server (the board\'s, --own-db): the page\'s choice is used instead, and going back returns to that server', async () => {
+  await office.account('boardown', PASSWORD, 'boardown');
+  await office.account('chosen', PASSWORD, 'chosen');
+  const own = `mysql://boardown:${PASSWORD}@127.0.0.1:${office.port}/boardown`;
+  // As the board's unit sets it: in the environment, for the box and for the console alike.
+  const env = { CONFBOX_OWN_DB: own };
+  const dataDir = mkdtempSync(join(tmpdir(), 'confbox-own-'));
+  let box: RunningBox | null = null;
+  const start = async () => {
+    box = await startBox({ dataDir, logLevel: 'info', env });
+    return new WebClient(box.webUrl, box.certificate());
+  };
+  try {
+    let web = await start();
+    assert.is((await web.setup('office-manager-2026', setupCodeOf(dataDir))).status, 303);
+    await web.get('/settings');
+    assert.is((await web.api('POST', '/api/rooms', { id: '2', pin: '2222' })).status, 201);
+    assert.equal((await office.root('SELECT id FROM boardown.rooms')).map((r) => r.id), [2], 'the room is on the box\'s own server');
+    const first = (await web.api('GET', '/api/database')).json;
+    assert.equal([first.kind, first.own, first.setBy], ['embedded', { where: `127.0.0.1:${office.port}`, database: 'boardown' }, 'default']);
+    assert.match((await web.get('/status')).text, new RegExp(`<dt>Database</dt><dd><span class="badge ok">ok</span> 127\\.0\\.0\\.1:${office.port}, database boardown</dd>`));
+    assert.match((await web.get('/settings')).text, /the box&#39;s own database \(<code>127\.0\.0\.1:\d+<\/code>, database <code>boardown<\/code>\)|the box's own database \(<code>127\.0\.0\.1:\d+<\/code>, database <code>boardown<\/code>\)/);
+    const saved = await web.api('PUT', '/api/database', { host: '127.0.0.1', port: office.port, user: 'chosen', password: PASSWORD, database: 'chosen', tls: 'off', copy: 'yes' });
+    assert.is(saved.status, 200, saved.text);
+    assert.equal(saved.json.nextStart, { kind: 'server', where: `127.0.0.1:${office.port}`, database: 'chosen', tls: 'off' });
+    await box!.stop();
+
+    // The next start, with the unit's setting unchanged: the office's database chosen on the page.
+    web = await start();
+    assert.is((await web.login('office-manager-2026')).status, 303);
+    const chosen = (await web.api('GET', '/api/database')).json;
+    assert.equal([chosen.kind, chosen.database, chosen.setBy], ['server', 'chosen', 'page']);
+    assert.is((await web.api('POST', '/api/rooms', { id: '3', pin: '3333' })).status, 201);
+    assert.equal((await office.root('SELECT id FROM chosen.rooms ORDER BY id')).map((r) => r.id), [2, 3]);
+    assert.equal((await office.root('SELECT id FROM boardown.rooms')).map((r) => r.id), [2], 'the own database is left as it was');
+    await box!.stop();
+
+    // Back from the console: the own server again, not an embedded MariaDB.
+    const back = await runCli(dataDir, ['database', 'use', 'embedded'], env);
+    assert.is(back.code, 0, back.stderr);
+    web = await start();
+    assert.is((await web.login('office-manager-2026')).status, 303);
+    assert.equal(((await web.api('GET', '/api/rooms')).json as Array<{ id: number }>).map((r) => r.id), [2]);
+    assert.equal((await web.api('GET', '/api/database')).json.own, { where: `127.0.0.1:${office.port}`, database: 'boardown' });
+    assert.not.ok(existsSync(join(dataDir, 'mariadb')), 'no embedded MariaDB was started at any point');
+  } finally {
+    await (box as RunningBox | null)?.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 });

@@ -3,6 +3,11 @@ import * as assert from 'uvu/assert';
 import { allCommandOptions, COMMAND_OPTIONS, commandNames } from '../../firmware/cli.ts';
 import { ConfigError, parseArgs } from '../../firmware/config.ts';
 
+/** The two database options: the box's own, and the one that wins over the page. */
+function pick(c: { ownDb: string | null; db: string | null }): { ownDb: string | null; db: string | null } {
+  return { ownDb: c.ownDb, db: c.db };
+}
+
 function error(fn: () => unknown): ConfigError {
   try {
     fn();
@@ -51,6 +56,8 @@ test('a bad value names the option it came from', () => {
   assert.match(error(() => parseArgs(['--db', 'mysql://confbox@db1:3306,,db3/confbox'], {})).message, /--db: .*its host list has an empty entry/);
   assert.match(error(() => parseArgs(['--db', 'mysql://confbox:secret@db1:3306,db2:99999/confbox'], {})).message, /--db: database URL mysql:\/\/confbox:\*\*\*@db1:3306,db2:99999\/confbox is not usable/);
   assert.equal(parseArgs(['--db', 'mysql://confbox:pw@db1,db2:3307,[fd00::3]:3308/confbox'], {}).config.db, 'mysql://confbox:pw@db1,db2:3307,[fd00::3]:3308/confbox');
+  assert.match(error(() => parseArgs([], { CONFBOX_OWN_DB: 'localhost' })).message, /CONFBOX_OWN_DB: database URL \(not a URL\) is not usable/);
+  assert.equal(Object.values(pick(parseArgs(['--own-db', 'mysql://confbox@localhost/confbox?socket=/run/mysqld/mysqld.sock'], {}).config)), ['mysql://confbox@localhost/confbox?socket=/run/mysqld/mysqld.sock', null]);
   assert.match(error(() => parseArgs(['--log-level', 'loud'], {})).message, /--log-level: "loud" is not one of/);
   assert.match(error(() => parseArgs(['--sip-port'], {})).message, /--sip-port: needs a value/);
   assert.match(error(() => parseArgs([], { CONFBOX_HTTPS_PORT: '0' })).message, /CONFBOX_HTTPS_PORT: "0" is not a port number/);
