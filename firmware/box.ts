@@ -23,9 +23,10 @@ import { Registrar } from './sip/registrar.ts';
 import { ConferenceCalls } from './calls/index.ts';
 import { SipUserAgent } from './sip/user-agent.ts';
 import { Status } from './status.ts';
-import { connectStore } from './store/index.ts';
+import { connectStore, SwitchableStore, type Store } from './store/index.ts';
+import { DatabaseSwitch } from './database-switch.ts';
 import { parseDatabaseUrl } from './store/mysql.ts';
-import { describeTarget } from './store/probe.ts';
+import { describeTarget, type OfficeDatabase } from './store/probe.ts';
 import type { DatabasePlace, DatabaseView } from './web/database-page.ts';
 import { readDatabaseChoice } from './store/database-choice.ts';
 import { lockDataDir } from './datadir-lock.ts';
@@ -40,7 +41,6 @@ import { ControlSocket, controlSocketPath, Updater } from './update/index.ts';
 import { ClusterView } from './cluster-view.ts';
 import { hostname } from 'node:os';
 
-const RESTART_BACKOFF_MS = [1000, 2000, 5000, 10000, 30000];
 /** How long a missed media tick keeps the fault LED on. */
 const OVERRUN_FAULT_MS = 60_000;
 const DISK_CHECK_MS = 60_000;
@@ -94,8 +94,13 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     lock.release();
     throw e;
   }
-  const { store, embedded } = connected;
-  const cleanups: Array<() => Promise<void> | void> = [() => lock.release(), () => leds.stop(), async () => store.close(), async () => embedded?.stop()];
+  const { embedded } = connected;
+  // Every part of the box is handed this one store; a switch on the page replaces the database behind it.
+  const store = new SwitchableStore(connected.store);
+  /** Once the embedded MariaDB is back, the box looks at once instead of at its next health check. */
+  let databaseBack = (): void => undefined;
+  const databases = new DatabaseSwitch({ store, embedded, ownDb: config.ownDb, dataDir: config.dataDir, boxId, log, status, embeddedBack: () => databaseBack() });
+  const cleanups: Array<() => Promise<void> | void> = [() => lock.release(), () => leds.stop(), async () => store.close(), () => databases.close()];
   /** Run first when the box stops, before anything is taken down. */
   const beforeStop: Array<() => void> = [];
   const stopAll = async () => {
@@ -110,11 +115,6 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
   };
   try {
     log.info('database ready', { embedded: !!embedded, url: embedded ? embedded.socketPath : redact(config.db ?? config.ownDb ?? '') });
-    let stopping = false;
-    /** Once the embedded MariaDB is back, the box looks at once instead of at its next health check. */
-    let databaseBack = (): void => undefined;
-    if (embedded) superviseEmbedded(embedded, log, () => stopping, () => databaseBack());
-    cleanups.push(() => { stopping = true; });
 
     let sip: ConferenceCalls | null = null;
     /** Conferences, registrations, failed attempts or the status changed: the web page's live view follows. */
@@ -291,12 +291,24 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     await control.start();
     cleanups.push(() => control.stop());
 
+    // To another database while the box runs: blocks and registrations come along, the caches are read again there.
+    const switchDatabase = (office: OfficeDatabase | null, prepare?: (to: Store) => Promise<void>) => databases.switchTo(office, {
+      ...(prepare ? { prepare } : {}),
+      carry: async (_from, to) => {
+        for (const b of rooms.lockout.list()) await to.blocks.put(b);
+        for (const b of registrar!.all()) await to.bindings.put(b);
+      },
+      settle: async () => {
+        await Promise.all([rooms.databaseSwitched(), directory.refresh(), configChanges.rebase()]);
+        changes.emit('change');
+      },
+    });
     const ops = new Operations({
       store, rooms, sip: s, directory, registrar, authRecords, recordings, status, leds: () => leds.patterns(), version,
       sipPort: config.sipPort, sipTlsPort: config.sipTlsPort, httpPort: config.httpPort, httpsPort: config.httpsPort,
       publicAddresses: { v4: addresses.v4, v6: addresses.v6 }, log: log.child({ subsystem: 'web' }), localAudio: local,
       alsaDevices: () => engine.alsaDevices(),
-      updater, boxId, database: { inUse: databaseInUse(config, config.dataDir), dataDir: config.dataDir, ...(config.ownDb !== null ? { own: describeUrl(config.ownDb) } : {}) },
+      updater, boxId, database: { inUse: databaseInUse(config, config.dataDir), dataDir: config.dataDir, switchTo: switchDatabase, ...(config.ownDb !== null ? { own: describeUrl(config.ownDb) } : {}) },
     });
     const setupCode = SetupCode.open(config.dataDir, (await store.admin.passwordHash()) !== null);
     const web = new WebServer({
@@ -328,23 +340,6 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
     await stopAll();
     throw e;
   }
-}
-
-/** The embedded MariaDB is restarted when it dies; the store reconnects by itself. */
-function superviseEmbedded(db: NonNullable<Awaited<ReturnType<typeof connectStore>>['embedded']>, log: Logger, stopping: () => boolean, restarted: () => void): void {
-  let attempt = 0;
-  db.onExit((code) => {
-    if (stopping()) return;
-    const delay = RESTART_BACKOFF_MS[Math.min(attempt++, RESTART_BACKOFF_MS.length - 1)]!;
-    log.error('embedded MariaDB exited; restarting it', { code, inMs: delay });
-    setTimeout(() => {
-      if (stopping()) return;
-      db.restart().then(
-        () => { attempt = 0; log.info('embedded MariaDB restarted'); restarted(); },
-        (e) => log.error('embedded MariaDB did not restart', { err: e }),
-      );
-    }, delay).unref();
-  });
 }
 
 /** The prompts generated at build time: beside the bundle, or in dist/ when run from the sources. */

@@ -21,6 +21,11 @@ export class ConfigChanges {
     this.timer.unref();
   }
 
+  /** The counter of another database is the one seen from now on (after a switch, which reloads by itself). */
+  async rebase(): Promise<void> {
+    this.seen = await this.store.changes.version().catch(() => null);
+  }
+
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;

@@ -349,6 +349,21 @@ export class RoomService {
     return this.checkHealth();
   }
 
+  /**
+   * Calls go to another database now (a switch on the page): its rooms and settings are read, this box's
+   * conferences written there, and what waited for a database (call log lines, rooms deleted by their last caller)
+   * goes there.
+   */
+  async databaseSwitched(): Promise<void> {
+    await this.reload();
+    if (!this.dbUp) this.log.info('database reachable: the box moved to another one');
+    this.dbUp = true;
+    this.status.set({ database: 'ok' });
+    if (this.pendingLog.length > 0) await this.flushCallLog();
+    for (const r of this.pendingDeletes.splice(0)) await this.deleteAfterLastLeft(r);
+    for (const c of this.conferences.list()) this.publishLive(c);
+  }
+
   private async checkHealth(): Promise<void> {
     const up = await this.store.ping();
     // Technicians change settings from the command line or another box: pick them up.

@@ -11,6 +11,8 @@ export interface StatusSnapshot {
   ready: boolean;
   sip: Health;
   database: Health;
+  /** The box is moving to another database (chosen on the page) while it runs; calls go on meanwhile. */
+  databaseSwitching: boolean;
   media: Health;
   registeredExtensions: number;
   trustedPeers: number;
@@ -61,7 +63,7 @@ export interface StatusSnapshot {
 /** The one status model: subsystems publish into it; the LEDs and the web page read it. */
 export class Status extends EventEmitter<{ change: [StatusSnapshot] }> {
   private state: StatusSnapshot = {
-    ready: false, sip: 'starting', database: 'starting', media: 'starting',
+    ready: false, sip: 'starting', database: 'starting', databaseSwitching: false, media: 'starting',
     registeredExtensions: 0, trustedPeers: 0, activeConferences: 0, callsInSetup: 0,
     callPlaces: 0, callPlacesInUse: 0, fullRefusals: 0, fullAt: null, overloaded: false, overloadRefusals: 0,
     mediaOverrun: false, diskFull: false, recordingStalled: '',

@@ -22,11 +22,13 @@ export type LedInputs = Pick<
   mediaOverrun?: boolean;
   /** A recording stopped growing (why, or "": none). */
   recordingStalled?: string;
+  /** The box is moving to another database: the power LED blinks as while it starts. */
+  databaseSwitching?: boolean;
 };
 
 export const OFF: LedPattern = { kind: 'off' };
 export const ON: LedPattern = { kind: 'on' };
-/** Power LED while the box starts. */
+/** Power LED while the box starts, and while it moves to another database. */
 export const SLOW_BLINK: LedPattern = { kind: 'blink', onMs: 500, offMs: 500 };
 /** Conference LED while a call is being set up. */
 export const FAST_BLINK: LedPattern = { kind: 'blink', onMs: 100, offMs: 100 };
@@ -54,7 +56,7 @@ export function ledPatterns(s: LedInputs): LedPatterns {
   // One code at a time: the most important cause; the status page lists them all.
   const cause = faultCauses(s)[0];
   return {
-    power: s.ready ? ON : SLOW_BLINK,
+    power: s.ready && !s.databaseSwitching ? ON : SLOW_BLINK,
     sip: s.registeredExtensions > 0 || s.trustedPeers > 0 ? ON : OFF,
     conference: s.callsInSetup > 0 ? FAST_BLINK : s.activeConferences > 0 ? ON : OFF,
     fault: cause ? faultCode(FAULT_CODES[cause]) : OFF,

@@ -143,6 +143,12 @@ export class Registrar {
     return false;
   }
 
+  /** Every binding held now (a switch to another database writes them there). */
+  all(): Binding[] {
+    this.sweep();
+    return [...this.table.values()].flatMap((m) => [...m.values()]);
+  }
+
   /** Extensions with at least one live binding. */
   registeredCount(): number {
     this.sweep();

@@ -76,7 +76,8 @@ export function defineApiRoutes(r: ApiRouter): void {
     r.route('GET', '/api/database', r.api(() => ops.database()));
     r.route('POST', '/api/database/test', r.api((rq, _p, b) => ops.testDatabase(b, r.actor(rq))));
     r.route('PUT', '/api/database', r.api((rq, _p, b) => ops.saveDatabase(b, r.actor(rq))));
-    r.route('DELETE', '/api/database', r.api((rq) => ops.useEmbeddedDatabase(r.actor(rq))));
+    // Back to the box's own database; ?copy=yes (and &replace=yes) copies the configuration back.
+    r.route('DELETE', '/api/database', r.api((rq) => ops.useEmbeddedDatabase({ copy: rq.query.get('copy') ?? undefined, replace: rq.query.get('replace') ?? undefined }, r.actor(rq))));
     r.route('PATCH', '/api/settings', r.api((_rq, _p, b) => ops.updateSettings(b)));
 
     r.route('GET', '/api/blocked', r.api(() => ops.blocked()));

@@ -30,7 +30,7 @@ function samePlace(a: DatabasePlace, b: DatabasePlace): boolean {
 }
 
 /** The form's fields, named apart from the page's other forms (its password is the database account's). */
-export const DATABASE_FIELDS = { host: 'dbHost', port: 'dbPort', user: 'dbUser', password: 'dbPassword', database: 'dbName', tls: 'dbTls', ca: 'dbCa', copy: 'dbCopy', replace: 'dbReplace' } as const;
+export const DATABASE_FIELDS = { host: 'dbHost', port: 'dbPort', user: 'dbUser', password: 'dbPassword', database: 'dbName', tls: 'dbTls', ca: 'dbCa', copy: 'dbCopy', replace: 'dbReplace', backCopy: 'dbBackCopy', backReplace: 'dbBackReplace' } as const;
 
 /**
  * The Settings page's Database section: where the rooms are kept now, and "Test connection" with an office's MySQL or
@@ -44,7 +44,12 @@ export function databaseSection(ctx: PageContext, current: DatabaseView, tested:
   <h2>Database</h2>
   <p>Rooms, extensions, peers and settings are kept in ${describePlace(current)}${current.setBy === 'start-up option' ? html`, set when the box starts (<code>--db</code> or <code>CONFBOX_DB</code>), which wins over this page` : current.setBy === 'page' ? ', chosen on this page' : ''}.</p>
   ${samePlace(current, current.nextStart) ? '' : html`<p class="notice">From the box's next start: ${describePlace(current.nextStart)}. Restart the box to switch.</p>`}
-  ${current.nextStart.kind === 'server' && current.setBy !== 'start-up option' ? html`<form method="post" action="/settings/database/embedded" class="inline">${csrfField(ctx)}<button class="small" data-confirm="Use the box's own database again from its next start?">Use the box's own database again</button></form>` : ''}
+  ${(current.kind === 'server' || current.nextStart.kind === 'server') && current.setBy !== 'start-up option' ? html`<form method="post" action="/settings/database/embedded">
+    ${csrfField(ctx)}
+    ${current.kind === 'server' ? html`${checkbox(ctx, { name: f.backCopy, checked: false, label: 'Copy the rooms, extensions, peers and settings back to the box\'s own database', hint: 'With the administrator password and the API tokens: what was changed here comes along.' })}
+    ${checkbox(ctx, { name: f.backReplace, checked: false, label: 'Replace what the box\'s own database holds', hint: 'Only needed when it still holds rooms, extensions or peers from before: they are listed first.' })}` : ''}
+    <div class="actions"><button class="small" data-confirm="Use the box's own database again? Calls in progress go on.">Use the box's own database again</button></div>
+  </form>` : ''}
   ${tested ? html`<p class="${tested.result.ok ? 'notice' : 'error-box'}" role="status" id="database-test-result">${tested.result.message}</p>` : ''}
   <form method="post" action="/settings/database/test" novalidate>
     ${csrfField(ctx)}
@@ -64,8 +69,8 @@ export function databaseSection(ctx: PageContext, current: DatabaseView, tested:
       ${checkbox(ctx, { name: f.copy, checked: false, label: 'When saving, copy this box\'s rooms, extensions, peers and settings there', hint: 'With the administrator password and the API tokens, so that the page and scripts work the same after the switch.' })}
       ${checkbox(ctx, { name: f.replace, checked: false, label: 'Replace what the database already holds', hint: 'Only needed when it holds rooms, extensions or peers already (another box, an earlier install): they are listed first.' })}
     </fieldset>
-    <div class="actions"><button class="primary">Test connection</button> <button formaction="/settings/database/save">Save, and use it from the next start</button></div>
-    <p class="muted">Testing connects and reads; it changes nothing. Saving tests again, keeps the details (the password under the box's data directory, never shown again) and takes effect when the box restarts: an empty database gets the box's tables then, and one that holds them already is used as it is.</p>
+    <div class="actions"><button class="primary">Test connection</button> <button formaction="/settings/database/save">Save, and switch to it now</button></div>
+    <p class="muted">Testing connects and reads; it changes nothing. Saving tests again, keeps the details (the password under the box's data directory, never shown again) and moves the box there at once, calls in progress going on: an empty database gets the box's tables, and one that holds them already is used as it is.</p>
   </form>
 </section>`;
 }

@@ -179,8 +179,20 @@ export interface BoxParts {
   boxId: string;
   /** Where the configuration is kept now, who chose it, and the data directory that keeps the page's choice. */
   /** The database in use since start-up; `own`: the box's own when it is a server of its own (--own-db) and not the embedded MariaDB. */
-  database: { inUse: DatabasePlace & { setBy: DatabaseView['setBy'] }; dataDir: string; own?: { where: string; database: string } };
+  database: {
+    inUse: DatabasePlace & { setBy: DatabaseView['setBy'] };
+    dataDir: string;
+    own?: { where: string; database: string };
+    /**
+     * Moves the running box to an office's database, or with null to its own, `prepare` run on it before any call
+     * goes there; absent where the box cannot (tests of the page alone).
+     */
+    switchTo?: (office: OfficeDatabase | null, prepare?: (to: Store) => Promise<void>) => Promise<{ ms: number }>;
+  };
 }
+
+/** A change of database as the page and the API answer it: where the box is now, what was copied, how long it took. */
+export type DatabaseChange = DatabaseView & { message: string; copied: BackupSummary | null; switchedInMs: number | null };
 
 /** Who asked, for the call log: "web" plus the address of the browser or script. */
 export interface Actor {
@@ -213,55 +225,100 @@ export class Operations {
   }
 
   /**
-   * Chooses an office's database for the box's next start, after a connection test that must succeed (a database of a
-   * newer firmware is refused). The password is kept under the data directory, never in a table or a reply.
+   * Moves the box to an office's database, after a connection test that must succeed (a database of a newer firmware
+   * is refused): at once, calls going on, and from every start after. The password is kept under the data directory,
+   * never in a table or a reply. Under a start-up option (--db) that wins, the choice is only kept.
    */
-  async saveDatabase(input: Record<string, unknown>, by: Actor): Promise<DatabaseView & { message: string; copied: BackupSummary | null }> {
+  async saveDatabase(input: Record<string, unknown>, by: Actor): Promise<DatabaseChange> {
     const target = readOfficeDatabase(input);
     const copy = yesNo(input.copy, 'copy');
     const replace = yesNo(input.replace, 'replace');
     const result = await probeDatabase(target);
     if (!result.ok) throw new BoxError(409, result.message, undefined, result.code);
     if (result.contents === 'newer-confbox') throw new BoxError(409, result.message, undefined, 'newer-schema');
-    const copied = copy ? await this.copyConfigurationTo(target, replace) : null;
-    writeDatabaseChoice(this.box.database.dataDir, target);
-    this.box.log.info('database chosen for the next start', { server: describeTarget(target), database: target.database, user: target.user, tls: target.tls, contents: result.contents, by: by.name, from: by.source });
-    const view = this.database();
-    const when = view.setBy === 'start-up option' ? 'but a start-up option (--db or CONFBOX_DB) is in force and wins over the page' : 'from its next start: restart the box to switch';
+    const { database } = this.box;
+    const describe = { server: describeTarget(target), database: target.database, user: target.user, tls: target.tls, contents: result.contents, by: by.name, from: by.source };
+    if (database.inUse.setBy === 'start-up option' || !database.switchTo) {
+      const copied = copy ? await this.copyInto(target, replace) : null;
+      writeDatabaseChoice(database.dataDir, target);
+      this.box.log.info('database chosen for the next start', describe);
+      const what = copied ? ` ${describeCopy(copied)} copied there.` : '';
+      const when = database.inUse.setBy === 'start-up option' ? 'but a start-up option (--db or CONFBOX_DB) is in force and wins over the page' : 'from its next start: restart the box to switch';
+      return { ...this.database(), copied, switchedInMs: null, message: `${result.message}.${what} The box keeps its configuration there ${when}.` };
+    }
+    const { copied, ms } = await this.switchDatabase(target, copy, replace);
+    this.box.log.info('database switched to the office\'s', { ...describe, ms, copied: copied ? describeCopy(copied) : null });
     const what = copied ? ` ${describeCopy(copied)} copied there.` : '';
-    return { ...view, copied, message: `${result.message}.${what} The box keeps its configuration there ${when}.` };
+    return { ...this.database(), copied, switchedInMs: ms, message: `${result.message}.${what} The box keeps its configuration there from now on: ${describeSwitch(ms)}.` };
   }
 
   /**
-   * This box's configuration (rooms, extensions, peers, settings, the administrator password's hash, API tokens) into
-   * the office's database, its tables made first. What is there already is replaced only when asked, and is listed.
+   * Back to the box's own database: at once, calls going on (the configuration copied back when asked), and from
+   * every start after. Under a start-up option that wins, the choice is only undone for the next start.
    */
-  private async copyConfigurationTo(target: OfficeDatabase, replace: boolean): Promise<BackupSummary> {
+  async useEmbeddedDatabase(input: Record<string, unknown>, by: Actor): Promise<DatabaseChange> {
+    const copy = yesNo(input.copy, 'copy');
+    const replace = yesNo(input.replace, 'replace');
+    const { database } = this.box;
+    if (database.inUse.kind === 'embedded' || database.inUse.setBy === 'start-up option' || !database.switchTo) {
+      writeDatabaseChoice(database.dataDir, null);
+      this.box.log.info('embedded database chosen for the next start', { by: by.name, from: by.source });
+      const when = database.inUse.kind === 'embedded' ? 'already' : database.inUse.setBy === 'start-up option' ? 'from its next start without the start-up option (--db or CONFBOX_DB) that is in force' : 'from its next start: restart it to switch';
+      return { ...this.database(), copied: null, switchedInMs: null, message: `The box uses its own database ${when}.` };
+    }
+    const { copied, ms } = await this.switchDatabase(null, copy, replace);
+    this.box.log.info('database switched back to the box\'s own', { by: by.name, from: by.source, ms, copied: copied ? describeCopy(copied) : null });
+    const what = copied ? ` ${describeCopy(copied)} copied back.` : '';
+    return { ...this.database(), copied, switchedInMs: ms, message: `The box uses its own database again.${what} ${capitalise(describeSwitch(ms))}.` };
+  }
+
+  /**
+   * The running box onto another database (null: its own), the configuration copied there first when asked; the
+   * choice kept for the next starts once the switch is done, and the place in use told to the page.
+   */
+  private async switchDatabase(target: OfficeDatabase | null, copy: boolean, replace: boolean): Promise<{ copied: BackupSummary | null; ms: number }> {
+    const { database } = this.box;
+    let copied: BackupSummary | null = null;
+    const name = target?.database ?? database.own?.database ?? 'confbox';
+    const { ms } = await database.switchTo!(target, async (to) => {
+      if (copy) copied = await this.copyConfiguration(to, name, replace);
+      else await keepAdministratorPassword(this.box.store, to);
+    });
+    writeDatabaseChoice(database.dataDir, target);
+    database.inUse = target
+      ? { kind: 'server', where: describeTarget(target), database: target.database, tls: target.tls, setBy: 'page' }
+      : { ...this.ownPlace(), setBy: 'default' };
+    return { copied, ms };
+  }
+
+  /** Into an office's database the box does not use yet (only kept for the next start): opened for the copy alone. */
+  private async copyInto(target: OfficeDatabase, replace: boolean): Promise<BackupSummary> {
     const office = await openStore({ ...officeConnection(target), log: this.box.log, boxId: this.box.boxId });
     try {
-      const there = await office.configuration.read();
-      if (!replace && (there.rooms.length || there.extensions.length || there.peers.length)) {
-        const rooms = there.rooms.map((r) => r.id).slice(0, 10).join(', ');
-        throw new BoxError(409, `database ${target.database} already holds ${describeCopy(summary(there))}${rooms ? ` (rooms ${rooms})` : ''}: copying would replace them; ask to replace what is there, or save without copying to use them as they are`, 'replace', 'conflict');
-      }
-      const mine = await this.box.store.configuration.read();
-      await office.configuration.replace(mine);
-      return summary(mine);
+      return await this.copyConfiguration(office, target.database, replace);
     } finally {
       await office.close();
     }
   }
 
+  /**
+   * This box's configuration (rooms, extensions, peers, settings, the administrator password's hash, API tokens) into
+   * another database, its tables made already. What is there already is replaced only when asked, and is listed.
+   */
+  private async copyConfiguration(to: Store, name: string, replace: boolean): Promise<BackupSummary> {
+    const there = await to.configuration.read();
+    if (!replace && (there.rooms.length || there.extensions.length || there.peers.length)) {
+      const rooms = there.rooms.map((r) => r.id).slice(0, 10).join(', ');
+      throw new BoxError(409, `database ${name} already holds ${describeCopy(summary(there))}${rooms ? ` (rooms ${rooms})` : ''}: copying would replace them; ask to replace what is there, or switch without copying to use them as they are`, 'replace', 'conflict');
+    }
+    const mine = await this.box.store.configuration.read();
+    await to.configuration.replace(mine);
+    return summary(mine);
+  }
+
   /** The box's own database: the embedded MariaDB, or the server of its own (the board's). */
   private ownPlace(): DatabasePlace {
     return this.box.database.own ? { kind: 'embedded', own: this.box.database.own } : { kind: 'embedded' };
-  }
-
-  /** Back to the box's own database from its next start. */
-  useEmbeddedDatabase(by: Actor): DatabaseView {
-    writeDatabaseChoice(this.box.database.dataDir, null);
-    this.box.log.info('embedded database chosen for the next start', { by: by.name, from: by.source });
-    return this.database();
   }
 
   /** Connects to an office's database server with the details given and says what the box would find; changes nothing. */
@@ -640,6 +697,24 @@ function backupPassphrase(p: unknown): string | null {
   if (typeof p !== 'string') throw new BoxError(400, 'the passphrase must be text', 'passphrase');
   if (p.length < 8) throw new BoxError(400, 'the passphrase must have at least 8 characters', 'passphrase');
   return p;
+}
+
+/** How long a switch took, and that calls were not touched: "switched in 0.4 s; calls in progress went on". */
+function describeSwitch(ms: number): string {
+  return `switched in ${(ms / 1000).toFixed(1)} s; calls in progress went on`;
+}
+
+function capitalise(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/**
+ * Switching without copying: the administrator password comes along anyway when the other database has none, so that
+ * whoever switched can still log in to the page.
+ */
+async function keepAdministratorPassword(from: Store, to: Store): Promise<void> {
+  const hash = await from.admin.passwordHash().catch(() => null);
+  if (hash !== null && (await to.admin.passwordHash()) === null) await to.admin.setFirstPasswordHash(hash);
 }
 
 /** The Status page's words for the database: "the embedded MariaDB", or its server and name. */

@@ -709,8 +709,8 @@ export class WebServer {
     this.route('POST', '/settings/database/test', databaseForm(false));
     this.route('POST', '/settings/database/save', databaseForm(true));
     this.route('POST', '/settings/database/embedded', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
-      ops.useEmbeddedDatabase(this.actor(rq));
-      return 'The box uses its own database again from its next start: restart it to switch.';
+      const f = DATABASE_FIELDS;
+      return (await ops.useEmbeddedDatabase({ copy: form[f.backCopy] ?? 'no', replace: form[f.backReplace] ?? 'no' }, this.actor(rq))).message;
     }, (ctx) => settingsView(ctx), '/settings#database')));
     this.route('POST', '/settings/password', this.guard((rq, _p, form) => this.formAction(rq, form, async () => {
       await auth.changePassword(form.current ?? '', form.password ?? '', form.confirm ?? '');

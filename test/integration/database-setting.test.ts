@@ -14,6 +14,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, startBox, type RunningBox } from '../support/box.ts';
+import { eventually, Phone } from '../support/phone.ts';
 import { setupCodeOf, WebClient } from '../support/web.ts';
 
 const PASSWORD = 'Office-db-pass-7';
@@ -102,15 +103,15 @@ test('on the page and in the API: the database in use, and Test connection\'s an
   }
 });
 
-test('saved on the page, the office\'s database is used from the next start; confbox database use embedded goes back', async () => {
+test('saved on the page, the office\'s database is used at once, a call going on; going back copies the rooms back when asked', async () => {
   await office.account('switched', PASSWORD, 'switched');
   const dataDir = mkdtempSync(join(tmpdir(), 'confbox-switch-'));
   const outputs: string[] = [];
   let box: RunningBox | null = null;
+  let phone: Phone | null = null;
   const start = async () => {
     box = await startBox({ dataDir, logLevel: 'info' });
-    const web = new WebClient(box.webUrl, box.certificate());
-    return web;
+    return new WebClient(box.webUrl, box.certificate());
   };
   const stop = async () => {
     outputs.push(box!.output());
@@ -121,44 +122,74 @@ test('saved on the page, the office\'s database is used from the next start; con
     let web = await start();
     assert.is((await web.setup('office-manager-2026', setupCodeOf(dataDir))).status, 303);
     await web.get('/settings');
-    assert.is((await web.api('POST', '/api/rooms', { id: '7', pin: '7777' })).status, 201);
+    assert.is((await web.api('POST', '/api/rooms', { id: '7', pin: '7777', keep: true })).status, 201);
+    assert.is((await web.api('PUT', '/api/extensions/100', { password: 'phone-pass-100' })).status, 200);
+    phone = await Phone.open({ boxPort: box!.sipPort, user: '100', password: 'phone-pass-100' });
+    const call = await phone.dial('*400*7*7777');
+    assert.is(call.status, 200, 'a call in room 7 before the switch');
+    await eventually(() => call.rtpIn.length > 10, 10_000, 100, 'the box\'s audio reaching the phone');
+
     const details = { host: '127.0.0.1', port: office.port, user: 'switched', password: PASSWORD, database: 'switched', tls: 'off' };
     const refused = await web.api('PUT', '/api/database', { ...details, password: 'wrong' });
     assert.equal([refused.status, refused.json.error.code], [409, 'access-denied'], 'a choice that does not connect is not saved');
+    assert.is((await web.api('GET', '/api/database')).json.kind, 'embedded', 'and the box stays where it was');
     const saved = await web.api('PUT', '/api/database', details);
     assert.is(saved.status, 200, saved.text);
-    assert.match(saved.json.message, /database switched is empty: its tables will be created\. The box keeps its configuration there from its next start: restart the box to switch\.$/);
-    assert.equal([saved.json.kind, saved.json.nextStart], ['embedded', { kind: 'server', where: `127.0.0.1:${office.port}`, database: 'switched', tls: 'off' }]);
+    assert.match(saved.json.message, /database switched is empty: its tables will be created\. The box keeps its configuration there from now on: switched in \d+\.\d s; calls in progress went on\.$/);
+    assert.equal([saved.json.kind, saved.json.where, saved.json.database, saved.json.setBy], ['server', `127.0.0.1:${office.port}`, 'switched', 'page']);
+    assert.ok(saved.json.switchedInMs >= 0 && saved.json.switchedInMs < 30_000);
     assert.is(statSync(join(dataDir, 'database.json')).mode & 0o777, 0o600, 'the password is kept readable by the box alone');
+
+    // At once, without a restart: a room made now is on the office's server, and the call in room 7 goes on.
+    assert.is((await web.api('POST', '/api/rooms', { id: '8', pin: '8888', keep: true })).status, 201);
+    assert.equal((await office.root('SELECT id, pin FROM switched.rooms')).map((r) => [r.id, r.pin]), [[8, '8888']], 'a room made now is on the office\'s server');
+    assert.match((await web.get('/status')).text, new RegExp(`<dt>Database</dt><dd><span class="badge ok">ok</span> 127\\.0\\.0\\.1:${office.port}, database switched</dd>`));
+    const heard = call.rtpIn.length;
+    await eventually(() => call.rtpIn.length > heard + 25, 10_000, 100, 'audio still reaching the phone after the switch');
+    assert.not.ok(call.ended || call.requests.some((m) => m.method === 'BYE'), 'the call was not ended');
+    assert.is((await new WebClient(box!.webUrl, box!.certificate()).login('office-manager-2026')).status, 303, 'the administrator password came along to the new database');
     const settingsPage = (await web.get('/settings')).text;
-    assert.match(settingsPage, /From the box&#39;s next start: <code>127\.0\.0\.1:\d+<\/code>, database <code>switched<\/code>|From the box's next start: <code>127\.0\.0\.1:\d+<\/code>, database <code>switched<\/code>/);
     const backup = await web.api('POST', '/api/backup', {});
     assert.is(backup.status, 200);
     for (const text of [saved.text, settingsPage, backup.text, (await web.api('GET', '/api/database')).text, (await web.api('GET', '/api/settings')).text]) assert.not.ok(text.includes(PASSWORD));
+
+    // Back to the box's own database, the rooms copied back: refused over room 7 unless asked to replace it.
+    const conflict = await web.api('DELETE', '/api/database?copy=yes');
+    assert.equal([conflict.status, conflict.json.error.code], [409, 'conflict']);
+    assert.match(conflict.json.error.message, /^database confbox already holds 1 room, 1 extension, 0 trusted peers and \d+ settings \(rooms 7\)/);
+    assert.is((await web.api('GET', '/api/database')).json.kind, 'server', 'refused: the box stays on the office\'s database');
+    const back = await web.api('DELETE', '/api/database?copy=yes&replace=yes');
+    assert.is(back.status, 200, back.text);
+    assert.match(back.json.message, /^The box uses its own database again\. 1 room, 0 extensions, 0 trusted peers and \d+ settings copied back\. Switched in \d+\.\d s; calls in progress went on\.$/);
+    assert.equal(((await web.api('GET', '/api/rooms')).json as Array<{ id: number }>).map((r) => r.id), [8]);
+    const heardBack = call.rtpIn.length;
+    await eventually(() => call.rtpIn.length > heardBack + 25, 10_000, 100, 'audio still reaching the phone after switching back');
+    assert.not.ok(call.ended, 'the call went on through both switches');
+    await call.bye();
     await stop();
 
-    // The next start: the box runs on the office's server, whose new tables hold nothing yet (not even the password).
-    web = await start();
-    assert.is((await web.setup('office-manager-2026', setupCodeOf(dataDir))).status, 303);
-    await web.get('/settings');
-    const inUse = (await web.api('GET', '/api/database')).json;
-    assert.equal([inUse.kind, inUse.where, inUse.database, inUse.setBy], ['server', `127.0.0.1:${office.port}`, 'switched', 'page']);
-    assert.is((await web.api('POST', '/api/rooms', { id: '8', pin: '8888' })).status, 201);
-    assert.equal((await office.root('SELECT id, pin FROM switched.rooms')).map((r) => [r.id, r.pin]), [[8, '8888']], 'a room made now is on the office\'s server');
-    await stop();
-
-    // From the console, without the office's server: back to the box's own database, which kept its rooms.
-    const back = await runCli(dataDir, ['database', 'use', 'embedded']);
-    assert.is(back.code, 0, back.stderr);
-    assert.match(back.stdout, /the box uses its own database again from its next start \(it was 127\.0\.0\.1:\d+, database switched\)/);
+    // Each start after keeps the last choice: the box's own database, as it was left.
     web = await start();
     assert.is((await web.login('office-manager-2026')).status, 303);
-    const rooms = (await web.api('GET', '/api/rooms')).json as Array<{ id: number }>;
-    assert.equal(rooms.map((r) => r.id), [7], 'the embedded database is as it was left');
+    assert.equal(((await web.api('GET', '/api/rooms')).json as Array<{ id: number }>).map((r) => r.id), [8]);
+    assert.equal([(await web.api('GET', '/api/database')).json.kind, (await web.api('GET', '/api/database')).json.setBy], ['embedded', 'default']);
+
+    // The console undoes a choice without the office's server: it takes effect at the next start.
+    await web.get('/settings');
+    assert.is((await web.api('PUT', '/api/database', details)).status, 200);
+    await stop();
+    const cli = await runCli(dataDir, ['database', 'use', 'embedded']);
+    assert.is(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /the box uses its own database again from its next start \(it was 127\.0\.0\.1:\d+, database switched\)/);
+    web = await start();
+    assert.is((await web.login('office-manager-2026')).status, 303);
     assert.is((await web.api('GET', '/api/database')).json.kind, 'embedded');
     await stop();
     for (const out of outputs) assert.not.ok(out.includes(PASSWORD), 'the password is in no log line');
+    const switches = outputs.join('').match(/"msg":"database switched[^\n]*"ms":\d+/g) ?? [];
+    assert.is(switches.length, 3, 'each switch logged with how long it took');
   } finally {
+    phone?.close();
     if (box) await stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -220,7 +251,7 @@ test('the rooms come along when asked: copied into an empty database, never over
   }
 });
 
-test('a box whose own database is a server (the board\'s, --own-db): the page\'s choice is used instead, and going back returns to that server', async () => {
+test('a box whose own database is a server (the board\'s, --own-db): the page\'s choice is used instead, at each start too, and going back returns to that server', async () => {
   await office.account('boardown', PASSWORD, 'boardown');
   await office.account('chosen', PASSWORD, 'chosen');
   const own = `mysql://boardown:${PASSWORD}@127.0.0.1:${office.port}/boardown`;
@@ -255,15 +286,26 @@ test('a box whose own database is a server (the board\'s, --own-db): the page\'s
     assert.is((await web.api('POST', '/api/rooms', { id: '3', pin: '3333' })).status, 201);
     assert.equal((await office.root('SELECT id FROM chosen.rooms ORDER BY id')).map((r) => r.id), [2, 3]);
     assert.equal((await office.root('SELECT id FROM boardown.rooms')).map((r) => r.id), [2], 'the own database is left as it was');
+
+    // Back from the page, the rooms copied back: to the own server, not to an embedded MariaDB.
+    await web.get('/settings');
+    const refused = await web.post('/settings/database/embedded', { dbBackCopy: 'yes' });
+    assert.is(refused.status, 409);
+    assert.match(refused.text, /Database boardown already holds 1 room, 0 extensions, 0 trusted peers and \d+ settings \(rooms 2\)/);
+    const back = await web.post('/settings/database/embedded', { dbBackCopy: 'yes', dbBackReplace: 'yes' });
+    assert.is(back.status, 303);
+    assert.match((await web.get('/settings')).text, /The box uses its own database again\. 2 rooms, 0 extensions, 0 trusted peers and \d+ settings copied back\. Switched in \d+\.\d s; calls in progress went on\./);
+    assert.equal((await office.root('SELECT id FROM boardown.rooms ORDER BY id')).map((r) => r.id), [2, 3], 'room 3 came back');
+    assert.equal((await web.api('GET', '/api/database')).json.own, { where: `127.0.0.1:${office.port}`, database: 'boardown' });
     await box!.stop();
 
-    // Back from the console: the own server again, not an embedded MariaDB.
-    const back = await runCli(dataDir, ['database', 'use', 'embedded'], env);
-    assert.is(back.code, 0, back.stderr);
+    // The console does the same for the next start, without a running box.
+    const cli = await runCli(dataDir, ['database', 'use', 'embedded'], env);
+    assert.is(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /the box already uses its own database/);
     web = await start();
     assert.is((await web.login('office-manager-2026')).status, 303);
-    assert.equal(((await web.api('GET', '/api/rooms')).json as Array<{ id: number }>).map((r) => r.id), [2]);
-    assert.equal((await web.api('GET', '/api/database')).json.own, { where: `127.0.0.1:${office.port}`, database: 'boardown' });
+    assert.equal(((await web.api('GET', '/api/rooms')).json as Array<{ id: number }>).map((r) => r.id), [2, 3]);
     assert.not.ok(existsSync(join(dataDir, 'mariadb')), 'no embedded MariaDB was started at any point');
   } finally {
     await (box as RunningBox | null)?.stop();

@@ -44,6 +44,21 @@ test('start-up: power blinks 500/500 while starting, then stays on once ready', 
   assert.is(describePattern(b.controller.patterns().power), 'on');
 });
 
+test('moving to another database: power blinks as at start-up, and is steady again once there; no fault is shown', () => {
+  const b = box();
+  b.start();
+  b.status.set(up);
+  b.clock.advance(1000);
+  b.status.set({ databaseSwitching: true });
+  b.clock.advance(1200);
+  b.status.set({ databaseSwitching: false });
+  b.clock.advance(1000);
+  // Blinking from 1000 (on for 500, off for 500, on), steady from 2200 on.
+  assert.equal(b.seq('power'), ['on@0', 'off@1500', 'on@2000']);
+  assert.is(describePattern(b.controller.patterns().power), 'on');
+  assert.equal(b.seq('fault'), []);
+});
+
 test('first registration lights SIP; a trusted peer alone does too', () => {
   const b = box();
   b.start();
