@@ -28,7 +28,8 @@ import { DatabaseSwitch } from './database-switch.ts';
 import { parseDatabaseUrl } from './store/mysql.ts';
 import { describeTarget, type OfficeDatabase } from './store/probe.ts';
 import type { DatabasePlace, DatabaseView } from './web/database-page.ts';
-import { readDatabaseChoice } from './store/database-choice.ts';
+import { officeConnection, readDatabaseChoice } from './store/database-choice.ts';
+import type { SslOptions } from 'mysql2/promise';
 import { lockDataDir } from './datadir-lock.ts';
 import { AdminAuth } from './web/auth.ts';
 import { Operations } from './web/operations.ts';
@@ -278,15 +279,23 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
       },
     });
     cleanups.push(() => updater.stop());
-    // On a database that other boxes may share: every box's conferences, and the database's nodes.
-    const sharedDb = config.db ?? config.ownDb;
-    if (sharedDb) {
-      const cluster = new ClusterView({ store, boxId, db: sharedDb, status, log: log.child({ subsystem: 'cluster' }), lockout: rooms.lockout,
+    // On a database server that other boxes may share: every box's conferences, shared blocks, the database's nodes.
+    let cluster: ClusterView | null = null;
+    const watchCluster = (db: { url: string; ssl?: SslOptions } | null) => {
+      cluster?.stop();
+      cluster = null;
+      status.set({ cluster: null });
+      if (!db) return;
+      cluster = new ClusterView({ store, boxId, db, status, log: log.child({ subsystem: 'cluster' }), lockout: rooms.lockout,
         windowMinutes: () => rooms.settings().lockoutWindowMinutes,
       });
       cluster.start();
-      cleanups.push(() => cluster.stop());
-    }
+    };
+    /** The server of the box's own database (--own-db), or none: the embedded MariaDB is this box's alone. */
+    const ownServer = config.ownDb !== null ? { url: config.ownDb } : null;
+    const chosen = config.db === null ? readDatabaseChoice(config.dataDir) : null;
+    watchCluster(config.db !== null ? { url: config.db } : chosen ? officeConnection(chosen) : ownServer);
+    cleanups.push(() => cluster?.stop());
     const control = new ControlSocket(controlSocketPath(config.dataDir), updater, log.child({ subsystem: 'update' }));
     await control.start();
     cleanups.push(() => control.stop());
@@ -300,6 +309,7 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
       },
       settle: async () => {
         await Promise.all([rooms.databaseSwitched(), directory.refresh(), configChanges.rebase()]);
+        watchCluster(office ? officeConnection(office) : ownServer);
         changes.emit('change');
       },
     });

@@ -6,7 +6,7 @@
  * and failed attempts are counted once whichever box they reached.
  * The database's nodes are asked how they are.
  */
-import mysql from 'mysql2/promise';
+import mysql, { type SslOptions } from 'mysql2/promise';
 import type { Logger } from './log.ts';
 import type { Status } from './status.ts';
 import { parseDatabaseUrl } from './store/mysql.ts';
@@ -44,8 +44,9 @@ export class ClusterView {
   /** The database URL, read once: its nodes are asked at every poll. */
   private readonly target: ReturnType<typeof parseDatabaseUrl>;
 
-  constructor(private readonly o: { store: Store; boxId: string; db: string; status: Status; log: Logger; lockout: Lockout; windowMinutes: () => number }) {
-    this.target = parseDatabaseUrl(o.db);
+  /** `db`: the database's URL (--db, --own-db, or the office's chosen on the page) and its TLS options, if any. */
+  constructor(private readonly o: { store: Store; boxId: string; db: { url: string; ssl?: SslOptions }; status: Status; log: Logger; lockout: Lockout; windowMinutes: () => number }) {
+    this.target = parseDatabaseUrl(o.db.url);
   }
 
   start(): void {
@@ -118,7 +119,7 @@ export class ClusterView {
       const address = target.socketPath ?? `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`;
       let c: mysql.Connection | null = null;
       try {
-        c = await mysql.createConnection({ ...common, ...(target.socketPath ? {} : { host: n.host, port: n.port }), connectTimeout: 2000 });
+        c = await mysql.createConnection({ ...common, ...(target.socketPath ? {} : { host: n.host, port: n.port }), ...(this.o.db.ssl ? { ssl: this.o.db.ssl } : {}), connectTimeout: 2000 });
         const [rows] = await c.query("SHOW STATUS LIKE 'wsrep_local_state_comment'");
         const state = String((rows as Array<{ Value?: unknown }>)[0]?.Value ?? '');
         return { address, state: state || 'answers', ok: state === '' || state === 'Synced' };

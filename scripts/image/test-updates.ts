@@ -1,5 +1,5 @@
-// The boot test's second half (scripts/image/test.ts): on the booted card, a technician sets the password and adds a
-// room and an extension; a bundle of the same root file system with another version, signed with the update key,
+// The boot test's last part (scripts/image/test.ts): on the booted card, where a technician set the password and
+// added room 12 and extension 201, a bundle of the same root file system with another version, signed with the update key,
 // is sent to POST /api/update: the box installs it into slot B, restarts, U-Boot starts slot B, and the room and the
 // extension are still there. Then a deliberately broken bundle (its firmware exits at once, so it never becomes
 // healthy) goes into slot A: U-Boot starts A as often as its attempts allow, the slot check restarts it each time,
@@ -7,7 +7,7 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImageConfig } from './config.ts';
-import { GuestWeb, type Guest } from './qemu-guest.ts';
+import type { Guest, GuestWeb } from './qemu-guest.ts';
 import { signingKey, writeBundle } from './update-bundle.ts';
 import type { Layout } from './test.ts';
 import { spawnSync } from 'node:child_process';
@@ -22,9 +22,11 @@ export interface UpdateTest {
   version: string;
   check: (name: string, ok: boolean, detail?: string) => boolean;
   timeoutS: number;
+  /** The page, logged in with `password` after first use (scripts/image/test.ts). */
+  web: GuestWeb;
+  password: string;
 }
 
-const PASSWORD = 'the office technician 1';
 /** Sending a bundle and installing it under emulation: the upload, the verity check and 1 GB written. */
 const INSTALL_TIMEOUT_MS = 40 * 60_000;
 
@@ -43,13 +45,7 @@ function slotImage(x: UpdateTest, out: string): void {
 }
 
 export async function testUpdates(x: UpdateTest): Promise<void> {
-  const { guest: g, check, c } = x;
-  const web = new GuestWeb(g.httpsPort);
-  const code = /confbox first boot: web page setup code: (\S+)/.exec(g.plain)?.[1] ?? '';
-  check('first use with the setup code from the console', (await web.setup(code, PASSWORD)) === 303, code);
-  const room = await web.api('POST', '/api/rooms', { id: '12', pin: '5291', keep: true });
-  const ext = await web.api('PUT', '/api/extensions/201', { password: 'phone-201-secret', displayName: 'Reception' });
-  check('a room and an extension are configured', room.status === 201 && ext.status === 200, `${room.status} ${ext.status}`);
+  const { guest: g, check, c, web, password: PASSWORD } = x;
   const before = await web.api('GET', '/api/update');
   check('the API shows slot A running and slot B empty', before.json?.booted === 'A' && before.json.slots?.find((s: { bootname: string }) => s.bootname === 'B')?.version === '', JSON.stringify(before.json?.slots));
 

@@ -2,8 +2,10 @@
 // minutes), checks the card's structure without mounting anything, then boots it under qemu-system-aarch64 (-M virt)
 // through U-Boot and the image's own A/B boot script, on a card that is an overlay of the image (the image is not
 // changed). It requires the firmware's health line on the serial console, a SIP OPTIONS answer, an HTTP redirect and
-// the HTTPS page with the certificate whose fingerprint the box logged, through qemu's user-mode network; then
-// (scripts/image/test-updates.ts) it installs an update into slot B and a broken one that U-Boot abandons.
+// the HTTPS page with the certificate whose fingerprint the box logged, through qemu's user-mode network; then a
+// technician's first use, the page's database setting moving the box to an office's MariaDB and back
+// (scripts/image/test-database.ts), and (scripts/image/test-updates.ts) an update into slot B and a broken one that
+// U-Boot abandons.
 // Ends with "N passed, N failed, N skipped".
 //   node --import tsx scripts/image/test.ts [--image FILE.img[.xz] --bundle FILE.raucb] [--boot-timeout SECONDS] [--no-updates]
 import { spawnSync } from 'node:child_process';
@@ -13,11 +15,14 @@ import { basename, join, resolve } from 'node:path';
 import { root, which } from './arm64.ts';
 import { buildImage } from './build.ts';
 import { loadImageConfig, type ImageConfig } from './config.ts';
-import { Guest, httpsRequestTo, UBOOT_QEMU } from './qemu-guest.ts';
+import { Guest, GuestWeb, httpsRequestTo, UBOOT_QEMU } from './qemu-guest.ts';
 import { UBOOT_ENV_FILE } from './rootfs.ts';
+import { testDatabaseSwitch } from './test-database.ts';
 import { testUpdates } from './test-updates.ts';
 
 const MiB = 1024 * 1024;
+/** The administrator password the boot test sets at first use. */
+const PASSWORD = 'the office technician 1';
 /** The size of the emulated SD card: larger than the image, so that first boot grows the data partition. */
 export const CARD_BYTES = 8192 * MiB;
 const config = loadImageConfig(join(root, 'image.yml'));
@@ -295,7 +300,17 @@ async function main(): Promise<void> {
       const guest = await Guest.start(config, image, scratch, CARD_BYTES, join(logs, 'boot-serial.log'));
       try {
         const up = await boot(config, guest, layout, bootTimeoutS);
-        if (up && updates && bundle) await testUpdates({ c: config, guest, image, layout, bundle, scratch, version, check, timeoutS: bootTimeoutS });
+        if (up) {
+          // First use, as a technician does it: the password with the setup code the console shows, a room, an extension.
+          const web = new GuestWeb(guest.httpsPort);
+          const code = /confbox first boot: web page setup code: (\S+)/.exec(guest.plain)?.[1] ?? '';
+          check('first use with the setup code from the console', (await web.setup(code, PASSWORD)) === 303, code);
+          const room = await web.api('POST', '/api/rooms', { id: '12', pin: '5291', keep: true });
+          const ext = await web.api('PUT', '/api/extensions/201', { password: 'phone-201-secret', displayName: 'Reception' });
+          check('a room and an extension are configured', room.status === 201 && ext.status === 200, `${room.status} ${ext.status}`);
+          await testDatabaseSwitch(web, check, 12);
+          if (updates && bundle) await testUpdates({ c: config, guest, image, layout, bundle, scratch, version, check, timeoutS: bootTimeoutS, web, password: PASSWORD });
+        }
       } finally {
         await guest.stop();
       }

@@ -199,6 +199,8 @@ test('the rooms come along when asked: copied into an empty database, never over
   await office.account('copied', PASSWORD, 'copied');
   const dataDir = mkdtempSync(join(tmpdir(), 'confbox-copy-'));
   let box: RunningBox | null = null;
+  let caller: Phone | null = null;
+  let joiner: Phone | null = null;
   try {
     box = await startBox({ dataDir, logLevel: 'info' });
     let web = new WebClient(box.webUrl, box.certificate());
@@ -230,7 +232,11 @@ test('the rooms come along when asked: copied into an empty database, never over
     assert.is((await web.api('GET', '/api/database')).json.setBy, 'page');
     assert.match((await web.get('/status')).text, new RegExp(`<dt>Database</dt><dd><span class="badge ok">ok</span> 127\\.0\\.0\\.1:${office.port}, database copied</dd>`), 'the Status page names the server');
 
-    // The office's server goes away: the box says so, names it, and keeps running.
+    // The office's server goes away during a call: the box says so, names it, the call goes on, and a phone
+    // joins a room the box knows; only changes wait for the database.
+    caller = await Phone.open({ boxPort: box.sipPort, user: '100', password: 'phone-pass-100' });
+    const inProgress = await caller.dial('*400*3*3333');
+    assert.is(inProgress.status, 200);
     await office.pause();
     try {
       const until = Date.now() + 30_000;
@@ -240,12 +246,22 @@ test('the rooms come along when asked: copied into an empty database, never over
         status = (await web.get('/status')).text;
       }
       assert.match(status, /badge bad">down<\/span> 127\.0\.0\.1:\d+, database copied cannot be reached/);
+      assert.equal((await web.api('GET', '/api/status')).json.leds.fault, { kind: 'code', blinks: 1, onMs: 250, offMs: 250, pauseMs: 1500 }, 'the fault LED flashes code 1');
       const change = await web.api('POST', '/api/rooms', { id: '5', pin: '5555' });
       assert.is(change.status, 503, 'a change waits for the database');
+      joiner = await Phone.open({ boxPort: box.sipPort, user: '100', password: 'phone-pass-100' });
+      const join = await joiner.dial('*400*3*3333');
+      assert.is(join.status, 200, 'a phone joins a room the box knows while the database is away');
+      const heard = inProgress.rtpIn.length;
+      await eventually(() => inProgress.rtpIn.length > heard + 25, 10_000, 100, 'audio still reaching the first caller');
+      assert.not.ok(inProgress.ended, 'the call in progress went on');
+      assert.is((await web.api('GET', '/api/conferences')).json.find((c: { roomId: number }) => c.roomId === 3)?.participants.length, 2, 'both callers in room 3');
     } finally {
       await office.resume();
     }
   } finally {
+    caller?.close();
+    joiner?.close();
     await box?.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -310,6 +326,45 @@ test('a box whose own database is a server (the board\'s, --own-db): the page\'s
   } finally {
     await (box as RunningBox | null)?.stop();
     rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('two boxes pointed at one office database on their pages see each other and each other\'s conferences', async () => {
+  await office.account('shared', PASSWORD, 'shared');
+  const dirs = [mkdtempSync(join(tmpdir(), 'confbox-shared-a-')), mkdtempSync(join(tmpdir(), 'confbox-shared-b-'))];
+  const boxes: RunningBox[] = [];
+  let phone: Phone | null = null;
+  try {
+    const webs: WebClient[] = [];
+    for (const [i, dataDir] of dirs.entries()) {
+      const box = await startBox({ dataDir, logLevel: 'info', extraArgs: ['--box-id', `office-box-${i + 1}`] });
+      boxes.push(box);
+      const web = new WebClient(box.webUrl, box.certificate());
+      assert.is((await web.setup('office-manager-2026', setupCodeOf(dataDir))).status, 303);
+      await web.get('/settings');
+      webs.push(web);
+    }
+    assert.is((await webs[0]!.api('POST', '/api/rooms', { id: '21', pin: '2121', keep: true })).status, 201);
+    assert.is((await webs[0]!.api('PUT', '/api/extensions/100', { password: 'phone-pass-100' })).status, 200);
+    const details = { host: '127.0.0.1', port: office.port, user: 'shared', password: PASSWORD, database: 'shared', tls: 'off' };
+    assert.is((await webs[0]!.api('PUT', '/api/database', { ...details, copy: 'yes' })).status, 200);
+    const second = await webs[1]!.api('PUT', '/api/database', details);
+    assert.is(second.status, 200, second.text);
+    assert.match(second.json.message, /database shared already holds confbox tables \(schema \d+\): the box will use them and the rooms in them\. The box keeps its configuration there from now on/);
+    assert.equal(((await webs[1]!.api('GET', '/api/rooms')).json as Array<{ id: number }>).map((r) => r.id), [21], 'the second box uses the rooms the first copied there');
+
+    phone = await Phone.open({ boxPort: boxes[0]!.sipPort, user: '100', password: 'phone-pass-100' });
+    assert.is((await phone.dial('*400*21*2121')).status, 200);
+    const seen = await eventually(async () => {
+      const c = (await webs[1]!.api('GET', '/api/cluster')).json as { boxes: Array<{ box: string; self: boolean; conferences: Array<{ roomId: number; participants: number }> }> };
+      const first = c.boxes.find((b) => b.box === 'office-box-1');
+      return first?.conferences.some((x) => x.roomId === 21 && x.participants === 1) ? c : null;
+    }, 30_000, 500, 'the second box showing the first box\'s conference in room 21');
+    assert.equal(seen.boxes.map((b) => [b.box, b.self]), [['office-box-2', true], ['office-box-1', false]]);
+  } finally {
+    phone?.close();
+    for (const b of boxes) await b.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
 });
 
