@@ -2,3 +2,4 @@
 import '../unit/conference.test.ts';
 import '../unit/feature-code.test.ts';
 import '../unit/settings.test.ts';
+import '../unit/lockout.test.ts';
