@@ -3,3 +3,4 @@ import '../unit/conference.test.ts';
 import '../unit/feature-code.test.ts';
 import '../unit/settings.test.ts';
 import '../unit/lockout.test.ts';
+import '../unit/validate.test.ts';
