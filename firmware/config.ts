@@ -54,6 +54,16 @@ function port(v: string, name: string): number {
   return n;
 }
 
+/** A database URL as --db and --own-db take it: kept as written once it reads as one. */
+function databaseUrl(v: string, name: string): string {
+  try {
+    parseDatabaseUrl(v);
+  } catch (e) {
+    throw new ConfigError(name, (e as Error).message);
+  }
+  return v;
+}
+
 export const OPTIONS: Record<string, OptionSpec> = {
   'sip-port': { key: 'sipPort', help: 'SIP port, UDP and TCP', parse: port, fallback: '5060' },
   bind: {
@@ -101,25 +111,11 @@ export const OPTIONS: Record<string, OptionSpec> = {
   'data-dir': { key: 'dataDir', help: 'where the box keeps its data (embedded database, state)', parse: (v) => resolve(v), fallback: './var' },
   db: {
     key: 'db', help: 'mysql://user:password@host:port/database, or a cluster\'s nodes as host1:port,host2:port,… (default: an embedded MariaDB under the data dir)', fallback: null,
-    parse: (v, name) => {
-      try {
-        parseDatabaseUrl(v);
-      } catch (e) {
-        throw new ConfigError(name, (e as Error).message);
-      }
-      return v;
-    },
+    parse: databaseUrl,
   },
   'own-db': {
     key: 'ownDb', help: 'the box\'s own database when it is not the embedded MariaDB (as --db); the database chosen on the page wins over it, --db over both', fallback: null,
-    parse: (v, name) => {
-      try {
-        parseDatabaseUrl(v);
-      } catch (e) {
-        throw new ConfigError(name, (e as Error).message);
-      }
-      return v;
-    },
+    parse: databaseUrl,
   },
   'box-id': {
     key: 'boxId', help: 'this box\'s name among boxes sharing one database (default: the host name)', fallback: null,
