@@ -49,11 +49,6 @@ export class DatabaseSwitch {
     if (o.embedded) this.adopt(o.embedded);
   }
 
-  /** A switch is under way (the power LED blinks as at start-up). */
-  get busy(): boolean {
-    return this.switching;
-  }
-
   /**
    * To an office's database, or with null to the box's own. Resolves when calls go to it, with how long it took;
    * rejects with the reason, the box still on the database it had, when the new one cannot be opened or prepared.
@@ -80,7 +75,12 @@ export class DatabaseSwitch {
       this.embedded = null;
       if (opened.embedded) this.adopt(opened.embedded);
       opened = null;
-      await hooks.settle();
+      try {
+        await hooks.settle();
+      } catch (err) {
+        // The box is on the new database now; the health check reads it again within seconds.
+        this.o.log.warn('the new database could not be read at once after the switch', { err });
+      }
       void this.retire(from, left);
       return { ms: Date.now() - started };
     } catch (err) {
