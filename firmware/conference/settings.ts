@@ -143,7 +143,7 @@ const REALM_RULE: SettingRule = {
 /** One label of a host name (any case: names are stored in lower case). */
 const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9\\-]{0,61}[A-Za-z0-9])?';
 const HOST_NAME = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*$`);
-const HOST_NAMES_MAX = 16;
+export const HOST_NAMES_MAX = 16;
 /** Host names separated by commas or spaces, each may end with a dot; none at all is taken too. */
 const HOST_NAMES_RULE: SettingRule = {
   pattern: `[\\s,]*(?:${HOST_LABEL}(?:\\.${HOST_LABEL})*\\.?(?:[\\s,]+${HOST_LABEL}(?:\\.${HOST_LABEL})*\\.?)*[\\s,]*)?`,

@@ -4,3 +4,4 @@ import '../unit/feature-code.test.ts';
 import '../unit/settings.test.ts';
 import '../unit/lockout.test.ts';
 import '../unit/validate.test.ts';
+import '../unit/conference-edges.test.ts';

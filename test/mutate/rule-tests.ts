@@ -6,6 +6,7 @@ import '../unit/feature-code.test.ts';
 import '../unit/settings.test.ts';
 import '../unit/lockout.test.ts';
 import '../unit/validate.test.ts';
+import '../unit/conference-edges.test.ts';
 import '../unit/auth-records.test.ts';
 import '../unit/digest.test.ts';
 import '../unit/sip-auth.test.ts';
