@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeClock } from '../../firmware/clock.ts';
-import { BoxError } from '../../firmware/errors.ts';
+import { refusal } from '../support/refusal.ts';
 import { Conferences } from '../../firmware/conference/conferences.ts';
 import { parseFeatureCode } from '../../firmware/conference/feature-code.ts';
 import { DEFAULT_SETTINGS, type Room } from '../../firmware/conference/types.ts';
@@ -22,16 +22,6 @@ const room = (extra: Partial<Room> = {}): Room => ({
 });
 
 const who = (id: string, caller: string) => ({ id, caller, displayName: caller, source: '192.0.2.10' });
-
-function refusal(fn: () => unknown): BoxError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BoxError) return e;
-    throw e;
-  }
-  throw new Error('expected a refusal');
-}
 
 test('the moderator: the moderator PIN from anyone, the room PIN from its creator only; the creator with a wrong PIN is refused', () => {
   const { confs } = setup();

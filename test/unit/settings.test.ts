@@ -3,6 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BoxError } from '../../firmware/errors.ts';
+import { refusal } from '../support/refusal.ts';
 import { readFileSync } from 'node:fs';
 import { alsaDeviceAllowed, checkAlsaDevice, followsRule, HOST_NAMES_MAX, isSettingName, parseSetting, SETTINGS } from '../../firmware/conference/settings.ts';
 import { DEFAULT_SETTINGS, type Settings } from '../../firmware/conference/types.ts';
@@ -137,14 +138,8 @@ test('every setting explains itself where it is set: a hint on the Settings page
   for (const name of SETTING_NAMES) assert.ok(SETTINGS[name].help.length >= 20 && /^[a-z]/i.test(SETTINGS[name].help), `${name}: "${SETTINGS[name].help}"`);
 });
 
-function refusal(name: keyof Settings, text: string): BoxError {
-  try {
-    parseSetting(name, text);
-  } catch (e) {
-    if (e instanceof BoxError) return e;
-    throw e;
-  }
-  throw new Error(`${name}: "${text}" was taken`);
+function refused(name: keyof Settings, text: string): BoxError {
+  return refusal(() => parseSetting(name, text), `${name} "${text}"`);
 }
 
 test('at the edges: spaces trimmed, the unit in the words, what was typed shown back cut, each refusal naming its setting', () => {
@@ -154,16 +149,16 @@ test('at the edges: spaces trimmed, the unit in the words, what was typed shown 
   assert.is(parseSetting('localAudioCapture', 'board'), '');
   assert.is(parseSetting('digestAlgorithms', ' AUTO '), 'auto');
   assert.is(parseSetting('digestAlgorithms', ' sha-256 , md5 '), 'SHA-256,MD5');
-  assert.is(refusal('lockoutWindowMinutes', '0').message, `lockoutWindowMinutes must be a whole number from 1 to ${SETTINGS.lockoutWindowMinutes.rule!.max} minutes, not "0"`);
-  assert.match(refusal('recordingMinFreeMb', '0').message, / MB, not "0"$/);
-  assert.is(refusal('maxParticipants', '1234567890123456789012345678').message, 'maxParticipants must be a whole number from 2 to 32, not "123456789012345678901234"');
-  assert.is(refusal('srtp', 'sometimes-but-not-always-ok').message, 'srtp must be off, optional or required, not "sometimes-but-not-always"');
+  assert.is(refused('lockoutWindowMinutes', '0').message, `lockoutWindowMinutes must be a whole number from 1 to ${SETTINGS.lockoutWindowMinutes.rule!.max} minutes, not "0"`);
+  assert.match(refused('recordingMinFreeMb', '0').message, / MB, not "0"$/);
+  assert.is(refused('maxParticipants', '1234567890123456789012345678').message, 'maxParticipants must be a whole number from 2 to 32, not "123456789012345678901234"');
+  assert.is(refused('srtp', 'sometimes-but-not-always-ok').message, 'srtp must be off, optional or required, not "sometimes-but-not-always"');
   for (const [name, text] of [['realm', 'has space'], ['digestAlgorithms', 'MD5,FOO'], ['srtp', 'maybe'], ['webHostNames', 'bad_name!']] as const) {
-    const e = refusal(name, text);
+    const e = refused(name, text);
     assert.equal([e.field, e.message.startsWith(`${name} must`)], [name, true], `${name}: ${e.message}`);
   }
-  assert.is(refusal('digestAlgorithms', 'MD5,MD5').field, 'digestAlgorithms', 'an algorithm listed twice');
-  assert.match(refusal('digestAlgorithms', 'SHA-256,FOO,MD5,more').message, /not "SHA-256,FOO,MD5,more"$/);
+  assert.is(refused('digestAlgorithms', 'MD5,MD5').field, 'digestAlgorithms', 'an algorithm listed twice');
+  assert.match(refused('digestAlgorithms', 'SHA-256,FOO,MD5,more').message, /not "SHA-256,FOO,MD5,more"$/);
 });
 
 test('numbers in rules: a value with anything around its digits is not a number, and a word the rule lists needs no number', () => {
@@ -178,17 +173,17 @@ test('host names for the web page: up to 253 characters each and at most as many
   const name253 = [label, label, label, 'b'.repeat(61)].join('.');
   assert.is(name253.length, 253);
   assert.is(parseSetting('webHostNames', name253), name253);
-  assert.is(refusal('webHostNames', `${name253}c`).field, 'webHostNames');
+  assert.is(refused('webHostNames', `${name253}c`).field, 'webHostNames');
   const many = (n: number) => Array.from({ length: n }, (_, i) => `host${i}.office.lan`).join(' ');
   assert.is(String(parseSetting('webHostNames', many(HOST_NAMES_MAX))).split(',').length, HOST_NAMES_MAX);
-  assert.is(refusal('webHostNames', many(HOST_NAMES_MAX + 1)).message, `webHostNames takes at most ${HOST_NAMES_MAX} names`);
+  assert.is(refused('webHostNames', many(HOST_NAMES_MAX + 1)).message, `webHostNames takes at most ${HOST_NAMES_MAX} names`);
   assert.is(parseSetting('webHostNames', 'a.lan\tb.lan'), 'a.lan,b.lan', 'any white space separates names');
 });
 
 test('digest algorithms: a trailing comma is no algorithm; a long refused list is shown back cut at 24 characters', () => {
   assert.is(parseSetting('digestAlgorithms', 'MD5,'), 'MD5');
-  assert.match(refusal('digestAlgorithms', 'SHA-256,MD5,SHA-256,MD5,SHA-256').message, /not "SHA-256,MD5,SHA-256,MD5,"$/);
-  assert.match(refusal('lockoutBlockMinutes', '0').message, / minutes, not "0"$/);
+  assert.match(refused('digestAlgorithms', 'SHA-256,MD5,SHA-256,MD5,SHA-256').message, /not "SHA-256,MD5,SHA-256,MD5,"$/);
+  assert.match(refused('lockoutBlockMinutes', '0').message, / minutes, not "0"$/);
 });
 
 test('sound devices: only a card\'s own names, whole: names that merely contain one are not a card', () => {

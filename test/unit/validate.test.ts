@@ -3,22 +3,12 @@
 // and that editing a room changes only what was given.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BoxError } from '../../firmware/errors.ts';
+import { refusal } from '../support/refusal.ts';
 import type { Room } from '../../firmware/conference/types.ts';
 import {
   checkPinStrength, easyPin, parseCreator, parseDuration, parseExtensionNumber, parseKeep, parseMaxParticipants, parseModeratorLeaves, parseModeratorPin,
   parsePin, parseRecord, parseRoomId, roomFromInput, roomWithChanges, suggestRoom,
 } from '../../firmware/conference/validate.ts';
-
-function refusal(fn: () => unknown): BoxError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BoxError) return e;
-    throw e;
-  }
-  throw new Error('expected a refusal');
-}
 
 const room: Room = {
   id: 12, pin: '583920', duration: 90, creator: '201', maxParticipants: 10, createdAt: new Date('2026-01-02T03:04:05Z'), createdVia: 'web', keep: true,
