@@ -321,9 +321,12 @@ export async function runBox(config: Config, log: Logger, version = 'dev'): Prom
       updater, boxId, database: { inUse: databaseInUse(config, config.dataDir), dataDir: config.dataDir, switchTo: switchDatabase, ...(config.ownDb !== null ? { own: describeUrl(config.ownDb) } : {}) },
     });
     const setupCode = SetupCode.open(config.dataDir, (await store.admin.passwordHash()) !== null);
+    const auth = new AdminAuth(store, setupCode);
+    // Read once now: the page can then be logged in to even if the database goes away before anyone has.
+    await auth.passwordIsSet();
     const web = new WebServer({
       port: config.httpPort, httpsPort: config.httpsPort, bind: config.bind, tls, httpRedirect: () => rooms.settings().httpRedirect,
-      ops, auth: new AdminAuth(store, setupCode), log: log.child({ subsystem: 'web' }), onChange: (listener) => changes.on('change', listener),
+      ops, auth, log: log.child({ subsystem: 'web' }), onChange: (listener) => changes.on('change', listener),
       hostNames: new HostNames([...addresses.all(), config.bind], () => rooms.settings().webHostNames),
     });
     await web.start();

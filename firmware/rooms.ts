@@ -31,6 +31,8 @@ export class RoomService {
   private settingsCache: Settings = { ...DEFAULT_SETTINGS };
   private healthTimer: NodeJS.Timeout | null = null;
   private dbUp = false;
+  /** Counts the databases the box moved to while it runs (a switch on the page). */
+  private databaseGeneration = 0;
 
   constructor(
     private readonly store: Store,
@@ -270,6 +272,7 @@ export class RoomService {
 
   private async lookup(id: number): Promise<Room | null> {
     if (!this.dbUp) return this.rooms.get(id) ?? null;
+    const asked = this.databaseGeneration;
     try {
       const room = await this.store.rooms.get(id);
       if (room) this.rooms.set(id, room);
@@ -277,7 +280,7 @@ export class RoomService {
       return room;
     } catch (e) {
       if (!(e instanceof StoreUnavailable)) throw e;
-      this.setDb(false);
+      if (asked === this.databaseGeneration) this.setDb(false);
       return this.rooms.get(id) ?? null;
     }
   }
@@ -285,11 +288,12 @@ export class RoomService {
   /** Changes need the database: while it is away they are refused with 503. */
   private async write<T>(op: () => Promise<T>): Promise<T> {
     if (!this.dbUp) throw unavailable();
+    const asked = this.databaseGeneration;
     try {
       return await op();
     } catch (e) {
       if (e instanceof StoreUnavailable) {
-        this.setDb(false);
+        if (asked === this.databaseGeneration) this.setDb(false);
         throw unavailable();
       }
       throw e;
@@ -355,6 +359,7 @@ export class RoomService {
    * goes there.
    */
   async databaseSwitched(): Promise<void> {
+    this.databaseGeneration++;
     await this.reload();
     if (!this.dbUp) this.log.info('database reachable: the box moved to another one');
     this.dbUp = true;
@@ -365,7 +370,10 @@ export class RoomService {
   }
 
   private async checkHealth(): Promise<void> {
+    const asked = this.databaseGeneration;
     const up = await this.store.ping();
+    // The answer of a database the box has since moved away from says nothing about the one it uses now.
+    if (asked !== this.databaseGeneration) return;
     // Technicians change settings from the command line or another box: pick them up.
     if (up && this.dbUp) this.settingsCache = await this.store.settings.get().catch(() => this.settingsCache);
     if (up && this.pendingLog.length > 0) await this.flushCallLog();

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import { BoxError } from '../errors.ts';
+import { BoxError, StoreUnavailable } from '../errors.ts';
 import type { ApiToken, Store } from '../store/types.ts';
 import type { SetupCode } from './setup-code.ts';
 
@@ -85,8 +85,21 @@ export class AdminAuth {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** The admin password's hash as the database last gave it: while the database is away, the page can still be logged in to. */
+  private knownHash: string | null | undefined = undefined;
+
+  /** The admin password's hash, from the database, or the one it last gave while it cannot be reached. */
+  private async storedHash(): Promise<string | null> {
+    try {
+      this.knownHash = await this.store.admin.passwordHash();
+    } catch (e) {
+      if (!(e instanceof StoreUnavailable) || this.knownHash === undefined) throw e;
+    }
+    return this.knownHash;
+  }
+
   async passwordIsSet(): Promise<boolean> {
-    return (await this.store.admin.passwordHash()) !== null;
+    return (await this.storedHash()) !== null;
   }
 
   /**
@@ -102,9 +115,11 @@ export class AdminAuth {
       throw new BoxError(403, this.setupCode?.shown ? SETUP_CODE_HELP : 'set the first password with "confbox admin set-password" on the box', 'code', 'wrong-code');
     }
     validateNewPassword(password, confirm);
-    if (!(await this.store.admin.setFirstPasswordHash(await hashPassword(password)))) {
+    const hash = await hashPassword(password);
+    if (!(await this.store.admin.setFirstPasswordHash(hash))) {
       throw new BoxError(403, 'the admin password is already set; log in instead', 'password', 'exists');
     }
+    this.knownHash = hash;
     this.setupCode.consume();
     this.failures.delete(address);
   }
@@ -113,7 +128,9 @@ export class AdminAuth {
     validateNewPassword(password, confirm);
     const stored = await this.store.admin.passwordHash();
     if (!stored || !(await verifyPassword(current, stored))) throw new BoxError(403, 'the current password is wrong', 'current', 'wrong-password');
-    await this.store.admin.setPasswordHash(await hashPassword(password));
+    const hash = await hashPassword(password);
+    await this.store.admin.setPasswordHash(hash);
+    this.knownHash = hash;
     // Everyone else is logged out; the caller logs in again.
     this.sessions.clear();
     this.onSessionsEnded('all');
@@ -130,7 +147,7 @@ export class AdminAuth {
   async login(password: string, address: string): Promise<Session> {
     const wait = this.waitSeconds(address);
     if (wait > 0) throw new BoxError(429, `too many wrong passwords from this address; try again in ${wait} s`, 'password', 'rate-limited');
-    const stored = await this.store.admin.passwordHash();
+    const stored = await this.storedHash();
     if (!stored) throw new BoxError(409, 'no admin password is set yet', 'password', 'not-set');
     if (!(await verifyPassword(String(password), stored))) {
       this.failed(address);

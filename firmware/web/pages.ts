@@ -528,7 +528,8 @@ export function realmChangeConsequence(realm: string, extensionsOfRealm: readonl
 export interface SettingsView {
   settings: Settings;
   sipPort: number;
-  tokens: ApiToken[];
+  /** null: the database cannot be reached, so the tokens cannot be listed now. */
+  tokens: ApiToken[] | null;
   /** A token just created, shown this once. */
   newToken: string | null;
   /** The extensions whose password was set for the realm in use (null: not known). */
@@ -578,7 +579,7 @@ export function settingsPage(ctx: PageContext, v: SettingsView): Html {
   <h2>API tokens</h2>
   <p class="muted">Scripts use <code>Authorization: Bearer TOKEN</code> with the JSON API under <code>/api/</code>.</p>
   ${v.newToken ? html`<p class="notice">New token (shown only now, copy it): <code class="token">${v.newToken}</code></p>` : ''}
-  ${v.tokens.length ? html`<ul class="tokens">${v.tokens.map((t) => html`<li><strong>${t.label}</strong> <span class="muted">created ${shortTime(t.createdAt.toISOString())}</span>
+  ${v.tokens === null ? html`<p class="error-box">The tokens cannot be listed while the box cannot reach its database.</p>` : v.tokens.length ? html`<ul class="tokens">${v.tokens.map((t) => html`<li><strong>${t.label}</strong> <span class="muted">created ${shortTime(t.createdAt.toISOString())}</span>
     <form method="post" action="/settings/tokens/${t.id}/delete" class="inline">${csrfField(ctx)}<button class="danger small" aria-label="Revoke token ${t.label}" data-confirm="Revoke the token ${t.label}?">Revoke</button></form></li>`)}</ul>` : ''}
   <form method="post" action="/settings/tokens" class="row" novalidate>
     ${csrfField(ctx)}

@@ -666,7 +666,7 @@ export class WebServer {
       const x = rq?.session ? this.extras.get(rq.session) : undefined;
       const newToken = x?.newToken ?? null;
       if (x) delete x.newToken;
-      return pages.settingsPage(ctx, { settings: ops.settings(), sipPort: ops.sipPort, tokens: await auth.tokens(), newToken, extensionsOfRealm: await extensionsOfRealm(), database: ops.database(), databaseTest: tested ?? null });
+      return pages.settingsPage(ctx, { settings: ops.settings(), sipPort: ops.sipPort, tokens: await auth.tokens().catch((e: unknown) => { if (e instanceof StoreUnavailable) return null; throw e; }), newToken, extensionsOfRealm: await extensionsOfRealm(), database: ops.database(), databaseTest: tested ?? null });
     };
     this.route('GET', '/settings', this.guard(async (rq) => this.page(rq, 200, await settingsView(this.pageContext(rq), rq))));
     this.route('POST', '/settings', this.guard(async (rq, _p, form) => {

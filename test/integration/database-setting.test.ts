@@ -195,7 +195,7 @@ test('saved on the page, the office\'s database is used at once, a call going on
   }
 });
 
-test('the rooms come along when asked: copied into an empty database, never over rooms already there unless told', async () => {
+test('the rooms come along when asked; the office\'s server gone during a call: the call goes on, and the page takes the box back to its own database', async () => {
   await office.account('copied', PASSWORD, 'copied');
   const dataDir = mkdtempSync(join(tmpdir(), 'confbox-copy-'));
   let box: RunningBox | null = null;
@@ -256,6 +256,19 @@ test('the rooms come along when asked: copied into an empty database, never over
       await eventually(() => inProgress.rtpIn.length > heard + 25, 10_000, 100, 'audio still reaching the first caller');
       assert.not.ok(inProgress.ended, 'the call in progress went on');
       assert.is((await web.api('GET', '/api/conferences')).json.find((c: { roomId: number }) => c.roomId === 3)?.participants.length, 2, 'both callers in room 3');
+
+      // The wrong setting is undone from the page while that server is away: log in, Settings, back to the box's own.
+      const technician = new WebClient(box.webUrl, box.certificate());
+      assert.is((await technician.login('office-manager-2026')).status, 303, 'the page can be logged in to while the database is away');
+      const settings = await technician.get('/settings');
+      assert.is(settings.status, 200);
+      assert.match(settings.text, /The tokens cannot be listed while the box cannot reach its database\./);
+      assert.is((await technician.post('/settings/database/embedded', {})).status, 303);
+      const back = (await technician.api('GET', '/api/database')).json;
+      assert.equal([back.kind, back.setBy], ['embedded', 'default']);
+      assert.equal(((await technician.api('GET', '/api/rooms')).json as Array<{ id: number }>).map((r) => r.id), [3, 4], 'the box\'s own rooms');
+      assert.is((await technician.api('POST', '/api/rooms', { id: '5', pin: '5555' })).status, 201, 'changes are taken again');
+      assert.not.ok(inProgress.ended, 'the call in progress went on through that too');
     } finally {
       await office.resume();
     }

@@ -74,12 +74,16 @@ test('HEAD of the live view and of the event API is answered with the stream\'s 
 
 test('a page asked while the database is away is a 503 that says so, logged as a warning and not as a failure', async () => {
   box.store.reachable = false;
-  const r = await send('GET', '/settings', { cookie: `confbox_session=${box.session.id}` });
+  const r = await send('GET', '/extensions', { cookie: `confbox_session=${box.session.id}` });
   assert.is(r.status, 503);
   assert.match(r.body, '<title>Not available right now');
   assert.match(r.body, 'cannot reach its database right now. Conferences go on');
   assert.equal(errorsLogged(), []);
   assert.ok(box.logs.some((l) => l.level === 'warn' && String(l.msg).includes('database is unreachable')), 'the log says why');
+  const settings = await send('GET', '/settings', { cookie: `confbox_session=${box.session.id}` });
+  assert.is(settings.status, 200, 'Settings opens: its Database section is where a wrong database is undone');
+  assert.match(settings.body, 'The tokens cannot be listed while the box cannot reach its database.');
+  box.store.reachable = true;
 });
 
 test.run();
