@@ -227,6 +227,7 @@ static void free_leg(leg *l) {
     g722_decoder_destroy(l->dec);
     resampler_destroy(l->up);
     resampler_destroy(l->down);
+    resampler_destroy(l->play.conv);
     local_audio_destroy(l->la);
     echo_cancel_destroy(l->ec);
     rtpsec_destroy(l->tx_sec);
@@ -544,6 +545,7 @@ static void free_conf(engine *e, conference *c) {
         }
     recording_free(c->rec);
     mixer_destroy(c->mx);
+    resampler_destroy(c->play.conv);
     free(c->members);
     memset(c, 0, sizeof *c);
     e->n_confs--;
@@ -676,24 +678,12 @@ int engine_close_leg(engine *e, uint32_t id) {
 
 int engine_add_sound(engine *e, const int16_t *pcm, size_t samples, unsigned rate, uint32_t *id) {
     if ((rate != 8000 && rate != 16000) || samples == 0) return -EINVAL;
-    size_t n8 = rate == 8000 ? samples : (samples + 1) / 2;
-    size_t frames = (n8 + FRAME_NB - 1) / FRAME_NB;
-    int16_t *p8 = calloc(frames * FRAME_NB, sizeof *p8),
-            *p16 = calloc(frames * FRAME_WB, sizeof *p16);
-    resampler *r = resampler_create(rate == 8000 ? RESAMPLE_UP : RESAMPLE_DOWN);
-    if (!p8 || !p16 || !r) {
-        free(p8);
-        free(p16);
-        resampler_destroy(r);
-        return -ENOMEM;
-    }
-    int16_t *src = rate == 8000 ? p8 : p16, *dst = rate == 8000 ? p16 : p8;
-    memcpy(src, pcm, samples * sizeof *pcm);
-    size_t chunk = rate == 8000 ? FRAME_NB : FRAME_WB; /* the padded source is whole frames */
-    for (size_t f = 0; f < frames; f++)
-        resampler_process(r, src + f * chunk, chunk,
-                          dst + f * (rate == 8000 ? FRAME_WB : FRAME_NB));
-    resampler_destroy(r);
+    int wb = rate == 16000;
+    size_t chunk = wb ? FRAME_WB : FRAME_NB;
+    size_t frames = (samples + chunk - 1) / chunk;
+    int16_t *copy = calloc(frames * chunk, sizeof *copy);
+    if (!copy) return -ENOMEM;
+    memcpy(copy, pcm, samples * sizeof *pcm);
     pthread_mutex_lock(&e->lock); /* then every thread's lock: they read the table */
     for (unsigned i = 0; i < e->n_workers; i++) pthread_mutex_lock(&e->workers[i].lock);
     int rc = 0;
@@ -708,15 +698,12 @@ int engine_add_sound(engine *e, const int16_t *pcm, size_t samples, unsigned rat
         }
     }
     if (rc == 0) {
-        e->sounds[e->n_sounds] = (sound){p8, p16, frames};
+        e->sounds[e->n_sounds] = (sound){copy, wb, frames};
         *id = e->n_sounds++;
     }
     for (unsigned i = e->n_workers; i-- > 0;) pthread_mutex_unlock(&e->workers[i].lock);
     pthread_mutex_unlock(&e->lock);
-    if (rc) {
-        free(p8);
-        free(p16);
-    }
+    if (rc) free(copy);
     return rc;
 }
 
@@ -734,6 +721,27 @@ static playback *lock_playback(engine *e, engine_target target, uint32_t id, wor
     }
     if (*w) pthread_mutex_lock(&(*w)->lock);
     return p;
+}
+
+/* The rate at which a playback starting now is heard (the media thread's choice): a leg's own,
+ * unless it is mixed into the leg's conference. Called under the engine's lock. */
+static int heard_wb(engine *e, engine_target target, uint32_t id, unsigned flags) {
+    if (target == ENGINE_TARGET_CONFERENCE) return find_conf(e, id)->wb;
+    leg *l = find_leg(e, id);
+    if (l->conf >= 0 && !(flags & ENGINE_PLAY_REPLACE)) return e->confs[l->conf].wb;
+    return l->wb;
+}
+
+/* Makes the converter a sound needs to be heard at the other rate, here rather than in the
+ * media thread; the thread makes one itself only if the target's rate changes while it plays. */
+static int playback_converter(playback *p, int sound_wb, int wb) {
+    if (sound_wb == wb || (p->conv && p->conv_wb == wb)) return 0;
+    resampler *r = resampler_create(wb ? RESAMPLE_UP : RESAMPLE_DOWN);
+    if (!r) return -ENOMEM;
+    resampler_destroy(p->conv);
+    p->conv = r;
+    p->conv_wb = wb;
+    return 0;
 }
 
 static void unlock_playback(engine *e, worker *w) {
@@ -807,9 +815,15 @@ int engine_play(engine *e, engine_target target, uint32_t id, uint32_t snd, unsi
     worker *w;
     playback *p = lock_playback(e, target, id, &w);
     int rc = snd >= e->n_sounds ? -EINVAL : p ? 0 : -ENOENT;
+    if (rc == 0) rc = playback_converter(p, e->sounds[snd].wb, heard_wb(e, target, id, flags));
     if (rc == 0) {
         if (++e->next_playback == 0) e->next_playback = 1;
-        *p = (playback){1, e->next_playback, snd, flags, 0};
+        p->active = 1;
+        p->id = e->next_playback;
+        p->sound = snd;
+        p->flags = flags;
+        p->frame = 0;
+        if (p->conv) resampler_reset(p->conv);
         if (playback_id) *playback_id = p->id;
     }
     unlock_playback(e, w);
@@ -952,8 +966,7 @@ void engine_destroy(engine *e) {
         for (unsigned i = 0; i < e->max_legs; i++)
             if (e->legs[i]) engine_close_leg(e, e->legs[i]->id);
     for (unsigned i = 0; i < e->n_sounds; i++) {
-        free(e->sounds[i].pcm8);
-        free(e->sounds[i].pcm16);
+        free(e->sounds[i].pcm);
     }
     free(e->sounds);
     for (unsigned i = 0; i < e->n_workers; i++) worker_free(&e->workers[i]);

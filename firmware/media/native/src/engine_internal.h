@@ -45,8 +45,11 @@
 #define EV_TIMER          UINT64_MAX
 #define EV_WAKE           (UINT64_MAX - 1)
 
+/* A prompt, kept once at the rate it was given in (a 16 kHz copy of an 8 kHz prompt would add
+ * nothing but memory); a playback heard at the other rate converts it as it goes. */
 typedef struct {
-    int16_t *pcm8, *pcm16;
+    int16_t *pcm;
+    int wb;        /* given at 16 kHz */
     size_t frames; /* 20 ms frames, the last one zero-padded */
 } sound;
 
@@ -55,6 +58,8 @@ typedef struct {
     uint32_t id, sound;
     unsigned flags;
     size_t frame;
+    resampler *conv; /* the sound at the other rate; kept for the target's next playback */
+    int conv_wb;     /* the rate conv gives */
 } playback;
 
 /* A conference's recording: its mix at 16 kHz in a ring the host drains (engine_read_recording). */

@@ -62,12 +62,26 @@ void engine_recording_put(recording *r, const int16_t *mix, int n) {
 
 /* ---- playback ---- */
 
-/* Copies the playback's current frame at 8 or 16 kHz into out; 0 if nothing is playing. */
-static int play_frame(worker *w, const playback *p, int wb, int16_t *out) {
+/* Puts the playback's current frame at 8 or 16 kHz into out; 0 if nothing is playing. */
+static int play_frame(worker *w, playback *p, int wb, int16_t *out) {
     if (!p->active) return 0;
     const sound *s = &w->e->sounds[p->sound];
-    size_t n = wb ? FRAME_WB : FRAME_NB;
-    memcpy(out, (wb ? s->pcm16 : s->pcm8) + p->frame * n, n * sizeof *out);
+    size_t n = s->wb ? FRAME_WB : FRAME_NB;
+    const int16_t *frame = s->pcm + p->frame * n;
+    if (s->wb == wb) {
+        memcpy(out, frame, n * sizeof *out);
+        return 1;
+    }
+    if (!p->conv || p->conv_wb != wb) { /* the target's rate changed while it played */
+        resampler_destroy(p->conv);
+        p->conv = resampler_create(wb ? RESAMPLE_UP : RESAMPLE_DOWN);
+        p->conv_wb = wb;
+        if (!p->conv) {
+            memset(out, 0, (wb ? FRAME_WB : FRAME_NB) * sizeof *out);
+            return 1;
+        }
+    }
+    resampler_process(p->conv, frame, n, out);
     return 1;
 }
 

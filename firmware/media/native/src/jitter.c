@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A packet held: its payload is in the buffer's store, at its slot's index. */
 struct slot {
     uint32_t ts;
     uint16_t seq, len, dur;
-    uint8_t data[JITTER_MAX_PAYLOAD];
 };
 
 struct jitter {
@@ -29,12 +29,15 @@ struct jitter {
     int32_t win_min;
     unsigned win_ticks;
     jitter_stats st;
-    /* Buffers, last: never read beyond what was written into them (carry_len, have_last, used),
-     * so they are left as malloc gives them, and a page of them is only taken from the system
-     * when it is first written; a steady stream uses the first few slots. */
-    int16_t carry[JITTER_MAX_DECODED];
-    int16_t last[JITTER_MAX_TICK];
     struct slot slots[JITTER_MAX_PACKETS];
+    /* Sized for packets of one tick (20 ms of G.711 or G.722) and grown, in the owner's thread,
+     * the first time a longer packet comes: a box keeps one buffer per call, and almost every
+     * phone sends 20 ms packets all the time. */
+    uint8_t *store;     /* max_packets payloads of store_cap octets each */
+    unsigned store_cap; /* octets */
+    int16_t *carry;     /* the packet being played, decoded */
+    unsigned carry_cap; /* samples */
+    int16_t last[];     /* the last tick played, for concealment (samples_per_tick) */
 };
 
 jitter *jitter_create(const jitter_config *cfg) {
@@ -42,9 +45,8 @@ jitter *jitter_create(const jitter_config *cfg) {
         cfg->samples_per_tick > JITTER_MAX_TICK || cfg->samples_per_tick % cfg->ts_per_tick ||
         cfg->max_packets > JITTER_MAX_PACKETS)
         return NULL;
-    jitter *jb = malloc(sizeof *jb);
+    jitter *jb = calloc(1, sizeof *jb + cfg->samples_per_tick * sizeof jb->last[0]);
     if (!jb) return NULL;
-    memset(jb, 0, offsetof(jitter, carry));
     jb->cfg = *cfg;
     if (!jb->cfg.max_packets) jb->cfg.max_packets = JITTER_MAX_PACKETS;
     if (!jb->cfg.min_delay_ticks) jb->cfg.min_delay_ticks = 1;
@@ -52,6 +54,14 @@ jitter *jitter_create(const jitter_config *cfg) {
     if (jb->cfg.max_delay_ticks < jb->cfg.min_delay_ticks)
         jb->cfg.max_delay_ticks = jb->cfg.min_delay_ticks;
     jb->ratio = cfg->samples_per_tick / cfg->ts_per_tick;
+    jb->store_cap = JITTER_FIRST_PAYLOAD;
+    jb->carry_cap = cfg->samples_per_tick;
+    jb->store = malloc((size_t)jb->cfg.max_packets * jb->store_cap);
+    jb->carry = malloc(jb->carry_cap * sizeof *jb->carry);
+    if (!jb->store || !jb->carry) {
+        jitter_destroy(jb);
+        return NULL;
+    }
     jitter_reset(jb);
     jb->st.resets = 0;
     jb->st.target_ts = jb->cfg.min_delay_ticks * jb->cfg.ts_per_tick;
@@ -59,7 +69,41 @@ jitter *jitter_create(const jitter_config *cfg) {
 }
 
 void jitter_destroy(jitter *jb) {
+    if (!jb) return;
+    free(jb->store);
+    free(jb->carry);
     free(jb);
+}
+
+/* Room for a payload of len octets decoding to len * ratio samples (the engine's codecs take one
+ * timestamp unit per octet); what is held is kept. 0 if memory ran out. */
+static int make_room(jitter *jb, size_t len) {
+    if (len > jb->store_cap) {
+        unsigned cap = 2 * jb->store_cap;
+        if (cap < len) cap = (unsigned)len;
+        if (cap > JITTER_MAX_PAYLOAD) cap = JITTER_MAX_PAYLOAD;
+        uint8_t *store = malloc((size_t)jb->cfg.max_packets * cap);
+        if (!store) return 0;
+        for (unsigned i = 0; i < jb->cfg.max_packets; i++)
+            if (jb->used & (1u << i))
+                memcpy(store + i * cap, jb->store + i * jb->store_cap, jb->slots[i].len);
+        free(jb->store);
+        jb->store = store;
+        jb->store_cap = cap;
+    }
+    size_t samples = len * jb->ratio;
+    if (samples > JITTER_MAX_DECODED) samples = JITTER_MAX_DECODED;
+    if (samples > jb->carry_cap) {
+        int16_t *carry = realloc(jb->carry, samples * sizeof *carry); /* may hold a packet */
+        if (!carry) return 0;
+        jb->carry = carry;
+        jb->carry_cap = (unsigned)samples;
+    }
+    return 1;
+}
+
+static uint8_t *payload_of(jitter *jb, const struct slot *s) {
+    return jb->store + (size_t)(s - jb->slots) * jb->store_cap;
 }
 
 void jitter_reset(jitter *jb) {
@@ -119,6 +163,10 @@ jitter_result jitter_put(jitter *jb, uint16_t seq, uint32_t ts, const uint8_t *p
             return JITTER_E_LATE;
         }
     }
+    if (!make_room(jb, len)) {
+        jb->st.overflows++;
+        return JITTER_E_FULL;
+    }
     update_jitter(jb, ts, arrival);
     unsigned pos = jb->count;
     for (unsigned i = 0; i < jb->count; i++) {
@@ -150,7 +198,7 @@ jitter_result jitter_put(jitter *jb, uint16_t seq, uint32_t ts, const uint8_t *p
     s->seq = seq;
     s->len = (uint16_t)len;
     s->dur = (uint16_t)duration_ts;
-    memcpy(s->data, payload, len);
+    memcpy(payload_of(jb, s), payload, len);
     jb->used |= 1u << idx;
     memmove(jb->order + pos + 1, jb->order + pos, jb->count - pos);
     jb->order[pos] = (uint8_t)idx;
@@ -286,7 +334,7 @@ jitter_status jitter_get(jitter *jb, int16_t *out) {
             continue;
         }
         int got =
-            jb->cfg.decode(jb->cfg.decode_ctx, h->data, h->len, jb->carry, JITTER_MAX_DECODED);
+            jb->cfg.decode(jb->cfg.decode_ctx, payload_of(jb, h), h->len, jb->carry, jb->carry_cap);
         unsigned skip = (unsigned)(-d) * jb->ratio; /* overlaps what was already played */
         jb->carry_len = got > 0 ? (unsigned)got : 0;
         jb->carry_pos = skip < jb->carry_len ? skip : jb->carry_len;

@@ -15,6 +15,7 @@
 
 #define JITTER_MAX_PACKETS   16   /**< packets held at most */
 #define JITTER_MAX_PAYLOAD   512  /**< largest payload stored (60 ms of G.711/G.722 is 480) */
+#define JITTER_FIRST_PAYLOAD 160  /**< payload room before a longer packet comes (20 ms) */
 #define JITTER_MAX_TICK      320  /**< largest tick in samples (20 ms at 16 kHz) */
 #define JITTER_MAX_DECODED   1024 /**< largest decoded packet in samples */
 #define JITTER_CONCEAL_TICKS 3    /**< a lost stretch fades to silence over this many ticks */

@@ -264,5 +264,27 @@ int main(void) {
     check(js.packets <= JITTER_MAX_PACKETS, "bounded to %d packets (%u held)", JITTER_MAX_PACKETS,
           js.packets);
     jitter_destroy(jb);
+
+    /* Room is made for 20 ms packets; a phone that changes to 60 ms while 20 ms ones are held
+     * loses none of them, and the longer packet plays whole. */
+    jb = jitter_create(&cfg);
+    static uint8_t longer[JITTER_MAX_PAYLOAD];
+    for (uint32_t k = 0; k < 3; k++) {
+        uint8_t p[TPT] = {0, 0, (uint8_t)((k * TPT) >> 8), (uint8_t)(k * TPT)};
+        jitter_put(jb, (uint16_t)k, k * TPT, p, TPT, TPT, k * TPT);
+    }
+    longer[2] = (3 * TPT) >> 8, longer[3] = (3 * TPT) & 0xFF;
+    check(jitter_put(jb, 3, 3 * TPT, longer, 3 * TPT, 3 * TPT, 3 * TPT) == JITTER_OK,
+          "a 60 ms packet after 20 ms ones is taken");
+    uint8_t next[TPT] = {0, 0, (6 * TPT) >> 8, (6 * TPT) & 0xFF};
+    jitter_put(jb, 4, 6 * TPT, next, TPT, TPT, 6 * TPT);
+    int in_order = 1;
+    for (int k = 0; k < 7; k++) {
+        int got = jitter_get(jb, out);
+        if (got != JITTER_FRAME || out[0] != (k + 1) * 1000 || out[TPT - 1] != (k + 1) * 1000)
+            in_order = 0;
+    }
+    check(in_order, "the three held, the 60 ms packet and the next play in order, whole");
+    jitter_destroy(jb);
     return check_done();
 }
