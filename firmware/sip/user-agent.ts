@@ -607,8 +607,19 @@ export class SipUserAgent {
   // --- answering ---
 
   private newCall(rq: Message, remote: Remote): Session {
+    // The dialog's fields written out rather than spread in: V8 gives an object made by spreading another a hidden class
+    // of its own, about 1 KB for every call in progress.
+    const d = answerDialog(rq, remote);
     return {
-      ...answerDialog(rq, remote),
+      key: d.key,
+      callId: d.callId,
+      localTag: d.localTag,
+      remoteTag: d.remoteTag,
+      localUri: d.localUri,
+      remoteUri: d.remoteUri,
+      remoteTarget: d.remoteTarget,
+      routeSet: d.routeSet,
+      flow: d.flow,
       source: remote.address,
       origin: this.auth.origin(rq, remote),
       caller: '',
