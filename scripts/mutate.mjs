@@ -57,4 +57,4 @@ const tally = (mutants) => {
 const rows = Object.entries(files).map(([file, f]) => ({ file: relative(root, join(root, file)), ...tally(f.mutants) }));
 for (const row of rows) console.log(`${row.score.toFixed(1).padStart(6)} %  ${String(row.detected).padStart(4)} / ${String(row.valid).padEnd(4)} ${row.file}`);
 const conference = tally(Object.entries(files).filter(([file]) => file.includes('firmware/conference/')).flatMap(([, f]) => f.mutants));
-console.log(`firmware/conference/: ${conference.score.toFixed(1)} % of ${conference.valid} mutants detected (target 85 %)`);
+if (conference.valid) console.log(`firmware/conference/: ${conference.score.toFixed(1)} % of ${conference.valid} mutants detected (target 85 %)`);

@@ -9,6 +9,8 @@ import '../unit/validate.test.ts';
 import '../unit/conference-edges.test.ts';
 import '../unit/auth-records.test.ts';
 import '../unit/digest.test.ts';
+import '../unit/digest-rules.test.ts';
 import '../unit/sip-auth.test.ts';
 import '../unit/sdp.test.ts';
 import '../unit/sdp-offer.test.ts';
+import '../unit/sdp-limits.test.ts';
