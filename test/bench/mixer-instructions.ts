@@ -67,7 +67,7 @@ export function mixerInstructions(benchDir: string, hostBinary: string, rooms: s
     try {
       const binary = join(dir, 'bench_mixer');
       const src = join(benchDir, '../src');
-      const cc = spawnSync('aarch64-linux-gnu-gcc', ['-std=c11', '-O3', '-static', `-I${src}`, join(benchDir, 'bench_mixer.c'), join(src, 'mixer.c'), join(src, 'talk_detect.c'), '-o', binary], { encoding: 'utf8' });
+      const cc = spawnSync('aarch64-linux-gnu-gcc', ['-std=c11', '-O3', '-static', `-I${src}`, join(benchDir, 'bench_mixer.c'), join(src, 'mixer.c'), join(src, 'talk_detect.c'), join(src, 'dtmf_detect.c'), '-o', binary], { encoding: 'utf8' });
       if (cc.status !== 0 || !statSync(binary, { throwIfNoEntry: false })) throw new Error(`arm64 bench_mixer did not build: ${cc.stderr}`);
       add('arm64', qemuCounter(binary, dir));
     } finally {
