@@ -300,6 +300,13 @@ static int make_srtp(const engine_leg_options *cur, const engine_leg_options *op
     return rc;
 }
 
+/* G.722's encoder and decoder state, made for a leg once it speaks G.722 (most calls never do). */
+static int g722_state(leg *l) {
+    if (!l->enc) l->enc = g722_encoder_create();
+    if (!l->dec) l->dec = g722_decoder_create();
+    return l->enc && l->dec;
+}
+
 /* A leg with its codec state and jitter buffer, and no sockets yet. */
 static leg *new_leg(const engine_leg_options *opts) {
     leg *l = calloc(1, sizeof *l);
@@ -313,12 +320,10 @@ static leg *new_leg(const engine_leg_options *opts) {
     l->out_ts = engine_random32();
     l->marker_next = 1;
     talk_detect_init(&l->talk);
-    l->enc = g722_encoder_create();
-    l->dec = g722_decoder_create();
     l->up = resampler_create(RESAMPLE_UP);
     l->down = resampler_create(RESAMPLE_DOWN);
     l->jb = new_jitter(l, l->wb);
-    if (!l->enc || !l->dec || !l->up || !l->down || !l->jb) {
+    if ((l->wb && !g722_state(l)) || !l->up || !l->down || !l->jb) {
         free_leg(l);
         return NULL;
     }
@@ -442,7 +447,8 @@ int engine_connect_leg(engine *e, uint32_t id, const char *address, uint16_t por
     jitter *fresh = NULL;
     if (wb != l->wb || (opts && opts->codec != l->o.codec)) {
         fresh = new_jitter(l, wb); /* the codec changed: buffered payloads are of the old one */
-        if (!fresh) {
+        if (!fresh || (wb && !g722_state(l))) {
+            jitter_destroy(fresh);
             unlock_leg(e, l);
             rtpsec_destroy(tx);
             rtpsec_destroy(rx);
@@ -479,8 +485,8 @@ int engine_connect_leg(engine *e, uint32_t id, const char *address, uint16_t por
         jitter_destroy(l->jb);
         l->jb = fresh;
         l->wb = wb;
-        g722_encoder_reset(l->enc);
-        g722_decoder_reset(l->dec);
+        if (l->enc) g722_encoder_reset(l->enc);
+        if (l->dec) g722_decoder_reset(l->dec);
         l->outq_len = 0;
         if (l->conf >= 0) conf_update_rate(e, &e->confs[l->conf]);
     }

@@ -499,7 +499,7 @@ static void handle_rtp(worker *w, leg *l, uint8_t *buf, size_t n,
         l->have_ssrc = 1;
         l->in_ssrc = h.ssrc;
         jitter_reset(l->jb);
-        g722_decoder_reset(l->dec);
+        if (l->dec) g722_decoder_reset(l->dec);
         rtp_rx_init(&l->rx, h.ssrc, h.seq);
         rtp_dtmf_reset(&l->dtmf);
         dtmf_detector_reset(&l->tones);

@@ -1,6 +1,7 @@
 /* A prompt is kept once, at the rate it was given in, and heard at the other rate through a
  * converter as it plays: an 8 kHz prompt by a G.722 phone, a 16 kHz sound by a G.711 phone (what
- * lies above 4 kHz is filtered out, not folded down), both at their level and to the end. */
+ * lies above 4 kHz is filtered out, not folded down), both at their level and to the end; and by
+ * a call that changed from G.711 to G.722, whose G.722 state is made only then. */
 #define _GNU_SOURCE
 #include "../src/engine.h"
 #include "../src/g711.h"
@@ -127,6 +128,19 @@ int main(void) {
     check(folded < -35, "its 6 kHz is filtered out, not folded down to 2 kHz (%.1f dB)", folded);
 
     check(hear(e, &wb, s8), "the G.722 phone hears the prompt a second time");
+
+    /* A call that changes from G.711 to G.722 (a re-INVITE) gets G.722's codec state then. */
+    engine_leg_options g722 = {.codec = ENGINE_CODEC_G722,
+                               .payload_type = ENGINE_CODEC_G722,
+                               .dtmf_payload_type = -1,
+                               .ptime_ms = 20};
+    check(engine_connect_leg(e, nb.leg, "127.0.0.1", nb.port, &g722) == 0,
+          "the G.711 phone's call changes to G.722");
+    nb.codec = ENGINE_CODEC_G722;
+    nb.rx_n = 0;
+    check(hear(e, &nb, s8), "it hears the prompt again");
+    db = heard_db(&nb, 1000, 8000);
+    check(fabs(db) < 1.5, "in G.722, at its level (%.1f dB)", db);
     engine_close_leg(e, wb.leg);
     engine_close_leg(e, nb.leg);
     close(wb.fd);
