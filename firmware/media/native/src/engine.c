@@ -738,18 +738,6 @@ static int heard_wb(engine *e, engine_target target, uint32_t id, unsigned flags
     return l->wb;
 }
 
-/* Makes the converter a sound needs to be heard at the other rate, here rather than in the
- * media thread; the thread makes one itself only if the target's rate changes while it plays. */
-static int playback_converter(playback *p, int sound_wb, int wb) {
-    if (sound_wb == wb || (p->conv && p->conv_wb == wb)) return 0;
-    resampler *r = resampler_create(wb ? RESAMPLE_UP : RESAMPLE_DOWN);
-    if (!r) return -ENOMEM;
-    resampler_destroy(p->conv);
-    p->conv = r;
-    p->conv_wb = wb;
-    return 0;
-}
-
 static void unlock_playback(engine *e, worker *w) {
     if (w) pthread_mutex_unlock(&w->lock);
     pthread_mutex_unlock(&e->lock);

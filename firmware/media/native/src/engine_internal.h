@@ -191,6 +191,10 @@ void engine_set_port(struct sockaddr_storage *a, uint16_t port);
 uint16_t engine_get_port(const struct sockaddr_storage *a);
 
 /* engine_media.c */
+/* Makes the converter a sound given at sound_wb needs to be heard at wb (kept if it has it; none
+ * when the rates agree): made by the host when a playback starts, by the media thread only if
+ * the target's rate changes while it plays. 0 or -ENOMEM. */
+int playback_converter(playback *p, int sound_wb, int wb);
 void *engine_media_thread(void *worker);
 void engine_push_event(engine *e, const engine_event *ev);
 /* Appends a tick of the conference's mix (n samples at 8 or 16 kHz) to its recording. */

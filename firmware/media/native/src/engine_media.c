@@ -62,6 +62,16 @@ void engine_recording_put(recording *r, const int16_t *mix, int n) {
 
 /* ---- playback ---- */
 
+int playback_converter(playback *p, int sound_wb, int wb) {
+    if (sound_wb == wb || (p->conv && p->conv_wb == wb)) return 0;
+    resampler *r = resampler_create(wb ? RESAMPLE_UP : RESAMPLE_DOWN);
+    if (!r) return -ENOMEM;
+    resampler_destroy(p->conv);
+    p->conv = r;
+    p->conv_wb = wb;
+    return 0;
+}
+
 /* Puts the playback's current frame at 8 or 16 kHz into out; 0 if nothing is playing. */
 static int play_frame(worker *w, playback *p, int wb, int16_t *out) {
     if (!p->active) return 0;
@@ -72,14 +82,9 @@ static int play_frame(worker *w, playback *p, int wb, int16_t *out) {
         memcpy(out, frame, n * sizeof *out);
         return 1;
     }
-    if (!p->conv || p->conv_wb != wb) { /* the target's rate changed while it played */
-        resampler_destroy(p->conv);
-        p->conv = resampler_create(wb ? RESAMPLE_UP : RESAMPLE_DOWN);
-        p->conv_wb = wb;
-        if (!p->conv) {
-            memset(out, 0, (wb ? FRAME_WB : FRAME_NB) * sizeof *out);
-            return 1;
-        }
+    if (playback_converter(p, s->wb, wb) != 0) { /* its rate changed while it played: no memory */
+        memset(out, 0, (wb ? FRAME_WB : FRAME_NB) * sizeof *out);
+        return 1;
     }
     resampler_process(p->conv, frame, n, out);
     return 1;
