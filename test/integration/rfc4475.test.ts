@@ -206,7 +206,8 @@ if (missing) {
       const rs = obs.answer;
       const unparsed = obs.garbage.length ? ` (+${obs.garbage.length} unparseable datagram(s): ${firstLine(obs.garbage[0]!)})` : '';
       const got = (silent ? (obs.all.length ? obs.all.map(describe).join(' | ') : 'nothing') : describe(rs)) + unparsed;
-      report.push(`  ${file.padEnd(15)} want ${silent ? 'no answer' : `${h!.statuses!.join('/')}${h!.kind === 'answer-or-drop' ? ' or drop' : ''}`}; got ${got}`);
+      const strays = obs.strays ? ` (${obs.strays} datagram(s) from other addresses than the box's, not counted)` : '';
+      report.push(`  ${file.padEnd(15)} want ${silent ? 'no answer' : `${h!.statuses!.join('/')}${h!.kind === 'answer-or-drop' ? ' or drop' : ''}`}; got ${got}${strays}`);
 
       assert.ok(box.proc.exitCode === null && box.proc.signalCode === null, `the box exited after ${file}; output:\n${tail()}`);
       assert.ok(obs.live && obs.live.status === 200, `no 200 to a valid OPTIONS after ${file} (got ${describe(obs.live)}); box output:\n${tail()}`);

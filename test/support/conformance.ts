@@ -2,7 +2,7 @@
 // (byte for byte, as Buffers, never copied into the project) and a small SIP client that talks to a
 // running box over UDP and TCP the way a phone or a test tool would.
 import { createHash, randomBytes } from 'node:crypto';
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket as TcpSocket } from 'node:net';
 import { join } from 'node:path';
@@ -218,15 +218,27 @@ class Inbox {
 
 export const isFinal = (m: SipMessage): boolean => m.status !== null && m.status >= 200;
 
-/** A UDP socket on 127.0.0.1 that sends raw datagrams and collects what comes back. */
+/**
+ * A UDP socket on 127.0.0.1 that sends raw datagrams and collects what comes back from the addresses it
+ * sent to. A datagram from anywhere else is not the box's answer: the port was chosen by the kernel and
+ * may have belonged a moment ago to another test's socket, to which a box still retransmits a final
+ * answer (every 500 ms up to 4 s, for 32 s, when nobody ACKs it); those are counted as `strays`.
+ */
 export class UdpClient {
   private readonly inbox = new Inbox();
   /** Datagrams that arrived but do not parse as SIP. */
   readonly garbage: Buffer[] = [];
+  /** Datagrams from addresses this client never sent to. */
+  strays = 0;
+  private readonly peers = new Set<string>();
   private closed = false;
 
   private constructor(private readonly sock: UdpSocket, readonly port: number) {
-    sock.on('message', (data: Buffer) => {
+    sock.on('message', (data: Buffer, from: RemoteInfo) => {
+      if (!this.peers.has(`${from.address}:${from.port}`)) {
+        this.strays++;
+        return;
+      }
       const m = parseDatagram(data);
       if (m) this.inbox.deliver(m);
       else this.garbage.push(data);
@@ -251,6 +263,7 @@ export class UdpClient {
   }
 
   send(buf: Buffer, port: number, host = '127.0.0.1'): Promise<void> {
+    this.peers.add(`${host}:${port}`);
     return new Promise((resolve, reject) => this.sock.send(buf, port, host, (err) => (err ? reject(err) : resolve())));
   }
 
@@ -466,6 +479,8 @@ export interface Observation {
   garbage: Buffer[];
   /** The box's answer to a valid OPTIONS sent right after the datagram (null: none within 5 s). */
   live: SipMessage | null;
+  /** Datagrams from other addresses than the box's, left out of `all`. */
+  strays: number;
 }
 
 /**
@@ -490,7 +505,7 @@ export async function observeDatagram(boxPort: number, buf: Buffer, o: { answerW
       const uri = firstLine(buf, 4000).split(/\s+/)[1] ?? '';
       await udp.send(buildAck(/^sips?:/i.test(uri) ? uri : `sip:user@127.0.0.1:${boxPort}`, answer), boxPort);
     }
-    return { answer, all: [...udp.received], garbage: [...udp.garbage], live };
+    return { answer, all: [...udp.received], garbage: [...udp.garbage], live, strays: udp.strays };
   } finally {
     udp.close();
   }
