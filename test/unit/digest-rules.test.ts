@@ -53,6 +53,7 @@ test('qop other than auth, an nc that is not eight hex digits, a missing cnonce 
   assert.is(auth.verify(signed(nonce, { nc: '1' }), 'REGISTER', HA1), 'bad', 'nc 1');
   assert.is(auth.verify(signed(nonce, { nc: '0000000g' }), 'REGISTER', HA1), 'bad', 'nc not hex');
   assert.is(auth.verify(signed(nonce, { nc: 'x00000001' }), 'REGISTER', HA1), 'bad', 'nc with a prefix');
+  assert.is(auth.verify(signed(nonce, { nc: '00000001x' }), 'REGISTER', HA1), 'bad', 'nc with a suffix');
   assert.is(auth.verify(signed(nonce, { nc: null }), 'REGISTER', HA1), 'bad', 'no nc');
   assert.is(auth.verify(signed(nonce, { cnonce: '' }), 'REGISTER', HA1), 'bad', 'empty cnonce');
   assert.is(auth.verify(signed(nonce, { nc: '00000000' }), 'REGISTER', HA1), 'bad', 'nc 0');
@@ -82,6 +83,8 @@ test('a stored password hash that is not hex lets nobody in, whatever they send'
   const damaged = 'zz' + HA1.md5.slice(2);
   assert.is(auth.verify(signed(nonce, { ha1: damaged }), 'REGISTER', { md5: damaged, sha256: HA1.sha256 }), 'bad');
   assert.is(auth.verify(signed(nonce, { ha1: '' }), 'REGISTER', { md5: '', sha256: HA1.sha256 }), 'bad', 'an empty hash');
+  const damagedAtEnd = HA1.md5.slice(0, -2) + 'zz';
+  assert.is(auth.verify(signed(nonce, { ha1: damagedAtEnd }), 'REGISTER', { md5: damagedAtEnd, sha256: HA1.sha256 }), 'bad', 'a hash damaged at its end');
   const upper = HA1.md5.toUpperCase();
   assert.is(auth.verify(signed(nonce), 'REGISTER', { md5: upper, sha256: HA1.sha256 }), 'ok', 'a stored hash in capitals is the same hash');
 });
@@ -172,6 +175,61 @@ test('answerChallenge: the algorithm is named back only when the challenge named
   assert.ok(answerChallenge('Digest realm="r", nonce="n", qop="auth-int, AUTH"', { username: 'u', password: 'p', method: 'REGISTER', uri: URI }).includes('qop=auth'));
   assert.throws(() => answerChallenge('Digest nonce="n"', { username: 'u', password: 'p', method: 'REGISTER', uri: URI }), /no realm or nonce/);
   assert.throws(() => answerChallenge('Digest realm="r"', { username: 'u', password: 'p', method: 'REGISTER', uri: URI }), /no realm or nonce/);
+});
+
+test('a response of another length than the algorithm gives is refused, an empty one included', () => {
+  const { auth } = setup();
+  const nonce = nonceOf(auth);
+  const right = signed(nonce);
+  for (const response of ['', right.response.slice(0, 2), right.response.slice(0, -1), right.response + '0']) {
+    assert.is(auth.verify({ ...right, response }, 'REGISTER', HA1), 'bad', JSON.stringify(response));
+  }
+  assert.is(auth.verify(right, 'REGISTER', HA1), 'ok', 'the right response still gets in afterwards');
+});
+
+test('the same nonce spelled another way is not the box\'s nonce: a replay cannot hide behind the unused bits of its last character', () => {
+  const { auth } = setup();
+  const nonce = nonceOf(auth);
+  // 43 base64url characters carry 258 bits for 256: the last character's two lowest bits are not part of the nonce.
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const respelled = nonce.slice(0, -1) + alphabet[alphabet.indexOf(nonce.at(-1)!) ^ 1];
+  assert.ok(Buffer.from(respelled, 'base64url').equals(Buffer.from(nonce, 'base64url')), 'both spellings decode to the same bytes');
+  assert.is(auth.verify(signed(nonce), 'REGISTER', HA1), 'ok');
+  assert.is(auth.verify(signed(respelled), 'REGISTER', HA1), 'bad', 'the count 1 again under another spelling');
+});
+
+test('parseAuthorization: each of username, realm, nonce, uri and response is needed', () => {
+  const fields = ['username="100"', 'realm="confbox"', 'nonce="n"', 'uri="sip:confbox.local"', 'response="ff"'];
+  assert.ok(parseAuthorization(`Digest ${fields.join(', ')}`), 'all five');
+  for (const missing of fields) {
+    const value = `Digest ${fields.filter((f) => f !== missing).join(', ')}, qop=auth`;
+    assert.is(parseAuthorization(value), null, `without ${missing.split('=')[0]}`);
+  }
+});
+
+test('parseAuthorization: parameter names are tokens; an unknown one made of token characters is skipped, other names are refused', () => {
+  const base = 'Digest username="100", realm="confbox", nonce="n", uri="sip:x", response="ff"';
+  const unknown = "x09AZaz!#$%&'*+-.^_`|~";
+  assert.is(parseAuthorization(`${base}, ${unknown}="v"`)?.username, '100', 'every token character');
+  for (const name of ['x{y', 'x[y', 'x\\y', 'x@y', 'x/y', 'x:y', 'x\x7fy', 'x\u00e9y']) {
+    assert.is(parseAuthorization(`${base}, ${name}="v"`), null, JSON.stringify(name));
+  }
+  assert.is(parseAuthorization(base.replace('username="100"', 'username:"100"')), null, 'a name joined to its value by a colon');
+  assert.is(parseAuthorization(`${base}, opaque=ab"cd"`), null, 'a quote inside an unquoted value');
+});
+
+test('parseAuthorization: another scheme carrying the same parameters is not a Digest answer, nor a challenge to answer', () => {
+  const params = 'username="100", realm="confbox", nonce="n", uri="sip:x", response="ff"';
+  for (const scheme of ['Digesx', 'Basic ', 'Dig', 'NTLMv2']) assert.is(parseAuthorization(`${scheme} ${params}`), null, scheme);
+  assert.throws(() => answerChallenge('Foobar realm="r", nonce="n"', { username: 'u', password: 'p', method: 'REGISTER', uri: URI }), /not a Digest challenge/);
+});
+
+test('parseAuthorization: a header of 8,192 characters is read, one character more is not', () => {
+  const head = 'Digest username="100", realm="confbox", nonce="n", uri="sip:x", response="ff", opaque="';
+  const at = head + 'o'.repeat(8192 - head.length - 1) + '"';
+  assert.is(at.length, 8192);
+  assert.is(parseAuthorization(at)?.username, '100');
+  assert.is(parseAuthorization(at.slice(0, -1) + 'o"'), null);
 });
 
 test.run();
