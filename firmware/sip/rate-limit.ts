@@ -114,7 +114,7 @@ export class DropLog {
     const { address, port } = from;
     const now = this.now();
     this.totals[reason]++;
-    if (now - this.periodStart >= REPORT_MS) this.report(now);
+    this.reportIfDue(now);
     if (this.sources.size < MAX_COUNTED_SOURCES) this.sources.add(address);
     if (this.detailed < DETAILED_PER_PERIOD) {
       this.detailed++;
@@ -125,6 +125,14 @@ export class DropLog {
       return;
     }
     this.counts[reason]++;
+  }
+
+  /**
+   * Called by a timer: reports once the period has lasted REPORT_MS. A timer firing late must not start a second
+   * period just after a drop started one, or that moment would get twice the detailed lines.
+   */
+  reportIfDue(now = this.now()): void {
+    if (now - this.periodStart >= REPORT_MS) this.report(now);
   }
 
   /** Logs what the period dropped beyond its detailed lines, then starts a new period. */

@@ -4,7 +4,7 @@ import tls from 'node:tls';
 import sip from './vendor/sip.js';
 import type { Message, Remote, Uri } from './vendor/sip.js';
 import type { Logger } from '../log.ts';
-import { DropLog, ERROR_ANSWER_LIMITS, REPORT_MS, REQUEST_LIMITS, SourceRateLimit, TokenBucket, UNTRUSTED_LIMITS } from './rate-limit.ts';
+import { DropLog, ERROR_ANSWER_LIMITS, REQUEST_LIMITS, SourceRateLimit, TokenBucket, UNTRUSTED_LIMITS } from './rate-limit.ts';
 import { TransactionCore } from './transactions.ts';
 import { checkRequest, splitRequest, statelessResponse, StreamFraming, type RawRequest, type WireVerdict } from './wire.ts';
 
@@ -154,7 +154,8 @@ export class SipTransport {
     tlsServer?.on('error', (e) => log.error('SIP TLS server error', { err: e }));
     // A phone that refuses the certificate, or a scan, ends in a failed handshake: no fault of the box.
     tlsServer?.on('tlsClientError', (e: Error, sock: tls.TLSSocket) => log.debug('SIP TLS handshake failed', { source: `${sip.plainAddress(sock.remoteAddress)}:${sock.remotePort}`, err: e.message }));
-    const reporter = setInterval(() => dropped.report(), REPORT_MS);
+    // Checked every second, so a period's summary comes within a second of its end.
+    const reporter = setInterval(() => dropped.reportIfDue(), 1000);
     reporter.unref();
     // A burst of REGISTERs overflows the default 208 KB receive buffer long before the CPU is busy.
     try {

@@ -80,4 +80,28 @@ test('dropped datagrams: a few logged in detail, the rest summed up once per per
   assert.is(lines.length, 6, 'a quiet period logs nothing');
 });
 
+test('dropped datagrams: the timer that reports a period does not open a second one just after a drop opened one', () => {
+  const c = clock();
+  const lines: Array<Record<string, unknown>> = [];
+  const drops = new DropLog(createLogger('debug', {}, (l) => lines.push(JSON.parse(l))), c.now);
+  const flood = (n: number) => {
+    for (let i = 0; i < n; i++) drops.note('rate', { protocol: 'UDP', address: '127.9.0.1', port: 5060 }, Buffer.from('x'));
+  };
+  const detailed = () => lines.filter((l) => String(l.msg).startsWith('dropped a SIP datagram')).length;
+  flood(100);
+  c.t += REPORT_MS;
+  flood(100); // the first drop after ten seconds reports and opens the next period
+  c.t += 50;
+  drops.reportIfDue(); // the timer, 50 ms late
+  flood(100);
+  assert.is(detailed(), 10, 'five detailed lines in each of two periods, not five more 50 ms later');
+  assert.is(lines.filter((l) => l.msg === 'dropped more SIP datagrams').length, 1);
+  c.t += REPORT_MS - 50;
+  drops.reportIfDue();
+  const last = lines.at(-1)!;
+  assert.is(last.msg, 'dropped more SIP datagrams', 'the period is reported once it has lasted ten seconds');
+  assert.is(last.overRateLimit, 195);
+  assert.is(last.seconds, 10);
+});
+
 test.run();
