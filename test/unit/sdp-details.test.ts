@@ -48,6 +48,7 @@ test('a=rtpmap: the first line for a payload type wins; without a clock rate onl
   assert.is(taken(negotiate(offer(['m=audio 4000 RTP/AVP 0', 'a=rtpmap:0 PCMU']), LOCAL)).codec, 'PCMU', 'a static type named without its rate');
   refused(negotiate(offer(['m=audio 4000 RTP/AVP 96', 'a=rtpmap:96 PCMU']), LOCAL), 488);
   refused(negotiate(offer(['m=audio 4000 RTP/AVP 8', 'a=rtpmap:8 PCMU']), LOCAL), 488);
+  assert.match(refused(negotiate(offer(['m=audio 4000 RTP/AVP 0', 'a=rtpmap:0 PCMU/16000']), LOCAL), 488), 'offered PCMU/16000', 'a static type at another rate');
   assert.is(taken(negotiate(offer(['m=audio 4000 RTP/AVP 96', 'a=rtpmap:96 PCMU/8000/1']), LOCAL)).codec, 'PCMU', 'one channel named');
   assert.match(refused(negotiate(offer(['m=audio 4000 RTP/AVP 96', 'a=rtpmap:96 PCMU/8000/2']), LOCAL), 488), 'offered PCMU/8000');
   assert.is(taken(negotiate(offer(['m=audio 4000 RTP/AVP 96', 'a=rtpmap:96 PCMA/08000']), LOCAL)).codec, 'PCMA', 'a rate with a leading zero');
@@ -100,6 +101,8 @@ test('transports: RTP/AVP/TCP is not RTP over UDP; DTLS-SRTP is named with or wi
 test('no usable audio: a disabled audio stream is named as such; otherwise the kinds offered, each once', () => {
   assert.is(refused(negotiate(offer(['m=audio 0 RTP/AVP 0', 'm=video 5000 RTP/AVP 96']), LOCAL), 488), 'the offered audio stream is disabled (port 0)');
   assert.is(refused(negotiate(offer(['m=video 5000 RTP/AVP 96', 'm=video 5002 RTP/AVP 96', 'm=application 5004 UDP/BFCP *']), LOCAL), 488), "no audio stream offered, only 'video', 'application'");
+  const kinds = ['video', 'application', 'text', 'message', 'image', 'data'].map((k, i) => `m=${k} ${5000 + 2 * i} RTP/AVP 96`);
+  assert.is(refused(negotiate(offer(kinds), LOCAL), 488), "no audio stream offered, only 'video', 'application', 'text', 'message', 'image'", 'five kinds named at most');
 });
 
 test('a declined stream offered without formats is answered with port 0 and one format, as RFC 4566 wants', () => {
